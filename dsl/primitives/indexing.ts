@@ -1,0 +1,243 @@
+import { NDArray } from "../../backends/interp/ndarray";
+import { allocArray } from "../dtype";
+import type { Aval } from "../program";
+import { ShapeError, numel, shapeToString, type Dim } from "../shape";
+import * as ops from "../ops";
+import { bind } from "../trace";
+import { checkArity, type PrimitiveDef } from "./def";
+
+function checkIndexDType(op: string, idx: Aval): void {
+  if (idx.dtype !== "i32") throw new TypeError(`${op}: indices have dtype ${idx.dtype}, expected i32`);
+}
+
+function checkAxis(op: string, x: Aval, axis: number): void {
+  if (!Number.isInteger(axis) || axis < 0 || axis >= x.shape.length) {
+    throw new ShapeError(`${op}: axis ${axis} is out of range for shape ${shapeToString(x.shape)}`);
+  }
+}
+
+function checkIndex(op: string, i: number, size: number, axis: number): number {
+  if (i < 0 || i >= size) throw new RangeError(`${op}: index ${i} is out of range for axis ${axis} of size ${size}; expected 0 <= index < ${size}`);
+  return i;
+}
+
+/** numpy take: out = x[..., idx[...], ...] along axis. */
+function takeShape(x: readonly Dim[], idx: readonly Dim[], axis: number): Dim[] {
+  return [...x.slice(0, axis), ...idx, ...x.slice(axis + 1)];
+}
+
+const take: PrimitiveDef<"take"> = {
+  abstractEval(inputs, { axis }) {
+    checkArity("take", inputs, 2);
+    const [x, idx] = inputs as [Aval, Aval];
+    checkAxis("take", x, axis);
+    checkIndexDType("take", idx);
+    return { shape: takeShape(x.shape, idx.shape, axis), dtype: x.dtype };
+  },
+  impl([x, idx], { axis }) {
+    const outer = numel(x!.shape.slice(0, axis));
+    const len = x!.shape[axis]!;
+    const inner = numel(x!.shape.slice(axis + 1));
+    const n = idx!.size;
+    const out = allocArray(x!.dtype, outer * n * inner);
+    for (let j = 0; j < n; j++) checkIndex("take", idx!.data[j]!, len, axis);
+    for (let o = 0; o < outer; o++)
+      for (let j = 0; j < n; j++) {
+        const src = (o * len + idx!.data[j]!) * inner;
+        out.set(x!.data.subarray(src, src + inner), (o * n + j) * inner);
+      }
+    return new NDArray(x!.dtype, takeShape(x!.shape, idx!.shape, axis) as number[], out);
+  },
+  jvp([, idx], [t], { axis }) {
+    return t && bind("take", [t, idx!], { axis });
+  },
+  vjp(ct, [x, idx], { axis }) {
+    return [bind("scatterAdd", [ops.zerosLike(x!), idx!, ct], { axis }), null];
+  },
+};
+
+const scatterAdd: PrimitiveDef<"scatterAdd"> = {
+  abstractEval(inputs, { axis }) {
+    checkArity("scatterAdd", inputs, 3);
+    const [x, idx, upd] = inputs as [Aval, Aval, Aval];
+    checkAxis("scatterAdd", x, axis);
+    checkIndexDType("scatterAdd", idx);
+    const want = takeShape(x.shape, idx.shape, axis);
+    if (upd.shape.length !== want.length || upd.shape.some((d, i) => d !== want[i])) {
+      throw new ShapeError(`scatterAdd: updates have shape ${shapeToString(upd.shape)}, expected ${shapeToString(want)} (operand ${shapeToString(x.shape)}, indices ${shapeToString(idx.shape)}, axis ${axis})`);
+    }
+    if (upd.dtype !== x.dtype) throw new TypeError(`scatterAdd: updates dtype ${upd.dtype} differs from operand dtype ${x.dtype}`);
+    return { shape: x.shape, dtype: x.dtype };
+  },
+  impl([x, idx, upd], { axis }) {
+    const outer = numel(x!.shape.slice(0, axis));
+    const len = x!.shape[axis]!;
+    const inner = numel(x!.shape.slice(axis + 1));
+    const n = idx!.size;
+    const out = allocArray(x!.dtype, x!.size);
+    out.set(x!.data);
+    for (let j = 0; j < n; j++) checkIndex("scatterAdd", idx!.data[j]!, len, axis);
+    // Sequential accumulation in index order: deterministic.
+    for (let o = 0; o < outer; o++)
+      for (let j = 0; j < n; j++) {
+        const dst = (o * len + idx!.data[j]!) * inner;
+        const src = (o * n + j) * inner;
+        for (let i = 0; i < inner; i++) out[dst + i]! += upd!.data[src + i]!;
+      }
+    return new NDArray(x!.dtype, x!.shape, out);
+  },
+  jvp([x, idx, upd], [tx, , tu], { axis }) {
+    if (!tx && !tu) return null;
+    return bind("scatterAdd", [tx ?? ops.zerosLike(x!), idx!, tu ?? ops.zerosLike(upd!)], { axis });
+  },
+  vjp(ct, [, idx], { axis }) {
+    return [ct, null, bind("take", [ct, idx!], { axis })];
+  },
+};
+
+/** gather (take_along_axis) and its transpose share index iteration. */
+function alongAxisOffsets(shape: readonly number[], axis: number, len: number, idxData: ArrayLike<number>, op: string): Int32Array {
+  const outer = numel(shape.slice(0, axis));
+  const k = shape[axis]!;
+  const inner = numel(shape.slice(axis + 1));
+  const offs = new Int32Array(outer * k * inner);
+  for (let o = 0; o < outer; o++)
+    for (let j = 0; j < k; j++)
+      for (let i = 0; i < inner; i++) {
+        const at = (o * k + j) * inner + i;
+        offs[at] = (o * len + checkIndex(op, idxData[at]!, len, axis)) * inner + i;
+      }
+  return offs;
+}
+
+function checkAlong(op: string, x: Aval, idx: Aval, axis: number): void {
+  checkAxis(op, x, axis);
+  checkIndexDType(op, idx);
+  const ok = idx.shape.length === x.shape.length && idx.shape.every((d, i) => i === axis || d === x.shape[i]);
+  if (!ok) throw new ShapeError(`${op}: indices ${shapeToString(idx.shape)} must match operand ${shapeToString(x.shape)} on every dim but axis ${axis}`);
+}
+
+const gather: PrimitiveDef<"gather"> = {
+  abstractEval(inputs, { axis }) {
+    checkArity("gather", inputs, 2);
+    const [x, idx] = inputs as [Aval, Aval];
+    checkAlong("gather", x, idx, axis);
+    return { shape: idx.shape, dtype: x.dtype };
+  },
+  impl([x, idx], { axis }) {
+    const offs = alongAxisOffsets(idx!.shape, axis, x!.shape[axis]!, idx!.data, "gather");
+    const out = allocArray(x!.dtype, offs.length);
+    for (let i = 0; i < offs.length; i++) out[i] = x!.data[offs[i]!]!;
+    return new NDArray(x!.dtype, idx!.shape, out);
+  },
+  jvp([, idx], [t], { axis }) {
+    return t && bind("gather", [t, idx!], { axis });
+  },
+  vjp(ct, [x, idx], { axis }) {
+    return [bind("scatterAddAlong", [ops.zerosLike(x!), idx!, ct], { axis }), null];
+  },
+};
+
+const scatterAddAlong: PrimitiveDef<"scatterAddAlong"> = {
+  abstractEval(inputs, { axis }) {
+    checkArity("scatterAddAlong", inputs, 3);
+    const [x, idx, upd] = inputs as [Aval, Aval, Aval];
+    checkAlong("scatterAddAlong", x, idx, axis);
+    if (upd.shape.length !== idx.shape.length || upd.shape.some((d, i) => d !== idx.shape[i])) {
+      throw new ShapeError(`scatterAddAlong: updates ${shapeToString(upd.shape)} must have the indices' shape ${shapeToString(idx.shape)}`);
+    }
+    if (upd.dtype !== x.dtype) throw new TypeError(`scatterAddAlong: updates dtype ${upd.dtype} differs from operand dtype ${x.dtype}`);
+    return { shape: x.shape, dtype: x.dtype };
+  },
+  impl([x, idx, upd], { axis }) {
+    const offs = alongAxisOffsets(idx!.shape, axis, x!.shape[axis]!, idx!.data, "scatterAddAlong");
+    const out = allocArray(x!.dtype, x!.size);
+    out.set(x!.data);
+    for (let i = 0; i < offs.length; i++) out[offs[i]!]! += upd!.data[i]!;
+    return new NDArray(x!.dtype, x!.shape, out);
+  },
+  jvp([x, idx, upd], [tx, , tu], { axis }) {
+    if (!tx && !tu) return null;
+    return bind("scatterAddAlong", [tx ?? ops.zerosLike(x!), idx!, tu ?? ops.zerosLike(upd!)], { axis });
+  },
+  vjp(ct, [, idx], { axis }) {
+    return [ct, null, bind("gather", [ct, idx!], { axis })];
+  },
+};
+
+/** Row-wise order along the last axis: stable, descending or ascending, NaN last. */
+function sortedOrder(row: ArrayLike<number>, descending: boolean): number[] {
+  const order = Array.from({ length: row.length }, (_, i) => i);
+  const key = (i: number) => row[i]!;
+  order.sort((i, j) => {
+    const a = key(i);
+    const b = key(j);
+    if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) ? (Number.isNaN(b) ? i - j : 1) : -1;
+    if (a !== b) return descending ? b - a : a - b;
+    return i - j; // stable: ties keep the lower index first
+  });
+  return order;
+}
+
+const topKIndices: PrimitiveDef<"topKIndices"> = {
+  abstractEval(inputs, { k }) {
+    checkArity("topK", inputs, 1);
+    const x = inputs[0]!;
+    if (x.shape.length === 0) throw new ShapeError("topK: operand must have rank >= 1");
+    const n = x.shape[x.shape.length - 1]!;
+    if (!Number.isInteger(k) || k < 1 || (typeof n === "number" && k > n)) {
+      throw new RangeError(`topK: k = ${k} is out of range for the last axis of size ${n} (shape ${shapeToString(x.shape)}); expected 1 <= k <= ${n}`);
+    }
+    return { shape: [...x.shape.slice(0, -1), k], dtype: "i32" };
+  },
+  impl([x], { k }) {
+    const n = x!.shape[x!.shape.length - 1]!;
+    const rows = x!.size / n;
+    const out = new Int32Array(rows * k);
+    for (let r = 0; r < rows; r++) {
+      const order = sortedOrder(x!.data.subarray(r * n, (r + 1) * n), true);
+      for (let j = 0; j < k; j++) out[r * k + j] = order[j]!;
+    }
+    return new NDArray("i32", [...x!.shape.slice(0, -1), k], out);
+  },
+  jvp: () => null,
+  vjp: () => [null],
+};
+
+const argsort: PrimitiveDef<"argsort"> = {
+  abstractEval(inputs) {
+    checkArity("argsort", inputs, 1);
+    const x = inputs[0]!;
+    if (x.shape.length === 0) throw new ShapeError("argsort: operand must have rank >= 1");
+    return { shape: x.shape, dtype: "i32" };
+  },
+  impl([x], { descending }) {
+    const n = x!.shape[x!.shape.length - 1]!;
+    const rows = n === 0 ? 0 : x!.size / n;
+    const out = new Int32Array(x!.size);
+    for (let r = 0; r < rows; r++) out.set(sortedOrder(x!.data.subarray(r * n, (r + 1) * n), descending), r * n);
+    return new NDArray("i32", x!.shape, out);
+  },
+  jvp: () => null,
+  vjp: () => [null],
+};
+
+const bincount: PrimitiveDef<"bincount"> = {
+  abstractEval(inputs, { length }) {
+    checkArity("bincount", inputs, 1);
+    const x = inputs[0]!;
+    checkIndexDType("bincount", x);
+    if (x.shape.length !== 1) throw new ShapeError(`bincount: expected a 1-D i32 tensor, got shape ${shapeToString(x.shape)}`);
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`bincount: length ${length} must be a non-negative integer`);
+    return { shape: [length], dtype: "i32" };
+  },
+  impl([x], { length }) {
+    const out = new Int32Array(length);
+    for (let i = 0; i < x!.size; i++) out[checkIndex("bincount", x!.data[i]!, length, 0)]!++;
+    return new NDArray("i32", [length], out);
+  },
+  jvp: () => null,
+  vjp: () => [null],
+};
+
+export const indexingPrimitives = { take, scatterAdd, gather, scatterAddAlong, topKIndices, argsort, bincount };

@@ -1,0 +1,258 @@
+import { NDArray, forEachIndex } from "../../backends/interp/ndarray";
+import { allocArray } from "../dtype";
+import {
+  ShapeError, isConcrete, numel, sameSize, shapeToString, sizeToString, stridesOf, symbolicNumel, type Dim,
+} from "../shape";
+import type { Tensor } from "../tensor";
+import * as ops from "../ops";
+import { bind } from "../trace";
+import { checkArity, type PrimitiveDef } from "./def";
+
+/** Source index map of broadcasting `from` (right-aligned) into `to`. */
+function broadcastStrides(from: readonly number[], to: readonly number[]): number[] {
+  const st = stridesOf(from);
+  const off = to.length - from.length;
+  return to.map((d, i) => (i < off || from[i - off] === 1 ? 0 : st[i - off]!));
+}
+
+const broadcastTo: PrimitiveDef<"broadcastTo"> = {
+  abstractEval(inputs, { shape }) {
+    checkArity("broadcastTo", inputs, 1);
+    const x = inputs[0]!;
+    const off = shape.length - x.shape.length;
+    const ok = off >= 0 && x.shape.every((d, i) => d === 1 || d === shape[i + off]);
+    if (!ok) {
+      throw new ShapeError(`broadcastTo: cannot broadcast shape ${shapeToString(x.shape)} to ${shapeToString(shape)}; each dim must equal the target's or be 1`);
+    }
+    return { shape, dtype: x.dtype };
+  },
+  impl([x], { shape }) {
+    const to = shape as number[];
+    const st = broadcastStrides(x!.shape, to);
+    const out = allocArray(x!.dtype, numel(to));
+    forEachIndex(to, (flat, idx) => {
+      let src = 0;
+      for (let d = 0; d < idx.length; d++) src += idx[d]! * st[d]!;
+      out[flat] = x!.data[src]!;
+    });
+    return new NDArray(x!.dtype, to, out);
+  },
+  jvp(_x, [t], { shape }) {
+    return t && bind("broadcastTo", [t], { shape });
+  },
+  vjp(ct, [x], { shape }) {
+    return [unbroadcast(ct, x!.shape, shape)];
+  },
+};
+
+/** Sums a cotangent of a broadcast result back to the operand's shape. */
+export function unbroadcast(ct: Tensor, from: readonly Dim[], to: readonly Dim[]): Tensor {
+  const off = to.length - from.length;
+  const axes: number[] = [];
+  to.forEach((d, i) => {
+    if (i < off || (from[i - off] === 1 && d !== 1)) axes.push(i);
+  });
+  const summed = axes.length ? bind("reduceSum", [ct], { axes }) : ct;
+  return bind("reshape", [summed], { shape: from });
+}
+
+const reshape: PrimitiveDef<"reshape"> = {
+  abstractEval(inputs, { shape }) {
+    checkArity("reshape", inputs, 1);
+    const x = inputs[0]!;
+    const a = symbolicNumel(x.shape);
+    const b = symbolicNumel(shape);
+    if (!sameSize(a, b)) {
+      throw new ShapeError(`reshape: cannot reshape ${shapeToString(x.shape)} (${sizeToString(a)} elements) to ${shapeToString(shape)} (${sizeToString(b)} elements)`);
+    }
+    return { shape, dtype: x.dtype };
+  },
+  impl([x], { shape }) {
+    return new NDArray(x!.dtype, shape as number[], x!.data);
+  },
+  jvp(_x, [t], { shape }) {
+    return t && bind("reshape", [t], { shape });
+  },
+  vjp(ct, [x]) {
+    return [bind("reshape", [ct], { shape: x!.shape })];
+  },
+};
+
+function checkPerm(perm: readonly number[], rank: number): void {
+  const ok = perm.length === rank && [...perm].sort((a, b) => a - b).every((p, i) => p === i);
+  if (!ok) throw new ShapeError(`transpose: perm [${perm.join(",")}] is not a permutation of [0..${rank - 1}]`);
+}
+
+export function inversePerm(perm: readonly number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inv[p] = i));
+  return inv;
+}
+
+const transpose: PrimitiveDef<"transpose"> = {
+  abstractEval(inputs, { perm }) {
+    checkArity("transpose", inputs, 1);
+    const x = inputs[0]!;
+    checkPerm(perm, x.shape.length);
+    return { shape: perm.map((p) => x.shape[p]!), dtype: x.dtype };
+  },
+  impl([x], { perm }) {
+    const outShape = perm.map((p) => x!.shape[p]!);
+    const st = stridesOf(x!.shape);
+    const srcStrides = perm.map((p) => st[p]!);
+    const out = allocArray(x!.dtype, x!.size);
+    forEachIndex(outShape, (flat, idx) => {
+      let src = 0;
+      for (let d = 0; d < idx.length; d++) src += idx[d]! * srcStrides[d]!;
+      out[flat] = x!.data[src]!;
+    });
+    return new NDArray(x!.dtype, outShape, out);
+  },
+  jvp(_x, [t], { perm }) {
+    return t && bind("transpose", [t], { perm });
+  },
+  vjp(ct, _x, { perm }) {
+    return [bind("transpose", [ct], { perm: inversePerm(perm) })];
+  },
+};
+
+const slice: PrimitiveDef<"slice"> = {
+  abstractEval(inputs, { starts, limits }) {
+    checkArity("slice", inputs, 1);
+    const x = inputs[0]!;
+    const r = x.shape.length;
+    if (starts.length !== r || limits.length !== r) {
+      throw new ShapeError(`slice: starts [${starts}] and limits [${limits}] must have one entry per dim of ${shapeToString(x.shape)}`);
+    }
+    const shape = x.shape.map((d, i) => {
+      const s = starts[i]!;
+      const l = limits[i]!;
+      if (typeof l === "string" || typeof d === "string") {
+        if (l !== d || s !== 0) throw new ShapeError(`slice: a named dim "${d}" can only be kept whole (start 0, limit "${d}")`);
+        return d;
+      }
+      if (!(0 <= s && s <= l && l <= d)) throw new ShapeError(`slice: range [${s}, ${l}) is out of bounds for dim ${i} of size ${d} in ${shapeToString(x.shape)}`);
+      return l - s;
+    });
+    return { shape, dtype: x.dtype };
+  },
+  impl([x], { starts, limits }) {
+    const outShape = (limits as number[]).map((l, i) => l - starts[i]!);
+    const st = stridesOf(x!.shape);
+    const base = starts.reduce((acc, s, i) => acc + s * st[i]!, 0);
+    const out = allocArray(x!.dtype, numel(outShape));
+    forEachIndex(outShape, (flat, idx) => {
+      let src = base;
+      for (let d = 0; d < idx.length; d++) src += idx[d]! * st[d]!;
+      out[flat] = x!.data[src]!;
+    });
+    return new NDArray(x!.dtype, outShape, out);
+  },
+  jvp(_x, [t], p) {
+    return t && bind("slice", [t], p);
+  },
+  vjp(ct, [x], { starts, limits }) {
+    const hi = x!.shape.map((d, i) => (typeof d === "number" ? d - (limits[i] as number) : 0));
+    return [bind("pad", [ct], { lo: starts, hi })];
+  },
+};
+
+const pad: PrimitiveDef<"pad"> = {
+  abstractEval(inputs, { lo, hi }) {
+    checkArity("pad", inputs, 1);
+    const x = inputs[0]!;
+    if (lo.length !== x.shape.length || hi.length !== x.shape.length || [...lo, ...hi].some((p) => !Number.isInteger(p) || p < 0)) {
+      throw new ShapeError(`pad: lo [${lo}] and hi [${hi}] must be non-negative integers, one per dim of ${shapeToString(x.shape)}`);
+    }
+    const shape = x.shape.map((d, i) => {
+      if (typeof d === "string") {
+        if (lo[i] || hi[i]) throw new ShapeError(`pad: cannot pad named dim "${d}"`);
+        return d;
+      }
+      return d + lo[i]! + hi[i]!;
+    });
+    return { shape, dtype: x.dtype };
+  },
+  impl([x], { lo, hi }) {
+    const outShape = x!.shape.map((d, i) => d + lo[i]! + hi[i]!);
+    const ost = stridesOf(outShape);
+    const out = allocArray(x!.dtype, numel(outShape));
+    forEachIndex(x!.shape, (flat, idx) => {
+      let dst = 0;
+      for (let d = 0; d < idx.length; d++) dst += (idx[d]! + lo[d]!) * ost[d]!;
+      out[dst] = x!.data[flat]!;
+    });
+    return new NDArray(x!.dtype, outShape, out);
+  },
+  jvp(_x, [t], p) {
+    return t && bind("pad", [t], p);
+  },
+  vjp(ct, [x], { lo }) {
+    const limits = x!.shape.map((d, i) => (typeof d === "number" ? d + lo[i]! : d));
+    return [bind("slice", [ct], { starts: lo, limits })];
+  },
+};
+
+const concat: PrimitiveDef<"concat"> = {
+  abstractEval(inputs, { axis }) {
+    if (inputs.length === 0) throw new ShapeError("concat: needs at least one operand");
+    const first = inputs[0]!;
+    let total = 0;
+    for (const x of inputs) {
+      if (x.dtype !== first.dtype) throw new TypeError(`concat: dtypes ${inputs.map((i) => i.dtype).join(", ")} differ`);
+      const ok = x.shape.length === first.shape.length && x.shape.every((d, i) => i === axis || d === first.shape[i]);
+      if (!ok) throw new ShapeError(`concat: shapes ${inputs.map((i) => shapeToString(i.shape)).join(", ")} differ outside axis ${axis}`);
+      const d = x.shape[axis];
+      if (typeof d !== "number") throw new ShapeError(`concat: axis ${axis} must have a concrete size, got ${String(d)}`);
+      total += d;
+    }
+    return { shape: first.shape.map((d, i) => (i === axis ? total : d)), dtype: first.dtype };
+  },
+  impl(inputs, { axis }) {
+    const first = inputs[0]!;
+    const outShape = first.shape.map((d, i) => (i === axis ? inputs.reduce((s, x) => s + x.shape[axis]!, 0) : d));
+    const out = allocArray(first.dtype, numel(outShape));
+    const outer = numel(outShape.slice(0, axis));
+    const inner = numel(outShape.slice(axis + 1));
+    const rowOut = outShape[axis]! * inner;
+    let offset = 0;
+    for (const x of inputs) {
+      const row = x.shape[axis]! * inner;
+      for (let o = 0; o < outer; o++) out.set(x.data.subarray(o * row, (o + 1) * row), o * rowOut + offset);
+      offset += row;
+    }
+    return new NDArray(first.dtype, outShape, out);
+  },
+  jvp(xs, ts, { axis }) {
+    if (ts.every((t) => !t)) return null;
+    return bind("concat", ts.map((t, i) => t ?? ops.zerosLike(xs[i]!)), { axis });
+  },
+  vjp(ct, xs, { axis }) {
+    let start = 0;
+    return xs.map((x) => {
+      const size = x.shape[axis] as number;
+      const starts = ct.shape.map((_, i) => (i === axis ? start : 0));
+      const limits = ct.shape.map((d, i) => (i === axis ? start + size : d));
+      start += size;
+      return bind("slice", [ct], { starts, limits });
+    });
+  },
+};
+
+const iota: PrimitiveDef<"iota"> = {
+  abstractEval(inputs, { shape, axis, dtype }) {
+    checkArity("iota", inputs, 0);
+    if (axis < 0 || axis >= shape.length) throw new ShapeError(`iota: axis ${axis} out of range for shape ${shapeToString(shape)}`);
+    return { shape, dtype };
+  },
+  impl(_in, { shape, axis, dtype }) {
+    if (!isConcrete(shape)) throw new ShapeError(`iota: unbound named dims in ${shapeToString(shape)}`);
+    const out = allocArray(dtype, numel(shape));
+    forEachIndex(shape, (flat, idx) => (out[flat] = idx[axis]!));
+    return new NDArray(dtype, shape, out);
+  },
+  jvp: () => null,
+  vjp: () => [],
+};
+
+export const shapePrimitives = { broadcastTo, reshape, transpose, slice, pad, concat, iota };

@@ -1,0 +1,235 @@
+import { fileURLToPath } from "node:url";
+import { dirname, sep } from "node:path";
+import { NDArray } from "../backends/interp/ndarray";
+import { Program, Var, type Aval, type Eqn } from "./program";
+import type { Primitive, PrimParams } from "./primitives/params";
+import { PRIMITIVES } from "./primitives/registry";
+import { ShapeError, isConcrete, shapeToString, type Dim, type DimEnv } from "./shape";
+import { Tensor } from "./tensor";
+
+/**
+ * Builds one Program while a function is traced. Builders nest: a trace started
+ * inside another (grad inside grad, jit inside grad) gets a higher level, and
+ * values of outer traces used inside it become captured inputs (closure conversion),
+ * so every transform stays a pure Program -> Program function.
+ */
+export class TraceBuilder {
+  readonly inputs: Var[] = [];
+  readonly consts = new Map<Var, NDArray>();
+  readonly eqns: Eqn[] = [];
+  /** Outer tensors this trace closed over, and the input var standing for each. */
+  readonly captures: { outer: Tensor; inner: Var }[] = [];
+  private readonly captureOf = new Map<Tensor, Var>();
+  private readonly constOf = new Map<NDArray, Var>();
+  closed = false;
+
+  constructor(readonly level: number) {}
+
+  newVar(aval: Aval): Var {
+    return new Var(nextVarId++, aval.shape, aval.dtype);
+  }
+
+  addInput(aval: Aval): Tensor {
+    const v = this.newVar(aval);
+    this.inputs.push(v);
+    return Tensor._tracer(this, v);
+  }
+
+  /** The var of this trace that stands for `t` (capturing or constant-folding as needed). */
+  toVar(t: Tensor): Var {
+    const node = t._node;
+    if (node.kind === "tracer") {
+      if (node.builder === this) return node.v;
+      if (node.builder.closed) throw escapedTracerError(node.v);
+      let v = this.captureOf.get(t);
+      if (!v) {
+        v = this.newVar(t);
+        this.captureOf.set(t, v);
+        this.captures.push({ outer: t, inner: v });
+      }
+      return v;
+    }
+    const arr = node.value;
+    let v = this.constOf.get(arr);
+    if (!v) {
+      v = this.newVar(t);
+      this.constOf.set(arr, v);
+      this.consts.set(v, arr);
+    }
+    return v;
+  }
+
+  /** Closes the trace: explicit inputs first, then one input per captured outer value. */
+  finish(outputs: readonly Tensor[]): { program: Program; captures: Tensor[] } {
+    const outVars = outputs.map((t) => this.toVar(t));
+    this.closed = true;
+    const program = new Program([...this.inputs, ...this.captures.map((c) => c.inner)], this.consts, this.eqns, outVars);
+    return { program, captures: this.captures.map((c) => c.outer) };
+  }
+}
+
+let nextVarId = 1;
+const traceStack: TraceBuilder[] = [];
+
+/** Runs `body` with a fresh builder on top of the trace stack. */
+export function withNewTrace<R>(body: (b: TraceBuilder) => R): R {
+  const top = traceStack[traceStack.length - 1];
+  const b = new TraceBuilder(top ? top.level + 1 : 1);
+  traceStack.push(b);
+  try {
+    return body(b);
+  } finally {
+    traceStack.pop();
+  }
+}
+
+export function currentTrace(): TraceBuilder | undefined {
+  return traceStack[traceStack.length - 1];
+}
+
+function escapedTracerError(v: Var): Error {
+  return new Error(
+    `a traced value (${v}: ${v.dtype}${shapeToString(v.shape)}) escaped the function that was traced; ` +
+      `return it from that function instead of storing it outside`,
+  );
+}
+
+const libraryRoot = dirname(dirname(fileURLToPath(import.meta.url)));
+const libraryDirs = ["dsl", "autodiff", "backends", "codegen", "moe"].map((d) => libraryRoot + sep + d + sep);
+
+/** The first stack frame outside moeforge itself: the user's call site, as file:line:col. */
+export function userCallSite(): string | undefined {
+  const stack = new Error().stack?.split("\n").slice(1) ?? [];
+  for (const line of stack) {
+    const m = /\(?((?:file:\/\/)?[^()\s]+):(\d+):(\d+)\)?\s*$/.exec(line);
+    if (!m) continue;
+    let file = m[1]!;
+    if (file.startsWith("file://")) file = fileURLToPath(file);
+    if (file.startsWith("node:") || file.includes(`${sep}node_modules${sep}`)) continue;
+    if (libraryDirs.some((d) => file.startsWith(d))) continue;
+    if (file === libraryRoot + sep + "index.ts") continue;
+    return `${file}:${m[2]}:${m[3]}`;
+  }
+  return undefined;
+}
+
+/** Adds the user's call site to an error thrown by an op. */
+export function withCallSite(e: unknown): never {
+  if (e instanceof Error && !(e as { _sited?: boolean })._sited) {
+    const site = userCallSite();
+    if (site) e.message += `\n    at ${site}`;
+    (e as { _sited?: boolean })._sited = true;
+  }
+  throw e;
+}
+
+/**
+ * Applies a primitive: checks shapes, then either computes it now (all inputs
+ * concrete: eager mode on the interpreter) or records an equation in the
+ * innermost trace that any input belongs to.
+ */
+export function bind<P extends Primitive>(prim: P, inputs: readonly Tensor[], params: PrimParams[P]): Tensor {
+  const def = PRIMITIVES[prim];
+  let target: TraceBuilder | undefined;
+  for (const t of inputs) {
+    const n = t._node;
+    if (n.kind === "tracer") {
+      if (n.builder.closed) throw escapedTracerError(n.v);
+      if (!target || n.builder.level > target.level) target = n.builder;
+    }
+  }
+  let out: Aval;
+  try {
+    out = def.abstractEval(inputs, params);
+  } catch (e) {
+    withCallSite(e);
+  }
+  if (!target && !isConcrete(out.shape)) {
+    target = currentTrace();
+    if (!target) throw new ShapeError(`${prim}: named dims ${shapeToString(out.shape)} can only be used while tracing`);
+  }
+  if (!target) {
+    try {
+      return Tensor._concrete(def.impl(inputs.map((t) => t._value()), params));
+    } catch (e) {
+      withCallSite(e);
+    }
+  }
+  const v = target.newVar(out);
+  target.eqns.push({ prim, inputs: inputs.map((t) => target!.toVar(t)), params, out: v } as Eqn);
+  return Tensor._tracer(target, v);
+}
+
+/** Traces `fn` over fresh inputs with the given avals. */
+export function traceFlat(
+  fn: (...inputs: Tensor[]) => readonly Tensor[],
+  avals: readonly Aval[],
+): { program: Program; captures: Tensor[] } {
+  return withNewTrace((b) => {
+    const ins = avals.map((a) => b.addInput(a));
+    const outs = fn(...ins);
+    return b.finish(outs);
+  });
+}
+
+/** Binds the named dims of `program`'s inputs to the sizes of actual arguments. */
+export function bindDims(program: Program, args: readonly Aval[], what = "program"): Map<string, number> {
+  if (args.length !== program.inputs.length) {
+    throw new Error(`${what}: expected ${program.inputs.length} inputs, got ${args.length}`);
+  }
+  const env = new Map<string, number>();
+  const origin = new Map<string, string>();
+  program.inputs.forEach((v, i) => {
+    const a = args[i]!;
+    if (a.dtype !== v.dtype) throw new TypeError(`${what}: input ${i} has dtype ${a.dtype}, expected ${v.dtype}`);
+    if (a.shape.length !== v.shape.length) {
+      throw new ShapeError(`${what}: input ${i} has shape ${shapeToString(a.shape)}, expected rank ${v.shape.length} ${shapeToString(v.shape)}`);
+    }
+    v.shape.forEach((d, j) => {
+      const actual = a.shape[j]!;
+      if (typeof d === "number") {
+        if (actual !== d) throw new ShapeError(`${what}: input ${i} has shape ${shapeToString(a.shape)}, expected ${shapeToString(v.shape)}`);
+      } else if (typeof actual === "number") {
+        const prev = env.get(d);
+        if (prev !== undefined && prev !== actual) {
+          throw new ShapeError(`${what}: named dim "${d}" is bound to ${prev} (${origin.get(d)}) and to ${actual} (input ${i}, dim ${j}); a named dim must have one size`);
+        }
+        env.set(d, actual);
+        origin.set(d, `input ${prev === undefined ? i : origin.get(d)}, dim ${j}`);
+      } else if (actual !== d) {
+        throw new ShapeError(`${what}: input ${i} has named dim "${actual}" where "${d}" is expected`);
+      }
+    });
+  });
+  return env;
+}
+
+/** Replaces named dims in a primitive's params (arrays of dims) by their sizes. */
+function resolveParams<P>(params: P, env: DimEnv): P {
+  if (env.size === 0) return params;
+  let changed = false;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(params as Record<string, unknown>)) {
+    if (Array.isArray(v) && v.some((d) => typeof d === "string" && env.has(d))) {
+      out[k] = v.map((d: Dim) => (typeof d === "string" && env.has(d) ? env.get(d) : d));
+      changed = true;
+    } else out[k] = v;
+  }
+  return changed ? (out as P) : params;
+}
+
+/**
+ * Evaluates a Program by binding each equation: concrete arguments compute on
+ * the interpreter, traced arguments inline the program into the current trace.
+ */
+export function evalProgram(program: Program, args: readonly Tensor[]): Tensor[] {
+  const env = bindDims(program, args);
+  const vals = new Map<Var, Tensor>();
+  program.inputs.forEach((v, i) => vals.set(v, args[i]!));
+  for (const [v, arr] of program.consts) vals.set(v, Tensor._concrete(arr));
+  for (const e of program.eqns) {
+    const ins = e.inputs.map((v) => vals.get(v)!);
+    vals.set(e.out, bind(e.prim, ins, resolveParams(e.params, env)));
+  }
+  return program.outputs.map((v) => vals.get(v)!);
+}
