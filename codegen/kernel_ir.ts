@@ -1,0 +1,183 @@
+/**
+ * The kernel IR: a small, target-independent description of GPU-style kernels.
+ * Lowering turns a Program into kernels written in this IR; emitters (WGSL, CUDA,
+ * JS) render it with a table from op to target syntax plus a few target hooks.
+ * Scheduling choices (workgroup size, tiling, vector width) are decided before
+ * this IR is built (see codegen/schedule.ts), never inside an emitter.
+ *
+ * Thread indexing: a kernel is launched on a 1-D count of workgroups (`grid`, an
+ * expression of the program's named dims). Runtimes fold that count into the
+ * device's grid limits (e.g. WebGPU's 65535 per dimension -> (x, y)), and the
+ * emitters compute the `groupLinear` / `globalLinear` builtins from the folded
+ * ids, so kernels never see the folding. Kernels guard their own tail.
+ */
+
+/** Element types a kernel computes with. `f64` only exists on the JS target. */
+export type ScalarType = "f32" | "f64" | "f16" | "i32" | "u32" | "bool";
+
+/** A size known at launch time: a literal, a named dim, or arithmetic on those. */
+export type SizeExpr =
+  | number
+  | string
+  | { readonly op: "add" | "sub" | "mul" | "ceilDiv" | "div" | "max" | "min"; readonly args: readonly SizeExpr[] };
+
+export type UnaryOp =
+  | "neg" | "exp" | "log" | "log1p" | "sqrt" | "rsqrt" | "tanh" | "sigmoid" | "abs" | "sign" | "sin" | "cos"
+  | "not" // logical not (bool)
+  | "bitNot"; // bitwise not (i32/u32)
+
+export type BinaryOp =
+  | "add" | "sub" | "mul" | "div" | "rem" | "max" | "min" | "pow"
+  | "eq" | "ne" | "lt" | "le" | "gt" | "ge" // -> bool
+  | "and" | "or" // logical (bool)
+  | "bitAnd" | "bitOr" | "bitXor" | "shl" | "shr"; // integer bit ops (shr is logical on u32, arithmetic on i32)
+
+/** Builtin thread coordinates (all i32/u32 as the emitter prefers; typed u32 here). */
+export type Builtin =
+  | "globalLinear" // groupLinear * workgroupSize + localLinear
+  | "groupLinear" // linear workgroup index after unfolding the grid
+  | "localLinear" // thread index inside the workgroup
+  | "numGroupsLinear"; // total workgroups launched
+
+/** Helper functions an emitter provides in its prelude (same semantics on every target). */
+export type Intrinsic =
+  | "threefry2x32_0" // (k0, k1, c0, c1: u32) -> u32: first word of Threefry-2x32-20
+  | "threefry2x32_1" // second word
+  | "bitsToUniform"; // (bits: u32) -> float in [0,1): (bits >> 8) * 2^-24 (f32) or bits * 2^-32 (f64)
+
+export type Expr =
+  | { readonly kind: "const"; readonly type: ScalarType; readonly value: number }
+  | { readonly kind: "var"; readonly name: string; readonly type: ScalarType }
+  | { readonly kind: "size"; readonly name: string } // value of a named dim, i32
+  | { readonly kind: "builtin"; readonly name: Builtin }
+  | { readonly kind: "load"; readonly buffer: string; readonly index: Expr; readonly type: ScalarType }
+  | { readonly kind: "sharedLoad"; readonly array: string; readonly index: Expr; readonly type: ScalarType }
+  | { readonly kind: "unary"; readonly op: UnaryOp; readonly arg: Expr; readonly type: ScalarType }
+  | { readonly kind: "binary"; readonly op: BinaryOp; readonly lhs: Expr; readonly rhs: Expr; readonly type: ScalarType }
+  | { readonly kind: "select"; readonly cond: Expr; readonly onTrue: Expr; readonly onFalse: Expr; readonly type: ScalarType }
+  | { readonly kind: "cast"; readonly arg: Expr; readonly type: ScalarType }
+  | { readonly kind: "call"; readonly fn: Intrinsic; readonly args: readonly Expr[]; readonly type: ScalarType };
+
+export type Stmt =
+  | { readonly kind: "let"; readonly name: string; readonly type: ScalarType; readonly init: Expr; readonly mutable?: boolean }
+  | { readonly kind: "assign"; readonly name: string; readonly value: Expr }
+  | { readonly kind: "store"; readonly buffer: string; readonly index: Expr; readonly value: Expr }
+  | { readonly kind: "sharedStore"; readonly array: string; readonly index: Expr; readonly value: Expr }
+  /** Integer atomic add (i32/u32 buffers only); float atomics are never emitted by default. */
+  | { readonly kind: "atomicAdd"; readonly buffer: string; readonly index: Expr; readonly value: Expr }
+  | { readonly kind: "if"; readonly cond: Expr; readonly then: readonly Stmt[]; readonly else?: readonly Stmt[] }
+  /** for (let v = start; v < end; v += step) — `v` is i32. */
+  | { readonly kind: "for"; readonly var: string; readonly start: Expr; readonly end: Expr; readonly step?: Expr; readonly body: readonly Stmt[] }
+  | { readonly kind: "barrier" } // workgroup-wide barrier with shared-memory visibility
+  | { readonly kind: "return" }
+  | { readonly kind: "comment"; readonly text: string };
+
+export interface KernelParam {
+  readonly name: string;
+  readonly type: ScalarType;
+  readonly access: "read" | "readWrite";
+  /** Set when the kernel uses `atomicAdd` on this buffer. */
+  readonly atomic?: boolean;
+}
+
+export interface SharedArray {
+  readonly name: string;
+  readonly type: ScalarType;
+  readonly length: number;
+}
+
+/** One kernel, independent of any target. */
+export interface Kernel {
+  readonly name: string;
+  /** Storage buffers, in binding order. */
+  readonly params: readonly KernelParam[];
+  /** Named dims the kernel reads (passed as i32 uniforms / arguments), in order. */
+  readonly sizes: readonly string[];
+  readonly shared: readonly SharedArray[];
+  /** Threads per workgroup (1-D). */
+  readonly workgroupSize: number;
+  readonly body: readonly Stmt[];
+  /** Human-readable provenance: the Program variables this kernel computes. */
+  readonly comment?: string;
+}
+
+/** A buffer the bundle allocates. Sizes count elements. */
+export interface BufferDecl {
+  readonly name: string;
+  readonly type: ScalarType;
+  readonly size: SizeExpr;
+  readonly role: "input" | "output" | "temp" | "const";
+  /** For consts: the initial contents. */
+  readonly init?: readonly number[];
+}
+
+/** One launch of the schedule: which kernel, how many workgroups, which buffer for each param. */
+export interface Launch {
+  readonly kernel: string;
+  /** Number of workgroups (1-D; runtimes fold it into the device's limits). */
+  readonly grid: SizeExpr;
+  /** Kernel param name -> bundle buffer name. */
+  readonly bindings: Readonly<Record<string, string>>;
+}
+
+export type Target = "wgsl" | "cuda" | "js";
+
+/** What `compile(program, { target })` returns: everything needed to run the program with no moeforge at run time. */
+export interface KernelBundle {
+  readonly target: Target;
+  /** Named dims, in the order size uniforms are laid out. */
+  readonly dims: readonly string[];
+  readonly kernels: readonly (Kernel & { readonly source: string })[];
+  readonly buffers: readonly BufferDecl[];
+  readonly schedule: readonly Launch[];
+  /** Buffer names of the program's inputs and outputs, in order. */
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+}
+
+// ---- small constructors, so lowering code reads like the math ----
+
+export const c = (value: number, type: ScalarType = "i32"): Expr => ({ kind: "const", type, value });
+export const v = (name: string, type: ScalarType = "i32"): Expr => ({ kind: "var", name, type });
+export const size = (name: string): Expr => ({ kind: "size", name });
+export const builtin = (name: Builtin): Expr => ({ kind: "builtin", name });
+export const load = (buffer: string, index: Expr, type: ScalarType): Expr => ({ kind: "load", buffer, index, type });
+export const bin = (op: BinaryOp, lhs: Expr, rhs: Expr, type: ScalarType): Expr => ({ kind: "binary", op, lhs, rhs, type });
+export const un = (op: UnaryOp, arg: Expr, type: ScalarType): Expr => ({ kind: "unary", op, arg, type });
+export const cast = (arg: Expr, type: ScalarType): Expr => ({ kind: "cast", arg, type });
+export const select = (cond: Expr, onTrue: Expr, onFalse: Expr, type: ScalarType): Expr => ({ kind: "select", cond, onTrue, onFalse, type });
+
+/** Evaluates a SizeExpr for concrete dims. */
+export function evalSize(e: SizeExpr, dims: ReadonlyMap<string, number>): number {
+  if (typeof e === "number") return e;
+  if (typeof e === "string") {
+    const d = dims.get(e);
+    if (d === undefined) throw new Error(`size expression uses named dim "${e}", which is not bound`);
+    return d;
+  }
+  const xs = e.args.map((a) => evalSize(a, dims));
+  switch (e.op) {
+    case "add":
+      return xs.reduce((a, b) => a + b, 0);
+    case "sub":
+      return xs[0]! - xs[1]!;
+    case "mul":
+      return xs.reduce((a, b) => a * b, 1);
+    case "div":
+      return Math.floor(xs[0]! / xs[1]!);
+    case "ceilDiv":
+      return Math.ceil(xs[0]! / xs[1]!);
+    case "max":
+      return Math.max(...xs);
+    case "min":
+      return Math.min(...xs);
+  }
+}
+
+/** Renders a SizeExpr as text (manifests, comments). */
+export function sizeToText(e: SizeExpr): string {
+  if (typeof e === "number" || typeof e === "string") return String(e);
+  const xs = e.args.map(sizeToText);
+  const infix: Record<string, string> = { add: " + ", sub: " - ", mul: "*" };
+  return infix[e.op] ? `(${xs.join(infix[e.op])})` : `${e.op}(${xs.join(", ")})`;
+}
