@@ -6,9 +6,22 @@ import type { TraceBuilder } from "./trace";
 import type { Broadcast, CheckBroadcast, CheckMatmul, CheckReshape, MatmulShape } from "./types";
 import * as ops from "./ops";
 
-/** @internal What a tensor is: a value, or a variable of a trace in progress. */
+/**
+ * A value that lives on an accelerator (e.g. a WebGPU buffer). Backends that
+ * keep results on the device implement this; host code reads it with `data()`.
+ */
+export interface DeviceValue {
+  readonly backend: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** Copies the value to the host. */
+  read(): Promise<NDArray>;
+}
+
+/** @internal What a tensor is: a host value, a device value, or a variable of a trace in progress. */
 export type TensorNode =
   | { readonly kind: "concrete"; readonly value: NDArray }
+  | { readonly kind: "device"; readonly value: DeviceValue }
   | { readonly kind: "tracer"; readonly builder: TraceBuilder; readonly v: Var };
 
 /** Operand of elementwise ops: a tensor or a JS number (takes the tensor's dtype). */
@@ -42,6 +55,11 @@ export class Tensor<out S extends Shape = Shape, out D extends DType = DType> {
     return new Tensor({ kind: "concrete", value }, value.shape, value.dtype);
   }
 
+  /** @internal A tensor whose value lives on a device (see `DeviceValue`). */
+  static _device(value: DeviceValue): Tensor {
+    return new Tensor({ kind: "device", value }, value.shape, value.dtype);
+  }
+
   /** @internal */
   static _tracer(builder: TraceBuilder, v: Var): Tensor {
     return new Tensor({ kind: "tracer", builder, v }, v.shape, v.dtype);
@@ -49,6 +67,12 @@ export class Tensor<out S extends Shape = Shape, out D extends DType = DType> {
 
   /** @internal The value of a concrete tensor. */
   _value(): NDArray {
+    if (this._node.kind === "device") {
+      throw new Error(
+        `this tensor (${this.dtype}[${this.shape.join(",")}]) lives on the ${this._node.value.backend} device; ` +
+          `read it with \`await t.data()\` (synchronous reads only work for host tensors)`,
+      );
+    }
     if (this._node.kind !== "concrete") {
       throw new Error(
         `this tensor (${this._node.v}: ${this.dtype}[${this.shape.join(",")}]) is being traced and has no value yet; ` +
@@ -67,9 +91,15 @@ export class Tensor<out S extends Shape = Shape, out D extends DType = DType> {
     return this.shape.length;
   }
 
-  /** The elements, row-major, as a typed array (a copy). */
+  /** The elements, row-major, as a typed array (a copy). Works for host and device tensors. */
   async data(): Promise<TypedArrayFor<D>> {
+    if (this._node.kind === "device") return (await this._node.value.read()).data.slice() as AnyTypedArray as TypedArrayFor<D>;
     return this.dataSync();
+  }
+
+  /** Whether the value lives on an accelerator (read it with `await data()`). */
+  get isDevice(): boolean {
+    return this._node.kind === "device";
   }
 
   /** Synchronous `data()`. */
@@ -98,6 +128,7 @@ export class Tensor<out S extends Shape = Shape, out D extends DType = DType> {
   toString(): string {
     const head = `Tensor<${this.dtype}[${this.shape.join(",")}]>`;
     if (this._node.kind === "tracer") return `${head}(traced ${this._node.v})`;
+    if (this._node.kind === "device") return `${head}(on ${this._node.value.backend}; await data() to read)`;
     const v = this._node.value;
     const fmt = (x: number) => (this.dtype === "bool" ? String(!!x) : Number.isInteger(x) ? String(x) : x.toPrecision(5));
     if (v.size > 64) return `${head}[${Array.from(v.data.slice(0, 8), fmt).join(", ")}, ...]`;

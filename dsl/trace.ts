@@ -49,6 +49,9 @@ export class TraceBuilder {
       }
       return v;
     }
+    if (node.kind === "device") {
+      throw new Error(`a ${node.value.backend} device tensor was used inside a trace; pass it as an argument of the traced function (or read it to the host first)`);
+    }
     const arr = node.value;
     let v = this.constOf.get(arr);
     if (!v) {
@@ -149,6 +152,12 @@ export function bind<P extends Primitive>(prim: P, inputs: readonly Tensor[], pa
     if (!target) throw new ShapeError(`${prim}: named dims ${shapeToString(out.shape)} can only be used while tracing`);
   }
   if (!target) {
+    const device = inputs.find((t) => t._node.kind === "device");
+    if (device && device._node.kind === "device") {
+      const handler = deviceEagerHandlers.get(device._node.value.backend);
+      if (!handler) throw new Error(`${prim}: no eager handler is registered for backend "${device._node.value.backend}"`);
+      return handler(prim, inputs, params, out);
+    }
     try {
       return Tensor._concrete(def.impl(inputs.map((t) => t._value()), params));
     } catch (e) {
@@ -158,6 +167,19 @@ export function bind<P extends Primitive>(prim: P, inputs: readonly Tensor[], pa
   const v = target.newVar(out);
   target.eqns.push({ prim, inputs: inputs.map((t) => target!.toVar(t)), params, out: v } as Eqn);
   return Tensor._tracer(target, v);
+}
+
+/** Runs one primitive eagerly on a device backend (device-resident inputs in, device tensor out). */
+export type DeviceEagerHandler = <P extends Primitive>(prim: P, inputs: readonly Tensor[], params: PrimParams[P], out: Aval) => Tensor;
+
+const deviceEagerHandlers = new Map<string, DeviceEagerHandler>();
+
+/**
+ * Lets a device backend run eager ops on its tensors (e.g. `a.add(b)` on two
+ * WebGPU tensors compiles and launches that op on the GPU, cached per signature).
+ */
+export function registerDeviceEagerHandler(backend: string, handler: DeviceEagerHandler): void {
+  deviceEagerHandlers.set(backend, handler);
 }
 
 /** Traces `fn` over fresh inputs with the given avals. */
