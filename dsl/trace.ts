@@ -147,9 +147,12 @@ export function bind<P extends Primitive>(prim: P, inputs: readonly Tensor[], pa
   } catch (e) {
     withCallSite(e);
   }
+  // Ops on constants inside a trace are recorded too (like JAX's omnistaging), so a
+  // program keeps its structure (a broadcast of a scalar stays one equation, not a
+  // materialised constant) and constant folding is left to the compiler's passes.
+  if (!target) target = currentTrace();
   if (!target && !isConcrete(out.shape)) {
-    target = currentTrace();
-    if (!target) throw new ShapeError(`${prim}: named dims ${shapeToString(out.shape)} can only be used while tracing`);
+    throw new ShapeError(`${prim}: named dims ${shapeToString(out.shape)} can only be used while tracing`);
   }
   if (!target) {
     const device = inputs.find((t) => t._node.kind === "device");
