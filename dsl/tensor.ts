@@ -136,25 +136,25 @@ export class Tensor<out S extends Shape = Shape, out D extends DType = DType> {
   }
 
   // ---- common ops as methods (see `ops` for the full set) ----
-  add<T extends Shape, E extends DType, B extends Shape>(this: Tensor<T, E>, b: Operand<B, E> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
+  add<T extends Shape, E extends DType, B extends Shape = readonly []>(this: Tensor<T, E>, b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
     return ops.add(this, b as Operand) as never;
   }
-  sub<T extends Shape, E extends DType, B extends Shape>(this: Tensor<T, E>, b: Operand<B, E> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
+  sub<T extends Shape, E extends DType, B extends Shape = readonly []>(this: Tensor<T, E>, b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
     return ops.sub(this, b as Operand) as never;
   }
-  mul<T extends Shape, E extends DType, B extends Shape>(this: Tensor<T, E>, b: Operand<B, E> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
+  mul<T extends Shape, E extends DType, B extends Shape = readonly []>(this: Tensor<T, E>, b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
     return ops.mul(this, b as Operand) as never;
   }
-  div<T extends Shape, E extends DType, B extends Shape>(this: Tensor<T, E>, b: Operand<B, E> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
+  div<T extends Shape, E extends DType, B extends Shape = readonly []>(this: Tensor<T, E>, b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
     return ops.div(this, b as Operand) as never;
   }
-  pow<T extends Shape, E extends DType, B extends Shape>(this: Tensor<T, E>, b: Operand<B, E> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
+  pow<T extends Shape, E extends DType, B extends Shape = readonly []>(this: Tensor<T, E>, b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
     return ops.pow(this, b as Operand) as never;
   }
-  maximum<T extends Shape, E extends DType, B extends Shape>(this: Tensor<T, E>, b: Operand<B, E> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
+  maximum<T extends Shape, E extends DType, B extends Shape = readonly []>(this: Tensor<T, E>, b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
     return ops.maximum(this, b as Operand) as never;
   }
-  minimum<T extends Shape, E extends DType, B extends Shape>(this: Tensor<T, E>, b: Operand<B, E> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
+  minimum<T extends Shape, E extends DType, B extends Shape = readonly []>(this: Tensor<T, E>, b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
     return ops.minimum(this, b as Operand) as never;
   }
   neg(): Tensor<S, D> { return ops.neg(this) as never; }
@@ -173,7 +173,7 @@ export class Tensor<out S extends Shape = Shape, out D extends DType = DType> {
   greater(b: Operand): Tensor<Shape, "bool"> { return ops.greater(this, b); }
   cast<D2 extends DType>(dtype: D2): Tensor<S, D2> { return ops.cast(this, dtype) as never; }
 
-  matmul<T extends Shape, E extends DType, B extends Shape>(this: Tensor<T, E>, b: Tensor<B, E> & CheckMatmul<T, B>): Tensor<MatmulShape<T, B>, E> {
+  matmul<T extends Shape, E extends DType, B extends Shape>(this: Tensor<T, E>, b: Tensor<B, NoInfer<E>> & CheckMatmul<T, B>): Tensor<MatmulShape<T, B>, E> {
     return ops.matmul(this, b as Tensor) as never;
   }
   reshape<T extends Shape, const R extends readonly Dim[]>(this: Tensor<T, D>, shape: R & CheckReshape<T, R>): Tensor<R, D> {

@@ -62,17 +62,28 @@ type Batch<S extends Shape> = S extends readonly [...infer B extends Dim[], Dim,
 
 type DimsAgree<A extends Dim, B extends Dim> = number extends A ? true : number extends B ? true : string extends A ? true : string extends B ? true : [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 
-/** `unknown` when a @ b's inner dims agree (or are not statically known). */
+/** `unknown` when a @ b's inner dims agree and batch dims broadcast (or are not statically known). */
 export type CheckMatmul<A extends Shape, B extends Shape> =
   IsTuple<A> extends true
     ? IsTuple<B> extends true
       ? A["length"] extends 0
         ? ShapeMismatch<"matmul needs rank >= 1", A, B>
-        : DimsAgree<Last<A>, B["length"] extends 1 ? B[0] & Dim : SecondLast<B>> extends true
-          ? unknown
-          : ShapeMismatch<"matmul inner dims differ", A, B>
+        : B["length"] extends 0
+          ? ShapeMismatch<"matmul needs rank >= 1", A, B>
+          : DimsAgree<Last<A>, B["length"] extends 1 ? B[0] & Dim : SecondLast<B>> extends true
+            ? [BatchBroadcast<A, B>] extends [never]
+              ? ShapeMismatch<"matmul batch dims do not broadcast", A, B>
+              : unknown
+            : ShapeMismatch<"matmul inner dims differ", A, B>
       : unknown
     : unknown;
+
+/** Broadcast batch dims of two rank >= 2 operands (`[]` when either is a vector). */
+type BatchBroadcast<A extends Shape, B extends Shape> = A extends readonly [Dim, Dim, ...Dim[]]
+  ? B extends readonly [Dim, Dim, ...Dim[]]
+    ? Broadcast<Batch<A>, Batch<B>>
+    : []
+  : [];
 
 /** Result shape of matmul for matrices and batched matrices (rank >= 2 both). */
 export type MatmulShape<A extends Shape, B extends Shape> =
@@ -80,45 +91,105 @@ export type MatmulShape<A extends Shape, B extends Shape> =
     ? IsTuple<B> extends true
       ? A extends readonly [Dim, Dim, ...Dim[]]
         ? B extends readonly [Dim, Dim, ...Dim[]]
-          ? [...(Broadcast<Batch<A>, Batch<B>> & Dim[]), SecondLast<A>, Last<B>]
+          ? BatchBroadcast<A, B> extends infer Bt extends readonly Dim[]
+            ? [...Bt, SecondLast<A>, Last<B>]
+            : Shape
           : Shape
         : Shape
       : Shape
     : Shape;
 
-type Product<S extends readonly number[], Acc extends unknown[] = [unknown]> = S extends readonly [infer H extends number, ...infer R extends number[]]
-  ? Product<R, Times<Acc, H>>
-  : Acc["length"];
-type Repeat<N extends number, A extends unknown[] = []> = A["length"] extends N ? A : Repeat<N, [...A, unknown]>;
-type Times<Acc extends unknown[], N extends number, Out extends unknown[] = [], I extends unknown[] = []> = I["length"] extends N
-  ? Out
-  : Times<Acc, N, [...Out, ...Acc], [...I, unknown]>;
+// ---- element counts, for reshape -------------------------------------------
+// Products are computed on decimal digit strings (least significant digit
+// first), so any literal sizes work without building huge tuples; named dims
+// are compared as a multiset of names.
 
-type AllSmallLiterals<S extends Shape> = S extends readonly [infer H, ...infer R extends Shape]
+type DigitChar = "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9";
+type Units = {
+  "0": []; "1": [1]; "2": [1, 1]; "3": [1, 1, 1]; "4": [1, 1, 1, 1]; "5": [1, 1, 1, 1, 1];
+  "6": [1, 1, 1, 1, 1, 1]; "7": [1, 1, 1, 1, 1, 1, 1]; "8": [1, 1, 1, 1, 1, 1, 1, 1]; "9": [1, 1, 1, 1, 1, 1, 1, 1, 1];
+};
+/** Digits of a non-negative integer literal, least significant first; `never` for anything else. */
+type ToDigits<S extends string> = S extends `${infer H extends DigitChar}${infer R}` ? (R extends "" ? [H] : [...ToDigits<R>, H]) : never;
+/** A sum of two digits and a carry (0..19) as [digit, carry]. */
+type SplitSum<N extends number> = `${N}` extends `1${infer D extends DigitChar}` ? [D, 1] : [`${N}` & DigitChar, 0];
+type Head<D extends readonly DigitChar[]> = D extends readonly [infer H extends DigitChar, ...DigitChar[]] ? H : "0";
+type Tail<D extends readonly DigitChar[]> = D extends readonly [DigitChar, ...infer R extends DigitChar[]] ? R : [];
+type AddDigits<A extends readonly DigitChar[], B extends readonly DigitChar[], C extends 0 | 1 = 0> = A extends readonly []
+  ? B extends readonly []
+    ? C extends 1 ? ["1"] : []
+    : AddStep<A, B, C>
+  : AddStep<A, B, C>;
+type AddStep<A extends readonly DigitChar[], B extends readonly DigitChar[], C extends 0 | 1> =
+  SplitSum<Extract<[...Units[Head<A>], ...Units[Head<B>], ...(C extends 1 ? [1] : [])]["length"], number>> extends [infer D extends DigitChar, infer C2 extends 0 | 1]
+    ? [D, ...AddDigits<Tail<A>, Tail<B>, C2>]
+    : never;
+type TimesSmall<A extends readonly DigitChar[], K extends readonly unknown[], Acc extends readonly DigitChar[] = []> = K extends readonly [unknown, ...infer R]
+  ? TimesSmall<A, R, AddDigits<Acc, A>>
+  : Acc;
+type MulDigits<A extends readonly DigitChar[], B extends readonly DigitChar[]> = B extends readonly [infer b extends DigitChar, ...infer BR extends DigitChar[]]
+  ? AddDigits<TimesSmall<A, Units[b]>, ["0", ...MulDigits<A, BR>]>
+  : [];
+type Join<D extends readonly DigitChar[]> = D extends readonly [infer H extends DigitChar, ...infer R extends DigitChar[]] ? `${Join<R>}${H}` : "";
+type StripZeros<S extends string> = S extends `0${infer R}` ? (R extends "" ? "0" : StripZeros<R>) : S extends "" ? "0" : S;
+
+/** Splits a shape into the decimal product of its literal dims and the list of its named dims; `never` if a dim is not a literal. */
+type SymbolicCount<S extends Shape, Acc extends readonly DigitChar[] = ["1"], Names extends readonly string[] = []> = S extends readonly [
+  infer H,
+  ...infer R extends Shape,
+]
   ? H extends number
     ? number extends H
-      ? false
-      : H extends 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16
-        ? AllSmallLiterals<R>
-        : false
-    : false
-  : IsTuple<S>;
+      ? never
+      : [ToDigits<`${H}`>] extends [never]
+        ? never
+        : SymbolicCount<R, MulDigits<Acc, ToDigits<`${H}`>>, Names>
+    : H extends string
+      ? string extends H
+        ? never
+        : SymbolicCount<R, Acc, [...Names, H]>
+      : never
+  : IsTuple<S> extends true
+    ? [StripZeros<Join<Acc>>, Names]
+    : never;
 
-/** Static element count of small literal shapes (number when unknown). */
-export type NumelOf<S extends Shape> = AllSmallLiterals<S> extends true ? Product<S & readonly number[]> : number;
+type RemoveOne<T extends readonly string[], X extends string> = T extends readonly [infer H extends string, ...infer R extends string[]]
+  ? [H] extends [X]
+    ? R
+    : [H, ...RemoveOne<R, X>]
+  : never;
+type SameNames<A extends readonly string[], B extends readonly string[]> = A extends readonly [infer H extends string, ...infer R extends string[]]
+  ? [RemoveOne<B, H>] extends [never]
+    ? false
+    : SameNames<R, RemoveOne<B, H>>
+  : B extends readonly []
+    ? true
+    : false;
 
-/** `unknown` when a reshape keeps the element count (or it is not statically known). */
-export type CheckReshape<From extends Shape, To extends Shape> =
-  NumelOf<From> extends infer A extends number
-    ? NumelOf<To> extends infer B extends number
-      ? number extends A
-        ? unknown
-        : number extends B
-          ? unknown
-          : A extends B
-            ? unknown
+/** Static element count of a shape of literal sizes (`number` when any dim is named or unknown). */
+export type NumelOf<S extends Shape> = [SymbolicCount<S>] extends [never]
+  ? number
+  : SymbolicCount<S> extends [`${infer N extends number}`, readonly []]
+    ? N
+    : number;
+
+/**
+ * `unknown` when a reshape keeps the element count (or it is not statically
+ * known). With named dims, the literal parts must multiply to the same number
+ * and the names must be the same (in any order): `[T, 4] -> [T, 2, 2]`.
+ */
+export type CheckReshape<From extends Shape, To extends Shape> = [SymbolicCount<From>] extends [never]
+  ? unknown
+  : [SymbolicCount<To>] extends [never]
+    ? unknown
+    : SymbolicCount<From> extends [infer A extends string, infer NA extends readonly string[]]
+      ? SymbolicCount<To> extends [infer B extends string, infer NB extends readonly string[]]
+        ? A extends "0"
+          ? B extends "0" ? unknown : ShapeMismatch<"reshape changes the element count", From, To>
+          : [A] extends [B]
+            ? SameNames<NA, NB> extends true
+              ? unknown
+              : ShapeMismatch<"reshape changes the element count", From, To>
             : ShapeMismatch<"reshape changes the element count", From, To>
-      : unknown
-    : unknown;
-
-export type { Repeat };
+        : unknown
+      : unknown;
