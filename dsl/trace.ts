@@ -219,8 +219,10 @@ export function bindDims(program: Program, args: readonly Aval[], what = "progra
         if (prev !== undefined && prev !== actual) {
           throw new ShapeError(`${what}: named dim "${d}" is bound to ${prev} (${origin.get(d)}) and to ${actual} (input ${i}, dim ${j}); a named dim must have one size`);
         }
-        env.set(d, actual);
-        origin.set(d, `input ${prev === undefined ? i : origin.get(d)}, dim ${j}`);
+        if (prev === undefined) {
+          env.set(d, actual);
+          origin.set(d, `input ${i}, dim ${j}`);
+        }
       } else if (actual !== d) {
         throw new ShapeError(`${what}: input ${i} has named dim "${actual}" where "${d}" is expected`);
       }
