@@ -1,0 +1,234 @@
+/**
+ * Kernel-IR expressions rendered as CUDA C++: the op tables and the type
+ * rules (which C++ type each rendered expression has, where the emitter
+ * inserts conversions, when integer math is widened to 64 bits).
+ */
+import type { BinaryOp, Builtin, Expr, Intrinsic, ScalarType, UnaryOp } from "../kernel_ir";
+import { isIndexExpr } from "./cuda_index_width";
+import { cudaType, literal, type CudaStorageType, type CudaType } from "./cuda_types";
+
+/** A rendered expression and its C++ type. */
+export interface Rendered {
+  readonly code: string;
+  readonly type: CudaType;
+}
+
+/** Operand class an op table is indexed by. `wide` is 64-bit index math. */
+type OpClass = "float" | "int" | "uint" | "wide" | "bool";
+
+type Fmt1 = (a: string) => string;
+type Fmt2 = (a: string, b: string) => string;
+
+const call1 = (fn: string): Fmt1 => (a) => `${fn}(${a})`;
+const call2 = (fn: string): Fmt2 => (a, b) => `${fn}(${a}, ${b})`;
+const prefix = (op: string): Fmt1 => (a) => `(${op}${a})`;
+const infix = (op: string): Fmt2 => (a, b) => `(${a} ${op} ${b})`;
+const numeric = <F>(f: F): Partial<Record<OpClass, F>> => ({ float: f, int: f, uint: f, wide: f });
+const integer = <F>(f: F): Partial<Record<OpClass, F>> => ({ int: f, uint: f, wide: f });
+
+/** Unary ops: the CUDA spelling per operand class. A missing class is a type error in the kernel. */
+const UNARY: { readonly [op in UnaryOp]: Partial<Record<OpClass, Fmt1>> } = {
+  neg: numeric(prefix("-")),
+  exp: { float: call1("expf") },
+  log: { float: call1("logf") },
+  log1p: { float: call1("log1pf") },
+  sqrt: { float: call1("sqrtf") },
+  rsqrt: { float: call1("rsqrtf") },
+  tanh: { float: call1("tanhf") },
+  sigmoid: { float: call1("mf_sigmoid") },
+  abs: { float: call1("fabsf"), int: call1("abs"), wide: call1("llabs"), uint: (a) => a },
+  sign: { float: call1("mf_sign"), int: call1("mf_sign"), wide: call1("mf_sign") },
+  sin: { float: call1("sinf") },
+  cos: { float: call1("cosf") },
+  not: { bool: prefix("!") },
+  bitNot: integer(prefix("~")),
+};
+
+/** Binary ops: the CUDA spelling per operand class (both operands already have the same C++ type). */
+const BINARY: { readonly [op in BinaryOp]: Partial<Record<OpClass, Fmt2>> } = {
+  add: numeric(infix("+")),
+  sub: numeric(infix("-")),
+  mul: numeric(infix("*")),
+  // Indices are never divided by zero (sizes are positive), so wide math uses the plain operators.
+  div: { float: infix("/"), int: call2("mf_div"), uint: call2("mf_div"), wide: infix("/") },
+  rem: { float: call2("fmodf"), int: call2("mf_rem"), uint: call2("mf_rem"), wide: infix("%") },
+  max: numeric(call2("mf_max")),
+  min: numeric(call2("mf_min")),
+  pow: { float: call2("powf") },
+  eq: { ...numeric(infix("==")), bool: infix("==") },
+  ne: { ...numeric(infix("!=")), bool: infix("!=") },
+  lt: numeric(infix("<")),
+  le: numeric(infix("<=")),
+  gt: numeric(infix(">")),
+  ge: numeric(infix(">=")),
+  and: { bool: infix("&&") },
+  or: { bool: infix("||") },
+  bitAnd: { ...integer(infix("&")), bool: infix("&") },
+  bitOr: { ...integer(infix("|")), bool: infix("|") },
+  bitXor: { ...integer(infix("^")), bool: infix("^") },
+  // Shift counts are taken mod 32 as in JS (C++ leaves larger counts undefined);
+  // a signed left shift goes through unsigned so that it may wrap.
+  shl: { int: (a, b) => `(int)((unsigned int)${a} << (${b} & 31))`, uint: (a, b) => `(${a} << (${b} & 31u))`, wide: (a, b) => `(${a} << (${b} & 31))` },
+  shr: { int: (a, b) => `(${a} >> (${b} & 31))`, uint: (a, b) => `(${a} >> (${b} & 31u))`, wide: (a, b) => `(${a} >> (${b} & 31))` },
+};
+
+/** Builtins: the local the kernel prologue defines for each, and its C++ type. */
+export const BUILTINS: { readonly [b in Builtin]: Rendered } = {
+  globalLinear: { code: "mf_global", type: "long long" },
+  groupLinear: { code: "mf_group", type: "long long" },
+  localLinear: { code: "mf_local", type: "int" },
+  numGroupsLinear: { code: "mf_num_groups", type: "long long" },
+};
+
+const INTRINSICS: { readonly [f in Intrinsic]: { readonly fn: string; readonly arity: number } } = {
+  threefry2x32_0: { fn: "mf_threefry2x32_0", arity: 4 },
+  threefry2x32_1: { fn: "mf_threefry2x32_1", arity: 4 },
+  bitsToUniform: { fn: "mf_bits_to_uniform", arity: 1 },
+};
+
+function opClass(t: CudaType): OpClass {
+  switch (t) {
+    case "float":
+      return "float";
+    case "int":
+      return "int";
+    case "unsigned int":
+      return "uint";
+    case "long long":
+      return "wide";
+    case "bool":
+      return "bool";
+  }
+}
+
+/** Converts a rendered value to another C++ type with the interpreter's semantics (truncation toward zero, NaN -> 0 / false). */
+export function convert(r: Rendered, to: CudaType): string {
+  if (r.type === to || (r.type === "int" && to === "long long")) return r.code; // exact, implicit
+  if (to === "bool") return `mf_to_bool(${r.code})`;
+  if (r.type === "bool") return to === "float" ? `(${r.code} ? 1.0f : 0.0f)` : `(${to})(${r.code})`;
+  if (r.type === "float") {
+    const fn: Record<Exclude<CudaType, "bool" | "float">, string> = { int: "__float2int_rz", "unsigned int": "__float2uint_rz", "long long": "__float2ll_rz" };
+    return `${fn[to as keyof typeof fn]}(${r.code})`;
+  }
+  return `(${to})(${r.code})`;
+}
+
+/** The value `r` as it is written to an element of type `storage` (f16 rounds to half). */
+export function toStorage(r: Rendered, storage: CudaStorageType): string {
+  return storage === "__half" ? `__float2half(${convert(r, "float")})` : convert(r, storage);
+}
+
+/** Where a kernel's expressions read their names from. */
+export interface ExprScope {
+  readonly kernel: string;
+  /** Buffer and shared-array element types, by IR name. */
+  readonly elements: ReadonlyMap<string, { readonly type: ScalarType; readonly storage: CudaStorageType; readonly what: "buffer" | "shared array" }>;
+  readonly sizes: ReadonlySet<string>;
+  /** i32 variables computed in 64 bits (see cuda_index_width.ts). */
+  readonly indexVars: ReadonlySet<string>;
+  /** The C++ identifier for an IR name. */
+  ident(name: string): string;
+}
+
+/**
+ * Renders a kernel-IR expression. `inIndex` is true inside the index of a
+ * load or store, where i32 add/sub/mul are computed in 64 bits.
+ */
+export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered {
+  const fail = (why: string): never => {
+    throw new TypeError(`CUDA emitter, kernel "${scope.kernel}": ${why}`);
+  };
+  const sub = (x: Expr): Rendered => renderExpr(x, scope, inIndex);
+  switch (e.kind) {
+    case "const":
+      return { code: literal(e.value, e.type), type: cudaType(e.type) };
+    case "var":
+      return { code: scope.ident(e.name), type: e.type === "i32" && scope.indexVars.has(e.name) ? "long long" : cudaType(e.type) };
+    case "size":
+      if (!scope.sizes.has(e.name)) fail(`size "${e.name}" is not among the kernel's sizes [${[...scope.sizes].join(", ")}]`);
+      return { code: scope.ident(e.name), type: "int" };
+    case "builtin":
+      return BUILTINS[e.name];
+    case "load":
+    case "sharedLoad": {
+      const what = e.kind === "load" ? "buffer" : "shared array";
+      const el = scope.elements.get(e.kind === "load" ? e.buffer : e.array);
+      const name = e.kind === "load" ? e.buffer : e.array;
+      if (!el || el.what !== what) return fail(`${e.kind} reads ${what} "${name}", which the kernel does not declare`);
+      if (el.type !== e.type) fail(`${e.kind} of ${what} "${name}" has type ${e.type}, but its elements are ${el.type}`);
+      const index = renderExpr(e.index, scope, true);
+      const code = `${scope.ident(name)}[${index.code}]`;
+      return { code: el.storage === "__half" ? `__half2float(${code})` : code, type: cudaType(e.type) };
+    }
+    case "unary": {
+      const a = sub(e.arg);
+      const wide = e.op === "neg" && e.type === "i32" && (inIndex || isIndexExpr(e, scope.indexVars));
+      const arg = wide ? widen(a) : a;
+      const fmt = UNARY[e.op][opClass(arg.type)] ?? fail(`unary op "${e.op}" has no CUDA lowering for ${e.type} operands`);
+      return { code: fmt(arg.code), type: e.op === "not" ? "bool" : arg.type };
+    }
+    case "binary":
+      return renderBinary(e, sub(e.lhs), sub(e.rhs), scope, inIndex, fail);
+    case "select": {
+      const cond = sub(e.cond);
+      let [a, b] = [sub(e.onTrue), sub(e.onFalse)];
+      if (a.type !== b.type) [a, b] = unify(a, b);
+      return { code: `(${convert(cond, "bool")} ? ${a.code} : ${b.code})`, type: a.type };
+    }
+    case "cast":
+      return renderCast(sub(e.arg), e.type, scope, e, inIndex);
+    case "call": {
+      const spec = INTRINSICS[e.fn];
+      if (e.args.length !== spec.arity) fail(`intrinsic ${e.fn} takes ${spec.arity} arguments, got ${e.args.length}`);
+      const args = e.args.map((x) => convert(sub(x), "unsigned int"));
+      if (e.fn === "bitsToUniform") {
+        if (e.type !== "f32" && e.type !== "f16") fail(`bitsToUniform to ${e.type} is not supported (f32 or f16 expected)`);
+        return { code: `${spec.fn}(${args[0]})`, type: "float" };
+      }
+      return { code: `${spec.fn}(${args.join(", ")})`, type: "unsigned int" };
+    }
+  }
+}
+
+/** Operands of different types meet in the wider one (an int operand of a 64-bit op converts implicitly). */
+function unify(a: Rendered, b: Rendered): [Rendered, Rendered] {
+  const to: CudaType = a.type === "long long" || b.type === "long long" ? "long long" : a.type === "float" || b.type === "float" ? "float" : a.type;
+  return [{ code: convert(a, to), type: to }, { code: convert(b, to), type: to }];
+}
+
+/** An explicit widening, so that the operation itself runs in 64 bits. */
+function widen(r: Rendered): Rendered {
+  return r.type === "long long" ? r : { code: `(long long)${r.code}`, type: "long long" };
+}
+
+function renderBinary(
+  e: Extract<Expr, { kind: "binary" }>,
+  lhs: Rendered,
+  rhs: Rendered,
+  scope: ExprScope,
+  inIndex: boolean,
+  fail: (why: string) => never,
+): Rendered {
+  let [a, b] = lhs.type === rhs.type ? [lhs, rhs] : unify(lhs, rhs);
+  // Index math (positions, sizes) uses plain C++ operators; sums and products that
+  // can pass 2^31 are computed in 64 bits.
+  const indexMath = e.type === "i32" && (inIndex || isIndexExpr(e, scope.indexVars));
+  if (indexMath && (e.op === "add" || e.op === "sub" || e.op === "mul") && a.type === "int") {
+    a = widen(a);
+    b = { code: b.code, type: "long long" }; // C++ promotes the other operand
+  }
+  // The overloaded mf_max/mf_min need both arguments of exactly one type.
+  if ((e.op === "max" || e.op === "min") && lhs.type !== rhs.type) [a, b] = [widen(a), widen(b)];
+  const cls = indexMath && a.type !== "float" ? "wide" : opClass(a.type);
+  const fmt = BINARY[e.op][cls] ?? fail(`binary op "${e.op}" has no CUDA lowering for ${a.type} operands (result type ${e.type})`);
+  const isCompare = ["eq", "ne", "lt", "le", "gt", "ge", "and", "or"].includes(e.op);
+  return { code: fmt(a.code, b.code), type: isCompare ? "bool" : a.type };
+}
+
+function renderCast(arg: Rendered, to: ScalarType, scope: ExprScope, e: Expr, inIndex: boolean): Rendered {
+  if (to === "i32" && arg.type === "long long" && (inIndex || isIndexExpr(e, scope.indexVars))) return arg; // stays an index
+  const target = cudaType(to, `CUDA emitter, kernel "${scope.kernel}"`);
+  const code = convert(arg, target);
+  // A cast to f16 rounds to half precision even though the value computes in float.
+  return { code: to === "f16" ? `__half2float(__float2half(${code}))` : code, type: target };
+}
