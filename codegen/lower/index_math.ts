@@ -1,0 +1,174 @@
+/**
+ * Integer index arithmetic on kernel-IR expressions, folded as it is built so
+ * generated kernels stay readable (`i*1 + 0` is `i`), plus shapes as sizes:
+ * a dim is a literal or a named dim read from the kernel's size uniforms.
+ *
+ * Index values are i32. Horner-form linearisation keeps every partial result
+ * below the buffer's element count, so index math never overflows as long as
+ * every buffer holds fewer than 2^31 elements (checked by `compile`).
+ */
+import type { Dim, Shape } from "../../dsl/shape";
+import { c, size, type BinaryOp, type Expr, type SizeExpr } from "../kernel_ir";
+
+const isConst = (e: Expr, value?: number): e is Extract<Expr, { kind: "const" }> =>
+  e.kind === "const" && (value === undefined || e.value === value);
+
+function intBin(op: BinaryOp, a: Expr, b: Expr): Expr {
+  return { kind: "binary", op, lhs: a, rhs: b, type: "i32" };
+}
+
+/** a + b (i32), folded. */
+export function iadd(a: Expr, b: Expr): Expr {
+  if (isConst(a) && isConst(b)) return c(a.value + b.value);
+  if (isConst(a, 0)) return b;
+  if (isConst(b, 0)) return a;
+  return intBin("add", a, b);
+}
+
+/** a - b (i32), folded. */
+export function isub(a: Expr, b: Expr): Expr {
+  if (isConst(a) && isConst(b)) return c(a.value - b.value);
+  if (isConst(b, 0)) return a;
+  return intBin("sub", a, b);
+}
+
+/** a * b (i32), folded. */
+export function imul(a: Expr, b: Expr): Expr {
+  if (isConst(a) && isConst(b)) return c(a.value * b.value);
+  if (isConst(a, 0) || isConst(b, 0)) return c(0);
+  if (isConst(a, 1)) return b;
+  if (isConst(b, 1)) return a;
+  return intBin("mul", a, b);
+}
+
+/** floor(a / b) for non-negative a, positive b (i32), folded. */
+export function idiv(a: Expr, b: Expr): Expr {
+  if (isConst(a) && isConst(b)) return c(Math.floor(a.value / b.value));
+  if (isConst(b, 1)) return a;
+  if (isConst(a, 0)) return a;
+  return intBin("div", a, b);
+}
+
+/** a mod b for non-negative a, positive b (i32), folded. */
+export function irem(a: Expr, b: Expr): Expr {
+  if (isConst(a) && isConst(b)) return c(a.value % b.value);
+  if (isConst(b, 1) || isConst(a, 0)) return c(0);
+  return intBin("rem", a, b);
+}
+
+/** min(a, b) (i32). */
+export function imin(a: Expr, b: Expr): Expr {
+  if (isConst(a) && isConst(b)) return c(Math.min(a.value, b.value));
+  return intBin("min", a, b);
+}
+
+/** max(a, b) (i32). */
+export function imax(a: Expr, b: Expr): Expr {
+  if (isConst(a) && isConst(b)) return c(Math.max(a.value, b.value));
+  return intBin("max", a, b);
+}
+
+/** ceil(a / b) for non-negative a, positive b. */
+export function iceilDiv(a: Expr, b: Expr): Expr {
+  return idiv(iadd(a, isub(b, c(1))), b);
+}
+
+/** Comparison a < b (bool). */
+export function ilt(a: Expr, b: Expr): Expr {
+  return { kind: "binary", op: "lt", lhs: a, rhs: b, type: "bool" };
+}
+
+/** Comparison a == b (bool). */
+export function ieq(a: Expr, b: Expr): Expr {
+  return { kind: "binary", op: "eq", lhs: a, rhs: b, type: "bool" };
+}
+
+/** Logical and of bools; `undefined` operands (no condition) are dropped. */
+export function and(...xs: (Expr | undefined)[]): Expr | undefined {
+  const ys = xs.filter((x): x is Expr => x !== undefined);
+  if (ys.length === 0) return undefined;
+  return ys.reduce((acc, x) => ({ kind: "binary", op: "and", lhs: acc, rhs: x, type: "bool" }));
+}
+
+/** A dim as an i32 expression: a literal or the named dim's size uniform. */
+export function dimExpr(d: Dim): Expr {
+  return typeof d === "number" ? c(d) : size(d);
+}
+
+/** A dim as a size expression (for buffer sizes and launch grids). */
+export function dimSize(d: Dim): SizeExpr {
+  return d;
+}
+
+/** Product of sizes, with literals folded and named dims kept. */
+export function mulSizes(...xs: SizeExpr[]): SizeExpr {
+  let coef = 1;
+  const rest: SizeExpr[] = [];
+  for (const x of xs) {
+    if (typeof x === "number") coef *= x;
+    else if (typeof x === "object" && x.op === "mul") {
+      const inner = mulSizes(...x.args);
+      if (typeof inner === "number") coef *= inner;
+      else if (typeof inner === "object" && inner.op === "mul") {
+        for (const a of inner.args) typeof a === "number" ? (coef *= a) : rest.push(a);
+      } else rest.push(inner);
+    } else rest.push(x);
+  }
+  if (coef === 0) return 0;
+  if (rest.length === 0) return coef;
+  const args = coef === 1 ? rest : [coef, ...rest];
+  return args.length === 1 ? args[0]! : { op: "mul", args };
+}
+
+/** ceil(a / b) as a size expression, folded for literals. */
+export function ceilDivSize(a: SizeExpr, b: number): SizeExpr {
+  if (typeof a === "number") return Math.ceil(a / b);
+  if (b === 1) return a;
+  return { op: "ceilDiv", args: [a, b] };
+}
+
+/** Number of elements of a shape, as a size expression. */
+export function numelSize(shape: Shape): SizeExpr {
+  return mulSizes(...shape.map(dimSize));
+}
+
+/** Number of elements of a shape, as an i32 expression. */
+export function numelExpr(shape: Shape): Expr {
+  return shape.reduce<Expr>((acc, d) => imul(acc, dimExpr(d)), c(1));
+}
+
+/** Row-major flat offset of a multi-index (Horner form: partial results stay below the element count). */
+export function linearize(idx: readonly Expr[], shape: Shape): Expr {
+  if (idx.length !== shape.length) throw new Error(`internal: index of rank ${idx.length} for shape of rank ${shape.length}`);
+  let acc: Expr = c(0);
+  shape.forEach((d, i) => {
+    acc = iadd(imul(acc, dimExpr(d)), idx[i]!);
+  });
+  return acc;
+}
+
+/** Multi-index of a row-major flat offset (dims of size 1 give a literal 0). */
+export function delinearize(flat: Expr, shape: Shape): Expr[] {
+  const out = new Array<Expr>(shape.length);
+  let rest = flat;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const d = shape[i]!;
+    if (d === 1) {
+      out[i] = c(0);
+      continue;
+    }
+    if (i === 0 || shape.slice(0, i).every((x) => x === 1)) {
+      out[i] = rest;
+      for (let j = 0; j < i; j++) out[j] = c(0);
+      return out;
+    }
+    out[i] = irem(rest, dimExpr(d));
+    rest = idiv(rest, dimExpr(d));
+  }
+  return out;
+}
+
+/** Named dims used by a shape, in order of appearance. */
+export function namedDims(shape: Shape): string[] {
+  return shape.filter((d): d is string => typeof d === "string");
+}
