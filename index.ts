@@ -30,3 +30,4 @@ export { jvpProgram } from "./autodiff/jvp";
 export { vjpProgram } from "./autodiff/vjp";
 export { checkGrads, type CheckGradsOptions } from "./autodiff/check";
 export { setBackend, getBackend, defaultBackend, registerBackend, type Backend, type BackendName } from "./backends/registry";
+export * as moe from "./moe/index";

@@ -1,0 +1,92 @@
+/**
+ * Validation helpers shared by the MoE library. Every public function checks
+ * its configuration and parameter shapes up front, so a mistake fails with a
+ * message naming the function, the offending value and what was expected,
+ * instead of a shape error deep inside a trace.
+ */
+import { Tensor, type DType, type FloatDType, type Shape } from "../index";
+
+const isFloat = (d: DType): d is FloatDType => d === "f32" || d === "f64" || d === "f16";
+const shapeToString = (s: Shape): string => `[${s.join(", ")}]`;
+
+/** A bad MoE configuration or parameter pytree (k > E, capacity factor <= 0, mismatched expert shapes, ...). */
+export class MoeConfigError extends Error {
+  override name = "MoeConfigError";
+}
+
+/** Checks that `value` is an integer >= `min` and returns it. */
+export function checkInt(value: unknown, where: string, what: string, min = 1): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+    throw new MoeConfigError(`${where}: ${what} = ${String(value)} is invalid; expected an integer >= ${min}`);
+  }
+  return value;
+}
+
+/** Checks that `value` is a finite number > 0 and returns it. */
+export function checkPositive(value: unknown, where: string, what: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new MoeConfigError(`${where}: ${what} = ${String(value)} is invalid; expected a finite number > 0`);
+  }
+  return value;
+}
+
+/** Checks that `x` is a Tensor and returns it. */
+export function checkTensor(x: unknown, where: string, what: string): Tensor {
+  if (!(x instanceof Tensor)) {
+    throw new MoeConfigError(`${where}: ${what} must be a Tensor, got ${x === null ? "null" : typeof x}`);
+  }
+  return x;
+}
+
+/** Checks that `x` is a float tensor and returns its dtype. */
+export function checkFloat(x: unknown, where: string, what: string): FloatDType {
+  const t = checkTensor(x, where, what);
+  if (!isFloat(t.dtype)) throw new MoeConfigError(`${where}: ${what} has dtype ${t.dtype}; expected a float dtype (f32 or f64)`);
+  return t.dtype;
+}
+
+/** Checks that two tensors share a dtype. */
+export function checkSameDType(a: Tensor, b: Tensor, where: string, what: string): DType {
+  if (a.dtype !== b.dtype) throw new MoeConfigError(`${where}: ${what} have dtypes ${a.dtype} and ${b.dtype}; expected one dtype`);
+  return a.dtype;
+}
+
+/**
+ * Checks a tensor's shape against a pattern: a number must match exactly, a
+ * string names a size that must agree across calls sharing `bound` (e.g. "E"),
+ * and `null` accepts any size. Returns the concrete shape.
+ *
+ * @example checkShape(w1, [null, null, null], "ffnExperts", "w1", sizes)
+ */
+export function checkShape(
+  x: unknown,
+  pattern: readonly (number | string | null)[],
+  where: string,
+  what: string,
+  bound: Map<string, number> = new Map(),
+): number[] {
+  const t = checkTensor(x, where, what);
+  const shape = t.shape;
+  const expected = () =>
+    "[" + pattern.map((p) => (p === null ? "*" : typeof p === "number" ? String(p) : bound.has(p) ? `${p}=${bound.get(p)}` : p)).join(", ") + "]";
+  if (shape.length !== pattern.length) {
+    throw new MoeConfigError(`${where}: ${what} has shape ${shapeToString(shape)}, expected rank ${pattern.length} ${expected()}`);
+  }
+  const out: number[] = [];
+  shape.forEach((d, i) => {
+    if (typeof d !== "number") throw new MoeConfigError(`${where}: ${what} has named dim "${d}"; the MoE library needs concrete sizes`);
+    const p = pattern[i];
+    if (typeof p === "number" && d !== p) {
+      throw new MoeConfigError(`${where}: ${what} has shape ${shapeToString(shape)}, expected ${expected()}`);
+    }
+    if (typeof p === "string") {
+      const prev = bound.get(p);
+      if (prev !== undefined && prev !== d) {
+        throw new MoeConfigError(`${where}: ${what} has shape ${shapeToString(shape)}, expected ${expected()} (size ${p} is ${prev} elsewhere)`);
+      }
+      bound.set(p, d);
+    }
+    out.push(d);
+  });
+  return out;
+}
