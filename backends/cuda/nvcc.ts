@@ -32,7 +32,7 @@ export interface NvccResult {
 }
 
 export interface NvccOptions {
-  /** Target architectures, e.g. ["sm_80", "sm_90"]. */
+  /** Target architectures, e.g. ["sm_80", "sm_90"], or ["native"] for this machine's GPU. */
   readonly archs?: readonly string[];
   /** `object` (-c), `ptx` (--ptx, one arch only), or `executable` (links with the CUDA runtime). */
   readonly mode?: "object" | "ptx" | "executable";
@@ -79,10 +79,14 @@ export function nvccArgs(file: string, output: string, options: NvccOptions = {}
   const archs = options.archs ?? DEFAULT_ARCHS;
   const mode = options.mode ?? "object";
   for (const a of archs) {
-    if (!/^sm_\d+[a-z]?$/.test(a)) throw new RangeError(`nvcc: architecture "${a}" is not of the form sm_80 / sm_90a`);
+    if (!/^sm_\d+[a-z]?$/.test(a) && a !== "native") throw new RangeError(`nvcc: architecture "${a}" is not of the form sm_80 / sm_90a, or "native"`);
   }
   if (mode === "ptx" && archs.length !== 1) throw new RangeError(`nvcc: --ptx compiles for one architecture, got ${archs.length} (${archs.join(", ")})`);
-  const gencode = archs.flatMap((a) => ["-gencode", `arch=compute_${a.slice(3)},code=${mode === "ptx" ? "compute" : "sm"}_${a.slice(3)}`]);
+  if (archs.includes("native") && archs.length !== 1) throw new RangeError(`nvcc: "native" (this machine's GPU) cannot be combined with other architectures`);
+  const gencode =
+    archs[0] === "native"
+      ? ["-arch=native"]
+      : archs.flatMap((a) => ["-gencode", `arch=compute_${a.slice(3)},code=${mode === "ptx" ? "compute" : "sm"}_${a.slice(3)}`]);
   const modeFlag = mode === "object" ? ["-c"] : mode === "ptx" ? ["--ptx"] : [];
   return [...gencode, ...modeFlag, "-std=c++17", "-Werror", "all-warnings", ...(options.extraFlags ?? []), file, "-o", output];
 }
