@@ -173,7 +173,8 @@ export function formatDiagnostics(r: NvccResult, source?: string): string {
   return r.diagnostics
     .map((d) => {
       const where = d.line !== undefined ? `line ${d.line}: ` : "";
-      const text = d.line !== undefined && lines ? `\n    ${lines[d.line - 1]?.trim() ?? ""}` : "";
+      const line = d.line !== undefined && lines ? (lines[d.line - 1]?.trim() ?? "") : "";
+      const text = line ? `\n    ${line.length > 240 ? `${line.slice(0, 240)} ...` : line}` : "";
       return `${d.severity}${d.code ? ` #${d.code}` : ""}: ${where}${d.message}${text}`;
     })
     .join("\n");
