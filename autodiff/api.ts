@@ -8,7 +8,8 @@ import { bind, evalProgram, withCallSite } from "../dsl/trace";
 import { jvpProgram } from "./jvp";
 import { vjpProgram } from "./vjp";
 
-type Fn = (...args: never[]) => unknown;
+// `any[]` (not `never[]`): as a contextual type it must not force `never` parameters on an inner `grad(f)` (e.g. `jvp(grad(f), [x], [v])`).
+type Fn = (...args: any[]) => unknown;
 
 export interface GradOptions {
   /** Which positional argument(s) to differentiate: a number gives one gradient, an array gives an array. Default 0. */
@@ -231,6 +232,7 @@ export function customVjp<P extends Tensor[]>(
       return bind("customVjpCall", [...primals, ...captures], {
         program,
         nPrimals: primals.length,
+        captures,
         fwd: fwd as never,
         bwd: bwd as never,
         name,

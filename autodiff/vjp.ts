@@ -1,8 +1,9 @@
 import { isFloat } from "../dsl/dtype";
-import type { Program, Var } from "../dsl/program";
+import type { Eqn, Program, Var } from "../dsl/program";
 import { PRIMITIVES } from "../dsl/primitives/registry";
 import { add, zerosLike } from "../dsl/ops";
 import { Tensor } from "../dsl/tensor";
+import { shapeToString } from "../dsl/shape";
 import { bind, traceFlat } from "../dsl/trace";
 
 /**
@@ -43,6 +44,7 @@ export function vjpProgram(program: Program, wrt: readonly boolean[] = program.i
       const e = program.eqns[k]!;
       const ct = cotangent.get(e.out);
       if (!ct || !active.has(e.out)) continue;
+      if (e.prim === "customVjpCall") checkNoClosedOverGradient(e as Eqn<"customVjpCall">, active);
       const ins = e.inputs.map((v) => primal.get(v)!);
       const rule = PRIMITIVES[e.prim].vjp as (ct: Tensor, p: Tensor[], params: unknown, o: Tensor) => readonly (Tensor | null)[];
       const cts = rule(ct, ins, e.params, outTensors.get(e.out)!);
@@ -55,4 +57,19 @@ export function vjpProgram(program: Program, wrt: readonly boolean[] = program.i
     const grads = program.inputs.flatMap((v, i) => (wrt[i] ? [cotangent.get(v) ?? zerosLike(primal.get(v)!)] : []));
     return [...outs, ...grads];
   }, [...program.inputs, ...program.outputs]).program;
+}
+
+/**
+ * A custom rule gives cotangents for its explicit arguments only, so a gradient
+ * that would flow into a value the function closes over would be silently
+ * dropped: that is an error (JAX raises the same).
+ */
+function checkNoClosedOverGradient(e: Eqn<"customVjpCall">, active: ReadonlySet<Var>): void {
+  const { nPrimals, name } = e.params;
+  const v = e.inputs.find((x, j) => j >= nPrimals && active.has(x));
+  if (!v) return;
+  throw new Error(
+    `customVjp "${name}": differentiating with respect to a value the function closes over (${v.dtype}${shapeToString(v.shape)}); ` +
+      `a custom rule only gives gradients for its explicit arguments. Pass that value as an argument of the customVjp function and return its cotangent from bwd.`,
+  );
 }

@@ -127,12 +127,13 @@ export function withCallSite(e: unknown): never {
 }
 
 /**
- * Applies a primitive: checks shapes, then either computes it now (all inputs
- * concrete: eager mode on the interpreter) or records an equation in the
- * innermost trace that any input belongs to.
+ * Applies a primitive: checks shapes, then either computes it now (no trace
+ * active: eager mode on the interpreter) or records an equation in the current
+ * (innermost) trace.
  */
 export function bind<P extends Primitive>(prim: P, inputs: readonly Tensor[], params: PrimParams[P]): Tensor {
   const def = PRIMITIVES[prim];
+  if (substitutions.length) inputs = inputs.map(substitute);
   let target: TraceBuilder | undefined;
   for (const t of inputs) {
     const n = t._node;
@@ -147,10 +148,13 @@ export function bind<P extends Primitive>(prim: P, inputs: readonly Tensor[], pa
   } catch (e) {
     withCallSite(e);
   }
-  // Ops on constants inside a trace are recorded too (like JAX's omnistaging), so a
-  // program keeps its structure (a broadcast of a scalar stays one equation, not a
-  // materialised constant) and constant folding is left to the compiler's passes.
-  if (!target) target = currentTrace();
+  // Every op inside a trace is recorded in the current (innermost) trace, like JAX's
+  // omnistaging. Ops on constants keep a program's structure (a broadcast of a scalar
+  // stays one equation, not a materialised constant; folding is the compiler's job), and
+  // ops on values of enclosing traces make those values captures of the current trace,
+  // so a nested function's program lists exactly the outer values it closes over
+  // (customVjp's rules rely on this to see the closure's current values).
+  target = currentTrace() ?? target;
   if (!target && !isConcrete(out.shape)) {
     throw new ShapeError(`${prim}: named dims ${shapeToString(out.shape)} can only be used while tracing`);
   }
@@ -183,6 +187,32 @@ const deviceEagerHandlers = new Map<string, DeviceEagerHandler>();
  */
 export function registerDeviceEagerHandler(backend: string, handler: DeviceEagerHandler): void {
   deviceEagerHandlers.set(backend, handler);
+}
+
+/** Stack of replacements for tensors of finished traces (innermost last). */
+const substitutions: ReadonlyMap<Tensor, Tensor>[] = [];
+
+function substitute(t: Tensor): Tensor {
+  for (let i = substitutions.length - 1; i >= 0; i--) {
+    const r = substitutions[i]!.get(t);
+    if (r) return r;
+  }
+  return t;
+}
+
+/**
+ * Runs `body` with every op treating the keys of `map` as their values.
+ * A user closure (a customVjp's fwd/bwd) may hold tracers of a trace that has
+ * since finished; when its rule runs again inside a transformed program, the
+ * closed-over tensors must stand for their current values in that program.
+ */
+export function withSubstitutions<R>(map: ReadonlyMap<Tensor, Tensor>, body: () => R): R {
+  substitutions.push(map);
+  try {
+    return body();
+  } finally {
+    substitutions.pop();
+  }
 }
 
 /** Traces `fn` over fresh inputs with the given avals. */

@@ -1,7 +1,7 @@
 import type { NDArray } from "../../backends/interp/ndarray";
 import { isFloat } from "../dtype";
 import { Tensor } from "../tensor";
-import { evalProgram } from "../trace";
+import { evalProgram, withSubstitutions } from "../trace";
 import { checkArity, type PrimitiveDef } from "./def";
 
 /** Identity whose derivative is zero. */
@@ -36,10 +36,15 @@ const customVjpCall: PrimitiveDef<"customVjpCall"> = {
         `Use grad/vjp, or write the function without customVjp for jvp.`,
     );
   },
-  vjp(ct, primals, { nPrimals, fwd, bwd, name }) {
+  vjp(ct, primals, { nPrimals, captures, fwd, bwd, name }) {
     const xs = primals.slice(0, nPrimals);
-    const [, residuals] = fwd(...xs);
-    const cts = bwd(residuals, ct);
+    // fwd/bwd may close over the same outer tensors as fn, as they were when fn was
+    // called (possibly tracers of a finished trace): they stand for this call's inputs.
+    const current = new Map(captures.map((c, i) => [c, primals[nPrimals + i]!]));
+    const cts = withSubstitutions(current, () => {
+      const [, residuals] = fwd(...xs);
+      return bwd(residuals, ct);
+    });
     if (!Array.isArray(cts) || cts.length !== nPrimals) {
       throw new Error(`customVjp "${name}": bwd must return an array of ${nPrimals} cotangent(s), one per primal, got ${Array.isArray(cts) ? cts.length : typeof cts}`);
     }
@@ -49,7 +54,7 @@ const customVjpCall: PrimitiveDef<"customVjpCall"> = {
         throw new Error(`customVjp "${name}": bwd cotangent ${i} has shape [${c.shape}], expected [${x.shape}]`);
       }
     });
-    // Captured closure values get no cotangent from a custom rule.
+    // Closed-over values get no cotangent from a custom rule (vjpProgram rejects differentiating through them).
     return [...cts.map((c, i) => (c && isFloat(xs[i]!.dtype) ? c : null)), ...primals.slice(nPrimals).map(() => null)];
   },
 };

@@ -24,6 +24,8 @@ export interface CustomVjpParams {
   /** The primal computation, traced; inputs are the primals then the captured closure values. */
   readonly program: Program;
   readonly nPrimals: number;
+  /** The outer tensors `fn` closes over, as the user's closures hold them (the call's inputs after the primals). */
+  readonly captures: readonly Tensor[];
   /** User forward rule: (...primals) => [out, residuals]. */
   readonly fwd: (...primals: Tensor[]) => [Tensor, unknown];
   /** User backward rule: (residuals, cotangent) => cotangents, one per primal. */

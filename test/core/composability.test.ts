@@ -199,6 +199,35 @@ describe("customVjp inside grad", () => {
   });
 });
 
+describe("customVjp closing over traced values", () => {
+  const x = f64([1, 2, 3], [3]);
+  const w = f64([2], []);
+
+  it("its fwd/bwd may use a closed-over argument that is not differentiated (the value it has in this call)", () => {
+    const scaled = (a: Tensor, s: Tensor) =>
+      customVjp(
+        (t: Tensor) => t.mul(s),
+        (t: Tensor) => [t.mul(s), null],
+        (_r: unknown, ct: Tensor) => [ct.mul(s)],
+      )(a);
+    const g = grad((a: Tensor, s: Tensor) => sum(scaled(a, s)))(x, w) as Tensor;
+    expect(Array.from(values(g))).toEqual([2, 2, 2]);
+    // also under jit, where the closed-over value is a jit argument
+    const gj = jit((a: Tensor, s: Tensor) => grad((t: Tensor) => sum(scaled(t, s)))(a))(x, f64([-3], []));
+    expect(Array.from(values(gj as Tensor))).toEqual([-3, -3, -3]);
+  });
+
+  it("differentiating with respect to a closed-over value is an error, not a silently zero gradient", () => {
+    const e = thrown(() =>
+      grad((s: Tensor) =>
+        sum(customVjp((t: Tensor) => t.mul(s), (t: Tensor) => [t.mul(s), null], (_r: unknown, ct: Tensor) => [ct.mul(2)])(x)),
+      )(w),
+    );
+    expect(e.message).toContain('customVjp "anonymous": differentiating with respect to a value the function closes over (f64[])');
+    expect(e.message).toContain("Pass that value as an argument of the customVjp function");
+  });
+});
+
 describe("Programs in, Programs out", () => {
   const loss = (x: Tensor, w: Tensor) => sum(tanh(matmul(x, w)));
 
