@@ -106,7 +106,7 @@ export function planTokenChoice(routing: TokenChoice, options: { readonly capaci
     rowValid: intoBuffer(ones([T * k], dtype), zeros([E * C + 1], dtype)),
     groups: uniformGroups(E, C),
     expertCounts,
-    dropFraction: sub(1, div(keptCount, maximum(validCount, 1))),
+    dropFraction: div(sub(validCount, keptCount), maximum(validCount, 1)),
   };
 }
 
