@@ -17,7 +17,9 @@ export interface LinePlot {
   title: string;
   xLabel: string;
   yLabel: string;
-  /** Plot y on a log10 scale (values <= 0 are skipped). */
+  /** Plot x on a log10 scale (points with x <= 0 are skipped). */
+  logX?: boolean;
+  /** Plot y on a log10 scale (points with y <= 0 are skipped). */
   logY?: boolean;
   series: readonly LineSeries[];
 }
@@ -75,8 +77,11 @@ export function niceTicks(lo: number, hi: number, count = 6): { ticks: number[];
   const raw = (hi - lo) / Math.max(1, count - 1);
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
-  const start = Math.floor(lo / step) * step;
-  const end = Math.ceil(hi / step) * step;
+  // Division can round toward the range (e.g. a subnormal lo); step out once more if it did.
+  let start = Math.floor(lo / step) * step;
+  if (start > lo) start -= step;
+  let end = Math.ceil(hi / step) * step;
+  if (end < hi) end += step;
   const ticks: number[] = [];
   for (let i = 0; start + i * step <= end + step * 1e-9; i++) ticks.push(Number((start + i * step).toPrecision(12)));
   return { ticks, lo: start, hi: end };
@@ -130,43 +135,60 @@ function checkSeriesNames(spec: PlotSpec): void {
   if (!Array.isArray(spec.series) || spec.series.length === 0) throw new Error(`renderPlot: "${spec.title}" has no series; expected at least one`);
 }
 
+/** An axis in data space: the value transform (identity or log10), the ticks, and how to label them. */
+function lineAxis(values: readonly number[], log: boolean | undefined) {
+  const t = (v: number) => (log ? Math.log10(v) : v);
+  const lo = Math.min(...values.map(t));
+  const hi = Math.max(...values.map(t));
+  const range = log ? logTicks(lo, hi) : niceTicks(lo, hi);
+  const label = (tick: number) => formatTick(log ? 10 ** tick : tick);
+  return { t, ...range, label };
+}
+
 function renderLine(spec: LinePlot): string {
   checkSeriesNames(spec);
   const points = spec.series.map((s) => {
     if (s.x.length !== s.y.length) throw new Error(`renderPlot: series "${s.name}" has ${s.x.length} x values but ${s.y.length} y values`);
-    return s.x.map((x, i) => [x, s.y[i]!] as const).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!spec.logY || y > 0));
+    return s.x
+      .map((x, i) => [x, s.y[i]!] as const)
+      .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!spec.logX || x > 0) && (!spec.logY || y > 0));
   });
   const all = points.flat();
-  if (all.length === 0) throw new Error(`renderPlot: "${spec.title}" has no finite points${spec.logY ? " (log y needs values > 0)" : ""}`);
-  const ty = (y: number) => (spec.logY ? Math.log10(y) : y);
-  const xs = niceTicks(Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0])));
-  const ys = spec.logY
-    ? logTicks(Math.min(...all.map((p) => ty(p[1]))), Math.max(...all.map((p) => ty(p[1]))))
-    : niceTicks(Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1])));
-  const px = (x: number) => MARGIN.left + ((x - xs.lo) / (xs.hi - xs.lo)) * plotW;
-  const py = (v: number) => MARGIN.top + plotH - ((v - ys.lo) / (ys.hi - ys.lo)) * plotH;
+  if (all.length === 0) throw new Error(`renderPlot: "${spec.title}" has no finite points${spec.logX || spec.logY ? " (a log axis needs values > 0)" : ""}`);
+  const xa = lineAxis(all.map((p) => p[0]), spec.logX);
+  const ya = lineAxis(all.map((p) => p[1]), spec.logY);
+  const px = (x: number) => MARGIN.left + ((x - xa.lo) / (xa.hi - xa.lo)) * plotW;
+  const py = (v: number) => MARGIN.top + plotH - ((v - ya.lo) / (ya.hi - ya.lo)) * plotH;
   const body = [
-    ...yAxis(ys.ticks, py, (t) => (spec.logY ? formatTick(10 ** t) : formatTick(t))),
-    ...xs.ticks.flatMap((t) => [
+    ...yAxis(ya.ticks, py, ya.label),
+    ...xa.ticks.flatMap((t) => [
       `<line x1="${px(t).toFixed(1)}" y1="${MARGIN.top + plotH}" x2="${px(t).toFixed(1)}" y2="${MARGIN.top + plotH + 5}" stroke="black"/>`,
-      text(px(t), MARGIN.top + plotH + 19, formatTick(t), `text-anchor="middle"`),
+      text(px(t), MARGIN.top + plotH + 19, xa.label(t), `text-anchor="middle"`),
     ]),
     ...points.map((pts, i) => {
       const color = PALETTE[i % PALETTE.length];
-      if (pts.length === 1) return `<circle cx="${px(pts[0]![0]).toFixed(1)}" cy="${py(ty(pts[0]![1])).toFixed(1)}" r="3" fill="${color}"/>`;
-      const d = pts.map(([x, y], j) => `${j === 0 ? "M" : "L"}${px(x).toFixed(1)},${py(ty(y)).toFixed(1)}`).join(" ");
+      const at = ([x, y]: readonly [number, number]) => [px(xa.t(x)).toFixed(1), py(ya.t(y)).toFixed(1)];
+      if (pts.length === 1) {
+        const [cx, cy] = at(pts[0]!);
+        return `<circle cx="${cx}" cy="${cy}" r="3" fill="${color}"/>`;
+      }
+      const d = pts.map((p, j) => `${j === 0 ? "M" : "L"}${at(p).join(",")}`).join(" ");
       return `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`;
     }),
   ];
   return frame(spec, body, legendEntries(spec.series.map((s) => s.name), "line"));
 }
 
-/** Ticks at integer powers of ten over a log10 range (nice ticks when the range is under a decade). */
+/**
+ * Ticks for a log10 range: powers of ten, plus 2x and 5x them when the range
+ * spans few decades (so a short range still gets several labelled ticks).
+ */
 function logTicks(lo: number, hi: number): { ticks: number[]; lo: number; hi: number } {
   const a = Math.floor(lo);
-  const b = Math.ceil(hi);
-  if (b - a < 2) return niceTicks(lo, hi);
-  const ticks = Array.from({ length: b - a + 1 }, (_, i) => a + i);
+  const b = Math.max(Math.ceil(hi), a + 1);
+  const mantissas = b - a <= 3 ? [1, 2, 5] : [1];
+  const ticks: number[] = [];
+  for (let e = a; e <= b; e++) for (const m of mantissas) if (e < b || m === 1) ticks.push(e + Math.log10(m));
   return { ticks, lo: a, hi: b };
 }
 
