@@ -10,7 +10,7 @@ import { awayFromZeroArb, shapeArb, tensorArb, type GradCase, type GradSample } 
 function activationCase(name: string, fn: (x: Tensor) => Tensor, arg: (s: number[]) => fc.Arbitrary<Tensor>, second: number): GradCase {
   return {
     name,
-    runs: { vjp: 20, dual: 20, second },
+    runs: { vjp: 80, dual: 60, second },
     sample: shapeArb(0, 3).chain(arg).map((x): GradSample => ({ f: fn, args: [x] })),
   };
 }
@@ -18,7 +18,7 @@ function activationCase(name: string, fn: (x: Tensor) => Tensor, arg: (s: number
 function axisCase(name: string, fn: (x: Tensor, axis: number) => Tensor): GradCase {
   return {
     name,
-    runs: { vjp: 25, dual: 20, second: 8 },
+    runs: { vjp: 100, dual: 60, second: 24 },
     sample: shapeArb(1, 3, 1, 4)
       .chain((s) => fc.tuple(tensorArb(s, -3, 3), fc.integer({ min: -s.length, max: s.length - 1 })))
       .map(([x, axis]): GradSample => ({ f: (t) => fn(t, axis), args: [x] })),
@@ -28,9 +28,9 @@ function axisCase(name: string, fn: (x: Tensor, axis: number) => Tensor): GradCa
 export const compositeCases: readonly GradCase[] = [
   axisCase("softmax (any axis)", softmax),
   axisCase("logSoftmax (any axis)", logSoftmax),
-  activationCase("gelu (tanh approximation)", gelu, (s) => tensorArb(s, -3, 3), 8),
-  activationCase("silu", silu, (s) => tensorArb(s, -4, 4), 8),
-  activationCase("softplus", softplus, (s) => awayFromZeroArb(s, 0.05, 4), 8),
+  activationCase("gelu (tanh approximation)", gelu, (s) => tensorArb(s, -3, 3), 24),
+  activationCase("silu", silu, (s) => tensorArb(s, -4, 4), 24),
+  activationCase("softplus", softplus, (s) => awayFromZeroArb(s, 0.05, 4), 24),
   activationCase("relu (abs(x) >= 0.05)", relu, (s) => awayFromZeroArb(s), 0),
   activationCase("where: leaky relu (abs(x) >= 0.05)", (x) => where(greater(x, 0), x, mul(x, 0.1)), (s) => awayFromZeroArb(s), 0),
 ];

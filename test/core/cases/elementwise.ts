@@ -11,7 +11,7 @@ import {
   type GradCase, type GradSample,
 } from "../helpers";
 
-function unaryCase(name: string, fn: (x: Tensor) => Tensor, arg: (shape: number[]) => fc.Arbitrary<Tensor>, runs = { vjp: 25, dual: 20, second: 10 }): GradCase {
+function unaryCase(name: string, fn: (x: Tensor) => Tensor, arg: (shape: number[]) => fc.Arbitrary<Tensor>, runs = { vjp: 100, dual: 60, second: 30 }): GradCase {
   return { name, runs, sample: shapeArb(0, 3).chain(arg).map((x): GradSample => ({ f: fn, args: [x] })) };
 }
 
@@ -36,7 +36,7 @@ function binaryCase(
   name: string,
   fn: (a: Tensor, b: Tensor) => Tensor,
   pick: (sa: number[], sb: number[]) => fc.Arbitrary<[Tensor, Tensor]>,
-  runs = { vjp: 25, dual: 20, second: 0 },
+  runs = { vjp: 100, dual: 60, second: 0 },
 ): GradCase {
   return {
     name,
@@ -79,18 +79,18 @@ function remOperands(sa: number[], sb: number[]): fc.Arbitrary<[Tensor, Tensor]>
 export const binaryCases: readonly GradCase[] = [
   binaryCase("add (broadcasting)", ops.add, plain),
   binaryCase("sub (broadcasting)", ops.sub, plain),
-  binaryCase("mul (broadcasting)", ops.mul, plain, { vjp: 25, dual: 20, second: 10 }),
-  binaryCase("div (broadcasting, abs(b) >= 0.3)", ops.div, (sa, sb) => fc.tuple(tensorArb(sa), awayFromZeroArb(sb, 0.3, 2)), { vjp: 25, dual: 20, second: 10 }),
-  binaryCase("maximum (no ties)", ops.maximum, noTies, { vjp: 25, dual: 20, second: 5 }),
+  binaryCase("mul (broadcasting)", ops.mul, plain, { vjp: 100, dual: 60, second: 30 }),
+  binaryCase("div (broadcasting, abs(b) >= 0.3)", ops.div, (sa, sb) => fc.tuple(tensorArb(sa), awayFromZeroArb(sb, 0.3, 2)), { vjp: 100, dual: 60, second: 30 }),
+  binaryCase("maximum (no ties)", ops.maximum, noTies, { vjp: 100, dual: 60, second: 15 }),
   binaryCase("minimum (no ties)", ops.minimum, noTies),
-  binaryCase("pow (base in [0.3, 3])", ops.pow, (sa, sb) => fc.tuple(tensorArb(sa, 0.3, 3), tensorArb(sb, -2, 2)), { vjp: 25, dual: 20, second: 10 }),
-  binaryCase("rem (a/b away from integers)", ops.rem, remOperands, { vjp: 25, dual: 20, second: 5 }),
+  binaryCase("pow (base in [0.3, 3])", ops.pow, (sa, sb) => fc.tuple(tensorArb(sa, 0.3, 3), tensorArb(sb, -2, 2)), { vjp: 100, dual: 60, second: 30 }),
+  binaryCase("rem (a/b away from integers)", ops.rem, remOperands, { vjp: 100, dual: 60, second: 15 }),
 ];
 
 /** where(cond, a, b) with all three operands broadcasting against each other. */
 const selectCase: GradCase = {
   name: "select (where, broadcasting)",
-  runs: { vjp: 25, dual: 20, second: 5 },
+  runs: { vjp: 100, dual: 60, second: 15 },
   sample: broadcastShapesArb(3).chain(([sc, sa, sb]) =>
     fc
       .tuple(fc.array(fc.boolean(), { minLength: numelOf(sc!), maxLength: numelOf(sc!) }), tensorArb(sa!), tensorArb(sb!))
@@ -109,13 +109,13 @@ const selectCase: GradCase = {
 const castCases: readonly GradCase[] = [
   {
     name: "cast f64 -> f32",
-    runs: { vjp: 15, dual: 15, second: 0 },
+    runs: { vjp: 60, dual: 45, second: 0 },
     opts: { eps: 1e-2, tol: 1e-4, dualTol: 1e-6 },
     sample: shapeArb(0, 3).chain((s) => tensorArb(s, -3, 3)).map((x): GradSample => ({ f: (t) => cast(t, "f32"), args: [x] })),
   },
   {
     name: "cast f32 -> f64",
-    runs: { vjp: 15, dual: 15, second: 0 },
+    runs: { vjp: 60, dual: 45, second: 0 },
     opts: { eps: 1e-2, tol: 1e-6, dualTol: 1e-6 },
     sample: shapeArb(0, 3)
       .chain((s) => valuesArb(numelOf(s), -3, 3).map((v) => tensor(Float32Array.from(v), s, "f32")))

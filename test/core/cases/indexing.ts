@@ -26,21 +26,37 @@ const sinTimes = customVjp(
 export const indexingCases: readonly GradCase[] = [
   {
     name: "take (repeated indices, any axis)",
-    runs: { vjp: 25, dual: 20, second: 5 },
+    runs: { vjp: 100, dual: 60, second: 15 },
     sample: operandAndAxis
       .chain(([s, axis]) => fc.tuple(tensorArb(s), shapeArb(0, 2, 1, 4).chain((is) => indicesArb(is, s[axis]!)), fc.constant(axis)))
       .map(([x, idx, axis]): GradSample => ({ f: (t) => take(t, idx, axis).square(), args: [x] })),
   },
   {
     name: "gather (take_along_axis, repeated indices)",
-    runs: { vjp: 25, dual: 20, second: 5 },
+    runs: { vjp: 100, dual: 60, second: 15 },
     sample: operandAndAxis
       .chain(([s, axis]) => fc.tuple(tensorArb(s), alongIndicesArb(s, axis), fc.constant(axis)))
       .map(([x, idx, axis]): GradSample => ({ f: (t) => gather(t, idx, axis).square(), args: [x] })),
   },
   {
+    // The public gather broadcasts indices of size 1 against the operand's other dims.
+    name: "gather (indices broadcast on the other dims)",
+    runs: { vjp: 60, dual: 45, second: 0 },
+    sample: operandAndAxis
+      .chain(([s, axis]) =>
+        fc.tuple(
+          tensorArb(s),
+          fc.array(fc.boolean(), { minLength: s.length, maxLength: s.length }).chain((ones) =>
+            fc.integer({ min: 1, max: 4 }).chain((k) => indicesArb(s.map((d, i) => (i === axis ? k : ones[i] ? 1 : d)), s[axis]!)),
+          ),
+          fc.constant(axis),
+        ),
+      )
+      .map(([x, idx, axis]): GradSample => ({ f: (t) => gather(t, idx, axis).square(), args: [x] })),
+  },
+  {
     name: "scatterAdd (repeated indices accumulate)",
-    runs: { vjp: 25, dual: 20, second: 5 },
+    runs: { vjp: 100, dual: 60, second: 15 },
     sample: operandAndAxis
       .chain(([s, axis]) =>
         shapeArb(0, 2, 1, 4).chain((is) => {
@@ -52,7 +68,7 @@ export const indexingCases: readonly GradCase[] = [
   },
   {
     name: "scatterAddAlong (repeated indices; primitive bound directly)",
-    runs: { vjp: 25, dual: 20, second: 5 },
+    runs: { vjp: 100, dual: 60, second: 15 },
     sample: operandAndAxis
       .chain(([s, axis]) =>
         alongIndicesArb(s, axis).chain((idx) => fc.tuple(tensorArb(s), fc.constant(idx), tensorArb(idx.shape as number[]), fc.constant(axis))),
@@ -64,14 +80,14 @@ export const indexingCases: readonly GradCase[] = [
   },
   {
     name: "topK values (distinct values)",
-    runs: { vjp: 25, dual: 20, second: 0 },
+    runs: { vjp: 100, dual: 60, second: 0 },
     sample: shapeArb(1, 3, 1, 4)
       .chain((s) => fc.tuple(distinctTensorArb(s), fc.integer({ min: 1, max: s[s.length - 1]! })))
       .map(([x, k]): GradSample => ({ f: (t) => topK(t, k)[0], args: [x] })),
   },
   {
     name: "topK-weighted sum (softmax over top-k scores times picked experts)",
-    runs: { vjp: 20, dual: 20, second: 5 },
+    runs: { vjp: 80, dual: 60, second: 15 },
     sample: fc
       .tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 2, max: 5 }), fc.integer({ min: 1, max: 3 }))
       .chain(([T, E, D]) => fc.tuple(distinctTensorArb([T, E]), tensorArb([E, D]), fc.integer({ min: 1, max: E })))
@@ -87,7 +103,7 @@ export const indexingCases: readonly GradCase[] = [
   },
   {
     name: "sort values (distinct values, any axis, both orders)",
-    runs: { vjp: 25, dual: 20, second: 5 },
+    runs: { vjp: 100, dual: 60, second: 15 },
     sample: shapeArb(1, 3, 1, 4)
       .chain((s) => fc.tuple(distinctTensorArb(s), fc.integer({ min: -s.length, max: s.length - 1 }), fc.boolean()))
       // multiplied by x so that the result is not piecewise linear (second order sees a Hessian)
@@ -95,7 +111,7 @@ export const indexingCases: readonly GradCase[] = [
   },
   {
     name: "oneHot-weighted sum (selects x[t, idx[t]])",
-    runs: { vjp: 20, dual: 20, second: 0 },
+    runs: { vjp: 80, dual: 60, second: 0 },
     sample: fc
       .tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 5 }))
       .chain(([T, n]) => fc.tuple(tensorArb([T, n]), indicesArb([T], n), fc.constant(n)))
@@ -104,7 +120,7 @@ export const indexingCases: readonly GradCase[] = [
   {
     // Forward mode through a customVjp function is undefined (like jax.custom_vjp): no JVP properties.
     name: "customVjpCall (x * sin(y) with a correct rule)",
-    runs: { vjp: 20, dual: 0, second: 0 },
+    runs: { vjp: 80, dual: 0, second: 0 },
     sample: shapeArb(0, 2)
       .chain((s) => fc.tuple(tensorArb(s), tensorArb(s, -3, 3)))
       .map(([x, y]): GradSample => ({ f: sinTimes, args: [x, y] })),

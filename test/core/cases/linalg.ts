@@ -29,7 +29,7 @@ function einsumSample(spec: string): fc.Arbitrary<GradSample> {
 export const linalgCases: readonly GradCase[] = [
   {
     name: "matmul (batched, broadcasting batch dims)",
-    runs: { vjp: 25, dual: 20, second: 8 },
+    runs: { vjp: 100, dual: 60, second: 24 },
     sample: fc
       .tuple(broadcastShapesArb(2, 2), dim(), dim(), dim())
       .chain(([[ba, bb], M, K, N]) => fc.tuple(tensorArb([...ba!, M, K]), tensorArb([...bb!, K, N])))
@@ -37,7 +37,7 @@ export const linalgCases: readonly GradCase[] = [
   },
   {
     name: "matmul (vector operands)",
-    runs: { vjp: 15, dual: 15, second: 0 },
+    runs: { vjp: 60, dual: 45, second: 0 },
     sample: fc
       .tuple(dim(), dim(), fc.constantFrom("vec@mat", "mat@vec", "vec@vec"))
       .chain(([K, N, kind]) =>
@@ -51,7 +51,7 @@ export const linalgCases: readonly GradCase[] = [
   },
   {
     name: "raggedMatmul (empty groups)",
-    runs: { vjp: 25, dual: 20, second: 5 },
+    runs: { vjp: 100, dual: 60, second: 15 },
     sample: raggedDims.chain(({ G, M, K, N, sizes }) =>
       fc.tuple(tensorArb([M, K]), tensorArb([G, K, N])).map(([x, w]): GradSample => {
         const gs = i32(sizes, [G]);
@@ -61,7 +61,7 @@ export const linalgCases: readonly GradCase[] = [
   },
   {
     name: "raggedMatmulWeightGrad (empty groups; primitive bound directly)",
-    runs: { vjp: 20, dual: 20, second: 5 },
+    runs: { vjp: 80, dual: 60, second: 15 },
     sample: raggedDims.chain(({ G, M, K, N, sizes }) =>
       fc.tuple(tensorArb([M, K]), tensorArb([M, N])).map(([x, dy]): GradSample => {
         const gs = i32(sizes, [G]);
@@ -71,7 +71,7 @@ export const linalgCases: readonly GradCase[] = [
   },
   {
     name: `einsum (${EINSUM_SPECS.join(" ")})`,
-    runs: { vjp: 30, dual: 20, second: 5 },
+    runs: { vjp: 120, dual: 60, second: 15 },
     sample: fc.constantFrom(...EINSUM_SPECS).chain(einsumSample),
   },
 ];

@@ -35,7 +35,7 @@ function reductionCase(
 function cumsumCase(reverse: boolean): GradCase {
   return {
     name: reverse ? "cumsum (reverse)" : "cumsum (forward)",
-    runs: { vjp: 20, dual: 20, second: 3 },
+    runs: { vjp: 80, dual: 60, second: 9 },
     sample: shapeArb(1, 3, 1, 4)
       .chain((s) => fc.tuple(tensorArb(s), fc.integer({ min: -s.length, max: s.length - 1 })))
       // squared so that the second-order check sees a nonzero Hessian
@@ -44,11 +44,11 @@ function cumsumCase(reverse: boolean): GradCase {
 }
 
 export const reduceCases: readonly GradCase[] = [
-  reductionCase("reduceSum (sum over axes, keepdims)", sum, (s) => tensorArb(s), { vjp: 25, dual: 20, second: 0 }),
-  reductionCase("reduceMax (max over axes, distinct values)", max, distinctTensorArb, { vjp: 25, dual: 20, second: 5 }),
-  reductionCase("reduceMin (min over axes, distinct values)", min, distinctTensorArb, { vjp: 25, dual: 20, second: 0 }),
+  reductionCase("reduceSum (sum over axes, keepdims)", sum, (s) => tensorArb(s), { vjp: 100, dual: 60, second: 0 }),
+  reductionCase("reduceMax (max over axes, distinct values)", max, distinctTensorArb, { vjp: 100, dual: 60, second: 15 }),
+  reductionCase("reduceMin (min over axes, distinct values)", min, distinctTensorArb, { vjp: 100, dual: 60, second: 0 }),
   cumsumCase(false),
   cumsumCase(true),
-  reductionCase("mean", mean, (s) => tensorArb(s), { vjp: 20, dual: 15, second: 0 }),
-  reductionCase("logsumexp", logsumexp, (s) => tensorArb(s, -3, 3), { vjp: 20, dual: 15, second: 8 }),
+  reductionCase("mean", mean, (s) => tensorArb(s), { vjp: 80, dual: 45, second: 0 }),
+  reductionCase("logsumexp", logsumexp, (s) => tensorArb(s, -3, 3), { vjp: 80, dual: 45, second: 24 }),
 ];

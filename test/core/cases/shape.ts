@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { broadcastTo, concat, pad, reshape, slice, stack, tanh, transpose, type Tensor } from "../../../index";
 import { numelOf, shapeArb, tensorArb, type GradCase, type GradSample } from "../helpers";
 
-const LINEAR_RUNS = { vjp: 20, dual: 20, second: 0 };
+const LINEAR_RUNS = { vjp: 80, dual: 60, second: 0 };
 
 /** A target shape for broadcasting `s`: extra leading dims, and its size-1 dims possibly expanded. */
 function broadcastTargetArb(s: number[]): fc.Arbitrary<number[]> {
@@ -106,7 +106,7 @@ export const shapeCases: readonly GradCase[] = [
   },
   {
     name: "stack of tanh (composite; second order)",
-    runs: { vjp: 15, dual: 15, second: 5 },
+    runs: { vjp: 60, dual: 45, second: 15 },
     sample: shapeArb(0, 2)
       .chain((s) => fc.tuple(tensorArb(s), tensorArb(s), fc.integer({ min: -s.length - 1, max: s.length })))
       .map(([a, b, axis]): GradSample => ({ f: (x: Tensor, y: Tensor) => stack([tanh(x), x.mul(y)], axis), args: [a, b] })),
