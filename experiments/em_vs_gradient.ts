@@ -7,13 +7,13 @@
  * gradient ascent at several learning rates, and Adam), and count the
  * iterations each needs to reach 99% of the log-likelihood gain EM achieves.
  */
-import { jit, random, tensor, tree, valueAndGrad, type Tensor } from "../index";
+import { random, tensor, type Tensor } from "../index";
+import type { Optimizer } from "../moe";
 import {
-  fitEm, initLinearGaussianMixture, linearGaussianMixtureLogLikelihood, type LinearGaussianMixtureParams,
-} from "../moe/classical";
-import { trainAdam } from "./common/adam";
+  adam, fitEm, initLinearGaussianMixture, linearGaussianMixtureLogLikelihood, sgd, train, type LinearGaussianMixtureParams,
+} from "../moe";
 import { round, seededNormal, seededUniform } from "./common/data";
-import type { ExperimentOptions } from "./experiment";
+import { progressFor, type ExperimentOptions } from "./experiment";
 import type { PlotSpec } from "./svg";
 
 const SIZES = {
@@ -50,18 +50,10 @@ function makeData(n: number, seed: number) {
   return { x: tensor(xs, [n, 2], "f64"), y: tensor(ys, [n, 1], "f64") };
 }
 
-/** Plain full-batch gradient ascent on the mean log-likelihood; returns the log-likelihood before each step and at the end. */
-function gradientAscent(init: LinearGaussianMixtureParams, x: Tensor, y: Tensor, lr: number, steps: number): number[] {
-  const step = jit(valueAndGrad((p: LinearGaussianMixtureParams) => linearGaussianMixtureLogLikelihood(p, x, y)));
-  let params = init;
-  const curve: number[] = [];
-  for (let t = 0; t < steps; t++) {
-    const [ll, g] = step(params);
-    curve.push((ll as Tensor).item());
-    params = tree.map((p, gi) => p.add(gi!.mul(lr)), params, g);
-  }
-  curve.push(linearGaussianMixtureLogLikelihood(params, x, y).item());
-  return curve;
+/** Maximises the log-likelihood with a first-order optimizer; returns it before each step and at the end. */
+function ascend(init: LinearGaussianMixtureParams, x: Tensor, y: Tensor, optimizer: Optimizer, steps: number, progress: ReturnType<typeof progressFor>): number[] {
+  const { params, losses } = train({ params: init, optimizer, steps, loss: (p) => linearGaussianMixtureLogLikelihood(p, x, y).neg(), progress });
+  return [...losses.map((l) => -l), linearGaussianMixtureLogLikelihood(params, x, y).item()];
 }
 
 /** First index whose value reaches `target`, or null. */
@@ -78,9 +70,12 @@ export async function run(opts: ExperimentOptions): Promise<Record<string, unkno
   const start = em[0]!;
   const target = start + 0.99 * (em.at(-1)! - start);
   const methods: { name: string; curve: number[] }[] = [{ name: "EM", curve: em }];
-  for (const lr of size.learningRates) methods.push({ name: `gradient ascent (lr ${lr})`, curve: gradientAscent(init, x, y, lr, size.gradientSteps) });
-  const adam = trainAdam((p: LinearGaussianMixtureParams) => linearGaussianMixtureLogLikelihood(p, x, y).neg(), init, { steps: size.gradientSteps, lr: size.adamLr });
-  methods.push({ name: `Adam (lr ${size.adamLr})`, curve: [...adam.losses.map((l) => -l), linearGaussianMixtureLogLikelihood(adam.params, x, y).item()] });
+  for (const lr of size.learningRates) {
+    const name = `gradient ascent (lr ${lr})`;
+    methods.push({ name, curve: ascend(init, x, y, sgd({ lr }), size.gradientSteps, progressFor(opts, name)) });
+  }
+  const adamName = `Adam (lr ${size.adamLr})`;
+  methods.push({ name: adamName, curve: ascend(init, x, y, adam({ lr: size.adamLr }), size.gradientSteps, progressFor(opts, adamName)) });
   const iterationsToTarget = Object.fromEntries(methods.map((m) => [m.name, firstReaching(m.curve, target)]));
   const bestGradient = Math.min(...methods.slice(1).map((m) => iterationsToTarget[m.name] ?? Infinity));
   return {

@@ -8,10 +8,9 @@
  * the training from 8 initialisations and counts how many specialise.
  */
 import { argmax, random, tensor } from "../index";
-import { initGatedExperts, localExperts, localExpertsLoss, type GatedExpertsParams } from "../moe/classical";
-import { trainAdam } from "./common/adam";
+import { adam, initGatedExperts, localExperts, localExpertsLoss, train, type GatedExpertsParams } from "../moe";
 import { gaussianMatrix, matVec, round, seededNormal, seededUniform } from "./common/data";
-import type { ExperimentOptions } from "./experiment";
+import { progressFor, type ExperimentOptions } from "./experiment";
 import type { PlotSpec } from "./svg";
 
 const REGIONS = 4;
@@ -53,19 +52,21 @@ function usage(params: GatedExpertsParams, x: ReturnType<typeof makeData>["x"], 
 }
 
 /** Trains one mixture from the init seed `seed`; returns the trained usage and the purity curve. */
-function trainOnce(data: ReturnType<typeof makeData>, seed: number, size: (typeof SIZES)["full"]) {
+function trainOnce(data: ReturnType<typeof makeData>, seed: number, size: (typeof SIZES)["full"], opts: ExperimentOptions) {
   const experts = REGIONS;
   const init = initGatedExperts(random.key(seed), { inputDim: 2, outputDim: 2, experts });
-  const curve: { step: number; purity: number[] }[] = [];
   const purityOf = (p: GatedExpertsParams) => usage(p, data.x, data.region, experts).map((r) => Math.max(...r));
-  const { params, losses } = trainAdam((p: GatedExpertsParams) => localExpertsLoss(p, data.x, data.y), init, {
+  const curve: { step: number; purity: number[] }[] = [{ step: 0, purity: purityOf(init) }];
+  const { params, losses } = train({
+    params: init,
+    optimizer: adam({ lr: 0.05 }),
     steps: size.steps,
-    lr: 0.05,
-    onStep: (step, _loss, p) => {
-      if (step % size.every === 0) curve.push({ step, purity: purityOf(p as GatedExpertsParams) });
+    loss: (p) => localExpertsLoss(p, data.x, data.y),
+    onStep: ({ step, params: p }) => {
+      if ((step + 1) % size.every === 0) curve.push({ step: step + 1, purity: purityOf(p) });
     },
+    progress: progressFor(opts, `local experts (init seed ${seed})`),
   });
-  curve.push({ step: size.steps, purity: purityOf(params) });
   const finalUsage = usage(params, data.x, data.region, experts);
   const dominant = finalUsage.map((r) => r.indexOf(Math.max(...r)));
   return { params, losses, curve, finalUsage, dominant, purity: finalUsage.map((r) => Math.max(...r)) };
@@ -74,7 +75,7 @@ function trainOnce(data: ReturnType<typeof makeData>, seed: number, size: (typeo
 export async function run(opts: ExperimentOptions): Promise<Record<string, unknown>> {
   const size = SIZES[opts.size];
   const data = makeData(size.perRegion, 1);
-  const runs = size.seeds.map((seed) => ({ seed, ...trainOnce(data, seed, size) }));
+  const runs = size.seeds.map((seed) => ({ seed, ...trainOnce(data, seed, size, opts) }));
   const main = runs[0]!;
   return {
     regions: REGIONS,

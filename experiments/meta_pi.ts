@@ -11,10 +11,9 @@
  * trained on all speakers pooled (the speaker-independent baseline).
  */
 import { argmax, mean, oneHot, random, softmax, stopGradient, sum, tensor, type Tensor } from "../index";
-import { expertBank, initGatedExperts, metaPi, metaPiLoss, type GatedExpertsParams } from "../moe/classical";
-import { trainAdam } from "./common/adam";
+import { adam, expertBank, initGatedExperts, metaPi, metaPiLoss, train, type GatedExpertsParams } from "../moe";
 import { matVec, randomRotation, round, seededNormal } from "./common/data";
-import type { ExperimentOptions } from "./experiment";
+import { progressFor, type ExperimentOptions } from "./experiment";
 import type { PlotSpec } from "./svg";
 
 const SPEAKERS = 6;
@@ -60,30 +59,33 @@ function sample(speakers: ReturnType<typeof makeSpeakers>, perSpeaker: number, s
 const accuracy = (probs: Tensor, labels: Tensor): number => mean(argmax(probs, -1).equal(labels).cast("f32")).item();
 
 /** Trains expert s on speaker s only: the squared error of softmax(x W_s + b_s) against one-hot targets. */
-function trainExperts(train: Split, steps: number): GatedExpertsParams["experts"] {
-  const own = oneHot(tensor(train.speaker, [train.speaker.length], "i32"), SPEAKERS); // [N, E]: which expert owns each case
+function trainExperts(data: Split, steps: number, progress: ReturnType<typeof progressFor>): GatedExpertsParams["experts"] {
+  const own = oneHot(tensor(data.speaker, [data.speaker.length], "i32"), SPEAKERS); // [N, E]: which expert owns each case
   const init = initGatedExperts(random.key(7), { inputDim: FEATURES, outputDim: CLASSES, experts: SPEAKERS }).experts;
   const loss = (experts: GatedExpertsParams["experts"]) => {
-    const probs = softmax(expertBank(experts, train.x), -1); // [N, E, C]
-    const err = sum(probs.sub(train.targets.expandDims(1)).square(), -1); // [N, E]
+    const probs = softmax(expertBank(experts, data.x), -1); // [N, E, C]
+    const err = sum(probs.sub(data.targets.expandDims(1)).square(), -1); // [N, E]
     return mean(sum(err.mul(own), -1));
   };
-  return trainAdam(loss, init, { steps, lr: 0.05 }).params;
+  return train({ params: init, optimizer: adam({ lr: 0.05 }), steps, loss, progress }).params;
 }
 
 export async function run(opts: ExperimentOptions): Promise<Record<string, unknown>> {
   const size = SIZES[opts.size];
   const speakers = makeSpeakers(31);
-  const train = sample(speakers, size.perSpeaker, 32);
+  const trainSet = sample(speakers, size.perSpeaker, 32);
   const test = sample(speakers, size.perSpeaker, 33);
-  const experts = trainExperts(train, size.expertSteps);
+  const experts = trainExperts(trainSet, size.expertSteps, progressFor(opts, "per-speaker experts"));
 
   // The meta-pi stage: only the gate learns; the experts are held fixed.
   const gateInit = initGatedExperts(random.key(8), { inputDim: FEATURES, outputDim: CLASSES, experts: SPEAKERS }).gate;
   const withGate = (gate: GatedExpertsParams["gate"]): GatedExpertsParams => ({ gate, experts: { w: stopGradient(experts.w), b: stopGradient(experts.b) } });
-  const { params: gate, losses } = trainAdam((g: GatedExpertsParams["gate"]) => metaPiLoss(withGate(g), train.x, train.targets, { expertActivation: "softmax" }), gateInit, {
+  const { params: gate, losses } = train({
+    params: gateInit,
+    optimizer: adam({ lr: 0.05 }),
     steps: size.gateSteps,
-    lr: 0.05,
+    loss: (g) => metaPiLoss(withGate(g), trainSet.x, trainSet.targets, { expertActivation: "softmax" }),
+    progress: progressFor(opts, "meta-pi gate"),
   });
   const out = metaPi({ gate, experts }, test.x, { expertActivation: "softmax" });
 
@@ -101,9 +103,12 @@ export async function run(opts: ExperimentOptions): Promise<Record<string, unkno
   // Speaker-independent baseline: one softmax classifier trained on everyone (same loss).
   const pooledInit = initGatedExperts(random.key(9), { inputDim: FEATURES, outputDim: CLASSES, experts: 1 }).experts;
   const pooledProbs = (e: GatedExpertsParams["experts"], x: Tensor) => softmax(expertBank(e, x), -1).squeeze(1);
-  const pooled = trainAdam((e: GatedExpertsParams["experts"]) => mean(pooledProbs(e, train.x).sub(train.targets).square()), pooledInit, {
+  const pooled = train({
+    params: pooledInit,
+    optimizer: adam({ lr: 0.05 }),
     steps: size.expertSteps,
-    lr: 0.05,
+    loss: (e) => mean(pooledProbs(e, trainSet.x).sub(trainSet.targets).square()),
+    progress: progressFor(opts, "pooled classifier"),
   }).params;
 
   const diagonal = usage.map((row, s) => row[s]!);

@@ -10,10 +10,9 @@
  * report the excess over the entropy of P (= the KL divergence to the truth).
  */
 import { random, softmax, tensor, type Tensor } from "../index";
-import { initMixtureOfSoftmaxes, mixtureOfSoftmaxesLoss, type MixtureOfSoftmaxesParams } from "../moe/classical";
-import { trainAdam } from "./common/adam";
+import { adam, initMixtureOfSoftmaxes, mixtureOfSoftmaxesLoss, train, type MixtureOfSoftmaxesParams } from "../moe";
 import { gaussianMatrix, round, seededNormal } from "./common/data";
-import type { ExperimentOptions } from "./experiment";
+import { progressFor, type ExperimentOptions } from "./experiment";
 import type { PlotSpec } from "./svg";
 
 const SIZES = {
@@ -39,7 +38,13 @@ export async function run(opts: ExperimentOptions): Promise<Record<string, unkno
       mos: initMixtureOfSoftmaxes(km!, { contextDim: size.embedDim, latentDim: size.latentDim, vocab: v, components: k }),
     };
     // The batch is every context once, in order, so the context vectors are the embedding table itself.
-    const { losses } = trainAdam((p: Model) => mixtureOfSoftmaxesLoss(p.mos, p.embed, truth), init, { steps: size.steps, lr: 0.03 });
+    const { losses } = train({
+      params: init,
+      optimizer: adam({ lr: 0.03 }),
+      steps: size.steps,
+      loss: (p) => mixtureOfSoftmaxesLoss(p.mos, p.embed, truth),
+      progress: progressFor(opts, k === 1 ? "one softmax" : `MoS K=${k}`),
+    });
     const excess = losses.map((l) => l - entropy);
     return { components: k, excess, final: Math.min(...excess.slice(-10)) };
   });
