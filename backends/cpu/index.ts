@@ -1,0 +1,8 @@
+/** Registers the `cpu` backend (JS kernels over typed arrays). */
+import { registerBackend } from "../registry";
+import { cpuBackend } from "./backend";
+
+registerBackend(cpuBackend);
+
+export { cpuBackend, cpuBundle } from "./backend";
+export { runBundle } from "./runtime";

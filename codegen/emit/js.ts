@@ -1,0 +1,379 @@
+/**
+ * The JS emitter: kernel IR rendered as a plain JavaScript function over typed
+ * arrays, run by the `cpu` backend. Semantics follow the interpreter: f32
+ * values are rounded (`Math.fround`) whenever a variable is bound or cast, i32
+ * arithmetic wraps, integer division by zero gives 0.
+ *
+ * A kernel becomes `(function name(buffers, sizes, numGroups) { ... })`:
+ * `buffers` are typed arrays in param order, `sizes` the named dims in
+ * `kernel.sizes` order. Threads run one after another in a loop (a `return`
+ * ends the current thread). Kernels with barriers run each workgroup's threads
+ * as generators that yield at every barrier, with shared arrays per workgroup:
+ * slow, but the same IR the GPU targets run, so GPU schedules can be tested on CPU.
+ */
+import type { BinaryOp, Builtin, Expr, Intrinsic, Kernel, ScalarType, Stmt, UnaryOp } from "../kernel_ir";
+import { registerEmitter, type Emitter } from "./emitter";
+
+type Rendered = string;
+
+const RESERVED = new Set([
+  "break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete", "do", "else", "enum", "export", "extends",
+  "false", "finally", "for", "function", "if", "import", "in", "instanceof", "new", "null", "return", "super", "switch", "this", "throw",
+  "true", "try", "typeof", "var", "void", "while", "with", "yield", "let", "static", "implements", "interface", "package", "private",
+  "protected", "public", "await", "arguments", "eval", "undefined", "NaN", "Infinity", "Math",
+]);
+
+/** A JS identifier for an IR name (IR names are identifiers; reserved words get a suffix). */
+function id(name: string): string {
+  if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name)) throw new Error(`JS emitter: "${name}" is not a valid identifier`);
+  return RESERVED.has(name) || name.startsWith("mf_") ? `${name}_` : name;
+}
+
+const sizeId = (name: string) => `mf_d_${name}`;
+
+/** Helper functions kernels may call; each kernel includes the ones it uses. */
+const HELPERS: Record<string, string> = {
+  mf_idiv: "function mf_idiv(a, b) { return b === 0 ? 0 : (a / b) | 0; }",
+  mf_irem: "function mf_irem(a, b) { return b === 0 ? 0 : (a % b) | 0; }",
+  mf_udiv: "function mf_udiv(a, b) { return b === 0 ? 0 : (a / b) >>> 0; }",
+  mf_urem: "function mf_urem(a, b) { return b === 0 ? 0 : (a % b) >>> 0; }",
+  mf_sigmoid: "function mf_sigmoid(x) { return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)); }",
+  mf_sign: "function mf_sign(x) { return x > 0 ? 1 : x < 0 ? -1 : 0; }",
+  mf_threefry: [
+    "function mf_rotl(x, r) { return ((x << r) | (x >>> (32 - r))) >>> 0; }",
+    "const mf_ROT = [13, 15, 26, 6, 17, 29, 16, 24];",
+    "// Threefry-2x32, 20 rounds (Salmon et al. 2011): word `w` of the block for key (k0, k1) and counter (c0, c1).",
+    "function mf_threefry(k0, k1, c0, c1, w) {",
+    "  const ks = [k0 >>> 0, k1 >>> 0, (k0 ^ k1 ^ 0x1bd11bda) >>> 0];",
+    "  let x0 = (c0 + ks[0]) >>> 0, x1 = (c1 + ks[1]) >>> 0;",
+    "  for (let g = 0; g < 5; g++) {",
+    "    const base = (g % 2) * 4;",
+    "    for (let r = 0; r < 4; r++) { x0 = (x0 + x1) >>> 0; x1 = mf_rotl(x1, mf_ROT[base + r]); x1 = (x1 ^ x0) >>> 0; }",
+    "    x0 = (x0 + ks[(g + 1) % 3]) >>> 0; x1 = (x1 + ks[(g + 2) % 3] + g + 1) >>> 0;",
+    "  }",
+    "  return w === 0 ? x0 : x1;",
+    "}",
+  ].join("\n"),
+};
+
+const isF32 = (t: ScalarType) => t === "f32" || t === "f16";
+
+/** Whether `e`'s rendered value is already exactly representable in type `t` (no rounding needed). */
+function exact(e: Expr, t: ScalarType): boolean {
+  switch (e.kind) {
+    case "const":
+    case "var":
+    case "size":
+    case "builtin":
+      return true;
+    case "load":
+    case "sharedLoad":
+      return e.type === t || (isF32(e.type) && isF32(t));
+    case "cast":
+      return e.type === t;
+    case "binary":
+      return t === "bool" || ((t === "i32" || t === "u32") && e.type === t && !["max", "min", "pow"].includes(e.op));
+    case "unary":
+      return t === "bool" || ((t === "i32" || t === "u32") && e.type === t && e.op !== "sign");
+    case "select":
+      return exact(e.onTrue, t) && exact(e.onFalse, t);
+    default:
+      return t === "bool";
+  }
+}
+
+/** Rounds a JS number to what a variable of type `t` holds. */
+function coerce(e: Expr, code: Rendered, t: ScalarType): Rendered {
+  if (exact(e, t)) return code;
+  if (isF32(t)) return `Math.fround(${code})`;
+  if (t === "i32") return `(${code} | 0)`;
+  if (t === "u32") return `(${code} >>> 0)`;
+  if (t === "bool") return `(!!${code})`;
+  return code;
+}
+
+function literal(x: number): Rendered {
+  return x < 0 || Object.is(x, -0) ? `(${Object.is(x, -0) ? "-0" : String(x)})` : String(x);
+}
+
+function exprType(e: Expr): ScalarType {
+  return e.kind === "size" ? "i32" : e.kind === "builtin" ? "u32" : e.type;
+}
+
+class JsWriter {
+  readonly helpers = new Set<string>();
+  /** Types of the kernel's variables (assignments round to them). */
+  private readonly varTypes = new Map<string, ScalarType>();
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly generator: boolean,
+  ) {}
+
+  builtin(b: Builtin): Rendered {
+    const wg = this.kernel.workgroupSize;
+    switch (b) {
+      case "globalLinear":
+        return "mf_gid";
+      case "groupLinear":
+        return this.generator || wg !== 1 ? "mf_group" : "mf_gid";
+      case "localLinear":
+        return this.generator || wg !== 1 ? "mf_lid" : "0";
+      case "numGroupsLinear":
+        return "mf_numGroups";
+    }
+  }
+
+  unary(op: UnaryOp, x: Rendered, t: ScalarType): Rendered {
+    switch (op) {
+      case "neg":
+        return t === "i32" ? `((-${x}) | 0)` : `(-${x})`;
+      case "exp":
+      case "log":
+      case "log1p":
+      case "sqrt":
+      case "tanh":
+      case "sin":
+      case "cos":
+        return `Math.${op}(${x})`;
+      case "rsqrt":
+        return `(1 / Math.sqrt(${x}))`;
+      case "sigmoid":
+        this.helpers.add("mf_sigmoid");
+        return `mf_sigmoid(${x})`;
+      case "abs":
+        return t === "i32" ? `(Math.abs(${x}) | 0)` : `Math.abs(${x})`;
+      case "sign":
+        this.helpers.add("mf_sign");
+        return `mf_sign(${x})`;
+      case "not":
+        return `(!${x})`;
+      case "bitNot":
+        return t === "u32" ? `((~${x}) >>> 0)` : `(~${x})`;
+    }
+  }
+
+  binary(op: BinaryOp, a: Rendered, b: Rendered, t: ScalarType): Rendered {
+    const int = t === "i32";
+    const uint = t === "u32";
+    const wrap = (code: string) => (int ? `((${code}) | 0)` : uint ? `((${code}) >>> 0)` : `(${code})`);
+    switch (op) {
+      case "add":
+        return wrap(`${a} + ${b}`);
+      case "sub":
+        return wrap(`${a} - ${b}`);
+      case "mul":
+        return int ? `Math.imul(${a}, ${b})` : uint ? `(Math.imul(${a}, ${b}) >>> 0)` : `(${a} * ${b})`;
+      case "div":
+        if (int || uint) {
+          const h = int ? "mf_idiv" : "mf_udiv";
+          this.helpers.add(h);
+          return `${h}(${a}, ${b})`;
+        }
+        return `(${a} / ${b})`;
+      case "rem":
+        if (int || uint) {
+          const h = int ? "mf_irem" : "mf_urem";
+          this.helpers.add(h);
+          return `${h}(${a}, ${b})`;
+        }
+        return `(${a} % ${b})`;
+      case "max":
+        return `Math.max(${a}, ${b})`;
+      case "min":
+        return `Math.min(${a}, ${b})`;
+      case "pow":
+        return `Math.pow(${a}, ${b})`;
+      case "eq":
+        return `(${a} === ${b})`;
+      case "ne":
+        return `(${a} !== ${b})`;
+      case "lt":
+        return `(${a} < ${b})`;
+      case "le":
+        return `(${a} <= ${b})`;
+      case "gt":
+        return `(${a} > ${b})`;
+      case "ge":
+        return `(${a} >= ${b})`;
+      case "and":
+        return `(${a} && ${b})`;
+      case "or":
+        return `(${a} || ${b})`;
+      case "bitAnd":
+        return wrap(`${a} & ${b}`);
+      case "bitOr":
+        return wrap(`${a} | ${b}`);
+      case "bitXor":
+        return wrap(`${a} ^ ${b}`);
+      case "shl":
+        return wrap(`${a} << ${b}`);
+      case "shr":
+        return uint ? `(${a} >>> ${b})` : `(${a} >> ${b})`;
+    }
+  }
+
+  call(fn: Intrinsic, args: Rendered[], t: ScalarType): Rendered {
+    switch (fn) {
+      case "threefry2x32_0":
+      case "threefry2x32_1":
+        this.helpers.add("mf_threefry");
+        return `mf_threefry(${args.join(", ")}, ${fn === "threefry2x32_0" ? 0 : 1})`;
+      case "bitsToUniform":
+        return t === "f64" ? `((${args[0]} >>> 0) * 2.3283064365386963e-10)` : `((${args[0]} >>> 8) * 5.960464477539063e-8)`;
+    }
+  }
+
+  cast(x: Rendered, from: ScalarType, to: ScalarType): Rendered {
+    if (from === to) return x;
+    if (to === "bool") return `(!!${x})`;
+    if (from === "bool") return isF32(to) || to === "f64" || to === "i32" || to === "u32" ? `(${x} ? 1 : 0)` : x;
+    if (isF32(to)) return `Math.fround(${x})`;
+    if (to === "f64") return x;
+    if (to === "i32") return `(${x} | 0)`;
+    return `(${x} >>> 0)`;
+  }
+
+  expr(e: Expr): Rendered {
+    switch (e.kind) {
+      case "const":
+        if (e.type === "bool") return e.value ? "true" : "false";
+        if (Number.isNaN(e.value)) return "NaN";
+        if (e.value === Infinity) return "Infinity";
+        if (e.value === -Infinity) return "(-Infinity)";
+        if (isF32(e.type)) return literal(Math.fround(e.value));
+        return e.value < 0 || Object.is(e.value, -0) ? `(${Object.is(e.value, -0) ? "-0" : String(e.value)})` : String(e.value);
+      case "var":
+        return id(e.name);
+      case "size":
+        return sizeId(e.name);
+      case "builtin":
+        return this.builtin(e.name);
+      case "load":
+        return `${id(e.buffer)}[${this.expr(e.index)}]`;
+      case "sharedLoad":
+        return `${id(e.array)}[${this.expr(e.index)}]`;
+      case "unary":
+        return this.unary(e.op, this.expr(e.arg), e.type);
+      case "binary":
+        return this.binary(e.op, this.expr(e.lhs), this.expr(e.rhs), e.type);
+      case "select":
+        return `(${this.expr(e.cond)} ? ${this.expr(e.onTrue)} : ${this.expr(e.onFalse)})`;
+      case "cast":
+        return this.cast(this.expr(e.arg), exprType(e.arg), e.type);
+      case "call":
+        return this.call(e.fn, e.args.map((a) => this.expr(a)), e.type);
+    }
+  }
+
+  stmts(ss: readonly Stmt[], pad: string, out: string[]): void {
+    for (const s of ss) this.stmt(s, pad, out);
+  }
+
+  stmt(s: Stmt, pad: string, out: string[]): void {
+    switch (s.kind) {
+      case "let":
+        this.varTypes.set(s.name, s.type);
+        out.push(`${pad}${s.mutable ? "let" : "const"} ${id(s.name)} = ${coerce(s.init, this.expr(s.init), s.type)};`);
+        return;
+      case "assign":
+        out.push(`${pad}${id(s.name)} = ${coerce(s.value, this.expr(s.value), this.varTypes.get(s.name) ?? "f64")};`);
+        return;
+      case "store":
+        out.push(`${pad}${id(s.buffer)}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
+        return;
+      case "sharedStore":
+        out.push(`${pad}${id(s.array)}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
+        return;
+      case "atomicAdd":
+        // One thread at a time on the CPU: a plain read-modify-write is atomic.
+        out.push(`${pad}${id(s.buffer)}[${this.expr(s.index)}] += ${this.expr(s.value)};`);
+        return;
+      case "if":
+        out.push(`${pad}if (${this.expr(s.cond)}) {`);
+        this.stmts(s.then, pad + "  ", out);
+        if (s.else?.length) {
+          out.push(`${pad}} else {`);
+          this.stmts(s.else, pad + "  ", out);
+        }
+        out.push(`${pad}}`);
+        return;
+      case "for": {
+        const v = id(s.var);
+        out.push(`${pad}for (let ${v} = ${this.expr(s.start)}; ${v} < ${this.expr(s.end)}; ${v} += ${s.step ? this.expr(s.step) : "1"}) {`);
+        this.stmts(s.body, pad + "  ", out);
+        out.push(`${pad}}`);
+        return;
+      }
+      case "barrier":
+        out.push(`${pad}${this.generator ? "yield;" : "/* barrier: no-op with one thread at a time */"}`);
+        return;
+      case "return":
+        out.push(`${pad}${this.generator ? "return;" : "continue mf_thread;"}`);
+        return;
+      case "comment":
+        for (const line of s.text.split("\n")) out.push(`${pad}// ${line}`);
+        return;
+    }
+  }
+}
+
+function hasBarrier(ss: readonly Stmt[]): boolean {
+  return ss.some((s) => s.kind === "barrier" || (s.kind === "if" && (hasBarrier(s.then) || hasBarrier(s.else ?? []))) || (s.kind === "for" && hasBarrier(s.body)));
+}
+
+const TYPED: Record<ScalarType, string> = { f32: "Float32Array", f16: "Float32Array", f64: "Float64Array", i32: "Int32Array", u32: "Uint32Array", bool: "Uint8Array" };
+
+/**
+ * Renders a kernel as a JS function expression `(buffers, sizes, numGroups) => void`.
+ * @example const run = new Function(`return ${renderJs(kernel)}`)(); run([x, y], [n], groups);
+ */
+export function renderJs(kernel: Kernel): string {
+  const generator = hasBarrier(kernel.body);
+  const w = new JsWriter(kernel, generator);
+  const body: string[] = [];
+  w.stmts(kernel.body, generator ? "      " : "    ", body);
+  const wg = kernel.workgroupSize;
+  const lines: string[] = [];
+  lines.push(`(function ${id(kernel.name)}(mf_buffers, mf_sizes, mf_numGroups) {`);
+  if (kernel.comment) for (const l of kernel.comment.split("\n")) lines.push(`  // ${l}`);
+  lines.push(`  "use strict";`);
+  if (kernel.params.length) lines.push(`  const [${kernel.params.map((p) => id(p.name)).join(", ")}] = mf_buffers;`);
+  kernel.sizes.forEach((s, i) => lines.push(`  const ${sizeId(s)} = mf_sizes[${i}];`));
+  for (const h of w.helpers) lines.push(...HELPERS[h]!.split("\n").map((l) => `  ${l}`));
+  if (!generator) {
+    lines.push(`  const mf_total = mf_numGroups * ${wg};`);
+    lines.push(`  mf_thread: for (let mf_gid = 0; mf_gid < mf_total; mf_gid++) {`);
+    if (wg !== 1) lines.push(`    const mf_group = (mf_gid / ${wg}) | 0, mf_lid = mf_gid % ${wg};`);
+    lines.push(...body);
+    lines.push("  }");
+  } else {
+    lines.push(`  for (let mf_group = 0; mf_group < mf_numGroups; mf_group++) {`);
+    for (const s of kernel.shared) lines.push(`    const ${id(s.name)} = new ${TYPED[s.type]}(${s.length});`);
+    lines.push(`    const mf_threads = [];`);
+    lines.push(`    for (let mf_l = 0; mf_l < ${wg}; mf_l++) mf_threads.push((function* (mf_lid) {`);
+    lines.push(`      const mf_gid = mf_group * ${wg} + mf_lid;`);
+    lines.push(...body);
+    lines.push(`    })(mf_l));`);
+    lines.push(`    // Run every thread to its next barrier, round after round, until all have returned.`);
+    lines.push(`    for (let mf_live = mf_threads.length; mf_live > 0; ) {`);
+    lines.push(`      mf_live = 0;`);
+    lines.push(`      for (const t of mf_threads) if (!t.next().done) mf_live++;`);
+    lines.push(`    }`);
+    lines.push("  }");
+  }
+  lines.push("})");
+  return lines.join("\n");
+}
+
+/** The typed array class name the cpu backend allocates for a buffer type. */
+export function typedArrayName(t: ScalarType): string {
+  return TYPED[t];
+}
+
+export const jsEmitter: Emitter = {
+  target: "js",
+  supports: () => true,
+  render: renderJs,
+};
+
+registerEmitter(jsEmitter);

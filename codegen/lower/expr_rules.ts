@@ -1,0 +1,161 @@
+/**
+ * Lowering rules for expression primitives: the value of the output at a
+ * multi-index, in terms of operand values at (remapped) indices. Elementwise
+ * math maps to kernel-IR unary/binary ops; shape ops are pure index math;
+ * gathers read their indices, clamped into range (kernels never read out of
+ * bounds; the interpreter raises on bad indices instead).
+ */
+import type { Eqn } from "../../dsl/program";
+import type { BinaryPrim, ComparePrim, Primitive, UnaryPrim } from "../../dsl/primitives/params";
+import { c, cast, select, type BinaryOp, type Expr, type UnaryOp } from "../kernel_ir";
+import { scalarType } from "../types";
+import { delinearize, dimExpr, iadd, idiv, ieq, ilt, imax, imin, irem, isub, linearize } from "./index_math";
+import type { ExprLowering, LoweringRule } from "./rule";
+import type { ValueLowerer } from "./values";
+
+const UNARY_OPS: { readonly [P in UnaryPrim]: UnaryOp } = {
+  neg: "neg", exp: "exp", log: "log", log1p: "log1p", sqrt: "sqrt", rsqrt: "rsqrt", tanh: "tanh", sigmoid: "sigmoid",
+  abs: "abs", sign: "sign", sin: "sin", cos: "cos", logicalNot: "not",
+};
+
+const BINARY_OPS: { readonly [P in BinaryPrim | ComparePrim]: BinaryOp } = {
+  add: "add", sub: "sub", mul: "mul", div: "div", maximum: "max", minimum: "min", pow: "pow", rem: "rem",
+  equal: "eq", notEqual: "ne", less: "lt", lessEqual: "le", greater: "gt", greaterEqual: "ge", logicalAnd: "and", logicalOr: "or",
+};
+
+const expr = <P extends Primitive>(f: ExprLowering<P>, movement = false): LoweringRule<P> => ({ kind: "expr", movement, expr: f });
+
+function unaryRule(p: UnaryPrim): LoweringRule<UnaryPrim> {
+  return expr((vals, e, idx) => ({ kind: "unary", op: UNARY_OPS[p], arg: vals.at(e.inputs[0]!, idx), type: scalarType(e.out.dtype) }));
+}
+
+function binaryRule(p: BinaryPrim | ComparePrim): LoweringRule<BinaryPrim | ComparePrim> {
+  return expr((vals, e, idx) => ({
+    kind: "binary",
+    op: BINARY_OPS[p],
+    lhs: vals.at(e.inputs[0]!, idx),
+    rhs: vals.at(e.inputs[1]!, idx),
+    type: scalarType(e.out.dtype),
+  }));
+}
+
+/** Whether a reshape only inserts or removes size-1 dims (then indices map without div/mod). */
+function squeezeMap(from: readonly (number | string)[], to: readonly (number | string)[]): number[] | undefined {
+  const xs = from.map((d, i) => [d, i] as const).filter(([d]) => d !== 1);
+  const ys = to.map((d, i) => [d, i] as const).filter(([d]) => d !== 1);
+  if (xs.length !== ys.length || xs.some(([d], i) => d !== ys[i]![0])) return undefined;
+  const map = from.map(() => -1);
+  xs.forEach(([, i], j) => (map[i] = ys[j]![1]));
+  return map;
+}
+
+/** An index clamped into [0, size). */
+function clampInto(i: Expr, size: Expr): Expr {
+  return imin(imax(i, c(0)), isub(size, c(1)));
+}
+
+function readIndex(vals: ValueLowerer, e: Eqn, idx: readonly Expr[]): Expr {
+  return vals.at(e.inputs[1]!, idx);
+}
+
+export const exprRules = {
+  neg: unaryRule("neg"), exp: unaryRule("exp"), log: unaryRule("log"), log1p: unaryRule("log1p"), sqrt: unaryRule("sqrt"),
+  rsqrt: unaryRule("rsqrt"), tanh: unaryRule("tanh"), sigmoid: unaryRule("sigmoid"), abs: unaryRule("abs"), sign: unaryRule("sign"),
+  sin: unaryRule("sin"), cos: unaryRule("cos"), logicalNot: unaryRule("logicalNot"),
+  add: binaryRule("add"), sub: binaryRule("sub"), mul: binaryRule("mul"), div: binaryRule("div"), maximum: binaryRule("maximum"),
+  minimum: binaryRule("minimum"), pow: binaryRule("pow"), rem: binaryRule("rem"),
+  equal: binaryRule("equal"), notEqual: binaryRule("notEqual"), less: binaryRule("less"), lessEqual: binaryRule("lessEqual"),
+  greater: binaryRule("greater"), greaterEqual: binaryRule("greaterEqual"), logicalAnd: binaryRule("logicalAnd"), logicalOr: binaryRule("logicalOr"),
+
+  select: expr<"select">((vals, e, idx) => select(vals.at(e.inputs[0]!, idx), vals.at(e.inputs[1]!, idx), vals.at(e.inputs[2]!, idx), scalarType(e.out.dtype))),
+  cast: expr<"cast">((vals, e, idx) => cast(vals.at(e.inputs[0]!, idx), scalarType(e.params.dtype)), true),
+  bitsToUniform: expr<"bitsToUniform">((vals, e, idx) => ({
+    kind: "call",
+    fn: "bitsToUniform",
+    args: [cast(vals.at(e.inputs[0]!, idx), "u32")],
+    type: scalarType(e.params.dtype),
+  })),
+  stopGradient: expr<"stopGradient">((vals, e, idx) => vals.at(e.inputs[0]!, idx), true),
+
+  broadcastTo: expr<"broadcastTo">((vals, e, idx) => {
+    const x = e.inputs[0]!;
+    const off = e.out.shape.length - x.shape.length;
+    return vals.at(x, x.shape.map((d, k) => (d === 1 ? c(0) : idx[k + off]!)));
+  }, true),
+  reshape: expr<"reshape">((vals, e, idx) => {
+    const x = e.inputs[0]!;
+    const map = squeezeMap(x.shape, e.out.shape);
+    if (map) return vals.at(x, map.map((j) => (j < 0 ? c(0) : idx[j]!)));
+    const flat = vals.kb.let(linearize(idx, e.out.shape), "flat");
+    return vals.at(x, delinearize(flat, x.shape).map((i) => vals.kb.let(i, "i")));
+  }, true),
+  transpose: expr<"transpose">((vals, e, idx) => {
+    const xi = new Array<Expr>(idx.length);
+    e.params.perm.forEach((p, k) => (xi[p] = idx[k]!));
+    return vals.at(e.inputs[0]!, xi);
+  }, true),
+  slice: expr<"slice">((vals, e, idx) => vals.at(e.inputs[0]!, idx.map((i, k) => iadd(i, c(e.params.starts[k]!)))), true),
+  pad: expr<"pad">((vals, e, idx) => {
+    const x = e.inputs[0]!;
+    const { lo, hi } = e.params;
+    let inside: Expr | undefined;
+    const xi = idx.map((i, k) => {
+      if (!lo[k] && !hi[k]) return i;
+      const shifted = isub(i, c(lo[k]!));
+      const ok: Expr = { kind: "binary", op: "and", lhs: { kind: "binary", op: "ge", lhs: shifted, rhs: c(0), type: "bool" }, rhs: ilt(shifted, dimExpr(x.shape[k]!)), type: "bool" };
+      inside = inside ? { kind: "binary", op: "and", lhs: inside, rhs: ok, type: "bool" } : ok;
+      return vals.kb.let(clampInto(shifted, dimExpr(x.shape[k]!)), "i");
+    });
+    const t = scalarType(e.out.dtype);
+    return inside ? select(inside, vals.at(x, xi), c(0, t), t) : vals.at(x, xi);
+  }, true),
+  concat: expr<"concat">((vals, e, idx) => {
+    const { axis } = e.params;
+    const t = scalarType(e.out.dtype);
+    const starts: number[] = [];
+    let at = 0;
+    for (const x of e.inputs) {
+      starts.push(at);
+      at += x.shape[axis] as number;
+    }
+    // Last operand first, so the chain reads: i < end0 ? x0 : i < end1 ? x1 : ... : xn.
+    let value: Expr | undefined;
+    for (let j = e.inputs.length - 1; j >= 0; j--) {
+      const x = e.inputs[j]!;
+      const len = x.shape[axis] as number;
+      const local = clampInto(isub(idx[axis]!, c(starts[j]!)), c(len));
+      const v = vals.at(x, idx.map((i, k) => (k === axis ? vals.kb.let(local, "i") : i)));
+      value = value === undefined ? v : select(ilt(idx[axis]!, c(starts[j]! + len)), v, value, t);
+    }
+    return value!;
+  }, true),
+  iota: expr<"iota">((_vals, e, idx) => {
+    const i = idx[e.params.axis]!;
+    return e.params.dtype === "i32" ? i : cast(i, scalarType(e.params.dtype));
+  }, true),
+  take: expr<"take">((vals, e, idx) => {
+    const [x, ind] = e.inputs as [typeof e.out, typeof e.out];
+    const { axis } = e.params;
+    const r = ind.shape.length;
+    const picked = clampInto(readIndex(vals, e, idx.slice(axis, axis + r)), dimExpr(x.shape[axis]!));
+    return vals.at(x, [...idx.slice(0, axis), vals.kb.let(picked, "g"), ...idx.slice(axis + r)]);
+  }, true),
+  gather: expr<"gather">((vals, e, idx) => {
+    const x = e.inputs[0]!;
+    const { axis } = e.params;
+    const picked = clampInto(readIndex(vals, e, idx), dimExpr(x.shape[axis]!));
+    return vals.at(x, idx.map((i, k) => (k === axis ? vals.kb.let(picked, "g") : i)));
+  }, true),
+  randomBits: expr<"randomBits">((vals, e, idx) => {
+    // Element i is word (i & 1) of threefry(key, (0, i >> 1)), like the interpreter.
+    const key = e.inputs[0]!;
+    const k0 = cast(vals.at(key, [c(0)]), "u32");
+    const k1 = cast(vals.at(key, [c(1)]), "u32");
+    const flat = vals.kb.let(linearize(idx, e.out.shape), "ctr");
+    const counter = cast(idiv(flat, c(2)), "u32");
+    const args = [k0, k1, c(0, "u32"), counter];
+    const w0: Expr = { kind: "call", fn: "threefry2x32_0", args, type: "u32" };
+    const w1: Expr = { kind: "call", fn: "threefry2x32_1", args, type: "u32" };
+    return cast(select(ieq(irem(flat, c(2)), c(1)), w1, w0, "u32"), "i32");
+  }),
+} satisfies { [P in Primitive]?: LoweringRule<P> };

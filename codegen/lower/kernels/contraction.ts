@@ -1,0 +1,134 @@
+/**
+ * The inner part of every GEMM-like kernel (matmul, grouped GEMM, its weight
+ * gradient): a tile of outputs out[row, col] = sum_k A(row, k) * B(k, col).
+ *
+ * Two schedules:
+ * - register tile (JS, and GPU kernels whose loop bounds depend on data): each
+ *   thread computes microM x microN outputs straight from memory;
+ * - shared tile (GPU): the workgroup stages tileM x tileK of A and tileK x tileN
+ *   of B in shared memory per K step (guarded loads, zero padding), barriers
+ *   around the compute, each thread accumulating its microM x microN outputs.
+ */
+import { c, cast, type Expr, type ScalarType } from "../../kernel_ir";
+import type { MatmulSchedule } from "../../schedule";
+import type { KernelBuilder } from "../builder";
+import { iadd, idiv, imax, imin, imul, irem, isub } from "../index_math";
+import { localId } from "./common";
+
+export interface TileSpec {
+  /** Output rows [rowStart, rowEnd) and columns [colStart, colEnd) this tile may write. */
+  readonly rowStart: Expr;
+  readonly rowEnd: Expr;
+  readonly colStart: Expr;
+  readonly colEnd: Expr;
+  /** The contraction range [kStart, kEnd). */
+  readonly kStart: Expr;
+  readonly kEnd: Expr;
+  readonly accType: ScalarType;
+  /** Operand values at in-bounds positions. */
+  loadA(row: Expr, k: Expr): Expr;
+  loadB(k: Expr, col: Expr): Expr;
+  /** Writes the finished sum for an in-bounds output. */
+  store(row: Expr, col: Expr, acc: Expr): void;
+}
+
+const lt = (a: Expr, b: Expr): Expr => ({ kind: "binary", op: "lt", lhs: a, rhs: b, type: "bool" });
+const and = (a: Expr, b: Expr): Expr => ({ kind: "binary", op: "and", lhs: a, rhs: b, type: "bool" });
+const fma = (acc: Expr, a: Expr, b: Expr, t: ScalarType): Expr => ({
+  kind: "binary",
+  op: "add",
+  lhs: acc,
+  rhs: { kind: "binary", op: "mul", lhs: a, rhs: b, type: t },
+  type: t,
+});
+
+function asType(e: Expr, t: ScalarType): Expr {
+  return e.kind !== "size" && e.kind !== "builtin" && e.type === t ? e : cast(e, t);
+}
+
+function accumulators(kb: KernelBuilder, s: MatmulSchedule, t: ScalarType): Expr[][] {
+  return Array.from({ length: s.microM }, () => Array.from({ length: s.microN }, () => kb.mutable(c(0, t), "acc", t)));
+}
+
+function storeTile(kb: KernelBuilder, spec: TileSpec, s: MatmulSchedule, acc: Expr[][], row0: Expr, col0: Expr): void {
+  for (let r = 0; r < s.microM; r++) {
+    const row = kb.let(iadd(row0, c(r)), "row");
+    for (let q = 0; q < s.microN; q++) {
+      const col = iadd(col0, c(q));
+      kb.if(and(lt(row, spec.rowEnd), lt(col, spec.colEnd)), () => spec.store(row, kb.let(col, "col"), acc[r]![q]!));
+    }
+  }
+}
+
+/** Register tile: this thread's microM x microN outputs from (row0, col0), read straight from memory. */
+export function registerTile(kb: KernelBuilder, s: MatmulSchedule, spec: TileSpec, row0: Expr, col0: Expr): void {
+  kb.if(and(lt(row0, spec.rowEnd), lt(col0, spec.colEnd)), () => {
+    const t = spec.accType;
+    const acc = accumulators(kb, s, t);
+    // Clamped rows/columns keep tail loads in bounds; their sums are never stored.
+    const rows = Array.from({ length: s.microM }, (_, r) => kb.let(imin(iadd(row0, c(r)), isub(spec.rowEnd, c(1))), "ar"));
+    const cols = Array.from({ length: s.microN }, (_, q) => kb.let(imin(iadd(col0, c(q)), isub(spec.colEnd, c(1))), "bc"));
+    kb.for(spec.kStart, spec.kEnd, (k) => {
+      const a = rows.map((row) => kb.let(asType(spec.loadA(row, k), t), "a", t));
+      const b = cols.map((col) => kb.let(asType(spec.loadB(k, col), t), "b", t));
+      for (let r = 0; r < s.microM; r++) for (let q = 0; q < s.microN; q++) kb.assign(acc[r]![q]!, fma(acc[r]![q]!, a[r]!, b[q]!, t));
+    }, "k");
+    storeTile(kb, spec, s, acc, row0, col0);
+  });
+}
+
+/**
+ * Shared tile: the workgroup computes outputs [rowStart, rowStart + tileM) x
+ * [colStart, colStart + tileN). Loop bounds must be workgroup-uniform (barriers).
+ */
+export function sharedTile(kb: KernelBuilder, s: MatmulSchedule, spec: TileSpec): void {
+  const t = spec.accType;
+  const lid = localId(kb);
+  const threadsN = s.tileN / s.microN;
+  const tx = kb.let(irem(lid, c(threadsN)), "tx");
+  const ty = kb.let(idiv(lid, c(threadsN)), "ty");
+  const shA = kb.sharedArray("tileA", t, s.tileM * s.tileK);
+  const shB = kb.sharedArray("tileB", t, s.tileK * s.tileN);
+  const acc = accumulators(kb, s, t);
+  const stage = (array: string, count: number, width: number, at: (outer: Expr, inner: Expr, k0: Expr) => { ok: Expr; value: () => Expr }, k0: Expr) => {
+    kb.for(lid, c(count), (e) => {
+      const outer = kb.let(idiv(e, c(width)), "so");
+      const inner = kb.let(irem(e, c(width)), "si");
+      const { ok, value } = at(outer, inner, k0);
+      const v = kb.mutable(c(0, t), "stage", t);
+      kb.if(ok, () => kb.assign(v, asType(value(), t)));
+      kb.sharedStore(array, e, v);
+    }, "e", c(s.workgroupSize));
+  };
+  kb.for(spec.kStart, spec.kEnd, (k0) => {
+    stage(shA, s.tileM * s.tileK, s.tileK, (r, kk, base) => {
+      const row = iadd(spec.rowStart, r);
+      const k = iadd(base, kk);
+      return { ok: and(lt(row, spec.rowEnd), lt(k, spec.kEnd)), value: () => spec.loadA(kb.let(row, "row"), kb.let(k, "k")) };
+    }, k0);
+    stage(shB, s.tileK * s.tileN, s.tileN, (kk, q, base) => {
+      const k = iadd(base, kk);
+      const col = iadd(spec.colStart, q);
+      return { ok: and(lt(k, spec.kEnd), lt(col, spec.colEnd)), value: () => spec.loadB(kb.let(k, "k"), kb.let(col, "col")) };
+    }, k0);
+    kb.barrier();
+    kb.for(c(0), c(s.tileK), (kk) => {
+      const a = Array.from({ length: s.microM }, (_, r) =>
+        kb.let({ kind: "sharedLoad", array: shA, index: iadd(imul(iadd(imul(ty, c(s.microM)), c(r)), c(s.tileK)), kk), type: t }, "a", t),
+      );
+      const b = Array.from({ length: s.microN }, (_, q) =>
+        kb.let({ kind: "sharedLoad", array: shB, index: iadd(imul(kk, c(s.tileN)), iadd(imul(tx, c(s.microN)), c(q))), type: t }, "b", t),
+      );
+      for (let r = 0; r < s.microM; r++) for (let q = 0; q < s.microN; q++) kb.assign(acc[r]![q]!, fma(acc[r]![q]!, a[r]!, b[q]!, t));
+    }, "kk");
+    kb.barrier();
+  }, "k0", c(s.tileK));
+  const row0 = kb.let(iadd(spec.rowStart, imul(ty, c(s.microM))), "row0");
+  const col0 = kb.let(iadd(spec.colStart, imul(tx, c(s.microN))), "col0");
+  storeTile(kb, spec, s, acc, row0, col0);
+}
+
+/** max(x, 0) for i32 (a tile of a ragged group may start past its end). */
+export function nonNegative(x: Expr): Expr {
+  return imax(x, c(0));
+}

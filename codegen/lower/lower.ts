@@ -1,0 +1,184 @@
+/**
+ * Lowering: a fusion plan becomes kernels, launches and logical buffers
+ * ("slots": one per materialised variable, plus scratch). Buffer reuse later
+ * maps slots onto the bundle's buffers.
+ */
+import type { Eqn, Program, Var } from "../../dsl/program";
+import { shapeToString } from "../../dsl/shape";
+import type { Kernel, Launch, ScalarType, SizeExpr, Target } from "../kernel_ir";
+import type { FusionGroup, FusionPlan } from "../passes/fusion";
+import type { Schedule } from "../schedule";
+import { scalarType } from "../types";
+import { KernelBuilder } from "./builder";
+import { numelSize } from "./index_math";
+import { lowerElementwiseGroup } from "./kernels/elementwise";
+import { lowerMatmulGroup } from "./kernels/matmul";
+import { lowerReduceGroup } from "./kernels/reduce";
+import type { KernelHandle, OpContext, OpLowering } from "./op_context";
+import type { LoweringTable } from "./rule";
+import { ValueLowerer, type ValueSource } from "./values";
+
+/** A logical buffer: a materialised variable or a scratch array. */
+export interface Slot {
+  readonly name: string;
+  readonly type: ScalarType;
+  /** Element count. */
+  readonly size: SizeExpr;
+  readonly role: "input" | "output" | "temp" | "const";
+  readonly init?: readonly number[];
+}
+
+export interface LoweredProgram {
+  readonly kernels: readonly Kernel[];
+  /** Launches in order; bindings map kernel params to slots. */
+  readonly launches: readonly Launch[];
+  readonly slots: ReadonlyMap<string, Slot>;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly dims: readonly string[];
+}
+
+/** Program text of one equation: `%12 = exp %11`. */
+export function describeEqn(e: Eqn): string {
+  return `${e.out}:${e.out.dtype}${shapeToString(e.out.shape)} = ${e.prim} ${e.inputs.join(" ")}`;
+}
+
+/** Lowers every group of `plan` to kernels (in execution order). */
+export function lowerPlan(plan: FusionPlan, schedule: Schedule, table: LoweringTable): LoweredProgram {
+  return new Lowering(plan.program, schedule, table).run(plan.groups);
+}
+
+/** Per-group state: which variables the group computes inline and writes. */
+class GroupScope {
+  constructor(
+    readonly group: FusionGroup,
+    readonly written: Set<Var> = new Set(),
+  ) {}
+}
+
+export class Lowering implements OpContext, ValueSource {
+  readonly kernels: Kernel[] = [];
+  readonly launches: Launch[] = [];
+  readonly slots = new Map<string, Slot>();
+  private readonly producers = new Map<Var, Eqn>();
+  private readonly outputs: ReadonlySet<Var>;
+  private scope: GroupScope | undefined;
+  private tempCount = 0;
+
+  constructor(
+    readonly program: Program,
+    readonly schedule: Schedule,
+    readonly table: LoweringTable,
+  ) {
+    for (const e of program.eqns) this.producers.set(e.out, e);
+    this.outputs = new Set(program.outputs);
+  }
+
+  get target(): Target {
+    return this.schedule.target;
+  }
+
+  get consts() {
+    return this.program.consts;
+  }
+
+  producer(v: Var): Eqn | undefined {
+    return this.producers.get(v);
+  }
+
+  run(groups: readonly FusionGroup[]): LoweredProgram {
+    this.program.inputs.forEach((v) => this.declare(v, "input"));
+    for (const g of groups) {
+      this.scope = new GroupScope(g);
+      switch (g.kind) {
+        case "elementwise":
+          lowerElementwiseGroup(this, g);
+          break;
+        case "reduce":
+          lowerReduceGroup(this, g);
+          break;
+        case "matmul":
+          lowerMatmulGroup(this, g);
+          break;
+        case "op": {
+          const e = g.mains[0]!;
+          const rule = this.table[e.prim];
+          if (rule.kind !== "op") throw new Error(`internal: ${e.prim} is not an op`);
+          (rule.lower as OpLowering<typeof e.prim>)(this, e);
+          break;
+        }
+      }
+      for (const r of g.roots) if (!this.scope.written.has(r)) throw new Error(`internal: group ${g.id} (${g.kind}) did not write ${r}`);
+    }
+    const outputs = this.program.outputs.map((v) => this.slotOf(v));
+    const dims: string[] = [];
+    for (const v of this.program.inputs) for (const d of v.shape) if (typeof d === "string" && !dims.includes(d)) dims.push(d);
+    return { kernels: this.kernels, launches: this.launches, slots: this.slots, inputs: this.program.inputs.map((v) => this.slotOf(v)), outputs, dims };
+  }
+
+  private declare(v: Var, role: Slot["role"]): string {
+    const name = `v${v.id}`;
+    if (!this.slots.has(name)) {
+      const constant = this.program.consts.get(v);
+      this.slots.set(name, {
+        name,
+        type: scalarType(v.dtype),
+        size: numelSize(v.shape),
+        role: constant ? "const" : role,
+        ...(constant ? { init: Array.from(constant.data) } : {}),
+      });
+    }
+    return name;
+  }
+
+  /** The slot of a materialised variable (inputs, constants, group outputs). */
+  slotOf(v: Var): string {
+    if (this.program.consts.has(v)) return this.declare(v, "const");
+    const name = `v${v.id}`;
+    if (!this.slots.has(name)) throw new Error(`internal: ${v} is read before any kernel writes it`);
+    return name;
+  }
+
+  /** Starts a kernel; operands fused into the current group are computed in place. */
+  kernel(hint: string, workgroupSize: number): KernelHandle {
+    const kb = new KernelBuilder(`k${this.kernels.length}_${hint}`, workgroupSize);
+    const members = this.scope?.group.members ?? new Set<Var>();
+    return { kb, values: new ValueLowerer(kb, this, members) };
+  }
+
+  launch(k: KernelHandle, grid: SizeExpr, comment: string): void {
+    const kernel = k.kb.build(comment);
+    this.kernels.push(kernel);
+    const bindings: Record<string, string> = {};
+    for (const p of kernel.params) bindings[p.name] = p.name;
+    this.launches.push({ kernel: kernel.name, grid, bindings });
+  }
+
+  output(k: KernelHandle, v: Var, atomic = false): string {
+    const name = this.declare(v, this.outputs.has(v) ? "output" : "temp");
+    this.scope?.written.add(v);
+    return k.kb.param(name, scalarType(v.dtype), "readWrite", atomic);
+  }
+
+  temp(type: ScalarType, size: SizeExpr, hint: string): string {
+    const name = `s${this.tempCount++}_${hint}`;
+    this.slots.set(name, { name, type, size, role: "temp" });
+    return name;
+  }
+
+  bindTemp(k: KernelHandle, name: string, access: "read" | "readWrite", atomic = false): string {
+    const slot = this.slots.get(name);
+    if (!slot) throw new Error(`internal: unknown scratch buffer ${name}`);
+    return k.kb.param(name, slot.type, access, atomic);
+  }
+
+  describe(e: Eqn): string {
+    return describeEqn(e);
+  }
+
+  /** Comment for a group's kernel: the equations it computes, in program order. */
+  describeGroup(g: FusionGroup): string {
+    const eqns = this.program.eqns.filter((e) => g.members.has(e.out) || g.mains.includes(e));
+    return eqns.map(describeEqn).join("\n");
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * What a kernel-lowering function sees: the schedule, a way to start kernels
+ * (with operand producers fused in), buffers for outputs and scratch, launches.
+ */
+import type { Eqn, Var } from "../../dsl/program";
+import type { Primitive } from "../../dsl/primitives/params";
+import type { ScalarType, SizeExpr, Target } from "../kernel_ir";
+import type { Schedule } from "../schedule";
+import type { KernelBuilder } from "./builder";
+import type { ValueLowerer } from "./values";
+
+export interface KernelHandle {
+  readonly kb: KernelBuilder;
+  /** Reads operands (fused producers are computed in place). */
+  readonly values: ValueLowerer;
+}
+
+export interface OpContext {
+  readonly schedule: Schedule;
+  readonly target: Target;
+  /** Starts a kernel named after `hint` with `workgroupSize` threads per workgroup. */
+  kernel(hint: string, workgroupSize: number): KernelHandle;
+  /** Finishes `k` and appends a launch of `grid` workgroups (`comment`: what it computes, in Program terms). */
+  launch(k: KernelHandle, grid: SizeExpr, comment: string): void;
+  /** The buffer param for a variable the group writes (declared read-write in `k`). */
+  output(k: KernelHandle, v: Var, atomic?: boolean): string;
+  /** A scratch buffer of `size` elements, live for this group only; returns its name (bind it with `bindTemp`). */
+  temp(type: ScalarType, size: SizeExpr, hint: string): string;
+  /** Declares scratch buffer `name` as a param of `k`. */
+  bindTemp(k: KernelHandle, name: string, access: "read" | "readWrite", atomic?: boolean): string;
+  /** Program text of an equation (for kernel comments). */
+  describe(e: Eqn): string;
+}
+
+/** Lowers one `op` primitive (a kernel of its own) to one or more kernels. */
+export type OpLowering<P extends Primitive> = (ctx: OpContext, eqn: Eqn<P>) => void;
