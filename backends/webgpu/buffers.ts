@@ -1,0 +1,178 @@
+/**
+ * Device memory for the WebGPU backend: logical buffers made of one or more
+ * GPUBuffers ("chunks", see `WgslSplit`), a pool that recycles GPUBuffers by
+ * size, and host <-> device conversion of element types (bool is stored as
+ * u32, f16 as 16-bit halves, f64 does not exist on WebGPU).
+ */
+import type { ScalarType } from "../../codegen/kernel_ir";
+import { fromHalfBits, toHalfBits } from "../cuda/half"; // IEEE binary16 bits: the same host conversion as the CUDA target
+import type { WebGPUContext } from "./device";
+
+// GPUBufferUsage / GPUMapMode values from the WebGPU spec (the Node package does not define the globals).
+export const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128 } as const;
+const MAP_MODE_READ = 1;
+const STORAGE_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+
+/** Bytes per stored element. */
+export function elementBytes(type: ScalarType): number {
+  if (type === "f64") throw new TypeError("webgpu backend: f64 is not a WebGPU type; run f64 programs on the cpu or interp backend, or cast to f32");
+  return type === "f16" ? 2 : 4;
+}
+
+/** Elements per chunk for a type: as many as one binding may cover. */
+export function chunkElementsFor(ctx: WebGPUContext, type: ScalarType): number {
+  return Math.floor(ctx.maxBindingBytes / elementBytes(type));
+}
+
+/** Rounded allocation size: multiples of 256 bytes (at least 16) so buffers are reusable across near sizes. */
+function allocBytes(bytes: number): number {
+  return Math.max(16, Math.ceil(bytes / 256) * 256);
+}
+
+/**
+ * GPUBuffers recycled by rounded size. Buffers of finished launches go back
+ * here instead of being destroyed, since creating buffers is slow; the pool
+ * destroys what exceeds `maxFreeBytes`.
+ */
+export class BufferPool {
+  private readonly free = new Map<string, GPUBuffer[]>();
+  private freeBytes = 0;
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly maxFreeBytes = 512 * 2 ** 20,
+  ) {}
+
+  /** A buffer of at least `bytes` bytes with exactly `usage` (storage + copies by default). */
+  acquire(bytes: number, usage: number = STORAGE_USAGE): GPUBuffer {
+    const size = allocBytes(bytes);
+    const hit = this.free.get(`${usage}:${size}`)?.pop();
+    if (hit) {
+      this.freeBytes -= size;
+      return hit;
+    }
+    return this.device.createBuffer({ size, usage });
+  }
+
+  /** Takes a buffer back for reuse (work already submitted with it runs first: queue order). */
+  release(buffer: GPUBuffer): void {
+    if (this.freeBytes + buffer.size > this.maxFreeBytes) {
+      buffer.destroy();
+      return;
+    }
+    const key = `${buffer.usage}:${buffer.size}`;
+    const list = this.free.get(key) ?? [];
+    list.push(buffer);
+    this.free.set(key, list);
+    this.freeBytes += buffer.size;
+  }
+
+  /** Bytes held for reuse (for tests and diagnostics). */
+  get heldBytes(): number {
+    return this.freeBytes;
+  }
+}
+
+/** A logical array of `length` elements of `type` on the device, stored in chunks of `chunkElements`. */
+export interface DeviceArray {
+  readonly type: ScalarType;
+  readonly length: number;
+  readonly chunkElements: number;
+  readonly chunks: readonly GPUBuffer[];
+}
+
+/** Allocates a device array from the pool (split into chunks over the binding limit). */
+export function allocArray(ctx: WebGPUContext, pool: BufferPool, type: ScalarType, length: number): DeviceArray {
+  const chunkElements = chunkElementsFor(ctx, type);
+  const n = Math.max(1, Math.ceil(length / chunkElements));
+  const chunks = Array.from({ length: n }, (_, c) => pool.acquire(Math.min(chunkElements, length - c * chunkElements) * elementBytes(type)));
+  return { type, length, chunkElements, chunks };
+}
+
+/** Returns an array's chunks to the pool. */
+export function releaseArray(pool: BufferPool, a: DeviceArray): void {
+  for (const b of a.chunks) pool.release(b);
+}
+
+/** Host elements -> the bytes a buffer of `type` holds. */
+export function encodeElements(type: ScalarType, data: ArrayLike<number>): ArrayBuffer {
+  const n = data.length;
+  switch (type) {
+    case "f32":
+      return Float32Array.from(data).buffer;
+    case "i32":
+      return Int32Array.from(data).buffer;
+    case "u32":
+      return Uint32Array.from(data).buffer;
+    case "bool":
+      return Uint32Array.from(data, (x) => (x ? 1 : 0)).buffer;
+    case "f16": {
+      const out = new Uint16Array(n + (n % 2));
+      for (let i = 0; i < n; i++) out[i] = toHalfBits(data[i]!);
+      return out.buffer;
+    }
+    case "f64":
+      elementBytes(type);
+      throw new Error("unreachable");
+  }
+}
+
+/** Bytes of a buffer of `type` -> host elements (f16 widened to f32, bool as 0/1). */
+export function decodeElements(type: ScalarType, bytes: ArrayBuffer, n: number): Float32Array | Int32Array | Uint32Array | Uint8Array {
+  switch (type) {
+    case "f32":
+      return new Float32Array(bytes, 0, n).slice();
+    case "i32":
+      return new Int32Array(bytes, 0, n).slice();
+    case "u32":
+      return new Uint32Array(bytes, 0, n).slice();
+    case "bool":
+      return Uint8Array.from(new Uint32Array(bytes, 0, n), (x) => (x ? 1 : 0));
+    case "f16":
+      return Float32Array.from(new Uint16Array(bytes, 0, n), fromHalfBits);
+    case "f64":
+      elementBytes(type);
+      throw new Error("unreachable");
+  }
+}
+
+/** Writes host elements into a device array (queued: ordered before later submissions). */
+export function uploadArray(ctx: WebGPUContext, a: DeviceArray, data: ArrayLike<number>): void {
+  if (data.length !== a.length) throw new Error(`internal: uploading ${data.length} elements into a device array of ${a.length}`);
+  const bytes = encodeElements(a.type, data);
+  const eb = elementBytes(a.type);
+  a.chunks.forEach((buf, c) => {
+    const start = c * a.chunkElements * eb;
+    const end = Math.min(bytes.byteLength, start + a.chunkElements * eb);
+    const size = Math.ceil((end - start) / 4) * 4; // writeBuffer needs multiples of 4 bytes
+    if (size > 0) ctx.device.queue.writeBuffer(buf, 0, padTo(bytes, start, size));
+  });
+}
+
+function padTo(bytes: ArrayBuffer, start: number, size: number): ArrayBuffer {
+  if (start + size <= bytes.byteLength) return bytes.slice(start, start + size);
+  const out = new Uint8Array(size);
+  out.set(new Uint8Array(bytes, start));
+  return out.buffer;
+}
+
+/** Copies a device array to the host (after every submission so far). */
+export async function downloadArray(ctx: WebGPUContext, a: DeviceArray): Promise<Float32Array | Int32Array | Uint32Array | Uint8Array> {
+  const eb = elementBytes(a.type);
+  const total = Math.ceil((a.length * eb) / 4) * 4;
+  if (total === 0) return decodeElements(a.type, new ArrayBuffer(0), 0);
+  const staging = ctx.device.createBuffer({ size: total, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+  const enc = ctx.device.createCommandEncoder({ label: "moeforge readback" });
+  a.chunks.forEach((buf, c) => {
+    const start = c * a.chunkElements * eb;
+    const size = Math.min(total - start, Math.ceil((a.chunkElements * eb) / 4) * 4);
+    if (size > 0) enc.copyBufferToBuffer(buf, 0, staging, start, size);
+  });
+  ctx.device.queue.submit([enc.finish()]);
+  try {
+    await staging.mapAsync(MAP_MODE_READ);
+    const bytes = staging.getMappedRange().slice(0);
+    return decodeElements(a.type, bytes, a.length);
+  } finally {
+    staging.destroy();
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * WebGPU device acquisition: the browser's `navigator.gpu`, or in Node the npm
+ * package `webgpu` (Dawn). Device creation is asynchronous, so the backend
+ * needs one `await initWebGPU()` before `jit(fn, { backend: "webgpu" })` or
+ * `setBackend("webgpu")`; everything after that (compiling, launching) is
+ * synchronous and only reading results (`await t.data()`) waits.
+ */
+
+/** What the runtime knows about the device it runs on. */
+export interface WebGPUContext {
+  readonly device: GPUDevice;
+  /**
+   * The GPU instance and adapter the device came from. Held so they live as long
+   * as the device: in Node, Dawn crashes (futex / mutex errors in its worker
+   * threads) when the instance is garbage-collected while its device is in use.
+   */
+  readonly keepAlive: readonly unknown[];
+  /** e.g. "google swiftshader" (vendor and architecture from the adapter). */
+  readonly adapterName: string;
+  /** Whether the device has `shader-f16` (f16 kernels need it). */
+  readonly hasF16: boolean;
+  /** Bytes one storage binding may cover (larger buffers are split into chunks). */
+  readonly maxBindingBytes: number;
+  readonly maxWorkgroupsPerDimension: number;
+  readonly maxStorageBuffersPerStage: number;
+  readonly maxWorkgroupStorageBytes: number;
+  readonly maxInvocationsPerWorkgroup: number;
+  readonly minUniformOffsetAlignment: number;
+  /** Set once the device is lost: why. */
+  lostReason?: string;
+  /** Errors no error scope caught (reported with the next read). */
+  readonly uncaptured: string[];
+}
+
+export interface WebGPUInitOptions {
+  /** Use this device (e.g. your application's) instead of requesting one. */
+  readonly device?: GPUDevice;
+  readonly powerPreference?: GPUPowerPreference;
+  /**
+   * Cap the bytes per storage binding below the device's limit. Buffers over
+   * the cap are bound as several chunks; tests lower it to exercise that path
+   * with small data.
+   */
+  readonly maxBindingBytes?: number;
+}
+
+let current: WebGPUContext | undefined;
+let pending: Promise<WebGPUContext> | undefined;
+
+const INSTALL_HINT =
+  "on Linux without a GPU, WebGPU runs on the CPU through SwiftShader: `apt-get install chromium libvulkan1` " +
+  "and set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (scripts/setup.sh and scripts/test.sh do both)";
+
+/** Why no adapter was found, with what to do about it. */
+function noAdapterMessage(where: "browser" | "node", detail?: string): string {
+  if (where === "browser") {
+    return "webgpu backend: navigator.gpu.requestAdapter() returned no adapter; enable WebGPU in this browser (Chromium: --enable-unsafe-webgpu) and serve the page from https or http://localhost";
+  }
+  const icd = typeof process !== "undefined" ? process.env.VK_ICD_FILENAMES : undefined;
+  const icdNote = icd ? ` (VK_ICD_FILENAMES=${icd})` : " (VK_ICD_FILENAMES is not set)";
+  return `webgpu backend: Dawn (npm package "webgpu") found no GPU adapter${icdNote}${detail ? `: ${detail}` : ""}; ${INSTALL_HINT}`;
+}
+
+async function requestNodeGPU(): Promise<GPU> {
+  // A variable specifier keeps browser bundlers from trying to bundle Dawn's native addon.
+  const specifier = "webgpu";
+  let mod: { create(options: string[]): GPU };
+  try {
+    mod = (await import(/* @vite-ignore */ specifier)) as typeof mod;
+  } catch (e) {
+    throw new Error(`webgpu backend: cannot load the npm package "webgpu" (Dawn for Node): ${(e as Error).message}; install it with \`npm i webgpu\``);
+  }
+  return mod.create([]);
+}
+
+interface Acquired {
+  readonly device: GPUDevice;
+  readonly adapterName: string;
+  readonly keepAlive: readonly unknown[];
+}
+
+async function acquireDevice(options: WebGPUInitOptions): Promise<Acquired> {
+  if (options.device) return { device: options.device, adapterName: "device given to initWebGPU", keepAlive: [] };
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  const inBrowser = typeof nav?.gpu !== "undefined";
+  const gpu = inBrowser ? nav!.gpu! : await requestNodeGPU();
+  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference });
+  if (!adapter) throw new Error(noAdapterMessage(inBrowser ? "browser" : "node"));
+  const lim = adapter.limits;
+  // Ask for the adapter's own limits: the defaults are far below what GPUs (and SwiftShader) offer.
+  const requiredLimits: Record<string, number> = {
+    maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
+    maxBufferSize: lim.maxBufferSize,
+    maxStorageBuffersPerShaderStage: lim.maxStorageBuffersPerShaderStage,
+    maxComputeWorkgroupStorageSize: lim.maxComputeWorkgroupStorageSize,
+    maxComputeInvocationsPerWorkgroup: lim.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupSizeX: lim.maxComputeWorkgroupSizeX,
+  };
+  const requiredFeatures: GPUFeatureName[] = adapter.features.has("shader-f16") ? ["shader-f16"] : [];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+  const info = adapter.info;
+  const adapterName = [info?.vendor, info?.architecture, info?.device].filter((s) => s).join(" ") || "unknown adapter";
+  return { device, adapterName, keepAlive: [gpu, adapter] };
+}
+
+function makeContext({ device, adapterName, keepAlive }: Acquired, options: WebGPUInitOptions): WebGPUContext {
+  const lim = device.limits;
+  const deviceBinding = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
+  const cap = options.maxBindingBytes ?? deviceBinding;
+  if (!Number.isInteger(cap) || cap < 16) throw new RangeError(`initWebGPU: maxBindingBytes = ${cap} must be an integer >= 16`);
+  const ctx: WebGPUContext = {
+    device,
+    keepAlive,
+    adapterName,
+    hasF16: device.features.has("shader-f16"),
+    maxBindingBytes: Math.floor(Math.min(cap, deviceBinding) / 16) * 16,
+    maxWorkgroupsPerDimension: lim.maxComputeWorkgroupsPerDimension,
+    maxStorageBuffersPerStage: lim.maxStorageBuffersPerShaderStage,
+    maxWorkgroupStorageBytes: lim.maxComputeWorkgroupStorageSize,
+    maxInvocationsPerWorkgroup: Math.min(lim.maxComputeInvocationsPerWorkgroup, lim.maxComputeWorkgroupSizeX),
+    minUniformOffsetAlignment: lim.minUniformBufferOffsetAlignment,
+    uncaptured: [],
+  };
+  void device.lost.then((info) => {
+    ctx.lostReason = `${info.reason ?? "unknown"}: ${info.message || "no message"}`;
+  });
+  device.addEventListener("uncapturederror", (ev) => {
+    ctx.uncaptured.push((ev as GPUUncapturedErrorEvent).error.message);
+  });
+  return ctx;
+}
+
+/**
+ * A new, independent WebGPU context (device + limits), not made the backend's
+ * default. Useful to run with different options side by side (tests).
+ * @example const ctx = await createWebGPUContext({ maxBindingBytes: 1024 });
+ */
+export async function createWebGPUContext(options: WebGPUInitOptions = {}): Promise<WebGPUContext> {
+  return makeContext(await acquireDevice(options), options);
+}
+
+/**
+ * Acquires a WebGPU device once and makes the `webgpu` backend available
+ * (later calls return the same context while its device is alive; options
+ * apply to the first call, or replace the context when given again).
+ * Throws a clear error when there is no adapter, saying how to install one.
+ * @example
+ * import { initWebGPU, jit, tensor } from "moeforge";
+ * await initWebGPU();
+ * const f = jit((x) => x.mul(2).exp(), { backend: "webgpu" });
+ * console.log(await f(tensor([1, 2, 3])).data());
+ */
+export async function initWebGPU(options: WebGPUInitOptions = {}): Promise<WebGPUContext> {
+  const fresh = options.device !== undefined || options.maxBindingBytes !== undefined || options.powerPreference !== undefined;
+  if (current && !current.lostReason && !fresh) return current;
+  if (pending && !fresh) return pending;
+  const attempt = createWebGPUContext(options).then((ctx) => (current = ctx));
+  pending = attempt;
+  try {
+    return await attempt;
+  } finally {
+    if (pending === attempt) pending = undefined;
+  }
+}
+
+/** The context `initWebGPU` made, or `undefined` before it resolves. */
+export function webgpuContextOrUndefined(): WebGPUContext | undefined {
+  return current;
+}
+
+/** `true` when the backend can run now, else a sentence saying why not and what to do. */
+export function webgpuAvailability(): true | string {
+  if (!current) return "no WebGPU device yet; call `await initWebGPU()` once before using the webgpu backend (device creation is asynchronous)";
+  if (current.lostReason) return `the WebGPU device was lost (${current.lostReason}); call \`await initWebGPU()\` again for a new device`;
+  return true;
+}
+
+/** The live context; throws the availability message when there is none. */
+export function requireWebGPU(): WebGPUContext {
+  const ok = webgpuAvailability();
+  if (ok !== true) throw new Error(`webgpu backend: ${ok}`);
+  return current!;
+}

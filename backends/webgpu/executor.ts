@@ -1,0 +1,224 @@
+/**
+ * Runs a WGSL `KernelBundle` on a GPUDevice: allocates its buffers (pooled),
+ * writes the size uniforms, encodes every launch of the schedule into one
+ * compute pass (WebGPU orders dispatches in a pass and makes each one's writes
+ * visible to the next), and submits. Nothing here waits: errors of a
+ * submission arrive asynchronously and are attached to its outputs.
+ *
+ * Large buffers: an array over the binding limit is stored as chunks and the
+ * kernels that touch it are re-emitted with a split layout (`WgslSplit`).
+ */
+import { evalSize, type BufferDecl, type Kernel, type KernelBundle, type ScalarType } from "../../codegen/kernel_ir";
+import { emitWgsl, wgslLayout, type WgslEmitOptions, type WgslSplit } from "../../codegen/emit/wgsl";
+import { USAGE, allocArray, releaseArray, uploadArray, type BufferPool, type DeviceArray } from "./buffers";
+import type { WebGPUContext } from "./device";
+import { checkIndexRange, foldGrid } from "./launch";
+import type { PipelineCache } from "./pipelines";
+
+/** The outputs of one submission. */
+export interface Submission {
+  /** One array per bundle output; `owned[i]` false when it is an input or constant the caller must not release. */
+  readonly outputs: readonly DeviceArray[];
+  readonly owned: readonly boolean[];
+  /** Resolves when the device accepted the work; rejects with the validation/compile/out-of-memory error otherwise. */
+  readonly done: Promise<void>;
+}
+
+type BundleKernel = Kernel & { readonly source: string };
+
+/** A compiled bundle bound to a device: run it as often as needed with different inputs and dims. */
+export class WebGPUExecutable {
+  private readonly kernels = new Map<string, BundleKernel>();
+  private readonly consts = new Map<string, DeviceArray>();
+  private readonly splitSources = new Map<string, string>();
+  private uniform?: { buffer: GPUBuffer; last: Int32Array<ArrayBuffer> };
+
+  constructor(
+    private readonly ctx: WebGPUContext,
+    private readonly pool: BufferPool,
+    private readonly pipelines: PipelineCache,
+    readonly bundle: KernelBundle,
+  ) {
+    if (bundle.target !== "wgsl") throw new Error(`webgpu backend: a bundle compiled for "${bundle.target}" cannot run on WebGPU; compile with target "wgsl"`);
+    for (const k of bundle.kernels) this.kernels.set(k.name, k);
+    for (const l of bundle.schedule) {
+      if (!this.kernels.has(l.kernel)) throw new Error(`webgpu backend: the schedule launches "${l.kernel}", which is not a kernel of the bundle`);
+    }
+  }
+
+  private decl(name: string): BufferDecl {
+    const d = this.bundle.buffers.find((b) => b.name === name);
+    if (!d) throw new Error(`webgpu backend: the bundle uses buffer "${name}", which it does not declare`);
+    return d;
+  }
+
+  private constArray(d: BufferDecl, length: number): DeviceArray {
+    const hit = this.consts.get(d.name);
+    if (hit && hit.length === length) return hit;
+    const a = allocArray(this.ctx, this.pool, d.type, length);
+    const init = d.init ?? [];
+    if (init.length !== length) throw new Error(`webgpu backend: constant buffer "${d.name}" has ${init.length} initial values for ${length} elements`);
+    uploadArray(this.ctx, a, init);
+    this.consts.set(d.name, a);
+    return a;
+  }
+
+  /** The WGSL of `kernel` for the chunk layout of the arrays bound to it. */
+  private sourceFor(kernel: BundleKernel, splits: Record<string, WgslSplit>): { source: string; options: WgslEmitOptions } {
+    const names = Object.keys(splits);
+    if (names.length === 0) return { source: kernel.source, options: {} };
+    const key = `${kernel.name}|${names.map((n) => `${n}:${splits[n]!.chunks}x${splits[n]!.chunkElements}`).join(",")}`;
+    let source = this.splitSources.get(key);
+    if (!source) {
+      source = emitWgsl(kernel, { splits });
+      this.splitSources.set(key, source);
+    }
+    return { source, options: { splits } };
+  }
+
+  /**
+   * Encodes and submits the bundle's schedule.
+   * @param dims sizes of the named dims (empty for programs with concrete shapes)
+   * @param inputs one device array per `bundle.inputs`, of the declared type and size
+   */
+  run(dims: ReadonlyMap<string, number>, inputs: readonly DeviceArray[]): Submission {
+    const { ctx, bundle } = this;
+    if (ctx.lostReason) throw new Error(`webgpu backend: the device was lost (${ctx.lostReason}); call \`await initWebGPU()\` again`);
+    if (inputs.length !== bundle.inputs.length) throw new Error(`webgpu backend: the bundle takes ${bundle.inputs.length} inputs, got ${inputs.length}`);
+    const arrays = new Map<string, DeviceArray>();
+    const fresh: DeviceArray[] = [];
+    const external = new Set<DeviceArray>();
+    bundle.inputs.forEach((name, i) => {
+      const d = this.decl(name);
+      const a = inputs[i]!;
+      const length = evalSize(d.size, dims);
+      if (a.type !== d.type || a.length !== length) {
+        throw new Error(`webgpu backend: input ${i} ("${name}") is ${a.type}[${a.length}], the bundle expects ${d.type}[${length}]`);
+      }
+      arrays.set(name, a);
+      external.add(a);
+    });
+    const arrayOf = (name: string): DeviceArray => {
+      let a = arrays.get(name);
+      if (a) return a;
+      const d = this.decl(name);
+      const length = evalSize(d.size, dims);
+      if (d.role === "const") {
+        a = this.constArray(d, length);
+        external.add(a);
+      } else if (d.role === "input") {
+        throw new Error(`webgpu backend: input buffer "${name}" is not among the bundle's inputs`);
+      } else {
+        a = allocArray(ctx, this.pool, d.type, length);
+        fresh.push(a);
+      }
+      arrays.set(name, a);
+      return a;
+    };
+
+    const device = ctx.device;
+    device.pushErrorScope("validation");
+    device.pushErrorScope("out-of-memory");
+    const checks: Promise<string | undefined>[] = [];
+    const planned = bundle.schedule.map((launch, li) => {
+      const kernel = this.kernels.get(launch.kernel)!;
+      const bound = kernel.params.map((p) => {
+        const name = launch.bindings[p.name];
+        if (name === undefined) throw new Error(`webgpu backend: launch ${li} of kernel "${kernel.name}" does not bind its param "${p.name}"`);
+        const a = arrayOf(name);
+        if (!sameStorage(a.type, p.type)) throw new Error(`webgpu backend: kernel "${kernel.name}" param "${p.name}" is ${p.type}, but buffer "${name}" is ${a.type}`);
+        return a;
+      });
+      checkAliasing(kernel, bound);
+      const splits: Record<string, WgslSplit> = {};
+      kernel.params.forEach((p, i) => {
+        const a = bound[i]!;
+        if (a.chunks.length > 1) splits[p.name] = { chunks: a.chunks.length, chunkElements: a.chunkElements };
+      });
+      const { source, options } = this.sourceFor(kernel, splits);
+      const layout = wgslLayout(kernel, options);
+      const pipe = this.pipelines.get(kernel, source, layout);
+      checks.push(pipe.check);
+      const groups = evalSize(launch.grid, dims);
+      checkIndexRange(kernel.name, groups, kernel.workgroupSize);
+      const uniforms = [groups, ...kernel.sizes.map((s) => evalSize(s, dims))];
+      return { kernel, bound, layout, pipe, groups, uniforms };
+    });
+
+    // One uniform buffer for the whole schedule, one aligned slot per launch.
+    const slotInts = Math.max(...planned.map((p) => p.uniforms.length), 1);
+    const stride = Math.ceil((slotInts * 4) / ctx.minUniformOffsetAlignment) * ctx.minUniformOffsetAlignment;
+    const uniformData = new Int32Array((stride / 4) * Math.max(planned.length, 1));
+    planned.forEach((p, i) => uniformData.set(p.uniforms, (i * stride) / 4));
+    const uniform = this.uniformBuffer(uniformData);
+
+    const encoder = device.createCommandEncoder({ label: "moeforge schedule" });
+    const pass = encoder.beginComputePass();
+    planned.forEach((p, i) => {
+      if (p.groups === 0) return;
+      const entries: GPUBindGroupEntry[] = [];
+      p.bound.forEach((a, pi) => p.layout.params[pi]!.bindings.forEach((binding, c) => entries.push({ binding, resource: { buffer: a.chunks[c]! } })));
+      entries.push({ binding: p.layout.uniformBinding, resource: { buffer: uniform, offset: i * stride, size: Math.ceil((p.uniforms.length * 4) / 16) * 16 } });
+      pass.setPipeline(p.pipe.pipeline);
+      pass.setBindGroup(0, device.createBindGroup({ layout: p.pipe.bindGroupLayout, entries }));
+      const [x, y, z] = foldGrid(p.groups, ctx.maxWorkgroupsPerDimension);
+      pass.dispatchWorkgroups(x, y, z);
+    });
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    const oom = device.popErrorScope();
+    const validation = device.popErrorScope();
+
+    const outputs = bundle.outputs.map((name) => arrayOf(name));
+    const outSet = new Set(outputs);
+    for (const a of fresh) if (!outSet.has(a)) releaseArray(this.pool, a);
+    const done = Promise.all([validation, oom, ...checks]).then(([v, o, ...compile]) => {
+      const problems = [...compile.filter((m): m is string => !!m), ...(v ? [`validation error: ${v.message}`] : []), ...(o ? [`out of memory: ${o.message}`] : [])];
+      if (problems.length) throw new Error(`webgpu backend: the device rejected the program:\n${problems.join("\n")}`);
+    });
+    done.catch(() => undefined); // reported to whoever reads an output; never an unhandled rejection
+    return { outputs, owned: outputs.map((a) => !external.has(a)), done };
+  }
+
+  private uniformBuffer(data: Int32Array<ArrayBuffer>): GPUBuffer {
+    const u = this.uniform;
+    if (u && u.last.length === data.length) {
+      if (!u.last.every((x, i) => x === data[i])) {
+        this.ctx.device.queue.writeBuffer(u.buffer, 0, data);
+        u.last.set(data);
+      }
+      return u.buffer;
+    }
+    const buffer = this.ctx.device.createBuffer({ size: data.byteLength, usage: USAGE.UNIFORM | USAGE.COPY_DST, label: "moeforge sizes" });
+    this.ctx.device.queue.writeBuffer(buffer, 0, data);
+    this.uniform = { buffer, last: data.slice() };
+    return buffer;
+  }
+
+  /** Frees the constants this executable uploaded. */
+  dispose(): void {
+    for (const a of this.consts.values()) releaseArray(this.pool, a);
+    this.consts.clear();
+    this.uniform?.buffer.destroy();
+    this.uniform = undefined;
+  }
+}
+
+/** Buffers of bool and u32 (and of one type) share a storage layout. */
+function sameStorage(a: ScalarType, b: ScalarType): boolean {
+  return a === b;
+}
+
+/** WebGPU rejects a buffer bound writable together with another binding of it in one dispatch; say so clearly. */
+function checkAliasing(kernel: Kernel, bound: readonly DeviceArray[]): void {
+  kernel.params.forEach((p, i) => {
+    if (p.access !== "readWrite") return;
+    bound.forEach((a, j) => {
+      if (j !== i && a === bound[i]) {
+        throw new Error(
+          `webgpu backend: kernel "${kernel.name}" binds one buffer to "${p.name}" (written) and "${kernel.params[j]!.name}"; WebGPU forbids aliasing a written binding`,
+        );
+      }
+    });
+  });
+}

@@ -1,0 +1,63 @@
+/**
+ * Per-device runtime state (buffer pool, pipeline cache) and a direct way to
+ * run a WGSL `KernelBundle` on host data, without the tensor API.
+ */
+import type { KernelBundle, ScalarType } from "../../codegen/kernel_ir";
+import { BufferPool, allocArray, downloadArray, releaseArray, uploadArray, type DeviceArray } from "./buffers";
+import type { WebGPUContext } from "./device";
+import { WebGPUExecutable } from "./executor";
+import { PipelineCache } from "./pipelines";
+
+export interface WebGPURuntime {
+  readonly ctx: WebGPUContext;
+  readonly pool: BufferPool;
+  readonly pipelines: PipelineCache;
+}
+
+const runtimes = new WeakMap<WebGPUContext, WebGPURuntime>();
+
+/** The runtime of a context (created on first use). */
+export function runtimeFor(ctx: WebGPUContext): WebGPURuntime {
+  let r = runtimes.get(ctx);
+  if (!r) {
+    r = { ctx, pool: new BufferPool(ctx.device), pipelines: new PipelineCache(ctx) };
+    runtimes.set(ctx, r);
+  }
+  return r;
+}
+
+/** Host data for one bundle input. */
+export interface HostArray {
+  readonly type: ScalarType;
+  readonly data: ArrayLike<number>;
+}
+
+/**
+ * Runs a WGSL bundle once on host inputs and reads every output back.
+ * @example
+ * const [y] = await runWgslBundle(ctx, compile(program, { target: "wgsl" }), [{ type: "f32", data: x }]);
+ */
+export async function runWgslBundle(
+  ctx: WebGPUContext,
+  bundle: KernelBundle,
+  inputs: readonly HostArray[],
+  dims: ReadonlyMap<string, number> = new Map(),
+): Promise<(Float32Array | Int32Array | Uint32Array | Uint8Array)[]> {
+  const rt = runtimeFor(ctx);
+  const exe = new WebGPUExecutable(ctx, rt.pool, rt.pipelines, bundle);
+  const uploaded: DeviceArray[] = inputs.map((x) => {
+    const a = allocArray(ctx, rt.pool, x.type, x.data.length);
+    uploadArray(ctx, a, x.data);
+    return a;
+  });
+  try {
+    const sub = exe.run(dims, uploaded);
+    await sub.done;
+    const out = await Promise.all(sub.outputs.map((a) => downloadArray(ctx, a)));
+    new Set(sub.outputs.filter((_, i) => sub.owned[i])).forEach((a) => releaseArray(rt.pool, a));
+    return out;
+  } finally {
+    uploaded.forEach((a) => releaseArray(rt.pool, a));
+    exe.dispose();
+  }
+}

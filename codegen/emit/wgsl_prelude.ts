@@ -1,0 +1,123 @@
+/**
+ * Helper functions the WGSL emitter prepends to a kernel when its body needs
+ * them: the intrinsics of the kernel IR (Threefry-2x32, bits -> uniform) and
+ * the scalar functions whose WGSL builtins differ from the interpreter
+ * (log1p is missing, pow is undefined for negative bases, integer division by
+ * zero returns the dividend, non-finite literals are rejected by the compiler).
+ */
+
+/** Names of the prelude helpers; the emitter collects the ones a kernel uses. */
+export type WgslHelper =
+  | "f32_bits"
+  | "threefry2x32"
+  | "bits_to_uniform"
+  | "log1p_f32"
+  | "log1p_f16"
+  | "pow_f32"
+  | "pow_f16"
+  | "div_i32"
+  | "div_u32"
+  | "rt_f32"
+  | "rt_f16"
+  | "rt_i32"
+  | "rt_u32"
+  | "rt_bool";
+
+// log(1 + x) without cancellation for small x. (The classic log(u) * x / (u - 1) trick is
+// undone by GPU compilers that reassociate u - 1 into x, so small x use the Taylor series,
+// whose x^6/6 remainder is below f32 precision for |x| < 0.01.)
+const log1p = (t: string) => `fn mf_log1p_${t}(x: ${t}) -> ${t} {
+  if (abs(x) < 0.01) { return x * (1.0 - x * (0.5 - x * (1.0 / 3.0 - x * (0.25 - x * 0.2)))); }
+  return log(1.0 + x);
+}`;
+
+const pow = (t: string) => `// Math.pow semantics: WGSL's pow is undefined for a negative base, so handle the sign here.
+fn mf_pow_${t}(a: ${t}, b: ${t}) -> ${t} {
+  if (b == 0.0) { return 1.0; }
+  if (a == 0.0) { return select(0.0, ${t}(mf_f32_bits(0x7f800000u)), b < 0.0); }
+  let m = pow(abs(a), b);
+  if (a > 0.0) { return m; }
+  if (trunc(b) != b) { return ${t}(mf_f32_bits(0x7fc00000u)); }
+  return select(m, -m, trunc(b * 0.5) != b * 0.5);
+}`;
+
+// Identity functions: an operation whose operands are all literals is a WGSL const-expression,
+// and const-expressions that overflow (1 << 31, 65536 * 65537, exp(100.0)) are compile errors.
+// Passing one literal through a function makes the operation a run-time one, like the other targets.
+const runtime = (t: string) => `fn mf_rt_${t}(x: ${t}) -> ${t} {\n  return x;\n}`;
+
+const SOURCES: Readonly<Record<WgslHelper, string>> = {
+  f32_bits: `// An f32 from its bits at run time (WGSL rejects infinite and NaN constant expressions).
+fn mf_f32_bits(bits: u32) -> f32 {
+  var b = bits;
+  return bitcast<f32>(b);
+}`,
+  threefry2x32: `// Threefry-2x32 with 20 rounds (Salmon et al. 2011, "Parallel random numbers: as easy as 1, 2, 3"),
+// word for word the interpreter's dsl/primitives/random.ts.
+fn mf_rotl(x: u32, r: u32) -> u32 {
+  return (x << r) | (x >> (32u - r));
+}
+fn mf_threefry2x32(k0: u32, k1: u32, c0: u32, c1: u32) -> vec2<u32> {
+  var ks = array<u32, 3>(k0, k1, k0 ^ k1 ^ 0x1bd11bdau);
+  var rot = array<u32, 8>(13u, 15u, 26u, 6u, 17u, 29u, 16u, 24u);
+  var x0 = c0 + k0;
+  var x1 = c1 + k1;
+  for (var g = 0u; g < 5u; g++) {
+    let base = (g % 2u) * 4u;
+    for (var r = 0u; r < 4u; r++) {
+      x0 += x1;
+      x1 = mf_rotl(x1, rot[base + r]);
+      x1 ^= x0;
+    }
+    x0 += ks[(g + 1u) % 3u];
+    x1 += ks[(g + 2u) % 3u] + g + 1u;
+  }
+  return vec2<u32>(x0, x1);
+}`,
+  bits_to_uniform: `// The top 24 bits of a draw as a float in [0, 1) (exact in f32).
+fn mf_bits_to_uniform(bits: u32) -> f32 {
+  return f32(bits >> 8u) * 5.9604644775390625e-8;
+}`,
+  log1p_f32: log1p("f32"),
+  log1p_f16: log1p("f16"),
+  pow_f32: pow("f32"),
+  pow_f16: pow("f16"),
+  div_i32: `// Integer division truncating toward zero; x / 0 = 0 like the interpreter (WGSL would return x).
+fn mf_div_i32(a: i32, b: i32) -> i32 {
+  if (b == 0) { return 0; }
+  return a / b;
+}`,
+  rt_f32: runtime("f32"),
+  rt_f16: runtime("f16"),
+  rt_i32: runtime("i32"),
+  rt_u32: runtime("u32"),
+  rt_bool: runtime("bool"),
+  div_u32: `fn mf_div_u32(a: u32, b: u32) -> u32 {
+  if (b == 0u) { return 0u; }
+  return a / b;
+}`,
+};
+
+/** Helpers a helper calls (emitted before it). */
+const DEPENDS: Partial<Record<WgslHelper, readonly WgslHelper[]>> = {
+  pow_f32: ["f32_bits"],
+  pow_f16: ["f32_bits"],
+};
+
+/**
+ * The WGSL source of the helpers in `used`, with their dependencies, each once,
+ * in a fixed order (so equal kernels give equal source and share a pipeline).
+ * @example wgslPrelude(new Set(["pow_f32"])) // mf_f32_bits, then mf_pow_f32
+ */
+export function wgslPrelude(used: ReadonlySet<WgslHelper>): string {
+  const all = new Set<WgslHelper>();
+  const add = (h: WgslHelper) => {
+    for (const d of DEPENDS[h] ?? []) add(d);
+    all.add(h);
+  };
+  used.forEach(add);
+  return (Object.keys(SOURCES) as WgslHelper[])
+    .filter((h) => all.has(h))
+    .map((h) => SOURCES[h])
+    .join("\n\n");
+}
