@@ -8,7 +8,7 @@
  *   -> emission (each kernel rendered by the target's emitter).
  */
 import type { Program } from "../dsl/program";
-import "./emit/all";
+import "./emit/js";
 import { getEmitter } from "./emit/emitter";
 import { evalSize, type KernelBundle, type Launch, type SizeExpr, type Target } from "./kernel_ir";
 import { LOWERINGS } from "./lower/table";

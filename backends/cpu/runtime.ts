@@ -4,7 +4,7 @@
  * Needs nothing from moeforge but the bundle (the same contract a WebGPU or
  * CUDA runtime follows).
  */
-import type { AnyTypedArray } from "../../dsl/dtype";
+import { allocArray, type AnyTypedArray } from "../../dsl/dtype";
 import { evalSize, type KernelBundle, type ScalarType } from "../../codegen/kernel_ir";
 
 /** A compiled kernel: `(buffers, sizes, numGroups) => void`. */
@@ -23,21 +23,9 @@ function kernelsOf(bundle: KernelBundle): Map<string, KernelFn> {
   return fns;
 }
 
-/** A zeroed typed array for `n` elements of `t` (f16 is held as f32, bool as u8). */
+/** A zeroed typed array for `n` elements of `t` (f16 is held as f32, bool as u8, u32 as i32 bits). */
 export function allocFor(t: ScalarType, n: number): AnyTypedArray {
-  switch (t) {
-    case "f64":
-      return new Float64Array(n);
-    case "f32":
-    case "f16":
-      return new Float32Array(n);
-    case "i32":
-      return new Int32Array(n);
-    case "u32":
-      return new Int32Array(n);
-    case "bool":
-      return new Uint8Array(n);
-  }
+  return allocArray(t === "u32" ? "i32" : t, n);
 }
 
 /**

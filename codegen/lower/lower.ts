@@ -5,7 +5,7 @@
  */
 import type { Eqn, Program, Var } from "../../dsl/program";
 import { shapeToString } from "../../dsl/shape";
-import type { Kernel, Launch, ScalarType, SizeExpr, Target } from "../kernel_ir";
+import type { BufferDecl, Kernel, Launch, ScalarType, SizeExpr, Target } from "../kernel_ir";
 import type { FusionGroup, FusionPlan } from "../passes/fusion";
 import type { Schedule } from "../schedule";
 import { scalarType } from "../types";
@@ -18,15 +18,8 @@ import type { KernelHandle, OpContext, OpLowering } from "./op_context";
 import type { LoweringTable } from "./rule";
 import { ValueLowerer, type ValueSource } from "./values";
 
-/** A logical buffer: a materialised variable or a scratch array. */
-export interface Slot {
-  readonly name: string;
-  readonly type: ScalarType;
-  /** Element count. */
-  readonly size: SizeExpr;
-  readonly role: "input" | "output" | "temp" | "const";
-  readonly init?: readonly number[];
-}
+/** A logical buffer (a materialised variable or a scratch array), described like a bundle buffer. */
+export type Slot = BufferDecl;
 
 export interface LoweredProgram {
   readonly kernels: readonly Kernel[];

@@ -3,17 +3,19 @@
  * scatters, counts and grouped GEMMs.
  */
 import type { Primitive } from "../../dsl/primitives/params";
+import { lowerRaggedMatmul, lowerRaggedMatmulWeightGrad } from "./ops/ragged";
+import { lowerCumsum } from "./ops/scan";
+import { lowerBincount, lowerScatterAdd, lowerScatterAddAlong } from "./ops/scatter";
+import { lowerArgsort, lowerTopKIndices } from "./ops/sort";
 import type { LoweringRule } from "./rule";
 
-const todo = (reason: string) => ({ kind: "unsupported", reason }) as const;
-
 export const opRules = {
-  cumsum: todo("not lowered yet"),
-  raggedMatmul: todo("not lowered yet"),
-  raggedMatmulWeightGrad: todo("not lowered yet"),
-  scatterAdd: todo("not lowered yet"),
-  scatterAddAlong: todo("not lowered yet"),
-  topKIndices: todo("not lowered yet"),
-  argsort: todo("not lowered yet"),
-  bincount: todo("not lowered yet"),
+  cumsum: { kind: "op", lower: lowerCumsum },
+  raggedMatmul: { kind: "op", lower: lowerRaggedMatmul },
+  raggedMatmulWeightGrad: { kind: "op", lower: lowerRaggedMatmulWeightGrad },
+  scatterAdd: { kind: "op", lower: lowerScatterAdd },
+  scatterAddAlong: { kind: "op", lower: lowerScatterAddAlong },
+  topKIndices: { kind: "op", lower: lowerTopKIndices },
+  argsort: { kind: "op", lower: lowerArgsort },
+  bincount: { kind: "op", lower: lowerBincount },
 } satisfies { [P in Primitive]?: LoweringRule<P> };

@@ -5,16 +5,10 @@
  * buffers. A launch never gets the same buffer for two temporaries (lives are
  * inclusive), so kernels never see aliased read and write params.
  */
-import type { BufferDecl, Launch, ScalarType, SizeExpr } from "../kernel_ir";
+import type { BufferDecl, Launch } from "../kernel_ir";
 
-/** A logical buffer to place (mirrors the lowering's slots). */
-export interface SlotInfo {
-  readonly name: string;
-  readonly type: ScalarType;
-  readonly size: SizeExpr;
-  readonly role: BufferDecl["role"];
-  readonly init?: readonly number[];
-}
+/** A logical buffer to place (the lowering's slots). */
+export type SlotInfo = BufferDecl;
 
 export interface BufferAssignment {
   readonly buffers: readonly BufferDecl[];

@@ -5,6 +5,7 @@
 import { builtin, cast, type Expr, type SizeExpr } from "../../kernel_ir";
 import type { KernelBuilder } from "../builder";
 import { ceilDivSize } from "../index_math";
+import { ge } from "../ir_ops";
 
 /** Thread coordinates as i32 lets (the IR's builtins are u32). */
 export function globalId(kb: KernelBuilder): Expr {
@@ -15,11 +16,6 @@ export function groupId(kb: KernelBuilder): Expr {
 }
 export function localId(kb: KernelBuilder): Expr {
   return kb.cached("builtin:lid", () => kb.let(cast(builtin("localLinear"), "i32"), "lid"));
-}
-
-/** `a >= b` (bool). */
-export function ge(a: Expr, b: Expr): Expr {
-  return { kind: "binary", op: "ge", lhs: a, rhs: b, type: "bool" };
 }
 
 /**

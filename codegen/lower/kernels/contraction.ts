@@ -14,6 +14,7 @@ import type { MatmulSchedule } from "../../schedule";
 import type { KernelBuilder } from "../builder";
 import { iadd, idiv, imax, imin, imul, irem, isub } from "../index_math";
 import { localId } from "./common";
+import { and, lt, sharedLoad } from "../ir_ops";
 
 export interface TileSpec {
   /** Output rows [rowStart, rowEnd) and columns [colStart, colEnd) this tile may write. */
@@ -32,8 +33,6 @@ export interface TileSpec {
   store(row: Expr, col: Expr, acc: Expr): void;
 }
 
-const lt = (a: Expr, b: Expr): Expr => ({ kind: "binary", op: "lt", lhs: a, rhs: b, type: "bool" });
-const and = (a: Expr, b: Expr): Expr => ({ kind: "binary", op: "and", lhs: a, rhs: b, type: "bool" });
 const fma = (acc: Expr, a: Expr, b: Expr, t: ScalarType): Expr => ({
   kind: "binary",
   op: "add",
@@ -114,10 +113,10 @@ export function sharedTile(kb: KernelBuilder, s: MatmulSchedule, spec: TileSpec)
     kb.barrier();
     kb.for(c(0), c(s.tileK), (kk) => {
       const a = Array.from({ length: s.microM }, (_, r) =>
-        kb.let({ kind: "sharedLoad", array: shA, index: iadd(imul(iadd(imul(ty, c(s.microM)), c(r)), c(s.tileK)), kk), type: t }, "a", t),
+        kb.let(sharedLoad(shA, iadd(imul(iadd(imul(ty, c(s.microM)), c(r)), c(s.tileK)), kk), t), "a", t),
       );
       const b = Array.from({ length: s.microN }, (_, q) =>
-        kb.let({ kind: "sharedLoad", array: shB, index: iadd(imul(kk, c(s.tileN)), iadd(imul(tx, c(s.microN)), c(q))), type: t }, "b", t),
+        kb.let(sharedLoad(shB, iadd(imul(kk, c(s.tileN)), iadd(imul(tx, c(s.microN)), c(q))), t), "b", t),
       );
       for (let r = 0; r < s.microM; r++) for (let q = 0; q < s.microN; q++) kb.assign(acc[r]![q]!, fma(acc[r]![q]!, a[r]!, b[q]!, t));
     }, "kk");

@@ -16,7 +16,8 @@ import { scalarType } from "../../types";
 import { delinearize, iadd, linearize, numelExpr, numelSize } from "../index_math";
 import type { Lowering } from "../lower";
 import type { KernelHandle } from "../op_context";
-import { ge, globalId, gridFor, groupId, localId } from "./common";
+import { globalId, gridFor, groupId, localId } from "./common";
+import { ge, isNan, notNan, sharedLoad } from "../ir_ops";
 import type { KernelBuilder } from "../builder";
 
 /** A reduction's running state: a value, and for argmax/argmin the index it came from. */
@@ -36,9 +37,6 @@ interface Reducer {
 }
 
 const bin = (op: "add" | "gt" | "lt" | "ne" | "eq" | "or" | "and", a: Expr, b: Expr, type: ScalarType): Expr => ({ kind: "binary", op, lhs: a, rhs: b, type });
-const isNan = (x: Expr): Expr => bin("ne", x, x, "bool");
-const notNan = (x: Expr): Expr => bin("eq", x, x, "bool");
-const sharedLoad = (array: string, index: Expr, type: ScalarType): Expr => ({ kind: "sharedLoad", array, index, type });
 
 function extreme(type: ScalarType, largest: boolean): Expr {
   if (type === "i32") return c(largest ? 2147483647 : -2147483648, "i32");

@@ -1,0 +1,23 @@
+/**
+ * Typed constructors for kernel-IR comparisons, logic and arithmetic, so
+ * lowering code reads like the math (`lt(i, n)`, `add(acc, x, "f32")`).
+ */
+import type { BinaryOp, Expr, ScalarType } from "../kernel_ir";
+
+const b = (op: BinaryOp, lhs: Expr, rhs: Expr, type: ScalarType): Expr => ({ kind: "binary", op, lhs, rhs, type });
+
+export const lt = (x: Expr, y: Expr): Expr => b("lt", x, y, "bool");
+export const le = (x: Expr, y: Expr): Expr => b("le", x, y, "bool");
+export const gt = (x: Expr, y: Expr): Expr => b("gt", x, y, "bool");
+export const ge = (x: Expr, y: Expr): Expr => b("ge", x, y, "bool");
+export const eq = (x: Expr, y: Expr): Expr => b("eq", x, y, "bool");
+export const ne = (x: Expr, y: Expr): Expr => b("ne", x, y, "bool");
+export const and = (x: Expr, y: Expr): Expr => b("and", x, y, "bool");
+export const or = (x: Expr, y: Expr): Expr => b("or", x, y, "bool");
+export const add = (x: Expr, y: Expr, t: ScalarType): Expr => b("add", x, y, t);
+export const mul = (x: Expr, y: Expr, t: ScalarType): Expr => b("mul", x, y, t);
+/** x is NaN (x != x). */
+export const isNan = (x: Expr): Expr => ne(x, x);
+/** x is not NaN (x == x). */
+export const notNan = (x: Expr): Expr => eq(x, x);
+export const sharedLoad = (array: string, index: Expr, type: ScalarType): Expr => ({ kind: "sharedLoad", array, index, type });

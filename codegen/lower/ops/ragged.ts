@@ -1,0 +1,110 @@
+/**
+ * Grouped GEMMs (MoE experts): rows of x come in contiguous groups, group g
+ * multiplied by w[g]. Forward: output row tiles never straddle groups; tile t
+ * finds its group by walking the group sizes (the launch has ceil(M/tile) + G
+ * row tiles, an upper bound on sum_g ceil(size_g/tile); spare tiles write
+ * nothing). Weight gradient: dw[g] = x_g^T dy_g, one tile of dw per thread,
+ * summing over the group's rows (data-dependent loop bounds, so no barriers).
+ */
+import type { Eqn, Var } from "../../../dsl/program";
+import { c, type Expr } from "../../kernel_ir";
+import { scalarType } from "../../types";
+import { dimExpr, iadd, iceilDiv, idiv, imul, irem, linearize, mulSizes } from "../index_math";
+import { lt } from "../ir_ops";
+import { gridFor, groupId, perItem } from "../kernels/common";
+import { registerTile, sharedTile, type TileSpec } from "../kernels/contraction";
+import type { OpContext } from "../op_context";
+
+const ceilDiv = (a: number | string, b: number) => (typeof a === "number" ? Math.ceil(a / b) : { op: "ceilDiv" as const, args: [a, b] });
+
+export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void {
+  const [x, w, gs] = e.inputs as [Var, Var, Var];
+  const [M, K] = x.shape as [number | string, number | string];
+  const [G, , N] = w.shape as [number | string, number | string, number | string];
+  const s = ctx.schedule.matmul();
+  const outType = scalarType(e.out.dtype);
+  const accType = ctx.schedule.accumulator(outType);
+  const rowTiles = { op: "add" as const, args: [ceilDiv(M, s.tileM), G] };
+  const tiles = mulSizes(rowTiles, ceilDiv(N, s.tileN));
+  const k = ctx.kernel("ragged_matmul", s.workgroupSize);
+  const { kb, values } = k;
+  const out = ctx.output(k, e.out);
+  const tilesN = iceilDiv(dimExpr(N), c(s.tileN));
+  const tileCount = imul(iadd(iceilDiv(dimExpr(M), c(s.tileM)), dimExpr(G)), tilesN);
+  const tile = s.shared ? groupId(kb) : perItem(kb, tileCount);
+  const tn = kb.let(irem(tile, tilesN), "tn");
+  // Walk the groups to find this row tile's group and rows.
+  const rest = kb.mutable(idiv(tile, tilesN), "rest", "i32");
+  const group = kb.mutable(c(-1), "g", "i32");
+  const rowStart = kb.mutable(c(0), "rowStart", "i32");
+  const rowEnd = kb.mutable(c(0), "rowEnd", "i32");
+  const offset = kb.mutable(c(0), "offset", "i32");
+  kb.for(c(0), dimExpr(G), (g) => {
+    const size = kb.let(values.at(gs, [g]), "size");
+    const count = kb.let(iceilDiv(size, c(s.tileM)), "count");
+    kb.if(lt(group, c(0)), () =>
+      kb.if(lt(rest, count), () => {
+        kb.assign(group, g);
+        kb.assign(rowStart, iadd(offset, imul(rest, c(s.tileM))));
+        kb.assign(rowEnd, iadd(offset, size));
+      }, () => kb.assign(rest, { kind: "binary", op: "sub", lhs: rest, rhs: count, type: "i32" })),
+    );
+    kb.assign(offset, iadd(offset, size));
+  }, "gi");
+  if (!s.shared) kb.if(lt(group, c(0)), () => kb.ret());
+  const g: Expr = kb.let({ kind: "binary", op: "max", lhs: group, rhs: c(0), type: "i32" }, "grp");
+  const spec: TileSpec = {
+    rowStart,
+    rowEnd,
+    colStart: kb.let(imul(tn, c(s.tileN)), "colStart"),
+    colEnd: dimExpr(N),
+    kStart: c(0),
+    kEnd: dimExpr(K),
+    accType,
+    loadA: (row, kk) => values.at(x, [row, kk]),
+    loadB: (kk, col) => values.at(w, [g, kk, col]),
+    store: (row, col, acc) => kb.store(out, linearize([row, col], e.out.shape), accType === outType ? acc : { kind: "cast", arg: acc, type: outType }),
+  };
+  if (s.shared) sharedTile(kb, s, spec);
+  else registerTile(kb, s, spec, rowStart, spec.colStart);
+  ctx.launch(k, s.shared ? tiles : gridFor(tiles, s.workgroupSize), ctx.describe(e));
+}
+
+export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmulWeightGrad">): void {
+  const [x, dy, gs] = e.inputs as [Var, Var, Var];
+  const K = x.shape[1]!;
+  const N = dy.shape[1]!;
+  const G = gs.shape[0]!;
+  const base = ctx.schedule.matmul();
+  // Register tiles only: the contraction length is data dependent (no barriers around it).
+  const s = { ...base, shared: false, tileM: base.microM, tileN: base.microN, workgroupSize: base.shared ? ctx.schedule.knobs.elementwiseWorkgroup : 1 };
+  const outType = scalarType(e.out.dtype);
+  const accType = ctx.schedule.accumulator(outType);
+  const tiles = mulSizes(G, ceilDiv(K, s.tileM), ceilDiv(N, s.tileN));
+  const k = ctx.kernel("ragged_matmul_wgrad", s.workgroupSize);
+  const { kb, values } = k;
+  const out = ctx.output(k, e.out);
+  const tilesN = iceilDiv(dimExpr(N), c(s.tileN));
+  const tilesK = iceilDiv(dimExpr(K), c(s.tileM));
+  const tile = perItem(kb, imul(imul(dimExpr(G), tilesK), tilesN));
+  const tn = kb.let(irem(tile, tilesN), "tn");
+  const tk = kb.let(irem(idiv(tile, tilesN), tilesK), "tk");
+  const g = kb.let(idiv(idiv(tile, tilesN), tilesK), "g");
+  const offset = kb.mutable(c(0), "offset", "i32");
+  kb.for(c(0), g, (q) => kb.assign(offset, iadd(offset, values.at(gs, [q]))), "q");
+  const end = kb.let(iadd(offset, values.at(gs, [g])), "end");
+  const spec: TileSpec = {
+    rowStart: kb.let(imul(tk, c(s.tileM)), "rowStart"),
+    rowEnd: dimExpr(K),
+    colStart: kb.let(imul(tn, c(s.tileN)), "colStart"),
+    colEnd: dimExpr(N),
+    kStart: offset,
+    kEnd: end,
+    accType,
+    loadA: (row, r) => values.at(x, [r, row]),
+    loadB: (r, col) => values.at(dy, [r, col]),
+    store: (row, col, acc) => kb.store(out, linearize([g, row, col], e.out.shape), accType === outType ? acc : { kind: "cast", arg: acc, type: outType }),
+  };
+  registerTile(kb, s, spec, spec.rowStart, spec.colStart);
+  ctx.launch(k, gridFor(tiles, s.workgroupSize), ctx.describe(e));
+}

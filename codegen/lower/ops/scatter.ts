@@ -1,0 +1,220 @@
+/**
+ * Scatter-adds and bincount, deterministic by default:
+ * - `serial` (JS): one thread per line adds the updates in index order (the
+ *   interpreter's order, so results match bit for bit);
+ * - `segment` (GPU): updates are stably sorted by target index (ranking), each
+ *   target finds its segment by binary search, then each output element sums
+ *   its own segment in index order (owner computes: no atomics, run-to-run
+ *   identical);
+ * - `atomic` (only when asked for, integer data only): integer atomics.
+ * Out-of-range indices are skipped (the interpreter raises instead).
+ */
+import type { Eqn, Var } from "../../../dsl/program";
+import type { Dim, Shape } from "../../../dsl/shape";
+import { c, select, type Expr } from "../../kernel_ir";
+import { scalarType } from "../../types";
+import { delinearize, dimExpr, iadd, idiv, linearize, mulSizes, numelExpr, numelSize } from "../index_math";
+import { add, and, eq, ge, lt, or } from "../ir_ops";
+import { gridFor, perItem } from "../kernels/common";
+import type { KernelHandle, OpContext } from "../op_context";
+
+const inRange = (i: Expr, n: Expr): Expr => and(ge(i, c(0)), lt(i, n));
+
+/** Shapes around `axis`: outer dims, the axis length, inner dims. */
+function around(shape: Shape, axis: number): { outer: Dim[]; len: Dim; inner: Dim[] } {
+  return { outer: shape.slice(0, axis), len: shape[axis]!, inner: shape.slice(axis + 1) };
+}
+
+/** Kernel writing out = x, one thread per element (the first step of the atomic path). */
+function copyKernel(ctx: OpContext, e: Eqn, x: Var): void {
+  const wg = ctx.schedule.knobs.elementwiseWorkgroup;
+  const k = ctx.kernel("copy", wg);
+  const flat = perItem(k.kb, numelExpr(x.shape));
+  const idx = delinearize(flat, x.shape).map((i) => k.kb.let(i, "i"));
+  k.kb.store(ctx.output(k, e.out), flat, k.values.at(x, idx));
+  ctx.launch(k, gridFor(numelSize(x.shape), wg), `${ctx.describe(e)} (copy of the operand)`);
+}
+
+export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
+  const [x, ind, upd] = e.inputs as [Var, Var, Var];
+  const { axis } = e.params;
+  const { outer, len, inner } = around(x.shape, axis);
+  const t = scalarType(e.out.dtype);
+  const updAt = (k: KernelHandle, o: Expr[], j: Expr, i: Expr[]) => k.values.at(upd, [...o, ...delinearize(j, ind.shape).map((q) => k.kb.let(q, "j")), ...i]);
+  const indexAt = (k: KernelHandle, j: Expr) => k.values.at(ind, delinearize(j, ind.shape).map((q) => k.kb.let(q, "j")));
+  const n = numelExpr(ind.shape);
+  const mode = ctx.schedule.scatter === "atomic" && (t === "i32" || t === "u32") ? "atomic" : ctx.schedule.scatter === "serial" ? "serial" : "segment";
+
+  if (mode === "serial" || mode === "atomic") {
+    if (mode === "atomic") copyKernel(ctx, e, x);
+    const lineShape: Dim[] = mode === "serial" ? [...outer, ...inner] : [...outer, ...ind.shape, ...inner];
+    const wg = mode === "serial" ? 1 : ctx.schedule.knobs.elementwiseWorkgroup;
+    const k = ctx.kernel(mode === "serial" ? "scatter_add" : "scatter_add_atomic", wg);
+    const { kb, values } = k;
+    const out = ctx.output(k, e.out, mode === "atomic");
+    const flat = perItem(kb, numelExpr(lineShape));
+    if (mode === "atomic") {
+      const li = delinearize(flat, lineShape).map((q) => kb.let(q, "l"));
+      const o = li.slice(0, outer.length);
+      const i = li.slice(outer.length + ind.shape.length);
+      const j = kb.let(linearize(li.slice(outer.length, outer.length + ind.shape.length), ind.shape), "j");
+      const p = kb.let(indexAt(k, j), "p");
+      kb.if(inRange(p, dimExpr(len)), () => kb.atomicAdd(out, linearize([...o, p, ...i], x.shape), updAt(k, o, j, i)));
+    } else {
+      const li = delinearize(flat, lineShape).map((q) => kb.let(q, "l"));
+      const o = li.slice(0, outer.length);
+      const i = li.slice(outer.length);
+      kb.for(c(0), dimExpr(len), (p) => {
+        const idx = [...o, p, ...i];
+        kb.store(out, linearize(idx, x.shape), values.at(x, idx));
+      }, "p");
+      kb.for(c(0), n, (j) => {
+        const p = kb.let(indexAt(k, j), "p");
+        kb.if(inRange(p, dimExpr(len)), () => {
+          const at = kb.let(linearize([...o, p, ...i], x.shape), "at");
+          kb.store(out, at, add({ kind: "load", buffer: out, index: at, type: t }, updAt(k, o, j, i), t));
+        });
+      }, "j");
+    }
+    ctx.launch(k, gridFor(numelSize(lineShape), wg), ctx.describe(e));
+    return;
+  }
+
+  // segment: 1) stable rank of every update by target index -> perm, sorted keys; 2) segment starts; 3) owner computes.
+  const wg = ctx.schedule.knobs.elementwiseWorkgroup;
+  const nSize = numelSize(ind.shape);
+  const perm = ctx.temp("i32", nSize, "perm");
+  const keys = ctx.temp("i32", nSize, "keys");
+  const starts = ctx.temp("i32", mulSizes(1, { op: "add", args: [len, 1] }), "starts");
+  const keyOf = (k: KernelHandle, j: Expr) => {
+    const p = k.kb.let(indexAt(k, j), "p");
+    return k.kb.let(select(inRange(p, dimExpr(len)), p, dimExpr(len), "i32"), "key"); // invalid -> sorts last, never summed
+  };
+  {
+    const k = ctx.kernel("scatter_rank", wg);
+    const { kb } = k;
+    const j = perItem(kb, n);
+    const key = keyOf(k, j);
+    const pos = kb.mutable(c(0), "pos", "i32");
+    kb.for(c(0), n, (q) => {
+      const other = keyOf(k, q);
+      kb.if(or(lt(other, key), and(eq(other, key), lt(q, j))), () => kb.assign(pos, iadd(pos, c(1))));
+    }, "q");
+    kb.store(ctx.bindTemp(k, perm, "readWrite"), pos, j);
+    kb.store(ctx.bindTemp(k, keys, "readWrite"), pos, key);
+    ctx.launch(k, gridFor(nSize, wg), `${ctx.describe(e)}: stable order of the updates by target index`);
+  }
+  {
+    const k = ctx.kernel("scatter_starts", wg);
+    const { kb } = k;
+    const target = perItem(kb, iadd(dimExpr(len), c(1)));
+    const sorted = ctx.bindTemp(k, keys, "read");
+    // lower_bound(keys, target): first position whose key is >= target.
+    const lo = kb.mutable(c(0), "lo", "i32");
+    const hi = kb.mutable(n, "hi", "i32");
+    kb.for(c(0), c(32), () => {
+      kb.if(lt(lo, hi), () => {
+        const mid = kb.let(idiv(iadd(lo, hi), c(2)), "mid");
+        kb.if(lt({ kind: "load", buffer: sorted, index: mid, type: "i32" }, target), () => kb.assign(lo, iadd(mid, c(1))), () => kb.assign(hi, mid));
+      });
+    }, "it");
+    kb.store(ctx.bindTemp(k, starts, "readWrite"), target, lo);
+    ctx.launch(k, gridFor({ op: "add", args: [len, 1] }, wg), `${ctx.describe(e)}: segment starts`);
+  }
+  {
+    const k = ctx.kernel("scatter_sum", wg);
+    const { kb, values } = k;
+    const out = ctx.output(k, e.out);
+    const flat = perItem(kb, numelExpr(x.shape));
+    const idx = delinearize(flat, x.shape).map((q) => kb.let(q, "i"));
+    const o = idx.slice(0, axis);
+    const p = idx[axis]!;
+    const i = idx.slice(axis + 1);
+    const st = ctx.bindTemp(k, starts, "read");
+    const pm = ctx.bindTemp(k, perm, "read");
+    const acc = kb.mutable(values.at(x, idx), "acc", t);
+    kb.for({ kind: "load", buffer: st, index: p, type: "i32" }, { kind: "load", buffer: st, index: iadd(p, c(1)), type: "i32" }, (s) => {
+      const j = kb.let({ kind: "load", buffer: pm, index: s, type: "i32" }, "j");
+      kb.assign(acc, add(acc, updAt(k, o, j, i), t));
+    }, "s");
+    kb.store(out, flat, acc);
+    ctx.launch(k, gridFor(numelSize(x.shape), wg), `${ctx.describe(e)}: each output sums its segment in index order`);
+  }
+}
+
+export function lowerScatterAddAlong(ctx: OpContext, e: Eqn<"scatterAddAlong">): void {
+  const [x, ind, upd] = e.inputs as [Var, Var, Var];
+  const { axis } = e.params;
+  const t = scalarType(e.out.dtype);
+  const { outer, len, inner } = around(x.shape, axis);
+  const kk = ind.shape[axis]!;
+  if (ctx.schedule.scatter === "serial") {
+    // One thread per line: copy, then add the updates in index order.
+    const lineShape: Dim[] = [...outer, ...inner];
+    const k = ctx.kernel("scatter_add_along", 1);
+    const { kb, values } = k;
+    const out = ctx.output(k, e.out);
+    const li = delinearize(perItem(kb, numelExpr(lineShape)), lineShape).map((q) => kb.let(q, "l"));
+    const o = li.slice(0, outer.length);
+    const i = li.slice(outer.length);
+    kb.for(c(0), dimExpr(len), (p) => {
+      const idx = [...o, p, ...i];
+      kb.store(out, linearize(idx, x.shape), values.at(x, idx));
+    }, "p");
+    kb.for(c(0), dimExpr(kk), (j) => {
+      const p = kb.let(values.at(ind, [...o, j, ...i]), "p");
+      kb.if(inRange(p, dimExpr(len)), () => {
+        const at = kb.let(linearize([...o, p, ...i], x.shape), "at");
+        kb.store(out, at, add({ kind: "load", buffer: out, index: at, type: t }, values.at(upd, [...o, j, ...i]), t));
+      });
+    }, "j");
+    ctx.launch(k, numelSize(lineShape), ctx.describe(e));
+    return;
+  }
+  // Owner computes: each output element sums the updates aimed at it, in index order.
+  const wg = ctx.schedule.knobs.elementwiseWorkgroup;
+  const k = ctx.kernel("scatter_add_along", wg);
+  const { kb, values } = k;
+  const out = ctx.output(k, e.out);
+  const flat = perItem(kb, numelExpr(x.shape));
+  const idx = delinearize(flat, x.shape).map((q) => kb.let(q, "i"));
+  const o = idx.slice(0, axis);
+  const p = idx[axis]!;
+  const i = idx.slice(axis + 1);
+  const acc = kb.mutable(values.at(x, idx), "acc", t);
+  kb.for(c(0), dimExpr(kk), (j) => {
+    kb.if(eq(values.at(ind, [...o, j, ...i]), p), () => kb.assign(acc, add(acc, values.at(upd, [...o, j, ...i]), t)));
+  }, "j");
+  kb.store(out, flat, acc);
+  ctx.launch(k, gridFor(numelSize(x.shape), wg), ctx.describe(e));
+}
+
+export function lowerBincount(ctx: OpContext, e: Eqn<"bincount">): void {
+  const x = e.inputs[0]!;
+  const { length } = e.params;
+  const n = x.shape[0]!;
+  if (ctx.schedule.scatter === "serial") {
+    const k = ctx.kernel("bincount", 1);
+    const { kb, values } = k;
+    const out = ctx.output(k, e.out);
+    perItem(kb, c(1));
+    kb.for(c(0), c(length), (b) => kb.store(out, b, c(0)), "b");
+    kb.for(c(0), dimExpr(n), (i) => {
+      const v = kb.let(values.at(x, [i]), "v");
+      kb.if(inRange(v, c(length)), () => kb.store(out, v, iadd({ kind: "load", buffer: out, index: v, type: "i32" }, c(1))));
+    }, "i");
+    ctx.launch(k, 1, ctx.describe(e));
+    return;
+  }
+  // One thread per bin counts its value (integer counts: deterministic).
+  const wg = ctx.schedule.knobs.elementwiseWorkgroup;
+  const k = ctx.kernel("bincount", wg);
+  const { kb, values } = k;
+  const out = ctx.output(k, e.out);
+  const b = perItem(kb, c(length));
+  const count = kb.mutable(c(0), "count", "i32");
+  kb.for(c(0), dimExpr(n), (i) => kb.if(eq(values.at(x, [i]), b), () => kb.assign(count, iadd(count, c(1)))), "i");
+  kb.store(out, b, count);
+  ctx.launch(k, gridFor(length, wg), ctx.describe(e));
+}
+
