@@ -4,10 +4,17 @@
  * how much gets simplified, never for correctness.
  */
 import type { Program } from "../../dsl/program";
+import { constantFold } from "./constant_fold";
+import { cse } from "./cse";
 import { dce } from "./dce";
 import { inlineCalls } from "./inline_calls";
+import { simplify } from "./simplify";
 
-/** Runs the graph passes. @example optimize(trace((x) => x.mul(1).add(0), spec([3]))).eqns.length // 0 */
+/**
+ * Inline custom-VJP calls, simplify, fold constants, merge common
+ * subexpressions, simplify what that exposed, drop dead code.
+ * @example optimize(trace((x) => x.mul(1).add(0), spec([3]))).eqns.length // 0
+ */
 export function optimize(program: Program): Program {
-  return dce(inlineCalls(program));
+  return dce(simplify(cse(constantFold(simplify(inlineCalls(program))))));
 }
