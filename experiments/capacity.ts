@@ -87,8 +87,8 @@ export function plotSpec(result: Record<string, unknown>): PlotSpec {
     yLabel: "fraction / mean squared error",
     categories: rows.map((r) => String(r.capacityFactor)),
     series: [
-      { name: "drop fraction (last 20% of training)", values: rows.map((r) => r.dropFraction) },
-      { name: "task loss (MSE) after training", values: rows.map((r) => r.taskLoss) },
+      { name: "drop fraction", values: rows.map((r) => r.dropFraction) },
+      { name: "task loss (MSE)", values: rows.map((r) => r.taskLoss) },
     ],
   };
 }

@@ -102,6 +102,8 @@ export function plotSpec(result: Record<string, unknown>): PlotSpec {
     xLabel: "iteration + 1 (log scale)",
     yLabel: "mean log-likelihood per case",
     logX: true,
+    // Large-step gradient ascent diverges in spikes; keep the view on the range the methods climb through.
+    yRange: [Math.floor((result.initialLogLikelihood as number) - 0.5), Math.ceil(((result.emFinalLogLikelihood as number) + 0.2) * 2) / 2],
     series: [
       ...curves.map((c) => ({ name: c.name, x: c.logLikelihood.map((_, i) => i + 1), y: c.logLikelihood })),
       { name: "target (99% of EM gain)", x: [1, longest], y: [result.target as number, result.target as number] },

@@ -27,10 +27,10 @@ const SIZES = {
 type Router = "hash" | "balancedHash" | "learned" | "learnedSwitch";
 const ROUTERS: readonly Router[] = ["hash", "balancedHash", "learned", "learnedSwitch"];
 const LABEL: Record<Router, string> = {
-  hash: "hash (id hash mod E)",
-  balancedHash: "balanced hash table",
+  hash: "hash mod E",
+  balancedHash: "balanced hash",
   learned: "learned top-1",
-  learnedSwitch: "learned top-1 + Switch loss",
+  learnedSwitch: "learned + Switch loss",
 };
 
 function gateFor(router: Router, layerSeed: number): { gate: GateConfig; aux: AuxLossWeights } {

@@ -112,7 +112,7 @@ export function plotSpec(result: Record<string, unknown>): PlotSpec {
     yLabel: "max/mean tokens per expert (1 = balanced)",
     series: VARIANTS.map((v) => {
       const curve = (result[v] as { curve: Curve[] }).curve;
-      return { name: { none: "no balancing", switch: `Switch aux loss (α=${SWITCH_ALPHA})`, lossFree: `loss-free bias (u=${BIAS_RATE})` }[v], x: curve.map((c) => c.step), y: curve.map((c) => c.maxLoadRatio) };
+      return { name: { none: "no balancing", switch: `Switch loss α=${SWITCH_ALPHA}`, lossFree: `loss-free bias u=${BIAS_RATE}` }[v], x: curve.map((c) => c.step), y: curve.map((c) => c.maxLoadRatio) };
     }),
   };
 }

@@ -40,34 +40,58 @@ function makeData(perRegion: number, seed: number) {
   return { x: tensor(xs), y: tensor(ys), region };
 }
 
-/** Per region: the fraction of its inputs whose gate arg-max is each expert. */
-function usage(params: GatedExpertsParams, x: ReturnType<typeof makeData>["x"], region: readonly number[], experts: number): number[][] {
-  const winner = Array.from(argmax(localExperts(params, x).gates, -1).dataSync());
-  const counts = Array.from({ length: REGIONS }, () => new Array<number>(experts).fill(0));
-  winner.forEach((w, i) => counts[region[i]!]![w]++);
-  return counts.map((row) => {
-    const total = row.reduce((s, v) => s + v, 0);
-    return row.map((v) => v / total);
+/**
+ * Per region and expert: `hard`, the fraction of the region's inputs whose gate
+ * arg-max is that expert, and `soft`, the expert's mean gate weight there.
+ */
+function usage(params: GatedExpertsParams, x: ReturnType<typeof makeData>["x"], region: readonly number[]): { hard: number[][]; soft: number[][] } {
+  const gates = localExperts(params, x).gates;
+  const winner = Array.from(argmax(gates, -1).dataSync());
+  const probs = gates.toArray() as number[][];
+  const experts = probs[0]!.length;
+  const hard = Array.from({ length: REGIONS }, () => new Array<number>(experts).fill(0));
+  const soft = Array.from({ length: REGIONS }, () => new Array<number>(experts).fill(0));
+  const size = new Array<number>(REGIONS).fill(0);
+  winner.forEach((w, i) => {
+    const r = region[i]!;
+    size[r]++;
+    hard[r]![w]++;
+    probs[i]!.forEach((p, e) => (soft[r]![e] += p));
   });
+  const norm = (rows: number[][]) => rows.map((row, r) => row.map((v) => v / size[r]!));
+  return { hard: norm(hard), soft: norm(soft) };
 }
 
-/** Trains one mixture from the init seed `seed`; returns the trained usage and the purity curve. */
+interface Checkpoint {
+  step: number;
+  /** Per region: the fraction routed (arg-max) to its top expert. */
+  purity: number[];
+  /** Per region: the mean gate weight of that top expert. */
+  gateShare: number[];
+}
+
+function checkpoint(step: number, params: GatedExpertsParams, data: ReturnType<typeof makeData>): Checkpoint {
+  const { hard, soft } = usage(params, data.x, data.region);
+  const top = hard.map((row) => row.indexOf(Math.max(...row)));
+  return { step, purity: hard.map((row, r) => row[top[r]!]!), gateShare: soft.map((row, r) => row[top[r]!]!) };
+}
+
+/** Trains one mixture from the init seed `seed`; returns the trained usage and the curve of checkpoints. */
 function trainOnce(data: ReturnType<typeof makeData>, seed: number, size: (typeof SIZES)["full"], opts: ExperimentOptions) {
-  const experts = REGIONS;
-  const init = initGatedExperts(random.key(seed), { inputDim: 2, outputDim: 2, experts });
-  const purityOf = (p: GatedExpertsParams) => usage(p, data.x, data.region, experts).map((r) => Math.max(...r));
-  const curve: { step: number; purity: number[] }[] = [{ step: 0, purity: purityOf(init) }];
+  const init = initGatedExperts(random.key(seed), { inputDim: 2, outputDim: 2, experts: REGIONS });
+  const curve: Checkpoint[] = [checkpoint(0, init, data)];
   const { params, losses } = train({
     params: init,
     optimizer: adam({ lr: 0.05 }),
     steps: size.steps,
     loss: (p) => localExpertsLoss(p, data.x, data.y),
     onStep: ({ step, params: p }) => {
-      if ((step + 1) % size.every === 0) curve.push({ step: step + 1, purity: purityOf(p) });
+      // Dense checkpoints early (the gate sorts the regions out within a few dozen steps), sparse later.
+      if (step + 1 < size.every || (step + 1) % size.every === 0) curve.push(checkpoint(step + 1, p, data));
     },
     progress: progressFor(opts, `local experts (init seed ${seed})`),
   });
-  const finalUsage = usage(params, data.x, data.region, experts);
+  const finalUsage = usage(params, data.x, data.region).hard;
   const dominant = finalUsage.map((r) => r.indexOf(Math.max(...r)));
   return { params, losses, curve, finalUsage, dominant, purity: finalUsage.map((r) => Math.max(...r)) };
 }
@@ -91,22 +115,23 @@ export async function run(opts: ExperimentOptions): Promise<Record<string, unkno
     usage: main.finalUsage.map((r) => r.map((v) => round(v))),
     seeds: runs.map((r) => ({ seed: r.seed, minPurity: round(Math.min(...r.purity)), distinctDominantExperts: new Set(r.dominant).size })),
     seedsSpecialised: runs.filter((r) => Math.min(...r.purity) > 0.9 && new Set(r.dominant).size === REGIONS).length,
-    purityCurve: main.curve.map((c) => ({ step: c.step, purity: c.purity.map((p) => round(p)) })),
+    purityCurve: main.curve.map((c) => ({ step: c.step, purity: c.purity.map((p) => round(p)), gateShare: c.gateShare.map((p) => round(p)) })),
     lossCurve: main.losses.filter((_, i) => i % size.every === 0).map((l, i) => ({ step: i * size.every, loss: round(l) })),
   };
 }
 
 export function plotSpec(result: Record<string, unknown>): PlotSpec {
-  const curve = result.purityCurve as { step: number; purity: number[] }[];
+  const curve = result.purityCurve as Checkpoint[];
+  const steps = curve.map((c) => c.step + 1);
   return {
     kind: "line",
-    title: "Local experts: purity of each region's dominant expert",
-    xLabel: "training step (Adam)",
-    yLabel: "fraction of the region routed to its top expert",
-    series: Array.from({ length: REGIONS }, (_, r) => ({
-      name: `region ${r + 1}`,
-      x: curve.map((c) => c.step),
-      y: curve.map((c) => c.purity[r]!),
-    })),
+    title: "Local experts: how each region comes to be served by one expert",
+    xLabel: "training step + 1 (Adam, log scale)",
+    yLabel: "share of the region's top expert",
+    logX: true,
+    series: [
+      ...Array.from({ length: REGIONS }, (_, r) => ({ name: `region ${r + 1}: purity`, x: steps, y: curve.map((c) => c.purity[r]!) })),
+      { name: "min gate weight of top expert", x: steps, y: curve.map((c) => Math.min(...c.gateShare)) },
+    ],
   };
 }

@@ -21,6 +21,8 @@ export interface LinePlot {
   logX?: boolean;
   /** Plot y on a log10 scale (points with y <= 0 are skipped). */
   logY?: boolean;
+  /** Show only this y range; values outside it are drawn clamped to its edges (e.g. to keep a divergent run from squashing the rest). */
+  yRange?: readonly [number, number];
   series: readonly LineSeries[];
 }
 
@@ -42,12 +44,13 @@ export interface BarPlot {
 
 export type PlotSpec = LinePlot | BarPlot;
 
-const WIDTH = 720;
 const HEIGHT = 440;
-const MARGIN = { left: 78, right: 180, top: 44, bottom: 62 };
+const MARGIN = { left: 78, top: 44, bottom: 62 };
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 
-const plotW = WIDTH - MARGIN.left - MARGIN.right;
+const plotW = 462;
+/** The legend sits right of the plot; the image widens to fit its longest name (about 7 px a character at 12 px). */
+const legendWidth = (names: readonly string[]) => 60 + 7 * Math.max(10, ...names.map((n) => n.length));
 const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
 
 function escapeXml(s: string): string {
@@ -92,6 +95,7 @@ function text(x: number, y: number, s: string, attrs = ""): string {
 }
 
 function frame(spec: PlotSpec, body: string[], legend: string[]): string {
+  const WIDTH = MARGIN.left + plotW + legendWidth(spec.series.map((s) => s.name));
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif" font-size="12">`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
@@ -156,7 +160,8 @@ function renderLine(spec: LinePlot): string {
   const all = points.flat();
   if (all.length === 0) throw new Error(`renderPlot: "${spec.title}" has no finite points${spec.logX || spec.logY ? " (a log axis needs values > 0)" : ""}`);
   const xa = lineAxis(all.map((p) => p[0]), spec.logX);
-  const ya = lineAxis(all.map((p) => p[1]), spec.logY);
+  const clampY = spec.yRange ? (y: number) => Math.min(Math.max(y, spec.yRange![0]), spec.yRange![1]) : (y: number) => y;
+  const ya = lineAxis(spec.yRange ?? all.map((p) => p[1]), spec.logY);
   const px = (x: number) => MARGIN.left + ((x - xa.lo) / (xa.hi - xa.lo)) * plotW;
   const py = (v: number) => MARGIN.top + plotH - ((v - ya.lo) / (ya.hi - ya.lo)) * plotH;
   const body = [
@@ -167,7 +172,7 @@ function renderLine(spec: LinePlot): string {
     ]),
     ...points.map((pts, i) => {
       const color = PALETTE[i % PALETTE.length];
-      const at = ([x, y]: readonly [number, number]) => [px(xa.t(x)).toFixed(1), py(ya.t(y)).toFixed(1)];
+      const at = ([x, y]: readonly [number, number]) => [px(xa.t(x)).toFixed(1), py(ya.t(clampY(y))).toFixed(1)];
       if (pts.length === 1) {
         const [cx, cy] = at(pts[0]!);
         return `<circle cx="${cx}" cy="${cy}" r="3" fill="${color}"/>`;
