@@ -31,3 +31,5 @@ export { vjpProgram } from "./autodiff/vjp";
 export { checkGrads, type CheckGradsOptions } from "./autodiff/check";
 export { setBackend, getBackend, defaultBackend, registerBackend, type Backend, type BackendName } from "./backends/registry";
 export * as moe from "./moe/index";
+// The webgpu backend registers itself; `await initWebGPU()` once before using it (device creation is async).
+export { initWebGPU, releaseWebGPU, type WebGPUInitOptions } from "./backends/webgpu/index";

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { random, tensor, zeros, type Tensor } from "../../index";
 import {
-  MoeConfigError, applyEveryExpert, everyExpertLogLikelihood, ffnExperts, gaussianExperts, linearExperts, linearGaussianExperts,
+  MoeConfigError, applyEveryExpert, denseFfn, everyExpertLogLikelihood, ffnExperts, gaussianExperts, linearExperts, linearGaussianExperts,
   logisticExperts, multinomialLogisticExperts, sharedExpertsOutput, swigluExperts, uniformGroups, type Experts, type ProbabilisticExperts,
 } from "../../moe/index";
 import { FEW, SOME, expectClose, expectGradsOk, groupsFrom, randn, randomize } from "./helpers";
@@ -145,6 +145,23 @@ describe("dense use: every expert, shared experts", () => {
         expectClose(sharedExpertsOutput(ffnExperts, params, x), every.reduce((acc, m) => acc.map((row, t) => addV(row, m[t]!))), 1e-10);
       }),
       SOME,
+    );
+  });
+
+  it("applyEveryExpert, sharedExpertsOutput, everyExpertLogLikelihood and denseFfn are gradient-checked", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), dims, (E, T, d) => {
+        const p = randomize(ffnExperts.init(random.key(0), { numExperts: E, dIn: d.dIn, dOut: d.dOut, hidden: d.hidden }, "f64"), d.seed);
+        const x = randn(d.seed + 1, [T, d.dIn]);
+        expectGradsOk((xx, w1, b1, w2, b2) => applyEveryExpert(ffnExperts, { w1, b1, w2, b2 }, xx), [x, p.w1, p.b1, p.w2, p.b2], d.seed);
+        expectGradsOk((xx, w1, b1, w2, b2) => sharedExpertsOutput(ffnExperts, { w1, b1, w2, b2 }, xx), [x, p.w1, p.b1, p.w2, p.b2], d.seed);
+        const slice0 = (t: Tensor) => t.take(tensor([0], [1], "i32"), 0).squeeze(0);
+        expectGradsOk((xx, w1, b1, w2, b2) => denseFfn({ w1, b1, w2, b2 }, xx), [x, slice0(p.w1), slice0(p.b1), slice0(p.w2), slice0(p.b2)], d.seed);
+        const g = randomize(linearGaussianExperts.init(random.key(0), { numExperts: E, dIn: d.dIn, dOut: d.dOut }, "f64"), d.seed, 0.5);
+        const y = randn(d.seed + 2, [T, d.dOut]);
+        expectGradsOk((xx, a, b, logVar) => everyExpertLogLikelihood(linearGaussianExperts, { a, b, logVar }, xx, y), [x, g.a, g.b, g.logVar], d.seed);
+      }),
+      FEW,
     );
   });
 

@@ -62,9 +62,9 @@ export const routingSizes = (opts: { maxT?: number; maxE?: number; minE?: number
     .map(({ T, E, kRaw, D, H, seed }) => ({ T, E, k: Math.min(kRaw, E, opts.maxK ?? 4), D, H, seed }));
 
 /** fast-check settings for the (slow-ish) gradient properties. */
-export const FEW = { numRuns: 8 } as const;
+export const FEW = { numRuns: 12 } as const;
 /** fast-check settings for cheaper forward properties. */
-export const SOME = { numRuns: 20 } as const;
+export const SOME = { numRuns: 30 } as const;
 
 /** Replaces every leaf of a parameter pytree with fresh N(0, scale²) f64 draws (so biases are nonzero too). */
 export function randomize<P>(params: P, seed: number, scale = 1): P {
