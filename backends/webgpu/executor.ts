@@ -110,6 +110,7 @@ export class WebGPUExecutable {
         throw new Error(`webgpu backend: input buffer "${name}" is not among the bundle's inputs`);
       } else {
         a = allocArray(ctx, this.pool, d.type, length);
+        if (d.init) uploadArray(ctx, a, d.init); // e.g. outputs the compiler folded to constants
         fresh.push(a);
       }
       arrays.set(name, a);

@@ -102,8 +102,9 @@ const UNARY: Readonly<Record<UnaryOp, Render>> = {
   sigmoid: (x) => `(1.0 / (1.0 + exp(-${x})))`,
   abs: (x) => `abs(${x})`,
   sign: (x) => `sign(${x})`,
-  sin: (x) => `sin(${x})`,
-  cos: (x) => `cos(${x})`,
+  // WGSL's sin/cos are only accurate to 2^-11 absolute: use the prelude's f32-accurate ones.
+  sin: (x, t, w) => (t === "f16" ? `f16(${w.helper("sin")}(f32(${x})))` : `${w.helper("sin")}(${x})`),
+  cos: (x, t, w) => (t === "f16" ? `f16(${w.helper("cos")}(f32(${x})))` : `${w.helper("cos")}(${x})`),
   not: (x) => `(!${x})`,
   bitNot: (x) => `(~${x})`,
 };
@@ -469,8 +470,10 @@ class WgslKernelWriter {
     const [a, b] = this.operands([{ e: lhs, want: operandType }, { e: rhs, want: rhsType }]);
     switch (op) {
       case "div":
-        if (type === "i32") return `${this.helper("div_i32")}(${a}, ${b})`;
-        if (type === "u32") return `${this.helper("div_u32")}(${a}, ${b})`;
+        // Integer division by zero is 0 (the interpreter's rule); a nonzero literal divisor needs no check.
+        if ((type === "i32" || type === "u32") && !(rhs.kind === "const" && rhs.value !== 0)) {
+          return `${this.helper(type === "i32" ? "div_i32" : "div_u32")}(${a}, ${b})`;
+        }
         return `(${a} / ${b})`;
       case "max":
       case "min":

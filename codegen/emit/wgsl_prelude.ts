@@ -17,6 +17,9 @@ export type WgslHelper =
   | "pow_f16"
   | "div_i32"
   | "div_u32"
+  | "sincos_reduced"
+  | "sin"
+  | "cos"
   | "rt_f32"
   | "rt_f16"
   | "rt_i32"
@@ -47,6 +50,33 @@ fn mf_pow_${t}(a: ${t}, b: ${t}) -> ${t} {
 const runtime = (t: string) => `fn mf_rt_${t}(x: ${t}) -> ${t} {\n  return x;\n}`;
 
 const SOURCES: Readonly<Record<WgslHelper, string>> = {
+  sincos_reduced: `// sin and cos to f32 precision. WGSL only promises an absolute error of 2^-11 for its
+// builtins (SwiftShader's are ~2e-4 off); the interpreter computes in f64. Cody-Waite
+// reduction by pi/2 in three parts, then the Cephes sinf/cosf polynomials on [-pi/4, pi/4].
+fn mf_sincos_reduced(x: f32) -> vec3<f32> {
+  let k = round(x * 0.63661977236758134);
+  let r = ((x - k * 1.5703125) - k * 4.837512969970703125e-4) - k * 7.54978995489188216e-8;
+  let z = r * r;
+  let s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
+  let c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
+  return vec3<f32>(s, c, f32(i32(k) & 3));
+}`,
+  sin: `fn mf_sin(x: f32) -> f32 {
+  let v = mf_sincos_reduced(x);
+  let q = i32(v.z);
+  if (q == 0) { return v.x; }
+  if (q == 1) { return v.y; }
+  if (q == 2) { return -v.x; }
+  return -v.y;
+}`,
+  cos: `fn mf_cos(x: f32) -> f32 {
+  let v = mf_sincos_reduced(x);
+  let q = i32(v.z);
+  if (q == 0) { return v.y; }
+  if (q == 1) { return -v.x; }
+  if (q == 2) { return -v.y; }
+  return v.x;
+}`,
   f32_bits: `// An f32 from its bits at run time (WGSL rejects infinite and NaN constant expressions).
 fn mf_f32_bits(bits: u32) -> f32 {
   var b = bits;
@@ -100,6 +130,8 @@ fn mf_div_i32(a: i32, b: i32) -> i32 {
 
 /** Helpers a helper calls (emitted before it). */
 const DEPENDS: Partial<Record<WgslHelper, readonly WgslHelper[]>> = {
+  sin: ["sincos_reduced"],
+  cos: ["sincos_reduced"],
   pow_f32: ["f32_bits"],
   pow_f16: ["f32_bits"],
 };

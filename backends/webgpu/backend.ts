@@ -1,0 +1,90 @@
+/**
+ * The `webgpu` backend: compiles a Program for the WGSL target (once per
+ * program: `jit` already caches programs per input signature), uploads host
+ * inputs, submits the launch schedule, and returns tensors that stay on the
+ * device (`await t.data()` reads them). Needs `await initWebGPU()` once.
+ */
+import { compile } from "../../codegen/compile";
+import type { Program } from "../../dsl/program";
+import { resolveShape, shapeToString } from "../../dsl/shape";
+import { Tensor } from "../../dsl/tensor";
+import { bindDims } from "../../dsl/trace";
+import type { Backend } from "../registry";
+import { allocArray, releaseArray, uploadArray, type DeviceArray } from "./buffers";
+import { requireWebGPU, webgpuAvailability, type WebGPUContext } from "./device";
+import { WebGPUExecutable } from "./executor";
+import { runtimeFor } from "./runtime";
+import { WebGPUValue, webgpuValueOf } from "./value";
+
+const executables = new WeakMap<Program, WeakMap<WebGPUContext, WebGPUExecutable>>();
+
+/**
+ * The compiled form of `program` on a device (WGSL bundle + pipelines), made on first use.
+ * @example webgpuExecutable(program, await initWebGPU()).bundle.kernels.length
+ */
+export function webgpuExecutable(program: Program, ctx: WebGPUContext = requireWebGPU()): WebGPUExecutable {
+  let byCtx = executables.get(program);
+  if (!byCtx) executables.set(program, (byCtx = new WeakMap()));
+  let exe = byCtx.get(ctx);
+  if (!exe) {
+    const rt = runtimeFor(ctx);
+    exe = new WebGPUExecutable(ctx, rt.pool, rt.pipelines, compile(program, { target: "wgsl" }));
+    byCtx.set(ctx, exe);
+  }
+  return exe;
+}
+
+/**
+ * Runs `program` on a WebGPU context: host inputs are uploaded, webgpu inputs
+ * used in place; returns device tensors (one per program output).
+ */
+export function runOnWebGPU(ctx: WebGPUContext, program: Program, inputs: readonly Tensor[]): Tensor[] {
+  const dims = bindDims(program, inputs, "webgpu backend");
+  const exe = webgpuExecutable(program, ctx);
+  const rt = runtimeFor(ctx);
+  const uploaded = new Map<DeviceArray, number>();
+  const arrays = inputs.map((t, i) => {
+    const dev = webgpuValueOf(t);
+    if (dev) {
+      if (dev.ctx !== ctx) throw new Error(`webgpu backend: input ${i} lives on another WebGPU device; read it (await t.data()) and pass the host tensor`);
+      if (dev.isReleased) throw new Error(`webgpu backend: input ${i} (${t.dtype}${shapeToString(t.shape)}) was released with releaseWebGPU()`);
+      return dev.array;
+    }
+    if (t.isDevice) throw new Error(`webgpu backend: input ${i} (${t.dtype}${shapeToString(t.shape)}) lives on another backend's device; read it to the host first (await t.data())`);
+    if (t.isTracer) throw new Error(`webgpu backend: input ${i} is a traced value; run programs on concrete tensors`);
+    const host = t._value();
+    const a = allocArray(ctx, rt.pool, host.dtype, host.size);
+    uploadArray(ctx, a, host.data);
+    uploaded.set(a, i);
+    return a;
+  });
+  const sub = exe.run(dims, arrays);
+  // One value per distinct output array: a program returning x twice gives two tensors sharing one buffer.
+  const values = new Map<DeviceArray, WebGPUValue>();
+  inputs.forEach((t, i) => {
+    const dev = webgpuValueOf(t);
+    if (dev) values.set(arrays[i]!, dev);
+  });
+  const outs = program.outputs.map((v, i) => {
+    const a = sub.outputs[i]!;
+    let value = values.get(a);
+    if (!value) {
+      // Fresh outputs and uploaded inputs returned as outputs are owned by the new value; constants are not.
+      const owned = sub.owned[i] || uploaded.has(a);
+      value = new WebGPUValue(ctx, a, v.dtype, resolveShape(v.shape, dims), sub.done, owned ? rt.pool : undefined);
+      values.set(a, value);
+      uploaded.delete(a);
+    }
+    return Tensor._device(value);
+  });
+  for (const a of uploaded.keys()) releaseArray(rt.pool, a); // queue order: the submitted work reads them first
+  return outs;
+}
+
+export const webgpuBackend: Backend = {
+  name: "webgpu",
+  available: webgpuAvailability,
+  run(program: Program, inputs: readonly Tensor[]): Tensor[] {
+    return runOnWebGPU(requireWebGPU(), program, inputs);
+  },
+};

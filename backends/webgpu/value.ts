@@ -1,0 +1,81 @@
+/**
+ * Tensors whose values live in WebGPU buffers. The buffer is owned by the
+ * value: when the tensor is garbage-collected a FinalizationRegistry returns
+ * it to the pool, so users never count references; `releaseWebGPU(t)` frees
+ * it earlier when memory is tight.
+ */
+import { NDArray } from "../interp/ndarray";
+import type { DType } from "../../dsl/dtype";
+import type { DeviceValue, Tensor } from "../../dsl/tensor";
+import { downloadArray, releaseArray, type BufferPool, type DeviceArray } from "./buffers";
+import type { WebGPUContext } from "./device";
+
+interface Held {
+  readonly pool: BufferPool;
+  readonly array: DeviceArray;
+}
+
+const collector = new FinalizationRegistry<Held>(({ pool, array }) => releaseArray(pool, array));
+
+/** A value on a WebGPU device (the `DeviceValue` of webgpu tensors). */
+export class WebGPUValue implements DeviceValue {
+  readonly backend = "webgpu";
+  private released = false;
+
+  /**
+   * @param ready resolves when the submission that computes the value was accepted (rejects with its error)
+   * @param owner the pool to return the buffer to when this value dies; undefined when someone else owns it (constants)
+   */
+  constructor(
+    readonly ctx: WebGPUContext,
+    readonly array: DeviceArray,
+    readonly dtype: DType,
+    readonly shape: readonly number[],
+    private readonly ready: Promise<void>,
+    private readonly owner?: BufferPool,
+  ) {
+    if (owner) collector.register(this, { pool: owner, array }, this);
+  }
+
+  /** Copies the value to the host (after the work that computes it). */
+  async read(): Promise<NDArray> {
+    if (this.released) throw new Error(`webgpu backend: this ${this.dtype}[${this.shape.join(",")}] tensor was released with releaseWebGPU(); it has no value any more`);
+    await this.ready;
+    const data = await downloadArray(this.ctx, this.array);
+    return new NDArray(this.dtype, [...this.shape], data as NDArray["data"]);
+  }
+
+  /** Returns the buffer to the pool now (idempotent). Reading afterwards is an error. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    if (this.owner) {
+      collector.unregister(this);
+      releaseArray(this.owner, this.array);
+    }
+  }
+
+  get isReleased(): boolean {
+    return this.released;
+  }
+}
+
+/** The WebGPU value of a tensor, or undefined for tensors that do not live on WebGPU. */
+export function webgpuValueOf(t: Tensor): WebGPUValue | undefined {
+  const node = t._node;
+  return node.kind === "device" && node.value instanceof WebGPUValue ? node.value : undefined;
+}
+
+/**
+ * Frees a WebGPU tensor's buffer now instead of when it is garbage-collected
+ * (optional: memory is reclaimed automatically). The tensor cannot be read afterwards.
+ * @example
+ * const y = f(x);          // a webgpu tensor
+ * console.log(await y.data());
+ * releaseWebGPU(y);        // give its buffer back before the next big step
+ */
+export function releaseWebGPU(t: Tensor): void {
+  const v = webgpuValueOf(t);
+  if (!v) throw new TypeError(`releaseWebGPU: the tensor (${t.dtype}[${t.shape.join(",")}]) does not live on the webgpu backend`);
+  v.release();
+}

@@ -1,0 +1,131 @@
+/**
+ * The webgpu backend through the public API: `jit(fn, { backend: "webgpu" })`
+ * on forward and gradient functions, eager ops on webgpu tensors, device
+ * tensors passed between programs without copies, buffer release, and clear
+ * errors (f64, compile failures reported on read, released tensors).
+ * Results are compared with the interpreter running the same functions.
+ */
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { grad, jit, ops, setBackend, getBackend, tensor, trace, spec, type Tensor } from "../../index";
+import { emitWgsl } from "../../codegen/emit/wgsl";
+import { compile } from "../../codegen/compile";
+import { releaseWebGPU, runWgslBundle, webgpuValueOf } from "../../backends/webgpu/index";
+import { eagerProgram } from "../../backends/webgpu/eager";
+import { runtimeFor } from "../../backends/webgpu/runtime";
+import { mulberry32, randomFloats, relativeError } from "../codegen/random_programs";
+import { webgpuForTests } from "./test_device";
+
+const ctx = await webgpuForTests();
+
+/** A small MLP-ish loss: relu(x @ w + b) summed with a softmax term. */
+const loss = (x: Tensor, w: Tensor, b: Tensor) => {
+  const h = ops.relu(ops.add(ops.matmul(x, w), b));
+  return ops.add(ops.sum(ops.mul(h, h)), ops.sum(ops.mul(ops.softmax(h, -1), x.sum(-1, true))));
+};
+
+async function expectClose(got: Tensor, want: Tensor, rtol = 1e-4): Promise<void> {
+  expect(got.shape).toEqual(want.shape);
+  expect(got.dtype).toBe(want.dtype);
+  expect(relativeError(await got.data(), await want.data())).toBeLessThanOrEqual(rtol);
+}
+
+describe.runIf(ctx)("webgpu backend", () => {
+  it("jit runs forward programs on the device, for sizes 1 and primes (4 shapes per run)", async () => {
+    const f = jit(loss, { backend: "webgpu" });
+    const ref = jit(loss, { backend: "interp" });
+    const shapes = fc.sample(fc.tuple(fc.constantFrom(1, 2, 3, 7, 13), fc.constantFrom(1, 5, 11), fc.constantFrom(1, 3, 17)), 4);
+    for (const [k, [t, d, h]] of shapes.entries()) {
+      const rng = mulberry32(k);
+      const args = [randomFloats(rng, "f32", [t, d]), randomFloats(rng, "f32", [d, h]), randomFloats(rng, "f32", [h])] as const;
+      const y = f(...args);
+      expect(y.isDevice).toBe(true);
+      await expectClose(y, ref(...args));
+    }
+  });
+
+  it("jit of grad runs the gradient program on the device", async () => {
+    const g = jit(grad(loss, { argnums: [0, 1, 2] }), { backend: "webgpu" });
+    const gRef = grad(loss, { argnums: [0, 1, 2] });
+    const rng = mulberry32(7);
+    const args = [randomFloats(rng, "f32", [13, 5]), randomFloats(rng, "f32", [5, 7]), randomFloats(rng, "f32", [7])] as const;
+    const got = g(...args) as Tensor[];
+    const want = gRef(...args) as Tensor[];
+    expect(got.every((t) => t.isDevice)).toBe(true);
+    for (let i = 0; i < 3; i++) await expectClose(got[i]!, want[i]!);
+  });
+
+  it("device tensors feed later programs without a host round trip", async () => {
+    const f = jit((x: Tensor) => ops.exp(ops.mul(x, 0.5)), { backend: "webgpu" });
+    const x = tensor([[0.5, -1, 2], [3, 0, -0.25]]);
+    const y = f(f(x)); // the inner result stays on the device
+    await expectClose(y, ops.exp(ops.mul(ops.exp(ops.mul(x, 0.5)), 0.5)));
+  });
+
+  it("eager ops on webgpu tensors run on the device; host operands mix in", async () => {
+    const toDevice = jit((x: Tensor) => ops.neg(ops.neg(x)), { backend: "webgpu" });
+    const hostA = tensor([[1, -2, 3], [0.5, 4, -1]]);
+    const hostB = tensor([2, 0.25, -1]);
+    const a = toDevice(hostA);
+    const eager = ops.sum(ops.mul(ops.tanh(a), hostB), -1); // a on webgpu, hostB on the host
+    expect(eager.isDevice).toBe(true);
+    await expectClose(eager, ops.sum(ops.mul(ops.tanh(hostA), hostB), -1));
+    const [values, indices] = ops.topK(a, 2);
+    expect(Array.from(await indices.data())).toEqual([2, 0, 1, 0]);
+    expect(Array.from(await values.data())).toEqual([3, 1, 4, 0.5]);
+  });
+
+  it("eager programs are cached per primitive, params and input signature", () => {
+    const avals = [{ shape: [3], dtype: "f32" as const }];
+    expect(eagerProgram("exp", avals, {})).toBe(eagerProgram("exp", avals, {}));
+    expect(eagerProgram("exp", avals, {})).not.toBe(eagerProgram("exp", [{ shape: [4], dtype: "f32" as const }], {}));
+    expect(eagerProgram("reduceSum", [{ shape: [2, 3], dtype: "f32" }], { axes: [0] })).not.toBe(eagerProgram("reduceSum", [{ shape: [2, 3], dtype: "f32" }], { axes: [1] }));
+  });
+
+  it("a program that returns its input, or one value twice, gives tensors that share a buffer", async () => {
+    const f = jit((x: Tensor) => [x, ops.exp(x), ops.exp(x)], { backend: "webgpu" });
+    const x = tensor([0, 1, 2]);
+    const [same, e1, e2] = f(x) as Tensor[];
+    expect(Array.from(await same!.data())).toEqual([0, 1, 2]);
+    expect(relativeError(await e1!.data(), [1, Math.E, Math.E ** 2])).toBeLessThan(1e-6);
+    expect(Array.from(await e2!.data())).toEqual(Array.from(await e1!.data()));
+  });
+
+  it("releaseWebGPU returns the buffer to the pool; the tensor cannot be read afterwards", async () => {
+    const f = jit((x: Tensor) => ops.mul(x, 3), { backend: "webgpu" });
+    const y = f(tensor(new Array(1000).fill(1), [1000]));
+    await y.data();
+    const before = runtimeFor(ctx!).pool.heldBytes;
+    releaseWebGPU(y);
+    expect(runtimeFor(ctx!).pool.heldBytes).toBeGreaterThan(before);
+    expect(webgpuValueOf(y)!.isReleased).toBe(true);
+    await expect(y.data()).rejects.toThrow(/released/);
+    expect(() => f(y)).toThrow(/released/);
+    expect(() => releaseWebGPU(tensor([1]))).toThrow(/does not live on the webgpu backend/);
+  });
+
+  it("setBackend('webgpu') makes it the default for jit", async () => {
+    setBackend("webgpu");
+    try {
+      expect(getBackend().name).toBe("webgpu");
+      const y = jit((x: Tensor) => ops.add(x, 1))(tensor([1, 2]));
+      expect(y.isDevice).toBe(true);
+      expect(Array.from(await y.data())).toEqual([2, 3]);
+    } finally {
+      setBackend("interp");
+    }
+  });
+
+  it("f64 programs fail at compile time, naming the problem", () => {
+    const f = jit((x: Tensor) => ops.exp(x), { backend: "webgpu" });
+    expect(() => f(tensor([1, 2], [2], "f64"))).toThrow(/f64|64-bit/);
+  });
+
+  it("a shader the device rejects is reported when the result is read", async () => {
+    const p = trace((x: Tensor) => ops.exp(x), spec([4]));
+    const bundle = compile(p, { target: "wgsl" });
+    const broken = { ...bundle, kernels: bundle.kernels.map((k) => ({ ...k, source: k.source.replace(/exp\(/, "no_such_function(") })) };
+    await expect(runWgslBundle(ctx!, broken, [{ type: "f32", data: [1, 2, 3, 4] }])).rejects.toThrow(/failed to compile[\s\S]*no_such_function/);
+    expect(emitWgsl(bundle.kernels[0]!)).toBe(bundle.kernels[0]!.source);
+  });
+});
