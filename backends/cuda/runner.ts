@@ -1,9 +1,9 @@
 /**
- * Running a CUDA bundle from Node without native addons: the bundle is
- * compiled together with a small `main()` into an executable that reads dims
- * and inputs from a binary file, runs the forward schedule through the C API,
- * and writes the outputs to another file. Executables are cached by the hash
- * of their source.
+ * Running CUDA bundles from Node without native addons: bundles are compiled
+ * together with a small `main()` into an executable that, for the bundle
+ * chosen on its command line, reads dims and inputs from a binary file, runs
+ * the forward schedule through the C API, and writes the outputs to another
+ * file. Executables are cached by the hash of their source.
  *
  * File formats (little-endian): in = i64 numDims, i64 dims[numDims], then per
  * input i64 byteCount + bytes; out = per output i64 byteCount + bytes. The
@@ -18,27 +18,18 @@ import { evalSize, type KernelBundle, type ScalarType } from "../../codegen/kern
 import type { AnyTypedArray } from "../../dsl/dtype";
 import { cudaBundleSource } from "./bundle";
 import { fromHalfBits, toHalfBits } from "./half";
-import { compileCudaSync, formatDiagnostics } from "./nvcc";
+import { compileCuda, compileCudaSync, formatDiagnostics, type NvccResult } from "./nvcc";
 
 /**
- * The `main()` of a runner executable for the bundle with C prefix `P`.
- *
- * @example
- * const cu = cudaBundleSource(bundle, { prefix: "p" }).cu + cudaRunnerMain("p");
+ * `static int mf_run_P(in, out, repeats)`: runs the bundle with C prefix `P`
+ * from an input file to an output file; 0 on success, 1 for a CUDA/API
+ * failure (message on stderr), 2 for a bad file.
  */
-export function cudaRunnerMain(P: string): string {
+function runnerFunction(P: string): string {
   return `
-// ---- runner: moeforge_runner in.bin out.bin [repeats] ----
-#include <chrono>
-#include <vector>
-
-static bool mf_read(FILE* f, void* dst, size_t n) { return n == 0 || fread(dst, 1, n, f) == n; }
-
-int main(int argc, char** argv) {
-  if (argc < 3) { fprintf(stderr, "usage: %s in.bin out.bin [repeats]\\n", argv[0]); return 2; }
-  const int repeats = argc > 3 ? atoi(argv[3]) : 0;
-  FILE* in = fopen(argv[1], "rb");
-  if (!in) { fprintf(stderr, "cannot open %s\\n", argv[1]); return 2; }
+static int mf_run_${P}(const char* in_path, const char* out_path, int repeats) {
+  FILE* in = fopen(in_path, "rb");
+  if (!in) { fprintf(stderr, "cannot open %s\\n", in_path); return 2; }
   int64_t num_dims = 0;
   if (!mf_read(in, &num_dims, 8) || num_dims < 0 || num_dims > 64) { fprintf(stderr, "bad input file header\\n"); return 2; }
   std::vector<int64_t> dims((size_t)num_dims + 1);
@@ -62,8 +53,8 @@ int main(int argc, char** argv) {
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     printf("forward_ms %.6f\\n", ms / repeats);
   }
-  FILE* out = fopen(argv[2], "wb");
-  if (!out) { fprintf(stderr, "cannot open %s\\n", argv[2]); return 2; }
+  FILE* out = fopen(out_path, "wb");
+  if (!out) { fprintf(stderr, "cannot open %s\\n", out_path); return 2; }
   for (int i = 0; i < ${P}_NUM_OUTPUTS; i++) {
     const int64_t bytes = (int64_t)${P}_output_bytes(ctx, i);
     std::vector<unsigned char> data((size_t)bytes + 1);
@@ -78,9 +69,38 @@ int main(int argc, char** argv) {
 `;
 }
 
-/** A compiled runner executable for one bundle. */
+/**
+ * The `main()` of a runner executable for the bundles with C prefixes
+ * `prefixes` (chosen by index on the command line), with a run function per bundle.
+ *
+ * @example
+ * const cu = cudaBundleSource(bundle, { prefix: "p" }).cu + cudaRunnerMain(["p"]);
+ * // ./runner 0 in.bin out.bin 10
+ */
+export function cudaRunnerMain(prefixes: readonly string[]): string {
+  return `
+// ---- runner: <exe> <bundle index> in.bin out.bin [repeats] ----
+#include <chrono>
+#include <vector>
+
+static bool mf_read(FILE* f, void* dst, size_t n) { return n == 0 || fread(dst, 1, n, f) == n; }
+${prefixes.map(runnerFunction).join("")}
+int main(int argc, char** argv) {
+  if (argc < 4) { fprintf(stderr, "usage: %s <bundle 0..${prefixes.length - 1}> in.bin out.bin [repeats]\\n", argv[0]); return 2; }
+  const int repeats = argc > 4 ? atoi(argv[4]) : 0;
+  switch (atoi(argv[1])) {
+${prefixes.map((P, i) => `    case ${i}: return mf_run_${P}(argv[2], argv[3], repeats);`).join("\n")}
+    default: fprintf(stderr, "no bundle %s\\n", argv[1]); return 2;
+  }
+}
+`;
+}
+
+/** One bundle inside a compiled runner executable. */
 export interface CudaRunner {
   readonly executable: string;
+  /** The bundle's index on the executable's command line. */
+  readonly index: number;
   readonly bundle: KernelBundle;
 }
 
@@ -91,29 +111,51 @@ export interface BuildRunnerOptions {
   readonly cacheDir?: string;
 }
 
-/**
- * Compiles `bundle` and the runner main into an executable (or reuses the
- * cached one). Throws with nvcc's diagnostics when compilation fails.
- *
- * @example
- * const runner = buildCudaRunner(compile(program, { target: "cuda" }));
- * const { outputs } = runCudaRunner(runner, new Map([["T", 8]]), [x.data]);
- */
-export function buildCudaRunner(bundle: KernelBundle, options: BuildRunnerOptions = {}): CudaRunner {
-  const prefix = "mfrun";
-  const source = cudaBundleSource(bundle, { prefix }).cu + cudaRunnerMain(prefix);
+/** The runner's source and where its executable is cached. */
+function runnerPlan(bundles: readonly KernelBundle[], options: BuildRunnerOptions): { source: string; archs: readonly string[]; executable: string } {
+  const prefixes = bundles.map((_, i) => `mfrun${i}`);
+  const source = bundles.map((b, i) => cudaBundleSource(b, { prefix: prefixes[i] }).cu).join("\n") + cudaRunnerMain(prefixes);
   const archs = options.archs ?? ["native"];
   const dir = options.cacheDir ?? join(tmpdir(), "moeforge-cuda-runners");
   mkdirSync(dir, { recursive: true });
   const hash = createHash("sha256").update(archs.join(",")).update(source).digest("hex").slice(0, 24);
-  const executable = join(dir, `runner-${hash}`);
-  if (!existsSync(executable)) {
-    const partial = `${executable}.${process.pid}.tmp`;
-    const r = compileCudaSync(source, { archs, mode: "executable", output: partial, extraFlags: ["-O3"] });
-    if (!r.ok) throw new Error(`nvcc could not build the CUDA runner:\n${formatDiagnostics(r, source)}`);
-    renameSync(partial, executable); // atomic: concurrent builders never see a half-written file
+  return { source, archs, executable: join(dir, `runner-${hash}`) };
+}
+
+function finishBuild(plan: ReturnType<typeof runnerPlan>, partial: string, r: NvccResult): void {
+  if (!r.ok) throw new Error(`nvcc could not build the CUDA runner:\n${formatDiagnostics(r, plan.source)}`);
+  renameSync(partial, plan.executable); // atomic: concurrent builders never see a half-written file
+}
+
+const runnersOf = (bundles: readonly KernelBundle[], executable: string): CudaRunner[] => bundles.map((bundle, index) => ({ executable, index, bundle }));
+
+/**
+ * Compiles `bundles` and a runner main into one executable (or reuses the
+ * cached one) and returns a runner per bundle. One nvcc invocation for many
+ * bundles is much faster than one each. Throws with nvcc's diagnostics when
+ * compilation fails.
+ *
+ * @example
+ * const [runner] = buildCudaRunners([compile(program, { target: "cuda" })]);
+ * const { outputs } = runCudaRunner(runner, new Map([["T", 8]]), [x.dataSync()]);
+ */
+export function buildCudaRunners(bundles: readonly KernelBundle[], options: BuildRunnerOptions = {}): CudaRunner[] {
+  const plan = runnerPlan(bundles, options);
+  if (!existsSync(plan.executable)) {
+    const partial = `${plan.executable}.${process.pid}.tmp`;
+    finishBuild(plan, partial, compileCudaSync(plan.source, { archs: plan.archs, mode: "executable", output: partial, extraFlags: ["-O3"] }));
   }
-  return { executable, bundle };
+  return runnersOf(bundles, plan.executable);
+}
+
+/** `buildCudaRunners` without blocking, so several executables can compile in parallel. */
+export async function buildCudaRunnersAsync(bundles: readonly KernelBundle[], options: BuildRunnerOptions = {}): Promise<CudaRunner[]> {
+  const plan = runnerPlan(bundles, options);
+  if (!existsSync(plan.executable)) {
+    const partial = `${plan.executable}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    finishBuild(plan, partial, await compileCuda(plan.source, { archs: plan.archs, mode: "executable", output: partial, extraFlags: ["-O3"] }));
+  }
+  return runnersOf(bundles, plan.executable);
 }
 
 /** Device bytes of host values (f16 becomes `__half` bits, bool one byte per element). */
@@ -180,7 +222,7 @@ export function runCudaRunner(
   const dir = mkdtempSync(join(tmpdir(), "moeforge-cuda-run-"));
   try {
     writeFileSync(join(dir, "in.bin"), Buffer.concat(parts));
-    const args = [join(dir, "in.bin"), join(dir, "out.bin"), ...(options.repeats ? [String(options.repeats)] : [])];
+    const args = [String(runner.index), join(dir, "in.bin"), join(dir, "out.bin"), ...(options.repeats ? [String(options.repeats)] : [])];
     const r = spawnSync(runner.executable, args, { encoding: "utf8" });
     if (r.error) throw new Error(`CUDA runner could not start: ${r.error.message}`);
     if (r.status !== 0) throw new Error(`CUDA runner failed (exit ${r.status}): ${r.stderr.trim() || r.stdout.trim()}`);

@@ -10,7 +10,7 @@
  * argument; blocks past that count (padding of the fold) return at once.
  */
 import type { Kernel, ScalarType, Stmt } from "../kernel_ir";
-import { indexVariables, readVariables, usedBuiltins } from "./cuda_index_width";
+import { indexWidths, readVariables, usedBuiltins } from "./cuda_index_width";
 import { convert, renderExpr, toStorage, type ExprScope } from "./cuda_expr";
 import { CUDA_PRELUDE } from "./cuda_prelude";
 import { cudaStorageType, cudaType, type CudaStorageType, type CudaType } from "./cuda_types";
@@ -51,7 +51,7 @@ export function emitCudaKernel(kernel: Kernel, options: CudaKernelOptions = {}):
     kernel: kernel.name,
     elements,
     sizes: new Set(kernel.sizes),
-    indexVars: indexVariables(kernel.body),
+    widths: indexWidths(kernel.body),
     ident: (n) => names.ident(n),
   };
   const restrict = (options.restrict ?? true) ? " __restrict__" : "";
@@ -157,7 +157,7 @@ class StmtWriter {
   private expr = (e: Parameters<typeof renderExpr>[0], inIndex = false) => renderExpr(e, this.scope, inIndex);
 
   private varType(name: string, type: Parameters<typeof cudaType>[0]) {
-    return type === "i32" && this.scope.indexVars.has(name) ? "long long" : cudaType(type, `CUDA emitter, kernel "${this.kernel.name}", variable "${name}"`);
+    return type === "i32" && this.scope.widths.wideVars.has(name) ? "long long" : cudaType(type, `CUDA emitter, kernel "${this.kernel.name}", variable "${name}"`);
   }
 
   private stmt(s: Stmt, depth: number): string[] {
@@ -180,7 +180,8 @@ class StmtWriter {
         const el = this.scope.elements.get(name);
         if (!el) this.fail(`${s.kind} writes "${name}", which the kernel does not declare`);
         if (s.kind === "store" && this.params.get(name)!.access === "read") this.fail(`store to buffer "${name}", which is declared read-only`);
-        return [`${pad}${id(name)}[${this.expr(s.index, true).code}] = ${toStorage(this.expr(s.value), el.storage)};`];
+        // Buffer offsets can pass 2^31; shared-array offsets are bounded by the array's length.
+        return [`${pad}${id(name)}[${this.expr(s.index, s.kind === "store").code}] = ${toStorage(this.expr(s.value), el.storage)};`];
       }
       case "atomicAdd": {
         const p = this.params.get(s.buffer) ?? this.fail(`atomicAdd on "${s.buffer}", which is not a buffer of the kernel`);

@@ -4,7 +4,7 @@
  * inserts conversions, when integer math is widened to 64 bits).
  */
 import type { BinaryOp, Builtin, Expr, Intrinsic, ScalarType, UnaryOp } from "../kernel_ir";
-import { isIndexExpr } from "./cuda_index_width";
+import { isIndexExpr, isWideExpr, type IndexWidths } from "./cuda_index_width";
 import { cudaType, literal, type CudaStorageType, type CudaType } from "./cuda_types";
 
 /** A rendered expression and its C++ type. */
@@ -124,15 +124,15 @@ export interface ExprScope {
   /** Buffer and shared-array element types, by IR name. */
   readonly elements: ReadonlyMap<string, { readonly type: ScalarType; readonly storage: CudaStorageType; readonly what: "buffer" | "shared array" }>;
   readonly sizes: ReadonlySet<string>;
-  /** i32 variables computed in 64 bits (see cuda_index_width.ts). */
-  readonly indexVars: ReadonlySet<string>;
+  /** Index variables and those computed in 64 bits (see cuda_index_width.ts). */
+  readonly widths: IndexWidths;
   /** The C++ identifier for an IR name. */
   ident(name: string): string;
 }
 
 /**
  * Renders a kernel-IR expression. `inIndex` is true inside the index of a
- * load or store, where i32 add/sub/mul are computed in 64 bits.
+ * buffer load or store, where i32 add/sub/mul are computed in 64 bits.
  */
 export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered {
   const fail = (why: string): never => {
@@ -143,7 +143,7 @@ export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered
     case "const":
       return { code: literal(e.value, e.type), type: cudaType(e.type) };
     case "var":
-      return { code: scope.ident(e.name), type: e.type === "i32" && scope.indexVars.has(e.name) ? "long long" : cudaType(e.type) };
+      return { code: scope.ident(e.name), type: e.type === "i32" && scope.widths.wideVars.has(e.name) ? "long long" : cudaType(e.type) };
     case "size":
       if (!scope.sizes.has(e.name)) fail(`size "${e.name}" is not among the kernel's sizes [${[...scope.sizes].join(", ")}]`);
       return { code: scope.ident(e.name), type: "int" };
@@ -156,13 +156,14 @@ export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered
       const name = e.kind === "load" ? e.buffer : e.array;
       if (!el || el.what !== what) return fail(`${e.kind} reads ${what} "${name}", which the kernel does not declare`);
       if (el.type !== e.type) fail(`${e.kind} of ${what} "${name}" has type ${e.type}, but its elements are ${el.type}`);
-      const index = renderExpr(e.index, scope, true);
+      // Buffer offsets can pass 2^31; shared-array offsets are bounded by the array's length.
+      const index = renderExpr(e.index, scope, e.kind === "load");
       const code = `${scope.ident(name)}[${index.code}]`;
       return { code: el.storage === "__half" ? `__half2float(${code})` : code, type: cudaType(e.type) };
     }
     case "unary": {
       const a = sub(e.arg);
-      const wide = e.op === "neg" && e.type === "i32" && (inIndex || isIndexExpr(e, scope.indexVars));
+      const wide = e.op === "neg" && e.type === "i32" && (inIndex || isWideExpr(e, scope.widths));
       const arg = wide ? widen(a) : a;
       const fmt = UNARY[e.op][opClass(arg.type)] ?? fail(`unary op "${e.op}" has no CUDA lowering for ${e.type} operands`);
       return { code: fmt(arg.code), type: e.op === "not" ? "bool" : arg.type };
@@ -212,13 +213,14 @@ function renderBinary(
   let [a, b] = lhs.type === rhs.type ? [lhs, rhs] : unify(lhs, rhs);
   // Index math (positions, sizes) uses plain C++ operators; sums and products that
   // can pass 2^31 are computed in 64 bits.
-  const indexMath = e.type === "i32" && (inIndex || isIndexExpr(e, scope.indexVars));
-  if (indexMath && (e.op === "add" || e.op === "sub" || e.op === "mul") && a.type === "int") {
+  const indexMath = e.type === "i32" && (inIndex || isIndexExpr(e, scope.widths.indexVars));
+  const wide = e.type === "i32" && (inIndex || isWideExpr(e, scope.widths));
+  if (wide && (e.op === "add" || e.op === "sub" || e.op === "mul") && a.type === "int") {
     a = widen(a);
     b = { code: b.code, type: "long long" }; // C++ promotes the other operand
   }
   // The overloaded mf_max/mf_min need both arguments of exactly one type.
-  if ((e.op === "max" || e.op === "min") && lhs.type !== rhs.type) [a, b] = [widen(a), widen(b)];
+  if ((e.op === "max" || e.op === "min") && lhs.type !== rhs.type) [a, b] = [widen(lhs), widen(rhs)];
   const cls = indexMath && a.type !== "float" ? "wide" : opClass(a.type);
   const fmt = BINARY[e.op][cls] ?? fail(`binary op "${e.op}" has no CUDA lowering for ${a.type} operands (result type ${e.type})`);
   const isCompare = ["eq", "ne", "lt", "le", "gt", "ge", "and", "or"].includes(e.op);
@@ -226,7 +228,7 @@ function renderBinary(
 }
 
 function renderCast(arg: Rendered, to: ScalarType, scope: ExprScope, e: Expr, inIndex: boolean): Rendered {
-  if (to === "i32" && arg.type === "long long" && (inIndex || isIndexExpr(e, scope.indexVars))) return arg; // stays an index
+  if (to === "i32" && arg.type === "long long" && (inIndex || isWideExpr(e, scope.widths))) return arg; // stays a 64-bit index
   const target = cudaType(to, `CUDA emitter, kernel "${scope.kernel}"`);
   const code = convert(arg, target);
   // A cast to f16 rounds to half precision even though the value computes in float.

@@ -6,36 +6,54 @@
  *
  * An i32 expression is index-derived when it is built only from constants,
  * named sizes, thread builtins and other index-derived variables: such values
- * are exact positions, so 64-bit arithmetic only removes overflow. Values that
+ * are exact positions, so 64-bit arithmetic only removes overflow. Only index
+ * values that grow with the problem (see `indexWidths`) are widened. Values that
  * depend on loaded data (i32 tensor elements) keep 32-bit wrap-around
  * semantics, like the interpreter's Int32Array, except inside the index of a
  * load/store, where the emitter widens them too (a gathered row times a size).
  */
 import type { Expr, Stmt } from "../kernel_ir";
 
-/** Names of the i32 variables (lets and loop counters) whose every definition is index-derived. */
-export function indexVariables(body: readonly Stmt[]): ReadonlySet<string> {
+/** The index variables of a kernel, and those of them computed in 64 bits. */
+export interface IndexWidths {
+  /** i32 variables whose every definition is index-derived. */
+  readonly indexVars: ReadonlySet<string>;
+  /** Index variables that can grow with the problem size: declared `long long`. */
+  readonly wideVars: ReadonlySet<string>;
+}
+
+/**
+ * Classifies the i32 variables (lets and loop counters) of a kernel body.
+ * An index variable is *wide* when its value can scale with the problem:
+ * some definition (or, for a loop counter, its bound) mentions a named size,
+ * a block-level builtin (globalLinear, groupLinear, numGroupsLinear) or another
+ * wide variable. Offsets within a workgroup (localLinear, constants, shared
+ * tile positions) stay 32-bit, so hot loops over shared memory use 32-bit math.
+ */
+export function indexWidths(body: readonly Stmt[]): IndexWidths {
   const defs = new Map<string, Expr[]>();
-  const addDef = (name: string, e: Expr): void => {
-    const list = defs.get(name);
+  const bounds = new Map<string, Expr[]>();
+  const push = (m: Map<string, Expr[]>, name: string, e: Expr): void => {
+    const list = m.get(name);
     if (list) list.push(e);
-    else defs.set(name, [e]);
+    else m.set(name, [e]);
   };
   const nonIndex = new Set<string>();
   const visit = (stmts: readonly Stmt[]): void => {
     for (const s of stmts) {
       switch (s.kind) {
         case "let":
-          if (s.type === "i32") addDef(s.name, s.init);
+          if (s.type === "i32") push(defs, s.name, s.init);
           else nonIndex.add(s.name);
           break;
         case "assign":
-          addDef(s.name, s.value);
+          push(defs, s.name, s.value);
           break;
         case "for":
-          // The counter takes the values start, start + step, ...: an index when those are.
-          addDef(s.var, s.start);
-          if (s.step) addDef(s.var, s.step);
+          // The counter takes the values start, start + step, ... below end.
+          push(defs, s.var, s.start);
+          if (s.step) push(defs, s.var, s.step);
+          push(bounds, s.var, s.end);
           visit(s.body);
           break;
         case "if":
@@ -51,17 +69,44 @@ export function indexVariables(body: readonly Stmt[]): ReadonlySet<string> {
 
   // Greatest fixpoint: assume every i32 variable is an index, drop those with a
   // non-index definition until nothing changes (handles `i = i + 1` in loops).
-  const wide = new Set([...defs.keys()].filter((n) => !nonIndex.has(n)));
+  const indexVars = new Set([...defs.keys()].filter((n) => !nonIndex.has(n)));
   for (let changed = true; changed; ) {
     changed = false;
-    for (const name of [...wide]) {
-      if (!defs.get(name)!.every((e) => isIndexExpr(e, wide))) {
-        wide.delete(name);
+    for (const name of [...indexVars]) {
+      if (!defs.get(name)!.every((e) => isIndexExpr(e, indexVars))) {
+        indexVars.delete(name);
         changed = true;
       }
     }
   }
-  return wide;
+  // Least fixpoint: an index variable becomes wide once a definition or bound mentions something unbounded.
+  const wideVars = new Set<string>();
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const name of indexVars) {
+      if (wideVars.has(name)) continue;
+      const sources = [...defs.get(name)!, ...(bounds.get(name) ?? [])];
+      if (sources.some((e) => mentionsUnbounded(e, wideVars))) {
+        wideVars.add(name);
+        changed = true;
+      }
+    }
+  }
+  return { indexVars, wideVars };
+}
+
+/** True when `e` reads a named size, a block-level builtin or a wide variable. */
+function mentionsUnbounded(e: Expr, wideVars: ReadonlySet<string>): boolean {
+  let found = false;
+  walkExpr(e, (n) => {
+    if (n.kind === "size" || (n.kind === "builtin" && n.name !== "localLinear") || (n.kind === "var" && wideVars.has(n.name))) found = true;
+  });
+  return found;
+}
+
+/** True when `e` is index-derived and can scale with the problem size: computed in 64 bits. */
+export function isWideExpr(e: Expr, widths: IndexWidths): boolean {
+  return isIndexExpr(e, widths.indexVars) && mentionsUnbounded(e, widths.wideVars);
 }
 
 /** True when `e` is an i32 expression computed only from constants, sizes, builtins and index variables. */

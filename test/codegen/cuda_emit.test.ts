@@ -7,14 +7,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { cudaEmitter, emitCudaKernel } from "../../codegen/emit/cuda";
-import { indexVariables } from "../../codegen/emit/cuda_index_width";
+import { indexWidths } from "../../codegen/emit/cuda_index_width";
 import { floatLiteral, literal } from "../../codegen/emit/cuda_types";
 import { getEmitter } from "../../codegen/emit/emitter";
 import { bin, builtin, c, cast, load, size, un, v, type Expr, type Kernel, type KernelBundle, type Stmt } from "../../codegen/kernel_ir";
 import { cudaBundleSource } from "../../backends/cuda/bundle";
 import { aliasedKernels, checkCudaBundle } from "../../backends/cuda/bundle_check";
 import { fromHalfBits, toHalfBits } from "../../backends/cuda/half";
-import { gatherRows, handKernels, rowSum } from "./cuda_hand_kernels";
+import { clampedShift, gatherRows, handKernels, rowSum } from "./cuda_hand_kernels";
 import { constantBundle, matmulReduceBundle, mixedBundle } from "./cuda_hand_bundles";
 
 const kernel = (body: Stmt[], extra: Partial<Kernel> = {}): Kernel => ({
@@ -86,6 +86,10 @@ describe("CUDA emitter", () => {
     expect(src).toContain("rows[e] = __float2half(__half2float(table[");
   });
 
+  it("casts both arguments of mf_max/mf_min to one type when an index meets a 32-bit value", () => {
+    expect(emitCudaKernel(clampedShift)).toContain("const long long j = mf_min(mf_max((i - 4), (long long)0), ((long long)N - 1));");
+  });
+
   it("marks variables that are never read [[maybe_unused]] (nvcc -Werror rejects unused variables)", () => {
     expect(emitCudaKernel(gatherRows)).toContain("[[maybe_unused]] const float unusedScale = 0.1f;");
   });
@@ -127,7 +131,7 @@ describe("CUDA emitter", () => {
 describe("index widths", () => {
   const i32let = (name: string, init: Expr): Stmt => ({ kind: "let", name, type: "i32", init, mutable: true });
 
-  it("treats values built from builtins, sizes and constants as indices, and loaded values as data", () => {
+  it("treats values built from builtins, sizes and constants as indices (wide when they scale with sizes or the grid), loaded values as data", () => {
     const body: Stmt[] = [
       i32let("row", bin("div", cast(builtin("globalLinear"), "i32"), size("N"), "i32")),
       i32let("id", load("ids", v("row"), "i32")),
@@ -135,7 +139,10 @@ describe("index widths", () => {
       i32let("k", c(0)),
       { kind: "for", var: "j", start: v("row"), end: size("N"), body: [{ kind: "assign", name: "k", value: bin("add", v("k"), c(1), "i32") }] },
     ];
-    expect([...indexVariables(body)].sort()).toEqual(["j", "k", "row"]);
+    const w = indexWidths(body);
+    expect([...w.indexVars].sort()).toEqual(["j", "k", "row"]);
+    // row and j scale with the grid and N; k counts loop trips from a constant start.
+    expect([...w.wideVars].sort()).toEqual(["j", "row"]);
   });
 
   it("drops a variable once any assignment makes it data (fixpoint through loops)", () => {
@@ -144,7 +151,7 @@ describe("index widths", () => {
       i32let("b", v("a")),
       { kind: "assign", name: "a", value: bin("add", v("b"), load("ids", c(0), "i32"), "i32") },
     ];
-    expect([...indexVariables(body)]).toEqual([]);
+    expect([...indexWidths(body).indexVars]).toEqual([]);
   });
 });
 

@@ -256,7 +256,20 @@ export const controlFlow: Kernel = {
   ],
 };
 
+/** y[i] = x[clamp(i - 4, 0, N - 1)]: min/max of a 64-bit index with 32-bit operands. */
+export const clampedShift: Kernel = {
+  name: "clamped_shift",
+  params: [input("x", "f32"), output("y", "f32")],
+  sizes: ["N"],
+  shared: [],
+  workgroupSize: 128,
+  body: guarded([
+    { kind: "let", name: "j", type: "i32", init: bin("min", bin("max", bin("sub", v("i"), c(4), "i32"), c(0), "i32"), bin("sub", size("N"), c(1), "i32"), "i32") },
+    { kind: "store", buffer: "y", index: v("i"), value: load("x", v("j"), "f32") },
+  ]),
+};
+
 /** Every hand-built kernel (unique names: they compile together in one translation unit). */
 export function handKernels(): Kernel[] {
-  return [...unaryKernels(), ...binaryKernels(), ...castKernels(), rowSum, tiledMatmul, bincountAtomic, randomUniform, gatherRows, controlFlow];
+  return [...unaryKernels(), ...binaryKernels(), ...castKernels(), rowSum, tiledMatmul, bincountAtomic, randomUniform, gatherRows, controlFlow, clampedShift];
 }

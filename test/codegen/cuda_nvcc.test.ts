@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cudaSource } from "../../codegen/emit/cuda";
 import { CUDA_PRELUDE } from "../../codegen/emit/cuda_prelude";
 import { floatLiteral } from "../../codegen/emit/cuda_types";
@@ -17,7 +17,7 @@ import { cudaBundleSource } from "../../backends/cuda/bundle";
 import { nvidiaGpus } from "../../backends/cuda/device";
 import { fromHalfBits, toHalfBits } from "../../backends/cuda/half";
 import { compileCuda, compileCudaSync, DEFAULT_ARCHS, findNvcc, formatDiagnostics } from "../../backends/cuda/nvcc";
-import { buildCudaRunner, runCudaRunner } from "../../backends/cuda/runner";
+import { buildCudaRunners, runCudaRunner, type CudaRunner } from "../../backends/cuda/runner";
 import { threefry2x32 } from "../../dsl/primitives/random";
 import { tensor } from "../../dsl/creation";
 import * as ops from "../../dsl/ops";
@@ -69,8 +69,15 @@ describe.skipIf(!NVCC)("nvcc: the runner executable", () => {
   const dir = mkdtempSync(join(tmpdir(), "moeforge-cuda-test-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  // One executable for both bundles (as cuda:check builds them).
+  let constant: CudaRunner | undefined;
+  let mixed: CudaRunner | undefined;
+  beforeAll(() => {
+    [constant, mixed] = buildCudaRunners([constantBundle, mixedBundle], { archs: ["sm_80"], cacheDir: dir });
+  });
+
   it("runs a bundle on a GPU, or fails with the CUDA runtime's reason where there is none", () => {
-    const runner = buildCudaRunner(constantBundle, { archs: ["sm_80"], cacheDir: dir });
+    const runner = constant!;
     if (nvidiaGpus().length > 0) {
       const { outputs } = runCudaRunner(runner, new Map(), []);
       expect(Array.from(outputs[0]!)).toEqual([1.5, -0, NaN, -Infinity]);
@@ -80,7 +87,7 @@ describe.skipIf(!NVCC)("nvcc: the runner executable", () => {
   });
 
   it("checks input sizes before running", () => {
-    const runner = buildCudaRunner(mixedBundle, { archs: ["sm_80"], cacheDir: dir });
+    const runner = mixed!;
     const dims = new Map([["N", 5], ["T", 2], ["D", 3]]);
     expect(() => runCudaRunner(runner, dims, [new Float32Array(6), new Int32Array(3), new Uint8Array(5)])).toThrow(/input 1 \(idx\) has 3 elements, expected 2/);
     expect(() => runCudaRunner(runner, new Map([["N", 5]]), [])).toThrow(/got 0 inputs, the bundle takes 3/);
