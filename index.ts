@@ -33,3 +33,5 @@ export { setBackend, getBackend, defaultBackend, registerBackend, type Backend, 
 export * as moe from "./moe/index";
 // The webgpu backend registers itself; `await initWebGPU()` once before using it (device creation is async).
 export { initWebGPU, releaseWebGPU, type WebGPUInitOptions } from "./backends/webgpu/index";
+// The cuda backend registers itself; it runs where an NVIDIA GPU and nvcc are present (see backends/cuda/device.ts).
+import "./backends/cuda/backend";
