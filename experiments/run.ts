@@ -23,7 +23,8 @@ async function main(): Promise<number> {
   for (const name of args.names) {
     try {
       const r = await runExperiment(name, { size: args.reduced ? "reduced" : "full", outDir: args.outDir });
-      console.log(`${name} (${r.size}, ${r.seconds} s): ${r.jsonPath}, ${r.svgPath}\n  ${headline(r.result)}`);
+      const lines = headline(r.result).split("\n").map((l) => `  ${l}`);
+      console.log([`${name} (${r.size}, ${r.seconds} s): ${r.jsonPath}, ${r.svgPath}`, ...lines].join("\n"));
     } catch (e) {
       failed++;
       console.error(`${name}: FAILED: ${(e as Error).message}`);

@@ -32,17 +32,33 @@ export async function runExperiment(name: string, opts: { size: ExperimentSize; 
   return { name, size: opts.size, seconds, result, jsonPath, svgPath };
 }
 
-/** The result's top-level numbers, strings and booleans as `key=value` pairs (small objects of those too), for a console summary. */
+/** A compact rendering of a result value, or undefined for what is too big to print (long arrays, deep nesting). */
+function brief(v: unknown, depth: number): string | undefined {
+  if (v === null || typeof v === "number" || typeof v === "boolean") return String(v);
+  if (typeof v === "string") return v.length <= 60 ? v : undefined;
+  if (depth >= 3 || typeof v !== "object") return undefined;
+  if (Array.isArray(v)) {
+    if (v.length > 8) return undefined;
+    const items = v.map((x) => brief(x, depth + 1));
+    return items.every((x) => x !== undefined) ? `[${items.join(", ")}]` : undefined;
+  }
+  const fields = Object.entries(v).flatMap(([k, x]) => {
+    const b = brief(x, depth + 1);
+    return b === undefined ? [] : [`${k}: ${b}`];
+  });
+  return fields.length ? `{${fields.join(", ")}}` : undefined;
+}
+
+/**
+ * One line per top-level entry of a result that is small enough to read
+ * (numbers, short strings, small arrays and objects of those), for the console.
+ * @example console.log(headline({ loss: 0.1, curve: [...1000 values] })) // "loss: 0.1"
+ */
 export function headline(result: ExperimentResult): string {
-  const simple = (v: unknown) => v === null || ["number", "string", "boolean"].includes(typeof v);
   return Object.entries(result)
     .flatMap(([k, v]) => {
-      if (simple(v)) return [`${k}=${v}`];
-      if (v && typeof v === "object" && !Array.isArray(v) && Object.values(v).every(simple) && Object.keys(v).length <= 6) {
-        return [`${k}={${Object.entries(v).map(([a, b]) => `${a}: ${b}`).join(", ")}}`];
-      }
-      if (Array.isArray(v) && v.length <= 8 && v.every((x) => typeof x === "number")) return [`${k}=[${v.join(", ")}]`];
-      return [];
+      const b = brief(v, 0);
+      return b === undefined ? [] : [`${k}: ${b}`];
     })
-    .join("  ");
+    .join("\n");
 }

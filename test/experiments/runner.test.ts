@@ -88,6 +88,7 @@ describe("experiments runner", () => {
     expect(saved.size).toBe("reduced");
     expect(saved.result.singleSoftmaxExcess).toBe(r.result.singleSoftmaxExcess);
     expect(readFileSync(r.svgPath, "utf8")).toContain("MoS K=4");
-    expect(headline(r.result)).toMatch(/singleSoftmaxExcess=\d/);
+    expect(headline(r.result)).toMatch(/^singleSoftmaxExcess: \d/m);
+    expect(headline({ a: 1, long: Array(50).fill(0), nested: { b: [1, 2], c: "x" } })).toBe("a: 1\nnested: {b: [1, 2], c: x}");
   });
 });
