@@ -12,7 +12,8 @@
  * The E-step runs as moeforge ops; the small solves run on host arrays.
  */
 import { tensor, type Tensor } from "../../index";
-import { solveSpd } from "./host_linalg";
+import { solveSpd, withRidge } from "./host_linalg";
+import { fitSoftmaxRegression } from "./softmax_regression";
 import {
   checkLinearGaussianMixture, linearGaussianMixtureLogLikelihood, linearGaussianMixturePosteriors, type LinearGaussianMixtureParams,
 } from "./linear_gaussian_mixture";
@@ -58,16 +59,6 @@ function hostData(x: Tensor, y: Tensor): HostData {
   return { n, p: d + 1, o, xt, y: Float64Array.from(y.dataSync()) };
 }
 
-/** A copy of `a` with `ridge` x (its mean diagonal) + `floor` added to the diagonal. */
-function withRidge(a: Float64Array, p: number, ridge: number, floor = 1e-300): Float64Array {
-  let tr = 0;
-  for (let i = 0; i < p; i++) tr += a[i * p + i]!;
-  const out = Float64Array.from(a);
-  const lam = ridge * Math.max(tr / p, 0) + floor;
-  for (let i = 0; i < p; i++) out[i * p + i] += lam;
-  return out;
-}
-
 /** Weighted least squares for one expert; returns [P, O] (weights then bias row) or undefined if it has no weight. */
 function fitExpert(data: HostData, h: Float64Array, e: number, i: number, ridge: number): Float64Array | undefined {
   const { n, p, o, xt, y } = data;
@@ -86,90 +77,6 @@ function fitExpert(data: HostData, h: Float64Array, e: number, i: number, ridge:
   if (mass < 1e-10) return undefined;
   for (let j = 0; j < p; j++) for (let k = 0; k < j; k++) a[k * p + j] = a[j * p + k]!;
   return solveSpd(withRidge(a, p, ridge), b, p, o);
-}
-
-/** Gate logits x̃ V for V [P, E], as [N, E]. */
-function gateLogits(data: HostData, v: Float64Array, e: number): Float64Array {
-  const { n, p, xt } = data;
-  const z = new Float64Array(n * e);
-  for (let r = 0; r < n; r++) for (let i = 0; i < e; i++) {
-    let s = 0;
-    for (let j = 0; j < p; j++) s += xt[r * p + j]! * v[j * e + i]!;
-    z[r * e + i] = s;
-  }
-  return z;
-}
-
-/** Softmax of each row of z [N, E], in place; returns Σ_n Σ_i h log softmax (the gate's M-step objective). */
-function softmaxRowsAndObjective(z: Float64Array, h: Float64Array, n: number, e: number): number {
-  let q = 0;
-  for (let r = 0; r < n; r++) {
-    let m = -Infinity;
-    for (let i = 0; i < e; i++) m = Math.max(m, z[r * e + i]!);
-    let s = 0;
-    for (let i = 0; i < e; i++) s += Math.exp(z[r * e + i]! - m);
-    const lse = m + Math.log(s);
-    for (let i = 0; i < e; i++) {
-      q += h[r * e + i]! * (z[r * e + i]! - lse);
-      z[r * e + i] = Math.exp(z[r * e + i]! - lse);
-    }
-  }
-  return q;
-}
-
-/**
- * Solves (H + λI) Δ = g. The gate objective is flat along "add the same vector
- * to every expert's column" and flattens further where the gate saturates, so
- * H is only semi-definite: λ starts small and grows (Levenberg) until the
- * factorisation succeeds.
- */
-function newtonDirection(hess: Float64Array, grad: Float64Array, dim: number, ridge: number): Float64Array {
-  let rel = Math.max(ridge, 1e-8);
-  for (;;) {
-    try {
-      return solveSpd(withRidge(hess, dim, rel, 1e-12), grad, dim, 1);
-    } catch (e) {
-      if (rel > 1e3) throw e;
-      rel *= 100;
-    }
-  }
-}
-
-/** Damped Newton steps on the gate's objective Σ h log softmax(x̃ V); V is [P, E], updated in place. */
-function fitGate(data: HostData, h: Float64Array, v: Float64Array, e: number, steps: number, ridge: number): void {
-  const { n, p, xt } = data;
-  const dim = p * e; // θ index: i * P + j  (expert i, feature j)
-  for (let step = 0; step < steps; step++) {
-    const g = gateLogits(data, v, e);
-    const q = softmaxRowsAndObjective(g, h, n, e); // g now holds the gate probabilities
-    const grad = new Float64Array(dim);
-    const hess = new Float64Array(dim * dim); // negative Hessian, PSD
-    for (let r = 0; r < n; r++) {
-      for (let i = 0; i < e; i++) {
-        const gi = g[r * e + i]!;
-        const resid = h[r * e + i]! - gi;
-        for (let j = 0; j < p; j++) grad[i * p + j] += resid * xt[r * p + j]!;
-        for (let k = 0; k < e; k++) {
-          const c = gi * ((i === k ? 1 : 0) - g[r * e + k]!);
-          if (c === 0) continue;
-          for (let j = 0; j < p; j++) {
-            const cx = c * xt[r * p + j]!;
-            for (let l = 0; l < p; l++) hess[(i * p + j) * dim + k * p + l] += cx * xt[r * p + l]!;
-          }
-        }
-      }
-    }
-    const delta = newtonDirection(hess, grad, dim, ridge);
-    let t = 1;
-    for (let tries = 0; tries < 30; tries++, t /= 2) {
-      const trial = Float64Array.from(v);
-      for (let i = 0; i < e; i++) for (let j = 0; j < p; j++) trial[j * e + i] += t * delta[i * p + j]!;
-      if (softmaxRowsAndObjective(gateLogits(data, trial, e), h, n, e) >= q) {
-        v.set(trial);
-        break;
-      }
-    }
-  }
 }
 
 /**
@@ -216,7 +123,7 @@ export function emStep(params: LinearGaussianMixtureParams, x: Tensor, y: Tensor
   const v = new Float64Array(p * e); // gate [W; b] as [P, E]
   v.set(params.gate.w.dataSync());
   v.set(params.gate.b.dataSync(), d * e);
-  fitGate(data, h, v, e, gateNewtonSteps, ridge);
+  fitSoftmaxRegression(xt, h, v, { n, p, e }, { steps: gateNewtonSteps, ridge });
 
   return {
     gate: { w: tensor(v.slice(0, d * e), [d, e], dtype), b: tensor(v.slice(d * e), [e], dtype) },

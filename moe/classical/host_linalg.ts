@@ -50,3 +50,17 @@ export function solveSpd(a: Float64Array, b: Float64Array, n: number, m: number)
   }
   return x;
 }
+
+/**
+ * A copy of the n x n matrix `a` with `relative` x (its mean diagonal) + `floor`
+ * added to the diagonal: the ridge that keeps a semi-definite system solvable.
+ * @example solveSpd(withRidge(a, n, 1e-9), b, n, 1)
+ */
+export function withRidge(a: Float64Array, n: number, relative: number, floor = 1e-300): Float64Array {
+  let trace = 0;
+  for (let i = 0; i < n; i++) trace += a[i * n + i]!;
+  const out = Float64Array.from(a);
+  const lam = relative * Math.max(trace / n, 0) + floor;
+  for (let i = 0; i < n; i++) out[i * n + i] += lam;
+  return out;
+}

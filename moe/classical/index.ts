@@ -18,7 +18,8 @@ export {
   type LinearGaussianMixtureParams,
 } from "./linear_gaussian_mixture";
 export { emStep, fitEm, type EmOptions, type EmFitOptions, type EmResult } from "./em";
-export { cholesky, solveSpd } from "./host_linalg";
+export { cholesky, solveSpd, withRidge } from "./host_linalg";
+export { fitSoftmaxRegression, type SoftmaxRegressionSizes } from "./softmax_regression";
 export {
   mixtureOfSoftmaxes, mixtureOfSoftmaxesLoss, initMixtureOfSoftmaxes, type MixtureOfSoftmaxesParams,
 } from "./mixture_of_softmaxes";

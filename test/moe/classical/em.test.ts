@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  cholesky, emStep, fitEm, initLinearGaussianMixture, linearGaussianMixtureLogLikelihood, linearGaussianMixturePosteriors, solveSpd,
+  cholesky, emStep, fitEm, fitSoftmaxRegression, withRidge, initLinearGaussianMixture, linearGaussianMixtureLogLikelihood, linearGaussianMixturePosteriors, solveSpd,
   type LinearGaussianMixtureParams,
 } from "../../../moe/classical";
 import { random, tensor } from "../../../index";
@@ -60,6 +60,12 @@ describe("host linear algebra", () => {
       }),
       { numRuns: 40 },
     );
+  });
+
+  it("withRidge adds relative x mean-diagonal + floor to the diagonal only, on a copy", () => {
+    const a = new Float64Array([2, 1, 1, 4]);
+    expect(Array.from(withRidge(a, 2, 0.5, 0.25))).toEqual([2 + 1.5 + 0.25, 1, 1, 4 + 1.5 + 0.25]);
+    expect(Array.from(a)).toEqual([2, 1, 1, 4]);
   });
 
   it("rejects matrices that are not positive definite or badly sized", () => {
@@ -152,6 +158,41 @@ describe("EM", () => {
       const gradient = x.a.reduce((s: number, xn: number[], k: number) => s + (h[k]![i]! - g[k]![i]!) * (j < d ? xn[j]! : 1), 0);
       expectClose(gradient, 0, 1e-6);
     }
+  });
+
+  it("fitSoftmaxRegression never lowers its objective, even on separable (saturating) targets", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 4 }), fc.integer({ min: 0, max: 1e6 }), (e, seed) => {
+        const r = rng(seed);
+        const [n, p] = [20, 3];
+        const xt = Float64Array.from({ length: n * p }, (_, k) => (k % p === p - 1 ? 1 : r() * 4 - 2));
+        // Hard targets from a random linear rule: separable, so the optimum is at infinity.
+        const rule = randArray(r, [p, e]) as number[][];
+        const h = new Float64Array(n * e);
+        for (let k = 0; k < n; k++) {
+          const z = Array.from({ length: e }, (_, i) => rule.reduce((s, row, j) => s + row[i]! * xt[k * p + j]!, 0));
+          h[k * e + z.indexOf(Math.max(...z))] = 1;
+        }
+        const objective = (v: Float64Array) => {
+          let q = 0;
+          for (let k = 0; k < n; k++) {
+            const z = Array.from({ length: e }, (_, i) => Array.from({ length: p }, (_, j) => xt[k * p + j]! * v[j * e + i]!).reduce((a, b) => a + b, 0));
+            q += z.reduce((s, zi, i) => s + h[k * e + i]! * (zi - logSumExp(z)), 0);
+          }
+          return q;
+        };
+        const v = new Float64Array(p * e);
+        let last = objective(v);
+        for (let step = 0; step < 6; step++) {
+          fitSoftmaxRegression(xt, h, v, { n, p, e }, { steps: 1 });
+          const q = objective(v);
+          expect(q).toBeGreaterThanOrEqual(last - 1e-9);
+          last = q;
+        }
+        expect(last).toBeGreaterThan(n * -Math.log(e) + 1); // it moved well away from the uniform gate
+      }),
+      { numRuns: 20 },
+    );
   });
 
   it("never lowers the log-likelihood and recovers a known two-regime mixture", () => {

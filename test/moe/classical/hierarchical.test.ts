@@ -88,6 +88,18 @@ describe("hierarchical mixture of experts", () => {
     );
   });
 
+  it("has correct gradients of the mean prediction w.r.t. the tree and the inputs (checkGrads, f64)", () => {
+    fc.assert(
+      fc.property(sizes, ({ n, d, o, depth, seed }) => {
+        const r = rng(seed);
+        const { tree } = randomTree(r, d, o, Math.min(depth, 2), 3);
+        const x = randTensor(r, [n, d], 2).t;
+        checkTreeGrads(({ t, x: xs }) => hierarchicalMoe(t, xs), { t: tree, x }, { seed });
+      }),
+      { numRuns: 10 },
+    );
+  });
+
   it("initHierarchicalMoe builds the requested balanced tree", () => {
     const tree = initHierarchicalMoe(random.key(1), { inputDim: 4, outputDim: 2, branching: [2, 3, 2] }, "f64");
     expect(validateHierarchy(tree)).toEqual({ inputDim: 4, outputDim: 2, depth: 3, experts: 12 });

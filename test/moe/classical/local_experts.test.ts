@@ -64,6 +64,27 @@ describe("mixture of local experts", () => {
     );
   });
 
+  it("has correct gradients of the mixture mean and posteriors w.r.t. parameters and inputs (checkGrads, f64)", () => {
+    fc.assert(
+      fc.property(sizes, (s) => {
+        const p = problem(s);
+        checkTreeGrads(({ params, x }) => localExperts(params, x).output, { params: p.params, x: p.x.t }, { seed: s.seed });
+        checkTreeGrads(({ params, y }) => localExpertsPosteriors(params, p.x.t, y), { params: p.params, y: p.y.t }, { seed: s.seed + 1 });
+      }),
+      { numRuns: 10 },
+    );
+  });
+
+  it("has correct second derivatives of the loss (checkGrads order 2, f64)", () => {
+    fc.assert(
+      fc.property(sizes, (s) => {
+        const p = problem({ ...s, n: Math.min(s.n, 3) });
+        checkTreeGrads((params) => localExpertsLoss(params, p.x.t, p.y.t), p.params, { order: 2, seed: s.seed });
+      }),
+      { numRuns: 4 },
+    );
+  });
+
   it("rejects bad configurations with clear errors", () => {
     const p = problem({ n: 3, d: 2, e: 3, o: 2, seed: 1 });
     const q = problem({ n: 3, d: 2, e: 2, o: 1, seed: 2 });

@@ -66,6 +66,16 @@ describe("metaPi", () => {
     );
   });
 
+  it("has correct gradients of every output w.r.t. parameters and inputs (checkGrads, f64)", () => {
+    fc.assert(
+      fc.property(sizes, (s) => {
+        const p = problem(s);
+        checkTreeGrads(({ params, x }) => metaPi(params, x, { expertActivation: s.act }).output, { params: p.params, x: p.x.t }, { seed: s.seed });
+      }),
+      { numRuns: 10 },
+    );
+  });
+
   it("rejects bad configurations with clear errors", () => {
     const p = problem({ n: 3, d: 2, e: 3, o: 2, seed: 1 });
     const q = problem({ n: 3, d: 2, e: 4, o: 2, seed: 2 });

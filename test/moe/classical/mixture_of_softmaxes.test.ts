@@ -62,6 +62,16 @@ describe("mixture of softmaxes", () => {
     );
   });
 
+  it("has correct gradients of the log-probabilities w.r.t. parameters and contexts (checkGrads, f64)", () => {
+    fc.assert(
+      fc.property(sizes, (s) => {
+        const p = problem(s);
+        checkTreeGrads(({ params, h }) => mixtureOfSoftmaxes(params, h), { params: p.params, h: p.ctx.t }, { seed: s.seed });
+      }),
+      { numRuns: 10 },
+    );
+  });
+
   it("initMixtureOfSoftmaxes gives normalised distributions of the requested sizes", () => {
     const params = initMixtureOfSoftmaxes(random.key(2), { contextDim: 5, latentDim: 3, vocab: 7, components: 4 }, "f64");
     const logp = mixtureOfSoftmaxes(params, randTensor(rng(1), [6, 5]).t);
