@@ -196,6 +196,17 @@ export class WebGPUExecutable {
     return buffer;
   }
 
+  /**
+   * Creates every kernel's pipeline now (in the unsplit layout) and waits until
+   * the device has compiled and validated them; rejects with the compiler's
+   * messages otherwise. Optional: `run` creates pipelines on first use.
+   */
+  async warm(): Promise<void> {
+    const checks = this.bundle.kernels.map((k) => this.pipelines.get(k, k.source, wgslLayout(k)).check);
+    const problems = (await Promise.all(checks)).filter((m): m is string => !!m);
+    if (problems.length) throw new Error(problems.join("\n"));
+  }
+
   /** Frees the constants this executable uploaded. */
   dispose(): void {
     for (const a of this.consts.values()) releaseArray(this.pool, a);

@@ -14,7 +14,7 @@ import { releaseWebGPU, runWgslBundle, webgpuValueOf } from "../../backends/webg
 import { eagerProgram } from "../../backends/webgpu/eager";
 import { runtimeFor } from "../../backends/webgpu/runtime";
 import { mulberry32, randomFloats, relativeError } from "../codegen/random_programs";
-import { webgpuForTests } from "./test_device";
+import { separateWebGPUForTests, webgpuForTests } from "./test_device";
 
 const ctx = await webgpuForTests();
 
@@ -127,5 +127,14 @@ describe.runIf(ctx)("webgpu backend", () => {
     const broken = { ...bundle, kernels: bundle.kernels.map((k) => ({ ...k, source: k.source.replace(/exp\(/, "no_such_function(") })) };
     await expect(runWgslBundle(ctx!, broken, [{ type: "f32", data: [1, 2, 3, 4] }])).rejects.toThrow(/failed to compile[\s\S]*no_such_function/);
     expect(emitWgsl(bundle.kernels[0]!)).toBe(bundle.kernels[0]!.source);
+  });
+
+  it("a lost device makes later launches fail with a clear error", async () => {
+    const other = await separateWebGPUForTests({});
+    const p = trace((x: Tensor) => ops.exp(x), spec([4]));
+    const bundle = compile(p, { target: "wgsl" });
+    other!.device.destroy();
+    await other!.device.lost;
+    await expect(runWgslBundle(other!, bundle, [{ type: "f32", data: [1, 2, 3, 4] }])).rejects.toThrow(/device was lost/);
   });
 });
