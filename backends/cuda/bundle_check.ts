@@ -24,6 +24,11 @@ export function checkCudaBundle(bundle: KernelBundle): void {
     throw new CudaBundleError(`CUDA bundle: ${why}`);
   };
   if (bundle.target !== "cuda") fail(`the bundle was compiled for target "${bundle.target}"; compile it with { target: "cuda" }`);
+  // Names end up in C identifiers, comments and printf formats: keep them plain identifiers.
+  const plain = /^[A-Za-z_][A-Za-z0-9_]*$/;
+  for (const [what, names] of [["dim", bundle.dims], ["buffer", bundle.buffers.map((b) => b.name)], ["kernel", bundle.kernels.map((k) => k.name)]] as const) {
+    for (const n of names) if (!plain.test(n)) fail(`${what} name ${JSON.stringify(n)} is not a plain identifier (letters, digits, _)`);
+  }
   const dims = new Set(bundle.dims);
   const checkSize = (e: SizeExpr, what: string): void => {
     for (const name of sizeNames(e)) if (!dims.has(name)) fail(`${what} uses dim "${name}", which is not among the bundle's dims [${bundle.dims.join(", ")}]`);

@@ -111,10 +111,15 @@ function checkLaunchShape(kernel: Kernel, where: string): void {
   }
 }
 
+/** Comment text as lines; a trailing backslash would splice the next source line into the comment. */
+function commentLines(text: string): string[] {
+  return text.split("\n").map((l) => l.replace(/\\+\s*$/, ""));
+}
+
 function kernelComment(kernel: Kernel): string[] {
   const access = kernel.params.map((p) => `${p.name}: ${p.type} ${p.access === "read" ? "in" : "out"}`).join(", ");
   const lines = [`// kernel ${kernel.name} (${kernel.workgroupSize} threads per block)`];
-  if (kernel.comment) lines.push(...kernel.comment.split("\n").map((l) => `//   ${l}`));
+  if (kernel.comment) lines.push(...commentLines(kernel.comment).map((l) => `//   ${l}`));
   if (access) lines.push(`//   buffers: ${access}`);
   return lines;
 }
@@ -211,7 +216,7 @@ class StmtWriter {
       case "return":
         return [`${pad}return;`];
       case "comment":
-        return s.text.split("\n").map((l) => `${pad}// ${l}`);
+        return commentLines(s.text).map((l) => `${pad}// ${l}`);
     }
   }
 }

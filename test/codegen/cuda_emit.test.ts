@@ -105,6 +105,12 @@ describe("CUDA emitter", () => {
     expect(thrown(() => emitCudaKernel(kernel([{ kind: "let", name: "a-b", type: "f32", init: c(0, "f32") }])))).toMatch(/"a-b" is not a valid identifier/);
   });
 
+  it("keeps comments from splicing code into them (a trailing backslash continues a C++ line comment)", () => {
+    const src = emitCudaKernel(kernel([{ kind: "comment", text: "path C:\\\\" }, { kind: "store", buffer: "y", index: c(0), value: c(1, "f32") }], { comment: "a \\" }));
+    expect(src).toContain("  // path C:\n  y[0] = 1.0f;");
+    expect(src).toContain("//   a \n");
+  });
+
   it("rejects kernels it cannot express, naming the kernel and the cause", () => {
     const store = (value: Expr): Stmt[] => [{ kind: "store", buffer: "y", index: c(0), value }];
     expect(thrown(() => emitCudaKernel(kernel(store(un("exp", c(1), "i32")))))).toMatch(/kernel "k": unary op "exp" has no CUDA lowering for i32/);
@@ -164,6 +170,7 @@ describe("CUDA bundles (source only)", () => {
     expect(bad({ schedule: [{ ...matmulReduceBundle.schedule[1]!, bindings: { x: "ids", out: "rows" } }] })).toMatch(/binds f32 param "x" to i32 buffer "ids"/);
     expect(bad({ schedule: [{ ...matmulReduceBundle.schedule[1]!, bindings: { x: "xw" } }] })).toMatch(/binds no buffer to param "out"/);
     expect(bad({ outputs: ["missing"] })).toMatch(/"missing" is not a declared buffer/);
+    expect(bad({ buffers: [{ ...matmulReduceBundle.buffers[0]!, name: "x%s" }] })).toMatch(/buffer name "x%s" is not a plain identifier/);
     expect(thrown(() => cudaBundleSource(matmulReduceBundle, { prefix: "9x" }))).toMatch(/prefix "9x" must be a C identifier/);
   });
 
