@@ -34,16 +34,21 @@ static int mf_run_${P}(const char* in_path, const char* out_path, int repeats) {
   if (!mf_read(in, &num_dims, 8) || num_dims < 0 || num_dims > 64) { fprintf(stderr, "bad input file header\\n"); return 2; }
   std::vector<int64_t> dims((size_t)num_dims + 1);
   if (!mf_read(in, dims.data(), 8 * (size_t)num_dims)) { fprintf(stderr, "bad input file dims\\n"); return 2; }
-  ${P}_ctx* ctx = 0;
-  if (${P}_create(dims.data(), (int)num_dims, &ctx) != ${P}_OK) { fprintf(stderr, "%s\\n", ${P}_last_error()); return 1; }
+  // Read the whole file before touching the GPU, so a bad file is reported as such.
+  std::vector<std::vector<unsigned char>> inputs(${P}_NUM_INPUTS);
   for (int i = 0; i < ${P}_NUM_INPUTS; i++) {
     int64_t bytes = 0;
     if (!mf_read(in, &bytes, 8) || bytes < 0) { fprintf(stderr, "bad input file: input %d\\n", i); return 2; }
-    std::vector<unsigned char> data((size_t)bytes + 1);
-    if (!mf_read(in, data.data(), (size_t)bytes)) { fprintf(stderr, "bad input file: input %d is truncated\\n", i); return 2; }
-    if (${P}_upload(ctx, i, data.data(), (size_t)bytes) != ${P}_OK) { fprintf(stderr, "%s\\n", ${P}_last_error()); return 1; }
+    inputs[i].resize((size_t)bytes + 1);
+    if (!mf_read(in, inputs[i].data(), (size_t)bytes)) { fprintf(stderr, "bad input file: input %d is truncated\\n", i); return 2; }
+    inputs[i].resize((size_t)bytes);
   }
   fclose(in);
+  ${P}_ctx* ctx = 0;
+  if (${P}_create(dims.data(), (int)num_dims, &ctx) != ${P}_OK) { fprintf(stderr, "%s\\n", ${P}_last_error()); return 1; }
+  for (int i = 0; i < ${P}_NUM_INPUTS; i++) {
+    if (${P}_upload(ctx, i, inputs[i].data(), inputs[i].size()) != ${P}_OK) { fprintf(stderr, "%s\\n", ${P}_last_error()); return 1; }
+  }
   if (${P}_forward(ctx) != ${P}_OK) { fprintf(stderr, "%s\\n", ${P}_last_error()); return 1; }
   if (repeats > 0) {
     const auto start = std::chrono::steady_clock::now();

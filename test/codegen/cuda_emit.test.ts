@@ -14,6 +14,7 @@ import { bin, builtin, c, cast, load, size, un, v, type Expr, type Kernel, type 
 import { cudaBundleSource } from "../../backends/cuda/bundle";
 import { aliasedKernels, checkCudaBundle } from "../../backends/cuda/bundle_check";
 import { fromHalfBits, toHalfBits } from "../../backends/cuda/half";
+import { decodeFromDevice, encodeForDevice } from "../../backends/cuda/runner";
 import { clampedShift, gatherRows, handKernels, rowSum } from "./cuda_hand_kernels";
 import { constantBundle, matmulReduceBundle, mixedBundle } from "./cuda_hand_bundles";
 
@@ -192,6 +193,24 @@ describe("CUDA bundles (source only)", () => {
     // 1.5, -0, NaN, -Infinity as float32 bit patterns.
     expect(cu).toContain("static const uint32_t konst_const_c[4] = {0x3fc00000, 0x80000000, 0x7fc00000, 0xff800000};");
     expect(cu).toContain("konst_copy_const<<<grid, 4, 0, ctx->stream>>>((const float*)ctx->buf[0], (float*)ctx->buf[1], groups);");
+  });
+});
+
+describe("runner data layout", () => {
+  it("encodes host arrays as the device bytes of each dtype and decodes them back", () => {
+    const f32 = Float32Array.from([1.5, -0, NaN, 3e38]);
+    expect(Array.from(decodeFromDevice("f32", encodeForDevice("f32", f32)))).toEqual(Array.from(f32));
+    expect(encodeForDevice("f32", f32).length).toBe(16);
+    const i32 = Int32Array.from([-(2 ** 31), -1, 0, 2 ** 31 - 1]);
+    expect(Array.from(decodeFromDevice("i32", encodeForDevice("i32", i32)))).toEqual(Array.from(i32));
+    const bools = Uint8Array.from([1, 0, 1]);
+    expect(Array.from(encodeForDevice("bool", bools))).toEqual([1, 0, 1]);
+    expect(Array.from(decodeFromDevice("bool", encodeForDevice("bool", bools)))).toEqual([1, 0, 1]);
+    // f16 travels as __half bits: two bytes per element, rounded to half precision.
+    const half = encodeForDevice("f16", Float32Array.from([1, 0.1, -65504]));
+    expect(Array.from(new Uint16Array(half.buffer))).toEqual([0x3c00, 0x2e66, 0xfbff]);
+    expect(Array.from(decodeFromDevice("f16", half))).toEqual([1, fromHalfBits(0x2e66), -65504]);
+    expect(() => encodeForDevice("f64", new Float64Array(1))).toThrow(/no f64 buffers/);
   });
 });
 

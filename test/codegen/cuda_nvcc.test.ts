@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -84,6 +84,21 @@ describe.skipIf(!NVCC)("nvcc: the runner executable", () => {
     } else {
       expect(() => runCudaRunner(runner, new Map(), [])).toThrow(/CUDA runner failed \(exit 1\): creating a CUDA stream: .+/);
     }
+  });
+
+  it("reads the whole input file (dims and every input) before it needs the GPU; a truncated file is reported", () => {
+    const dims = new Map([["N", 5], ["T", 2], ["D", 3]]);
+    const inputs = [new Float32Array(6).fill(0.5), new Int32Array([1, 0]), new Uint8Array([1, 0, 1, 1, 0])];
+    if (nvidiaGpus().length === 0) {
+      // Parsing succeeded when the failure is the CUDA runtime's, not the file's.
+      expect(() => runCudaRunner(mixed!, dims, inputs)).toThrow(/CUDA runner failed \(exit 1\): creating a CUDA stream/);
+    }
+    const file = join(dir, "truncated.bin");
+    const header = Buffer.alloc(8 * 5 + 8);
+    [3, 5, 2, 3, 12].forEach((x, i) => header.writeBigInt64LE(BigInt(x), 8 * i)); // 3 dims, then input 0 claims 12 bytes
+    writeFileSync(file, Buffer.concat([header.subarray(0, 40), Buffer.alloc(4)]));
+    const r = spawnSync(mixed!.executable, [String(mixed!.index), file, join(dir, "out.bin")], { encoding: "utf8" });
+    expect([r.status, r.stderr.trim()]).toEqual([2, "bad input file: input 0 is truncated"]);
   });
 
   it("checks input sizes before running", () => {
