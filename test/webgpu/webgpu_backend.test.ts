@@ -121,6 +121,16 @@ describe.runIf(ctx)("webgpu backend", () => {
     expect(() => f(tensor([1, 2], [2], "f64"))).toThrow(/f64|64-bit/);
   });
 
+  it("f16 programs need the shader-f16 feature: a clear error without it, interpreter results with it", async () => {
+    const f = jit((x: Tensor) => ops.mul(ops.exp(x), 2), { backend: "webgpu" });
+    const x = tensor([0.5, 1, -2], [3], "f16");
+    if (!ctx!.hasF16) {
+      expect(() => f(x)).toThrow(/lacks the "shader-f16" feature/);
+    } else {
+      await expectClose(f(x), ops.mul(ops.exp(x), 2), 2e-3);
+    }
+  });
+
   it("a shader the device rejects is reported when the result is read", async () => {
     const p = trace((x: Tensor) => ops.exp(x), spec([4]));
     const bundle = compile(p, { target: "wgsl" });
