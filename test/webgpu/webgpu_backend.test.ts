@@ -6,6 +6,8 @@
  * Results are compared with the interpreter running the same functions.
  */
 import { describe, expect, it } from "vitest";
+import v8 from "node:v8";
+import vm from "node:vm";
 import fc from "fast-check";
 import { grad, jit, ops, setBackend, getBackend, tensor, trace, spec, type Tensor } from "../../index";
 import { emitWgsl } from "../../codegen/emit/wgsl";
@@ -102,6 +104,24 @@ describe.runIf(ctx)("webgpu backend", () => {
     await expect(y.data()).rejects.toThrow(/released/);
     expect(() => f(y)).toThrow(/released/);
     expect(() => releaseWebGPU(tensor([1]))).toThrow(/does not live on the webgpu backend/);
+  });
+
+  it("buffers of unreachable webgpu tensors return to the pool when they are garbage-collected", async () => {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc") as () => void;
+    const f = jit((x: Tensor) => ops.mul(x, 3), { backend: "webgpu" });
+    const pool = runtimeFor(ctx!).pool;
+    const run = async () => {
+      const y = f(tensor(new Array(50_000).fill(1), [50_000])); // 200 kB, dropped when this returns
+      expect((await y.data())[0]).toBe(3);
+    };
+    await run();
+    const before = pool.heldBytes;
+    for (let i = 0; i < 20 && pool.heldBytes <= before; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(pool.heldBytes - before).toBeGreaterThanOrEqual(200_000);
   });
 
   it("setBackend('webgpu') makes it the default for jit", async () => {
