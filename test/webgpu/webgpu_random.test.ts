@@ -8,7 +8,7 @@
  * workgroup, so every launch folds past the 65535-per-dimension limit.
  * f32 outputs must match in relative 2-norm error <= 1e-4, ints/bools exactly.
  *
- * Cases per run: 40 forward + 25 gradient programs + 3 large shapes (random each run;
+ * Cases per run: 40 forward + 25 gradient + 2 large random programs + 3 large shapes (random each run;
  * fast-check prints the seed and the shrunk recipe of a failure), plus every
  * kernel of 10 lowered programs checked with Dawn's getCompilationInfo.
  */
@@ -58,6 +58,15 @@ describe.runIf(ctx)("webgpu backend equals the interpreter on random programs", 
         await runAndCompare(onWebGPU, g.program, g.inputs, 1e-4);
       }),
       { numRuns: 25 },
+    );
+  });
+
+  it("random programs on inputs over 65535 elements (2 cases)", async () => {
+    await fc.assert(
+      fc.asyncProperty(randomProgramArb({ large: true, maxSteps: 3 }), async (c) => {
+        await runAndCompare(onWebGPU, c.program, c.inputs, 1e-4);
+      }),
+      { numRuns: 2 },
     );
   });
 
