@@ -8,7 +8,7 @@
  * Large buffers: an array over the binding limit is stored as chunks and the
  * kernels that touch it are re-emitted with a split layout (`WgslSplit`).
  */
-import { evalSize, type BufferDecl, type Kernel, type KernelBundle, type ScalarType } from "../../codegen/kernel_ir";
+import { evalSize, type BufferDecl, type Kernel, type KernelBundle } from "../../codegen/kernel_ir";
 import { emitWgsl, wgslLayout, type WgslEmitOptions, type WgslSplit } from "../../codegen/emit/wgsl";
 import { USAGE, allocArray, releaseArray, uploadArray, type BufferPool, type DeviceArray } from "./buffers";
 import type { WebGPUContext } from "./device";
@@ -117,17 +117,14 @@ export class WebGPUExecutable {
       return a;
     };
 
-    const device = ctx.device;
-    device.pushErrorScope("validation");
-    device.pushErrorScope("out-of-memory");
     const checks: Promise<string | undefined>[] = [];
-    const planned = bundle.schedule.map((launch, li) => {
+    const plan = () => bundle.schedule.map((launch, li) => {
       const kernel = this.kernels.get(launch.kernel)!;
       const bound = kernel.params.map((p) => {
         const name = launch.bindings[p.name];
         if (name === undefined) throw new Error(`webgpu backend: launch ${li} of kernel "${kernel.name}" does not bind its param "${p.name}"`);
         const a = arrayOf(name);
-        if (!sameStorage(a.type, p.type)) throw new Error(`webgpu backend: kernel "${kernel.name}" param "${p.name}" is ${p.type}, but buffer "${name}" is ${a.type}`);
+        if (a.type !== p.type) throw new Error(`webgpu backend: kernel "${kernel.name}" param "${p.name}" is ${p.type}, but buffer "${name}" is ${a.type}`);
         return a;
       });
       checkAliasing(kernel, bound);
@@ -146,6 +143,14 @@ export class WebGPUExecutable {
       return { kernel, bound, layout, pipe, groups, uniforms };
     });
 
+    let planned: ReturnType<typeof plan>;
+    try {
+      planned = plan(); // buffers, limits and pipelines: everything that can fail before encoding
+    } catch (e) {
+      for (const a of fresh) releaseArray(this.pool, a);
+      throw e;
+    }
+
     // One uniform buffer for the whole schedule, one aligned slot per launch.
     const slotInts = Math.max(...planned.map((p) => p.uniforms.length), 1);
     const stride = Math.ceil((slotInts * 4) / ctx.minUniformOffsetAlignment) * ctx.minUniformOffsetAlignment;
@@ -153,6 +158,9 @@ export class WebGPUExecutable {
     planned.forEach((p, i) => uniformData.set(p.uniforms, (i * stride) / 4));
     const uniform = this.uniformBuffer(uniformData);
 
+    const device = ctx.device;
+    device.pushErrorScope("validation");
+    device.pushErrorScope("out-of-memory");
     const encoder = device.createCommandEncoder({ label: "moeforge schedule" });
     const pass = encoder.beginComputePass();
     planned.forEach((p, i) => {
@@ -214,11 +222,6 @@ export class WebGPUExecutable {
     this.uniform?.buffer.destroy();
     this.uniform = undefined;
   }
-}
-
-/** Buffers of bool and u32 (and of one type) share a storage layout. */
-function sameStorage(a: ScalarType, b: ScalarType): boolean {
-  return a === b;
 }
 
 /** WebGPU rejects a buffer bound writable together with another binding of it in one dispatch; say so clearly. */
