@@ -5,6 +5,7 @@
  * device (`await t.data()` reads them). Needs `await initWebGPU()` once.
  */
 import { compile } from "../../codegen/compile";
+import "../../codegen/emit/wgsl"; // registers the WGSL emitter with compile()
 import type { Program } from "../../dsl/program";
 import { resolveShape, shapeToString } from "../../dsl/shape";
 import { Tensor } from "../../dsl/tensor";
