@@ -9,6 +9,7 @@
 import { tensor, type Tensor } from "../../index";
 import { gaussianMatrix, matVec, seededNormal } from "./data";
 
+/** Sizes and seed of the clustered token task. */
 export interface ClusterTaskOptions {
   readonly clusters: number;
   readonly perCluster: number;
@@ -22,6 +23,7 @@ export interface ClusterTaskOptions {
   readonly residualTarget?: boolean;
 }
 
+/** The drawn task: inputs, targets and each token's cluster. */
 export interface ClusterTask {
   /** Inputs [N, dim] (f32). */
   readonly x: Tensor;
