@@ -16,7 +16,7 @@ export type ExpertActivation = "identity" | "sigmoid" | "softmax";
 export interface MetaPiOptions {
   /** Applied to each expert's affine output. Default "identity". */
   expertActivation?: ExpertActivation;
-  /** What the gate reads, [N, gateIn]; default x (Hampshire & Waibel fed it the experts' features). */
+  /** What the gate reads, [N, gateIn]; default x (any per-case features can drive the gate, e.g. the experts' hidden features). */
   gateInput?: Tensor;
 }
 
