@@ -5,7 +5,7 @@ import {
   MoeConfigError, expertChoiceCapacity, expertChoiceGate, gshardTop2Gate, hashGate, hashTable, noisyTopKGate, softMoeWeights, softmaxGate,
   tokenHash, topKGate,
 } from "../../moe/index";
-import { FEW, SOME, expectClose, expectGradsOk, randn, routingSizes } from "./helpers";
+import { FEW, SOME, expectClose, expectGradsOk, randn, routingSizes, separated } from "./helpers";
 import { addV, mat, softmaxV, topKIdx, vec, vecMat, type Mat } from "./reference";
 
 const logitsOf = (x: Tensor, w: Tensor): Mat => mat(x).map((row) => vecMat(row, mat(w)));
@@ -36,6 +36,7 @@ describe("top-k gate", () => {
           const w = randn(seed + 1, [D, E]);
           const r = topKGate({ w }, x, { k, renormalize });
           const logits = logitsOf(x, w);
+          fc.pre(separated(logits));
           const chosen = logits.map((row) => topKIdx(row, k));
           expect(r.experts.toArray()).toEqual(chosen);
           const expected = logits.map((row, t) => {
@@ -91,6 +92,7 @@ describe("noisy top-k gate (Shazeer et al. 2017)", () => {
         const clean = logitsOf(x, w);
         const std = logitsOf(x, wNoise).map((row) => row.map(softplus1));
         const noisy = clean.map((row, t) => row.map((c, e) => c + eps[t]![e]! * std[t]![e]!));
+        fc.pre(separated(noisy));
         const r = noisyTopKGate({ w, wNoise }, x, { k, key });
         const chosen = noisy.map((row) => topKIdx(row, k));
         expect(r.experts.toArray()).toEqual(chosen);
@@ -118,6 +120,9 @@ describe("GShard top-2", () => {
         const w = randn(seed + 1, [D, E]);
         const r = gshardTop2Gate({ w }, x, { key: random.key(seed) });
         const probs = logitsOf(x, w).map(softmaxV);
+        const draws = vec(random.uniform(random.key(seed), [T, 1], { dtype: "f64" }));
+        // Stable selection, and no draw within reach of its keep threshold 2·g2'.
+        fc.pre(separated(probs) && mat(r.weights).every((row, t) => Math.abs(draws[t]! - 2 * row[1]!) > 1e-5));
         const chosen = probs.map((p) => topKIdx(p, 2));
         expect(r.experts.toArray()).toEqual(chosen);
         expectClose(r.weights, probs.map((p, t) => chosen[t]!.map((e) => p[e]! / (p[chosen[t]![0]!]! + p[chosen[t]![1]!]!))), 1e-12);
@@ -157,6 +162,7 @@ describe("expert choice (Zhou et al. 2022)", () => {
         const r = expertChoiceGate({ w }, x, { capacityFactor: cf });
         const probs = logitsOf(x, w).map(softmaxV);
         const columns = Array.from({ length: E }, (_, e) => probs.map((p) => p[e]!));
+        fc.pre(separated(columns));
         const picked = columns.map((col) => topKIdx(col, c));
         expect(r.tokens.toArray()).toEqual(picked);
         expectClose(r.weights, picked.map((ts, e) => ts.map((t) => columns[e]![t]!)), 1e-12);

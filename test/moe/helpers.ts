@@ -77,3 +77,18 @@ export function groupsFrom(sizes: readonly number[]): { sizes: Tensor; ids: Tens
   const rowExpert = sizes.flatMap((n, e) => new Array<number>(n).fill(e));
   return { sizes: tensor(sizes, [sizes.length], "i32"), ids: tensor(rowExpert, [rowExpert.length], "i32"), rowExpert };
 }
+
+/**
+ * Whether every row's entries are pairwise at least `gap` apart. Gradient
+ * checks of selections need it: at a near-tie, the finite-difference step can
+ * swap two selected entries (or their order), which is a real discontinuity of
+ * the routing, not a gradient error. Smooth random draws rarely tie, but
+ * low-dimensional inputs make near-ties likely (e.g. two tokens near the peak
+ * of the same softmax column), so such samples are skipped with `fc.pre`.
+ */
+export function separated(rows: readonly (readonly number[])[], gap = 1e-5): boolean {
+  return rows.every((row) => {
+    const s = [...row].sort((a, b) => a - b);
+    return s.every((v, i) => i === 0 || v - s[i - 1]! >= gap);
+  });
+}

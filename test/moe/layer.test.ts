@@ -4,9 +4,9 @@ import { jit, random, reshape, spec, tensor, trace, tree, zeros, type Tensor } f
 import {
   MoeConfigError, ffnExperts, hashTable, linearExperts, moeLayer, swigluExperts, type AuxLossWeights, type GateConfig, type MoeLayerConfig,
 } from "../../moe/index";
-import { FEW, expectClose, expectGradsOk, randn, randomize, routingSizes, type RoutingSizes } from "./helpers";
+import { FEW, expectClose, expectGradsOk, randn, randomize, routingSizes, separated, type RoutingSizes } from "./helpers";
 import { referenceLayer } from "./layer_reference";
-import { ffnRef, mat, mat3, swigluRef, type ExpertFn } from "./reference";
+import { ffnRef, mat, mat3, softmaxV, swigluRef, vec, vecMat, type ExpertFn } from "./reference";
 
 const VOCAB = 7;
 const GATES = ["softmax", "topK", "topKPlain", "noisyTopK", "gshardTop2", "expertChoice", "hash", "soft"] as const;
@@ -74,6 +74,33 @@ function build(c: LayerCase) {
   const x = randn(s.seed + 1, [s.T, s.D]);
   const ctx = { key: random.key(s.seed + 2), tokenIds: tensor(Array.from({ length: s.T }, (_, t) => (t * 5 + s.seed) % VOCAB), [s.T], "i32") };
   return { config, layer, params, x, ctx, E };
+}
+
+/** Whether the routing of a case is locally constant (no near-tie a finite-difference step could flip). */
+function stableRouting(c: LayerCase, b: ReturnType<typeof build>): boolean {
+  const router = (b.params as { router?: { w?: Tensor; wNoise?: Tensor } }).router;
+  if (!router?.w) return true;
+  const logits = mat(b.x).map((row) => vecMat(row, mat(router.w!)));
+  const probs = logits.map(softmaxV);
+  const T = logits.length;
+  switch (c.gate) {
+    case "noisyTopK": {
+      const eps = mat(random.normal(b.ctx.key, [T, b.E], "f64"));
+      const std = mat(b.x).map((row) => vecMat(row, mat(router.wNoise!)).map((v) => Math.log1p(Math.exp(v))));
+      return separated(logits.map((row, t) => row.map((l, e) => l + eps[t]![e]! * std[t]![e]!)));
+    }
+    case "gshardTop2": {
+      const u = vec(random.uniform(b.ctx.key, [T, 1], { dtype: "f64" }));
+      return separated(probs) && probs.every((p, t) => {
+        const [a, bb] = [...p].sort((x, y) => y - x);
+        return Math.abs(u[t]! - (2 * bb!) / (a! + bb!)) > 1e-5;
+      });
+    }
+    case "expertChoice":
+      return separated(Array.from({ length: b.E }, (_, e) => probs.map((p) => p[e]!)));
+    default:
+      return separated(logits);
+  }
 }
 
 function expertRef(params: any, swiglu: boolean): ExpertFn {
@@ -158,7 +185,9 @@ describe("MoE layer: gradients (checkGrads, f64) through routing, dispatch, expe
   it("every gate; capacity and dropless", () => {
     fc.assert(
       fc.property(layerCase, (c) => {
-        const { layer, params, x, ctx } = build(c);
+        const built = build(c);
+        fc.pre(stableRouting(c, built));
+        const { layer, params, x, ctx } = built;
         const [leaves, def] = tree.flatten(params);
         const f = (xx: Tensor, ...ls: Tensor[]) => {
           const { y, report } = layer.apply(tree.unflatten(def, ls), xx, ctx);

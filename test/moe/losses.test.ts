@@ -5,7 +5,7 @@ import {
   MoeConfigError, cvSquared, erf, gateMatrix, importanceLoss, loadLoss, lossFreeBiasUpdate, noisyTopKGate, normalCdf, routerZLoss, switchLoss,
   topKGate,
 } from "../../moe/index";
-import { FEW, SOME, expectClose, expectGradsOk, randn, routingSizes } from "./helpers";
+import { FEW, SOME, expectClose, expectGradsOk, randn, routingSizes, separated } from "./helpers";
 import { mat, softmaxV, topKIdx, vec, vecMat, type Mat } from "./reference";
 
 /** erf by composite Simpson integration of 2/√π e^{-s²} (error ~1e-13): an independent reference. */
@@ -88,6 +88,7 @@ describe("Switch auxiliary loss", () => {
       fc.property(routingSizes(), ({ T, E, k, D, seed }) => {
         const x = randn(seed, [T, D]);
         const w = randn(seed + 1, [D, E]);
+        fc.pre(separated(mat(x).map((row) => vecMat(row, mat(w)))));
         const r = topKGate({ w }, x, { k });
         const probs = mat(x).map((row) => softmaxV(vecMat(row, mat(w))));
         const chosen = r.experts.toArray() as number[][];
@@ -107,6 +108,7 @@ describe("Shazeer importance and load losses", () => {
       fc.property(routingSizes(), ({ T, E, k, D, seed }) => {
         const x = randn(seed, [T, D]);
         const w = randn(seed + 1, [D, E]);
+        fc.pre(separated(mat(x).map((row) => vecMat(row, mat(w)))));
         const r = topKGate({ w }, x, { k });
         const G: Mat = mat(x).map(() => new Array<number>(E).fill(0));
         const ex = r.experts.toArray() as number[][];
@@ -130,6 +132,7 @@ describe("Shazeer importance and load losses", () => {
         const r = noisyTopKGate({ w, wNoise }, x, { k, key });
         const clean = mat(r.noise!.clean);
         const noisy = mat(r.noise!.noisy);
+        fc.pre(separated(noisy));
         const std = mat(r.noise!.std);
         const load = new Array<number>(E).fill(0);
         noisy.forEach((row, t) => {
