@@ -477,6 +477,7 @@ class WgslKernelWriter {
         return `(${a} / ${b})`;
       case "max":
       case "min":
+        if (type === "f32" || type === "f16") return `${this.helper(`${op}_${type}`)}(${a}, ${b})`;
         return `${op}(${a}, ${b})`;
       case "pow":
         if (isFloatType(type)) return `${this.helper(type === "f16" ? "pow_f16" : "pow_f32")}(${a}, ${b})`;

@@ -17,6 +17,10 @@ export type WgslHelper =
   | "pow_f16"
   | "div_i32"
   | "div_u32"
+  | "max_f32"
+  | "min_f32"
+  | "max_f16"
+  | "min_f16"
   | "sincos_reduced"
   | "sin"
   | "cos"
@@ -49,7 +53,22 @@ fn mf_pow_${t}(a: ${t}, b: ${t}) -> ${t} {
 // Passing one literal through a function makes the operation a run-time one, like the other targets.
 const runtime = (t: string) => `fn mf_rt_${t}(x: ${t}) -> ${t} {\n  return x;\n}`;
 
+// max/min that return NaN when either side is NaN, like Math.max and the interpreter's
+// reductions (WGSL's max/min may return the other operand). NaN is tested on the bits,
+// which no fast-math rewrite can fold away.
+const extremum = (op: "max" | "min", t: "f32" | "f16") => {
+  const isNan = t === "f32" ? (x: string) => `(bitcast<u32>(${x}) & 0x7fffffffu) > 0x7f800000u` : (x: string) => `(bitcast<u32>(f32(${x})) & 0x7fffffffu) > 0x7f800000u`;
+  return `fn mf_${op}_${t}(a: ${t}, b: ${t}) -> ${t} {
+  if (${isNan("a")} || ${isNan("b")}) { return a + b; }
+  return ${op}(a, b);
+}`;
+};
+
 const SOURCES: Readonly<Record<WgslHelper, string>> = {
+  max_f32: extremum("max", "f32"),
+  min_f32: extremum("min", "f32"),
+  max_f16: extremum("max", "f16"),
+  min_f16: extremum("min", "f16"),
   sincos_reduced: `// sin and cos to f32 precision. WGSL only promises an absolute error of 2^-11 for its
 // builtins (SwiftShader's are ~2e-4 off); the interpreter computes in f64. Cody-Waite
 // reduction by pi/2 in three parts, then the Cephes sinf/cosf polynomials on [-pi/4, pi/4].

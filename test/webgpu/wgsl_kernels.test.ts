@@ -187,6 +187,9 @@ const F_CASES: [string, Expr, number][] = [
   ["sigmoid(-30)", un("sigmoid", f(-30), "f32"), Math.fround(1 / (1 + Math.exp(30)))],
   ["sigmoid(100)", un("sigmoid", fa(2), "f32"), 1],
   ["f32(i32 -7)", cast(ia(2), "f32"), -7],
+  ["max(NaN, 1)", bin("max", f(NaN), f(1), "f32"), NaN],
+  ["min(1, NaN)", bin("min", fa(0), f(NaN), "f32"), NaN],
+  ["max(-2, 1e-7)", bin("max", fa(1), fa(0), "f32"), Math.fround(1e-7)],
 ];
 
 const I_CASES: [string, Expr, number][] = [
