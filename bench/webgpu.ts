@@ -16,7 +16,8 @@
  */
 import { add, mean, moe, ops, random, square, trace, treeFlatten, valueAndGrad, type Tensor } from "../index";
 import { initWebGPU, type WebGPUContext } from "../backends/webgpu/device";
-import { runOnWebGPU, webgpuExecutable } from "../backends/webgpu/backend";
+import { profileOnWebGPU, runOnWebGPU, webgpuExecutable } from "../backends/webgpu/backend";
+import type { LaunchTime } from "../backends/webgpu/executor";
 
 /** One benchmark's timings on WebGPU. */
 export interface WebGPUTiming {
@@ -144,4 +145,19 @@ export async function benchMatmulWebGPU(n = 1024, options: TimeOptions = {}): Pr
   const a = random.normal(ka!, [n, n]);
   const b = random.normal(kb!, [n, n]);
   return timeOnWebGPU(`matmul ${n}^3`, (p: Tensor, q: Tensor) => ops.matmul(p, q), [a, b], { ...options, flops: 2 * n ** 3 });
+}
+
+/**
+ * Where the time of the MoE layer's forward+backward goes on WebGPU: every
+ * launch timed with timestamp queries, slowest first (one warm-up run first).
+ * @example (await profileMoeWebGPU()).slice(0, 5).forEach((t) => console.log(t.kernel, t.ms));
+ */
+export async function profileMoeWebGPU(dims: MoeBenchDims = MOE_BENCH_DIMS): Promise<LaunchTime[]> {
+  const ctx = await initWebGPU();
+  const { params, x, loss } = moeBenchSetup(dims);
+  const program = trace(valueAndGrad(loss) as never, params, x);
+  const [leaves] = treeFlatten<Tensor>([params, x], undefined, "args");
+  const inputs = toDevice(ctx, leaves);
+  await profileOnWebGPU(ctx, program, inputs);
+  return (await profileOnWebGPU(ctx, program, inputs)).sort((a, b) => b.ms - a.ms);
 }

@@ -13,7 +13,7 @@ import { bindDims } from "../../dsl/trace";
 import type { Backend } from "../registry";
 import { allocArray, releaseArray, uploadArray, type DeviceArray } from "./buffers";
 import { requireWebGPU, webgpuAvailability, type WebGPUContext } from "./device";
-import { WebGPUExecutable } from "./executor";
+import { WebGPUExecutable, type LaunchTime, type RunOptions } from "./executor";
 import { runtimeFor } from "./runtime";
 import { WebGPUValue, webgpuValueOf } from "./value";
 
@@ -40,6 +40,22 @@ export function webgpuExecutable(program: Program, ctx: WebGPUContext = requireW
  * used in place; returns device tensors (one per program output).
  */
 export function runOnWebGPU(ctx: WebGPUContext, program: Program, inputs: readonly Tensor[]): Tensor[] {
+  return submitOnWebGPU(ctx, program, inputs).outputs;
+}
+
+/**
+ * Runs `program` once with every launch timed on the device (timestamp
+ * queries; the device needs the `timestamp-query` feature).
+ * @example
+ * const times = await profileOnWebGPU(ctx, program, inputs);
+ * times.sort((a, b) => b.ms - a.ms)[0]; // the slowest kernel
+ */
+export async function profileOnWebGPU(ctx: WebGPUContext, program: Program, inputs: readonly Tensor[]): Promise<LaunchTime[]> {
+  const { launchTimes } = submitOnWebGPU(ctx, program, inputs, { timeLaunches: true });
+  return launchTimes!;
+}
+
+function submitOnWebGPU(ctx: WebGPUContext, program: Program, inputs: readonly Tensor[], options: RunOptions = {}): { outputs: Tensor[]; launchTimes?: Promise<LaunchTime[]> } {
   const dims = bindDims(program, inputs, "webgpu backend");
   const exe = webgpuExecutable(program, ctx);
   const rt = runtimeFor(ctx);
@@ -59,7 +75,7 @@ export function runOnWebGPU(ctx: WebGPUContext, program: Program, inputs: readon
     uploaded.set(a, i);
     return a;
   });
-  const sub = exe.run(dims, arrays);
+  const sub = exe.run(dims, arrays, options);
   // One value per distinct output array: a program returning x twice gives two tensors sharing one buffer.
   const values = new Map<DeviceArray, WebGPUValue>();
   inputs.forEach((t, i) => {
@@ -79,7 +95,7 @@ export function runOnWebGPU(ctx: WebGPUContext, program: Program, inputs: readon
     return Tensor._device(value);
   });
   for (const a of uploaded.keys()) releaseArray(rt.pool, a); // queue order: the submitted work reads them first
-  return outs;
+  return { outputs: outs, ...(sub.launchTimes ? { launchTimes: sub.launchTimes } : {}) };
 }
 
 export const webgpuBackend: Backend = {

@@ -19,6 +19,8 @@ export interface WebGPUContext {
   readonly adapterName: string;
   /** Whether the device has `shader-f16` (f16 kernels need it). */
   readonly hasF16: boolean;
+  /** Whether the device can time passes (`timestamp-query`), used by `profileOnWebGPU`. */
+  readonly hasTimestamps: boolean;
   /** Bytes one storage binding may cover (larger buffers are split into chunks). */
   readonly maxBindingBytes: number;
   readonly maxWorkgroupsPerDimension: number;
@@ -96,7 +98,7 @@ async function acquireDevice(options: WebGPUInitOptions): Promise<Acquired> {
     maxComputeInvocationsPerWorkgroup: lim.maxComputeInvocationsPerWorkgroup,
     maxComputeWorkgroupSizeX: lim.maxComputeWorkgroupSizeX,
   };
-  const requiredFeatures: GPUFeatureName[] = adapter.features.has("shader-f16") ? ["shader-f16"] : [];
+  const requiredFeatures = (["shader-f16", "timestamp-query"] as const).filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const info = adapter.info;
   const adapterName = [info?.vendor, info?.architecture, info?.device].filter((s) => s).join(" ") || "unknown adapter";
@@ -113,6 +115,7 @@ function makeContext({ device, adapterName, keepAlive }: Acquired, options: WebG
     keepAlive,
     adapterName,
     hasF16: device.features.has("shader-f16"),
+    hasTimestamps: device.features.has("timestamp-query"),
     maxBindingBytes: Math.floor(Math.min(cap, deviceBinding) / 16) * 16,
     maxWorkgroupsPerDimension: lim.maxComputeWorkgroupsPerDimension,
     maxStorageBuffersPerStage: lim.maxStorageBuffersPerShaderStage,

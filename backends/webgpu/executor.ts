@@ -15,6 +15,18 @@ import type { WebGPUContext } from "./device";
 import { checkIndexRange, foldGrid } from "./launch";
 import type { PipelineCache } from "./pipelines";
 
+export interface RunOptions {
+  /** Time every launch with timestamp queries (needs the device's `timestamp-query` feature). */
+  readonly timeLaunches?: boolean;
+}
+
+/** GPU time of one launch. */
+export interface LaunchTime {
+  readonly kernel: string;
+  readonly comment?: string;
+  readonly ms: number;
+}
+
 /** The outputs of one submission. */
 export interface Submission {
   /** One array per bundle output; `owned[i]` false when it is an input or constant the caller must not release. */
@@ -22,6 +34,8 @@ export interface Submission {
   readonly owned: readonly boolean[];
   /** Resolves when the device accepted the work; rejects with the validation/compile/out-of-memory error otherwise. */
   readonly done: Promise<void>;
+  /** Per-launch GPU times, when `timeLaunches` was asked for. */
+  readonly launchTimes?: Promise<LaunchTime[]>;
 }
 
 type BundleKernel = Kernel & { readonly source: string };
@@ -81,7 +95,7 @@ export class WebGPUExecutable {
    * @param dims sizes of the named dims (empty for programs with concrete shapes)
    * @param inputs one device array per `bundle.inputs`, of the declared type and size
    */
-  run(dims: ReadonlyMap<string, number>, inputs: readonly DeviceArray[]): Submission {
+  run(dims: ReadonlyMap<string, number>, inputs: readonly DeviceArray[], options: RunOptions = {}): Submission {
     const { ctx, bundle } = this;
     if (ctx.lostReason) throw new Error(`webgpu backend: the device was lost (${ctx.lostReason}); call \`await initWebGPU()\` again`);
     if (inputs.length !== bundle.inputs.length) throw new Error(`webgpu backend: the bundle takes ${bundle.inputs.length} inputs, got ${inputs.length}`);
@@ -162,18 +176,25 @@ export class WebGPUExecutable {
     device.pushErrorScope("validation");
     device.pushErrorScope("out-of-memory");
     const encoder = device.createCommandEncoder({ label: "moeforge schedule" });
-    const pass = encoder.beginComputePass();
+    const timer = options.timeLaunches ? new LaunchTimer(ctx, planned.length) : undefined;
+    // One pass for the whole schedule, or one timed pass per launch when profiling.
+    let pass = timer ? undefined : encoder.beginComputePass();
     planned.forEach((p, i) => {
       if (p.groups === 0) return;
+      if (timer) {
+        pass?.end();
+        pass = encoder.beginComputePass({ timestampWrites: timer.writes(i) });
+      }
       const entries: GPUBindGroupEntry[] = [];
       p.bound.forEach((a, pi) => p.layout.params[pi]!.bindings.forEach((binding, c) => entries.push({ binding, resource: { buffer: a.chunks[c]! } })));
       entries.push({ binding: p.layout.uniformBinding, resource: { buffer: uniform, offset: i * stride, size: Math.ceil((p.uniforms.length * 4) / 16) * 16 } });
-      pass.setPipeline(p.pipe.pipeline);
-      pass.setBindGroup(0, device.createBindGroup({ layout: p.pipe.bindGroupLayout, entries }));
+      pass!.setPipeline(p.pipe.pipeline);
+      pass!.setBindGroup(0, device.createBindGroup({ layout: p.pipe.bindGroupLayout, entries }));
       const [x, y, z] = foldGrid(p.groups, ctx.maxWorkgroupsPerDimension);
-      pass.dispatchWorkgroups(x, y, z);
+      pass!.dispatchWorkgroups(x, y, z);
     });
-    pass.end();
+    pass?.end();
+    timer?.resolve(encoder);
     device.queue.submit([encoder.finish()]);
     const oom = device.popErrorScope();
     const validation = device.popErrorScope();
@@ -186,7 +207,8 @@ export class WebGPUExecutable {
       if (problems.length) throw new Error(`webgpu backend: the device rejected the program:\n${problems.join("\n")}`);
     });
     done.catch(() => undefined); // reported to whoever reads an output; never an unhandled rejection
-    return { outputs, owned: outputs.map((a) => !external.has(a)), done };
+    const launchTimes = timer?.read(planned.map((p) => (p.groups === 0 ? undefined : p.kernel)));
+    return { outputs, owned: outputs.map((a) => !external.has(a)), done, ...(launchTimes ? { launchTimes } : {}) };
   }
 
   private uniformBuffer(data: Int32Array<ArrayBuffer>): GPUBuffer {
@@ -236,4 +258,45 @@ function checkAliasing(kernel: Kernel, bound: readonly DeviceArray[]): void {
       }
     });
   });
+}
+
+/** Timestamp queries around each launch's pass, resolved into a readable buffer. */
+class LaunchTimer {
+  private readonly querySet: GPUQuerySet;
+  private readonly resolved: GPUBuffer;
+  private readonly readback: GPUBuffer;
+
+  constructor(
+    private readonly ctx: WebGPUContext,
+    private readonly launches: number,
+  ) {
+    if (!ctx.hasTimestamps) throw new Error(`webgpu backend: timing launches needs the "timestamp-query" feature, which this device (${ctx.adapterName}) lacks`);
+    const count = Math.max(2, 2 * launches);
+    this.querySet = ctx.device.createQuerySet({ type: "timestamp", count });
+    this.resolved = ctx.device.createBuffer({ size: count * 8, usage: 0x200 /* QUERY_RESOLVE */ | USAGE.COPY_SRC });
+    this.readback = ctx.device.createBuffer({ size: count * 8, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+  }
+
+  writes(launch: number): GPUComputePassTimestampWrites {
+    return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * launch, endOfPassWriteIndex: 2 * launch + 1 };
+  }
+
+  resolve(encoder: GPUCommandEncoder): void {
+    encoder.resolveQuerySet(this.querySet, 0, Math.max(2, 2 * this.launches), this.resolved, 0);
+    encoder.copyBufferToBuffer(this.resolved, 0, this.readback, 0, this.resolved.size);
+  }
+
+  /** Times of the launches that ran (`undefined` entries were skipped: zero workgroups). */
+  async read(kernels: readonly (Kernel | undefined)[]): Promise<LaunchTime[]> {
+    await this.readback.mapAsync(1 /* GPUMapMode.READ */);
+    const ns = new BigInt64Array(this.readback.getMappedRange().slice(0));
+    this.readback.destroy();
+    this.resolved.destroy();
+    this.querySet.destroy();
+    const out: LaunchTime[] = [];
+    kernels.forEach((k, i) => {
+      if (k) out.push({ kernel: k.name, ...(k.comment ? { comment: k.comment } : {}), ms: Number(ns[2 * i + 1]! - ns[2 * i]!) / 1e6 });
+    });
+    return out;
+  }
 }

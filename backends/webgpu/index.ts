@@ -20,7 +20,8 @@ import { webgpuEager } from "./eager";
 registerBackend(webgpuBackend);
 registerDeviceEagerHandler("webgpu", webgpuEager);
 
-export { webgpuBackend, webgpuExecutable, runOnWebGPU } from "./backend";
+export { webgpuBackend, webgpuExecutable, runOnWebGPU, profileOnWebGPU } from "./backend";
+export type { LaunchTime } from "./executor";
 export { initWebGPU, createWebGPUContext, webgpuAvailability, type WebGPUContext, type WebGPUInitOptions } from "./device";
 export { releaseWebGPU, webgpuValueOf, WebGPUValue } from "./value";
 export { runWgslBundle, runtimeFor, type HostArray } from "./runtime";

@@ -12,7 +12,7 @@ import fc from "fast-check";
 import { grad, jit, ops, setBackend, getBackend, tensor, trace, spec, type Tensor } from "../../index";
 import { emitWgsl } from "../../codegen/emit/wgsl";
 import { compile } from "../../codegen/compile";
-import { releaseWebGPU, runWgslBundle, webgpuValueOf } from "../../backends/webgpu/index";
+import { profileOnWebGPU, releaseWebGPU, runWgslBundle, webgpuExecutable, webgpuValueOf } from "../../backends/webgpu/index";
 import { eagerProgram } from "../../backends/webgpu/eager";
 import { runtimeFor } from "../../backends/webgpu/runtime";
 import { mulberry32, randomFloats, relativeError } from "../codegen/random_programs";
@@ -122,6 +122,19 @@ describe.runIf(ctx)("webgpu backend", () => {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     expect(pool.heldBytes - before).toBeGreaterThanOrEqual(200_000);
+  });
+
+  it("profileOnWebGPU times every launch with timestamp queries", async () => {
+    const p = trace(loss, spec([7, 5]), spec([5, 3]), spec([3]));
+    const rng = mulberry32(2);
+    const inputs = [randomFloats(rng, "f32", [7, 5]), randomFloats(rng, "f32", [5, 3]), randomFloats(rng, "f32", [3])];
+    if (!ctx!.hasTimestamps) {
+      expect(() => profileOnWebGPU(ctx!, p, inputs)).toThrow(/timestamp-query/);
+      return;
+    }
+    const times = await profileOnWebGPU(ctx!, p, inputs);
+    expect(times.map((t) => t.kernel)).toEqual(webgpuExecutable(p, ctx!).bundle.schedule.map((l) => l.kernel));
+    for (const t of times) expect(t.ms).toBeGreaterThanOrEqual(0);
   });
 
   it("setBackend('webgpu') makes it the default for jit", async () => {
