@@ -31,6 +31,7 @@ export { vjpProgram } from "./autodiff/vjp";
 export { checkGrads, type CheckGradsOptions } from "./autodiff/check";
 export { setBackend, getBackend, defaultBackend, registerBackend, type Backend, type BackendName } from "./backends/registry";
 export * as moe from "./moe/index";
+import "./backends/cpu";
 // The webgpu backend registers itself; `await initWebGPU()` once before using it (device creation is async).
 export { initWebGPU, releaseWebGPU, type WebGPUInitOptions } from "./backends/webgpu/index";
 // The cuda backend registers itself; it runs where an NVIDIA GPU and nvcc are present (see backends/cuda/device.ts).

@@ -26,6 +26,11 @@ export interface CompileOptions extends ScheduleOptions {
   readonly optimize?: boolean;
   /** Fuse equations into kernels (default true; false gives one kernel per equation). */
   readonly fuse?: boolean;
+  /**
+   * Check data-dependent indices at run time and report the first bad one
+   * (bundle.checks). Default: on for the JS target, off for GPU targets (they clamp).
+   */
+  readonly checks?: boolean;
 }
 
 /** The largest element count a 32-bit-indexed target can address. */
@@ -53,9 +58,9 @@ export function compile(program: Program, options: CompileOptions): KernelBundle
   }
   const schedule = scheduleFor(options.target, options);
   const plan = fuse(prepared, LOWERINGS, { fuse: options.fuse ?? true });
-  const lowered = lowerPlan(plan, schedule, LOWERINGS);
+  const lowered = lowerPlan(plan, schedule, LOWERINGS, options.checks ?? options.target === "js");
   if (options.target !== "cuda") checkIndexRange(lowered.slots.values(), options.target);
-  const { buffers, bufferOf } = assignBuffers(lowered.slots, lowered.launches, lowered.inputs, lowered.outputs);
+  const { buffers, bufferOf } = assignBuffers(lowered.slots, lowered.launches, lowered.inputs, lowered.outputs, lowered.checks ? [lowered.checks.slot] : []);
   const schedule_: Launch[] = lowered.launches.map((l) => ({
     kernel: l.kernel,
     grid: l.grid,
@@ -75,6 +80,7 @@ export function compile(program: Program, options: CompileOptions): KernelBundle
     schedule: schedule_,
     inputs: lowered.inputs.map((s) => bufferOf.get(s)!),
     outputs: lowered.outputs.map((s) => bufferOf.get(s)!),
+    ...(lowered.checks ? { checks: { buffer: bufferOf.get(lowered.checks.slot)!, messages: lowered.checks.messages } } : {}),
   };
 }
 

@@ -122,6 +122,19 @@ export interface Launch {
 
 export type Target = "wgsl" | "cuda" | "js";
 
+/**
+ * Run-time index checks (optional): kernels that read or scatter through
+ * data-dependent indices report the first bad one in `buffer` (i32[3]:
+ * [check number + 1, offending index, axis size]; zeroed by the bundle's first
+ * launch). After the schedule, a runtime that reads `buffer[0] = n > 0` fails
+ * with `messages[n - 1]`, `{index}` and `{size}` replaced by buffer[1] and buffer[2].
+ * Runtimes that ignore this still run correctly (indices are clamped / skipped).
+ */
+export interface IndexChecks {
+  readonly buffer: string;
+  readonly messages: readonly string[];
+}
+
 /** What `compile(program, { target })` returns: everything needed to run the program with no moeforge at run time. */
 export interface KernelBundle {
   readonly target: Target;
@@ -133,6 +146,8 @@ export interface KernelBundle {
   /** Buffer names of the program's inputs and outputs, in order. */
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
+  /** Present when kernels check data-dependent indices (see IndexChecks). */
+  readonly checks?: IndexChecks;
 }
 
 // ---- small constructors, so lowering code reads like the math ----

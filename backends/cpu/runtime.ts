@@ -54,5 +54,12 @@ export function runBundle(bundle: KernelBundle, inputs: readonly AnyTypedArray[]
     const buffers = kernel.params.map((p) => arrays.get(launch.bindings[p.name]!)!);
     fns.get(launch.kernel)!(buffers, sizesOf.get(launch.kernel)!, groups);
   }
+  if (bundle.checks) {
+    const flag = arrays.get(bundle.checks.buffer)!;
+    if (flag[0]) {
+      const message = bundle.checks.messages[flag[0] - 1] ?? "an index is out of range";
+      throw new RangeError(message.replaceAll("{index}", String(flag[1])).replaceAll("{size}", String(flag[2])));
+    }
+  }
   return bundle.outputs.map((name) => arrays.get(name)!);
 }

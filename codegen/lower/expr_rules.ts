@@ -137,13 +137,17 @@ export const exprRules = {
     const [x, ind] = e.inputs as [typeof e.out, typeof e.out];
     const { axis } = e.params;
     const r = ind.shape.length;
-    const picked = clampInto(readIndex(vals, e, idx.slice(axis, axis + r)), dimExpr(x.shape[axis]!));
+    const raw = vals.kb.let(readIndex(vals, e, idx.slice(axis, axis + r)), "ix");
+    vals.source.checkIndex(vals.kb, "take", axis, raw, dimExpr(x.shape[axis]!));
+    const picked = clampInto(raw, dimExpr(x.shape[axis]!));
     return vals.at(x, [...idx.slice(0, axis), vals.kb.let(picked, "g"), ...idx.slice(axis + r)]);
   }, true),
   gather: expr<"gather">((vals, e, idx) => {
     const x = e.inputs[0]!;
     const { axis } = e.params;
-    const picked = clampInto(readIndex(vals, e, idx), dimExpr(x.shape[axis]!));
+    const raw = vals.kb.let(readIndex(vals, e, idx), "ix");
+    vals.source.checkIndex(vals.kb, "gather", axis, raw, dimExpr(x.shape[axis]!));
+    const picked = clampInto(raw, dimExpr(x.shape[axis]!));
     return vals.at(x, idx.map((i, k) => (k === axis ? vals.kb.let(picked, "g") : i)));
   }, true),
   randomBits: expr<"randomBits">((vals, e, idx) => {

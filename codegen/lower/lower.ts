@@ -5,7 +5,8 @@
  */
 import type { Eqn, Program, Var } from "../../dsl/program";
 import { shapeToString } from "../../dsl/shape";
-import type { BufferDecl, Kernel, Launch, ScalarType, SizeExpr, Target } from "../kernel_ir";
+import { c, type BufferDecl, type Expr, type Kernel, type Launch, type ScalarType, type SizeExpr, type Target } from "../kernel_ir";
+import { and, eq, ge, lt, or } from "./ir_ops";
 import type { FusionGroup, FusionPlan } from "../passes/fusion";
 import type { Schedule } from "../schedule";
 import { scalarType } from "../types";
@@ -29,6 +30,8 @@ export interface LoweredProgram {
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   readonly dims: readonly string[];
+  /** Index checks: the flag slot and one message per check (see IndexChecks). */
+  readonly checks?: { readonly slot: string; readonly messages: readonly string[] };
 }
 
 /** Program text of one equation: `%12 = exp %11`. */
@@ -37,9 +40,12 @@ export function describeEqn(e: Eqn): string {
 }
 
 /** Lowers every group of `plan` to kernels (in execution order). */
-export function lowerPlan(plan: FusionPlan, schedule: Schedule, table: LoweringTable): LoweredProgram {
-  return new Lowering(plan.program, schedule, table).run(plan.groups);
+export function lowerPlan(plan: FusionPlan, schedule: Schedule, table: LoweringTable, checks = false): LoweredProgram {
+  return new Lowering(plan.program, schedule, table, checks).run(plan.groups);
 }
+
+/** The slot kernels report bad indices in. */
+const CHECK_SLOT = "s_checks";
 
 /** Per-group state: which variables the group computes inline and writes. */
 class GroupScope {
@@ -57,11 +63,13 @@ export class Lowering implements OpContext, ValueSource {
   private readonly outputs: ReadonlySet<Var>;
   private scope: GroupScope | undefined;
   private tempCount = 0;
+  private readonly checkMessages: string[] = [];
 
   constructor(
     readonly program: Program,
     readonly schedule: Schedule,
     readonly table: LoweringTable,
+    readonly checks = false,
   ) {
     for (const e of program.eqns) this.producers.set(e.out, e);
     this.outputs = new Set(program.outputs);
@@ -103,10 +111,44 @@ export class Lowering implements OpContext, ValueSource {
       }
       for (const r of g.roots) if (!this.scope.written.has(r)) throw new Error(`internal: group ${g.id} (${g.kind}) did not write ${r}`);
     }
+    if (this.checkMessages.length) this.zeroChecksFirst();
     const outputs = this.program.outputs.map((v) => this.slotOf(v));
     const dims: string[] = [];
     for (const v of this.program.inputs) for (const d of v.shape) if (typeof d === "string" && !dims.includes(d)) dims.push(d);
-    return { kernels: this.kernels, launches: this.launches, slots: this.slots, inputs: this.program.inputs.map((v) => this.slotOf(v)), outputs, dims };
+    return {
+      kernels: this.kernels,
+      launches: this.launches,
+      slots: this.slots,
+      inputs: this.program.inputs.map((v) => this.slotOf(v)),
+      outputs,
+      dims,
+      ...(this.checkMessages.length ? { checks: { slot: CHECK_SLOT, messages: this.checkMessages } } : {}),
+    };
+  }
+
+  checkIndex(kb: KernelBuilder, prim: string, axis: number, index: Expr, size: Expr): void {
+    if (!this.checks) return;
+    const message = `${prim}: index {index} is out of range for axis ${axis} of size {size}; expected 0 <= index < {size}`;
+    let code = this.checkMessages.indexOf(message);
+    if (code < 0) code = this.checkMessages.push(message) - 1;
+    if (!this.slots.has(CHECK_SLOT)) this.slots.set(CHECK_SLOT, { name: CHECK_SLOT, type: "i32", size: 3, role: "temp" });
+    const flag = kb.param(CHECK_SLOT, "i32", "readWrite");
+    const bad = or(lt(index, c(0)), ge(index, size));
+    kb.if(and(bad, eq({ kind: "load", buffer: flag, index: c(0), type: "i32" }, c(0))), () => {
+      kb.store(flag, c(0), c(code + 1));
+      kb.store(flag, c(1), index);
+      kb.store(flag, c(2), size);
+    });
+  }
+
+  /** Prepends a launch that clears the check flag. */
+  private zeroChecksFirst(): void {
+    const kb = new KernelBuilder("k_clear_checks", 1);
+    const flag = kb.param(CHECK_SLOT, "i32", "readWrite");
+    for (let i = 0; i < 3; i++) kb.store(flag, c(i), c(0));
+    const kernel = kb.build("clears the index-check flag");
+    this.kernels.unshift(kernel);
+    this.launches.unshift({ kernel: kernel.name, grid: 1, bindings: { [CHECK_SLOT]: CHECK_SLOT } });
   }
 
   private declare(v: Var, role: Slot["role"]): string {

@@ -4,7 +4,7 @@
  */
 import type { Eqn, Var } from "../../dsl/program";
 import type { Primitive } from "../../dsl/primitives/params";
-import type { ScalarType, SizeExpr, Target } from "../kernel_ir";
+import type { Expr, ScalarType, SizeExpr, Target } from "../kernel_ir";
 import type { Schedule } from "../schedule";
 import type { KernelBuilder } from "./builder";
 import type { ValueLowerer } from "./values";
@@ -28,6 +28,8 @@ export interface OpContext {
   temp(type: ScalarType, size: SizeExpr, hint: string): string;
   /** Declares scratch buffer `name` as a param of `k`. */
   bindTemp(k: KernelHandle, name: string, access: "read" | "readWrite", atomic?: boolean): string;
+  /** Emits a run-time check that `index` is in [0, size) for `prim`'s `axis` (a no-op when checks are off). */
+  checkIndex(kb: KernelBuilder, prim: string, axis: number, index: Expr, size: Expr): void;
   /** Program text of an equation (for kernel comments). */
   describe(e: Eqn): string;
 }

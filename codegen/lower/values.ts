@@ -22,6 +22,8 @@ export interface ValueSource {
   readonly consts: ReadonlyMap<Var, NDArray>;
   /** The buffer (logical slot) holding a materialised variable. */
   slotOf(v: Var): string;
+  /** Emits a run-time check that `index` is in [0, size) for `prim`'s `axis` (a no-op when checks are off). */
+  checkIndex(kb: KernelBuilder, prim: string, axis: number, index: Expr, size: Expr): void;
 }
 
 export class ValueLowerer {

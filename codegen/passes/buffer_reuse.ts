@@ -26,6 +26,8 @@ export function assignBuffers(
   launches: readonly Launch[],
   inputs: readonly string[],
   outputs: readonly string[],
+  /** Temporaries that keep a buffer of their own (e.g. the index-check flag, read after the run). */
+  dedicated: readonly string[] = [],
 ): BufferAssignment {
   const bufferOf = new Map<string, string>();
   const buffers: BufferDecl[] = [];
@@ -37,6 +39,7 @@ export function assignBuffers(
   outputs.forEach((s, i) => {
     if (!bufferOf.has(s)) add(slots.get(s)!, `out${i}`, "output");
   });
+  dedicated.forEach((s, i) => add(slots.get(s)!, i === 0 ? "checks" : `kept${i}`, "temp"));
   let nConst = 0;
   for (const slot of slots.values()) if (slot.role === "const" && !bufferOf.has(slot.name)) add(slot, `const${nConst++}`, "const");
 

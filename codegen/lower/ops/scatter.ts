@@ -59,6 +59,7 @@ export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
       const i = li.slice(outer.length + ind.shape.length);
       const j = kb.let(linearize(li.slice(outer.length, outer.length + ind.shape.length), ind.shape), "j");
       const p = kb.let(indexAt(k, j), "p");
+      ctx.checkIndex(kb, "scatterAdd", axis, p, dimExpr(len));
       kb.if(inRange(p, dimExpr(len)), () => kb.atomicAdd(out, linearize([...o, p, ...i], x.shape), updAt(k, o, j, i)));
     } else {
       const li = delinearize(flat, lineShape).map((q) => kb.let(q, "l"));
@@ -70,6 +71,7 @@ export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
       }, "p");
       kb.for(c(0), n, (j) => {
         const p = kb.let(indexAt(k, j), "p");
+        ctx.checkIndex(kb, "scatterAdd", axis, p, dimExpr(len));
         kb.if(inRange(p, dimExpr(len)), () => {
           const at = kb.let(linearize([...o, p, ...i], x.shape), "at");
           kb.store(out, at, add({ kind: "load", buffer: out, index: at, type: t }, updAt(k, o, j, i), t));
@@ -95,6 +97,7 @@ export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
     const { kb } = k;
     const j = perItem(kb, n);
     const key = keyOf(k, j);
+    ctx.checkIndex(kb, "scatterAdd", axis, indexAt(k, j), dimExpr(len));
     const pos = kb.mutable(c(0), "pos", "i32");
     kb.for(c(0), n, (q) => {
       const other = keyOf(k, q);
@@ -163,6 +166,7 @@ export function lowerScatterAddAlong(ctx: OpContext, e: Eqn<"scatterAddAlong">):
     }, "p");
     kb.for(c(0), dimExpr(kk), (j) => {
       const p = kb.let(values.at(ind, [...o, j, ...i]), "p");
+      ctx.checkIndex(kb, "scatterAddAlong", axis, p, dimExpr(len));
       kb.if(inRange(p, dimExpr(len)), () => {
         const at = kb.let(linearize([...o, p, ...i], x.shape), "at");
         kb.store(out, at, add({ kind: "load", buffer: out, index: at, type: t }, values.at(upd, [...o, j, ...i]), t));
@@ -183,6 +187,7 @@ export function lowerScatterAddAlong(ctx: OpContext, e: Eqn<"scatterAddAlong">):
   const i = idx.slice(axis + 1);
   const acc = kb.mutable(values.at(x, idx), "acc", t);
   kb.for(c(0), dimExpr(kk), (j) => {
+    ctx.checkIndex(kb, "scatterAddAlong", axis, values.at(ind, [...o, j, ...i]), dimExpr(len));
     kb.if(eq(values.at(ind, [...o, j, ...i]), p), () => kb.assign(acc, add(acc, values.at(upd, [...o, j, ...i]), t)));
   }, "j");
   kb.store(out, flat, acc);
@@ -201,6 +206,7 @@ export function lowerBincount(ctx: OpContext, e: Eqn<"bincount">): void {
     kb.for(c(0), c(length), (b) => kb.store(out, b, c(0)), "b");
     kb.for(c(0), dimExpr(n), (i) => {
       const v = kb.let(values.at(x, [i]), "v");
+      ctx.checkIndex(kb, "bincount", 0, v, c(length));
       kb.if(inRange(v, c(length)), () => kb.store(out, v, iadd({ kind: "load", buffer: out, index: v, type: "i32" }, c(1))));
     }, "i");
     ctx.launch(k, 1, ctx.describe(e));
@@ -213,7 +219,10 @@ export function lowerBincount(ctx: OpContext, e: Eqn<"bincount">): void {
   const out = ctx.output(k, e.out);
   const b = perItem(kb, c(length));
   const count = kb.mutable(c(0), "count", "i32");
-  kb.for(c(0), dimExpr(n), (i) => kb.if(eq(values.at(x, [i]), b), () => kb.assign(count, iadd(count, c(1)))), "i");
+  kb.for(c(0), dimExpr(n), (i) => {
+    ctx.checkIndex(kb, "bincount", 0, values.at(x, [i]), c(length));
+    kb.if(eq(values.at(x, [i]), b), () => kb.assign(count, iadd(count, c(1))));
+  }, "i");
   kb.store(out, b, count);
   ctx.launch(k, gridFor(length, wg), ctx.describe(e));
 }
