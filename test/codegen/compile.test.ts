@@ -1,0 +1,98 @@
+/**
+ * compile(): bundle structure (buffers with symbolic sizes, launch grids as
+ * expressions of named dims, inputs/outputs), buffer reuse, compile-time
+ * errors naming the op, and run-time index checks on the cpu backend.
+ */
+import { describe, expect, it } from "vitest";
+import { cpuBackend } from "../../backends/cpu/backend";
+import { compile, CompileError } from "../../codegen/compile";
+import { evalSize, sizeToText, type Launch } from "../../codegen/kernel_ir";
+import { assignBuffers, type SlotInfo } from "../../codegen/passes/buffer_reuse";
+import { spec, trace } from "../../dsl/api";
+import { tensor } from "../../dsl/creation";
+import * as ops from "../../dsl/ops";
+import type { Tensor } from "../../dsl/tensor";
+import "../../codegen/index";
+
+describe("bundles", () => {
+  it("sizes and grids are expressions of the program's named dims", () => {
+    const p = trace((x: Tensor, w: Tensor) => ops.softmax(ops.matmul(x, w)), spec(["T", 16]), spec([16, "E"]));
+    const b = compile(p, { target: "wgsl" });
+    expect(b.dims).toEqual(["T", "E"]);
+    const out = b.buffers.find((x) => x.name === b.outputs[0])!;
+    expect(sizeToText(out.size)).toBe("(T*E)");
+    const dims = new Map([["T", 100], ["E", 8]]);
+    expect(evalSize(out.size, dims)).toBe(800);
+    for (const l of b.schedule) expect(evalSize(l.grid, dims)).toBeGreaterThan(0);
+    for (const l of b.schedule) {
+      const k = b.kernels.find((q) => q.name === l.kernel)!;
+      expect(Object.keys(l.bindings).sort()).toEqual(k.params.map((q) => q.name).sort());
+      for (const buf of Object.values(l.bindings)) expect(b.buffers.some((q) => q.name === buf)).toBe(true);
+    }
+  });
+
+  it("temporaries with disjoint lives share buffers; inputs, outputs and consts keep theirs", () => {
+    // A chain of row kernels: each intermediate lives across two launches only.
+    const p = trace((x: Tensor) => {
+      let y = x;
+      for (let i = 0; i < 6; i++) y = ops.softmax(ops.transpose(ops.softmax(y), [1, 0]));
+      return y;
+    }, spec([8, 8]));
+    const b = compile(p, { target: "js" });
+    const temps = b.buffers.filter((q) => q.role === "temp");
+    expect(b.schedule.length).toBeGreaterThan(6);
+    expect(temps.length).toBeLessThanOrEqual(3);
+    expect(b.buffers.filter((q) => q.role === "input").map((q) => q.name)).toEqual(["in0"]);
+  });
+
+  it("assignBuffers alone: overlapping lives never share, equal type and size are required to share", () => {
+    const slot = (name: string, type: SlotInfo["type"] = "f32", size = 4): SlotInfo => ({ name, type, size, role: "temp" });
+    const slots = new Map([slot("a"), slot("b"), slot("c"), slot("d", "i32"), slot("e", "f32", 5)].map((s) => [s.name, s]));
+    const launch = (...bound: string[]): Launch => ({ kernel: "k", grid: 1, bindings: Object.fromEntries(bound.map((s) => [s, s])) });
+    const launches = [launch("a"), launch("a", "b"), launch("b", "c"), launch("c", "d"), launch("d", "e")];
+    const { bufferOf } = assignBuffers(slots, launches, [], []);
+    expect(bufferOf.get("a")).not.toBe(bufferOf.get("b"));
+    expect(bufferOf.get("b")).not.toBe(bufferOf.get("c"));
+    expect(bufferOf.get("c")).toBe(bufferOf.get("a")); // a died at launch 1, c is born at 2
+    expect(bufferOf.get("d")).not.toBe(bufferOf.get("a")); // other type
+    expect(bufferOf.get("e")).not.toBe(bufferOf.get("a")); // other size
+  });
+});
+
+describe("compile-time errors name the op", () => {
+  it("f64 on GPU targets", () => {
+    const p = trace((x: Tensor) => ops.exp(x), spec([3], "f64"));
+    for (const target of ["wgsl", "cuda"] as const) {
+      expect(() => compile(p, { target })).toThrow(CompileError);
+      expect(() => compile(p, { target })).toThrow(/f64/);
+    }
+    const q = trace((x: Tensor) => ops.exp(ops.cast(x, "f64")), spec([3]));
+    expect(() => compile(q, { target: "wgsl" })).toThrow(/op "cast"/);
+    expect(compile(q, { target: "js" }).kernels.length).toBe(1);
+  });
+
+  it("buffers past 32-bit index math on wgsl and js", () => {
+    const p = trace((x: Tensor) => ops.exp(x), spec([65536, 65536]));
+    expect(() => compile(p, { target: "wgsl" })).toThrow(/2\^31/);
+  });
+});
+
+describe("run-time index checks (cpu backend)", () => {
+  const x = tensor([[1, 2, 3], [4, 5, 6]]);
+  it("take, gather, scatterAdd and bincount fail like the interpreter", () => {
+    const run = (f: (...a: Tensor[]) => Tensor, ...args: Tensor[]) => cpuBackend.run(trace(f, ...args), args);
+    expect(() => run((a, i) => ops.take(a, i), x, tensor([7], [1], "i32"))).toThrow("take: index 7 is out of range for axis 0 of size 2");
+    expect(() => run((a, i) => ops.gather(a, i, 1), x, tensor([0, 1, 2, 0, 1, 5], [2, 3], "i32"))).toThrow("gather: index 5 is out of range for axis 1 of size 3");
+    expect(() => run((a, i, u) => ops.scatterAdd(a, i, u), x, tensor([-1], [1], "i32"), tensor([[1, 1, 1]]))).toThrow("scatterAdd: index -1 is out of range");
+    expect(() => run((i) => ops.bincount(i, 3), tensor([0, 3], [2], "i32"))).toThrow("bincount: index 3 is out of range");
+    expect(Array.from(run((a, i) => ops.take(a, i), x, tensor([1, 0], [2], "i32"))[0]!.dataSync())).toEqual([4, 5, 6, 1, 2, 3]);
+  });
+
+  it("GPU targets clamp instead unless asked (checks: true adds the flag buffer)", () => {
+    const p = trace((a: Tensor, i: Tensor) => ops.take(a, i), spec([2, 3]), spec([1], "i32"));
+    expect(compile(p, { target: "wgsl" }).checks).toBeUndefined();
+    const b = compile(p, { target: "wgsl", checks: true });
+    expect(b.checks?.messages[0]).toContain("take: index {index} is out of range for axis 0 of size {size}");
+    expect(b.buffers.some((q) => q.name === b.checks!.buffer)).toBe(true);
+  });
+});
