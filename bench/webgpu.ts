@@ -1,7 +1,8 @@
 /**
  * WebGPU benchmarks, called by the bench runner (bench/run.ts): the generic-path
- * time of the benchmark MoE layer (T=1024, D=256, H=512, E=8, k=2, f32; top-k
- * gate, FFN experts) forward and forward+backward, and a 1024^3 f32 matmul,
+ * time of the benchmark MoE layer (bench/moe_layer.ts: T=1024, D=256, H=512,
+ * E=8, k=2, f32; top-2 router, SwiGLU experts as grouped GEMMs) forward and
+ * forward+backward, and a 1024^3 f32 matmul,
  * each with its compile times split into tracing, code generation
  * (`compile(..., { target: "wgsl" })`) and the device's shader compilation.
  *
@@ -14,18 +15,19 @@
  * const r = await benchMatmulWebGPU(1024);
  * console.log(`${r.gflops?.toFixed(1)} GFLOP/s on ${r.device}`);
  */
-import { add, mean, moe, ops, random, square, trace, treeFlatten, valueAndGrad, type Tensor } from "../index";
+import { ones, ops, random, trace, type Program, type Tensor } from "../index";
 import { initWebGPU, type WebGPUContext } from "../backends/webgpu/device";
 import { profileOnWebGPU, runOnWebGPU, webgpuExecutable } from "../backends/webgpu/backend";
 import type { LaunchTime } from "../backends/webgpu/executor";
+import { BENCH_MOE, moeInputs, moePrograms, type MoeConfig } from "./moe_layer";
 
 /** One benchmark's timings on WebGPU. */
 export interface WebGPUTiming {
   readonly name: string;
   /** The adapter, e.g. "google swiftshader ...". */
   readonly device: string;
-  /** Tracing the function into a Program. */
-  readonly traceMs: number;
+  /** Tracing the function(s) into Programs, when the benchmark traced them. */
+  readonly traceMs?: number;
   /** Graph passes, fusion, lowering and WGSL emission. */
   readonly codegenMs: number;
   /** The device compiling and validating every pipeline. */
@@ -40,7 +42,7 @@ export interface WebGPUTiming {
 }
 
 export interface TimeOptions {
-  /** Timed calls after one warm-up call (default 5). */
+  /** Timed calls after one warm-up call (default 3). */
   readonly reps?: number;
   /** FLOPs per call, for `gflops`. */
   readonly flops?: number;
@@ -55,27 +57,23 @@ function toDevice(ctx: WebGPUContext, xs: readonly Tensor[]): Tensor[] {
 }
 
 /**
- * Times `fn(...args)` on WebGPU: trace, code generation, pipeline compilation,
- * then the median of `reps` steady-state calls.
- * @example const t = await timeOnWebGPU("relu", (x) => ops.relu(x), [x]);
+ * Times a Program on WebGPU: code generation, pipeline compilation, then the
+ * median of `reps` steady-state calls on inputs already on the device.
+ * @example const t = await timeProgramOnWebGPU("relu", trace((x) => ops.relu(x), x), [x]);
  */
-export async function timeOnWebGPU(name: string, fn: (...args: never[]) => unknown, args: readonly unknown[], options: TimeOptions = {}): Promise<WebGPUTiming> {
+export async function timeProgramOnWebGPU(name: string, program: Program, inputs: readonly Tensor[], options: TimeOptions = {}): Promise<WebGPUTiming> {
   const ctx = await initWebGPU();
-  const reps = options.reps ?? 5;
+  const reps = options.reps ?? 3;
   let t = performance.now();
-  const program = trace(fn, ...args);
-  const traceMs = performance.now() - t;
-  t = performance.now();
   const exe = webgpuExecutable(program, ctx);
   const codegenMs = performance.now() - t;
   t = performance.now();
   await exe.warm();
   const pipelineMs = performance.now() - t;
-  const [leaves] = treeFlatten<Tensor>(args, undefined, "args");
-  const inputs = toDevice(ctx, leaves);
+  const onDevice = toDevice(ctx, inputs);
   const call = async () => {
     const start = performance.now();
-    runOnWebGPU(ctx, program, inputs);
+    runOnWebGPU(ctx, program, onDevice);
     await ctx.device.queue.onSubmittedWorkDone();
     return performance.now() - start;
   };
@@ -86,7 +84,6 @@ export async function timeOnWebGPU(name: string, fn: (...args: never[]) => unkno
   return {
     name,
     device: ctx.adapterName,
-    traceMs,
     codegenMs,
     pipelineMs,
     runMs,
@@ -97,46 +94,29 @@ export async function timeOnWebGPU(name: string, fn: (...args: never[]) => unkno
   };
 }
 
-/** Sizes of the benchmark MoE layer. */
-export interface MoeBenchDims {
-  readonly T: number;
-  readonly D: number;
-  readonly H: number;
-  readonly E: number;
-  readonly k: number;
+/** Expert FLOPs of one forward call: three grouped GEMMs (gate, up, down) over T·k token slots. */
+export function moeExpertFlops(cfg: MoeConfig = BENCH_MOE): number {
+  return cfg.T * cfg.K * 3 * (2 * cfg.D * cfg.H);
 }
 
-export const MOE_BENCH_DIMS: MoeBenchDims = { T: 1024, D: 256, H: 512, E: 8, k: 2 };
-
-/** The benchmark layer (top-k gate, FFN experts), its parameters and tokens. */
-export function moeBenchSetup(dims: MoeBenchDims = MOE_BENCH_DIMS) {
-  const layer = moe.moeLayer({ numExperts: dims.E, gate: { type: "topK", k: dims.k }, experts: moe.ffnExperts });
-  const [kp, kx] = random.split(random.key(0), 2);
-  const params = layer.init(kp!, { dModel: dims.D, hidden: dims.H });
-  const x = random.normal(kx!, [dims.T, dims.D]);
-  const forward = (p: typeof params, xs: Tensor) => layer.apply(p, xs).y;
-  const loss = (p: typeof params, xs: Tensor) => {
-    const { y, report } = layer.apply(p, xs);
-    return add(mean(square(y)), report.auxLoss);
-  };
-  return { layer, params, x, forward, loss };
-}
-
-/** Expert FLOPs of one forward call (two matmuls of each token's k experts). */
-export function moeExpertFlops(d: MoeBenchDims = MOE_BENCH_DIMS): number {
-  return d.T * d.k * 2 * (2 * d.D * d.H);
+/** The gradient program's inputs: the layer's inputs, then the loss cotangent 1. */
+function gradientInputs(cfg: MoeConfig): Tensor[] {
+  return [...moeInputs(cfg), ones([])];
 }
 
 /**
- * The benchmark MoE layer on WebGPU, forward and forward+backward (value and
- * gradient of a scalar loss with respect to every parameter).
+ * The benchmark MoE layer (bench/moe_layer.ts) on WebGPU: forward, and
+ * forward+backward (the gradient program of its loss, from `vjpProgram`).
+ * GFLOP/s count the expert GEMMs only (x3 for forward+backward).
  */
-export async function benchMoeWebGPU(dims: MoeBenchDims = MOE_BENCH_DIMS, options: TimeOptions = {}): Promise<{ forward: WebGPUTiming; forwardBackward: WebGPUTiming }> {
-  const { params, x, forward, loss } = moeBenchSetup(dims);
-  const flops = moeExpertFlops(dims);
-  const fwd = await timeOnWebGPU("moe forward", forward as never, [params, x], { ...options, flops });
-  const fwdBwd = await timeOnWebGPU("moe forward+backward", valueAndGrad(loss) as never, [params, x], { ...options, flops: 3 * flops });
-  return { forward: fwd, forwardBackward: fwdBwd };
+export async function benchMoeWebGPU(cfg: MoeConfig = BENCH_MOE, options: TimeOptions = {}): Promise<{ forward: WebGPUTiming; forwardBackward: WebGPUTiming }> {
+  const t = performance.now();
+  const { forward, gradient } = moePrograms(cfg);
+  const traceMs = performance.now() - t;
+  const flops = moeExpertFlops(cfg);
+  const fwd = await timeProgramOnWebGPU("moe forward", forward, moeInputs(cfg), { ...options, flops });
+  const fwdBwd = await timeProgramOnWebGPU("moe forward+backward", gradient, gradientInputs(cfg), { ...options, flops: 3 * flops });
+  return { forward: { ...fwd, traceMs }, forwardBackward: { ...fwdBwd, traceMs } };
 }
 
 /** An n x n x n f32 matmul on WebGPU, with GFLOP/s (2 n^3 FLOPs per call). */
@@ -144,20 +124,22 @@ export async function benchMatmulWebGPU(n = 1024, options: TimeOptions = {}): Pr
   const [ka, kb] = random.split(random.key(1), 2);
   const a = random.normal(ka!, [n, n]);
   const b = random.normal(kb!, [n, n]);
-  return timeOnWebGPU(`matmul ${n}^3`, (p: Tensor, q: Tensor) => ops.matmul(p, q), [a, b], { ...options, flops: 2 * n ** 3 });
+  const t = performance.now();
+  const program = trace((p: Tensor, q: Tensor) => ops.matmul(p, q), a, b);
+  const traceMs = performance.now() - t;
+  const r = await timeProgramOnWebGPU(`matmul ${n}^3`, program, [a, b], { ...options, flops: 2 * n ** 3 });
+  return { ...r, traceMs };
 }
 
 /**
  * Where the time of the MoE layer's forward+backward goes on WebGPU: every
- * launch timed with timestamp queries, slowest first (one warm-up run first).
+ * launch timed with timestamp queries, slowest first (after one warm-up run).
  * @example (await profileMoeWebGPU()).slice(0, 5).forEach((t) => console.log(t.kernel, t.ms));
  */
-export async function profileMoeWebGPU(dims: MoeBenchDims = MOE_BENCH_DIMS): Promise<LaunchTime[]> {
+export async function profileMoeWebGPU(cfg: MoeConfig = BENCH_MOE): Promise<LaunchTime[]> {
   const ctx = await initWebGPU();
-  const { params, x, loss } = moeBenchSetup(dims);
-  const program = trace(valueAndGrad(loss) as never, params, x);
-  const [leaves] = treeFlatten<Tensor>([params, x], undefined, "args");
-  const inputs = toDevice(ctx, leaves);
-  await profileOnWebGPU(ctx, program, inputs);
-  return (await profileOnWebGPU(ctx, program, inputs)).sort((a, b) => b.ms - a.ms);
+  const { gradient } = moePrograms(cfg);
+  const inputs = toDevice(ctx, gradientInputs(cfg));
+  await profileOnWebGPU(ctx, gradient, inputs);
+  return (await profileOnWebGPU(ctx, gradient, inputs)).sort((a, b) => b.ms - a.ms);
 }

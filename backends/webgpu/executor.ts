@@ -195,6 +195,7 @@ export class WebGPUExecutable {
     });
     pass?.end();
     timer?.resolve(encoder);
+    const checkFlag = bundle.checks ? copyCheckFlag(device, encoder, arrayOf(bundle.checks.buffer)) : undefined;
     device.queue.submit([encoder.finish()]);
     const oom = device.popErrorScope();
     const validation = device.popErrorScope();
@@ -205,6 +206,7 @@ export class WebGPUExecutable {
     const done = Promise.all([validation, oom, ...checks]).then(([v, o, ...compile]) => {
       const problems = [...compile.filter((m): m is string => !!m), ...(v ? [`validation error: ${v.message}`] : []), ...(o ? [`out of memory: ${o.message}`] : [])];
       if (problems.length) throw new Error(`webgpu backend: the device rejected the program:\n${problems.join("\n")}`);
+      if (checkFlag) return throwOnFailedCheck(checkFlag, bundle.checks!.messages);
     });
     done.catch(() => undefined); // reported to whoever reads an output; never an unhandled rejection
     const launchTimes = timer?.read(planned.map((p) => (p.groups === 0 ? undefined : p.kernel)));
@@ -244,6 +246,23 @@ export class WebGPUExecutable {
     this.uniform?.buffer.destroy();
     this.uniform = undefined;
   }
+}
+
+/** Copies the index-check flag (i32[3], see `IndexChecks`) into a readable buffer, in the schedule's submission. */
+function copyCheckFlag(device: GPUDevice, encoder: GPUCommandEncoder, flag: DeviceArray): GPUBuffer {
+  const staging = device.createBuffer({ size: 16, usage: USAGE.MAP_READ | USAGE.COPY_DST, label: "moeforge index checks" });
+  encoder.copyBufferToBuffer(flag.chunks[0]!, 0, staging, 0, 12);
+  return staging;
+}
+
+/** Fails like the interpreter when a kernel reported an out-of-range index. */
+async function throwOnFailedCheck(staging: GPUBuffer, messages: readonly string[]): Promise<void> {
+  await staging.mapAsync(1 /* GPUMapMode.READ */);
+  const [n, index, size] = new Int32Array(staging.getMappedRange().slice(0, 12));
+  staging.destroy();
+  if (!n) return;
+  const message = messages[n - 1] ?? "an index is out of range";
+  throw new RangeError(message.replaceAll("{index}", String(index)).replaceAll("{size}", String(size)));
 }
 
 /** WebGPU rejects a buffer bound writable together with another binding of it in one dispatch; say so clearly. */

@@ -15,6 +15,7 @@ import { compile } from "../../codegen/compile";
 import { profileOnWebGPU, releaseWebGPU, runWgslBundle, webgpuExecutable, webgpuValueOf } from "../../backends/webgpu/index";
 import { eagerProgram } from "../../backends/webgpu/eager";
 import { runtimeFor } from "../../backends/webgpu/runtime";
+import { evalProgram } from "../../dsl/trace";
 import { mulberry32, randomFloats, relativeError } from "../codegen/random_programs";
 import { separateWebGPUForTests, webgpuForTests } from "./test_device";
 
@@ -162,6 +163,23 @@ describe.runIf(ctx)("webgpu backend", () => {
     } else {
       await expectClose(f(x), ops.mul(ops.exp(x), 2), 2e-3);
     }
+  });
+
+  it("bundles compiled with index checks fail like the interpreter on an out-of-range index", async () => {
+    const p = trace((x: Tensor, i: Tensor) => ops.take(x, i), spec([3]), spec([2], "i32"));
+    const bundle = compile(p, { target: "wgsl", checks: true });
+    expect(bundle.checks).toBeDefined();
+    const x = { type: "f32" as const, data: [1, 2, 3] };
+    const [ok] = await runWgslBundle(ctx!, bundle, [x, { type: "i32", data: [2, 0] }]);
+    expect(Array.from(ok!)).toEqual([3, 1]);
+    let interpError = "";
+    try {
+      evalProgram(p, [tensor([1, 2, 3]), tensor([0, 7], [2], "i32")]);
+    } catch (e) {
+      interpError = (e as Error).message.split("\n")[0]!;
+    }
+    expect(interpError).toMatch(/7/);
+    await expect(runWgslBundle(ctx!, bundle, [x, { type: "i32", data: [0, 7] }])).rejects.toThrow(interpError);
   });
 
   it("a shader the device rejects is reported when the result is read", async () => {
