@@ -1,58 +1,117 @@
 /**
  * Runs a JS-target KernelBundle over typed arrays: allocates the bundle's
- * buffers for the bound dims, runs the launch schedule, returns the outputs.
- * Needs nothing from moeforge but the bundle (the same contract a WebGPU or
- * CUDA runtime follows).
+ * buffers for the bound dims (kept for the next run with the same dims),
+ * runs the launch schedule, returns copies of the outputs. Launches with
+ * enough work are split by workgroups across a pool of worker threads over
+ * shared memory (see pool.ts). Needs nothing from moeforge but the bundle.
  */
 import { allocArray, type AnyTypedArray } from "../../dsl/dtype";
-import { evalSize, type KernelBundle, type ScalarType } from "../../codegen/kernel_ir";
+import { evalSize, type Kernel, type KernelBundle, type Launch, type ScalarType, type Stmt } from "../../codegen/kernel_ir";
+import { workerPool, type Slice, type WorkerPool } from "./pool";
 
-/** A compiled kernel: `(buffers, sizes, numGroups) => void`. */
-type KernelFn = (buffers: AnyTypedArray[], sizes: number[], numGroups: number) => void;
+/** A compiled kernel: runs workgroups [first, last) of `numGroups`. */
+type KernelFn = (buffers: AnyTypedArray[], sizes: readonly number[], numGroups: number, first?: number, last?: number) => void;
 
-const compiled = new WeakMap<KernelBundle, Map<string, KernelFn>>();
-
-function kernelsOf(bundle: KernelBundle): Map<string, KernelFn> {
-  let fns = compiled.get(bundle);
-  if (!fns) {
-    if (bundle.target !== "js") throw new Error(`cpu runtime: bundle was compiled for target "${bundle.target}", expected "js"`);
-    fns = new Map();
-    for (const k of bundle.kernels) fns.set(k.name, new Function(`return ${k.source}`)() as KernelFn);
-    compiled.set(bundle, fns);
-  }
-  return fns;
+interface Prepared {
+  readonly fns: Map<string, KernelFn>;
+  readonly kernels: Map<string, Kernel & { readonly source: string }>;
+  /** Buffers by dims, reused across runs (kernels overwrite everything they read back). */
+  readonly arenas: Map<string, Map<string, AnyTypedArray>>;
 }
 
-/** A zeroed typed array for `n` elements of `t` (f16 is held as f32, bool as u8, u32 as i32 bits). */
-export function allocFor(t: ScalarType, n: number): AnyTypedArray {
-  return allocArray(t === "u32" ? "i32" : t, n);
+const prepared = new WeakMap<KernelBundle, Prepared>();
+
+function prepare(bundle: KernelBundle): Prepared {
+  let p = prepared.get(bundle);
+  if (!p) {
+    if (bundle.target !== "js") throw new Error(`cpu runtime: bundle was compiled for target "${bundle.target}", expected "js"`);
+    p = { fns: new Map(), kernels: new Map(), arenas: new Map() };
+    for (const k of bundle.kernels) {
+      p.fns.set(k.name, new Function(`return ${k.source}`)() as KernelFn);
+      p.kernels.set(k.name, k);
+    }
+    prepared.set(bundle, p);
+  }
+  return p;
+}
+
+/** A zeroed typed array for `n` elements of `t` (f16 is held as f32, bool as u8, u32 as i32 bits), optionally shared. */
+export function allocFor(t: ScalarType, n: number, shared = false): AnyTypedArray {
+  const plain = allocArray(t === "u32" ? "i32" : t, n);
+  if (!shared) return plain;
+  const ctor = plain.constructor as new (b: SharedArrayBuffer) => AnyTypedArray;
+  return new ctor(new SharedArrayBuffer(plain.byteLength));
+}
+
+function hasLoop(ss: readonly Stmt[]): boolean {
+  return ss.some((s) => s.kind === "for" || (s.kind === "if" && (hasLoop(s.then) || hasLoop(s.else ?? []))));
+}
+
+/** Whether a launch is worth splitting across threads (a wake-up costs tens of microseconds). */
+function worthSplitting(k: Kernel, groups: number): boolean {
+  const threads = groups * k.workgroupSize;
+  return groups > 1 && (threads >= 16384 || (hasLoop(k.body) && threads >= 64));
+}
+
+/** Splits workgroups [0, groups) into `n` contiguous slices. */
+function slices(source: string, buffers: AnyTypedArray[], sizes: number[], groups: number, n: number): Slice[] {
+  const parts = Math.min(n, groups);
+  return Array.from({ length: parts }, (_, i) => ({
+    source,
+    buffers,
+    sizes,
+    numGroups: groups,
+    first: Math.floor((groups * i) / parts),
+    last: Math.floor((groups * (i + 1)) / parts),
+  }));
 }
 
 /**
  * Executes `bundle` on host arrays. `inputs` follow `bundle.inputs`; `dims`
- * binds the bundle's named dims. Returns one array per `bundle.outputs`.
+ * binds the bundle's named dims. Returns one fresh array per `bundle.outputs`.
+ * Fails like the interpreter when a kernel reports a bad index (bundle.checks).
  * @example const [y] = runBundle(compile(p, { target: "js" }), [x], new Map([["N", 8]]));
  */
-export function runBundle(bundle: KernelBundle, inputs: readonly AnyTypedArray[], dims: ReadonlyMap<string, number>): AnyTypedArray[] {
-  const fns = kernelsOf(bundle);
+export function runBundle(
+  bundle: KernelBundle,
+  inputs: readonly AnyTypedArray[],
+  dims: ReadonlyMap<string, number>,
+  /** Called after each launch with its wall time (profiling). */
+  observe?: (launch: Launch, kernel: Kernel, ms: number) => void,
+): AnyTypedArray[] {
+  const p = prepare(bundle);
   if (inputs.length !== bundle.inputs.length) throw new Error(`cpu runtime: expected ${bundle.inputs.length} inputs, got ${inputs.length}`);
-  const arrays = new Map<string, AnyTypedArray>();
-  bundle.inputs.forEach((name, i) => arrays.set(name, inputs[i]!));
-  for (const b of bundle.buffers) {
-    if (arrays.has(b.name)) continue;
-    const n = evalSize(b.size, dims);
-    const a = allocFor(b.type, n);
-    if (b.init) a.set(b.init);
-    arrays.set(b.name, a);
+  const pool: WorkerPool | null = workerPool();
+  const shared = pool !== null;
+  const key = [...dims].map(([k, v]) => `${k}=${v}`).join(",");
+  let arrays = p.arenas.get(key);
+  if (!arrays) {
+    arrays = new Map();
+    for (const b of bundle.buffers) {
+      const a = allocFor(b.type, evalSize(b.size, dims), shared);
+      if (b.init) a.set(b.init);
+      arrays.set(b.name, a);
+    }
+    if (p.arenas.size > 4) p.arenas.clear();
+    p.arenas.set(key, arrays);
   }
-  const sizesOf = new Map<string, number[]>();
-  for (const k of bundle.kernels) sizesOf.set(k.name, k.sizes.map((s) => evalSize(s, dims)));
+  bundle.inputs.forEach((name, i) => {
+    const dst = arrays!.get(name)!;
+    if (dst.length !== inputs[i]!.length) throw new Error(`cpu runtime: input ${i} has ${inputs[i]!.length} elements, expected ${dst.length}`);
+    dst.set(inputs[i]!);
+  });
   for (const launch of bundle.schedule) {
     const groups = evalSize(launch.grid, dims);
     if (groups <= 0) continue;
-    const kernel = bundle.kernels.find((k) => k.name === launch.kernel)!;
-    const buffers = kernel.params.map((p) => arrays.get(launch.bindings[p.name]!)!);
-    fns.get(launch.kernel)!(buffers, sizesOf.get(launch.kernel)!, groups);
+    const kernel = p.kernels.get(launch.kernel)!;
+    const fn = p.fns.get(launch.kernel)!;
+    const buffers = kernel.params.map((q) => arrays!.get(launch.bindings[q.name]!)!);
+    const sizes = kernel.sizes.map((s) => evalSize(s, dims));
+    const t0 = observe ? performance.now() : 0;
+    if (pool && worthSplitting(kernel, groups)) {
+      pool.run(slices(kernel.source, buffers, sizes, groups, pool.size + 1), (s) => fn(buffers, sizes, groups, s.first, s.last));
+    } else fn(buffers, sizes, groups);
+    observe?.(launch, kernel, performance.now() - t0);
   }
   if (bundle.checks) {
     const flag = arrays.get(bundle.checks.buffer)!;
@@ -61,5 +120,11 @@ export function runBundle(bundle: KernelBundle, inputs: readonly AnyTypedArray[]
       throw new RangeError(message.replaceAll("{index}", String(flag[1])).replaceAll("{size}", String(flag[2])));
     }
   }
-  return bundle.outputs.map((name) => arrays.get(name)!);
+  // Copies: the arena is reused by the next run, and callers get ordinary (unshared) arrays.
+  return bundle.outputs.map((name) => {
+    const a = arrays!.get(name)!;
+    const out = allocFor(bundle.buffers.find((b) => b.name === name)!.type, a.length);
+    out.set(a);
+    return out;
+  });
 }

@@ -4,9 +4,10 @@
  * values are rounded (`Math.fround`) whenever a variable is bound or cast, i32
  * arithmetic wraps, integer division by zero gives 0.
  *
- * A kernel becomes `(function name(buffers, sizes, numGroups) { ... })`:
+ * A kernel becomes `(function name(buffers, sizes, numGroups, first?, last?) { ... })`:
  * `buffers` are typed arrays in param order, `sizes` the named dims in
- * `kernel.sizes` order. Threads run one after another in a loop (a `return`
+ * `kernel.sizes` order; it runs workgroups [first, last) of `numGroups`
+ * (all by default), so a runtime can split a launch across threads. Threads run one after another in a loop (a `return`
  * ends the current thread). Kernels with barriers run each workgroup's threads
  * as generators that yield at every barrier, with shared arrays per workgroup:
  * slow, but the same IR the GPU targets run, so GPU schedules can be tested on CPU.
@@ -324,7 +325,7 @@ function hasBarrier(ss: readonly Stmt[]): boolean {
 const TYPED: Record<ScalarType, string> = { f32: "Float32Array", f16: "Float32Array", f64: "Float64Array", i32: "Int32Array", u32: "Uint32Array", bool: "Uint8Array" };
 
 /**
- * Renders a kernel as a JS function expression `(buffers, sizes, numGroups) => void`.
+ * Renders a kernel as a JS function expression `(buffers, sizes, numGroups, first = 0, last = numGroups) => void`.
  * @example const run = new Function(`return ${renderJs(kernel)}`)(); run([x, y], [n], groups);
  */
 export function renderJs(kernel: Kernel): string {
@@ -334,20 +335,21 @@ export function renderJs(kernel: Kernel): string {
   w.stmts(kernel.body, generator ? "      " : "    ", body);
   const wg = kernel.workgroupSize;
   const lines: string[] = [];
-  lines.push(`(function ${id(kernel.name)}(mf_buffers, mf_sizes, mf_numGroups) {`);
+  lines.push(`(function ${id(kernel.name)}(mf_buffers, mf_sizes, mf_numGroups, mf_first, mf_last) {`);
   if (kernel.comment) for (const l of kernel.comment.split("\n")) lines.push(`  // ${l}`);
   lines.push(`  "use strict";`);
+  lines.push(`  const mf_lo = mf_first ?? 0, mf_hi = mf_last ?? mf_numGroups;`);
   if (kernel.params.length) lines.push(`  const [${kernel.params.map((p) => id(p.name)).join(", ")}] = mf_buffers;`);
   kernel.sizes.forEach((s, i) => lines.push(`  const ${sizeId(s)} = mf_sizes[${i}];`));
   for (const h of w.helpers) lines.push(...HELPERS[h]!.split("\n").map((l) => `  ${l}`));
   if (!generator) {
-    lines.push(`  const mf_total = mf_numGroups * ${wg};`);
-    lines.push(`  mf_thread: for (let mf_gid = 0; mf_gid < mf_total; mf_gid++) {`);
+    lines.push(`  const mf_end = mf_hi * ${wg};`);
+    lines.push(`  mf_thread: for (let mf_gid = mf_lo * ${wg}; mf_gid < mf_end; mf_gid++) {`);
     if (wg !== 1) lines.push(`    const mf_group = (mf_gid / ${wg}) | 0, mf_lid = mf_gid % ${wg};`);
     lines.push(...body);
     lines.push("  }");
   } else {
-    lines.push(`  for (let mf_group = 0; mf_group < mf_numGroups; mf_group++) {`);
+    lines.push(`  for (let mf_group = mf_lo; mf_group < mf_hi; mf_group++) {`);
     for (const s of kernel.shared) lines.push(`    const ${id(s.name)} = new ${TYPED[s.type]}(${s.length});`);
     lines.push(`    const mf_threads = [];`);
     lines.push(`    for (let mf_l = 0; mf_l < ${wg}; mf_l++) mf_threads.push((function* (mf_lid) {`);

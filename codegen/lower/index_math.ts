@@ -3,9 +3,9 @@
  * generated kernels stay readable (`i*1 + 0` is `i`), plus shapes as sizes:
  * a dim is a literal or a named dim read from the kernel's size uniforms.
  *
- * Index values are i32. Horner-form linearisation keeps every partial result
- * below the buffer's element count, so index math never overflows as long as
- * every buffer holds fewer than 2^31 elements (checked by `compile`).
+ * Index values are i32. Linearisation keeps every partial result below the
+ * buffer's element count, so index math never overflows as long as every
+ * buffer holds fewer than 2^31 elements (checked by `compile`).
  */
 import type { Dim, Shape } from "../../dsl/shape";
 import { c, size, type BinaryOp, type Expr, type SizeExpr } from "../kernel_ir";
@@ -137,13 +137,20 @@ export function numelExpr(shape: Shape): Expr {
   return shape.reduce<Expr>((acc, d) => imul(acc, dimExpr(d)), c(1));
 }
 
-/** Row-major flat offset of a multi-index (Horner form: partial results stay below the element count). */
+/**
+ * Row-major flat offset of a multi-index, as a sum of index * stride terms:
+ * each term and every partial sum stays below the element count (no i32
+ * overflow when buffers hold fewer than 2^31 elements), and loop-invariant
+ * terms can be hoisted out of loops.
+ */
 export function linearize(idx: readonly Expr[], shape: Shape): Expr {
   if (idx.length !== shape.length) throw new Error(`internal: index of rank ${idx.length} for shape of rank ${shape.length}`);
   let acc: Expr = c(0);
-  shape.forEach((d, i) => {
-    acc = iadd(imul(acc, dimExpr(d)), idx[i]!);
-  });
+  let stride: Expr = c(1);
+  for (let i = shape.length - 1; i >= 0; i--) {
+    if (shape[i] !== 1) acc = iadd(imul(idx[i]!, stride), acc);
+    stride = imul(stride, dimExpr(shape[i]!));
+  }
   return acc;
 }
 

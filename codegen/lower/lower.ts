@@ -11,6 +11,7 @@ import type { FusionGroup, FusionPlan } from "../passes/fusion";
 import type { Schedule } from "../schedule";
 import { scalarType } from "../types";
 import { KernelBuilder } from "./builder";
+import { hoistInvariants } from "./licm";
 import { numelSize } from "./index_math";
 import { lowerElementwiseGroup } from "./kernels/elementwise";
 import { lowerMatmulGroup } from "./kernels/matmul";
@@ -182,7 +183,9 @@ export class Lowering implements OpContext, ValueSource {
   }
 
   launch(k: KernelHandle, grid: SizeExpr, comment: string): void {
-    const kernel = k.kb.build(comment);
+    const built = k.kb.build(comment);
+    // V8 hoists little out of loops; GPU compilers do their own code motion.
+    const kernel = this.target === "js" ? { ...built, body: hoistInvariants(built.body) } : built;
     this.kernels.push(kernel);
     const bindings: Record<string, string> = {};
     for (const p of kernel.params) bindings[p.name] = p.name;

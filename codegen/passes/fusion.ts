@@ -62,6 +62,9 @@ interface Placement {
   region: Region;
 }
 
+/** Movement ops that read data-dependent indices. */
+const INDEXED: ReadonlySet<string> = new Set(["take", "gather"]);
+
 const identity = (rank: number): number[] => Array.from({ length: rank }, (_, i) => i);
 const opaque = (rank: number): IndexMap => new Array<Comp>(rank).fill(null);
 
@@ -167,7 +170,10 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
     const single = consumerGroups.length === 1 ? consumerGroups[0]! : undefined;
 
     if (rule.kind === "expr") {
-      if (fuseOn && rule.movement && !isOut) {
+      // Index remaps are recomputed in every consumer; gathers only when one kernel reads them
+      // (a gather read by several GEMMs is cheaper written once than re-gathered in each inner loop).
+      const duplicable = rule.movement && !(INDEXED.has(e.prim) && consumerGroups.length > 1);
+      if (fuseOn && duplicable && !isOut) {
         for (const g of consumerGroups) {
           const r = readsIn(g, v);
           g.members.add(v);

@@ -384,10 +384,17 @@ export interface Comparison {
 }
 
 /**
- * Relative error of `got` against `want` in 2-norm: ||got - want|| / ||want||
- * (the absolute error when `want` is all zeros). NaNs must agree in position.
+ * Below this RMS magnitude an output is "zero up to rounding": gradients that
+ * cancel exactly in real arithmetic (e.g. of a softmax's sum) come out as
+ * +-1e-8 noise whose relative error means nothing.
  */
-export function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+export const NOISE_FLOOR = 1e-3;
+
+/**
+ * Relative error of `got` against `want` in 2-norm:
+ * ||got - want|| / max(||want||, NOISE_FLOOR * sqrt(n)). NaNs must agree in position.
+ */
+export function relativeError(got: ArrayLike<number>, want: ArrayLike<number>, floor = NOISE_FLOOR): number {
   if (got.length !== want.length) return Infinity;
   let diff = 0;
   let norm = 0;
@@ -405,7 +412,7 @@ export function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): 
     diff += (a - b) * (a - b);
     norm += b * b;
   }
-  return norm === 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
+  return Math.sqrt(diff / Math.max(norm, floor * floor * want.length));
 }
 
 /**

@@ -8,10 +8,13 @@ import type { Eqn } from "../../../dsl/program";
 import { c, cast, type Expr } from "../../kernel_ir";
 import type { FusionGroup } from "../../passes/fusion";
 import { scalarType } from "../../types";
-import { ceilDivSize, delinearize, dimExpr, iceilDiv, idiv, imul, irem, linearize, mulSizes, numelSize } from "../index_math";
+import { ceilDivSize, delinearize, dimExpr, iadd, iceilDiv, idiv, imin, imul, irem, isub, linearize, mulSizes, numelSize } from "../index_math";
 import type { Lowering } from "../lower";
 import { gridFor, groupId, perItem } from "./common";
 import { registerTile, sharedTile, type TileSpec } from "./contraction";
+
+/** Row tiles per group of the grouped tile order. */
+const GROUP_M = 8;
 
 export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   const e = g.mains[0] as Eqn<"matmul">;
@@ -31,12 +34,18 @@ export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   const k = ctx.kernel("matmul", s.workgroupSize);
   const { kb, values } = k;
   const tile = s.shared ? groupId(kb) : perItem(kb, mulTiles(batchShape, M, N, s.tileM, s.tileN));
-  const tilesNExpr = cdivExpr(dimExpr(N), s.tileN);
-  const tilesMExpr = cdivExpr(dimExpr(M), s.tileM);
-  const tn = kb.let(irem(tile, tilesNExpr), "tn");
-  const rest = idiv(tile, tilesNExpr);
-  const tm = kb.let(irem(rest, tilesMExpr), "tm");
-  const bIdx = delinearize(idiv(rest, tilesMExpr), batchShape).map((x) => kb.let(x, "bt"));
+  const tilesNExpr = kb.let(cdivExpr(dimExpr(N), s.tileN), "tilesN");
+  const tilesMExpr = kb.let(cdivExpr(dimExpr(M), s.tileM), "tilesM");
+  const perBatch = kb.let(imul(tilesMExpr, tilesNExpr), "perBatch");
+  const bIdx = delinearize(idiv(tile, perBatch), batchShape).map((x) => kb.let(x, "bt"));
+  // Grouped tile order: runs of GROUP_M row tiles sweep the column tiles together, so a
+  // block of A rows and a strip of B columns stay in cache while they are reused.
+  const t = kb.let(irem(tile, perBatch), "t");
+  const inGroup = kb.let(imul(c(GROUP_M), tilesNExpr), "inGroup");
+  const firstM = kb.let(imul(idiv(t, inGroup), c(GROUP_M)), "firstM");
+  const groupRows = kb.let(imin(isub(tilesMExpr, firstM), c(GROUP_M)), "groupRows");
+  const tm = kb.let(iadd(firstM, irem(irem(t, inGroup), groupRows)), "tm");
+  const tn = kb.let(idiv(irem(t, inGroup), groupRows), "tn");
   const spec: TileSpec = {
     rowStart: kb.let(imul(tm, c(s.tileM)), "rowStart"),
     rowEnd: dimExpr(M),

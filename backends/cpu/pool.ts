@@ -1,0 +1,126 @@
+/**
+ * A pool of worker threads that run slices of a kernel launch, synchronously
+ * from the caller's point of view: each worker gets its task through a
+ * MessageChannel it reads with `receiveMessageOnPort`, is woken with
+ * `Atomics.notify`, and reports completion in a shared status word the
+ * caller `Atomics.wait`s on. Buffers are typed arrays over SharedArrayBuffers,
+ * so all threads see the same memory; workgroups of a launch are independent
+ * (kernels never communicate across workgroups), so any split is correct.
+ *
+ * Node only (worker_threads); elsewhere, or with MOEFORGE_CPU_THREADS=1, the
+ * cpu backend runs on the calling thread alone.
+ */
+import type { AnyTypedArray } from "../../dsl/dtype";
+
+type WorkerThreads = typeof import("node:worker_threads");
+
+/** One slice of a launch: run workgroups [first, last) of a kernel. */
+export interface Slice {
+  readonly source: string;
+  readonly buffers: readonly AnyTypedArray[];
+  readonly sizes: readonly number[];
+  readonly numGroups: number;
+  readonly first: number;
+  readonly last: number;
+}
+
+const IDLE = 0;
+const BUSY = 1;
+const FAILED = 2;
+
+/** The worker's program: wait for a slice, run it (compiling each kernel source once), report. */
+const WORKER_SOURCE = `
+const { workerData, receiveMessageOnPort } = require("node:worker_threads");
+const { port, status, index } = workerData;
+const kernels = new Map();
+for (;;) {
+  Atomics.wait(status, index, ${IDLE});
+  const task = receiveMessageOnPort(port).message;
+  try {
+    let fn = kernels.get(task.source);
+    if (!fn) { fn = new Function("return " + task.source)(); kernels.set(task.source, fn); }
+    fn(task.buffers, task.sizes, task.numGroups, task.first, task.last);
+    Atomics.store(status, index, ${IDLE});
+  } catch (e) {
+    port.postMessage(String(e && e.stack || e));
+    Atomics.store(status, index, ${FAILED});
+  }
+  Atomics.notify(status, index);
+}
+`;
+
+interface PoolWorker {
+  readonly port: import("node:worker_threads").MessagePort;
+}
+
+export class WorkerPool {
+  private readonly workers: PoolWorker[] = [];
+  private readonly status: Int32Array;
+
+  constructor(
+    private readonly wt: WorkerThreads,
+    readonly size: number,
+  ) {
+    this.status = new Int32Array(new SharedArrayBuffer(4 * Math.max(size, 1)));
+    for (let index = 0; index < size; index++) {
+      const { port1, port2 } = new wt.MessageChannel();
+      const worker = new wt.Worker(WORKER_SOURCE, { eval: true, workerData: { port: port2, status: this.status, index }, transferList: [port2] });
+      worker.unref();
+      port1.unref();
+      this.workers.push({ port: port1 });
+    }
+  }
+
+  /**
+   * Runs `slices[0]` on the calling thread and the rest on workers, returning
+   * when all are done; rethrows a worker's error.
+   */
+  run(slices: readonly Slice[], runHere: (s: Slice) => void): void {
+    const started: number[] = [];
+    for (let i = 1; i < slices.length; i++) {
+      const w = i - 1;
+      this.workers[w]!.port.postMessage(slices[i]);
+      Atomics.store(this.status, w, BUSY);
+      Atomics.notify(this.status, w);
+      started.push(w);
+    }
+    let error: unknown;
+    try {
+      runHere(slices[0]!);
+    } catch (e) {
+      error = e;
+    }
+    for (const w of started) {
+      while (Atomics.load(this.status, w) === BUSY) Atomics.wait(this.status, w, BUSY);
+      if (Atomics.load(this.status, w) === FAILED) {
+        const msg = this.wt.receiveMessageOnPort(this.workers[w]!.port as never) as { message: string } | undefined;
+        error ??= new Error(`cpu backend worker failed: ${msg?.message ?? "unknown error"}`);
+        Atomics.store(this.status, w, IDLE);
+      }
+    }
+    if (error) throw error;
+  }
+}
+
+let pool: WorkerPool | null | undefined;
+
+/** Threads to use: MOEFORGE_CPU_THREADS, else the machine's parallelism (at most 8). */
+export function cpuThreads(): number {
+  const env = typeof process !== "undefined" ? process.env?.MOEFORGE_CPU_THREADS : undefined;
+  if (env !== undefined && env !== "") {
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`MOEFORGE_CPU_THREADS=${env}: expected a positive integer`);
+    return n;
+  }
+  const os = typeof process !== "undefined" ? process.getBuiltinModule?.("node:os") : undefined;
+  return Math.min(8, os?.availableParallelism?.() ?? 1);
+}
+
+/** The shared pool (created on first use), or null when threads are unavailable or disabled. */
+export function workerPool(): WorkerPool | null {
+  if (pool !== undefined) return pool;
+  const threads = cpuThreads();
+  const wt = threads > 1 && typeof process !== "undefined" ? (process.getBuiltinModule?.("node:worker_threads") as WorkerThreads | undefined) : undefined;
+  pool = wt && typeof SharedArrayBuffer !== "undefined" ? new WorkerPool(wt, threads - 1) : null;
+  return pool;
+}
