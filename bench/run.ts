@@ -1,0 +1,118 @@
+/**
+ * `npm run bench`: the generic code-generation path on the benchmark MoE layer
+ * (bench/moe_layer.ts: T=1024, D=256, H=512, E=8, top-2, f32).
+ *
+ * Reports: time to trace + differentiate the layer; interpreter forward and
+ * forward+backward; cpu backend (JS kernels) forward and forward+backward and
+ * its speed-up over the interpreter (target >= 5x); compile times per target;
+ * a 1024^3 f32 matmul in GFLOP/s on cpu; then each peer's numbers (webgpu:
+ * bench/webgpu.ts). Timings are medians; nothing here asserts a speed.
+ *
+ * Options: `--quick` (fewer repetitions), `--no-webgpu`.
+ */
+import { cpuBackend, cpuBundle } from "../backends/cpu/backend";
+import { cpuThreads } from "../backends/cpu/pool";
+import { compile } from "../codegen/index";
+import { evalProgram } from "../dsl/trace";
+import { matmul, spec, trace, type Program, type Tensor } from "../index";
+import { mulberry32, randomFloats } from "../test/codegen/random_programs";
+import { BENCH_MOE, moeInputs, moePrograms } from "./moe_layer";
+
+const args = new Set(process.argv.slice(2));
+const quick = args.has("--quick");
+
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Median wall time of `reps` calls after `warm` untimed ones. */
+function time(f: () => unknown, reps: number, warm = 1): number {
+  for (let i = 0; i < warm; i++) f();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    f();
+    ts.push(performance.now() - t);
+  }
+  return median(ts);
+}
+
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+const row = (name: string, value: string) => console.log(`  ${name.padEnd(44)} ${value}`);
+
+/** A peer backend's benchmark: called after the cpu numbers; prints its own rows. */
+export type PeerBench = () => Promise<void>;
+
+/**
+ * Hooks for other backends' numbers (one function per peer). The webgpu
+ * numbers come from bench/webgpu.ts; a peer without a device prints why.
+ */
+export const PEERS: Record<string, PeerBench> = {
+  webgpu: async () => {
+    // Without a GPU, Dawn runs on SwiftShader's Vulkan driver (as scripts/test.sh sets up).
+    const swiftshader = "/usr/lib/chromium/vk_swiftshader_icd.json";
+    const fs = process.getBuiltinModule?.("node:fs");
+    if (!process.env.VK_ICD_FILENAMES && fs?.existsSync(swiftshader)) process.env.VK_ICD_FILENAMES = swiftshader;
+    const { benchMoeWebGPU, benchMatmulWebGPU } = await import("./webgpu");
+    const reps = quick ? 1 : 3;
+    const { forward, forwardBackward } = await benchMoeWebGPU(BENCH_MOE, { reps });
+    row(`MoE fwd (${forward.device})`, `${ms(forward.runMs)}  [codegen ${ms(forward.codegenMs)}, pipelines ${ms(forward.pipelineMs)}]`);
+    row("MoE fwd+bwd", `${ms(forwardBackward.runMs)}  [codegen ${ms(forwardBackward.codegenMs)}, pipelines ${ms(forwardBackward.pipelineMs)}]`);
+    const mm = await benchMatmulWebGPU(1024, { reps });
+    row("matmul 1024^3", `${ms(mm.runMs)}  ${mm.gflops?.toFixed(2)} GFLOP/s`);
+  },
+};
+
+function moeSection(): { interpFwd: number; interpBwd: number; cpuFwd: number; cpuBwd: number } {
+  const cfg = BENCH_MOE;
+  console.log(`MoE layer T=${cfg.T} D=${cfg.D} H=${cfg.H} E=${cfg.E} k=${cfg.K} f32 (generic path)`);
+  let programs = moePrograms(cfg);
+  const traceMs = time(() => (programs = moePrograms(cfg)), quick ? 1 : 5);
+  const { forward, gradient } = programs;
+  row("trace + differentiate (vjpProgram)", `${ms(traceMs)}  (${forward.eqns.length} fwd / ${gradient.eqns.length} fwd+bwd equations)`);
+  const xs = moeInputs(cfg);
+  const gradInputs = [...xs, randomFloats(mulberry32(2), "f32", [])];
+  for (const target of ["js", "wgsl", "cuda"] as const) {
+    for (const [name, p] of [["fwd", forward], ["fwd+bwd", gradient]] as const) {
+      let kernels = 0;
+      const t = time(() => (kernels = compile(p, { target }).kernels.length), quick ? 1 : 3, 0);
+      row(`compile ${name} -> ${target}`, `${ms(t)}  (${kernels} kernels)`);
+    }
+  }
+  // One warm-up call each (like the cpu numbers), unless --quick.
+  const interpFwd = time(() => evalProgram(forward, xs), 1, quick ? 0 : 1);
+  const interpBwd = time(() => evalProgram(gradient, gradInputs), 1, quick ? 0 : 1);
+  row("interp fwd", ms(interpFwd));
+  row("interp fwd+bwd", ms(interpBwd));
+  cpuBundle(forward);
+  cpuBundle(gradient);
+  const reps = quick ? 2 : 5;
+  const cpuFwd = time(() => cpuBackend.run(forward, xs), reps);
+  const cpuBwd = time(() => cpuBackend.run(gradient, gradInputs), reps);
+  row(`cpu fwd (${cpuThreads()} threads)`, ms(cpuFwd));
+  row(`cpu fwd+bwd (${cpuThreads()} threads)`, ms(cpuBwd));
+  row("cpu speed-up over interp: fwd / fwd+bwd", `${(interpFwd / cpuFwd).toFixed(1)}x / ${(interpBwd / cpuBwd).toFixed(1)}x  (target >= 5x)`);
+  return { interpFwd, interpBwd, cpuFwd, cpuBwd };
+}
+
+function matmulSection(n = 1024): void {
+  const p: Program = trace((a: Tensor, b: Tensor) => matmul(a, b), spec([n, n]), spec([n, n]));
+  const rng = mulberry32(3);
+  const xs = [randomFloats(rng, "f32", [n, n]), randomFloats(rng, "f32", [n, n])];
+  const t = time(() => cpuBackend.run(p, xs), quick ? 1 : 3);
+  row(`cpu matmul ${n}^3 f32`, `${ms(t)}  ${((2 * n ** 3) / t / 1e6).toFixed(2)} GFLOP/s`);
+}
+
+async function main(): Promise<void> {
+  moeSection();
+  matmulSection();
+  for (const [name, bench] of Object.entries(PEERS)) {
+    if (args.has(`--no-${name}`)) continue;
+    console.log(`${name}:`);
+    try {
+      await bench();
+    } catch (e) {
+      row(`${name} unavailable`, (e instanceof Error ? e.message : String(e)).split("\n")[0]!);
+    }
+  }
+}
+
+await main();
