@@ -241,7 +241,8 @@ class WgslKernelWriter {
     }
     const prelude = wgslPrelude(this.helpers);
     const header = [
-      `// moeforge kernel "${k.name}"${k.comment ? `: ${oneLine(k.comment)}` : ""}`,
+      `// moeforge kernel "${k.name}"${k.comment ? ":" : ""}`,
+      ...(k.comment ? k.comment.split("\n").map((line) => `//   ${line}`) : []),
       `// bindings (group 0): ${bindingDocs.join("; ")}`,
       `// launch: a 1-D count of workgroups, folded by the runtime into x/y/z; extra folded groups exit at once`,
     ];

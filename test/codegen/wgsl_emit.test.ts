@@ -38,8 +38,8 @@ describe("WGSL emitter", () => {
   });
 
   it("declares params, then the size uniform, and documents the layout with the kernel's comment", () => {
-    const src = emitWgsl(kernel([storeY(load("x", builtin("globalLinear"), "f32"))], { comment: "%3 = exp %1" }));
-    expect(src).toContain('// moeforge kernel "k": %3 = exp %1');
+    const src = emitWgsl(kernel([storeY(load("x", builtin("globalLinear"), "f32"))], { comment: "%3 = exp %1\n%4 = neg %3" }));
+    expect(src).toContain('// moeforge kernel "k":\n//   %3 = exp %1\n//   %4 = neg %3\n');
     expect(src).toContain("@group(0) @binding(0) var<storage, read> x: array<f32>;");
     expect(src).toContain("@group(0) @binding(1) var<storage, read_write> y: array<f32>;");
     expect(src).toMatch(/struct MfSizes \{\s+mf_groups: i32,\s+T: i32,\s+\}/);
