@@ -36,3 +36,5 @@ import "./backends/cpu";
 export { initWebGPU, releaseWebGPU, type WebGPUInitOptions } from "./backends/webgpu/index";
 // The cuda backend registers itself; it runs where an NVIDIA GPU and nvcc are present (see backends/cuda/device.ts).
 import "./backends/cuda/backend";
+// Code generation: compile a Program to kernels (WGSL, CUDA, JS) with every emitter registered.
+export { compile, CompileError, type CompileOptions, type KernelBundle } from "./codegen/index";
