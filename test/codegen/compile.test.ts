@@ -13,6 +13,8 @@ import { tensor } from "../../dsl/creation";
 import * as ops from "../../dsl/ops";
 import type { Tensor } from "../../dsl/tensor";
 import "../../codegen/index";
+import { runAndCompare } from "./random_programs";
+import { SMALL_GPU_KNOBS, runCompiled } from "./runners";
 
 describe("bundles", () => {
   it("sizes and grids are expressions of the program's named dims", () => {
@@ -56,6 +58,19 @@ describe("bundles", () => {
     expect(bufferOf.get("c")).toBe(bufferOf.get("a")); // a died at launch 1, c is born at 2
     expect(bufferOf.get("d")).not.toBe(bufferOf.get("a")); // other type
     expect(bufferOf.get("e")).not.toBe(bufferOf.get("a")); // other size
+  });
+});
+
+describe("scatter schedules", () => {
+  it("serial (JS), sort/segment (GPU) and the atomic option for integers agree with the interpreter", async () => {
+    const p = trace((x: Tensor, i: Tensor, u: Tensor) => ops.scatterAdd(x, i, u, 1), spec([3, 5], "i32"), spec([7], "i32"), spec([3, 7], "i32"));
+    const inputs = [tensor([...Array(15).keys()], [3, 5], "i32"), tensor([4, 0, 4, 4, 1, 0, 3], [7], "i32"), tensor([...Array(21).keys()].map((v) => v * 3 - 20), [3, 7], "i32")];
+    for (const options of [{}, { like: "wgsl" as const, knobs: SMALL_GPU_KNOBS }, { like: "wgsl" as const, scatter: "atomic" as const, knobs: SMALL_GPU_KNOBS }]) {
+      const b = compile(p, { target: "js", ...options });
+      await runAndCompare((q, xs) => runCompiled(b, q, xs), p, inputs, 0);
+    }
+    expect(compile(p, { target: "wgsl", scatter: "atomic" }).kernels.some((k) => k.params.some((q) => q.atomic))).toBe(true);
+    expect(compile(p, { target: "wgsl" }).kernels.some((k) => k.params.some((q) => q.atomic))).toBe(false);
   });
 });
 

@@ -35,6 +35,54 @@ function copyKernel(ctx: OpContext, e: Eqn, x: Var): void {
   ctx.launch(k, gridFor(numelSize(x.shape), wg), `${ctx.describe(e)} (copy of the operand)`);
 }
 
+/**
+ * Owner computes: one thread per output element (o, p, i) starts from x[o, p, i]
+ * and adds the updates aimed at it (`addUpdates`), in index order.
+ */
+function ownerComputes(ctx: OpContext, e: Eqn, x: Var, axis: number, hint: string, comment: string, addUpdates: (k: KernelHandle, acc: Expr, o: Expr[], p: Expr, i: Expr[]) => void): void {
+  const t = scalarType(e.out.dtype);
+  const wg = ctx.schedule.knobs.elementwiseWorkgroup;
+  const k = ctx.kernel(hint, wg);
+  const { kb, values } = k;
+  const out = ctx.output(k, e.out);
+  const flat = perItem(kb, numelExpr(x.shape));
+  const idx = delinearize(flat, x.shape).map((q) => kb.let(q, "i"));
+  const acc = kb.mutable(values.at(x, idx), "acc", t);
+  addUpdates(k, acc, idx.slice(0, axis), idx[axis]!, idx.slice(axis + 1));
+  kb.store(out, flat, acc);
+  ctx.launch(k, gridFor(numelSize(x.shape), wg), comment);
+}
+
+/**
+ * Serial (JS): one thread per line (o, i) copies x's line, then adds update j
+ * (`update` gives its target index and value) for j = 0 .. count-1, in order.
+ */
+function serialLines(ctx: OpContext, e: Eqn, x: Var, axis: number, hint: string, count: Expr, update: (k: KernelHandle, o: Expr[], j: Expr, i: Expr[]) => { target: Expr; value: () => Expr }): void {
+  const { outer, len, inner } = around(x.shape, axis);
+  const t = scalarType(e.out.dtype);
+  const lineShape: Dim[] = [...outer, ...inner];
+  const k = ctx.kernel(hint, 1);
+  const { kb, values } = k;
+  const out = ctx.output(k, e.out);
+  const li = delinearize(perItem(kb, numelExpr(lineShape)), lineShape).map((q) => kb.let(q, "l"));
+  const o = li.slice(0, outer.length);
+  const i = li.slice(outer.length);
+  kb.for(c(0), dimExpr(len), (p) => {
+    const idx = [...o, p, ...i];
+    kb.store(out, linearize(idx, x.shape), values.at(x, idx));
+  }, "p");
+  kb.for(c(0), count, (j) => {
+    const u = update(k, o, j, i);
+    const p = kb.let(u.target, "p");
+    ctx.checkIndex(kb, e.prim, axis, p, dimExpr(len));
+    kb.if(inRange(p, dimExpr(len)), () => {
+      const at = kb.let(linearize([...o, p, ...i], x.shape), "at");
+      kb.store(out, at, add({ kind: "load", buffer: out, index: at, type: t }, u.value(), t));
+    });
+  }, "j");
+  ctx.launch(k, numelSize(lineShape), ctx.describe(e));
+}
+
 export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
   const [x, ind, upd] = e.inputs as [Var, Var, Var];
   const { axis } = e.params;
@@ -45,39 +93,24 @@ export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
   const n = numelExpr(ind.shape);
   const mode = ctx.schedule.scatter === "atomic" && (t === "i32" || t === "u32") ? "atomic" : ctx.schedule.scatter === "serial" ? "serial" : "segment";
 
-  if (mode === "serial" || mode === "atomic") {
-    if (mode === "atomic") copyKernel(ctx, e, x);
-    const lineShape: Dim[] = mode === "serial" ? [...outer, ...inner] : [...outer, ...ind.shape, ...inner];
-    const wg = mode === "serial" ? 1 : ctx.schedule.knobs.elementwiseWorkgroup;
-    const k = ctx.kernel(mode === "serial" ? "scatter_add" : "scatter_add_atomic", wg);
-    const { kb, values } = k;
-    const out = ctx.output(k, e.out, mode === "atomic");
-    const flat = perItem(kb, numelExpr(lineShape));
-    if (mode === "atomic") {
-      const li = delinearize(flat, lineShape).map((q) => kb.let(q, "l"));
-      const o = li.slice(0, outer.length);
-      const i = li.slice(outer.length + ind.shape.length);
-      const j = kb.let(linearize(li.slice(outer.length, outer.length + ind.shape.length), ind.shape), "j");
-      const p = kb.let(indexAt(k, j), "p");
-      ctx.checkIndex(kb, "scatterAdd", axis, p, dimExpr(len));
-      kb.if(inRange(p, dimExpr(len)), () => kb.atomicAdd(out, linearize([...o, p, ...i], x.shape), updAt(k, o, j, i)));
-    } else {
-      const li = delinearize(flat, lineShape).map((q) => kb.let(q, "l"));
-      const o = li.slice(0, outer.length);
-      const i = li.slice(outer.length);
-      kb.for(c(0), dimExpr(len), (p) => {
-        const idx = [...o, p, ...i];
-        kb.store(out, linearize(idx, x.shape), values.at(x, idx));
-      }, "p");
-      kb.for(c(0), n, (j) => {
-        const p = kb.let(indexAt(k, j), "p");
-        ctx.checkIndex(kb, "scatterAdd", axis, p, dimExpr(len));
-        kb.if(inRange(p, dimExpr(len)), () => {
-          const at = kb.let(linearize([...o, p, ...i], x.shape), "at");
-          kb.store(out, at, add({ kind: "load", buffer: out, index: at, type: t }, updAt(k, o, j, i), t));
-        });
-      }, "j");
-    }
+  if (mode === "serial") {
+    serialLines(ctx, e, x, axis, "scatter_add", n, (k, o, j, i) => ({ target: indexAt(k, j), value: () => updAt(k, o, j, i) }));
+    return;
+  }
+  if (mode === "atomic") {
+    copyKernel(ctx, e, x);
+    const lineShape: Dim[] = [...outer, ...ind.shape, ...inner];
+    const wg = ctx.schedule.knobs.elementwiseWorkgroup;
+    const k = ctx.kernel("scatter_add_atomic", wg);
+    const { kb } = k;
+    const out = ctx.output(k, e.out, true);
+    const li = delinearize(perItem(kb, numelExpr(lineShape)), lineShape).map((q) => kb.let(q, "l"));
+    const o = li.slice(0, outer.length);
+    const i = li.slice(outer.length + ind.shape.length);
+    const j = kb.let(linearize(li.slice(outer.length, outer.length + ind.shape.length), ind.shape), "j");
+    const p = kb.let(indexAt(k, j), "p");
+    ctx.checkIndex(kb, "scatterAdd", axis, p, dimExpr(len));
+    kb.if(inRange(p, dimExpr(len)), () => kb.atomicAdd(out, linearize([...o, p, ...i], x.shape), updAt(k, o, j, i)));
     ctx.launch(k, gridFor(numelSize(lineShape), wg), ctx.describe(e));
     return;
   }
@@ -124,74 +157,36 @@ export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
     kb.store(ctx.bindTemp(k, starts, "readWrite"), target, lo);
     ctx.launch(k, gridFor({ op: "add", args: [len, 1] }, wg), `${ctx.describe(e)}: segment starts`);
   }
-  {
-    const k = ctx.kernel("scatter_sum", wg);
-    const { kb, values } = k;
-    const out = ctx.output(k, e.out);
-    const flat = perItem(kb, numelExpr(x.shape));
-    const idx = delinearize(flat, x.shape).map((q) => kb.let(q, "i"));
-    const o = idx.slice(0, axis);
-    const p = idx[axis]!;
-    const i = idx.slice(axis + 1);
+  ownerComputes(ctx, e, x, axis, "scatter_sum", `${ctx.describe(e)}: each output sums its segment in index order`, (k, acc, o, p, i) => {
     const st = ctx.bindTemp(k, starts, "read");
     const pm = ctx.bindTemp(k, perm, "read");
-    const acc = kb.mutable(values.at(x, idx), "acc", t);
-    kb.for({ kind: "load", buffer: st, index: p, type: "i32" }, { kind: "load", buffer: st, index: iadd(p, c(1)), type: "i32" }, (s) => {
-      const j = kb.let({ kind: "load", buffer: pm, index: s, type: "i32" }, "j");
-      kb.assign(acc, add(acc, updAt(k, o, j, i), t));
+    k.kb.for({ kind: "load", buffer: st, index: p, type: "i32" }, { kind: "load", buffer: st, index: iadd(p, c(1)), type: "i32" }, (s) => {
+      const j = k.kb.let({ kind: "load", buffer: pm, index: s, type: "i32" }, "j");
+      k.kb.assign(acc, add(acc, updAt(k, o, j, i), t));
     }, "s");
-    kb.store(out, flat, acc);
-    ctx.launch(k, gridFor(numelSize(x.shape), wg), `${ctx.describe(e)}: each output sums its segment in index order`);
-  }
+  });
 }
 
 export function lowerScatterAddAlong(ctx: OpContext, e: Eqn<"scatterAddAlong">): void {
   const [x, ind, upd] = e.inputs as [Var, Var, Var];
   const { axis } = e.params;
   const t = scalarType(e.out.dtype);
-  const { outer, len, inner } = around(x.shape, axis);
+  const len = x.shape[axis]!;
   const kk = ind.shape[axis]!;
   if (ctx.schedule.scatter === "serial") {
-    // One thread per line: copy, then add the updates in index order.
-    const lineShape: Dim[] = [...outer, ...inner];
-    const k = ctx.kernel("scatter_add_along", 1);
-    const { kb, values } = k;
-    const out = ctx.output(k, e.out);
-    const li = delinearize(perItem(kb, numelExpr(lineShape)), lineShape).map((q) => kb.let(q, "l"));
-    const o = li.slice(0, outer.length);
-    const i = li.slice(outer.length);
-    kb.for(c(0), dimExpr(len), (p) => {
-      const idx = [...o, p, ...i];
-      kb.store(out, linearize(idx, x.shape), values.at(x, idx));
-    }, "p");
-    kb.for(c(0), dimExpr(kk), (j) => {
-      const p = kb.let(values.at(ind, [...o, j, ...i]), "p");
-      ctx.checkIndex(kb, "scatterAddAlong", axis, p, dimExpr(len));
-      kb.if(inRange(p, dimExpr(len)), () => {
-        const at = kb.let(linearize([...o, p, ...i], x.shape), "at");
-        kb.store(out, at, add({ kind: "load", buffer: out, index: at, type: t }, values.at(upd, [...o, j, ...i]), t));
-      });
-    }, "j");
-    ctx.launch(k, numelSize(lineShape), ctx.describe(e));
+    serialLines(ctx, e, x, axis, "scatter_add_along", dimExpr(kk), (k, o, j, i) => ({
+      target: k.values.at(ind, [...o, j, ...i]),
+      value: () => k.values.at(upd, [...o, j, ...i]),
+    }));
     return;
   }
-  // Owner computes: each output element sums the updates aimed at it, in index order.
-  const wg = ctx.schedule.knobs.elementwiseWorkgroup;
-  const k = ctx.kernel("scatter_add_along", wg);
-  const { kb, values } = k;
-  const out = ctx.output(k, e.out);
-  const flat = perItem(kb, numelExpr(x.shape));
-  const idx = delinearize(flat, x.shape).map((q) => kb.let(q, "i"));
-  const o = idx.slice(0, axis);
-  const p = idx[axis]!;
-  const i = idx.slice(axis + 1);
-  const acc = kb.mutable(values.at(x, idx), "acc", t);
-  kb.for(c(0), dimExpr(kk), (j) => {
-    ctx.checkIndex(kb, "scatterAddAlong", axis, values.at(ind, [...o, j, ...i]), dimExpr(len));
-    kb.if(eq(values.at(ind, [...o, j, ...i]), p), () => kb.assign(acc, add(acc, values.at(upd, [...o, j, ...i]), t)));
-  }, "j");
-  kb.store(out, flat, acc);
-  ctx.launch(k, gridFor(numelSize(x.shape), wg), ctx.describe(e));
+  ownerComputes(ctx, e, x, axis, "scatter_add_along", ctx.describe(e), (k, acc, o, p, i) => {
+    k.kb.for(c(0), dimExpr(kk), (j) => {
+      const target = k.values.at(ind, [...o, j, ...i]);
+      ctx.checkIndex(k.kb, "scatterAddAlong", axis, target, dimExpr(len));
+      k.kb.if(eq(target, p), () => k.kb.assign(acc, add(acc, k.values.at(upd, [...o, j, ...i]), t)));
+    }, "j");
+  });
 }
 
 export function lowerBincount(ctx: OpContext, e: Eqn<"bincount">): void {
