@@ -38,7 +38,11 @@ for (;;) {
   const task = receiveMessageOnPort(port).message;
   try {
     let fn = kernels.get(task.source);
-    if (!fn) { fn = new Function("return " + task.source)(); kernels.set(task.source, fn); }
+    if (!fn) {
+      if (kernels.size > 512) kernels.clear();
+      fn = new Function("return " + task.source)();
+      kernels.set(task.source, fn);
+    }
     fn(task.buffers, task.sizes, task.numGroups, task.first, task.last);
     Atomics.store(status, index, ${IDLE});
   } catch (e) {
