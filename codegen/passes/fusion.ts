@@ -50,6 +50,11 @@ export interface FusionPlan {
 export interface FusionOptions {
   /** `false`: one kernel per equation (no fusion). Default true. */
   readonly fuse?: boolean;
+  /**
+   * Most buffers one fused kernel may bind (inputs read plus outputs written).
+   * Default 8: WebGPU's guaranteed maxStorageBuffersPerShaderStage.
+   */
+  readonly maxBuffers?: number;
 }
 
 /** Where an index of a variable comes from: an axis of the group's domain, the literal 0, or unknown. */
@@ -107,6 +112,8 @@ function sameMap(m: IndexMap, want: readonly number[], domain: Shape): boolean {
 /** Groups the equations of `program` into kernels. */
 export function fuse(program: Program, table: LoweringTable, options: FusionOptions = {}): FusionPlan {
   const fuseOn = options.fuse ?? true;
+  const maxBuffers = options.maxBuffers ?? 8;
+  const producer = new Map<Var, Eqn>(program.eqns.map((e) => [e.out, e]));
   const uses = new Map<Var, { eqn: Eqn; pos: number }[]>();
   program.eqns.forEach((e) => e.inputs.forEach((v, pos) => {
     const list = uses.get(v) ?? [];
@@ -173,7 +180,7 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
       // Index remaps are recomputed in every consumer; gathers only when one kernel reads them
       // (a gather read by several GEMMs is cheaper written once than re-gathered in each inner loop).
       const duplicable = rule.movement && !(INDEXED.has(e.prim) && consumerGroups.length > 1);
-      if (fuseOn && duplicable && !isOut) {
+      if (fuseOn && duplicable && !isOut && consumerGroups.every((g) => fitsWith(g, e, false))) {
         for (const g of consumerGroups) {
           const r = readsIn(g, v);
           g.members.add(v);
@@ -181,7 +188,7 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
         }
         continue;
       }
-      if (fuseOn && single && single.kind !== "op") {
+      if (fuseOn && single && single.kind !== "op" && fitsWith(single, e, isOut)) {
         const r = readsIn(single, v);
         const accepted = r.region === "main" || rule.movement;
         const storable = !isOut || (r.region === "main" && canStore(single, v));
@@ -201,7 +208,7 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
 
     if (rule.kind === "reduce") {
       const { domain, axes } = reductionSpace(e);
-      if (fuseOn && single && tryJoinReduce(single, e, domain, axes)) {
+      if (fuseOn && single && fitsWith(single, e, isOut) && tryJoinReduce(single, e, domain, axes)) {
         if (isOut) single.roots.unshift(v);
         continue;
       }
@@ -212,7 +219,7 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
     }
 
     if (rule.kind === "matmul") {
-      if (fuseOn && single && single.kind === "elementwise" && sameShape(single.domain, v.shape)) {
+      if (fuseOn && single && single.kind === "elementwise" && sameShape(single.domain, v.shape) && fitsWith(single, e, isOut)) {
         const r = readsIn(single, v);
         if (r.region === "main" && r.maps.every((m) => sameMap(m, identity(v.shape.length), v.shape))) {
           single.kind = "matmul";
@@ -236,6 +243,15 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
     }
     if (rule.kind === "inline") throw new Error(`internal: ${e.prim} must be inlined before fusion`);
     throw new Error(`internal: ${e.prim} has no lowering`);
+  }
+
+  /** Buffers group `g` would bind with `e` computed inside it (conservative: every external read counts). */
+  function fitsWith(g: FusionGroup, e: Eqn, isOut: boolean): boolean {
+    const inside = new Set<Var>([...g.members, ...g.mains.map((m) => m.out), e.out]);
+    const external = new Set<Var>();
+    const eqns = [...[...g.members].map((m) => producer.get(m)!), ...g.mains, e];
+    for (const q of eqns) for (const i of q.inputs) if (!inside.has(i)) external.add(i);
+    return external.size + g.roots.length + (isOut ? 1 : 0) <= maxBuffers;
   }
 
   function addRoot(g: FusionGroup, v: Var): void {
