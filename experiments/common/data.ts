@@ -1,19 +1,11 @@
+import { mulberry32 } from "../../autodiff/check";
 /**
  * Seeded synthetic-data helpers for the experiments: a small PRNG (so the data
  * do not depend on the library under study) and Gaussian draws.
  */
 
 /** A seeded generator of uniforms in [0, 1) (mulberry32). */
-export function seededUniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededUniform: (seed: number) => () => number = mulberry32;
 
 /** A seeded standard-normal generator (Box-Muller over `seededUniform`). */
 export function seededNormal(seed: number): () => number {

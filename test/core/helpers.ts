@@ -1,3 +1,4 @@
+import { mulberry32 } from "../../autodiff/check";
 /**
  * Shared machinery of the gradient property tests: f64 tensors from
  * fast-check values, central finite differences, and the three checks every
@@ -150,16 +151,7 @@ export function groupSizesArb(groups: number, rows: number): fc.Arbitrary<number
 // ------------------------------------------------------------------ numerics
 
 /** A small deterministic PRNG (mulberry32) for random directions u, v, w. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng: (seed: number) => () => number = mulberry32;
 
 /** A tensor like `t` (shape and dtype) with values uniform in [-1, 1). */
 export function randomLike(t: Tensor, rand: () => number): Tensor {

@@ -1,3 +1,4 @@
+import { mulberry32 } from "../../../autodiff/check";
 /**
  * Test helpers for the classical mixtures: seeded random host data, conversion
  * to f64 tensors, plain-JS reference math, and gradient checks over pytrees.
@@ -5,16 +6,7 @@
 import { checkGrads, tensor, treeFlatten, treeUnflatten, type Tensor } from "../../../index";
 
 /** A seeded uniform generator in [0, 1) (mulberry32), independent of the code under test. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng: (seed: number) => () => number = mulberry32;
 
 /** Nested arrays of the given shape with entries uniform in [-scale, scale). */
 export function randArray(rand: () => number, shape: readonly number[], scale = 1): any {
