@@ -12,7 +12,9 @@
  *
  * Options: --random N (random programs, default 24), --repeats N (timed
  * forwards per program, default 10), --rtol X, --build-only (compile every
- * runner, run nothing: works without a GPU), --archs sm_80,sm_90 (default:
+ * runner, run nothing: works without a GPU), --bench (also the benchmark
+ * sizes: the MoE layer at T=1024 D=256 H=512 E=8 k=2 and a 1024³ matmul,
+ * reported with GFLOP/s), --archs sm_80,sm_90 (default:
  * native, or sm_80 with --build-only).
  *
  * Usage on a GPU machine: `npm ci && npm run cuda:check`.
@@ -35,11 +37,12 @@ interface Options {
   repeats: number;
   rtol: number;
   buildOnly: boolean;
+  bench: boolean;
   archs?: string[];
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { randomPrograms: 24, repeats: 10, rtol: 1e-4, buildOnly: false };
+  const o: Options = { randomPrograms: 24, repeats: 10, rtol: 1e-4, buildOnly: false, bench: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const next = (): string => {
@@ -52,7 +55,8 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === "--rtol") o.rtol = Number(next());
     else if (a === "--build-only") o.buildOnly = true;
     else if (a === "--archs") o.archs = next().split(",");
-    else throw new Error(`cuda:check: unknown option ${a} (known: --random N, --repeats N, --rtol X, --build-only, --archs sm_80,sm_90)`);
+    else if (a === "--bench") o.bench = true;
+    else throw new Error(`cuda:check: unknown option ${a} (known: --random N, --repeats N, --rtol X, --build-only, --bench, --archs sm_80,sm_90)`);
   }
   return o;
 }
@@ -90,15 +94,25 @@ function handCases(): CheckCase[] {
   return cases;
 }
 
-/** The benchmark MoE layer (top-2 gate, FFN experts) at a small size: T=64, D=32, H=64, E=4. */
-function moeCase(): CheckCase {
-  const T = 64, D = 32, H = 64, E = 4;
+/** The benchmark MoE layer (top-2 gate, FFN experts); by default at a small size: T=64, D=32, H=64, E=4. */
+function moeCase(T = 64, D = 32, H = 64, E = 4): CheckCase {
   const layer = moe.moeLayer({ numExperts: E, gate: { type: "topK", k: 2 }, experts: moe.ffnExperts });
   const params = layer.init(random.key(7), { dModel: D, hidden: H });
   const x = floats(mulberry32(99), [T, D]);
   const program = trace((p: typeof params, xs: Tensor) => layer.apply(p, xs).y, params, x);
   // trace flattens its arguments in tree order: the same leaves, in the same order.
   return { name: `MoE layer T=${T} D=${D} H=${H} E=${E} k=2`, program, inputs: tree.leaves([params, x]) };
+}
+
+/** `--bench`: the benchmark sizes of `npm run bench` (MoE layer T=1024 D=256 H=512 E=8 k=2, matmul 1024³). */
+function benchCases(): CheckCase[] {
+  const rng = mulberry32(5);
+  const layer = moeCase(1024, 256, 512, 8);
+  const mm = trace((a: Tensor, b: Tensor) => ops.matmul(a, b), floats(rng, [1024, 1024]), floats(rng, [1024, 1024]));
+  return [
+    { ...layer, name: `bench: ${layer.name}` },
+    { name: "bench: matmul 1024^3", program: mm, inputs: [floats(rng, [1024, 1024]), floats(rng, [1024, 1024])] },
+  ];
 }
 
 function randomCases(n: number): CheckCase[] {
@@ -231,7 +245,7 @@ async function main(): Promise<number> {
   const archs = opts.archs ?? (opts.buildOnly ? ["sm_80"] : ["native"]);
   console.log(`cuda:check: ${gpus.length ? gpus.join("; ") : "no GPU (build only)"}; nvcc ${findNvcc()}; archs ${archs.join(",")}; rtol ${opts.rtol}`);
 
-  const cases = withGradients([...handCases(), moeCase(), ...randomCases(opts.randomPrograms)]);
+  const cases = withGradients([...handCases(), moeCase(), ...(opts.bench ? benchCases() : []), ...randomCases(opts.randomPrograms)]);
   console.log(`cuda:check: ${cases.length} programs (forward and gradient); building with nvcc...`);
   const started = Date.now();
   const built = await buildAll(cases, archs);
@@ -250,6 +264,8 @@ async function main(): Promise<number> {
     }
   });
   printTable(rows);
+  const matmul = rows.find((r) => r.name === "bench: matmul 1024^3");
+  if (matmul && matmul.ms !== "-") console.log(`cuda:check: matmul 1024^3: ${((2 * 1024 ** 3) / (Number(matmul.ms) * 1e6)).toFixed(1)} GFLOP/s`);
   const bad = rows.filter((r) => r.status === "MISMATCH" || r.status === "FAILED");
   const elements = cases.reduce((n, c) => n + c.inputs.reduce((m, t) => m + numel(t.shape as number[]), 0), 0);
   console.log(`cuda:check: ${rows.length - bad.length}/${rows.length} ${opts.buildOnly ? "built" : "match the interpreter"} (${elements} input elements in all)${bad.length ? `; ${bad.length} failed` : ""}`);

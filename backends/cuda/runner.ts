@@ -182,7 +182,9 @@ export function encodeForDevice(type: ScalarType, data: AnyTypedArray): Uint8Arr
 
 /** Host values of device bytes: f32/f16 as Float32Array, i32 as Int32Array, u32 as Uint32Array, bool as Uint8Array. */
 export function decodeFromDevice(type: ScalarType, bytes: Uint8Array): AnyTypedArray | Uint32Array {
-  const copy = bytes.slice().buffer;
+  // A copy into a fresh ArrayBuffer: `bytes` may be a Node Buffer view into a
+  // larger (pooled) allocation, whose `.slice()` does not copy.
+  const copy = new Uint8Array(bytes).buffer;
   switch (type) {
     case "f32":
       return new Float32Array(copy);

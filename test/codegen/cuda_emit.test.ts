@@ -212,6 +212,17 @@ describe("runner data layout", () => {
     expect(Array.from(decodeFromDevice("f16", half))).toEqual([1, fromHalfBits(0x2e66), -65504]);
     expect(() => encodeForDevice("f64", new Float64Array(1))).toThrow(/no f64 buffers/);
   });
+
+  it("decodes a Node Buffer view into a larger file (as read back from out.bin) without its neighbours", () => {
+    // out.bin: i64 byte count, then the bytes; the runner decodes a subarray of the whole file.
+    const values = Float32Array.from([0.25, -7, 1e-3]);
+    const file = Buffer.concat([Buffer.from(new BigInt64Array([12n]).buffer), Buffer.from(values.buffer), Buffer.from([9, 9, 9, 9])]);
+    const decoded = decodeFromDevice("f32", file.subarray(8, 20));
+    expect(decoded.length).toBe(3);
+    expect(Array.from(decoded)).toEqual(Array.from(values));
+    const ints = Buffer.concat([Buffer.from([1, 2, 3, 4, 5, 6, 7, 8]), Buffer.from(Int32Array.from([-3, 11]).buffer)]);
+    expect(Array.from(decodeFromDevice("i32", ints.subarray(8)))).toEqual([-3, 11]);
+  });
 });
 
 describe("f16 host conversion", () => {
