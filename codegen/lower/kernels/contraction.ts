@@ -16,6 +16,23 @@ import { iadd, idiv, imax, imin, imul, irem, isub } from "../index_math";
 import { localId } from "./common";
 import { and, lt, sharedLoad } from "../ir_ops";
 
+/** Row tiles per group of the grouped tile order. */
+const GROUP_M = 8;
+
+/**
+ * Grouped tile order for tile index `t` of a tilesM x tilesN grid: runs of
+ * GROUP_M row tiles sweep the column tiles together, so a block of A rows and a
+ * strip of B columns stay in cache while neighbouring tiles reuse them.
+ */
+export function groupedTileOrder(kb: KernelBuilder, t: Expr, tilesM: Expr, tilesN: Expr): { tm: Expr; tn: Expr } {
+  const inGroup = kb.let(imul(c(GROUP_M), tilesN), "inGroup");
+  const firstM = kb.let(imul(idiv(t, inGroup), c(GROUP_M)), "firstM");
+  const groupRows = kb.let(imin(isub(tilesM, firstM), c(GROUP_M)), "groupRows");
+  const tm = kb.let(iadd(firstM, irem(irem(t, inGroup), groupRows)), "tm");
+  const tn = kb.let(idiv(irem(t, inGroup), groupRows), "tn");
+  return { tm, tn };
+}
+
 export interface TileSpec {
   /** Output rows [rowStart, rowEnd) and columns [colStart, colEnd) this tile may write. */
   readonly rowStart: Expr;

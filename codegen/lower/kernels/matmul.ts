@@ -11,10 +11,8 @@ import { scalarType } from "../../types";
 import { ceilDivSize, delinearize, dimExpr, iadd, iceilDiv, idiv, imin, imul, irem, isub, linearize, mulSizes, numelSize } from "../index_math";
 import type { Lowering } from "../lower";
 import { gridFor, groupId, perItem } from "./common";
-import { registerTile, sharedTile, type TileSpec } from "./contraction";
+import { groupedTileOrder, registerTile, sharedTile, type TileSpec } from "./contraction";
 
-/** Row tiles per group of the grouped tile order. */
-const GROUP_M = 8;
 
 export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   const e = g.mains[0] as Eqn<"matmul">;
@@ -38,14 +36,7 @@ export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   const tilesMExpr = kb.let(cdivExpr(dimExpr(M), s.tileM), "tilesM");
   const perBatch = kb.let(imul(tilesMExpr, tilesNExpr), "perBatch");
   const bIdx = delinearize(idiv(tile, perBatch), batchShape).map((x) => kb.let(x, "bt"));
-  // Grouped tile order: runs of GROUP_M row tiles sweep the column tiles together, so a
-  // block of A rows and a strip of B columns stay in cache while they are reused.
-  const t = kb.let(irem(tile, perBatch), "t");
-  const inGroup = kb.let(imul(c(GROUP_M), tilesNExpr), "inGroup");
-  const firstM = kb.let(imul(idiv(t, inGroup), c(GROUP_M)), "firstM");
-  const groupRows = kb.let(imin(isub(tilesMExpr, firstM), c(GROUP_M)), "groupRows");
-  const tm = kb.let(iadd(firstM, irem(irem(t, inGroup), groupRows)), "tm");
-  const tn = kb.let(idiv(irem(t, inGroup), groupRows), "tn");
+  const { tm, tn } = groupedTileOrder(kb, kb.let(irem(tile, perBatch), "t"), tilesMExpr, tilesNExpr);
   const spec: TileSpec = {
     rowStart: kb.let(imul(tm, c(s.tileM)), "rowStart"),
     rowEnd: dimExpr(M),

@@ -12,7 +12,7 @@ import { scalarType } from "../../types";
 import { dimExpr, iadd, iceilDiv, idiv, imul, irem, linearize, mulSizes } from "../index_math";
 import { lt } from "../ir_ops";
 import { gridFor, groupId, perItem } from "../kernels/common";
-import { registerTile, sharedTile, type TileSpec } from "../kernels/contraction";
+import { groupedTileOrder, registerTile, sharedTile, type TileSpec } from "../kernels/contraction";
 import type { OpContext } from "../op_context";
 
 const ceilDiv = (a: number | string, b: number) => (typeof a === "number" ? Math.ceil(a / b) : { op: "ceilDiv" as const, args: [a, b] });
@@ -32,9 +32,9 @@ export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void 
   const tilesN = iceilDiv(dimExpr(N), c(s.tileN));
   const tileCount = imul(iadd(iceilDiv(dimExpr(M), c(s.tileM)), dimExpr(G)), tilesN);
   const tile = s.shared ? groupId(kb) : perItem(kb, tileCount);
-  const tn = kb.let(irem(tile, tilesN), "tn");
+  const { tm, tn } = groupedTileOrder(kb, tile, iadd(iceilDiv(dimExpr(M), c(s.tileM)), dimExpr(G)), tilesN);
   // Walk the groups to find this row tile's group and rows.
-  const rest = kb.mutable(idiv(tile, tilesN), "rest", "i32");
+  const rest = kb.mutable(tm, "rest", "i32");
   const group = kb.mutable(c(-1), "g", "i32");
   const rowStart = kb.mutable(c(0), "rowStart", "i32");
   const rowEnd = kb.mutable(c(0), "rowEnd", "i32");
@@ -87,9 +87,9 @@ export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmul
   const tilesN = iceilDiv(dimExpr(N), c(s.tileN));
   const tilesK = iceilDiv(dimExpr(K), c(s.tileM));
   const tile = perItem(kb, imul(imul(dimExpr(G), tilesK), tilesN));
-  const tn = kb.let(irem(tile, tilesN), "tn");
-  const tk = kb.let(irem(idiv(tile, tilesN), tilesK), "tk");
-  const g = kb.let(idiv(idiv(tile, tilesN), tilesK), "g");
+  const perGroup = kb.let(imul(tilesK, tilesN), "perGroup");
+  const g = kb.let(idiv(tile, perGroup), "g");
+  const { tm: tk, tn } = groupedTileOrder(kb, irem(tile, perGroup), tilesK, tilesN);
   const offset = kb.mutable(c(0), "offset", "i32");
   kb.for(c(0), g, (q) => kb.assign(offset, iadd(offset, values.at(gs, [q]))), "q");
   const end = kb.let(iadd(offset, values.at(gs, [g])), "end");
