@@ -1,11 +1,14 @@
 /**
- * A pool of worker threads that run slices of a kernel launch, synchronously
- * from the caller's point of view: each worker gets its task through a
- * MessageChannel it reads with `receiveMessageOnPort`, is woken with
- * `Atomics.notify`, and reports completion in a shared status word the
- * caller `Atomics.wait`s on. Buffers are typed arrays over SharedArrayBuffers,
- * so all threads see the same memory; workgroups of a launch are independent
- * (kernels never communicate across workgroups), so any split is correct.
+ * A pool of worker threads that run a kernel launch together with the calling
+ * thread, synchronously from the caller's point of view: each worker gets the
+ * launch through a MessageChannel it reads with `receiveMessageOnPort`, is
+ * woken with `Atomics.notify`, and reports completion in a shared status word
+ * the caller `Atomics.wait`s on. Every thread claims chunks of workgroups from
+ * one shared counter until none are left (dynamic scheduling: a thread slowed
+ * by the machine takes fewer chunks instead of holding the launch back).
+ * Buffers are typed arrays over SharedArrayBuffers, so all threads see the same
+ * memory; workgroups of a launch are independent (kernels never communicate
+ * across workgroups), so any split is correct.
  *
  * Node only (worker_threads); elsewhere, or with MOEFORGE_CPU_THREADS=1, the
  * cpu backend runs on the calling thread alone.
@@ -14,14 +17,13 @@ import type { AnyTypedArray } from "../../dsl/dtype";
 
 type WorkerThreads = typeof import("node:worker_threads");
 
-/** One slice of a launch: run workgroups [first, last) of a kernel. */
-export interface Slice {
+/** One kernel launch: its workgroups [0, numGroups) are claimed `chunk` at a time. */
+export interface LaunchTask {
   readonly source: string;
   readonly buffers: readonly AnyTypedArray[];
   readonly sizes: readonly number[];
   readonly numGroups: number;
-  readonly first: number;
-  readonly last: number;
+  readonly chunk: number;
 }
 
 const IDLE = 0;
@@ -31,10 +33,12 @@ const FAILED = 2;
 /** The worker's program: wait for a slice, run it (compiling each kernel source once), report. */
 const WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require("node:worker_threads");
-const { port, status, index } = workerData;
+const { port, status, next, index } = workerData;
 const kernels = new Map();
 for (;;) {
-  Atomics.wait(status, index, ${IDLE});
+  // Sleep until the caller marks this worker BUSY (after posting a task); a
+  // FAILED status stays until the caller has read the error and reset it.
+  for (let s = Atomics.load(status, index); s !== ${BUSY}; s = Atomics.load(status, index)) Atomics.wait(status, index, s);
   const task = receiveMessageOnPort(port).message;
   try {
     let fn = kernels.get(task.source);
@@ -43,7 +47,11 @@ for (;;) {
       fn = new Function("return " + task.source)();
       kernels.set(task.source, fn);
     }
-    fn(task.buffers, task.sizes, task.numGroups, task.first, task.last);
+    for (;;) {
+      const first = Atomics.add(next, 0, task.chunk);
+      if (first >= task.numGroups) break;
+      fn(task.buffers, task.sizes, task.numGroups, first, Math.min(first + task.chunk, task.numGroups));
+    }
     Atomics.store(status, index, ${IDLE});
   } catch (e) {
     port.postMessage(String(e && e.stack || e));
@@ -60,15 +68,18 @@ interface PoolWorker {
 export class WorkerPool {
   private readonly workers: PoolWorker[] = [];
   private readonly status: Int32Array;
+  /** The next unclaimed workgroup of the launch in flight. */
+  private readonly next: Int32Array;
 
   constructor(
     private readonly wt: WorkerThreads,
     readonly size: number,
   ) {
     this.status = new Int32Array(new SharedArrayBuffer(4 * Math.max(size, 1)));
+    this.next = new Int32Array(new SharedArrayBuffer(4));
     for (let index = 0; index < size; index++) {
       const { port1, port2 } = new wt.MessageChannel();
-      const worker = new wt.Worker(WORKER_SOURCE, { eval: true, workerData: { port: port2, status: this.status, index }, transferList: [port2] });
+      const worker = new wt.Worker(WORKER_SOURCE, { eval: true, workerData: { port: port2, status: this.status, next: this.next, index }, transferList: [port2] });
       worker.unref();
       port1.unref();
       this.workers.push({ port: port1 });
@@ -76,23 +87,29 @@ export class WorkerPool {
   }
 
   /**
-   * Runs `slices[0]` on the calling thread and the rest on workers, returning
-   * when all are done; rethrows a worker's error.
+   * Runs `task` on the calling thread and every worker, each claiming chunks
+   * of workgroups until none are left (`runChunk(first, last)` runs a chunk
+   * here); returns when all are done and rethrows a worker's error.
    */
-  run(slices: readonly Slice[], runHere: (s: Slice) => void): void {
+  run(task: LaunchTask, runChunk: (first: number, last: number) => void): void {
+    Atomics.store(this.next, 0, 0);
     const started: number[] = [];
-    for (let i = 1; i < slices.length; i++) {
-      const w = i - 1;
-      this.workers[w]!.port.postMessage(slices[i]);
+    for (let w = 0; w < this.workers.length; w++) {
+      this.workers[w]!.port.postMessage(task);
       Atomics.store(this.status, w, BUSY);
       Atomics.notify(this.status, w);
       started.push(w);
     }
     let error: unknown;
     try {
-      runHere(slices[0]!);
+      for (;;) {
+        const first = Atomics.add(this.next, 0, task.chunk);
+        if (first >= task.numGroups) break;
+        runChunk(first, Math.min(first + task.chunk, task.numGroups));
+      }
     } catch (e) {
       error = e;
+      Atomics.store(this.next, 0, task.numGroups); // the workers stop claiming
     }
     for (const w of started) {
       while (Atomics.load(this.status, w) === BUSY) Atomics.wait(this.status, w, BUSY);

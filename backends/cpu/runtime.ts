@@ -7,7 +7,7 @@
  */
 import { allocArray, type AnyTypedArray } from "../../dsl/dtype";
 import { evalSize, type Kernel, type KernelBundle, type Launch, type ScalarType, type Stmt } from "../../codegen/kernel_ir";
-import { workerPool, type Slice, type WorkerPool } from "./pool";
+import { workerPool, type WorkerPool } from "./pool";
 
 /** A compiled kernel: runs workgroups [first, last) of `numGroups`. */
 type KernelFn = (buffers: AnyTypedArray[], sizes: readonly number[], numGroups: number, first?: number, last?: number) => void;
@@ -53,17 +53,9 @@ function worthSplitting(k: Kernel, groups: number): boolean {
   return groups > 1 && (threads >= 16384 || (hasLoop(k.body) && threads >= 64));
 }
 
-/** Splits workgroups [0, groups) into `n` contiguous slices. */
-function slices(source: string, buffers: AnyTypedArray[], sizes: number[], groups: number, n: number): Slice[] {
-  const parts = Math.min(n, groups);
-  return Array.from({ length: parts }, (_, i) => ({
-    source,
-    buffers,
-    sizes,
-    numGroups: groups,
-    first: Math.floor((groups * i) / parts),
-    last: Math.floor((groups * (i + 1)) / parts),
-  }));
+/** Workgroups per claimed chunk: about 8 chunks per thread, so a slowed thread holds little back. */
+function chunkSize(groups: number, threads: number): number {
+  return Math.max(1, Math.ceil(groups / (threads * 8)));
 }
 
 /**
@@ -109,7 +101,8 @@ export function runBundle(
     const sizes = kernel.sizes.map((s) => evalSize(s, dims));
     const t0 = observe ? performance.now() : 0;
     if (pool && worthSplitting(kernel, groups)) {
-      pool.run(slices(kernel.source, buffers, sizes, groups, pool.size + 1), (s) => fn(buffers, sizes, groups, s.first, s.last));
+      const task = { source: kernel.source, buffers, sizes, numGroups: groups, chunk: chunkSize(groups, pool.size + 1) };
+      pool.run(task, (first, last) => fn(buffers, sizes, groups, first, last));
     } else fn(buffers, sizes, groups);
     observe?.(launch, kernel, performance.now() - t0);
   }
