@@ -15,6 +15,12 @@
 import type { BinaryOp, Builtin, Expr, Intrinsic, Kernel, ScalarType, Stmt, UnaryOp } from "../kernel_ir";
 import { registerEmitter, type Emitter } from "./emitter";
 
+/** Whether rendered code is an integer literal other than zero. */
+function nonzeroLiteral(code: string): boolean {
+  const m = /^\(?(-?\d+)\)?$/.exec(code);
+  return m !== null && Number(m[1]) !== 0;
+}
+
 type Rendered = string;
 
 const RESERVED = new Set([
@@ -165,6 +171,8 @@ class JsWriter {
       case "mul":
         return int ? `Math.imul(${a}, ${b})` : uint ? `(Math.imul(${a}, ${b}) >>> 0)` : `(${a} * ${b})`;
       case "div":
+        // A nonzero literal divisor needs no division-by-zero guard (most index math).
+        if (int && nonzeroLiteral(b)) return `((${a} / ${b}) | 0)`;
         if (int || uint) {
           const h = int ? "mf_idiv" : "mf_udiv";
           this.helpers.add(h);
@@ -172,6 +180,7 @@ class JsWriter {
         }
         return `(${a} / ${b})`;
       case "rem":
+        if (int && nonzeroLiteral(b)) return `((${a} % ${b}) | 0)`;
         if (int || uint) {
           const h = int ? "mf_irem" : "mf_urem";
           this.helpers.add(h);

@@ -2,7 +2,7 @@
  * Scatter-adds and bincount, deterministic by default:
  * - `serial` (JS): one thread per line adds the updates in index order (the
  *   interpreter's order, so results match bit for bit);
- * - `segment` (GPU): updates are stably sorted by target index (ranking), each
+ * - `segment` (GPU): updates are stably sorted by target index (merge passes), each
  *   target finds its segment by binary search, then each output element sums
  *   its own segment in index order (owner computes: no atomics, run-to-run
  *   identical);
@@ -17,6 +17,7 @@ import { delinearize, dimExpr, iadd, idiv, linearize, mulSizes, numelExpr, numel
 import { add, and, eq, ge, lt, or } from "../ir_ops";
 import { gridFor, perItem } from "../kernels/common";
 import type { KernelHandle, OpContext } from "../op_context";
+import { emitRowSort } from "./merge_sort";
 
 const inRange = (i: Expr, n: Expr): Expr => and(ge(i, c(0)), lt(i, n));
 
@@ -115,7 +116,8 @@ export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
     return;
   }
 
-  // segment: 1) stable rank of every update by target index -> perm, sorted keys; 2) segment starts; 3) owner computes.
+  // segment: 1) stable order of the updates by target index (merge passes) -> perm, sorted keys;
+  // 2) segment starts; 3) owner computes.
   const wg = ctx.schedule.knobs.elementwiseWorkgroup;
   const nSize = numelSize(ind.shape);
   const perm = ctx.temp("i32", nSize, "perm");
@@ -125,21 +127,19 @@ export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
     const p = k.kb.let(indexAt(k, j), "p");
     return k.kb.let(select(inRange(p, dimExpr(len)), p, dimExpr(len), "i32"), "key"); // invalid -> sorts last, never summed
   };
-  {
-    const k = ctx.kernel("scatter_rank", wg);
-    const { kb } = k;
-    const j = perItem(kb, n);
-    const key = keyOf(k, j);
-    ctx.checkIndex(kb, "scatterAdd", axis, indexAt(k, j), dimExpr(len));
-    const pos = kb.mutable(c(0), "pos", "i32");
-    kb.for(c(0), n, (q) => {
-      const other = keyOf(k, q);
-      kb.if(or(lt(other, key), and(eq(other, key), lt(q, j))), () => kb.assign(pos, iadd(pos, c(1))));
-    }, "q");
-    kb.store(ctx.bindTemp(k, perm, "readWrite"), pos, j);
-    kb.store(ctx.bindTemp(k, keys, "readWrite"), pos, key);
-    ctx.launch(k, gridFor(nSize, wg), `${ctx.describe(e)}: stable order of the updates by target index`);
-  }
+  emitRowSort(ctx, {
+    rowShape: [],
+    rowDims: ind.shape,
+    keyAt: (k, _row, j) => keyOf(k, j),
+    before: (kj, ki, j, i) => or(lt(kj, ki), and(eq(kj, ki), lt(j, i))),
+    hint: "scatter_order",
+    comment: `${ctx.describe(e)}: stable order of the updates by target index`,
+    finish: (k, _row, _rowIdx, dest, j) => {
+      ctx.checkIndex(k.kb, "scatterAdd", axis, indexAt(k, j), dimExpr(len));
+      k.kb.store(ctx.bindTemp(k, perm, "readWrite"), dest, j);
+      k.kb.store(ctx.bindTemp(k, keys, "readWrite"), dest, keyOf(k, j));
+    },
+  });
   {
     const k = ctx.kernel("scatter_starts", wg);
     const { kb } = k;
