@@ -1,25 +1,31 @@
 /**
- * Stable sorting of rows on every target by bottom-up merging: pass s merges
- * neighbouring sorted runs of width w = 2^s, one thread per element. An
- * element's place in the merged run is its place in its own run plus the
- * number of elements of the other run that sort before it, found by binary
- * search (the other run is sorted). The order is strict (`before` breaks ties
- * by original index), so places never collide: no atomics, no barriers,
- * deterministic, O(n log n) work per pass and ceil(log2 n) passes.
+ * Stable sorting of rows on every target, deterministic, no atomics, no
+ * barriers, one thread per element in every kernel:
+ * 1. runs of RUN elements are sorted by ranking: each element counts the
+ *    elements of its run that sort before it, which is its place (O(RUN) per
+ *    element; rows of up to RUN elements are done here, in one kernel);
+ * 2. bottom-up merge passes double the sorted runs: an element's place in the
+ *    merged run is its place in its own run plus the number of elements of the
+ *    neighbouring run that sort before it, found by binary search.
+ * The order is strict (`before` breaks ties by original index), so places
+ * never collide. O(n log n) work per pass, ceil(log2(n / RUN)) passes.
  *
- * Rows whose length is a named dim get passes up to w = 2^29 (rows of up to
- * 2^30 elements, the 32-bit index limit); a pass whose w is at least the row
- * length copies the permutation through, so the last pass is known statically.
+ * Rows whose length is a named dim get passes up to runs of 2^29 (rows of up
+ * to 2^30 elements, the 32-bit index limit); a pass whose runs already cover
+ * the row copies the permutation through, so the last pass is known statically.
  */
 import type { Shape } from "../../../dsl/shape";
 import { c, select, type Expr } from "../../kernel_ir";
 import { delinearize, iadd, idiv, imin, imul, irem, isub, numelExpr, numelSize } from "../index_math";
 import { lt } from "../ir_ops";
 import { gridFor, perItem } from "../kernels/common";
+import type { KernelBuilder } from "../builder";
 import type { KernelHandle, OpContext } from "../op_context";
 
-/** Longest row (in passes) for rows whose length is a named dim: w <= 2^29 keeps L + 2w inside i32. */
-const MAX_PASSES = 30;
+/** Elements per run sorted by ranking (the first kernel); merge passes start from runs of this size. */
+export const RUN = 64;
+/** Merge passes for rows of a named length: runs of RUN * 2^i up to 2^29 keep run ends inside i32. */
+const MAX_MERGES = 29 - Math.log2(RUN) + 1;
 
 export interface RowSort {
   /** Leading dims: one independent row per index. */
@@ -40,38 +46,63 @@ export interface RowSort {
   readonly finish: (k: KernelHandle, rowFlat: Expr, rowIdx: readonly Expr[], dest: Expr, me: Expr) => void;
 }
 
-/** Number of merge passes for rows with dims `rowDims`. */
+/** Number of merge passes after the ranking kernel, for rows with dims `rowDims`. */
 export function mergePasses(rowDims: Shape): number {
-  if (!rowDims.every((d): d is number => typeof d === "number")) return MAX_PASSES;
+  if (!rowDims.every((d): d is number => typeof d === "number")) return MAX_MERGES;
   const n = rowDims.reduce((a, b) => a * b, 1);
-  return Math.max(1, Math.ceil(Math.log2(Math.max(n, 1))));
+  return n <= RUN ? 0 : Math.ceil(Math.log2(n / RUN));
+}
+
+/** One thread per element of the rows: its row, its place in the row, and the row's first element. */
+function rowThread(kb: KernelBuilder, rowShape: Shape, rowDims: Shape) {
+  const flat = perItem(kb, numelExpr([...rowShape, ...rowDims]));
+  const len = kb.let(numelExpr(rowDims), "len");
+  const rowFlat = kb.let(idiv(flat, len), "row");
+  const p = kb.let(irem(flat, len), "p");
+  const rowIdx = delinearize(rowFlat, rowShape).map((q) => kb.let(q, "r"));
+  const base = kb.let(imul(rowFlat, len), "base");
+  return { len, rowFlat, p, rowIdx, base };
 }
 
 /**
- * Emits the merge passes of `sort`: pass 0 starts from the identity
- * permutation, intermediate permutations live in two scratch buffers, the last
- * pass calls `sort.finish`.
+ * Emits the kernels of `sort`: ranking within runs of RUN, then merge passes;
+ * intermediate permutations live in two scratch buffers, the last kernel
+ * calls `sort.finish`.
  */
 export function emitRowSort(ctx: OpContext, sort: RowSort): void {
   const { rowShape, rowDims } = sort;
-  const shape: Shape = [...rowShape, ...rowDims];
-  const count = numelSize(shape);
-  const passes = mergePasses(rowDims);
+  const count = numelSize([...rowShape, ...rowDims]);
+  const merges = mergePasses(rowDims);
   const wg = ctx.schedule.knobs.elementwiseWorkgroup;
-  const scratch = passes > 1 ? [ctx.temp("i32", count, "perm_a"), ctx.temp("i32", count, "perm_b")] : [];
-  for (let s = 0; s < passes; s++) {
-    const w = 2 ** s;
+  const scratch = merges > 0 ? [ctx.temp("i32", count, "perm_a"), ctx.temp("i32", count, "perm_b")] : [];
+  const total = merges + 1;
+
+  // 1. Rank within runs of RUN (the identity permutation is the input).
+  {
     const k = ctx.kernel(sort.hint, wg);
     const { kb } = k;
-    const src = s === 0 ? undefined : ctx.bindTemp(k, scratch[(s - 1) % 2]!, "read");
-    const flat = perItem(kb, numelExpr(shape));
-    const len = kb.let(numelExpr(rowDims), "len");
-    const rowFlat = kb.let(idiv(flat, len), "row");
-    const p = kb.let(irem(flat, len), "p");
-    const rowIdx = delinearize(rowFlat, rowShape).map((q) => kb.let(q, "r"));
-    const base = kb.let(imul(rowFlat, len), "base");
+    const { len, rowFlat, p, rowIdx, base } = rowThread(kb, rowShape, rowDims);
+    const key = kb.let(sort.keyAt(k, rowIdx, p), "key");
+    const runStart = kb.let(imul(idiv(p, c(RUN)), c(RUN)), "runStart");
+    const rank = kb.mutable(c(0), "rank", "i32");
+    kb.for(runStart, imin(iadd(runStart, c(RUN)), len), (q) => {
+      kb.if(sort.before(sort.keyAt(k, rowIdx, q), key, q, p), () => kb.assign(rank, iadd(rank, c(1))));
+    }, "q");
+    const dest = kb.let(iadd(runStart, rank), "dest");
+    if (merges === 0) sort.finish(k, rowFlat, rowIdx, dest, p);
+    else kb.store(ctx.bindTemp(k, scratch[0]!, "readWrite"), iadd(base, dest), p);
+    ctx.launch(k, gridFor(count, wg), `${sort.comment} (kernel 1/${total}: ranks within runs of ${RUN})`);
+  }
+
+  // 2. Merge passes: runs of w = RUN * 2^i.
+  for (let i = 0; i < merges; i++) {
+    const w = RUN * 2 ** i;
+    const k = ctx.kernel(sort.hint, wg);
+    const { kb } = k;
+    const src = ctx.bindTemp(k, scratch[i % 2]!, "read");
+    const { len, rowFlat, p, rowIdx, base } = rowThread(kb, rowShape, rowDims);
     // The original index at sorted position q of the current runs.
-    const permAt = (q: Expr): Expr => (src === undefined ? q : { kind: "load", buffer: src, index: iadd(base, q), type: "i32" });
+    const permAt = (q: Expr): Expr => ({ kind: "load", buffer: src, index: iadd(base, q), type: "i32" });
     const me = kb.let(permAt(p), "me");
     const key = kb.let(sort.keyAt(k, rowIdx, me), "key");
     const runStart = kb.let(imul(idiv(p, c(2 * w)), c(2 * w)), "runStart");
@@ -79,10 +110,10 @@ export function emitRowSort(ctx: OpContext, sort: RowSort): void {
     const runEnd = kb.let(imin(iadd(runStart, c(2 * w)), len), "runEnd");
     const inLeft = kb.let(lt(p, mid), "inLeft", "bool");
     const otherStart = kb.let(select(inLeft, mid, runStart, "i32"), "otherStart");
-    // lower bound in the other run: the first element that does not sort before `me`.
+    // lower bound in the other run (at most w long): the first element that does not sort before `me`.
     const lo = kb.mutable(otherStart, "lo", "i32");
     const hi = kb.mutable(select(inLeft, runEnd, mid, "i32"), "hi", "i32");
-    kb.for(c(0), c(s + 1), () => {
+    kb.for(c(0), c(Math.log2(w) + 1), () => {
       kb.if(lt(lo, hi), () => {
         const m = kb.let(idiv(iadd(lo, hi), c(2)), "m");
         const q = kb.let(permAt(m), "q");
@@ -91,8 +122,8 @@ export function emitRowSort(ctx: OpContext, sort: RowSort): void {
     }, "step");
     const ownStart = select(inLeft, runStart, mid, "i32");
     const dest = kb.let(iadd(iadd(runStart, isub(p, ownStart)), isub(lo, otherStart)), "dest");
-    if (s === passes - 1) sort.finish(k, rowFlat, rowIdx, dest, me);
-    else kb.store(ctx.bindTemp(k, scratch[s % 2]!, "readWrite"), iadd(base, dest), me);
-    ctx.launch(k, gridFor(count, wg), `${sort.comment} (merge pass ${s + 1}/${passes}, runs of ${w})`);
+    if (i === merges - 1) sort.finish(k, rowFlat, rowIdx, dest, me);
+    else kb.store(ctx.bindTemp(k, scratch[(i + 1) % 2]!, "readWrite"), iadd(base, dest), me);
+    ctx.launch(k, gridFor(count, wg), `${sort.comment} (kernel ${i + 2}/${total}: merges runs of ${w})`);
   }
 }
