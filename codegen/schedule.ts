@@ -26,6 +26,11 @@ export interface ScheduleKnobs {
   /** Outputs per thread (register micro-tile). */
   readonly microM: number;
   readonly microN: number;
+  /**
+   * Shared-memory matmul tiles: a thread's outputs are every threadsM-th row and
+   * threadsN-th column of the tile (true) or one contiguous block (false).
+   */
+  readonly stridedMicroTile: boolean;
 }
 
 export interface ReduceSchedule {
@@ -42,6 +47,8 @@ export interface MatmulSchedule {
   readonly tileK: number;
   readonly microM: number;
   readonly microN: number;
+  /** Shared tiles: strided (interleaved) micro-tiles instead of contiguous blocks. */
+  readonly strided: boolean;
   readonly workgroupSize: number;
 }
 
@@ -81,6 +88,7 @@ const GPU_KNOBS: ScheduleKnobs = {
   tileK: 16,
   microM: 4,
   microN: 4,
+  stridedMicroTile: true,
 };
 
 // JS: 4x4 register tiles (16 accumulators, 8 loads per 16 multiply-adds); 4x8 measured no faster in V8.
@@ -93,6 +101,7 @@ const JS_KNOBS: ScheduleKnobs = {
   tileK: 1,
   microM: 4,
   microN: 4,
+  stridedMicroTile: false,
 };
 
 function isPowerOfTwo(n: number): boolean {
@@ -123,6 +132,7 @@ export function scheduleFor(target: Target, options: ScheduleOptions = {}): Sche
       tileK: knobs.tileK,
       microM: knobs.microM,
       microN: knobs.microN,
+      strided: gpu && knobs.stridedMicroTile,
       workgroupSize: gpu ? (knobs.tileM / knobs.microM) * (knobs.tileN / knobs.microN) : 1,
     }),
     accumulator: (type) => (!gpu && (type === "f32" || type === "f16") ? "f64" : type),

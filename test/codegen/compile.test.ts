@@ -13,7 +13,7 @@ import { tensor } from "../../dsl/creation";
 import * as ops from "../../dsl/ops";
 import type { Tensor } from "../../dsl/tensor";
 import "../../codegen/index";
-import { runAndCompare } from "./random_programs";
+import { mulberry32, randomFloats, runAndCompare } from "./random_programs";
 import { SMALL_GPU_KNOBS, runCompiled } from "./runners";
 
 describe("bundles", () => {
@@ -58,6 +58,23 @@ describe("bundles", () => {
     expect(bufferOf.get("c")).toBe(bufferOf.get("a")); // a died at launch 1, c is born at 2
     expect(bufferOf.get("d")).not.toBe(bufferOf.get("a")); // other type
     expect(bufferOf.get("e")).not.toBe(bufferOf.get("a")); // other size
+  });
+});
+
+describe("matmul micro-tile layouts", () => {
+  it("blocked and strided shared-tile micro-tiles equal the interpreter (matmul, grouped GEMM, tails)", async () => {
+    const rng = mulberry32(12);
+    const x = randomFloats(rng, "f32", [19, 13]);
+    const w = randomFloats(rng, "f32", [13, 11]);
+    const we = randomFloats(rng, "f32", [3, 13, 11]);
+    const sizes = tensor([7, 0, 12], [3], "i32");
+    const p = trace((a: Tensor, b: Tensor, be: Tensor, g: Tensor) => [ops.matmul(a, b), ops.raggedMatmul(a, be, g)], x, w, we, sizes);
+    for (const stridedMicroTile of [false, true]) {
+      for (const knobs of [{ ...SMALL_GPU_KNOBS, stridedMicroTile }, { tileM: 16, tileN: 8, tileK: 4, microM: 4, microN: 2, stridedMicroTile }]) {
+        const b = compile(p, { target: "js", like: "wgsl", knobs });
+        await runAndCompare((q, xs) => runCompiled(b, q, xs), p, [x, w, we, sizes], 1e-6);
+      }
+    }
   });
 });
 

@@ -66,11 +66,12 @@ function accumulators(kb: KernelBuilder, s: MatmulSchedule, t: ScalarType): Expr
   return Array.from({ length: s.microM }, () => Array.from({ length: s.microN }, () => kb.mutable(c(0, t), "acc", t)));
 }
 
-function storeTile(kb: KernelBuilder, spec: TileSpec, s: MatmulSchedule, acc: Expr[][], row0: Expr, col0: Expr): void {
+/** Stores the accumulators: acc[r][q] belongs to output (rowOf(r), colOf(q)). */
+function storeTile(kb: KernelBuilder, spec: TileSpec, s: MatmulSchedule, acc: Expr[][], rowOf: (r: number) => Expr, colOf: (q: number) => Expr): void {
   for (let r = 0; r < s.microM; r++) {
-    const row = kb.let(iadd(row0, c(r)), "row");
+    const row = kb.let(rowOf(r), "row");
     for (let q = 0; q < s.microN; q++) {
-      const col = iadd(col0, c(q));
+      const col = colOf(q);
       kb.if(and(lt(row, spec.rowEnd), lt(col, spec.colEnd)), () => spec.store(row, kb.let(col, "col"), acc[r]![q]!));
     }
   }
@@ -89,20 +90,28 @@ export function registerTile(kb: KernelBuilder, s: MatmulSchedule, spec: TileSpe
       const b = cols.map((col) => kb.let(asType(spec.loadB(k, col), t), "b", t));
       for (let r = 0; r < s.microM; r++) for (let q = 0; q < s.microN; q++) kb.assign(acc[r]![q]!, fma(acc[r]![q]!, a[r]!, b[q]!, t));
     }, "k");
-    storeTile(kb, spec, s, acc, row0, col0);
+    storeTile(kb, spec, s, acc, (r) => iadd(row0, c(r)), (q) => iadd(col0, c(q)));
   });
 }
 
 /**
  * Shared tile: the workgroup computes outputs [rowStart, rowStart + tileM) x
  * [colStart, colStart + tileN). Loop bounds must be workgroup-uniform (barriers).
+ * Thread (ty, tx) owns microM x microN outputs: a contiguous block (`blocked`)
+ * or every threadsM-th row and threadsN-th column (`strided`: neighbouring
+ * threads read neighbouring shared-memory words, no bank conflicts, and store
+ * neighbouring outputs).
  */
 export function sharedTile(kb: KernelBuilder, s: MatmulSchedule, spec: TileSpec): void {
   const t = spec.accType;
   const lid = localId(kb);
+  const threadsM = s.tileM / s.microM;
   const threadsN = s.tileN / s.microN;
   const tx = kb.let(irem(lid, c(threadsN)), "tx");
   const ty = kb.let(idiv(lid, c(threadsN)), "ty");
+  // Offsets inside the tile of this thread's r-th row and q-th column.
+  const rowIn = (r: number): Expr => (s.strided ? iadd(ty, c(r * threadsM)) : iadd(imul(ty, c(s.microM)), c(r)));
+  const colIn = (q: number): Expr => (s.strided ? iadd(tx, c(q * threadsN)) : iadd(imul(tx, c(s.microN)), c(q)));
   const shA = kb.sharedArray("tileA", t, s.tileM * s.tileK);
   const shB = kb.sharedArray("tileB", t, s.tileK * s.tileN);
   const acc = accumulators(kb, s, t);
@@ -129,19 +138,13 @@ export function sharedTile(kb: KernelBuilder, s: MatmulSchedule, spec: TileSpec)
     }, k0);
     kb.barrier();
     kb.for(c(0), c(s.tileK), (kk) => {
-      const a = Array.from({ length: s.microM }, (_, r) =>
-        kb.let(sharedLoad(shA, iadd(imul(iadd(imul(ty, c(s.microM)), c(r)), c(s.tileK)), kk), t), "a", t),
-      );
-      const b = Array.from({ length: s.microN }, (_, q) =>
-        kb.let(sharedLoad(shB, iadd(imul(kk, c(s.tileN)), iadd(imul(tx, c(s.microN)), c(q))), t), "b", t),
-      );
+      const a = Array.from({ length: s.microM }, (_, r) => kb.let(sharedLoad(shA, iadd(imul(rowIn(r), c(s.tileK)), kk), t), "a", t));
+      const b = Array.from({ length: s.microN }, (_, q) => kb.let(sharedLoad(shB, iadd(imul(kk, c(s.tileN)), colIn(q)), t), "b", t));
       for (let r = 0; r < s.microM; r++) for (let q = 0; q < s.microN; q++) kb.assign(acc[r]![q]!, fma(acc[r]![q]!, a[r]!, b[q]!, t));
     }, "kk");
     kb.barrier();
   }, "k0", c(s.tileK));
-  const row0 = kb.let(iadd(spec.rowStart, imul(ty, c(s.microM))), "row0");
-  const col0 = kb.let(iadd(spec.colStart, imul(tx, c(s.microN))), "col0");
-  storeTile(kb, spec, s, acc, row0, col0);
+  storeTile(kb, spec, s, acc, (r) => iadd(spec.rowStart, rowIn(r)), (q) => iadd(spec.colStart, colIn(q)));
 }
 
 /** max(x, 0) for i32 (a tile of a ragged group may start past its end). */
