@@ -64,6 +64,7 @@ export class Lowering implements OpContext, ValueSource {
   private readonly outputs: ReadonlySet<Var>;
   private scope: GroupScope | undefined;
   private tempCount = 0;
+  private readonly built = new Map<string, unknown>();
   private readonly checkMessages: string[] = [];
 
   constructor(
@@ -202,6 +203,11 @@ export class Lowering implements OpContext, ValueSource {
     const name = `s${this.tempCount++}_${hint}`;
     this.slots.set(name, { name, type, size, role: "temp" });
     return name;
+  }
+
+  once<T>(key: string, build: () => T): T {
+    if (!this.built.has(key)) this.built.set(key, build());
+    return this.built.get(key) as T;
   }
 
   bindTemp(k: KernelHandle, name: string, access: "read" | "readWrite", atomic = false): string {

@@ -26,6 +26,14 @@ export interface OpContext {
   output(k: KernelHandle, v: Var, atomic?: boolean): string;
   /** A scratch buffer of `size` elements, live for this group only; returns its name (bind it with `bindTemp`). */
   temp(type: ScalarType, size: SizeExpr, hint: string): string;
+  /**
+   * `build()` once per bundle under `key`, its result returned to every later
+   * caller: scratch buffers and the kernels that fill them, reused by later
+   * equations (e.g. the order of a scatter's indices, shared by every scatter
+   * with the same indices). Buffer reuse sees the later bindings, so the
+   * buffers stay live as long as they are read.
+   */
+  once<T>(key: string, build: () => T): T;
   /** Declares scratch buffer `name` as a param of `k`. */
   bindTemp(k: KernelHandle, name: string, access: "read" | "readWrite", atomic?: boolean): string;
   /** Emits a run-time check that `index` is in [0, size) for `prim`'s `axis` (a no-op when checks are off). */

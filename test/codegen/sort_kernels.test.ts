@@ -70,4 +70,19 @@ describe("sorting kernels equal the interpreter", () => {
       await runAndCompare(gpuShapedOnJs, program, [x, idx, u], 1e-5);
     }
   });
+
+  it("scatters with the same indices share one ordering; another target length gets its own", async () => {
+    const rng = mulberry32(9);
+    const idx = tensor(Int32Array.from({ length: 200 }, () => Math.floor(rng() * 6)), [200], "i32");
+    const [x, u, v] = [randomFloats(rng, "f32", [6, 2]), randomFloats(rng, "f32", [200, 2]), randomFloats(rng, "f32", [200, 2])];
+    const y = randomFloats(rng, "f32", [4, 2]); // length 4: indices 4 and 5 are out of range there
+    const twoSame = trace((a: Tensor, i: Tensor, b: Tensor, c: Tensor) => [scatterAdd(a, i, b, 0), scatterAdd(a, i, c, 0)], x, idx, u, v);
+    const orderKernels = (p: typeof twoSame) => compile(p, { target: "wgsl" }).kernels.filter((k) => k.name.includes("scatter_order")).length;
+    const one = orderKernels(trace((a: Tensor, i: Tensor, b: Tensor) => scatterAdd(a, i, b, 0), x, idx, u));
+    expect(one).toBeGreaterThan(1);
+    expect(orderKernels(twoSame)).toBe(one);
+    await runAndCompare(gpuShapedOnJs, twoSame, [x, idx, u, v], 1e-5);
+    const otherLength = trace((a: Tensor, i: Tensor, b: Tensor, c: Tensor) => [scatterAdd(a, i, b, 0), scatterAdd(c, i, b, 0)], x, idx, u, y);
+    expect(orderKernels(otherLength)).toBe(2 * one);
+  });
 });

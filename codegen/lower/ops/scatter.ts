@@ -84,40 +84,14 @@ function serialLines(ctx: OpContext, e: Eqn, x: Var, axis: number, hint: string,
   ctx.launch(k, numelSize(lineShape), ctx.describe(e));
 }
 
-export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
-  const [x, ind, upd] = e.inputs as [Var, Var, Var];
-  const { axis } = e.params;
-  const { outer, len, inner } = around(x.shape, axis);
-  const t = scalarType(e.out.dtype);
-  const updAt = (k: KernelHandle, o: Expr[], j: Expr, i: Expr[]) => k.values.at(upd, [...o, ...delinearize(j, ind.shape).map((q) => k.kb.let(q, "j")), ...i]);
-  const indexAt = (k: KernelHandle, j: Expr) => k.values.at(ind, delinearize(j, ind.shape).map((q) => k.kb.let(q, "j")));
-  const n = numelExpr(ind.shape);
-  const mode = ctx.schedule.scatter === "atomic" && (t === "i32" || t === "u32") ? "atomic" : ctx.schedule.scatter === "serial" ? "serial" : "segment";
-
-  if (mode === "serial") {
-    serialLines(ctx, e, x, axis, "scatter_add", n, (k, o, j, i) => ({ target: indexAt(k, j), value: () => updAt(k, o, j, i) }));
-    return;
-  }
-  if (mode === "atomic") {
-    copyKernel(ctx, e, x);
-    const lineShape: Dim[] = [...outer, ...ind.shape, ...inner];
-    const wg = ctx.schedule.knobs.elementwiseWorkgroup;
-    const k = ctx.kernel("scatter_add_atomic", wg);
-    const { kb } = k;
-    const out = ctx.output(k, e.out, true);
-    const li = delinearize(perItem(kb, numelExpr(lineShape)), lineShape).map((q) => kb.let(q, "l"));
-    const o = li.slice(0, outer.length);
-    const i = li.slice(outer.length + ind.shape.length);
-    const j = kb.let(linearize(li.slice(outer.length, outer.length + ind.shape.length), ind.shape), "j");
-    const p = kb.let(indexAt(k, j), "p");
-    ctx.checkIndex(kb, "scatterAdd", axis, p, dimExpr(len));
-    kb.if(inRange(p, dimExpr(len)), () => kb.atomicAdd(out, linearize([...o, p, ...i], x.shape), updAt(k, o, j, i)));
-    ctx.launch(k, gridFor(numelSize(lineShape), wg), ctx.describe(e));
-    return;
-  }
-
-  // segment: 1) stable order of the updates by target index (merge passes) -> perm, sorted keys;
-  // 2) segment starts; 3) owner computes.
+/**
+ * The GPU scatter's segments: `perm` lists the updates stably sorted by target
+ * index (out-of-range targets last), `starts[p]` is where target p's run
+ * begins in that order (starts[len] = end of the valid ones).
+ */
+function scatterSegments(ctx: OpContext, e: Eqn<"scatterAdd">, indexAt: (k: KernelHandle, j: Expr) => Expr, n: Expr, axis: number): { perm: string; starts: string } {
+  const [x, ind] = e.inputs as [Var, Var, Var];
+  const len = x.shape[axis]!;
   const wg = ctx.schedule.knobs.elementwiseWorkgroup;
   const nSize = numelSize(ind.shape);
   const perm = ctx.temp("i32", nSize, "perm");
@@ -157,6 +131,44 @@ export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
     kb.store(ctx.bindTemp(k, starts, "readWrite"), target, lo);
     ctx.launch(k, gridFor({ op: "add", args: [len, 1] }, wg), `${ctx.describe(e)}: segment starts`);
   }
+  return { perm, starts };
+}
+
+export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
+  const [x, ind, upd] = e.inputs as [Var, Var, Var];
+  const { axis } = e.params;
+  const { outer, len, inner } = around(x.shape, axis);
+  const t = scalarType(e.out.dtype);
+  const updAt = (k: KernelHandle, o: Expr[], j: Expr, i: Expr[]) => k.values.at(upd, [...o, ...delinearize(j, ind.shape).map((q) => k.kb.let(q, "j")), ...i]);
+  const indexAt = (k: KernelHandle, j: Expr) => k.values.at(ind, delinearize(j, ind.shape).map((q) => k.kb.let(q, "j")));
+  const n = numelExpr(ind.shape);
+  const mode = ctx.schedule.scatter === "atomic" && (t === "i32" || t === "u32") ? "atomic" : ctx.schedule.scatter === "serial" ? "serial" : "segment";
+
+  if (mode === "serial") {
+    serialLines(ctx, e, x, axis, "scatter_add", n, (k, o, j, i) => ({ target: indexAt(k, j), value: () => updAt(k, o, j, i) }));
+    return;
+  }
+  if (mode === "atomic") {
+    copyKernel(ctx, e, x);
+    const lineShape: Dim[] = [...outer, ...ind.shape, ...inner];
+    const wg = ctx.schedule.knobs.elementwiseWorkgroup;
+    const k = ctx.kernel("scatter_add_atomic", wg);
+    const { kb } = k;
+    const out = ctx.output(k, e.out, true);
+    const li = delinearize(perItem(kb, numelExpr(lineShape)), lineShape).map((q) => kb.let(q, "l"));
+    const o = li.slice(0, outer.length);
+    const i = li.slice(outer.length + ind.shape.length);
+    const j = kb.let(linearize(li.slice(outer.length, outer.length + ind.shape.length), ind.shape), "j");
+    const p = kb.let(indexAt(k, j), "p");
+    ctx.checkIndex(kb, "scatterAdd", axis, p, dimExpr(len));
+    kb.if(inRange(p, dimExpr(len)), () => kb.atomicAdd(out, linearize([...o, p, ...i], x.shape), updAt(k, o, j, i)));
+    ctx.launch(k, gridFor(numelSize(lineShape), wg), ctx.describe(e));
+    return;
+  }
+
+  // segment: 1) stable order of the updates by target index (merge passes) -> perm, sorted keys;
+  // 2) segment starts (both shared by every scatter with the same indices); 3) owner computes.
+  const { perm, starts } = ctx.once(`scatter-segments:${ind.id}:${String(len)}`, () => scatterSegments(ctx, e, indexAt, n, axis));
   ownerComputes(ctx, e, x, axis, "scatter_sum", `${ctx.describe(e)}: each output sums its segment in index order`, (k, acc, o, p, i) => {
     const st = ctx.bindTemp(k, starts, "read");
     const pm = ctx.bindTemp(k, perm, "read");
