@@ -2,7 +2,8 @@
  * Fusion: groups a Program's equations into kernels.
  *
  * Equations are visited from last to first, so each one's consumers are already
- * placed. An expression equation joins the one kernel that consumes it; a cheap
+ * placed. An expression equation joins the one kernel that consumes it (or, read
+ * by several kernels, the first of them, which also writes it for the rest); a cheap
  * index remap (broadcast, reshape, transpose, slice, gather, ...) is recomputed
  * in every kernel that consumes it. A reduction joins its consumer when that
  * consumer reads it only at the row being reduced (a softmax's `x - max` and
@@ -199,6 +200,18 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
           continue;
         }
       }
+      // Read by several kernels: computed inside the first of them, which also writes it for
+      // the others (they all run later, so the buffer is ready when they read it).
+      const first = fuseOn && consumerGroups.length > 1 ? firstConsumer(consumerGroups) : undefined;
+      if (first && first.kind !== "op" && fitsWith(first, e, true)) {
+        const r = readsIn(first, v);
+        if (r.region === "main" && canStore(first, v)) {
+          first.members.add(v);
+          place(first, v, r.maps, r.region);
+          addRoot(first, v);
+          continue;
+        }
+      }
       const g = newGroup("elementwise", k, v.shape);
       g.members.add(v);
       g.roots.push(v);
@@ -243,6 +256,12 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
     }
     if (rule.kind === "inline") throw new Error(`internal: ${e.prim} must be inlined before fusion`);
     throw new Error(`internal: ${e.prim} has no lowering`);
+  }
+
+  /** The consumer group that runs strictly before all the others, if there is one. */
+  function firstConsumer(gs: readonly FusionGroup[]): FusionGroup | undefined {
+    const sorted = [...gs].sort((a, b) => a.seed - b.seed);
+    return sorted.length > 1 && sorted[0]!.seed < sorted[1]!.seed ? sorted[0] : undefined;
   }
 
   /** Buffers group `g` would bind with `e` computed inside it (conservative: every external read counts). */

@@ -85,6 +85,23 @@ describe("kernel counts", () => {
     expect(kernels(p)).toBe(2);
   });
 
+  it("a value read by several kernels is computed in the first, which writes it for the rest", async () => {
+    // g = u * sigmoid(u) feeds h = g * v (then a matmul) and, after the matmul, sum(g * y):
+    // one kernel computes s, g and h and writes g and h; then the matmul; then the reduction.
+    const p = trace((u: Tensor, v: Tensor, w: Tensor) => {
+      const g = ops.mul(u, ops.sigmoid(u));
+      const y = ops.matmul(ops.mul(g, v), w);
+      return ops.sum(ops.mul(g, ops.matmul(y, ops.transpose(w))));
+    }, spec([6, 5]), spec([6, 5]), spec([5, 5]));
+    for (const target of TARGETS) expect(kernels(p, target)).toBe(4);
+    const first = compile(p, { target: "js" }).kernels[0]!;
+    expect(first.params.filter((q) => q.access === "readWrite")).toHaveLength(2);
+    const rng = mulberry32(4);
+    const inputs = [randomFloats(rng, "f32", [6, 5]), randomFloats(rng, "f32", [6, 5]), randomFloats(rng, "f32", [5, 5])];
+    await runAndCompare(onCpu, p, inputs, 1e-5);
+    await runAndCompare(gpuShapedOnJs, p, inputs, 1e-5);
+  });
+
   it("fuse: false gives one kernel per equation", () => {
     const p = trace((x: Tensor) => ops.exp(ops.neg(ops.tanh(x))), spec([4]));
     expect(compile(p, { target: "js", fuse: false }).kernels.length).toBe(3);
