@@ -10,11 +10,11 @@ import { lowerArgsort, lowerTopKIndices } from "./ops/sort";
 import type { LoweringRule } from "./rule";
 
 export const opRules = {
-  cumsum: { kind: "op", lower: lowerCumsum },
+  cumsum: { kind: "op", lower: lowerCumsum, inlineOperands: [0] },
   raggedMatmul: { kind: "op", lower: lowerRaggedMatmul },
   raggedMatmulWeightGrad: { kind: "op", lower: lowerRaggedMatmulWeightGrad },
-  scatterAdd: { kind: "op", lower: lowerScatterAdd },
-  scatterAddAlong: { kind: "op", lower: lowerScatterAddAlong },
+  scatterAdd: { kind: "op", lower: lowerScatterAdd, inlineOperands: [0, 2] },
+  scatterAddAlong: { kind: "op", lower: lowerScatterAddAlong, inlineOperands: [0, 2] },
   topKIndices: { kind: "op", lower: lowerTopKIndices },
   argsort: { kind: "op", lower: lowerArgsort },
   bincount: { kind: "op", lower: lowerBincount },

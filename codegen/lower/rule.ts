@@ -23,7 +23,16 @@ export type LoweringRule<P extends Primitive> =
   | { readonly kind: "expr"; readonly movement: boolean; readonly expr: ExprLowering<P> }
   | { readonly kind: "reduce" }
   | { readonly kind: "matmul" }
-  | { readonly kind: "op"; readonly lower: OpLowering<P> }
+  | {
+      readonly kind: "op";
+      readonly lower: OpLowering<P>;
+      /**
+       * Input positions the op's kernels read O(1) times per element (through
+       * `values.at`), so elementwise producers there may be computed inline
+       * instead of written to a buffer first (a scatter's updates, a scan's input).
+       */
+      readonly inlineOperands?: readonly number[];
+    }
   | { readonly kind: "inline" }
   | { readonly kind: "unsupported"; readonly reason: string };
 

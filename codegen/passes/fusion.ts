@@ -9,7 +9,9 @@
  * consumer reads it only at the row being reduced (a softmax's `x - max` and
  * `e / sum` become one row kernel with its prologue and epilogue); a matmul joins
  * a consumer that reads it elementwise at the same index (bias + activation
- * epilogue). Everything else starts a kernel of its own and is written to a buffer.
+ * epilogue); an elementwise producer of an op's operand that the op reads once per
+ * element (a scatter's updates) is computed inside the op's kernel. Everything else
+ * starts a kernel of its own and is written to a buffer.
  *
  * Why this is always schedulable: every kernel's extra buffers are read only
  * inside it, so a kernel only reads buffers written by kernels whose last
@@ -157,7 +159,7 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
         if (g.kind === "reduce") maps.push(identity(v.shape.length));
         else {
           maps.push(opaque(v.shape.length));
-          region = "operand";
+          if (!inlineOperand(g, eqn, pos)) region = "operand";
         }
         continue;
       }
@@ -189,7 +191,7 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
         }
         continue;
       }
-      if (fuseOn && single && single.kind !== "op" && fitsWith(single, e, isOut)) {
+      if (fuseOn && single && (single.kind !== "op" || !isOut) && fitsWith(single, e, isOut)) {
         const r = readsIn(single, v);
         const accepted = r.region === "main" || rule.movement;
         const storable = !isOut || (r.region === "main" && canStore(single, v));
@@ -256,6 +258,13 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
     }
     if (rule.kind === "inline") throw new Error(`internal: ${e.prim} must be inlined before fusion`);
     throw new Error(`internal: ${e.prim} has no lowering`);
+  }
+
+  /** Whether an op group's main equation reads input `pos` O(1) times per element (producers may be inlined there). */
+  function inlineOperand(g: FusionGroup, eqn: Eqn, pos: number): boolean {
+    if (g.kind !== "op") return false;
+    const rule = table[eqn.prim];
+    return rule.kind === "op" && (rule.inlineOperands ?? []).includes(pos);
   }
 
   /** The consumer group that runs strictly before all the others, if there is one. */

@@ -13,6 +13,7 @@ import { optimize } from "../../codegen/passes/pipeline";
 import * as ops from "../../dsl/ops";
 import { spec, trace } from "../../dsl/api";
 import type { Tensor } from "../../dsl/tensor";
+import { tensor } from "../../dsl/creation";
 import type { Target } from "../../codegen/kernel_ir";
 import "../../codegen/index";
 import { mulberry32, randomFloats, randomProgramArb, runAndCompare } from "./random_programs";
@@ -98,6 +99,22 @@ describe("kernel counts", () => {
     expect(first.params.filter((q) => q.access === "readWrite")).toHaveLength(2);
     const rng = mulberry32(4);
     const inputs = [randomFloats(rng, "f32", [6, 5]), randomFloats(rng, "f32", [6, 5]), randomFloats(rng, "f32", [5, 5])];
+    await runAndCompare(onCpu, p, inputs, 1e-5);
+    await runAndCompare(gpuShapedOnJs, p, inputs, 1e-5);
+  });
+
+  it("elementwise producers of a scatter's updates and a scan's input are computed inside those kernels", async () => {
+    const p = trace(
+      (x: Tensor, i: Tensor, u: Tensor, v: Tensor) => [ops.scatterAdd(x, i, ops.mul(u, ops.exp(v)), 0), ops.cumsum(ops.tanh(u), 0)],
+      spec([4, 3]), spec([9], "i32"), spec([9, 3]), spec([9, 3]),
+    );
+    for (const target of TARGETS) {
+      const names = compile(p, { target }).kernels.map((k) => k.name);
+      expect(names.filter((n) => n.includes("elementwise")), `${target}: ${names.join(", ")}`).toEqual([]);
+    }
+    const rng = mulberry32(8);
+    const idx = tensor(Int32Array.from({ length: 9 }, () => Math.floor(rng() * 4)), [9], "i32");
+    const inputs = [randomFloats(rng, "f32", [4, 3]), idx, randomFloats(rng, "f32", [9, 3]), randomFloats(rng, "f32", [9, 3])];
     await runAndCompare(onCpu, p, inputs, 1e-5);
     await runAndCompare(gpuShapedOnJs, p, inputs, 1e-5);
   });
