@@ -9,7 +9,7 @@ import type { Eqn } from "../../dsl/program";
 import type { BinaryPrim, ComparePrim, Primitive, UnaryPrim } from "../../dsl/primitives/params";
 import { c, cast, select, type BinaryOp, type Expr, type UnaryOp } from "../kernel_ir";
 import { scalarType } from "../types";
-import { delinearize, dimExpr, iadd, idiv, ieq, ilt, imax, imin, irem, isub, linearize } from "./index_math";
+import { delinearize, delinearizeBound, dimExpr, iadd, idiv, ieq, ilt, imax, imin, irem, isub, linearize } from "./index_math";
 import type { ExprLowering, LoweringRule } from "./rule";
 import type { ValueLowerer } from "./values";
 
@@ -87,7 +87,7 @@ export const exprRules = {
     const map = squeezeMap(x.shape, e.out.shape);
     if (map) return vals.at(x, map.map((j) => (j < 0 ? c(0) : idx[j]!)));
     const flat = vals.kb.let(linearize(idx, e.out.shape), "flat");
-    return vals.at(x, delinearize(flat, x.shape).map((i) => vals.kb.let(i, "i")));
+    return vals.at(x, delinearizeBound(flat, x.shape, (i) => vals.kb.let(i, "i")));
   }, true),
   transpose: expr<"transpose">((vals, e, idx) => {
     const xi = new Array<Expr>(idx.length);

@@ -7,7 +7,7 @@
  * buffer's element count, so index math never overflows as long as every
  * buffer holds fewer than 2^31 elements (checked by `compile`).
  */
-import type { Dim, Shape } from "../../dsl/shape";
+import { sameShape, type Dim, type Shape } from "../../dsl/shape";
 import { c, size, type BinaryOp, type Expr, type SizeExpr } from "../kernel_ir";
 
 const isConst = (e: Expr, value?: number): e is Extract<Expr, { kind: "const" }> =>
@@ -137,6 +137,34 @@ export function numelExpr(shape: Shape): Expr {
   return shape.reduce<Expr>((acc, d) => imul(acc, dimExpr(d)), c(1));
 }
 
+/** Index variables bound to the components of a delinearized flat offset (see `delinearizeBound`). */
+const flatOrigin = new WeakMap<Expr, { readonly flat: Expr; readonly shape: Shape; readonly axis: number }>();
+
+/**
+ * `delinearize(flat, shape)` with each component bound by `bind` (a let), and
+ * remembered: `linearize` of these variables over the same shape is `flat`
+ * again, so a kernel reading its own domain's index does no div/mod round trip.
+ */
+export function delinearizeBound(flat: Expr, shape: Shape, bind: (e: Expr) => Expr): Expr[] {
+  const idx = delinearize(flat, shape).map(bind);
+  idx.forEach((e, axis) => {
+    if (e.kind === "var") flatOrigin.set(e, { flat, shape, axis });
+  });
+  return idx;
+}
+
+/** `flat` when `idx` is exactly the bound multi-index of `flat` over `shape`. */
+function boundFlat(idx: readonly Expr[], shape: Shape): Expr | undefined {
+  let flat: Expr | undefined;
+  for (let j = 0; j < shape.length; j++) {
+    if (shape[j] === 1) continue;
+    const o = flatOrigin.get(idx[j]!);
+    if (!o || o.axis !== j || (flat !== undefined && o.flat !== flat) || !sameShape(o.shape, shape)) return undefined;
+    flat = o.flat;
+  }
+  return flat;
+}
+
 /**
  * Row-major flat offset of a multi-index, as a sum of index * stride terms:
  * each term and every partial sum stays below the element count (no i32
@@ -145,6 +173,8 @@ export function numelExpr(shape: Shape): Expr {
  */
 export function linearize(idx: readonly Expr[], shape: Shape): Expr {
   if (idx.length !== shape.length) throw new Error(`internal: index of rank ${idx.length} for shape of rank ${shape.length}`);
+  const known = boundFlat(idx, shape);
+  if (known) return known;
   let acc: Expr = c(0);
   let stride: Expr = c(1);
   for (let i = shape.length - 1; i >= 0; i--) {

@@ -10,7 +10,8 @@ import { and, eq, ge, lt, or } from "./ir_ops";
 import type { FusionGroup, FusionPlan } from "../passes/fusion";
 import type { Schedule } from "../schedule";
 import { scalarType } from "../types";
-import { KernelBuilder } from "./builder";
+import { collectSizes, KernelBuilder } from "./builder";
+import { removeDeadLets } from "./dead_lets";
 import { hoistInvariants } from "./licm";
 import { numelSize } from "./index_math";
 import { lowerElementwiseGroup } from "./kernels/elementwise";
@@ -185,8 +186,9 @@ export class Lowering implements OpContext, ValueSource {
 
   launch(k: KernelHandle, grid: SizeExpr, comment: string): void {
     const built = k.kb.build(comment);
+    const body = removeDeadLets(built.body);
     // V8 hoists little out of loops; GPU compilers do their own code motion.
-    const kernel = this.target === "js" ? { ...built, body: hoistInvariants(built.body) } : built;
+    const kernel = { ...built, sizes: collectSizes(body), body: this.target === "js" ? hoistInvariants(body) : body };
     this.kernels.push(kernel);
     const bindings: Record<string, string> = {};
     for (const p of kernel.params) bindings[p.name] = p.name;

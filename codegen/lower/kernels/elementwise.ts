@@ -5,7 +5,7 @@
  */
 import type { FusionGroup } from "../../passes/fusion";
 import type { Lowering } from "../lower";
-import { delinearize, numelExpr, numelSize } from "../index_math";
+import { delinearizeBound, numelExpr, numelSize } from "../index_math";
 import { gridFor, perItem } from "./common";
 
 export function lowerElementwiseGroup(ctx: Lowering, g: FusionGroup): void {
@@ -13,7 +13,7 @@ export function lowerElementwiseGroup(ctx: Lowering, g: FusionGroup): void {
   const k = ctx.kernel("elementwise", wg);
   const { kb, values } = k;
   const flat = perItem(kb, numelExpr(g.domain));
-  const idx = delinearize(flat, g.domain).map((e) => kb.let(e, "i"));
+  const idx = delinearizeBound(flat, g.domain, (e) => kb.let(e, "i"));
   for (const r of g.roots) kb.store(ctx.output(k, r), flat, values.at(r, idx));
   ctx.launch(k, gridFor(numelSize(g.domain), wg), ctx.describeGroup(g));
 }

@@ -13,7 +13,7 @@ import type { Eqn, Var } from "../../../dsl/program";
 import type { Dim, Shape } from "../../../dsl/shape";
 import { c, select, type Expr } from "../../kernel_ir";
 import { scalarType } from "../../types";
-import { delinearize, dimExpr, iadd, idiv, linearize, mulSizes, numelExpr, numelSize } from "../index_math";
+import { delinearize, delinearizeBound, dimExpr, iadd, idiv, linearize, mulSizes, numelExpr, numelSize } from "../index_math";
 import { add, and, eq, ge, lt, or } from "../ir_ops";
 import { gridFor, perItem } from "../kernels/common";
 import type { KernelHandle, OpContext } from "../op_context";
@@ -31,7 +31,7 @@ function copyKernel(ctx: OpContext, e: Eqn, x: Var): void {
   const wg = ctx.schedule.knobs.elementwiseWorkgroup;
   const k = ctx.kernel("copy", wg);
   const flat = perItem(k.kb, numelExpr(x.shape));
-  const idx = delinearize(flat, x.shape).map((i) => k.kb.let(i, "i"));
+  const idx = delinearizeBound(flat, x.shape, (i) => k.kb.let(i, "i"));
   k.kb.store(ctx.output(k, e.out), flat, k.values.at(x, idx));
   ctx.launch(k, gridFor(numelSize(x.shape), wg), `${ctx.describe(e)} (copy of the operand)`);
 }
@@ -47,7 +47,7 @@ function ownerComputes(ctx: OpContext, e: Eqn, x: Var, axis: number, hint: strin
   const { kb, values } = k;
   const out = ctx.output(k, e.out);
   const flat = perItem(kb, numelExpr(x.shape));
-  const idx = delinearize(flat, x.shape).map((q) => kb.let(q, "i"));
+  const idx = delinearizeBound(flat, x.shape, (q) => kb.let(q, "i"));
   const acc = kb.mutable(values.at(x, idx), "acc", t);
   addUpdates(k, acc, idx.slice(0, axis), idx[axis]!, idx.slice(axis + 1));
   kb.store(out, flat, acc);
