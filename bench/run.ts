@@ -52,11 +52,13 @@ export const PEERS: Record<string, PeerBench> = {
     const swiftshader = "/usr/lib/chromium/vk_swiftshader_icd.json";
     const fs = process.getBuiltinModule?.("node:fs");
     if (!process.env.VK_ICD_FILENAMES && fs?.existsSync(swiftshader)) process.env.VK_ICD_FILENAMES = swiftshader;
-    const { benchMoeWebGPU, benchMatmulWebGPU } = await import("./webgpu");
+    const { benchMoeWebGPU, benchMatmulWebGPU, kernelTimeMoeWebGPU } = await import("./webgpu");
     const reps = quick ? 1 : 3;
     const { forward, forwardBackward } = await benchMoeWebGPU(BENCH_MOE, { reps });
     row(`MoE fwd (${forward.device})`, `${ms(forward.runMs)}  [codegen ${ms(forward.codegenMs)}, pipelines ${ms(forward.pipelineMs)}]`);
     row("MoE fwd+bwd", `${ms(forwardBackward.runMs)}  [codegen ${ms(forwardBackward.codegenMs)}, pipelines ${ms(forwardBackward.pipelineMs)}]`);
+    const gpu = await kernelTimeMoeWebGPU(BENCH_MOE, reps);
+    if (gpu) row("MoE kernel time fwd / fwd+bwd (timestamps)", `${gpu.forwardMs.toFixed(3)} ms / ${gpu.forwardBackwardMs.toFixed(3)} ms`);
     const mm = await benchMatmulWebGPU(1024, { reps });
     row("matmul 1024^3", `${ms(mm.runMs)}  ${mm.gflops?.toFixed(2)} GFLOP/s`);
   },

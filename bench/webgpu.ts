@@ -143,3 +143,23 @@ export async function profileMoeWebGPU(cfg: MoeConfig = BENCH_MOE): Promise<Laun
   await profileOnWebGPU(ctx, gradient, inputs);
   return (await profileOnWebGPU(ctx, gradient, inputs)).sort((a, b) => b.ms - a.ms);
 }
+
+/**
+ * GPU time of the benchmark MoE layer, forward and forward+backward: the sum of
+ * its launches' timestamp-query times (median of `reps` profiled runs after one
+ * warm-up), without the host's encoding, submission and completion wait. Undefined
+ * when the device has no `timestamp-query` feature.
+ */
+export async function kernelTimeMoeWebGPU(cfg: MoeConfig = BENCH_MOE, reps = 5): Promise<{ forwardMs: number; forwardBackwardMs: number } | undefined> {
+  const ctx = await initWebGPU();
+  if (!ctx.hasTimestamps) return undefined;
+  const { forward, gradient } = moePrograms(cfg);
+  const total = async (program: Program, host: Tensor[]): Promise<number> => {
+    const inputs = toDevice(ctx, host);
+    await profileOnWebGPU(ctx, program, inputs);
+    const sums: number[] = [];
+    for (let i = 0; i < reps; i++) sums.push((await profileOnWebGPU(ctx, program, inputs)).reduce((s, t) => s + t.ms, 0));
+    return median(sums);
+  };
+  return { forwardMs: await total(forward, moeInputs(cfg)), forwardBackwardMs: await total(gradient, gradientInputs(cfg)) };
+}

@@ -144,7 +144,8 @@ describe("Shazeer importance and load losses", () => {
             load[e]! += cdfRef((clean[t]![e]! - threshold) / std[t]![e]!);
           }
         });
-        expect(Math.abs(loadLoss(r.noise!, k).item() - cv2Ref(load))).toBeLessThan(1e-6 * Math.max(1, cv2Ref(load)));
+        // f32 routing against an f64 reference.
+        expect(Math.abs(loadLoss(r.noise!, k).item() - cv2Ref(load))).toBeLessThan(1e-5 * Math.max(1, cv2Ref(load)));
         expectGradsOk((a, b, c) => loadLoss(noisyTopKGate({ w: a, wNoise: b }, c, { k, key }).noise!, k), [w, wNoise, x], seed);
       }),
       FEW,
