@@ -28,6 +28,12 @@ const CANDIDATES: MatmulKnobs[] = [
   { tileM: 128, tileN: 128, tileK: 8, microM: 8, microN: 8, stridedMicroTile: true },
   { tileM: 128, tileN: 128, tileK: 16, microM: 8, microN: 8, stridedMicroTile: true },
   { tileM: 128, tileN: 128, tileK: 16, microM: 8, microN: 8, stridedMicroTile: false },
+  { tileM: 64, tileN: 64, tileK: 16, microM: 8, microN: 8, stridedMicroTile: true },
+  { tileM: 128, tileN: 64, tileK: 16, microM: 8, microN: 8, stridedMicroTile: true },
+  { tileM: 64, tileN: 64, tileK: 8, microM: 4, microN: 4, stridedMicroTile: true },
+  { tileM: 32, tileN: 64, tileK: 16, microM: 2, microN: 4, stridedMicroTile: true },
+  { tileM: 64, tileN: 32, tileK: 32, microM: 4, microN: 2, stridedMicroTile: true },
+  { tileM: 64, tileN: 64, tileK: 32, microM: 8, microN: 4, stridedMicroTile: true },
 ];
 
 interface Bench {
