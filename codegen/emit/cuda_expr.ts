@@ -84,6 +84,7 @@ const INTRINSICS: { readonly [f in Intrinsic]: { readonly fn: string; readonly a
   threefry2x32_0: { fn: "mf_threefry2x32_0", arity: 4 },
   threefry2x32_1: { fn: "mf_threefry2x32_1", arity: 4 },
   bitsToUniform: { fn: "mf_bits_to_uniform", arity: 1 },
+  isNan: { fn: "isnan", arity: 1 },
 };
 
 function opClass(t: CudaType): OpClass {
@@ -181,6 +182,7 @@ export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered
     case "call": {
       const spec = INTRINSICS[e.fn];
       if (e.args.length !== spec.arity) fail(`intrinsic ${e.fn} takes ${spec.arity} arguments, got ${e.args.length}`);
+      if (e.fn === "isNan") return { code: `${spec.fn}(${convert(sub(e.args[0]!), "float")})`, type: "bool" }; // f16 widens exactly
       const args = e.args.map((x) => convert(sub(x), "unsigned int"));
       if (e.fn === "bitsToUniform") {
         if (e.type !== "f32" && e.type !== "f16") fail(`bitsToUniform to ${e.type} is not supported (f32 or f16 expected)`);

@@ -230,6 +230,8 @@ class JsWriter {
         return `mf_threefry(${args.join(", ")}, ${fn === "threefry2x32_0" ? 0 : 1})`;
       case "bitsToUniform":
         return t === "f64" ? `((${args[0]} >>> 0) * 2.3283064365386963e-10)` : `((${args[0]} >>> 8) * 5.960464477539063e-8)`;
+      case "isNan":
+        return `Number.isNaN(${args[0]})`;
     }
   }
 

@@ -499,8 +499,15 @@ class WgslKernelWriter {
   }
 
   private call(fn: string, args: readonly Expr[], type: ScalarType): string {
-    const arity = fn === "bitsToUniform" ? 1 : 4;
+    const arity = fn === "bitsToUniform" || fn === "isNan" ? 1 : 4;
     if (args.length !== arity) throw this.error(`intrinsic ${fn} takes ${arity} arguments, got ${args.length}`);
+    if (fn === "isNan") {
+      // By bit pattern: WGSL lets the compiler assume x == x, and SwiftShader does.
+      const x = this.expr(args[0]!);
+      return this.typeOf(args[0]!) === "f16"
+        ? `((bitcast<u32>(vec2<f16>(${x}, ${x})) & 0x7fffu) > 0x7c00u)`
+        : `((bitcast<u32>(${x}) & 0x7fffffffu) > 0x7f800000u)`;
+    }
     const xs = args.map((a) => this.expr(a, "u32"));
     switch (fn) {
       case "threefry2x32_0":

@@ -16,8 +16,11 @@ export const and = (x: Expr, y: Expr): Expr => b("and", x, y, "bool");
 export const or = (x: Expr, y: Expr): Expr => b("or", x, y, "bool");
 export const add = (x: Expr, y: Expr, t: ScalarType): Expr => b("add", x, y, t);
 export const mul = (x: Expr, y: Expr, t: ScalarType): Expr => b("mul", x, y, t);
-/** x is NaN (x != x). */
-export const isNan = (x: Expr): Expr => ne(x, x);
-/** x is not NaN (x == x). */
-export const notNan = (x: Expr): Expr => eq(x, x);
+/**
+ * x is NaN: an intrinsic, not `x != x`, which shader compilers may fold to
+ * false (WGSL lets implementations assume finite math; SwiftShader does).
+ */
+export const isNan = (x: Expr): Expr => ({ kind: "call", fn: "isNan", args: [x], type: "bool" });
+/** x is not NaN. */
+export const notNan = (x: Expr): Expr => ({ kind: "unary", op: "not", arg: isNan(x), type: "bool" });
 export const sharedLoad = (array: string, index: Expr, type: ScalarType): Expr => ({ kind: "sharedLoad", array, index, type });

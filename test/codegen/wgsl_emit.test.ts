@@ -99,6 +99,20 @@ describe("WGSL emitter", () => {
     expect(() => emitWgsl(k, { splits: { z: { chunks: 2, chunkElements: 4 } } })).toThrow(/"z", which is not a param/);
   });
 
+  it("tests NaN by bit pattern (WGSL compilers may fold x != x to false), for f32 and f16", () => {
+    const nanOf = (x: Parameters<typeof bin>[1]) => ({ kind: "call" as const, fn: "isNan" as const, args: [x], type: "bool" as const });
+    const isNanK = kernel([{ kind: "store", buffer: "b", index: c(0), value: nanOf(load("x", c(0), "f32")) }], {
+      params: [{ name: "x", type: "f32", access: "read" }, { name: "b", type: "bool", access: "readWrite" }],
+    });
+    const src = emitWgsl(isNanK);
+    expect(src).toContain("((bitcast<u32>(x[0i]) & 0x7fffffffu) > 0x7f800000u)");
+    expect(src).not.toContain("!=");
+    const halfK = kernel([{ kind: "store", buffer: "b", index: c(0), value: nanOf(load("h", c(0), "f16")) }], {
+      params: [{ name: "h", type: "f16", access: "read" }, { name: "b", type: "bool", access: "readWrite" }],
+    });
+    expect(emitWgsl(halfK)).toContain("((bitcast<u32>(vec2<f16>(h[0i], h[0i])) & 0x7fffu) > 0x7c00u)");
+  });
+
   it("stores bool buffers as u32 and enables f16 when a kernel computes in it", () => {
     const boolK = kernel([{ kind: "store", buffer: "b", index: c(0), value: bin("lt", load("x", c(0), "f32"), c(0, "f32"), "bool") }], {
       params: [{ name: "x", type: "f32", access: "read" }, { name: "b", type: "bool", access: "readWrite" }],

@@ -8,9 +8,11 @@
  * workgroup, so every launch folds past the 65535-per-dimension limit.
  * f32 outputs must match in relative 2-norm error <= 1e-4, ints/bools exactly.
  *
- * Cases per run: 40 forward + 25 gradient + 2 large random programs + 3 large shapes (random each run;
- * fast-check prints the seed and the shrunk recipe of a failure), plus every
- * kernel of 10 lowered programs checked with Dawn's getCompilationInfo.
+ * Cases per run: 40 forward + 25 gradient + 2 large random programs + 3 large shapes
+ * (from the suite's fixed fast-check seed, FC_SEED to vary; fast-check prints the
+ * seed and the shrunk recipe of a failure), plus every kernel of 10 lowered programs
+ * checked with Dawn's getCompilationInfo, plus sorts, max/argmax and segment scatters
+ * on rows long enough for merge passes (ties, NaNs, a named row length, shared orderings).
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -22,7 +24,8 @@ import { wgslCompilationMessages } from "../../backends/webgpu/pipelines";
 import { runWgslBundle } from "../../backends/webgpu/runtime";
 import { LARGE_SHAPES, gradientCase, mulberry32, randomFloats, randomProgramArb, relativeError, runAndCompare } from "../codegen/random_programs";
 import * as ops from "../../dsl/ops";
-import { trace } from "../../dsl/api";
+import { spec, trace } from "../../dsl/api";
+import { tensor } from "../../dsl/creation";
 import type { Tensor } from "../../dsl/tensor";
 import { webgpuForTests } from "./test_device";
 
@@ -82,5 +85,24 @@ describe.runIf(ctx)("webgpu backend equals the interpreter on random programs", 
       const [want] = evalProgram(program, [x]);
       expect(relativeError(got!, want!.dataSync())).toBeLessThanOrEqual(1e-4);
     }
+  });
+
+  it("sorts, max/argmax (NaN rows included) and segment scatters on rows long enough for merge passes equal the interpreter", async () => {
+    const rng = mulberry32(77);
+    const ties = (rows: number, n: number) =>
+      tensor(Float32Array.from({ length: rows * n }, () => (rng() < 0.05 ? NaN : Math.floor(rng() * 9) - 4)), [rows, n]);
+    for (const [rows, n] of [[3, 300], [2, 1031]] as const) {
+      const x = ties(rows, n);
+      for (const descending of [false, true]) {
+        const program = trace((v: Tensor) => [ops.argsort(v, -1, descending), ops.sort(v, -1, descending), ...ops.topK(v, 5), ops.max(v, -1), ops.argmax(v, -1)], x);
+        await runAndCompare(onWebGPU, program, [x], 0);
+      }
+    }
+    const named = trace((v: Tensor) => ops.argsort(v, -1), spec([2, "N"]));
+    for (const n of [7, 200]) await runAndCompare(onWebGPU, named, [ties(2, n)], 0);
+    const idx = tensor(Int32Array.from({ length: 1031 }, () => Math.floor(rng() * 37)), [1031], "i32");
+    const [a, u, w] = [randomFloats(rng, "f32", [37, 3]), randomFloats(rng, "f32", [1031, 3]), randomFloats(rng, "f32", [1031, 3])];
+    const scatters = trace((t: Tensor, i: Tensor, p: Tensor, q: Tensor) => [ops.scatterAdd(t, i, p, 0), ops.scatterAdd(t, i, ops.mul(q, 2), 0)], a, idx, u, w);
+    await runAndCompare(onWebGPU, scatters, [a, idx, u, w], 1e-5);
   });
 });
