@@ -15,7 +15,7 @@
 import type { BinaryOp, Expr, Kernel, KernelParam, ScalarType, Stmt, UnaryOp } from "../kernel_ir";
 import { registerEmitter } from "./emitter";
 import { wgslIdent } from "./wgsl_names";
-import { wgslPrelude, type WgslHelper } from "./wgsl_prelude";
+import { wgslIsNan, wgslPrelude, type WgslHelper } from "./wgsl_prelude";
 
 /**
  * A param stored as several bindings: element `i` lives in chunk
@@ -502,11 +502,9 @@ class WgslKernelWriter {
     const arity = fn === "bitsToUniform" || fn === "isNan" ? 1 : 4;
     if (args.length !== arity) throw this.error(`intrinsic ${fn} takes ${arity} arguments, got ${args.length}`);
     if (fn === "isNan") {
-      // By bit pattern: WGSL lets the compiler assume x == x, and SwiftShader does.
-      const x = this.expr(args[0]!);
-      return this.typeOf(args[0]!) === "f16"
-        ? `((bitcast<u32>(vec2<f16>(${x}, ${x})) & 0x7fffu) > 0x7c00u)`
-        : `((bitcast<u32>(${x}) & 0x7fffffffu) > 0x7f800000u)`;
+      const t = this.typeOf(args[0]!);
+      if (t !== "f32" && t !== "f16") throw this.error(`isNan of ${t} (a float expected)`);
+      return wgslIsNan(this.expr(args[0]!), t);
     }
     const xs = args.map((a) => this.expr(a, "u32"));
     switch (fn) {

@@ -56,10 +56,18 @@ const runtime = (t: string) => `fn mf_rt_${t}(x: ${t}) -> ${t} {\n  return x;\n}
 // max/min that return NaN when either side is NaN, like Math.max and the interpreter's
 // reductions (WGSL's max/min may return the other operand). NaN is tested on the bits,
 // which no fast-math rewrite can fold away.
+/**
+ * WGSL code testing a float for NaN by its bits: WGSL lets compilers assume
+ * finite math, so `x != x` may fold to false (SwiftShader's does). f16 widens
+ * to f32 exactly, NaN included.
+ */
+export function wgslIsNan(x: string, t: "f32" | "f16"): string {
+  return t === "f32" ? `((bitcast<u32>(${x}) & 0x7fffffffu) > 0x7f800000u)` : `((bitcast<u32>(f32(${x})) & 0x7fffffffu) > 0x7f800000u)`;
+}
+
 const extremum = (op: "max" | "min", t: "f32" | "f16") => {
-  const isNan = t === "f32" ? (x: string) => `(bitcast<u32>(${x}) & 0x7fffffffu) > 0x7f800000u` : (x: string) => `(bitcast<u32>(f32(${x})) & 0x7fffffffu) > 0x7f800000u`;
   return `fn mf_${op}_${t}(a: ${t}, b: ${t}) -> ${t} {
-  if (${isNan("a")} || ${isNan("b")}) { return a + b; }
+  if (${wgslIsNan("a", t)} || ${wgslIsNan("b", t)}) { return a + b; }
   return ${op}(a, b);
 }`;
 };
