@@ -2,7 +2,8 @@
  * Typed constructors for kernel-IR comparisons, logic and arithmetic, so
  * lowering code reads like the math (`lt(i, n)`, `add(acc, x, "f32")`).
  */
-import type { BinaryOp, Expr, ScalarType } from "../kernel_ir";
+import { c, type BinaryOp, type Expr, type ScalarType } from "../kernel_ir";
+import { typeOf } from "./builder";
 
 const b = (op: BinaryOp, lhs: Expr, rhs: Expr, type: ScalarType): Expr => ({ kind: "binary", op, lhs, rhs, type });
 
@@ -20,7 +21,10 @@ export const mul = (x: Expr, y: Expr, t: ScalarType): Expr => b("mul", x, y, t);
  * x is NaN: an intrinsic, not `x != x`, which shader compilers may fold to
  * false (WGSL lets implementations assume finite math; SwiftShader does).
  */
-export const isNan = (x: Expr): Expr => ({ kind: "call", fn: "isNan", args: [x], type: "bool" });
+export const isNan = (x: Expr): Expr => {
+  const t = typeOf(x);
+  return t === "f32" || t === "f16" || t === "f64" ? { kind: "call", fn: "isNan", args: [x], type: "bool" } : c(0, "bool"); // integers are never NaN
+};
 /** x is not NaN. */
 export const notNan = (x: Expr): Expr => ({ kind: "unary", op: "not", arg: isNan(x), type: "bool" });
 export const sharedLoad = (array: string, index: Expr, type: ScalarType): Expr => ({ kind: "sharedLoad", array, index, type });

@@ -15,6 +15,7 @@ import type { Tensor } from "../../dsl/tensor";
 import "../../codegen/index";
 import { mulberry32, randomFloats, runAndCompare } from "./random_programs";
 import { SMALL_GPU_KNOBS, runCompiled } from "./runners";
+import { moePrograms } from "../../bench/moe_layer";
 
 describe("bundles", () => {
   it("sizes and grids are expressions of the program's named dims", () => {
@@ -61,6 +62,15 @@ describe("bundles", () => {
     expect(bufferOf.get("c")).toBe(bufferOf.get("a")); // a died at launch 1, c is born at 2
     expect(bufferOf.get("d")).not.toBe(bufferOf.get("a")); // other type
     expect(bufferOf.get("e")).not.toBe(bufferOf.get("a")); // other size
+  });
+});
+
+describe("the benchmark MoE layer", () => {
+  it("compiles forward and fwd+bwd for every target (the programs `npm run bench` and `cuda:check` run)", () => {
+    const { forward, gradient } = moePrograms({ T: 64, D: 16, H: 32, E: 4, K: 2 });
+    for (const target of ["js", "wgsl", "cuda"] as const) {
+      for (const p of [forward, gradient]) expect(compile(p, { target }).kernels.length).toBeGreaterThan(3);
+    }
   });
 });
 

@@ -43,6 +43,16 @@ describe("sorting kernels equal the interpreter", () => {
     );
   });
 
+  it("integer keys (expert ids): argsort, sort and topK on every target, short and long rows", async () => {
+    const rng = mulberry32(21);
+    for (const n of [8, 2048]) {
+      const x = tensor(Int32Array.from({ length: 2 * n }, () => Math.floor(rng() * 8)), [2, n], "i32");
+      const program = trace((v: Tensor) => [argsort(v, -1), sort(v, -1, true), ...topK(v, 3)], x);
+      for (const target of ["js", "wgsl", "cuda"] as const) expect(() => compile(program, { target })).not.toThrow();
+      for (const runner of [onCpu, gpuShapedOnJs]) await runAndCompare(runner, program, [x], 0);
+    }
+  });
+
   it("rows of a named length: one program, many lengths", async () => {
     const program = trace((v: Tensor) => [argsort(v, -1), topK(v, 2)[1]], spec([2, "N"]));
     for (const n of [2, 5, 64, 65, 200]) {

@@ -98,6 +98,8 @@ describe.runIf(ctx)("webgpu backend equals the interpreter on random programs", 
         await runAndCompare(onWebGPU, program, [x], 0);
       }
     }
+    const experts = tensor(Int32Array.from({ length: 2 * 2048 }, () => Math.floor(rng() * 8)), [2, 2048], "i32");
+    await runAndCompare(onWebGPU, trace((v: Tensor) => [ops.argsort(v, -1), ...ops.topK(v, 3)], experts), [experts], 0);
     const named = trace((v: Tensor) => ops.argsort(v, -1), spec([2, "N"]));
     for (const n of [7, 200]) await runAndCompare(onWebGPU, named, [ties(2, n)], 0);
     const idx = tensor(Int32Array.from({ length: 1031 }, () => Math.floor(rng() * 37)), [1031], "i32");
