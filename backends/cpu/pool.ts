@@ -29,15 +29,23 @@ export interface LaunchTask {
 const IDLE = 0;
 const BUSY = 1;
 const FAILED = 2;
+/** The worker thread has ended (set by its exit handler): the pool is closed. */
+const EXITED = 3;
 
 /** The worker's program: wait for a slice, run it (compiling each kernel source once), report. */
 const WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require("node:worker_threads");
 const { port, status, next, index } = workerData;
+// However this thread ends, tell a caller that may be waiting on it.
+process.on("exit", () => {
+  Atomics.store(status, index, ${EXITED});
+  Atomics.notify(status, index);
+});
 const kernels = new Map();
 for (;;) {
   // Sleep until the caller marks this worker BUSY (after posting a task); a
   // FAILED status stays until the caller has read the error and reset it.
+  // (A caller only posts to a worker that has not EXITED.)
   for (let s = Atomics.load(status, index); s !== ${BUSY}; s = Atomics.load(status, index)) Atomics.wait(status, index, s);
   const task = receiveMessageOnPort(port).message;
   try {
@@ -63,11 +71,14 @@ for (;;) {
 
 interface PoolWorker {
   readonly port: import("node:worker_threads").MessagePort;
+  readonly thread: import("node:worker_threads").Worker;
 }
 
 export class WorkerPool {
   private readonly workers: PoolWorker[] = [];
   private readonly status: Int32Array;
+  /** Set once a worker thread has ended: the pool runs nothing more (`workerPool()` makes a new one). */
+  closed = false;
   /** The next unclaimed workgroup of the launch in flight. */
   private readonly next: Int32Array;
 
@@ -82,7 +93,7 @@ export class WorkerPool {
       const worker = new wt.Worker(WORKER_SOURCE, { eval: true, workerData: { port: port2, status: this.status, next: this.next, index }, transferList: [port2] });
       worker.unref();
       port1.unref();
-      this.workers.push({ port: port1 });
+      this.workers.push({ port: port1, thread: worker });
     }
   }
 
@@ -92,6 +103,10 @@ export class WorkerPool {
    * here); returns when all are done and rethrows a worker's error.
    */
   run(task: LaunchTask, runChunk: (first: number, last: number) => void): void {
+    if (this.closed || this.workers.some((_, w) => Atomics.load(this.status, w) === EXITED)) {
+      this.close();
+      throw new Error("cpu backend: a worker thread of the pool has exited; the pool is closed (the next launch starts a new one)");
+    }
     Atomics.store(this.next, 0, 0);
     const started: number[] = [];
     for (let w = 0; w < this.workers.length; w++) {
@@ -101,6 +116,7 @@ export class WorkerPool {
       started.push(w);
     }
     let error: unknown;
+    let exited = false;
     try {
       for (;;) {
         const first = Atomics.add(this.next, 0, task.chunk);
@@ -113,13 +129,23 @@ export class WorkerPool {
     }
     for (const w of started) {
       while (Atomics.load(this.status, w) === BUSY) Atomics.wait(this.status, w, BUSY);
-      if (Atomics.load(this.status, w) === FAILED) {
+      if (Atomics.load(this.status, w) === EXITED) {
+        error ??= new Error(`cpu backend: worker thread ${w} exited while running kernel slices (the pool is closed; the next launch starts a new one)`);
+        exited = true;
+      } else if (Atomics.load(this.status, w) === FAILED) {
         const msg = this.wt.receiveMessageOnPort(this.workers[w]!.port as never) as { message: string } | undefined;
         error ??= new Error(`cpu backend worker failed: ${msg?.message ?? "unknown error"}`);
         Atomics.store(this.status, w, IDLE);
       }
     }
+    if (exited) this.close(); // the live workers are idle now
     if (error) throw error;
+  }
+
+  /** Ends every worker thread; the pool runs nothing more. */
+  close(): void {
+    this.closed = true;
+    for (const w of this.workers) void w.thread.terminate();
   }
 }
 
@@ -139,7 +165,7 @@ export function cpuThreads(): number {
 
 /** The shared pool (created on first use), or null when threads are unavailable or disabled. */
 export function workerPool(): WorkerPool | null {
-  if (pool !== undefined) return pool;
+  if (pool !== undefined && !pool?.closed) return pool;
   const threads = cpuThreads();
   const wt = threads > 1 && typeof process !== "undefined" ? (process.getBuiltinModule?.("node:worker_threads") as WorkerThreads | undefined) : undefined;
   pool = wt && typeof SharedArrayBuffer !== "undefined" ? new WorkerPool(wt, threads - 1) : null;

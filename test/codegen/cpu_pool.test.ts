@@ -1,7 +1,8 @@
 /**
  * The cpu backend's worker pool: dynamic chunk claiming covers every workgroup
- * of a launch exactly once, on any number of threads and chunk sizes, and a
- * failing chunk surfaces as an error of the launch.
+ * of a launch exactly once, on any number of threads and chunk sizes, a
+ * failing chunk surfaces as an error of the launch, and a worker thread that
+ * exits fails the launch instead of hanging it.
  */
 import * as wt from "node:worker_threads";
 import fc from "fast-check";
@@ -42,5 +43,19 @@ describe("cpu worker pool", () => {
     const count = (0, eval)(COUNT_SOURCE) as (b: Int32Array[], s: number[], n: number, f: number, l: number) => void;
     pool.run({ source: COUNT_SOURCE, buffers: [counts], sizes: [], numGroups: 100, chunk: 3 }, (f, l) => count([counts], [], 100, f, l));
     expect(Array.from(counts).every((c) => c === 1)).toBe(true);
+  });
+
+  it("a worker thread that exits mid-launch fails the launch instead of hanging it, and closes the pool", () => {
+    const pool = new WorkerPool(wt, 2);
+    // Exits the thread it runs on when that is a worker (the calling thread runs the chunks fine).
+    const EXIT_SOURCE = `(function exiting(bufs, sizes, numGroups, first, last) {
+      if (!require("node:worker_threads").isMainThread) process.exit(3);
+    })`;
+    // The calling thread takes its chunks slowly, so the workers (still starting up) get some.
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    const here = () => void Atomics.wait(nap, 0, 0, 5);
+    expect(() => pool.run({ source: EXIT_SOURCE, buffers: [], sizes: [], numGroups: 400, chunk: 1 }, here)).toThrow(/worker thread \d exited/);
+    expect(pool.closed).toBe(true);
+    expect(() => pool.run({ source: COUNT_SOURCE, buffers: [], sizes: [], numGroups: 1, chunk: 1 }, here)).toThrow(/pool is closed/);
   });
 });
