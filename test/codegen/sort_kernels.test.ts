@@ -68,6 +68,8 @@ describe("sorting kernels equal the interpreter", () => {
     expect(launches(128)).toBe(2);
     expect(launches(129)).toBe(3);
     expect(launches(1031)).toBe(6);
+    // Past 2^30 elements a row's merged runs would overflow 32-bit run ends: a compile error naming the op.
+    expect(() => compile(trace((v: Tensor) => argsort(v), spec([2 ** 30 + 1])), { target: "wgsl" })).toThrow(/argsort.*at most 2\^30/);
   });
 
   it("segment scatter-add (GPU-shaped) with heavily repeated indices equals the interpreter", async () => {

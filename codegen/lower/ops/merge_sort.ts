@@ -21,9 +21,12 @@ import { lt } from "../ir_ops";
 import { gridFor, perItem } from "../kernels/common";
 import type { KernelBuilder } from "../builder";
 import type { KernelHandle, OpContext } from "../op_context";
+import { CompileError } from "../../types";
 
 /** Elements per run sorted by ranking (the first kernel); merge passes start from runs of this size. */
 export const RUN = 64;
+/** The longest row: merged runs of up to 2^30 keep run ends inside i32. */
+const MAX_ROW = 2 ** 30;
 /** Merge passes for rows of a named length: runs of RUN * 2^i up to 2^29 keep run ends inside i32. */
 const MAX_MERGES = 29 - Math.log2(RUN) + 1;
 
@@ -72,6 +75,8 @@ function rowThread(kb: KernelBuilder, rowShape: Shape, rowDims: Shape) {
 export function emitRowSort(ctx: OpContext, sort: RowSort): void {
   const { rowShape, rowDims } = sort;
   const count = numelSize([...rowShape, ...rowDims]);
+  const n = rowDims.reduce<number>((a, d) => (typeof d === "number" ? a * d : a), 1);
+  if (n > MAX_ROW) throw new CompileError(`${sort.comment}: rows of ${n} elements; the sort kernels take rows of at most 2^30 elements (32-bit run ends)`);
   const merges = mergePasses(rowDims);
   const wg = ctx.schedule.knobs.elementwiseWorkgroup;
   const scratch = merges > 0 ? [ctx.temp("i32", count, "perm_a"), ctx.temp("i32", count, "perm_b")] : [];
