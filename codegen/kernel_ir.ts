@@ -151,6 +151,70 @@ export interface KernelBundle {
   readonly checks?: IndexChecks;
 }
 
+// ---- walking kernel IR ----
+
+/** Calls `visit` on `e` and every sub-expression, parents first, operands left to right. */
+export function walkExpr(e: Expr, visit: (x: Expr) => void): void {
+  visit(e);
+  switch (e.kind) {
+    case "load":
+    case "sharedLoad":
+      return walkExpr(e.index, visit);
+    case "unary":
+    case "cast":
+      return walkExpr(e.arg, visit);
+    case "binary":
+      walkExpr(e.lhs, visit);
+      return walkExpr(e.rhs, visit);
+    case "select":
+      walkExpr(e.cond, visit);
+      walkExpr(e.onTrue, visit);
+      return walkExpr(e.onFalse, visit);
+    case "call":
+      return e.args.forEach((a) => walkExpr(a, visit));
+    case "const":
+    case "var":
+    case "size":
+    case "builtin":
+      return;
+  }
+}
+
+/** Calls `visit` on every expression of `body` (nested blocks included), in program order. */
+export function walkBodyExprs(body: readonly Stmt[], visit: (x: Expr) => void): void {
+  for (const s of body) {
+    switch (s.kind) {
+      case "let":
+        walkExpr(s.init, visit);
+        break;
+      case "assign":
+        walkExpr(s.value, visit);
+        break;
+      case "store":
+      case "sharedStore":
+      case "atomicAdd":
+        walkExpr(s.index, visit);
+        walkExpr(s.value, visit);
+        break;
+      case "if":
+        walkExpr(s.cond, visit);
+        walkBodyExprs(s.then, visit);
+        if (s.else) walkBodyExprs(s.else, visit);
+        break;
+      case "for":
+        walkExpr(s.start, visit);
+        walkExpr(s.end, visit);
+        if (s.step) walkExpr(s.step, visit);
+        walkBodyExprs(s.body, visit);
+        break;
+      case "barrier":
+      case "return":
+      case "comment":
+        break;
+    }
+  }
+}
+
 // ---- small constructors, so lowering code reads like the math ----
 
 export const c = (value: number, type: ScalarType = "i32"): Expr => ({ kind: "const", type, value });

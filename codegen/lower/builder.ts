@@ -3,7 +3,7 @@
  * `let`s with scoped common-subexpression reuse, buffer params and shared
  * arrays. Lowering code uses it so kernels read like the math they compute.
  */
-import type { Expr, Kernel, KernelParam, ScalarType, SharedArray, Stmt } from "../kernel_ir";
+import { walkBodyExprs, type Expr, type Kernel, type KernelParam, type ScalarType, type SharedArray, type Stmt } from "../kernel_ir";
 
 /** A `let` is worth making when its value is not already a name or a literal. */
 function isTrivial(e: Expr): boolean {
@@ -165,61 +165,8 @@ export class KernelBuilder {
 /** Named dims an IR body reads, in first-use order. */
 export function collectSizes(body: readonly Stmt[]): string[] {
   const seen = new Set<string>();
-  const expr = (e: Expr): void => {
-    switch (e.kind) {
-      case "size":
-        seen.add(e.name);
-        return;
-      case "load":
-      case "sharedLoad":
-        return expr(e.index);
-      case "unary":
-      case "cast":
-        return expr(e.arg);
-      case "binary":
-        expr(e.lhs);
-        return expr(e.rhs);
-      case "select":
-        expr(e.cond);
-        expr(e.onTrue);
-        return expr(e.onFalse);
-      case "call":
-        return e.args.forEach(expr);
-      default:
-        return;
-    }
-  };
-  const stmts = (ss: readonly Stmt[]): void => {
-    for (const s of ss) {
-      switch (s.kind) {
-        case "let":
-          expr(s.init);
-          break;
-        case "assign":
-          expr(s.value);
-          break;
-        case "store":
-        case "sharedStore":
-        case "atomicAdd":
-          expr(s.index);
-          expr(s.value);
-          break;
-        case "if":
-          expr(s.cond);
-          stmts(s.then);
-          if (s.else) stmts(s.else);
-          break;
-        case "for":
-          expr(s.start);
-          expr(s.end);
-          if (s.step) expr(s.step);
-          stmts(s.body);
-          break;
-        default:
-          break;
-      }
-    }
-  };
-  stmts(body);
+  walkBodyExprs(body, (e) => {
+    if (e.kind === "size") seen.add(e.name);
+  });
   return [...seen];
 }

@@ -5,70 +5,18 @@
  * components eagerly (a thread's multi-index, say) and often ends up reading
  * the flat offset instead; this keeps the emitted source free of that residue.
  */
-import type { Expr, Stmt } from "../kernel_ir";
+import { walkBodyExprs, type Stmt } from "../kernel_ir";
 
-function countExpr(e: Expr, uses: Map<string, number>): void {
-  switch (e.kind) {
-    case "var":
-      uses.set(e.name, (uses.get(e.name) ?? 0) + 1);
-      return;
-    case "load":
-    case "sharedLoad":
-      return countExpr(e.index, uses);
-    case "unary":
-    case "cast":
-      return countExpr(e.arg, uses);
-    case "binary":
-      countExpr(e.lhs, uses);
-      return countExpr(e.rhs, uses);
-    case "select":
-      countExpr(e.cond, uses);
-      countExpr(e.onTrue, uses);
-      return countExpr(e.onFalse, uses);
-    case "call":
-      return e.args.forEach((a) => countExpr(a, uses));
-    case "const":
-    case "size":
-    case "builtin":
-      return;
-  }
+/** Names of the variables `body` reads. */
+function varsRead(body: readonly Stmt[]): Set<string> {
+  const read = new Set<string>();
+  walkBodyExprs(body, (e) => {
+    if (e.kind === "var") read.add(e.name);
+  });
+  return read;
 }
 
-function countStmts(ss: readonly Stmt[], uses: Map<string, number>): void {
-  for (const s of ss) {
-    switch (s.kind) {
-      case "let":
-        countExpr(s.init, uses);
-        break;
-      case "assign":
-        countExpr(s.value, uses);
-        break;
-      case "store":
-      case "sharedStore":
-      case "atomicAdd":
-        countExpr(s.index, uses);
-        countExpr(s.value, uses);
-        break;
-      case "if":
-        countExpr(s.cond, uses);
-        countStmts(s.then, uses);
-        if (s.else) countStmts(s.else, uses);
-        break;
-      case "for":
-        countExpr(s.start, uses);
-        countExpr(s.end, uses);
-        if (s.step) countExpr(s.step, uses);
-        countStmts(s.body, uses);
-        break;
-      case "barrier":
-      case "return":
-      case "comment":
-        break;
-    }
-  }
-}
-
-function prune(ss: readonly Stmt[], uses: ReadonlyMap<string, number>, removed: { count: number }): Stmt[] {
+function prune(ss: readonly Stmt[], uses: ReadonlySet<string>, removed: { count: number }): Stmt[] {
   const out: Stmt[] = [];
   for (const s of ss) {
     if (s.kind === "let" && !s.mutable && !uses.has(s.name)) {
@@ -86,10 +34,8 @@ function prune(ss: readonly Stmt[], uses: ReadonlyMap<string, number>, removed: 
 export function removeDeadLets(body: readonly Stmt[]): Stmt[] {
   let current = [...body];
   for (;;) {
-    const uses = new Map<string, number>();
-    countStmts(current, uses);
     const removed = { count: 0 };
-    current = prune(current, uses, removed);
+    current = prune(current, varsRead(current), removed);
     if (removed.count === 0) return current;
   }
 }

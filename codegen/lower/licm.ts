@@ -10,7 +10,7 @@
  * A hoisted value is computed even when the loop runs zero times; values that
  * depend only on thread coordinates read in-bounds positions, so that is safe.
  */
-import type { Expr, Stmt } from "../kernel_ir";
+import { walkExpr, type Expr, type Stmt } from "../kernel_ir";
 
 interface Effects {
   /** Variables assigned, declared mutable, or declared in a nested block anywhere in the statements. */
@@ -81,29 +81,11 @@ function invariant(e: Expr, variant: ReadonlySet<string>, fx: Effects): boolean 
 }
 
 function buffersRead(e: Expr, out: Set<string>): Set<string> {
-  switch (e.kind) {
-    case "load":
-      out.add(e.buffer);
-      return buffersRead(e.index, out);
-    case "sharedLoad":
-      out.add(e.array);
-      return buffersRead(e.index, out);
-    case "unary":
-    case "cast":
-      return buffersRead(e.arg, out);
-    case "binary":
-      buffersRead(e.lhs, out);
-      return buffersRead(e.rhs, out);
-    case "select":
-      buffersRead(e.cond, out);
-      buffersRead(e.onTrue, out);
-      return buffersRead(e.onFalse, out);
-    case "call":
-      e.args.forEach((a) => buffersRead(a, out));
-      return out;
-    default:
-      return out;
-  }
+  walkExpr(e, (x) => {
+    if (x.kind === "load") out.add(x.buffer);
+    else if (x.kind === "sharedLoad") out.add(x.array);
+  });
+  return out;
 }
 
 /** Buffers a statement reads or writes. */

@@ -43,10 +43,10 @@ export interface RowSort {
   readonly hint: string;
   readonly comment: string;
   /**
-   * The last pass's store: original element `me` of row `rowFlat` lands at
-   * sorted position `dest` (the row's rank of `me`).
+   * The last pass's store: original element `me` (sort key `key`) of row
+   * `rowFlat` lands at sorted position `dest` (the row's rank of `me`).
    */
-  readonly finish: (k: KernelHandle, rowFlat: Expr, rowIdx: readonly Expr[], dest: Expr, me: Expr) => void;
+  readonly finish: (k: KernelHandle, rowFlat: Expr, rowIdx: readonly Expr[], dest: Expr, me: Expr, key: Expr) => void;
 }
 
 /** Number of merge passes after the ranking kernel, for rows with dims `rowDims`. */
@@ -94,7 +94,7 @@ export function emitRowSort(ctx: OpContext, sort: RowSort): void {
       kb.if(sort.before(sort.keyAt(k, rowIdx, q), key, q, p), () => kb.assign(rank, iadd(rank, c(1))));
     }, "q");
     const dest = kb.let(iadd(runStart, rank), "dest");
-    if (merges === 0) sort.finish(k, rowFlat, rowIdx, dest, p);
+    if (merges === 0) sort.finish(k, rowFlat, rowIdx, dest, p, key);
     else kb.store(ctx.bindTemp(k, scratch[0]!, "readWrite"), iadd(base, dest), p);
     ctx.launch(k, gridFor(count, wg), `${sort.comment} (kernel 1/${total}: ranks within runs of ${RUN})`);
   }
@@ -127,7 +127,7 @@ export function emitRowSort(ctx: OpContext, sort: RowSort): void {
     }, "step");
     const ownStart = select(inLeft, runStart, mid, "i32");
     const dest = kb.let(iadd(iadd(runStart, isub(p, ownStart)), isub(lo, otherStart)), "dest");
-    if (i === merges - 1) sort.finish(k, rowFlat, rowIdx, dest, me);
+    if (i === merges - 1) sort.finish(k, rowFlat, rowIdx, dest, me, key);
     else kb.store(ctx.bindTemp(k, scratch[(i + 1) % 2]!, "readWrite"), iadd(base, dest), me);
     ctx.launch(k, gridFor(count, wg), `${sort.comment} (kernel ${i + 2}/${total}: merges runs of ${w})`);
   }

@@ -108,10 +108,10 @@ function scatterSegments(ctx: OpContext, e: Eqn<"scatterAdd">, indexAt: (k: Kern
     before: (kj, ki, j, i) => or(lt(kj, ki), and(eq(kj, ki), lt(j, i))),
     hint: "scatter_order",
     comment: `${ctx.describe(e)}: stable order of the updates by target index`,
-    finish: (k, _row, _rowIdx, dest, j) => {
+    finish: (k, _row, _rowIdx, dest, j, key) => {
       ctx.checkIndex(k.kb, "scatterAdd", axis, indexAt(k, j), dimExpr(len));
       k.kb.store(ctx.bindTemp(k, perm, "readWrite"), dest, j);
-      k.kb.store(ctx.bindTemp(k, keys, "readWrite"), dest, keyOf(k, j));
+      k.kb.store(ctx.bindTemp(k, keys, "readWrite"), dest, key);
     },
   });
   {
