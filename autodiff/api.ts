@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- transforms of arbitrary user functions return user-shaped values; typed results are the package issue's to add */
 import { traceFlatTree } from "../dsl/api";
 import { isFloat } from "../dsl/dtype";
 import { full } from "../dsl/ops";
@@ -40,13 +41,19 @@ function flattenArgs(args: readonly unknown[], fname: string): FlatArgs {
 function normArgnums(argnums: number | readonly number[], nargs: number, fname: string): number[] {
   const list = typeof argnums === "number" ? [argnums] : [...argnums];
   for (const a of list) {
-    if (!Number.isInteger(a) || a < 0 || a >= nargs) throw new RangeError(`${fname}: argnums ${a} is out of range for ${nargs} argument(s)`);
+    if (!Number.isInteger(a) || a < 0 || a >= nargs)
+      throw new RangeError(`${fname}: argnums ${a} is out of range for ${nargs} argument(s)`);
   }
   return list;
 }
 
 /** Splits flat per-leaf results back into the structure of the chosen arguments. */
-function regroup(flat: FlatArgs, args: readonly unknown[], nums: readonly number[], values: readonly Tensor[]): unknown[] {
+function regroup(
+  flat: FlatArgs,
+  args: readonly unknown[],
+  nums: readonly number[],
+  values: readonly Tensor[],
+): unknown[] {
   let at = 0;
   return nums.map((a) => {
     const [s, e] = flat.ranges[a]!;
@@ -76,7 +83,9 @@ export function valueAndGrad<F extends Fn>(f: F, options: GradOptions = {}): (..
         for (let i = s; i < e; i++) {
           const leaf = flat.leaves[i]!;
           if (!isFloat(leaf.dtype)) {
-            throw new TypeError(`grad: argument ${a} has a leaf of dtype ${leaf.dtype}; only float inputs can be differentiated (exclude it with argnums)`);
+            throw new TypeError(
+              `grad: argument ${a} has a leaf of dtype ${leaf.dtype}; only float inputs can be differentiated (exclude it with argnums)`,
+            );
           }
           wrt[i] = true;
         }
@@ -146,11 +155,14 @@ export function vjp<F extends Fn>(f: F, ...primals: Parameters<F>): [any, (ct: u
     const pullback = (ct: unknown) => {
       try {
         const [ctLeaves] = flatten<Tensor>(ct, undefined, "vjp cotangent");
-        if (ctLeaves.length !== outs.length) throw new TypeError(`vjp: cotangent has ${ctLeaves.length} leaves, the output has ${outs.length}`);
+        if (ctLeaves.length !== outs.length)
+          throw new TypeError(`vjp: cotangent has ${ctLeaves.length} leaves, the output has ${outs.length}`);
         ctLeaves.forEach((c, i) => {
           const o = outs[i]!;
           if (c.dtype !== o.dtype || c.shape.length !== o.shape.length || c.shape.some((d, j) => d !== o.shape[j])) {
-            throw new TypeError(`vjp: cotangent ${i} is ${c.dtype}${shapeToString(c.shape)}, expected ${o.dtype}${shapeToString(o.shape)}`);
+            throw new TypeError(
+              `vjp: cotangent ${i} is ${c.dtype}${shapeToString(c.shape)}, expected ${o.dtype}${shapeToString(o.shape)}`,
+            );
           }
         });
         const res = evalProgram(vp, [...inputs, ...ctLeaves]).slice(outs.length);
@@ -181,11 +193,14 @@ export function jvp<F extends Fn>(f: F, primals: Parameters<F>, tangents: readon
   try {
     const flat = flattenArgs(primals as unknown[], "jvp");
     const [tLeaves] = flatten<Tensor>(tangents, undefined, "jvp tangents");
-    if (tLeaves.length !== flat.leaves.length) throw new TypeError(`jvp: ${tLeaves.length} tangent leaves for ${flat.leaves.length} primal leaves`);
+    if (tLeaves.length !== flat.leaves.length)
+      throw new TypeError(`jvp: ${tLeaves.length} tangent leaves for ${flat.leaves.length} primal leaves`);
     tLeaves.forEach((t, i) => {
       const p = flat.leaves[i]!;
       if (t.dtype !== p.dtype || t.shape.length !== p.shape.length || t.shape.some((d, j) => d !== p.shape[j])) {
-        throw new TypeError(`jvp: tangent ${i} is ${t.dtype}${shapeToString(t.shape)}, expected ${p.dtype}${shapeToString(p.shape)} like its primal`);
+        throw new TypeError(
+          `jvp: tangent ${i} is ${t.dtype}${shapeToString(t.shape)}, expected ${p.dtype}${shapeToString(p.shape)} like its primal`,
+        );
       }
     });
     const { program, captures } = traceFlatTree(f, flat.leaves, flat.tree);
@@ -203,7 +218,9 @@ export function jvp<F extends Fn>(f: F, primals: Parameters<F>, tangents: readon
  * Hessian-vector product of a scalar function of one argument: H(x) v,
  * computed as forward-over-reverse (jvp of grad).
  */
-export function hessianVectorProduct<F extends (x: never) => Tensor>(f: F): (x: Parameters<F>[0], v: Parameters<F>[0]) => any {
+export function hessianVectorProduct<F extends (x: never) => Tensor>(
+  f: F,
+): (x: Parameters<F>[0], v: Parameters<F>[0]) => any {
   return (x, v) => jvp(grad(f), [x] as never, [v])[1];
 }
 
@@ -225,10 +242,14 @@ export function customVjp<P extends Tensor[]>(
   return (...primals: P) => {
     try {
       primals.forEach((p, i) => {
-        if (!(p && typeof p === "object" && "_node" in p)) throw new TypeError(`customVjp "${name}": argument ${i} must be a Tensor`);
+        if (!(p && typeof p === "object" && "_node" in p))
+          throw new TypeError(`customVjp "${name}": argument ${i} must be a Tensor`);
       });
       const { program, captures } = traceFlatTree(fn as Fn, primals, flatten(primals)[1]);
-      if (program.outputs.length !== 1) throw new TypeError(`customVjp "${name}": fn must return a single Tensor, got ${program.outputs.length} outputs`);
+      if (program.outputs.length !== 1)
+        throw new TypeError(
+          `customVjp "${name}": fn must return a single Tensor, got ${program.outputs.length} outputs`,
+        );
       return bind("customVjpCall", [...primals, ...captures], {
         program,
         nPrimals: primals.length,

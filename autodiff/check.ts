@@ -1,4 +1,4 @@
-import { NDArray } from "../backends/interp/ndarray";
+import { NDArray } from "../dsl/ndarray";
 import { allocArray, isFloat } from "../dsl/dtype";
 import { add, mul, sum } from "../dsl/ops";
 import { flatten, unflatten } from "../dsl/pytree";
@@ -54,7 +54,9 @@ function leavesOf(x: unknown): Tensor[] {
 
 function close(what: string, got: number, want: number, rtol: number, atol: number): void {
   if (!(Math.abs(got - want) <= atol + rtol * Math.max(Math.abs(got), Math.abs(want)))) {
-    throw new Error(`checkGrads: ${what}: got ${got}, expected ${want} (|diff| ${Math.abs(got - want).toExponential(3)}, rtol ${rtol}, atol ${atol})`);
+    throw new Error(
+      `checkGrads: ${what}: got ${got}, expected ${want} (|diff| ${Math.abs(got - want).toExponential(3)}, rtol ${rtol}, atol ${atol})`,
+    );
   }
 }
 
@@ -66,14 +68,19 @@ function close(what: string, got: number, want: number, rtol: number, atol: numb
  * Use f64 arguments for tight tolerances. Throws a descriptive error on mismatch.
  * @example checkGrads((x) => x.tanh().sum(), [tensor([0.3, -1.2], undefined, "f64")]);
  */
-export function checkGrads(f: (...args: Tensor[]) => unknown, args: readonly Tensor[], options: CheckGradsOptions = {}): void {
+export function checkGrads(
+  f: (...args: Tensor[]) => unknown,
+  args: readonly Tensor[],
+  options: CheckGradsOptions = {},
+): void {
   const f64 = args.every((a) => a.dtype === "f64");
   const { order = 1, modes = ["fwd", "rev"], eps = f64 ? 1e-6 : 1e-3, directions = 2, seed = 0 } = options;
   const rtol = options.rtol ?? (f64 ? 1e-5 : 2e-2);
   const atol = options.atol ?? (f64 ? 1e-7 : 1e-3);
   args.forEach((a, i) => {
     if (!(a instanceof Tensor)) throw new TypeError(`checkGrads: argument ${i} must be a Tensor`);
-    if (!isFloat(a.dtype)) throw new TypeError(`checkGrads: argument ${i} has dtype ${a.dtype}; only float arguments can be checked`);
+    if (!isFloat(a.dtype))
+      throw new TypeError(`checkGrads: argument ${i} has dtype ${a.dtype}; only float arguments can be checked`);
   });
   const rand = mulberry32(seed);
   const outLeaves = leavesOf(f(...args));
@@ -82,7 +89,11 @@ export function checkGrads(f: (...args: Tensor[]) => unknown, args: readonly Ten
     // Central difference of <u, f(x + t v)> for a random u gives a scalar to compare.
     const u = outLeaves.map((o) => (isFloat(o.dtype) ? randomLike(o, rand) : o));
     const floatIdx = outLeaves.flatMap((o, i) => (isFloat(o.dtype) ? [i] : []));
-    const proj = (ts: Tensor[]) => dot(floatIdx.map((i) => ts[i]!), floatIdx.map((i) => u[i]!));
+    const proj = (ts: Tensor[]) =>
+      dot(
+        floatIdx.map((i) => ts[i]!),
+        floatIdx.map((i) => u[i]!),
+      );
     const at = (s: number) => leavesOf(f(...args.map((a, i) => add(a, mul(v[i]!, s)))));
     const fd = (proj(at(eps)) - proj(at(-eps))) / (2 * eps);
     if (modes.includes("fwd")) {

@@ -34,7 +34,10 @@ export function setBackend(name: BackendName): void {
 export function getBackend(name?: BackendName): Backend {
   const want = name ?? selected ?? defaultBackendName();
   const b = backends.get(want);
-  if (!b) throw new Error(`backend "${want}" is not available: it is not registered; known backends: ${[...backends.keys()].join(", ")}`);
+  if (!b)
+    throw new Error(
+      `backend "${want}" is not available: it is not registered; known backends: ${[...backends.keys()].join(", ")}`,
+    );
   const ok = b.available();
   if (ok !== true) throw new Error(`backend "${want}" is not available: ${ok}`);
   return b;

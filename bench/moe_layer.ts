@@ -6,8 +6,27 @@
  * (scatterAdd back to tokens).
  */
 import {
-  arange, argsort, bincount, broadcastTo, matmul, mul, raggedMatmul, reshape, scatterAdd, silu, softmax, spec, sum, square, take, topK,
-  trace, vjpProgram, zeros, type Program, type Tensor,
+  arange,
+  argsort,
+  bincount,
+  broadcastTo,
+  matmul,
+  mul,
+  raggedMatmul,
+  reshape,
+  scatterAdd,
+  silu,
+  softmax,
+  spec,
+  sum,
+  square,
+  take,
+  topK,
+  trace,
+  vjpProgram,
+  zeros,
+  type Program,
+  type Tensor,
 } from "../index";
 import { mulberry32, randomFloats } from "../test/codegen/random_programs";
 

@@ -55,10 +55,20 @@ export const PEERS: Record<string, PeerBench> = {
     const { benchMoeWebGPU, benchMatmulWebGPU, kernelTimeMoeWebGPU } = await import("./webgpu");
     const reps = quick ? 1 : 3;
     const { forward, forwardBackward } = await benchMoeWebGPU(BENCH_MOE, { reps });
-    row(`MoE fwd (${forward.device})`, `${ms(forward.runMs)}  [codegen ${ms(forward.codegenMs)}, pipelines ${ms(forward.pipelineMs)}]`);
-    row("MoE fwd+bwd", `${ms(forwardBackward.runMs)}  [codegen ${ms(forwardBackward.codegenMs)}, pipelines ${ms(forwardBackward.pipelineMs)}]`);
+    row(
+      `MoE fwd (${forward.device})`,
+      `${ms(forward.runMs)}  [codegen ${ms(forward.codegenMs)}, pipelines ${ms(forward.pipelineMs)}]`,
+    );
+    row(
+      "MoE fwd+bwd",
+      `${ms(forwardBackward.runMs)}  [codegen ${ms(forwardBackward.codegenMs)}, pipelines ${ms(forwardBackward.pipelineMs)}]`,
+    );
     const gpu = await kernelTimeMoeWebGPU(BENCH_MOE, reps);
-    if (gpu) row("MoE kernel time fwd / fwd+bwd (timestamps)", `${gpu.forwardMs.toFixed(3)} ms / ${gpu.forwardBackwardMs.toFixed(3)} ms`);
+    if (gpu)
+      row(
+        "MoE kernel time fwd / fwd+bwd (timestamps)",
+        `${gpu.forwardMs.toFixed(3)} ms / ${gpu.forwardBackwardMs.toFixed(3)} ms`,
+      );
     const mm = await benchMatmulWebGPU(1024, { reps });
     row("matmul 1024^3", `${ms(mm.runMs)}  ${mm.gflops?.toFixed(2)} GFLOP/s`);
   },
@@ -70,11 +80,17 @@ function moeSection(): { interpFwd: number; interpBwd: number; cpuFwd: number; c
   let programs = moePrograms(cfg);
   const traceMs = time(() => (programs = moePrograms(cfg)), quick ? 1 : 5);
   const { forward, gradient } = programs;
-  row("trace + differentiate (vjpProgram)", `${ms(traceMs)}  (${forward.eqns.length} fwd / ${gradient.eqns.length} fwd+bwd equations)`);
+  row(
+    "trace + differentiate (vjpProgram)",
+    `${ms(traceMs)}  (${forward.eqns.length} fwd / ${gradient.eqns.length} fwd+bwd equations)`,
+  );
   const xs = moeInputs(cfg);
   const gradInputs = [...xs, randomFloats(mulberry32(2), "f32", [])];
   for (const target of ["js", "wgsl", "cuda"] as const) {
-    for (const [name, p] of [["fwd", forward], ["fwd+bwd", gradient]] as const) {
+    for (const [name, p] of [
+      ["fwd", forward],
+      ["fwd+bwd", gradient],
+    ] as const) {
       let kernels = 0;
       const t = time(() => (kernels = compile(p, { target }).kernels.length), quick ? 1 : 3, 0);
       row(`compile ${name} -> ${target}`, `${ms(t)}  (${kernels} kernels)`);
@@ -92,7 +108,10 @@ function moeSection(): { interpFwd: number; interpBwd: number; cpuFwd: number; c
   cpuBackend.run(forward, xs); // warm-up: kernels compiled by V8, workers started
   cpuBackend.run(gradient, gradInputs);
   for (let r = 0; r < rounds; r++) {
-    for (const [acc, p, inputs] of [[fwd, forward, xs], [bwd, gradient, gradInputs]] as const) {
+    for (const [acc, p, inputs] of [
+      [fwd, forward, xs],
+      [bwd, gradient, gradInputs],
+    ] as const) {
       const i = time(() => evalProgram(p, inputs), 1, 0);
       const c = time(() => cpuBackend.run(p, inputs), cpuReps, 0);
       acc.interp.push(i);
@@ -100,8 +119,14 @@ function moeSection(): { interpFwd: number; interpBwd: number; cpuFwd: number; c
       acc.ratio.push(i / c);
     }
   }
-  const [interpFwd, interpBwd, cpuFwd, cpuBwd] = [median(fwd.interp), median(bwd.interp), median(fwd.cpu), median(bwd.cpu)];
-  const range = (xs: readonly number[]) => (xs.length > 1 ? ` [${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)}]` : "");
+  const [interpFwd, interpBwd, cpuFwd, cpuBwd] = [
+    median(fwd.interp),
+    median(bwd.interp),
+    median(fwd.cpu),
+    median(bwd.cpu),
+  ];
+  const range = (xs: readonly number[]) =>
+    xs.length > 1 ? ` [${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)}]` : "";
   row(`interp fwd (median of ${rounds})`, ms(interpFwd));
   row(`interp fwd+bwd (median of ${rounds})`, ms(interpBwd));
   row(`cpu fwd (${cpuThreads()} threads)`, ms(cpuFwd));

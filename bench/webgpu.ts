@@ -61,7 +61,12 @@ function toDevice(ctx: WebGPUContext, xs: readonly Tensor[]): Tensor[] {
  * median of `reps` steady-state calls on inputs already on the device.
  * @example const t = await timeProgramOnWebGPU("relu", trace((x) => ops.relu(x), x), [x]);
  */
-export async function timeProgramOnWebGPU(name: string, program: Program, inputs: readonly Tensor[], options: TimeOptions = {}): Promise<WebGPUTiming> {
+export async function timeProgramOnWebGPU(
+  name: string,
+  program: Program,
+  inputs: readonly Tensor[],
+  options: TimeOptions = {},
+): Promise<WebGPUTiming> {
   const ctx = await initWebGPU();
   const reps = options.reps ?? 3;
   let t = performance.now();
@@ -109,13 +114,19 @@ function gradientInputs(cfg: MoeConfig): Tensor[] {
  * forward+backward (the gradient program of its loss, from `vjpProgram`).
  * GFLOP/s count the expert GEMMs only (x3 for forward+backward).
  */
-export async function benchMoeWebGPU(cfg: MoeConfig = BENCH_MOE, options: TimeOptions = {}): Promise<{ forward: WebGPUTiming; forwardBackward: WebGPUTiming }> {
+export async function benchMoeWebGPU(
+  cfg: MoeConfig = BENCH_MOE,
+  options: TimeOptions = {},
+): Promise<{ forward: WebGPUTiming; forwardBackward: WebGPUTiming }> {
   const t = performance.now();
   const { forward, gradient } = moePrograms(cfg);
   const traceMs = performance.now() - t;
   const flops = moeExpertFlops(cfg);
   const fwd = await timeProgramOnWebGPU("moe forward", forward, moeInputs(cfg), { ...options, flops });
-  const fwdBwd = await timeProgramOnWebGPU("moe forward+backward", gradient, gradientInputs(cfg), { ...options, flops: 3 * flops });
+  const fwdBwd = await timeProgramOnWebGPU("moe forward+backward", gradient, gradientInputs(cfg), {
+    ...options,
+    flops: 3 * flops,
+  });
   return { forward: { ...fwd, traceMs }, forwardBackward: { ...fwdBwd, traceMs } };
 }
 
@@ -150,7 +161,10 @@ export async function profileMoeWebGPU(cfg: MoeConfig = BENCH_MOE): Promise<Laun
  * warm-up), without the host's encoding, submission and completion wait. Undefined
  * when the device has no `timestamp-query` feature.
  */
-export async function kernelTimeMoeWebGPU(cfg: MoeConfig = BENCH_MOE, reps = 5): Promise<{ forwardMs: number; forwardBackwardMs: number } | undefined> {
+export async function kernelTimeMoeWebGPU(
+  cfg: MoeConfig = BENCH_MOE,
+  reps = 5,
+): Promise<{ forwardMs: number; forwardBackwardMs: number } | undefined> {
   const ctx = await initWebGPU();
   if (!ctx.hasTimestamps) return undefined;
   const { forward, gradient } = moePrograms(cfg);
@@ -158,8 +172,12 @@ export async function kernelTimeMoeWebGPU(cfg: MoeConfig = BENCH_MOE, reps = 5):
     const inputs = toDevice(ctx, host);
     await profileOnWebGPU(ctx, program, inputs);
     const sums: number[] = [];
-    for (let i = 0; i < reps; i++) sums.push((await profileOnWebGPU(ctx, program, inputs)).reduce((s, t) => s + t.ms, 0));
+    for (let i = 0; i < reps; i++)
+      sums.push((await profileOnWebGPU(ctx, program, inputs)).reduce((s, t) => s + t.ms, 0));
     return median(sums);
   };
-  return { forwardMs: await total(forward, moeInputs(cfg)), forwardBackwardMs: await total(gradient, gradientInputs(cfg)) };
+  return {
+    forwardMs: await total(forward, moeInputs(cfg)),
+    forwardBackwardMs: await total(gradient, gradientInputs(cfg)),
+  };
 }

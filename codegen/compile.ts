@@ -53,14 +53,22 @@ export function compile(program: Program, options: CompileOptions): KernelBundle
   for (const e of prepared.eqns) {
     const rule = LOWERINGS[e.prim];
     if (rule.kind === "unsupported") {
-      throw new CompileError(`cannot compile op "${e.prim}" (${e.out} = ${e.prim} ${e.inputs.join(" ")}) for target "${options.target}": ${rule.reason}`);
+      throw new CompileError(
+        `cannot compile op "${e.prim}" (${e.out} = ${e.prim} ${e.inputs.join(" ")}) for target "${options.target}": ${rule.reason}`,
+      );
     }
   }
   const schedule = scheduleFor(options.target, options);
   const plan = fuse(prepared, LOWERINGS, { fuse: options.fuse ?? true });
   const lowered = lowerPlan(plan, schedule, LOWERINGS, options.checks ?? options.target === "js");
   if (options.target !== "cuda") checkIndexRange(lowered.slots.values(), options.target);
-  const { buffers, bufferOf } = assignBuffers(lowered.slots, lowered.launches, lowered.inputs, lowered.outputs, lowered.checks ? [lowered.checks.slot] : []);
+  const { buffers, bufferOf } = assignBuffers(
+    lowered.slots,
+    lowered.launches,
+    lowered.inputs,
+    lowered.outputs,
+    lowered.checks ? [lowered.checks.slot] : [],
+  );
   const schedule_: Launch[] = lowered.launches.map((l) => ({
     kernel: l.kernel,
     grid: l.grid,
@@ -69,7 +77,10 @@ export function compile(program: Program, options: CompileOptions): KernelBundle
   for (const k of lowered.kernels) {
     for (const t of [...k.params.map((p) => p.type), ...k.shared.map((s) => s.type)]) {
       const ok = emitter.supports(t);
-      if (ok !== true) throw new CompileError(`cannot compile kernel ${k.name} for target "${options.target}": it needs type ${t}: ${ok}\n${k.comment ?? ""}`);
+      if (ok !== true)
+        throw new CompileError(
+          `cannot compile kernel ${k.name} for target "${options.target}": it needs type ${t}: ${ok}\n${k.comment ?? ""}`,
+        );
     }
   }
   return {
@@ -80,7 +91,9 @@ export function compile(program: Program, options: CompileOptions): KernelBundle
     schedule: schedule_,
     inputs: lowered.inputs.map((s) => bufferOf.get(s)!),
     outputs: lowered.outputs.map((s) => bufferOf.get(s)!),
-    ...(lowered.checks ? { checks: { buffer: bufferOf.get(lowered.checks.slot)!, messages: lowered.checks.messages } } : {}),
+    ...(lowered.checks
+      ? { checks: { buffer: bufferOf.get(lowered.checks.slot)!, messages: lowered.checks.messages } }
+      : {}),
   };
 }
 
@@ -94,7 +107,9 @@ function checkIndexRange(slots: Iterable<{ name: string; size: SizeExpr }>, targ
       continue; // symbolic: checked by the runtime when the dims are bound
     }
     if (n > MAX_I32_ELEMENTS) {
-      throw new CompileError(`cannot compile for target "${target}": buffer ${s.name} has ${n} elements, more than the 2^31 - 1 that 32-bit index math addresses`);
+      throw new CompileError(
+        `cannot compile for target "${target}": buffer ${s.name} has ${n} elements, more than the 2^31 - 1 that 32-bit index math addresses`,
+      );
     }
   }
 }

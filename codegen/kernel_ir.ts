@@ -22,15 +22,43 @@ export type SizeExpr =
   | { readonly op: "add" | "sub" | "mul" | "ceilDiv" | "div" | "max" | "min"; readonly args: readonly SizeExpr[] };
 
 export type UnaryOp =
-  | "neg" | "exp" | "log" | "log1p" | "sqrt" | "rsqrt" | "tanh" | "sigmoid" | "abs" | "sign" | "sin" | "cos"
+  | "neg"
+  | "exp"
+  | "log"
+  | "log1p"
+  | "sqrt"
+  | "rsqrt"
+  | "tanh"
+  | "sigmoid"
+  | "abs"
+  | "sign"
+  | "sin"
+  | "cos"
   | "not" // logical not (bool)
   | "bitNot"; // bitwise not (i32/u32)
 
 export type BinaryOp =
-  | "add" | "sub" | "mul" | "div" | "rem" | "max" | "min" | "pow"
-  | "eq" | "ne" | "lt" | "le" | "gt" | "ge" // -> bool
-  | "and" | "or" // logical (bool)
-  | "bitAnd" | "bitOr" | "bitXor" | "shl" | "shr"; // integer bit ops (shr is logical on u32, arithmetic on i32)
+  | "add"
+  | "sub"
+  | "mul"
+  | "div"
+  | "rem"
+  | "max"
+  | "min"
+  | "pow"
+  | "eq"
+  | "ne"
+  | "lt"
+  | "le"
+  | "gt"
+  | "ge" // -> bool
+  | "and"
+  | "or" // logical (bool)
+  | "bitAnd"
+  | "bitOr"
+  | "bitXor"
+  | "shl"
+  | "shr"; // integer bit ops (shr is logical on u32, arithmetic on i32)
 
 /** Builtin thread coordinates (all i32/u32 as the emitter prefers; typed u32 here). */
 export type Builtin =
@@ -54,13 +82,31 @@ export type Expr =
   | { readonly kind: "load"; readonly buffer: string; readonly index: Expr; readonly type: ScalarType }
   | { readonly kind: "sharedLoad"; readonly array: string; readonly index: Expr; readonly type: ScalarType }
   | { readonly kind: "unary"; readonly op: UnaryOp; readonly arg: Expr; readonly type: ScalarType }
-  | { readonly kind: "binary"; readonly op: BinaryOp; readonly lhs: Expr; readonly rhs: Expr; readonly type: ScalarType }
-  | { readonly kind: "select"; readonly cond: Expr; readonly onTrue: Expr; readonly onFalse: Expr; readonly type: ScalarType }
+  | {
+      readonly kind: "binary";
+      readonly op: BinaryOp;
+      readonly lhs: Expr;
+      readonly rhs: Expr;
+      readonly type: ScalarType;
+    }
+  | {
+      readonly kind: "select";
+      readonly cond: Expr;
+      readonly onTrue: Expr;
+      readonly onFalse: Expr;
+      readonly type: ScalarType;
+    }
   | { readonly kind: "cast"; readonly arg: Expr; readonly type: ScalarType }
   | { readonly kind: "call"; readonly fn: Intrinsic; readonly args: readonly Expr[]; readonly type: ScalarType };
 
 export type Stmt =
-  | { readonly kind: "let"; readonly name: string; readonly type: ScalarType; readonly init: Expr; readonly mutable?: boolean }
+  | {
+      readonly kind: "let";
+      readonly name: string;
+      readonly type: ScalarType;
+      readonly init: Expr;
+      readonly mutable?: boolean;
+    }
   | { readonly kind: "assign"; readonly name: string; readonly value: Expr }
   | { readonly kind: "store"; readonly buffer: string; readonly index: Expr; readonly value: Expr }
   | { readonly kind: "sharedStore"; readonly array: string; readonly index: Expr; readonly value: Expr }
@@ -68,7 +114,14 @@ export type Stmt =
   | { readonly kind: "atomicAdd"; readonly buffer: string; readonly index: Expr; readonly value: Expr }
   | { readonly kind: "if"; readonly cond: Expr; readonly then: readonly Stmt[]; readonly else?: readonly Stmt[] }
   /** for (let v = start; v < end; v += step) — `v` is i32. */
-  | { readonly kind: "for"; readonly var: string; readonly start: Expr; readonly end: Expr; readonly step?: Expr; readonly body: readonly Stmt[] }
+  | {
+      readonly kind: "for";
+      readonly var: string;
+      readonly start: Expr;
+      readonly end: Expr;
+      readonly step?: Expr;
+      readonly body: readonly Stmt[];
+    }
   | { readonly kind: "barrier" } // workgroup-wide barrier with shared-memory visibility
   | { readonly kind: "return" }
   | { readonly kind: "comment"; readonly text: string };
@@ -222,10 +275,22 @@ export const v = (name: string, type: ScalarType = "i32"): Expr => ({ kind: "var
 export const size = (name: string): Expr => ({ kind: "size", name });
 export const builtin = (name: Builtin): Expr => ({ kind: "builtin", name });
 export const load = (buffer: string, index: Expr, type: ScalarType): Expr => ({ kind: "load", buffer, index, type });
-export const bin = (op: BinaryOp, lhs: Expr, rhs: Expr, type: ScalarType): Expr => ({ kind: "binary", op, lhs, rhs, type });
+export const bin = (op: BinaryOp, lhs: Expr, rhs: Expr, type: ScalarType): Expr => ({
+  kind: "binary",
+  op,
+  lhs,
+  rhs,
+  type,
+});
 export const un = (op: UnaryOp, arg: Expr, type: ScalarType): Expr => ({ kind: "unary", op, arg, type });
 export const cast = (arg: Expr, type: ScalarType): Expr => ({ kind: "cast", arg, type });
-export const select = (cond: Expr, onTrue: Expr, onFalse: Expr, type: ScalarType): Expr => ({ kind: "select", cond, onTrue, onFalse, type });
+export const select = (cond: Expr, onTrue: Expr, onFalse: Expr, type: ScalarType): Expr => ({
+  kind: "select",
+  cond,
+  onTrue,
+  onFalse,
+  type,
+});
 
 /** Evaluates a SizeExpr for concrete dims. */
 export function evalSize(e: SizeExpr, dims: ReadonlyMap<string, number>): number {

@@ -116,15 +116,23 @@ export function scheduleFor(target: Target, options: ScheduleOptions = {}): Sche
   const shape = options.like ?? target;
   const gpu = shape !== "js";
   const knobs: ScheduleKnobs = { ...(gpu ? GPU_KNOBS : JS_KNOBS), ...options.knobs };
-  if (gpu && !isPowerOfTwo(knobs.reduceWorkgroup)) throw new Error(`schedule: reduceWorkgroup ${knobs.reduceWorkgroup} must be a power of two`);
-  if (knobs.tileM % knobs.microM || knobs.tileN % knobs.microN) throw new Error("schedule: matmul tiles must be multiples of the micro-tile");
+  if (gpu && !isPowerOfTwo(knobs.reduceWorkgroup))
+    throw new Error(`schedule: reduceWorkgroup ${knobs.reduceWorkgroup} must be a power of two`);
+  if (knobs.tileM % knobs.microM || knobs.tileN % knobs.microN)
+    throw new Error("schedule: matmul tiles must be multiples of the micro-tile");
   const wide = (len: Dim) => typeof len === "string" || len >= knobs.workgroupReduceMinLength;
   return {
     target,
     sharedMemory: gpu,
     knobs,
-    reduce: (len) => (gpu && wide(len) ? { mode: "workgroup", workgroupSize: knobs.reduceWorkgroup } : { mode: "thread", workgroupSize: gpu ? knobs.elementwiseWorkgroup : 1 }),
-    scan: (len) => (gpu && wide(len) ? { mode: "workgroup", workgroupSize: knobs.reduceWorkgroup } : { mode: "thread", workgroupSize: gpu ? knobs.elementwiseWorkgroup : 1 }),
+    reduce: (len) =>
+      gpu && wide(len)
+        ? { mode: "workgroup", workgroupSize: knobs.reduceWorkgroup }
+        : { mode: "thread", workgroupSize: gpu ? knobs.elementwiseWorkgroup : 1 },
+    scan: (len) =>
+      gpu && wide(len)
+        ? { mode: "workgroup", workgroupSize: knobs.reduceWorkgroup }
+        : { mode: "thread", workgroupSize: gpu ? knobs.elementwiseWorkgroup : 1 },
     matmul: () => ({
       shared: gpu,
       tileM: gpu ? knobs.tileM : knobs.microM,

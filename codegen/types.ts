@@ -26,7 +26,8 @@ export class CompileError extends Error {
 export function checkTargetTypes(program: Program, emitter: Emitter): void {
   const check = (d: DType, what: () => string) => {
     const ok = emitter.supports(scalarType(d));
-    if (ok !== true) throw new CompileError(`cannot compile for target "${emitter.target}": ${what()} has dtype ${d}: ${ok}`);
+    if (ok !== true)
+      throw new CompileError(`cannot compile for target "${emitter.target}": ${what()} has dtype ${d}: ${ok}`);
   };
   program.inputs.forEach((v, i) => check(v.dtype, () => `input ${i} (${v}: ${v.dtype}${shapeToString(v.shape)})`));
   for (const v of program.consts.keys()) check(v.dtype, () => `constant ${v}`);

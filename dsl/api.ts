@@ -18,7 +18,10 @@ export class Spec<S extends Shape = Shape, D extends DType = DType> implements A
 }
 
 /** Describes a traced input. @example spec(["T", 256]) */
-export function spec<const S extends readonly Dim[], D extends DType = "f32">(shape: S, dtype: D = "f32" as D): Spec<S, D> {
+export function spec<const S extends readonly Dim[], D extends DType = "f32">(
+  shape: S,
+  dtype: D = "f32" as D,
+): Spec<S, D> {
   if (!Array.isArray(shape)) throw new TypeError(`spec: shape must be an array of dims, got ${JSON.stringify(shape)}`);
   return new Spec(shape.map((d) => checkDim(d, "spec")) as unknown as S, assertDType(dtype, "spec") as D);
 }
@@ -34,7 +37,8 @@ export function trace(fn: (...args: never[]) => unknown, ...specs: unknown[]): P
   const isLeaf = (x: unknown) => x instanceof Spec || x instanceof Tensor;
   const [leaves, inTree] = flatten<Aval>(specs, isLeaf, "specs");
   const { program, captures } = traceFlatTree(fn, leaves, inTree);
-  if (captures.length) throw new Error("trace: the function closes over values of an enclosing trace; pass them as arguments instead");
+  if (captures.length)
+    throw new Error("trace: the function closes over values of an enclosing trace; pass them as arguments instead");
   return program;
 }
 
@@ -88,7 +92,9 @@ export function jit<F extends (...args: never[]) => unknown>(fn: F, options: Jit
   const run = (...args: unknown[]) => {
     const { program, leaves, captures } = lookup(args);
     const inputs = [...leaves, ...captures];
-    const outs = inputs.some((t) => t.isTracer) ? evalProgram(program, inputs) : getBackend(options.backend).run(program, inputs);
+    const outs = inputs.some((t) => t.isTracer)
+      ? evalProgram(program, inputs)
+      : getBackend(options.backend).run(program, inputs);
     return unflatten(program.outTree!, outs);
   };
   const f = run as unknown as JitFunction<F>;

@@ -1,4 +1,4 @@
-import { NDArray } from "../backends/interp/ndarray";
+import { NDArray } from "./ndarray";
 import { allocArray, assertDType, type AnyTypedArray, type DType } from "./dtype";
 import { full as fullOp } from "./ops";
 import { ShapeError, checkDim, numel, shapeToString, type Dim, type Shape } from "./shape";
@@ -14,7 +14,9 @@ function inferShape(data: Nested, path = "data"): number[] {
   data.forEach((d, i) => {
     const s = inferShape(d as Nested, `${path}[${i}]`);
     if (s.length !== inner.length || s.some((x, j) => x !== inner[j])) {
-      throw new ShapeError(`tensor: ragged nested array: ${path}[${i}] has shape ${shapeToString(s)}, expected ${shapeToString(inner)}`);
+      throw new ShapeError(
+        `tensor: ragged nested array: ${path}[${i}] has shape ${shapeToString(s)}, expected ${shapeToString(inner)}`,
+      );
     }
   });
   return [data.length, ...inner];
@@ -27,9 +29,13 @@ function flattenNested(data: Nested, out: number[]): void {
 }
 
 function checkShape(shape: readonly number[], what: string): number[] {
-  if (!Array.isArray(shape)) throw new ShapeError(`${what}: shape must be an array of sizes, got ${JSON.stringify(shape)}`);
+  if (!Array.isArray(shape))
+    throw new ShapeError(`${what}: shape must be an array of sizes, got ${JSON.stringify(shape)}`);
   return shape.map((d) => {
-    if (typeof d !== "number" || !Number.isInteger(d) || d < 0) throw new ShapeError(`${what}: invalid size ${JSON.stringify(d)} in shape ${JSON.stringify(shape)}; expected non-negative integers`);
+    if (typeof d !== "number" || !Number.isInteger(d) || d < 0)
+      throw new ShapeError(
+        `${what}: invalid size ${JSON.stringify(d)} in shape ${JSON.stringify(shape)}; expected non-negative integers`,
+      );
     return d;
   });
 }
@@ -39,7 +45,11 @@ function checkShape(shape: readonly number[], what: string): number[] {
  * @param shape optional; inferred from nesting, or required for flat data of rank != 1
  * @example tensor([[1, 2], [3, 4]]); tensor([1, 2, 3, 4], [2, 2], "i32")
  */
-export function tensor<D extends DType = "f32">(data: Nested | AnyTypedArray, shape?: readonly number[], dtype: D = "f32" as D): Tensor<Shape, D> {
+export function tensor<D extends DType = "f32">(
+  data: Nested | AnyTypedArray,
+  shape?: readonly number[],
+  dtype: D = "f32" as D,
+): Tensor<Shape, D> {
   assertDType(dtype, "tensor");
   let flat: ArrayLike<number>;
   let inferred: number[];
@@ -65,7 +75,15 @@ export function tensor<D extends DType = "f32">(data: Nested | AnyTypedArray, sh
 
 /** Wraps a typed array (copied); dtype from the array type unless given. */
 export function fromTypedArray(data: AnyTypedArray, shape: readonly number[], dtype?: DType): Tensor {
-  const d: DType = dtype ?? (data instanceof Float64Array ? "f64" : data instanceof Float32Array ? "f32" : data instanceof Int32Array ? "i32" : "bool");
+  const d: DType =
+    dtype ??
+    (data instanceof Float64Array
+      ? "f64"
+      : data instanceof Float32Array
+        ? "f32"
+        : data instanceof Int32Array
+          ? "i32"
+          : "bool");
   return tensor(data, shape, d);
 }
 
@@ -75,15 +93,25 @@ function shapeArg(shape: readonly Dim[], what: string): Dim[] {
 }
 
 /** A tensor of zeros (named dims allowed while tracing). */
-export function zeros<const S extends readonly Dim[], D extends DType = "f32">(shape: S, dtype: D = "f32" as D): Tensor<S, D> {
+export function zeros<const S extends readonly Dim[], D extends DType = "f32">(
+  shape: S,
+  dtype: D = "f32" as D,
+): Tensor<S, D> {
   return fullOp(shapeArg(shape, "zeros"), 0, dtype) as never;
 }
 /** A tensor of ones. */
-export function ones<const S extends readonly Dim[], D extends DType = "f32">(shape: S, dtype: D = "f32" as D): Tensor<S, D> {
+export function ones<const S extends readonly Dim[], D extends DType = "f32">(
+  shape: S,
+  dtype: D = "f32" as D,
+): Tensor<S, D> {
   return fullOp(shapeArg(shape, "ones"), 1, dtype) as never;
 }
 /** A tensor filled with `value`. */
-export function full<const S extends readonly Dim[], D extends DType = "f32">(shape: S, value: number, dtype: D = "f32" as D): Tensor<S, D> {
+export function full<const S extends readonly Dim[], D extends DType = "f32">(
+  shape: S,
+  value: number,
+  dtype: D = "f32" as D,
+): Tensor<S, D> {
   return fullOp(shapeArg(shape, "full"), value, dtype) as never;
 }
 

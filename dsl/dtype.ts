@@ -23,7 +23,8 @@ export function isDType(x: unknown): x is DType {
 }
 
 export function assertDType(x: unknown, what: string): DType {
-  if (!isDType(x)) throw new TypeError(`${what}: unknown dtype ${JSON.stringify(x)}; expected one of ${DTYPES.join(", ")}`);
+  if (!isDType(x))
+    throw new TypeError(`${what}: unknown dtype ${JSON.stringify(x)}; expected one of ${DTYPES.join(", ")}`);
   return x;
 }
 

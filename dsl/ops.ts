@@ -4,11 +4,20 @@
  * gelu, oneHot, topK values, ...) are written here in terms of primitives, so
  * their derivatives and kernels come for free.
  */
-import { NDArray } from "../backends/interp/ndarray";
+import { NDArray } from "./ndarray";
 import { castScalar, isFloat, type DType } from "./dtype";
 import type { Program } from "./program";
 import {
-  ShapeError, broadcastShapes, keepDimsShape, normAxes, normAxis, sameShape, shapeToString, symbolicNumel, type Dim, type Shape,
+  ShapeError,
+  broadcastShapes,
+  keepDimsShape,
+  normAxes,
+  normAxis,
+  sameShape,
+  shapeToString,
+  symbolicNumel,
+  type Dim,
+  type Shape,
 } from "./shape";
 import { Tensor, type Operand } from "./tensor";
 import { bind, withCallSite } from "./trace";
@@ -60,14 +69,17 @@ function coerce(opName: string, a: Operand, b: Operand): [Tensor, Tensor] {
   const ta = toTensor(a, typeof b === "number" ? dtype : checkTensor(b, opName).dtype, opName);
   const tb = toTensor(b, ta.dtype, opName);
   if (ta.dtype !== tb.dtype) {
-    throw new TypeError(`${opName}: operand dtypes ${ta.dtype} and ${tb.dtype} differ; cast one operand (e.g. x.cast("${ta.dtype}"))`);
+    throw new TypeError(
+      `${opName}: operand dtypes ${ta.dtype} and ${tb.dtype} differ; cast one operand (e.g. x.cast("${ta.dtype}"))`,
+    );
   }
   const shape = broadcastShapes(ta.shape, tb.shape, opName);
   return [broadcastIfNeeded(ta, shape), broadcastIfNeeded(tb, shape)];
 }
 
 type BinaryName = "add" | "sub" | "mul" | "div" | "maximum" | "minimum" | "pow" | "rem";
-type CompareName = "equal" | "notEqual" | "less" | "lessEqual" | "greater" | "greaterEqual" | "logicalAnd" | "logicalOr";
+type CompareName =
+  "equal" | "notEqual" | "less" | "lessEqual" | "greater" | "greaterEqual" | "logicalAnd" | "logicalOr";
 
 function binary(prim: BinaryName, a: Operand, b: Operand): Tensor {
   return op(() => bind(prim, coerce(prim, a, b), {}));
@@ -77,7 +89,20 @@ function compare(prim: CompareName, a: Operand, b: Operand): Tensor<Shape, "bool
   return op(() => bind(prim, coerce(prim, a, b), {})) as Tensor<Shape, "bool">;
 }
 
-type UnaryName = "neg" | "exp" | "log" | "log1p" | "sqrt" | "rsqrt" | "tanh" | "sigmoid" | "abs" | "sign" | "sin" | "cos" | "logicalNot";
+type UnaryName =
+  | "neg"
+  | "exp"
+  | "log"
+  | "log1p"
+  | "sqrt"
+  | "rsqrt"
+  | "tanh"
+  | "sigmoid"
+  | "abs"
+  | "sign"
+  | "sin"
+  | "cos"
+  | "logicalNot";
 
 function unary(prim: UnaryName, x: Tensor): Tensor {
   return op(() => bind(prim, [checkTensor(x, prim)], {}));
@@ -150,7 +175,11 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
     if (cond.dtype !== "bool") throw new TypeError(`where: condition has dtype ${cond.dtype}, expected bool`);
     const [ta, tb] = coerce("where", a, b);
     const shape = broadcastShapes(cond.shape, ta.shape, "where");
-    return bind("select", [broadcastIfNeeded(cond, shape), broadcastIfNeeded(ta, shape), broadcastIfNeeded(tb, shape)], {});
+    return bind(
+      "select",
+      [broadcastIfNeeded(cond, shape), broadcastIfNeeded(ta, shape), broadcastIfNeeded(tb, shape)],
+      {},
+    );
   });
 }
 
@@ -160,7 +189,8 @@ export function cast<D extends DType>(x: Tensor, dtype: D): Tensor<Shape, D> {
 }
 
 /** Identity in value; zero derivative. */
-export const stopGradient = <T extends Tensor>(x: T): T => op(() => bind("stopGradient", [checkTensor(x, "stopGradient")], {})) as T;
+export const stopGradient = <T extends Tensor>(x: T): T =>
+  op(() => bind("stopGradient", [checkTensor(x, "stopGradient")], {})) as T;
 
 // ------------------------------------------------------------- creation helpers used by rules
 
@@ -187,7 +217,8 @@ export function reshape(x: Tensor, shape: readonly Dim[]): Tensor {
       const syms = [...total.syms];
       for (const s of known.syms) {
         const i = syms.indexOf(s);
-        if (i < 0) throw new ShapeError(`reshape: cannot infer -1 in ${shapeToString(shape)} from ${shapeToString(x.shape)}`);
+        if (i < 0)
+          throw new ShapeError(`reshape: cannot infer -1 in ${shapeToString(shape)} from ${shapeToString(x.shape)}`);
         syms.splice(i, 1);
       }
       const coef = total.coef / known.coef;
@@ -232,8 +263,13 @@ export function squeeze(x: Tensor, axis?: number | readonly number[]): Tensor {
   return op(() => {
     const r = checkTensor(x, "squeeze").shape.length;
     const axes = axis === undefined ? x.shape.flatMap((d, i) => (d === 1 ? [i] : [])) : normAxes(axis, r, "squeeze");
-    for (const a of axes) if (x.shape[a] !== 1) throw new ShapeError(`squeeze: axis ${a} of ${shapeToString(x.shape)} has size ${x.shape[a]}, expected 1`);
-    return reshape(x, x.shape.filter((_, i) => !axes.includes(i)));
+    for (const a of axes)
+      if (x.shape[a] !== 1)
+        throw new ShapeError(`squeeze: axis ${a} of ${shapeToString(x.shape)} has size ${x.shape[a]}, expected 1`);
+    return reshape(
+      x,
+      x.shape.filter((_, i) => !axes.includes(i)),
+    );
   });
 }
 
@@ -252,7 +288,10 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
   return op(() => {
     if (!Array.isArray(xs) || xs.length === 0) throw new ShapeError("stack: expected a non-empty array of tensors");
     const a = normAxis(axis, xs[0]!.shape.length + 1, "stack");
-    return concat(xs.map((x) => expandDims(x, a)), a);
+    return concat(
+      xs.map((x) => expandDims(x, a)),
+      a,
+    );
   });
 }
 
@@ -264,14 +303,16 @@ export function slice(x: Tensor, starts: readonly number[], limits?: readonly (n
   return op(() => {
     checkTensor(x, "slice");
     const r = x.shape.length;
-    if (starts.length > r || (limits && limits.length > r)) throw new ShapeError(`slice: more bounds than dims of ${shapeToString(x.shape)}`);
+    if (starts.length > r || (limits && limits.length > r))
+      throw new ShapeError(`slice: more bounds than dims of ${shapeToString(x.shape)}`);
     const s: number[] = [];
     const l: Dim[] = [];
     x.shape.forEach((d, i) => {
       const st = starts[i] ?? 0;
       const li = limits?.[i] ?? null;
       if (typeof d === "string") {
-        if (st !== 0 || li !== null) throw new ShapeError(`slice: cannot slice named dim "${d}"; only whole named dims are supported`);
+        if (st !== 0 || li !== null)
+          throw new ShapeError(`slice: cannot slice named dim "${d}"; only whole named dims are supported`);
         s.push(0);
         l.push(d);
         return;
@@ -288,7 +329,8 @@ export function slice(x: Tensor, starts: readonly number[], limits?: readonly (n
 export function pad(x: Tensor, widths: readonly (readonly [number, number])[], value = 0): Tensor {
   return op(() => {
     checkTensor(x, "pad");
-    if (widths.length !== x.shape.length) throw new ShapeError(`pad: need one [before, after] pair per dim of ${shapeToString(x.shape)}`);
+    if (widths.length !== x.shape.length)
+      throw new ShapeError(`pad: need one [before, after] pair per dim of ${shapeToString(x.shape)}`);
     const lo = widths.map((w) => w[0]);
     const hi = widths.map((w) => w[1]);
     const padded = bind("pad", [x], { lo, hi });
@@ -300,7 +342,13 @@ export function pad(x: Tensor, widths: readonly (readonly [number, number])[], v
 
 // ------------------------------------------------------------- reductions
 
-function reduceWith(name: string, x: Tensor, axis: number | readonly number[] | undefined, keepdims: boolean, f: (x: Tensor, axes: number[]) => Tensor): Tensor {
+function reduceWith(
+  name: string,
+  x: Tensor,
+  axis: number | readonly number[] | undefined,
+  keepdims: boolean,
+  f: (x: Tensor, axes: number[]) => Tensor,
+): Tensor {
   return op(() => {
     checkTensor(x, name);
     const axes = normAxes(axis, x.shape.length, name);
@@ -311,7 +359,9 @@ function reduceWith(name: string, x: Tensor, axis: number | readonly number[] | 
 
 /** Sum over axes (all when omitted), numpy-style. */
 export const sum = (x: Tensor, axis?: number | readonly number[], keepdims = false): Tensor =>
-  reduceWith("sum", x, axis, keepdims, (t, axes) => bind("reduceSum", [t.dtype === "bool" ? cast(t, "i32") : t], { axes }));
+  reduceWith("sum", x, axis, keepdims, (t, axes) =>
+    bind("reduceSum", [t.dtype === "bool" ? cast(t, "i32") : t], { axes }),
+  );
 
 /** Mean over axes. */
 export function mean(x: Tensor, axis?: number | readonly number[], keepdims = false): Tensor {
@@ -319,12 +369,22 @@ export function mean(x: Tensor, axis?: number | readonly number[], keepdims = fa
     if (!isFloat(t.dtype)) throw new TypeError(`mean: dtype ${t.dtype} is not a float dtype; cast first`);
     const dims = axes.map((a) => t.shape[a]!);
     const s = bind("reduceSum", [t], { axes });
-    if (dims.every((d) => typeof d === "number")) return div(s, (dims as number[]).reduce((a, b) => a * b, 1));
+    if (dims.every((d) => typeof d === "number"))
+      return div(
+        s,
+        (dims as number[]).reduce((a, b) => a * b, 1),
+      );
     return div(s, bind("reduceSum", [onesLike(t)], { axes }));
   });
 }
 
-function extremum(prim: "reduceMax" | "reduceMin", name: string, x: Tensor, axis: number | readonly number[] | undefined, keepdims: boolean): Tensor {
+function extremum(
+  prim: "reduceMax" | "reduceMin",
+  name: string,
+  x: Tensor,
+  axis: number | readonly number[] | undefined,
+  keepdims: boolean,
+): Tensor {
   return reduceWith(name, x, axis, keepdims, (t, axes) => {
     let y = t;
     for (const a of [...axes].reverse()) y = bind(prim, [y], { axis: a });
@@ -333,9 +393,11 @@ function extremum(prim: "reduceMax" | "reduceMin", name: string, x: Tensor, axis
 }
 
 /** Max over axes; the gradient goes to one arg-max (the lowest index at ties). */
-export const max = (x: Tensor, axis?: number | readonly number[], keepdims = false): Tensor => extremum("reduceMax", "max", x, axis, keepdims);
+export const max = (x: Tensor, axis?: number | readonly number[], keepdims = false): Tensor =>
+  extremum("reduceMax", "max", x, axis, keepdims);
 /** Min over axes; the gradient goes to one arg-min (the lowest index at ties). */
-export const min = (x: Tensor, axis?: number | readonly number[], keepdims = false): Tensor => extremum("reduceMin", "min", x, axis, keepdims);
+export const min = (x: Tensor, axis?: number | readonly number[], keepdims = false): Tensor =>
+  extremum("reduceMin", "min", x, axis, keepdims);
 
 /** Index of the maximum along `axis` (i32; ties to the lower index). */
 export function argmax(x: Tensor, axis = -1, keepdims = false): Tensor<Shape, "i32"> {
@@ -377,7 +439,9 @@ export const logSoftmax = (x: Tensor, axis = -1): Tensor => op(() => sub(x, logs
 
 /** Inclusive prefix sum along `axis`. */
 export function cumsum(x: Tensor, axis = -1, reverse = false): Tensor {
-  return op(() => bind("cumsum", [x], { axis: normAxis(axis, checkTensor(x, "cumsum").shape.length, "cumsum"), reverse }));
+  return op(() =>
+    bind("cumsum", [x], { axis: normAxis(axis, checkTensor(x, "cumsum").shape.length, "cumsum"), reverse }),
+  );
 }
 
 // ------------------------------------------------------------- linear algebra
@@ -387,13 +451,20 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   return op(() => {
     checkTensor(a, "matmul");
     checkTensor(b, "matmul");
-    if (a.shape.length === 0 || b.shape.length === 0) throw new ShapeError(`matmul: operands must have rank >= 1, got ${shapeToString(a.shape)} and ${shapeToString(b.shape)}`);
-    if (a.dtype !== b.dtype) throw new TypeError(`matmul: operand dtypes ${a.dtype} and ${b.dtype} differ; cast one operand first`);
+    if (a.shape.length === 0 || b.shape.length === 0)
+      throw new ShapeError(
+        `matmul: operands must have rank >= 1, got ${shapeToString(a.shape)} and ${shapeToString(b.shape)}`,
+      );
+    if (a.dtype !== b.dtype)
+      throw new TypeError(`matmul: operand dtypes ${a.dtype} and ${b.dtype} differ; cast one operand first`);
     const a2 = a.shape.length === 1 ? reshape(a, [1, a.shape[0]!]) : a;
     const b2 = b.shape.length === 1 ? reshape(b, [b.shape[0]!, 1]) : b;
     const ka = a2.shape[a2.shape.length - 1];
     const kb = b2.shape[b2.shape.length - 2];
-    if (ka !== kb) throw new ShapeError(`matmul: inner dims differ: ${shapeToString(a.shape)} @ ${shapeToString(b.shape)} (${ka} vs ${kb})`);
+    if (ka !== kb)
+      throw new ShapeError(
+        `matmul: inner dims differ: ${shapeToString(a.shape)} @ ${shapeToString(b.shape)} (${ka} vs ${kb})`,
+      );
     const batch = broadcastShapes(a2.shape.slice(0, -2), b2.shape.slice(0, -2), "matmul (batch dims)");
     const a3 = broadcastIfNeeded(a2, [...batch, ...a2.shape.slice(-2)]);
     const b3 = broadcastIfNeeded(b2, [...batch, ...b2.shape.slice(-2)]);
@@ -409,14 +480,28 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
  * `groupSizes` (i32 [G], summing to M); group g is multiplied by `w[g]` [K,N].
  */
 export function raggedMatmul(x: Tensor, w: Tensor, groupSizes: Tensor): Tensor {
-  return op(() => bind("raggedMatmul", [checkTensor(x, "raggedMatmul", "x"), checkTensor(w, "raggedMatmul", "w"), checkTensor(groupSizes, "raggedMatmul", "groupSizes")], {}));
+  return op(() =>
+    bind(
+      "raggedMatmul",
+      [
+        checkTensor(x, "raggedMatmul", "x"),
+        checkTensor(w, "raggedMatmul", "w"),
+        checkTensor(groupSizes, "raggedMatmul", "groupSizes"),
+      ],
+      {},
+    ),
+  );
 }
 
 // ------------------------------------------------------------- indexing
 
 /** numpy take: selects entries along `axis` by i32 indices (any shape). */
 export function take(x: Tensor, indices: Tensor, axis = 0): Tensor {
-  return op(() => bind("take", [checkTensor(x, "take"), checkTensor(indices, "take", "indices")], { axis: normAxis(axis, x.shape.length, "take") }));
+  return op(() =>
+    bind("take", [checkTensor(x, "take"), checkTensor(indices, "take", "indices")], {
+      axis: normAxis(axis, x.shape.length, "take"),
+    }),
+  );
 }
 
 /** numpy take_along_axis: `indices` has x's rank; other dims broadcast against x. */
@@ -426,7 +511,9 @@ export function gather(x: Tensor, indices: Tensor, axis: number): Tensor {
     checkTensor(indices, "gather", "indices");
     const a = normAxis(axis, x.shape.length, "gather");
     if (indices.shape.length !== x.shape.length) {
-      throw new ShapeError(`gather: indices ${shapeToString(indices.shape)} must have the operand's rank ${x.shape.length} (${shapeToString(x.shape)})`);
+      throw new ShapeError(
+        `gather: indices ${shapeToString(indices.shape)} must have the operand's rank ${x.shape.length} (${shapeToString(x.shape)})`,
+      );
     }
     const target = x.shape.map((d, i) => (i === a ? indices.shape[a]! : d));
     broadcastShapes(indices.shape, target, "gather (indices vs operand)");
@@ -437,9 +524,17 @@ export function gather(x: Tensor, indices: Tensor, axis: number): Tensor {
 /** numpy add.at along an axis: a copy of `operand` with `updates` added at `indices` (repeats accumulate). */
 export function scatterAdd(operand: Tensor, indices: Tensor, updates: Tensor, axis = 0): Tensor {
   return op(() =>
-    bind("scatterAdd", [checkTensor(operand, "scatterAdd"), checkTensor(indices, "scatterAdd", "indices"), checkTensor(updates, "scatterAdd", "updates")], {
-      axis: normAxis(axis, operand.shape.length, "scatterAdd"),
-    }),
+    bind(
+      "scatterAdd",
+      [
+        checkTensor(operand, "scatterAdd"),
+        checkTensor(indices, "scatterAdd", "indices"),
+        checkTensor(updates, "scatterAdd", "updates"),
+      ],
+      {
+        axis: normAxis(axis, operand.shape.length, "scatterAdd"),
+      },
+    ),
   );
 }
 
@@ -473,13 +568,17 @@ function alongLast(x: Tensor, axis: number, name: string, f: (t: Tensor) => Tens
 
 /** Stable argsort along `axis` (i32). */
 export function argsort(x: Tensor, axis = -1, descending = false): Tensor<Shape, "i32"> {
-  return op(() => alongLast(checkTensor(x, "argsort"), axis, "argsort", (t) => bind("argsort", [t], { descending }))) as Tensor<Shape, "i32">;
+  return op(() =>
+    alongLast(checkTensor(x, "argsort"), axis, "argsort", (t) => bind("argsort", [t], { descending })),
+  ) as Tensor<Shape, "i32">;
 }
 
 /** Stable sort along `axis`; differentiable in the values. */
 export function sort(x: Tensor, axis = -1, descending = false): Tensor {
   return op(() =>
-    alongLast(checkTensor(x, "sort"), axis, "sort", (t) => bind("gather", [t, bind("argsort", [t], { descending })], { axis: t.shape.length - 1 })),
+    alongLast(checkTensor(x, "sort"), axis, "sort", (t) =>
+      bind("gather", [t, bind("argsort", [t], { descending })], { axis: t.shape.length - 1 }),
+    ),
   );
 }
 
@@ -499,19 +598,28 @@ export function einsum(spec: string, ...operands: Tensor[]): Tensor {
     const m = /^\s*([a-zA-Z]*)\s*(?:,\s*([a-zA-Z]*)\s*)?(?:->\s*([a-zA-Z]*)\s*)?$/.exec(spec);
     if (!m) throw new Error(`einsum: cannot parse "${spec}"; expected e.g. "ij,jk->ik"`);
     const ins = m[2] === undefined ? [m[1]!] : [m[1]!, m[2]];
-    if (ins.length !== operands.length) throw new Error(`einsum: "${spec}" names ${ins.length} operand(s), got ${operands.length}`);
+    if (ins.length !== operands.length)
+      throw new Error(`einsum: "${spec}" names ${ins.length} operand(s), got ${operands.length}`);
     const counts = new Map<string, number>();
     for (const s of ins) for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
-    const out = m[3] ?? [...counts.keys()].filter((c) => counts.get(c) === 1).sort().join("");
+    const out =
+      m[3] ??
+      [...counts.keys()]
+        .filter((c) => counts.get(c) === 1)
+        .sort()
+        .join("");
     const sizes = new Map<string, Dim>();
     ins.forEach((s, i) => {
       const x = checkTensor(operands[i], "einsum");
-      if (s.length !== x.shape.length) throw new ShapeError(`einsum: operand ${i} "${s}" has rank ${x.shape.length} (${shapeToString(x.shape)})`);
-      if (new Set(s).size !== s.length) throw new Error(`einsum: repeated label in "${s}" (diagonals) is not supported`);
+      if (s.length !== x.shape.length)
+        throw new ShapeError(`einsum: operand ${i} "${s}" has rank ${x.shape.length} (${shapeToString(x.shape)})`);
+      if (new Set(s).size !== s.length)
+        throw new Error(`einsum: repeated label in "${s}" (diagonals) is not supported`);
       [...s].forEach((c, j) => {
         const d = x.shape[j]!;
         const prev = sizes.get(c);
-        if (prev !== undefined && prev !== d && prev !== 1 && d !== 1) throw new ShapeError(`einsum: label "${c}" has sizes ${prev} and ${d}`);
+        if (prev !== undefined && prev !== d && prev !== 1 && d !== 1)
+          throw new ShapeError(`einsum: label "${c}" has sizes ${prev} and ${d}`);
         if (prev === undefined || prev === 1) sizes.set(c, d);
       });
     });
@@ -522,7 +630,11 @@ export function einsum(spec: string, ...operands: Tensor[]): Tensor {
       const t = drop.length ? sum(operands[i]!, drop) : operands[i]!;
       return { t, labels: [...s].filter((_, j) => !drop.includes(j)).join("") };
     });
-    const permuteTo = (t: Tensor, from: string, to: string) => transpose(t, [...to].map((c) => from.indexOf(c)));
+    const permuteTo = (t: Tensor, from: string, to: string) =>
+      transpose(
+        t,
+        [...to].map((c) => from.indexOf(c)),
+      );
     if (reduced.length === 1) return permuteTo(reduced[0]!.t, reduced[0]!.labels, out);
     const [A, B] = reduced as [{ t: Tensor; labels: string }, { t: Tensor; labels: string }];
     const batch = [...out].filter((c) => A.labels.includes(c) && B.labels.includes(c));
@@ -536,9 +648,27 @@ export function einsum(spec: string, ...operands: Tensor[]): Tensor {
       throw new ShapeError(`einsum: cannot merge named dims ${ds.join(",")} of "${spec}"`);
     };
     const bshape = batch.map((c) => sizes.get(c)!);
-    const a3 = reshape(broadcastTo(permuteTo(A.t, A.labels, [...batch, ...freeA, ...contr].join("")), [...bshape, ...freeA.map((c) => sizes.get(c)!), ...contr.map((c) => sizes.get(c)!)]), [merged(batch), merged(freeA), merged(contr)]);
-    const b3 = reshape(broadcastTo(permuteTo(B.t, B.labels, [...batch, ...contr, ...freeB].join("")), [...bshape, ...contr.map((c) => sizes.get(c)!), ...freeB.map((c) => sizes.get(c)!)]), [merged(batch), merged(contr), merged(freeB)]);
-    const y = reshape(bind("matmul", [a3, b3], {}), [...bshape, ...freeA.map((c) => sizes.get(c)!), ...freeB.map((c) => sizes.get(c)!)]);
+    const a3 = reshape(
+      broadcastTo(permuteTo(A.t, A.labels, [...batch, ...freeA, ...contr].join("")), [
+        ...bshape,
+        ...freeA.map((c) => sizes.get(c)!),
+        ...contr.map((c) => sizes.get(c)!),
+      ]),
+      [merged(batch), merged(freeA), merged(contr)],
+    );
+    const b3 = reshape(
+      broadcastTo(permuteTo(B.t, B.labels, [...batch, ...contr, ...freeB].join("")), [
+        ...bshape,
+        ...contr.map((c) => sizes.get(c)!),
+        ...freeB.map((c) => sizes.get(c)!),
+      ]),
+      [merged(batch), merged(contr), merged(freeB)],
+    );
+    const y = reshape(bind("matmul", [a3, b3], {}), [
+      ...bshape,
+      ...freeA.map((c) => sizes.get(c)!),
+      ...freeB.map((c) => sizes.get(c)!),
+    ]);
     return permuteTo(y, [...batch, ...freeA, ...freeB].join(""), out);
   });
 }

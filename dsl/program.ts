@@ -1,5 +1,5 @@
 import type { DType } from "./dtype";
-import type { NDArray } from "../backends/interp/ndarray";
+import type { NDArray } from "./ndarray";
 import { shapeToString, type Shape } from "./shape";
 import type { Primitive, PrimParams } from "./primitives/params";
 import type { TreeDef } from "./pytree";
@@ -68,7 +68,11 @@ export class Program {
 
 function formatParams(p: Record<string, unknown>): string {
   return Object.entries(p)
-    .filter(([, v]) => v !== undefined && typeof v !== "function" && !(v instanceof Program) && typeof v !== "object" || Array.isArray(v))
+    .filter(
+      ([, v]) =>
+        (v !== undefined && typeof v !== "function" && !(v instanceof Program) && typeof v !== "object") ||
+        Array.isArray(v),
+    )
     .map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.join(",")}]` : String(v)}`)
     .join(" ");
 }

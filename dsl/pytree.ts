@@ -55,7 +55,7 @@ export function flatten<L = Tensor>(
       const keys = Object.keys(x);
       return { kind: "object", keys, children: keys.map((k) => walk(x[k], `${p}.${k}`)) };
     }
-    const what = typeof x === "object" ? (x as object).constructor?.name ?? "object" : typeof x;
+    const what = typeof x === "object" ? ((x as object).constructor?.name ?? "object") : typeof x;
     throw new PytreeError(
       `${p}: a pytree leaf must be a Tensor, got ${what}${typeof x === "number" ? ` (${x})` : ""}; ` +
         `wrap numbers with tensor(...) or close over them instead of passing them`,
@@ -130,9 +130,13 @@ export const tree = {
     const [l0, d0] = flatten<Tensor>(first);
     const others = rest.map((r, i) => {
       const [l, d] = flatten<Tensor>(r, undefined, `tree #${i + 2}`);
-      if (!treeDefEqual(d, d0)) throw new PytreeError(`tree.map: tree #${i + 2} has structure ${treeDefKey(d)}, expected ${treeDefKey(d0)}`);
+      if (!treeDefEqual(d, d0))
+        throw new PytreeError(`tree.map: tree #${i + 2} has structure ${treeDefKey(d)}, expected ${treeDefKey(d0)}`);
       return l;
     });
-    return unflatten(d0, l0.map((x, j) => fn(x, ...others.map((o) => o[j]!)))) as T;
+    return unflatten(
+      d0,
+      l0.map((x, j) => fn(x, ...others.map((o) => o[j]!))),
+    ) as T;
   },
 };

@@ -11,7 +11,8 @@ import { tensor } from "./creation";
 import { bind } from "./trace";
 
 function checkKey(key: Tensor, fn: string): Tensor {
-  if (!(key instanceof Tensor)) throw new TypeError(`random.${fn}: key must be a Tensor from random.key(seed), got ${typeof key}`);
+  if (!(key instanceof Tensor))
+    throw new TypeError(`random.${fn}: key must be a Tensor from random.key(seed), got ${typeof key}`);
   return key;
 }
 
@@ -22,7 +23,8 @@ function floatDType(dtype: DType, fn: string): DType {
 
 /** A key from an integer seed (0 <= seed < 2^53). */
 export function key(seed: number): Tensor {
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`random.key: seed ${seed} must be a non-negative safe integer`);
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new RangeError(`random.key: seed ${seed} must be a non-negative safe integer`);
   return tensor([Math.floor(seed / 2 ** 32) | 0, seed | 0], [2], "i32");
 }
 
@@ -40,7 +42,11 @@ export function bits(k: Tensor, shape: readonly Dim[]): Tensor {
 }
 
 /** Uniform in [minval, maxval). */
-export function uniform(k: Tensor, shape: readonly Dim[], opts: { minval?: number; maxval?: number; dtype?: DType } = {}): Tensor {
+export function uniform(
+  k: Tensor,
+  shape: readonly Dim[],
+  opts: { minval?: number; maxval?: number; dtype?: DType } = {},
+): Tensor {
   const dtype = floatDType(opts.dtype ?? "f32", "uniform");
   const u = bind("bitsToUniform", [bits(k, shape)], { dtype });
   const { minval = 0, maxval = 1 } = opts;

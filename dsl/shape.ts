@@ -29,7 +29,9 @@ export function sameShape(a: Shape, b: Shape): boolean {
 export function checkDim(d: unknown, what: string): Dim {
   if (typeof d === "string" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(d)) return d;
   if (typeof d === "number" && Number.isInteger(d) && d >= 0) return d;
-  throw new ShapeError(`${what}: invalid dimension ${JSON.stringify(d)}; expected a non-negative integer or a dim name like "T"`);
+  throw new ShapeError(
+    `${what}: invalid dimension ${JSON.stringify(d)}; expected a non-negative integer or a dim name like "T"`,
+  );
 }
 
 /** Product of dims as coefficient times a sorted list of symbols. */
@@ -81,15 +83,23 @@ export function resolveShape(s: Shape, env: DimEnv | undefined): number[] {
   return s.map((d) => {
     if (typeof d === "number") return d;
     const v = env?.get(d);
-    if (v === undefined) throw new ShapeError(`named dim "${d}" is not bound to a size; bind it through an input of that shape`);
+    if (v === undefined)
+      throw new ShapeError(`named dim "${d}" is not bound to a size; bind it through an input of that shape`);
     return v;
   });
 }
 
 /** Normalises a possibly negative axis for a given rank. */
 export function normAxis(axis: number, rank: number, op: string): number {
-  if (!Number.isInteger(axis) || axis < -rank || axis >= Math.max(rank, 1) || (rank === 0 && axis !== 0 && axis !== -1)) {
-    throw new ShapeError(`${op}: axis ${axis} is out of range for a tensor of rank ${rank}; expected an integer in [${-rank}, ${rank - 1}]`);
+  if (
+    !Number.isInteger(axis) ||
+    axis < -rank ||
+    axis >= Math.max(rank, 1) ||
+    (rank === 0 && axis !== 0 && axis !== -1)
+  ) {
+    throw new ShapeError(
+      `${op}: axis ${axis} is out of range for a tensor of rank ${rank}; expected an integer in [${-rank}, ${rank - 1}]`,
+    );
   }
   return axis < 0 ? axis + rank : axis;
 }

@@ -1,4 +1,4 @@
-import type { NDArray } from "../backends/interp/ndarray";
+import type { NDArray } from "./ndarray";
 import type { AnyTypedArray, DType, TypedArrayFor } from "./dtype";
 import type { Var } from "./program";
 import type { Dim, Shape } from "./shape";
@@ -93,7 +93,8 @@ export class Tensor<out S extends Shape = Shape, out D extends DType = DType> {
 
   /** The elements, row-major, as a typed array (a copy). Works for host and device tensors. */
   async data(): Promise<TypedArrayFor<D>> {
-    if (this._node.kind === "device") return (await this._node.value.read()).data.slice() as AnyTypedArray as TypedArrayFor<D>;
+    if (this._node.kind === "device")
+      return (await this._node.value.read()).data.slice() as AnyTypedArray as TypedArrayFor<D>;
     return this.dataSync();
   }
 
@@ -130,69 +131,157 @@ export class Tensor<out S extends Shape = Shape, out D extends DType = DType> {
     if (this._node.kind === "tracer") return `${head}(traced ${this._node.v})`;
     if (this._node.kind === "device") return `${head}(on ${this._node.value.backend}; await data() to read)`;
     const v = this._node.value;
-    const fmt = (x: number) => (this.dtype === "bool" ? String(!!x) : Number.isInteger(x) ? String(x) : x.toPrecision(5));
+    const fmt = (x: number) =>
+      this.dtype === "bool" ? String(!!x) : Number.isInteger(x) ? String(x) : x.toPrecision(5);
     if (v.size > 64) return `${head}[${Array.from(v.data.slice(0, 8), fmt).join(", ")}, ...]`;
     return `${head}${JSON.stringify(this.toArray(), (_k, x) => (typeof x === "number" ? fmt(x) : x)).replaceAll('"', "")}`;
   }
 
   // ---- common ops as methods (see `ops` for the full set) ----
-  add<T extends Shape, E extends DType, B extends Shape = readonly []>(this: Tensor<T, E>, b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
+  add<T extends Shape, E extends DType, B extends Shape = readonly []>(
+    this: Tensor<T, E>,
+    b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>,
+  ): Tensor<Broadcast<T, B>, E> {
     return ops.add(this, b as Operand) as never;
   }
-  sub<T extends Shape, E extends DType, B extends Shape = readonly []>(this: Tensor<T, E>, b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
+  sub<T extends Shape, E extends DType, B extends Shape = readonly []>(
+    this: Tensor<T, E>,
+    b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>,
+  ): Tensor<Broadcast<T, B>, E> {
     return ops.sub(this, b as Operand) as never;
   }
-  mul<T extends Shape, E extends DType, B extends Shape = readonly []>(this: Tensor<T, E>, b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
+  mul<T extends Shape, E extends DType, B extends Shape = readonly []>(
+    this: Tensor<T, E>,
+    b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>,
+  ): Tensor<Broadcast<T, B>, E> {
     return ops.mul(this, b as Operand) as never;
   }
-  div<T extends Shape, E extends DType, B extends Shape = readonly []>(this: Tensor<T, E>, b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
+  div<T extends Shape, E extends DType, B extends Shape = readonly []>(
+    this: Tensor<T, E>,
+    b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>,
+  ): Tensor<Broadcast<T, B>, E> {
     return ops.div(this, b as Operand) as never;
   }
-  pow<T extends Shape, E extends DType, B extends Shape = readonly []>(this: Tensor<T, E>, b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
+  pow<T extends Shape, E extends DType, B extends Shape = readonly []>(
+    this: Tensor<T, E>,
+    b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>,
+  ): Tensor<Broadcast<T, B>, E> {
     return ops.pow(this, b as Operand) as never;
   }
-  maximum<T extends Shape, E extends DType, B extends Shape = readonly []>(this: Tensor<T, E>, b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
+  maximum<T extends Shape, E extends DType, B extends Shape = readonly []>(
+    this: Tensor<T, E>,
+    b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>,
+  ): Tensor<Broadcast<T, B>, E> {
     return ops.maximum(this, b as Operand) as never;
   }
-  minimum<T extends Shape, E extends DType, B extends Shape = readonly []>(this: Tensor<T, E>, b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>): Tensor<Broadcast<T, B>, E> {
+  minimum<T extends Shape, E extends DType, B extends Shape = readonly []>(
+    this: Tensor<T, E>,
+    b: Operand<B, NoInfer<E>> & CheckBroadcast<T, B>,
+  ): Tensor<Broadcast<T, B>, E> {
     return ops.minimum(this, b as Operand) as never;
   }
-  neg(): Tensor<S, D> { return ops.neg(this) as never; }
-  exp(): Tensor<S, D> { return ops.exp(this) as never; }
-  log(): Tensor<S, D> { return ops.log(this) as never; }
-  sqrt(): Tensor<S, D> { return ops.sqrt(this) as never; }
-  tanh(): Tensor<S, D> { return ops.tanh(this) as never; }
-  sigmoid(): Tensor<S, D> { return ops.sigmoid(this) as never; }
-  relu(): Tensor<S, D> { return ops.relu(this) as never; }
-  gelu(): Tensor<S, D> { return ops.gelu(this) as never; }
-  silu(): Tensor<S, D> { return ops.silu(this) as never; }
-  abs(): Tensor<S, D> { return ops.abs(this) as never; }
-  square(): Tensor<S, D> { return ops.square(this) as never; }
-  equal(b: Operand): Tensor<Shape, "bool"> { return ops.equal(this, b); }
-  less(b: Operand): Tensor<Shape, "bool"> { return ops.less(this, b); }
-  greater(b: Operand): Tensor<Shape, "bool"> { return ops.greater(this, b); }
-  cast<D2 extends DType>(dtype: D2): Tensor<S, D2> { return ops.cast(this, dtype) as never; }
+  neg(): Tensor<S, D> {
+    return ops.neg(this) as never;
+  }
+  exp(): Tensor<S, D> {
+    return ops.exp(this) as never;
+  }
+  log(): Tensor<S, D> {
+    return ops.log(this) as never;
+  }
+  sqrt(): Tensor<S, D> {
+    return ops.sqrt(this) as never;
+  }
+  tanh(): Tensor<S, D> {
+    return ops.tanh(this) as never;
+  }
+  sigmoid(): Tensor<S, D> {
+    return ops.sigmoid(this) as never;
+  }
+  relu(): Tensor<S, D> {
+    return ops.relu(this) as never;
+  }
+  gelu(): Tensor<S, D> {
+    return ops.gelu(this) as never;
+  }
+  silu(): Tensor<S, D> {
+    return ops.silu(this) as never;
+  }
+  abs(): Tensor<S, D> {
+    return ops.abs(this) as never;
+  }
+  square(): Tensor<S, D> {
+    return ops.square(this) as never;
+  }
+  equal(b: Operand): Tensor<Shape, "bool"> {
+    return ops.equal(this, b);
+  }
+  less(b: Operand): Tensor<Shape, "bool"> {
+    return ops.less(this, b);
+  }
+  greater(b: Operand): Tensor<Shape, "bool"> {
+    return ops.greater(this, b);
+  }
+  cast<D2 extends DType>(dtype: D2): Tensor<S, D2> {
+    return ops.cast(this, dtype) as never;
+  }
 
-  matmul<T extends Shape, E extends DType, B extends Shape>(this: Tensor<T, E>, b: Tensor<B, NoInfer<E>> & CheckMatmul<T, B>): Tensor<MatmulShape<T, B>, E> {
+  matmul<T extends Shape, E extends DType, B extends Shape>(
+    this: Tensor<T, E>,
+    b: Tensor<B, NoInfer<E>> & CheckMatmul<T, B>,
+  ): Tensor<MatmulShape<T, B>, E> {
     return ops.matmul(this, b as Tensor) as never;
   }
-  reshape<T extends Shape, const R extends readonly Dim[]>(this: Tensor<T, D>, shape: R & CheckReshape<T, R>): Tensor<R, D> {
+  reshape<T extends Shape, const R extends readonly Dim[]>(
+    this: Tensor<T, D>,
+    shape: R & CheckReshape<T, R>,
+  ): Tensor<R, D> {
     return ops.reshape(this, shape as readonly Dim[]) as never;
   }
-  transpose(perm?: readonly number[]): Tensor<Shape, D> { return ops.transpose(this, perm) as never; }
-  get T(): Tensor<Shape, D> { return ops.transpose(this) as never; }
-  broadcastTo<const T extends readonly Dim[]>(shape: T): Tensor<T, D> { return ops.broadcastTo(this, shape) as never; }
-  expandDims(axis: number): Tensor<Shape, D> { return ops.expandDims(this, axis) as never; }
-  squeeze(axis?: number | readonly number[]): Tensor<Shape, D> { return ops.squeeze(this, axis) as never; }
+  transpose(perm?: readonly number[]): Tensor<Shape, D> {
+    return ops.transpose(this, perm) as never;
+  }
+  get T(): Tensor<Shape, D> {
+    return ops.transpose(this) as never;
+  }
+  broadcastTo<const T extends readonly Dim[]>(shape: T): Tensor<T, D> {
+    return ops.broadcastTo(this, shape) as never;
+  }
+  expandDims(axis: number): Tensor<Shape, D> {
+    return ops.expandDims(this, axis) as never;
+  }
+  squeeze(axis?: number | readonly number[]): Tensor<Shape, D> {
+    return ops.squeeze(this, axis) as never;
+  }
 
-  sum(axis?: number | readonly number[], keepdims = false): Tensor<Shape, D> { return ops.sum(this, axis, keepdims) as never; }
-  mean(axis?: number | readonly number[], keepdims = false): Tensor<Shape, D> { return ops.mean(this, axis, keepdims) as never; }
-  max(axis?: number | readonly number[], keepdims = false): Tensor<Shape, D> { return ops.max(this, axis, keepdims) as never; }
-  min(axis?: number | readonly number[], keepdims = false): Tensor<Shape, D> { return ops.min(this, axis, keepdims) as never; }
-  argmax(axis: number): Tensor<Shape, "i32"> { return ops.argmax(this, axis); }
-  logsumexp(axis?: number | readonly number[], keepdims = false): Tensor<Shape, D> { return ops.logsumexp(this, axis, keepdims) as never; }
-  softmax(axis = -1): Tensor<S, D> { return ops.softmax(this, axis) as never; }
-  logSoftmax(axis = -1): Tensor<S, D> { return ops.logSoftmax(this, axis) as never; }
-  gather(indices: Tensor, axis: number): Tensor<Shape, D> { return ops.gather(this, indices, axis) as never; }
-  take(indices: Tensor, axis = 0): Tensor<Shape, D> { return ops.take(this, indices, axis) as never; }
+  sum(axis?: number | readonly number[], keepdims = false): Tensor<Shape, D> {
+    return ops.sum(this, axis, keepdims) as never;
+  }
+  mean(axis?: number | readonly number[], keepdims = false): Tensor<Shape, D> {
+    return ops.mean(this, axis, keepdims) as never;
+  }
+  max(axis?: number | readonly number[], keepdims = false): Tensor<Shape, D> {
+    return ops.max(this, axis, keepdims) as never;
+  }
+  min(axis?: number | readonly number[], keepdims = false): Tensor<Shape, D> {
+    return ops.min(this, axis, keepdims) as never;
+  }
+  argmax(axis: number): Tensor<Shape, "i32"> {
+    return ops.argmax(this, axis);
+  }
+  logsumexp(axis?: number | readonly number[], keepdims = false): Tensor<Shape, D> {
+    return ops.logsumexp(this, axis, keepdims) as never;
+  }
+  softmax(axis = -1): Tensor<S, D> {
+    return ops.softmax(this, axis) as never;
+  }
+  logSoftmax(axis = -1): Tensor<S, D> {
+    return ops.logSoftmax(this, axis) as never;
+  }
+  gather(indices: Tensor, axis: number): Tensor<Shape, D> {
+    return ops.gather(this, indices, axis) as never;
+  }
+  take(indices: Tensor, axis = 0): Tensor<Shape, D> {
+    return ops.take(this, indices, axis) as never;
+  }
 }

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { dirname, sep } from "node:path";
-import { NDArray } from "../backends/interp/ndarray";
+import { NDArray } from "./ndarray";
 import { Program, Var, type Aval, type Eqn } from "./program";
 import type { Primitive, PrimParams } from "./primitives/params";
 import { PRIMITIVES } from "./primitives/registry";
@@ -50,7 +50,9 @@ export class TraceBuilder {
       return v;
     }
     if (node.kind === "device") {
-      throw new Error(`a ${node.value.backend} device tensor was used inside a trace; pass it as an argument of the traced function (or read it to the host first)`);
+      throw new Error(
+        `a ${node.value.backend} device tensor was used inside a trace; pass it as an argument of the traced function (or read it to the host first)`,
+      );
     }
     const arr = node.value;
     let v = this.constOf.get(arr);
@@ -66,7 +68,12 @@ export class TraceBuilder {
   finish(outputs: readonly Tensor[]): { program: Program; captures: Tensor[] } {
     const outVars = outputs.map((t) => this.toVar(t));
     this.closed = true;
-    const program = new Program([...this.inputs, ...this.captures.map((c) => c.inner)], this.consts, this.eqns, outVars);
+    const program = new Program(
+      [...this.inputs, ...this.captures.map((c) => c.inner)],
+      this.consts,
+      this.eqns,
+      outVars,
+    );
     return { program, captures: this.captures.map((c) => c.outer) };
   }
 }
@@ -162,11 +169,17 @@ export function bind<P extends Primitive>(prim: P, inputs: readonly Tensor[], pa
     const device = inputs.find((t) => t._node.kind === "device");
     if (device && device._node.kind === "device") {
       const handler = deviceEagerHandlers.get(device._node.value.backend);
-      if (!handler) throw new Error(`${prim}: no eager handler is registered for backend "${device._node.value.backend}"`);
+      if (!handler)
+        throw new Error(`${prim}: no eager handler is registered for backend "${device._node.value.backend}"`);
       return handler(prim, inputs, params, out);
     }
     try {
-      return Tensor._concrete(def.impl(inputs.map((t) => t._value()), params));
+      return Tensor._concrete(
+        def.impl(
+          inputs.map((t) => t._value()),
+          params,
+        ),
+      );
     } catch (e) {
       withCallSite(e);
     }
@@ -177,7 +190,12 @@ export function bind<P extends Primitive>(prim: P, inputs: readonly Tensor[], pa
 }
 
 /** Runs one primitive eagerly on a device backend (device-resident inputs in, device tensor out). */
-export type DeviceEagerHandler = <P extends Primitive>(prim: P, inputs: readonly Tensor[], params: PrimParams[P], out: Aval) => Tensor;
+export type DeviceEagerHandler = <P extends Primitive>(
+  prim: P,
+  inputs: readonly Tensor[],
+  params: PrimParams[P],
+  out: Aval,
+) => Tensor;
 
 const deviceEagerHandlers = new Map<string, DeviceEagerHandler>();
 
@@ -238,16 +256,23 @@ export function bindDims(program: Program, args: readonly Aval[], what = "progra
     const a = args[i]!;
     if (a.dtype !== v.dtype) throw new TypeError(`${what}: input ${i} has dtype ${a.dtype}, expected ${v.dtype}`);
     if (a.shape.length !== v.shape.length) {
-      throw new ShapeError(`${what}: input ${i} has shape ${shapeToString(a.shape)}, expected rank ${v.shape.length} ${shapeToString(v.shape)}`);
+      throw new ShapeError(
+        `${what}: input ${i} has shape ${shapeToString(a.shape)}, expected rank ${v.shape.length} ${shapeToString(v.shape)}`,
+      );
     }
     v.shape.forEach((d, j) => {
       const actual = a.shape[j]!;
       if (typeof d === "number") {
-        if (actual !== d) throw new ShapeError(`${what}: input ${i} has shape ${shapeToString(a.shape)}, expected ${shapeToString(v.shape)}`);
+        if (actual !== d)
+          throw new ShapeError(
+            `${what}: input ${i} has shape ${shapeToString(a.shape)}, expected ${shapeToString(v.shape)}`,
+          );
       } else if (typeof actual === "number") {
         const prev = env.get(d);
         if (prev !== undefined && prev !== actual) {
-          throw new ShapeError(`${what}: named dim "${d}" is bound to ${prev} (${origin.get(d)}) and to ${actual} (input ${i}, dim ${j}); a named dim must have one size`);
+          throw new ShapeError(
+            `${what}: named dim "${d}" is bound to ${prev} (${origin.get(d)}) and to ${actual} (input ${i}, dim ${j}); a named dim must have one size`,
+          );
         }
         if (prev === undefined) {
           env.set(d, actual);

@@ -26,13 +26,20 @@ export type BroadcastDim<A extends Dim, B extends Dim> = A extends 1
               ? A
               : never;
 
-type BroadcastRev<A extends Shape, B extends Shape> = A extends readonly [...infer AR extends Dim[], infer a extends Dim]
+type BroadcastRev<A extends Shape, B extends Shape> = A extends readonly [
+  ...infer AR extends Dim[],
+  infer a extends Dim,
+]
   ? B extends readonly [...infer BR extends Dim[], infer b extends Dim]
     ? [...BroadcastRev<AR, BR>, BroadcastDim<a, b>]
     : A
   : B;
 
-type HasNever<T extends readonly unknown[]> = T extends readonly [infer H, ...infer R] ? ([H] extends [never] ? true : HasNever<R>) : false;
+type HasNever<T extends readonly unknown[]> = T extends readonly [infer H, ...infer R]
+  ? [H] extends [never]
+    ? true
+    : HasNever<R>
+  : false;
 
 /** The numpy broadcast of two shapes, or `never` if literal dims clash. */
 export type Broadcast<A extends Shape, B extends Shape> =
@@ -60,7 +67,19 @@ type Last<S extends Shape> = S extends readonly [...Dim[], infer L extends Dim] 
 type SecondLast<S extends Shape> = S extends readonly [...Dim[], infer L extends Dim, Dim] ? L : Dim;
 type Batch<S extends Shape> = S extends readonly [...infer B extends Dim[], Dim, Dim] ? B : Shape;
 
-type DimsAgree<A extends Dim, B extends Dim> = number extends A ? true : number extends B ? true : string extends A ? true : string extends B ? true : [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type DimsAgree<A extends Dim, B extends Dim> = number extends A
+  ? true
+  : number extends B
+    ? true
+    : string extends A
+      ? true
+      : string extends B
+        ? true
+        : [A] extends [B]
+          ? [B] extends [A]
+            ? true
+            : false
+          : false;
 
 /** `unknown` when a @ b's inner dims agree and batch dims broadcast (or are not statically known). */
 export type CheckMatmul<A extends Shape, B extends Shape> =
@@ -106,38 +125,70 @@ export type MatmulShape<A extends Shape, B extends Shape> =
 
 type DigitChar = "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9";
 type Units = {
-  "0": []; "1": [1]; "2": [1, 1]; "3": [1, 1, 1]; "4": [1, 1, 1, 1]; "5": [1, 1, 1, 1, 1];
-  "6": [1, 1, 1, 1, 1, 1]; "7": [1, 1, 1, 1, 1, 1, 1]; "8": [1, 1, 1, 1, 1, 1, 1, 1]; "9": [1, 1, 1, 1, 1, 1, 1, 1, 1];
+  "0": [];
+  "1": [1];
+  "2": [1, 1];
+  "3": [1, 1, 1];
+  "4": [1, 1, 1, 1];
+  "5": [1, 1, 1, 1, 1];
+  "6": [1, 1, 1, 1, 1, 1];
+  "7": [1, 1, 1, 1, 1, 1, 1];
+  "8": [1, 1, 1, 1, 1, 1, 1, 1];
+  "9": [1, 1, 1, 1, 1, 1, 1, 1, 1];
 };
 /** Digits of a non-negative integer literal, least significant first; `never` for anything else. */
-type ToDigits<S extends string> = S extends `${infer H extends DigitChar}${infer R}` ? (R extends "" ? [H] : [...ToDigits<R>, H]) : never;
+type ToDigits<S extends string> = S extends `${infer H extends DigitChar}${infer R}`
+  ? R extends ""
+    ? [H]
+    : [...ToDigits<R>, H]
+  : never;
 /** A sum of two digits and a carry (0..19) as [digit, carry]. */
 type SplitSum<N extends number> = `${N}` extends `1${infer D extends DigitChar}` ? [D, 1] : [`${N}` & DigitChar, 0];
 type Head<D extends readonly DigitChar[]> = D extends readonly [infer H extends DigitChar, ...DigitChar[]] ? H : "0";
 type Tail<D extends readonly DigitChar[]> = D extends readonly [DigitChar, ...infer R extends DigitChar[]] ? R : [];
-type AddDigits<A extends readonly DigitChar[], B extends readonly DigitChar[], C extends 0 | 1 = 0> = A extends readonly []
-  ? B extends readonly []
-    ? C extends 1 ? ["1"] : []
-    : AddStep<A, B, C>
-  : AddStep<A, B, C>;
+type AddDigits<
+  A extends readonly DigitChar[],
+  B extends readonly DigitChar[],
+  C extends 0 | 1 = 0,
+> = A extends readonly [] ? (B extends readonly [] ? (C extends 1 ? ["1"] : []) : AddStep<A, B, C>) : AddStep<A, B, C>;
 type AddStep<A extends readonly DigitChar[], B extends readonly DigitChar[], C extends 0 | 1> =
-  SplitSum<Extract<[...Units[Head<A>], ...Units[Head<B>], ...(C extends 1 ? [1] : [])]["length"], number>> extends [infer D extends DigitChar, infer C2 extends 0 | 1]
+  SplitSum<Extract<[...Units[Head<A>], ...Units[Head<B>], ...(C extends 1 ? [1] : [])]["length"], number>> extends [
+    infer D extends DigitChar,
+    infer C2 extends 0 | 1,
+  ]
     ? [D, ...AddDigits<Tail<A>, Tail<B>, C2>]
     : never;
-type TimesSmall<A extends readonly DigitChar[], K extends readonly unknown[], Acc extends readonly DigitChar[] = []> = K extends readonly [unknown, ...infer R]
-  ? TimesSmall<A, R, AddDigits<Acc, A>>
-  : Acc;
-type MulDigits<A extends readonly DigitChar[], B extends readonly DigitChar[]> = B extends readonly [infer b extends DigitChar, ...infer BR extends DigitChar[]]
+type TimesSmall<
+  A extends readonly DigitChar[],
+  K extends readonly unknown[],
+  Acc extends readonly DigitChar[] = [],
+> = K extends readonly [unknown, ...infer R] ? TimesSmall<A, R, AddDigits<Acc, A>> : Acc;
+type MulDigits<A extends readonly DigitChar[], B extends readonly DigitChar[]> = B extends readonly [
+  infer b extends DigitChar,
+  ...infer BR extends DigitChar[],
+]
   ? AddDigits<TimesSmall<A, Units[b]>, ["0", ...MulDigits<A, BR>]>
   : [];
-type Join<D extends readonly DigitChar[]> = D extends readonly [infer H extends DigitChar, ...infer R extends DigitChar[]] ? `${Join<R>}${H}` : "";
-type StripZeros<S extends string> = S extends `0${infer R}` ? (R extends "" ? "0" : StripZeros<R>) : S extends "" ? "0" : S;
+type Join<D extends readonly DigitChar[]> = D extends readonly [
+  infer H extends DigitChar,
+  ...infer R extends DigitChar[],
+]
+  ? `${Join<R>}${H}`
+  : "";
+type StripZeros<S extends string> = S extends `0${infer R}`
+  ? R extends ""
+    ? "0"
+    : StripZeros<R>
+  : S extends ""
+    ? "0"
+    : S;
 
 /** Splits a shape into the decimal product of its literal dims and the list of its named dims; `never` if a dim is not a literal. */
-type SymbolicCount<S extends Shape, Acc extends readonly DigitChar[] = ["1"], Names extends readonly string[] = []> = S extends readonly [
-  infer H,
-  ...infer R extends Shape,
-]
+type SymbolicCount<
+  S extends Shape,
+  Acc extends readonly DigitChar[] = ["1"],
+  Names extends readonly string[] = [],
+> = S extends readonly [infer H, ...infer R extends Shape]
   ? H extends number
     ? number extends H
       ? never
@@ -153,12 +204,18 @@ type SymbolicCount<S extends Shape, Acc extends readonly DigitChar[] = ["1"], Na
     ? [StripZeros<Join<Acc>>, Names]
     : never;
 
-type RemoveOne<T extends readonly string[], X extends string> = T extends readonly [infer H extends string, ...infer R extends string[]]
+type RemoveOne<T extends readonly string[], X extends string> = T extends readonly [
+  infer H extends string,
+  ...infer R extends string[],
+]
   ? [H] extends [X]
     ? R
     : [H, ...RemoveOne<R, X>]
   : never;
-type SameNames<A extends readonly string[], B extends readonly string[]> = A extends readonly [infer H extends string, ...infer R extends string[]]
+type SameNames<A extends readonly string[], B extends readonly string[]> = A extends readonly [
+  infer H extends string,
+  ...infer R extends string[],
+]
   ? [RemoveOne<B, H>] extends [never]
     ? false
     : SameNames<R, RemoveOne<B, H>>
@@ -185,7 +242,9 @@ export type CheckReshape<From extends Shape, To extends Shape> = [SymbolicCount<
     : SymbolicCount<From> extends [infer A extends string, infer NA extends readonly string[]]
       ? SymbolicCount<To> extends [infer B extends string, infer NB extends readonly string[]]
         ? A extends "0"
-          ? B extends "0" ? unknown : ShapeMismatch<"reshape changes the element count", From, To>
+          ? B extends "0"
+            ? unknown
+            : ShapeMismatch<"reshape changes the element count", From, To>
           : [A] extends [B]
             ? SameNames<NA, NB> extends true
               ? unknown

@@ -3,8 +3,27 @@
  * its gradient Program, then train it for a few steps on the interpreter.
  */
 import {
-  arange, argsort, bincount, broadcastTo, matmul, mean, random, raggedMatmul, reshape, scatterAdd, softmax, spec,
-  square, take, topK, trace, tree, valueAndGrad, vjpProgram, zeros, type Tensor,
+  arange,
+  argsort,
+  bincount,
+  broadcastTo,
+  matmul,
+  mean,
+  random,
+  raggedMatmul,
+  reshape,
+  scatterAdd,
+  softmax,
+  spec,
+  square,
+  take,
+  topK,
+  trace,
+  tree,
+  valueAndGrad,
+  vjpProgram,
+  zeros,
+  type Tensor,
 } from "../index";
 
 interface Params {
@@ -59,7 +78,10 @@ const target = random.normal(ky!, [T, D]).mul(0.1).add(x.mul(0.5));
 const program = trace(loss, params0, spec([T, D]), spec([T, D]));
 console.log(`== MoE layer loss (T=${T}, D=${D}, H=${H}, E=${E}, top-${K}): ${program.eqns.length} equations`);
 console.log(program.toString());
-const gradProgram = vjpProgram(program, program.inputs.map((_, i) => i < 3));
+const gradProgram = vjpProgram(
+  program,
+  program.inputs.map((_, i) => i < 3),
+);
 console.log(`\n== its gradient program (w.r.t. router, w1, w2): ${gradProgram.eqns.length} equations`);
 console.log(gradProgram.toString());
 

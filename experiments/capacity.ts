@@ -25,7 +25,15 @@ const SIZES = {
 /** Trains one layer; `capacityFactor` undefined = dropless. */
 function runFactor(capacityFactor: number | undefined, seed: number, opts: ExperimentOptions) {
   const size = SIZES[opts.size];
-  const task = clusterTask({ clusters: EXPERTS, perCluster: size.perCluster, dim: DIM, offset: 1, spread: 0.3, seed: 11, residualTarget: true });
+  const task = clusterTask({
+    clusters: EXPERTS,
+    perCluster: size.perCluster,
+    dim: DIM,
+    offset: 1,
+    spread: 0.3,
+    seed: 11,
+    residualTarget: true,
+  });
   const layer = moeLayer({
     numExperts: EXPERTS,
     gate: { type: "topK", k: 1, renormalize: false },

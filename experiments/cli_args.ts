@@ -36,4 +36,3 @@ export function parseArgs(argv: readonly string[]): Args {
   if (unknown.length) throw new Error(`unknown experiment(s): ${unknown.join(", ")}\n\n${USAGE}`);
   return { names: expanded, reduced, outDir };
 }
-

@@ -10,7 +10,13 @@
 import { random, tensor, type Tensor } from "../index";
 import type { Optimizer } from "../moe";
 import {
-  adam, fitEm, initLinearGaussianMixture, linearGaussianMixtureLogLikelihood, sgd, train, type LinearGaussianMixtureParams,
+  adam,
+  fitEm,
+  initLinearGaussianMixture,
+  linearGaussianMixtureLogLikelihood,
+  sgd,
+  train,
+  type LinearGaussianMixtureParams,
 } from "../moe";
 import { round, seededNormal, seededUniform } from "./common/data";
 import { progressFor, type ExperimentOptions } from "./experiment";
@@ -22,7 +28,13 @@ const SIZES = {
 };
 
 /** The generating mixture: gate logits x V + c over 3 experts, expert i: y = x w_i + b_i + N(0, σ_i²). */
-const TRUE_GATE = { w: [[3, -3, 0], [0, 0, 3]], b: [0, 0, 0] };
+const TRUE_GATE = {
+  w: [
+    [3, -3, 0],
+    [0, 0, 3],
+  ],
+  b: [0, 0, 0],
+};
 const TRUE_EXPERTS = [
   { w: [2, -1], b: 1, sd: 0.2 },
   { w: [-1, 1], b: -1, sd: 0.3 },
@@ -42,7 +54,7 @@ function makeData(n: number, seed: number) {
     // Draw the expert from the gate's probabilities by inverting their cumulative sum.
     const u = uniform() * p.reduce((s, v) => s + v, 0);
     let k = 0;
-    for (let acc = p[0]!; u > acc && k < p.length - 1; ) acc += p[++k]!;
+    for (let acc = p[0]!; u > acc && k < p.length - 1;) acc += p[++k]!;
     const e = TRUE_EXPERTS[k]!;
     xs.push(x);
     ys.push([x[0]! * e.w[0]! + x[1]! * e.w[1]! + e.b + e.sd * normal()]);
@@ -51,8 +63,21 @@ function makeData(n: number, seed: number) {
 }
 
 /** Maximises the log-likelihood with a first-order optimizer; returns it before each step and at the end. */
-function ascend(init: LinearGaussianMixtureParams, x: Tensor, y: Tensor, optimizer: Optimizer, steps: number, progress: ReturnType<typeof progressFor>): number[] {
-  const { params, losses } = train({ params: init, optimizer, steps, loss: (p) => linearGaussianMixtureLogLikelihood(p, x, y).neg(), progress });
+function ascend(
+  init: LinearGaussianMixtureParams,
+  x: Tensor,
+  y: Tensor,
+  optimizer: Optimizer,
+  steps: number,
+  progress: ReturnType<typeof progressFor>,
+): number[] {
+  const { params, losses } = train({
+    params: init,
+    optimizer,
+    steps,
+    loss: (p) => linearGaussianMixtureLogLikelihood(p, x, y).neg(),
+    progress,
+  });
   return [...losses.map((l) => -l), linearGaussianMixtureLogLikelihood(params, x, y).item()];
 }
 
@@ -75,7 +100,10 @@ export async function run(opts: ExperimentOptions): Promise<Record<string, unkno
     methods.push({ name, curve: ascend(init, x, y, sgd({ lr }), size.gradientSteps, progressFor(opts, name)) });
   }
   const adamName = `Adam (lr ${size.adamLr})`;
-  methods.push({ name: adamName, curve: ascend(init, x, y, adam({ lr: size.adamLr }), size.gradientSteps, progressFor(opts, adamName)) });
+  methods.push({
+    name: adamName,
+    curve: ascend(init, x, y, adam({ lr: size.adamLr }), size.gradientSteps, progressFor(opts, adamName)),
+  });
   const iterationsToTarget = Object.fromEntries(methods.map((m) => [m.name, firstReaching(m.curve, target)]));
   const bestGradient = Math.min(...methods.slice(1).map((m) => iterationsToTarget[m.name] ?? Infinity));
   return {
@@ -103,7 +131,10 @@ export function plotSpec(result: Record<string, unknown>): PlotSpec {
     yLabel: "mean log-likelihood per case",
     logX: true,
     // Large-step gradient ascent diverges in spikes; keep the view on the range the methods climb through.
-    yRange: [Math.floor((result.initialLogLikelihood as number) - 0.5), Math.ceil(((result.emFinalLogLikelihood as number) + 0.2) * 2) / 2],
+    yRange: [
+      Math.floor((result.initialLogLikelihood as number) - 0.5),
+      Math.ceil(((result.emFinalLogLikelihood as number) + 0.2) * 2) / 2,
+    ],
     series: [
       ...curves.map((c) => ({ name: c.name, x: c.logLikelihood.map((_, i) => i + 1), y: c.logLikelihood })),
       { name: "target (99% of EM gain)", x: [1, longest], y: [result.target as number, result.target as number] },

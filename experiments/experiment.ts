@@ -25,4 +25,5 @@ export interface ExperimentModule<R extends ExperimentResult = ExperimentResult>
 export type { PlotSpec };
 
 /** Progress output for the library's `train`: a labelled bar or lines on full runs, silent on reduced ones (tests). */
-export const progressFor = (opts: ExperimentOptions, label: string): false | { label: string } => (opts.size === "full" ? { label } : false);
+export const progressFor = (opts: ExperimentOptions, label: string): false | { label: string } =>
+  opts.size === "full" ? { label } : false;

@@ -35,7 +35,13 @@ const LABEL: Record<Router, string> = {
 
 function gateFor(router: Router, layerSeed: number): { gate: GateConfig; aux: AuxLossWeights } {
   if (router === "hash" || router === "balancedHash") {
-    return { gate: { type: "hash", table: hashTable(VOCAB, EXPERTS, { layer: 0, seed: layerSeed, balanced: router === "balancedHash" }) }, aux: {} };
+    return {
+      gate: {
+        type: "hash",
+        table: hashTable(VOCAB, EXPERTS, { layer: 0, seed: layerSeed, balanced: router === "balancedHash" }),
+      },
+      aux: {},
+    };
   }
   return { gate: { type: "topK", k: 1, renormalize: false }, aux: router === "learnedSwitch" ? { switch: 0.1 } : {} };
 }
@@ -59,7 +65,8 @@ function runRouter(router: Router, seed: number, opts: ExperimentOptions) {
       return [taskLoss.add(report.auxLoss), { taskLoss, ratio: report.maxLoadRatio }] as const;
     },
     onStep: ({ step, aux: a }) => {
-      if (step % size.every === 0 || step === size.steps - 1) curve.push({ step, taskLoss: round(a!.taskLoss.item()), maxLoadRatio: round(a!.ratio.item()) });
+      if (step % size.every === 0 || step === size.steps - 1)
+        curve.push({ step, taskLoss: round(a!.taskLoss.item()), maxLoadRatio: round(a!.ratio.item()) });
     },
     progress: progressFor(opts, `hash routing (${router}, seed ${seed})`),
   });
@@ -93,7 +100,15 @@ export async function run(opts: ExperimentOptions): Promise<Record<string, unkno
       ];
     }),
   );
-  return { experts: EXPERTS, dim: DIM, vocab: VOCAB, tokensEachExpertCanFit: DIM + 1, steps: size.steps, seeds: size.seeds, ...results };
+  return {
+    experts: EXPERTS,
+    dim: DIM,
+    vocab: VOCAB,
+    tokensEachExpertCanFit: DIM + 1,
+    steps: size.steps,
+    seeds: size.seeds,
+    ...results,
+  };
 }
 
 /** Task loss over training for each router (log scale). */

@@ -36,7 +36,14 @@ interface Curve {
 
 function runVariant(variant: Variant, seed: number, opts: ExperimentOptions) {
   const size = SIZES[opts.size];
-  const task = clusterTask({ clusters: EXPERTS, perCluster: size.perCluster, dim: DIM, offset: 3, spread: 0.3, seed: 7 });
+  const task = clusterTask({
+    clusters: EXPERTS,
+    perCluster: size.perCluster,
+    dim: DIM,
+    offset: 3,
+    spread: 0.3,
+    seed: 7,
+  });
   const layer = moeLayer({
     numExperts: EXPERTS,
     gate: { type: "topK", k: 1, renormalize: false },
@@ -61,7 +68,12 @@ function runVariant(variant: Variant, seed: number, opts: ExperimentOptions) {
       ratios.push(report.maxLoadRatio.item());
       if (variant === "lossFree") bias = lossFreeBiasUpdate(bias, report.expertCounts, BIAS_RATE);
       if (step % size.every === 0 || step === size.steps - 1) {
-        curve.push({ step, maxLoadRatio: round(report.maxLoadRatio.item()), switchLoss: round(report.losses.switch!.item()), taskLoss: round(aux!.taskLoss.item()) });
+        curve.push({
+          step,
+          maxLoadRatio: round(report.maxLoadRatio.item()),
+          switchLoss: round(report.losses.switch!.item()),
+          taskLoss: round(aux!.taskLoss.item()),
+        });
       }
     },
     progress: progressFor(opts, `load balance (${variant}, seed ${seed})`),
@@ -86,7 +98,8 @@ const average = (xs: number[]) => round(xs.reduce((a, b) => a + b, 0) / xs.lengt
 export async function run(opts: ExperimentOptions): Promise<Record<string, unknown>> {
   const size = SIZES[opts.size];
   const runs = Object.fromEntries(VARIANTS.map((v) => [v, size.seeds.map((seed) => runVariant(v, seed, opts))]));
-  const summary = (pick: (r: ReturnType<typeof runVariant>) => number) => Object.fromEntries(VARIANTS.map((v) => [v, average(runs[v]!.map(pick))]));
+  const summary = (pick: (r: ReturnType<typeof runVariant>) => number) =>
+    Object.fromEntries(VARIANTS.map((v) => [v, average(runs[v]!.map(pick))]));
   return {
     experts: EXPERTS,
     tokens: EXPERTS * size.perCluster,
@@ -99,7 +112,9 @@ export async function run(opts: ExperimentOptions): Promise<Record<string, unkno
     meanMaxLoadRatioLast20pct: summary((r) => r.meanMaxLoadRatioLast20pct),
     finalSwitchLoss: summary((r) => r.finalSwitchLoss),
     finalTaskLoss: summary((r) => r.finalTaskLoss),
-    ...Object.fromEntries(VARIANTS.map((v) => [v, { ...runs[v]![0]!, perSeedFinalMaxLoadRatio: runs[v]!.map((r) => r.finalMaxLoadRatio) }])),
+    ...Object.fromEntries(
+      VARIANTS.map((v) => [v, { ...runs[v]![0]!, perSeedFinalMaxLoadRatio: runs[v]!.map((r) => r.finalMaxLoadRatio) }]),
+    ),
   };
 }
 
@@ -112,7 +127,15 @@ export function plotSpec(result: Record<string, unknown>): PlotSpec {
     yLabel: "max/mean tokens per expert (1 = balanced)",
     series: VARIANTS.map((v) => {
       const curve = (result[v] as { curve: Curve[] }).curve;
-      return { name: { none: "no balancing", switch: `Switch loss α=${SWITCH_ALPHA}`, lossFree: `loss-free bias u=${BIAS_RATE}` }[v], x: curve.map((c) => c.step), y: curve.map((c) => c.maxLoadRatio) };
+      return {
+        name: {
+          none: "no balancing",
+          switch: `Switch loss α=${SWITCH_ALPHA}`,
+          lossFree: `loss-free bias u=${BIAS_RATE}`,
+        }[v],
+        x: curve.map((c) => c.step),
+        y: curve.map((c) => c.maxLoadRatio),
+      };
     }),
   };
 }

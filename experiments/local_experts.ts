@@ -14,7 +14,12 @@ import { progressFor, type ExperimentOptions } from "./experiment";
 import type { PlotSpec } from "./svg";
 
 const REGIONS = 4;
-const CENTERS = [[-2, -2], [-2, 2], [2, -2], [2, 2]] as const;
+const CENTERS = [
+  [-2, -2],
+  [-2, 2],
+  [2, -2],
+  [2, 2],
+] as const;
 
 const SIZES = {
   full: { perRegion: 200, steps: 800, every: 20, seeds: [3, 0, 1, 2, 4, 5, 6, 7] },
@@ -44,7 +49,11 @@ function makeData(perRegion: number, seed: number) {
  * Per region and expert: `hard`, the fraction of the region's inputs whose gate
  * arg-max is that expert, and `soft`, the expert's mean gate weight there.
  */
-function usage(params: GatedExpertsParams, x: ReturnType<typeof makeData>["x"], region: readonly number[]): { hard: number[][]; soft: number[][] } {
+function usage(
+  params: GatedExpertsParams,
+  x: ReturnType<typeof makeData>["x"],
+  region: readonly number[],
+): { hard: number[][]; soft: number[][] } {
   const gates = localExperts(params, x).gates;
   const winner = Array.from(argmax(gates, -1).dataSync());
   const probs = gates.toArray() as number[][];
@@ -77,7 +86,12 @@ function checkpoint(step: number, params: GatedExpertsParams, data: ReturnType<t
 }
 
 /** Trains one mixture from the init seed `seed`; returns the trained usage and the curve of checkpoints. */
-function trainOnce(data: ReturnType<typeof makeData>, seed: number, size: (typeof SIZES)["full"], opts: ExperimentOptions) {
+function trainOnce(
+  data: ReturnType<typeof makeData>,
+  seed: number,
+  size: (typeof SIZES)["full"],
+  opts: ExperimentOptions,
+) {
   const init = initGatedExperts(random.key(seed), { inputDim: 2, outputDim: 2, experts: REGIONS });
   const curve: Checkpoint[] = [checkpoint(0, init, data)];
   const { params, losses } = train({
@@ -113,10 +127,20 @@ export async function run(opts: ExperimentOptions): Promise<Record<string, unkno
     dominantExpert: main.dominant,
     distinctDominantExperts: new Set(main.dominant).size,
     usage: main.finalUsage.map((r) => r.map((v) => round(v))),
-    seeds: runs.map((r) => ({ seed: r.seed, minPurity: round(Math.min(...r.purity)), distinctDominantExperts: new Set(r.dominant).size })),
+    seeds: runs.map((r) => ({
+      seed: r.seed,
+      minPurity: round(Math.min(...r.purity)),
+      distinctDominantExperts: new Set(r.dominant).size,
+    })),
     seedsSpecialised: runs.filter((r) => Math.min(...r.purity) > 0.9 && new Set(r.dominant).size === REGIONS).length,
-    purityCurve: main.curve.map((c) => ({ step: c.step, purity: c.purity.map((p) => round(p)), gateShare: c.gateShare.map((p) => round(p)) })),
-    lossCurve: main.losses.filter((_, i) => i % size.every === 0).map((l, i) => ({ step: i * size.every, loss: round(l) })),
+    purityCurve: main.curve.map((c) => ({
+      step: c.step,
+      purity: c.purity.map((p) => round(p)),
+      gateShare: c.gateShare.map((p) => round(p)),
+    })),
+    lossCurve: main.losses
+      .filter((_, i) => i % size.every === 0)
+      .map((l, i) => ({ step: i * size.every, loss: round(l) })),
   };
 }
 
@@ -130,7 +154,11 @@ export function plotSpec(result: Record<string, unknown>): PlotSpec {
     yLabel: "share of the region's top expert",
     logX: true,
     series: [
-      ...Array.from({ length: REGIONS }, (_, r) => ({ name: `region ${r + 1}: purity`, x: steps, y: curve.map((c) => c.purity[r]!) })),
+      ...Array.from({ length: REGIONS }, (_, r) => ({
+        name: `region ${r + 1}: purity`,
+        x: steps,
+        y: curve.map((c) => c.purity[r]!),
+      })),
       { name: "min gate weight of top expert", x: steps, y: curve.map((c) => Math.min(...c.gateShare)) },
     ],
   };

@@ -35,7 +35,10 @@ interface Split {
 /** Per speaker s: x = [R_s (3 e_c) + N(0, 0.6²); 4 (cos, sin)(2πs/6) + N(0, 0.3²)]. */
 function makeSpeakers(seed: number) {
   const normal = seededNormal(seed);
-  return Array.from({ length: SPEAKERS }, (_, s) => ({ rotation: randomRotation(normal, CLASSES), offset: [4 * Math.cos((2 * Math.PI * s) / SPEAKERS), 4 * Math.sin((2 * Math.PI * s) / SPEAKERS)] }));
+  return Array.from({ length: SPEAKERS }, (_, s) => ({
+    rotation: randomRotation(normal, CLASSES),
+    offset: [4 * Math.cos((2 * Math.PI * s) / SPEAKERS), 4 * Math.sin((2 * Math.PI * s) / SPEAKERS)],
+  }));
 }
 
 function sample(speakers: ReturnType<typeof makeSpeakers>, perSpeaker: number, seed: number): Split {
@@ -47,7 +50,10 @@ function sample(speakers: ReturnType<typeof makeSpeakers>, perSpeaker: number, s
     for (let i = 0; i < perSpeaker; i++) {
       const c = i % CLASSES;
       const proto = Array.from({ length: CLASSES }, (_, k) => (k === c ? 3 : 0));
-      xs.push([...matVec(sp.rotation, proto).map((v) => v + 0.6 * normal()), ...sp.offset.map((o) => o + 0.3 * normal())]);
+      xs.push([
+        ...matVec(sp.rotation, proto).map((v) => v + 0.6 * normal()),
+        ...sp.offset.map((o) => o + 0.3 * normal()),
+      ]);
       labels.push(c);
       speaker.push(s);
     }
@@ -59,7 +65,11 @@ function sample(speakers: ReturnType<typeof makeSpeakers>, perSpeaker: number, s
 const accuracy = (probs: Tensor, labels: Tensor): number => mean(argmax(probs, -1).equal(labels).cast("f32")).item();
 
 /** Trains expert s on speaker s only: the squared error of softmax(x W_s + b_s) against one-hot targets. */
-function trainExperts(data: Split, steps: number, progress: ReturnType<typeof progressFor>): GatedExpertsParams["experts"] {
+function trainExperts(
+  data: Split,
+  steps: number,
+  progress: ReturnType<typeof progressFor>,
+): GatedExpertsParams["experts"] {
   const own = oneHot(tensor(data.speaker, [data.speaker.length], "i32"), SPEAKERS); // [N, E]: which expert owns each case
   const init = initGatedExperts(random.key(7), { inputDim: FEATURES, outputDim: CLASSES, experts: SPEAKERS }).experts;
   const loss = (experts: GatedExpertsParams["experts"]) => {
@@ -79,7 +89,10 @@ export async function run(opts: ExperimentOptions): Promise<Record<string, unkno
 
   // The meta-pi stage: only the gate learns; the experts are held fixed.
   const gateInit = initGatedExperts(random.key(8), { inputDim: FEATURES, outputDim: CLASSES, experts: SPEAKERS }).gate;
-  const withGate = (gate: GatedExpertsParams["gate"]): GatedExpertsParams => ({ gate, experts: { w: stopGradient(experts.w), b: stopGradient(experts.b) } });
+  const withGate = (gate: GatedExpertsParams["gate"]): GatedExpertsParams => ({
+    gate,
+    experts: { w: stopGradient(experts.w), b: stopGradient(experts.b) },
+  });
   const { params: gate, losses } = train({
     params: gateInit,
     optimizer: adam({ lr: 0.05 }),

@@ -35,7 +35,12 @@ export async function run(opts: ExperimentOptions): Promise<Record<string, unkno
     const [ke, km] = random.split(random.key(100 + k), 2);
     const init: Model = {
       embed: random.normal(ke!, [m, size.embedDim]),
-      mos: initMixtureOfSoftmaxes(km!, { contextDim: size.embedDim, latentDim: size.latentDim, vocab: v, components: k }),
+      mos: initMixtureOfSoftmaxes(km!, {
+        contextDim: size.embedDim,
+        latentDim: size.latentDim,
+        vocab: v,
+        components: k,
+      }),
     };
     // The batch is every context once, in order, so the context vectors are the embedding table itself.
     const { losses } = train({
@@ -78,6 +83,10 @@ export function plotSpec(result: Record<string, unknown>): PlotSpec {
     xLabel: "training step (Adam)",
     yLabel: "cross-entropy - entropy (KL to the truth, nats)",
     logY: true,
-    series: curves.map((c) => ({ name: c.components === 1 ? "softmax (K=1)" : `MoS K=${c.components}`, x: c.step, y: c.excess })),
+    series: curves.map((c) => ({
+      name: c.components === 1 ? "softmax (K=1)" : `MoS K=${c.components}`,
+      x: c.step,
+      y: c.excess,
+    })),
   };
 }

@@ -23,7 +23,9 @@ async function main(): Promise<number> {
   for (const name of args.names) {
     try {
       const r = await runExperiment(name, { size: args.reduced ? "reduced" : "full", outDir: args.outDir });
-      const lines = headline(r.result).split("\n").map((l) => `  ${l}`);
+      const lines = headline(r.result)
+        .split("\n")
+        .map((l) => `  ${l}`);
       console.log([`${name} (${r.size}, ${r.seconds} s): ${r.jsonPath}, ${r.svgPath}`, ...lines].join("\n"));
     } catch (e) {
       failed++;

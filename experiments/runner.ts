@@ -18,7 +18,10 @@ export interface ExperimentRun {
  * Loads, runs and records an experiment under `outDir`.
  * @example const { result, svgPath } = await runExperiment("local_experts", { size: "reduced", outDir: "out/experiments" });
  */
-export async function runExperiment(name: string, opts: { size: ExperimentSize; outDir: string }): Promise<ExperimentRun> {
+export async function runExperiment(
+  name: string,
+  opts: { size: ExperimentSize; outDir: string },
+): Promise<ExperimentRun> {
   const mod = await loadExperiment(name);
   mkdirSync(opts.outDir, { recursive: true });
   const start = performance.now();

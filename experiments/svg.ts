@@ -46,7 +46,18 @@ export type PlotSpec = LinePlot | BarPlot;
 
 const HEIGHT = 440;
 const MARGIN = { left: 78, top: 44, bottom: 62 };
-const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+const PALETTE = [
+  "#1f77b4",
+  "#d62728",
+  "#2ca02c",
+  "#ff7f0e",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#7f7f7f",
+  "#bcbd22",
+  "#17becf",
+];
 
 const plotW = 462;
 /** The legend sits right of the plot; the image widens to fit its longest name (about 7 px a character at 12 px). */
@@ -70,7 +81,8 @@ function formatTick(v: number): string {
  * (Heckbert's "nice numbers"). Returns the widened range too.
  */
 export function niceTicks(lo: number, hi: number, count = 6): { ticks: number[]; lo: number; hi: number } {
-  if (!(Number.isFinite(lo) && Number.isFinite(hi))) throw new RangeError(`niceTicks: range [${lo}, ${hi}] is not finite`);
+  if (!(Number.isFinite(lo) && Number.isFinite(hi)))
+    throw new RangeError(`niceTicks: range [${lo}, ${hi}] is not finite`);
   if (hi < lo) [lo, hi] = [hi, lo];
   if (hi === lo) {
     const pad = lo === 0 ? 1 : Math.abs(lo) * 0.1;
@@ -104,7 +116,12 @@ function frame(spec: PlotSpec, body: string[], legend: string[]): string {
     `<line x1="${MARGIN.left}" y1="${MARGIN.top + plotH}" x2="${MARGIN.left + plotW}" y2="${MARGIN.top + plotH}" stroke="black"/>`,
     `<line x1="${MARGIN.left}" y1="${MARGIN.top}" x2="${MARGIN.left}" y2="${MARGIN.top + plotH}" stroke="black"/>`,
     text(MARGIN.left + plotW / 2, HEIGHT - 16, spec.xLabel, `text-anchor="middle"`),
-    text(18, MARGIN.top + plotH / 2, spec.yLabel, `text-anchor="middle" transform="rotate(-90 18 ${MARGIN.top + plotH / 2})"`),
+    text(
+      18,
+      MARGIN.top + plotH / 2,
+      spec.yLabel,
+      `text-anchor="middle" transform="rotate(-90 18 ${MARGIN.top + plotH / 2})"`,
+    ),
     ...legend,
     `</svg>`,
   ].join("\n");
@@ -136,7 +153,8 @@ function yAxis(ticks: readonly number[], toPx: (v: number) => number, label: (v:
 }
 
 function checkSeriesNames(spec: PlotSpec): void {
-  if (!Array.isArray(spec.series) || spec.series.length === 0) throw new Error(`renderPlot: "${spec.title}" has no series; expected at least one`);
+  if (!Array.isArray(spec.series) || spec.series.length === 0)
+    throw new Error(`renderPlot: "${spec.title}" has no series; expected at least one`);
 }
 
 /** An axis in data space: the value transform (identity or log10), the ticks, and how to label them. */
@@ -152,15 +170,24 @@ function lineAxis(values: readonly number[], log: boolean | undefined) {
 function renderLine(spec: LinePlot): string {
   checkSeriesNames(spec);
   const points = spec.series.map((s) => {
-    if (s.x.length !== s.y.length) throw new Error(`renderPlot: series "${s.name}" has ${s.x.length} x values but ${s.y.length} y values`);
+    if (s.x.length !== s.y.length)
+      throw new Error(`renderPlot: series "${s.name}" has ${s.x.length} x values but ${s.y.length} y values`);
     return s.x
       .map((x, i) => [x, s.y[i]!] as const)
       .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!spec.logX || x > 0) && (!spec.logY || y > 0));
   });
   const all = points.flat();
-  if (all.length === 0) throw new Error(`renderPlot: "${spec.title}" has no finite points${spec.logX || spec.logY ? " (a log axis needs values > 0)" : ""}`);
-  const xa = lineAxis(all.map((p) => p[0]), spec.logX);
-  const clampY = spec.yRange ? (y: number) => Math.min(Math.max(y, spec.yRange![0]), spec.yRange![1]) : (y: number) => y;
+  if (all.length === 0)
+    throw new Error(
+      `renderPlot: "${spec.title}" has no finite points${spec.logX || spec.logY ? " (a log axis needs values > 0)" : ""}`,
+    );
+  const xa = lineAxis(
+    all.map((p) => p[0]),
+    spec.logX,
+  );
+  const clampY = spec.yRange
+    ? (y: number) => Math.min(Math.max(y, spec.yRange![0]), spec.yRange![1])
+    : (y: number) => y;
   const ya = lineAxis(spec.yRange ?? all.map((p) => p[1]), spec.logY);
   const px = (x: number) => MARGIN.left + ((x - xa.lo) / (xa.hi - xa.lo)) * plotW;
   const py = (v: number) => MARGIN.top + plotH - ((v - ya.lo) / (ya.hi - ya.lo)) * plotH;
@@ -181,7 +208,14 @@ function renderLine(spec: LinePlot): string {
       return `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`;
     }),
   ];
-  return frame(spec, body, legendEntries(spec.series.map((s) => s.name), "line"));
+  return frame(
+    spec,
+    body,
+    legendEntries(
+      spec.series.map((s) => s.name),
+      "line",
+    ),
+  );
 }
 
 /**
@@ -201,7 +235,9 @@ function renderBar(spec: BarPlot): string {
   checkSeriesNames(spec);
   for (const s of spec.series) {
     if (s.values.length !== spec.categories.length) {
-      throw new Error(`renderPlot: bar series "${s.name}" has ${s.values.length} values, expected one per category (${spec.categories.length})`);
+      throw new Error(
+        `renderPlot: bar series "${s.name}" has ${s.values.length} values, expected one per category (${spec.categories.length})`,
+      );
     }
   }
   const values = spec.series.flatMap((s) => s.values.filter(Number.isFinite));
@@ -212,17 +248,28 @@ function renderBar(spec: BarPlot): string {
   const barW = (groupW * 0.8) / spec.series.length;
   const body = [
     ...yAxis(ys.ticks, py, formatTick),
-    ...spec.categories.map((c, i) => text(MARGIN.left + (i + 0.5) * groupW, MARGIN.top + plotH + 19, c, `text-anchor="middle"`)),
+    ...spec.categories.map((c, i) =>
+      text(MARGIN.left + (i + 0.5) * groupW, MARGIN.top + plotH + 19, c, `text-anchor="middle"`),
+    ),
     ...spec.series.flatMap((s, j) =>
       s.values.flatMap((v, i) => {
         if (!Number.isFinite(v)) return [];
         const x = MARGIN.left + i * groupW + groupW * 0.1 + j * barW;
         const [top, bottom] = [py(Math.max(v, 0)), py(Math.min(v, 0))];
-        return [`<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${barW.toFixed(1)}" height="${(bottom - top).toFixed(1)}" fill="${PALETTE[j % PALETTE.length]}"><title>${escapeXml(`${s.name} / ${spec.categories[i]}: ${formatTick(v)}`)}</title></rect>`];
+        return [
+          `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${barW.toFixed(1)}" height="${(bottom - top).toFixed(1)}" fill="${PALETTE[j % PALETTE.length]}"><title>${escapeXml(`${s.name} / ${spec.categories[i]}: ${formatTick(v)}`)}</title></rect>`,
+        ];
       }),
     ),
   ];
-  return frame(spec, body, legendEntries(spec.series.map((s) => s.name), "box"));
+  return frame(
+    spec,
+    body,
+    legendEntries(
+      spec.series.map((s) => s.name),
+      "box",
+    ),
+  );
 }
 
 /**
@@ -232,8 +279,11 @@ function renderBar(spec: BarPlot): string {
  *   series: [{ name: "train", x: [0, 1, 2], y: [1, 0.5, 0.3] }] });
  */
 export function renderPlot(spec: PlotSpec): string {
-  if (spec === null || typeof spec !== "object") throw new TypeError(`renderPlot: expected a plot spec object, got ${spec === null ? "null" : typeof spec}`);
+  if (spec === null || typeof spec !== "object")
+    throw new TypeError(`renderPlot: expected a plot spec object, got ${spec === null ? "null" : typeof spec}`);
   if (spec.kind === "line") return renderLine(spec);
   if (spec.kind === "bar") return renderBar(spec);
-  throw new TypeError(`renderPlot: unknown plot kind ${JSON.stringify((spec as { kind?: unknown }).kind)}; expected "line" or "bar"`);
+  throw new TypeError(
+    `renderPlot: unknown plot kind ${JSON.stringify((spec as { kind?: unknown }).kind)}; expected "line" or "bar"`,
+  );
 }

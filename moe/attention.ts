@@ -1,5 +1,18 @@
 /** Multi-head self-attention (Vaswani et al. 2017), the first half of a Transformer MoE block. */
-import { arange, expandDims, greaterEqual, matmul, mul, random, reshape, softmax, transpose, where, type FloatDType, type Tensor } from "../index";
+import {
+  arange,
+  expandDims,
+  greaterEqual,
+  matmul,
+  mul,
+  random,
+  reshape,
+  softmax,
+  transpose,
+  where,
+  type FloatDType,
+  type Tensor,
+} from "../index";
 import { MoeConfigError, checkInt, checkShape } from "./check";
 import { scaledNormal } from "./experts/affine";
 
@@ -24,7 +37,11 @@ export function initAttention(key: Tensor, dModel: number, dtype: FloatDType = "
  * concatenated and projected by `W_o`. `numHeads = 1` is single-head attention.
  * @example selfAttention(params, x, { numHeads: 2, causal: true })
  */
-export function selfAttention(params: AttentionParams, x: Tensor, options: { readonly numHeads: number; readonly causal?: boolean }): Tensor {
+export function selfAttention(
+  params: AttentionParams,
+  x: Tensor,
+  options: { readonly numHeads: number; readonly causal?: boolean },
+): Tensor {
   const H = checkInt(options.numHeads, "selfAttention", "numHeads");
   const n = new Map<string, number>();
   const [B, T, D] = checkShape(x, [null, null, "D"], "selfAttention", "x [B, T, D]", n);
@@ -43,4 +60,3 @@ export function selfAttention(params: AttentionParams, x: Tensor, options: { rea
   const attended = matmul(softmax(scores), v); // [B, H, T, dh]
   return matmul(reshape(transpose(attended, [0, 2, 1, 3]), [B!, T!, D!]), params.wo);
 }
-

@@ -41,13 +41,15 @@ export function checkTensor(x: unknown, where: string, what: string): Tensor {
 /** Checks that `x` is a float tensor and returns its dtype. */
 export function checkFloat(x: unknown, where: string, what: string): FloatDType {
   const t = checkTensor(x, where, what);
-  if (!isFloat(t.dtype)) throw new MoeConfigError(`${where}: ${what} has dtype ${t.dtype}; expected a float dtype (f32 or f64)`);
+  if (!isFloat(t.dtype))
+    throw new MoeConfigError(`${where}: ${what} has dtype ${t.dtype}; expected a float dtype (f32 or f64)`);
   return t.dtype;
 }
 
 /** Checks that two tensors share a dtype. */
 export function checkSameDType(a: Tensor, b: Tensor, where: string, what: string): DType {
-  if (a.dtype !== b.dtype) throw new MoeConfigError(`${where}: ${what} have dtypes ${a.dtype} and ${b.dtype}; expected one dtype`);
+  if (a.dtype !== b.dtype)
+    throw new MoeConfigError(`${where}: ${what} have dtypes ${a.dtype} and ${b.dtype}; expected one dtype`);
   return a.dtype;
 }
 
@@ -68,13 +70,20 @@ export function checkShape(
   const t = checkTensor(x, where, what);
   const shape = t.shape;
   const expected = () =>
-    "[" + pattern.map((p) => (p === null ? "*" : typeof p === "number" ? String(p) : bound.has(p) ? `${p}=${bound.get(p)}` : p)).join(", ") + "]";
+    "[" +
+    pattern
+      .map((p) => (p === null ? "*" : typeof p === "number" ? String(p) : bound.has(p) ? `${p}=${bound.get(p)}` : p))
+      .join(", ") +
+    "]";
   if (shape.length !== pattern.length) {
-    throw new MoeConfigError(`${where}: ${what} has shape ${shapeToString(shape)}, expected rank ${pattern.length} ${expected()}`);
+    throw new MoeConfigError(
+      `${where}: ${what} has shape ${shapeToString(shape)}, expected rank ${pattern.length} ${expected()}`,
+    );
   }
   const out: number[] = [];
   shape.forEach((d, i) => {
-    if (typeof d !== "number") throw new MoeConfigError(`${where}: ${what} has named dim "${d}"; the MoE library needs concrete sizes`);
+    if (typeof d !== "number")
+      throw new MoeConfigError(`${where}: ${what} has named dim "${d}"; the MoE library needs concrete sizes`);
     const p = pattern[i];
     if (typeof p === "number" && d !== p) {
       throw new MoeConfigError(`${where}: ${what} has shape ${shapeToString(shape)}, expected ${expected()}`);
@@ -82,7 +91,9 @@ export function checkShape(
     if (typeof p === "string") {
       const prev = bound.get(p);
       if (prev !== undefined && prev !== d) {
-        throw new MoeConfigError(`${where}: ${what} has shape ${shapeToString(shape)}, expected ${expected()} (size ${p} is ${prev} elsewhere)`);
+        throw new MoeConfigError(
+          `${where}: ${what} has shape ${shapeToString(shape)}, expected ${expected()} (size ${p} is ${prev} elsewhere)`,
+        );
       }
       bound.set(p, d);
     }

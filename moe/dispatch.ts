@@ -15,8 +15,33 @@
  *   a token with all assignments dropped passes through on the residual path).
  */
 import {
-  add, argsort, bincount, cast, cumsum, div, expandDims, full, logicalAnd, less, maximum, mean, mul, oneHot, ones, reshape,
-  scatterAdd, slice, sub, sum, take, transpose, where, zeros, greater, type Tensor, type FloatDType,
+  add,
+  argsort,
+  bincount,
+  cast,
+  cumsum,
+  div,
+  expandDims,
+  full,
+  logicalAnd,
+  less,
+  maximum,
+  mean,
+  mul,
+  oneHot,
+  ones,
+  reshape,
+  scatterAdd,
+  slice,
+  sub,
+  sum,
+  take,
+  transpose,
+  where,
+  zeros,
+  greater,
+  type Tensor,
+  type FloatDType,
 } from "../index";
 import { checkInt, checkPositive } from "./check";
 import { uniformGroups, type ExpertGroups } from "./experts/types";

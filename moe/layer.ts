@@ -4,7 +4,14 @@
  */
 import { add, full, matmul, random, reshape, transpose, zeros, type FloatDType, type Tensor } from "../index";
 import { MoeConfigError, checkFloat, checkInt, checkShape, checkTensor } from "./check";
-import { combineRows, dispatchRows, expertCapacity, planExpertChoice, planTokenChoice, type DispatchPlan } from "./dispatch";
+import {
+  combineRows,
+  dispatchRows,
+  expertCapacity,
+  planExpertChoice,
+  planTokenChoice,
+  type DispatchPlan,
+} from "./dispatch";
 import { sharedExpertsOutput } from "./experts/every";
 import { uniformGroups } from "./experts/types";
 import { expertChoiceGate } from "./gates/expert_choice";
@@ -54,7 +61,13 @@ export interface MoeLayer<P = unknown, Q = unknown> {
   apply(params: MoeParams<P, Q>, x: Tensor, ctx?: MoeContext): { y: Tensor; report: MoeReport };
 }
 
-function route(config: MoeLayerConfig, router: AnyRouterParams | undefined, x: Tensor, ctx: MoeContext, T: number): Routing {
+function route(
+  config: MoeLayerConfig,
+  router: AnyRouterParams | undefined,
+  x: Tensor,
+  ctx: MoeContext,
+  T: number,
+): Routing {
   const gate = config.gate;
   const needRouter = (): never => {
     throw new MoeConfigError(`moeLayer: params.router is missing; the ${gate.type} gate needs router parameters`);
@@ -64,7 +77,11 @@ function route(config: MoeLayerConfig, router: AnyRouterParams | undefined, x: T
     case "softmax":
       return softmaxGate(router as RouterParams, x);
     case "topK":
-      return topKGate(router as RouterParams, x, { k: gate.k, ...(gate.renormalize !== undefined ? { renormalize: gate.renormalize } : {}), ...(ctx.selectionBias ? { selectionBias: ctx.selectionBias } : {}) });
+      return topKGate(router as RouterParams, x, {
+        k: gate.k,
+        ...(gate.renormalize !== undefined ? { renormalize: gate.renormalize } : {}),
+        ...(ctx.selectionBias ? { selectionBias: ctx.selectionBias } : {}),
+      });
     case "noisyTopK":
       return noisyTopKGate(router as NoisyRouterParams, x, { k: gate.k, ...(ctx.key ? { key: ctx.key } : {}) });
     case "gshardTop2":
@@ -72,12 +89,18 @@ function route(config: MoeLayerConfig, router: AnyRouterParams | undefined, x: T
     case "expertChoice":
       return expertChoiceGate(router as RouterParams, x, { capacityFactor: gate.capacityFactor });
     case "hash": {
-      if (ctx.tokenIds === undefined) throw new MoeConfigError("moeLayer: the hash gate needs ctx.tokenIds (i32 token ids, one per token)");
+      if (ctx.tokenIds === undefined)
+        throw new MoeConfigError("moeLayer: the hash gate needs ctx.tokenIds (i32 token ids, one per token)");
       checkTensor(ctx.tokenIds, "moeLayer", "ctx.tokenIds");
       if (ctx.tokenIds.shape.reduce((a: number, d) => a * (d as number), 1) !== T) {
-        throw new MoeConfigError(`moeLayer: ctx.tokenIds has shape [${ctx.tokenIds.shape.join(",")}], expected one id per token (${T} tokens)`);
+        throw new MoeConfigError(
+          `moeLayer: ctx.tokenIds has shape [${ctx.tokenIds.shape.join(",")}], expected one id per token (${T} tokens)`,
+        );
       }
-      return hashGate(gate.table, reshape(ctx.tokenIds, [T]), { numExperts: config.numExperts, dtype: x.dtype as FloatDType });
+      return hashGate(gate.table, reshape(ctx.tokenIds, [T]), {
+        numExperts: config.numExperts,
+        dtype: x.dtype as FloatDType,
+      });
     }
     case "soft":
       throw new Error("unreachable: soft MoE has its own path");
@@ -85,13 +108,22 @@ function route(config: MoeLayerConfig, router: AnyRouterParams | undefined, x: T
 }
 
 /** Soft MoE: slots are softmax-over-tokens mixtures of the tokens; outputs are softmax-over-slots mixtures of slot outputs. */
-function applySoft<P>(config: MoeLayerConfig<P>, params: MoeParams<P>, x: Tensor, slotsPerExpert: number): { y: Tensor; plan: Pick<DispatchPlan, "expertCounts" | "dropFraction"> } {
+function applySoft<P>(
+  config: MoeLayerConfig<P>,
+  params: MoeParams<P>,
+  x: Tensor,
+  slotsPerExpert: number,
+): { y: Tensor; plan: Pick<DispatchPlan, "expertCounts" | "dropFraction"> } {
   const E = config.numExperts;
-  if (params.router === undefined) throw new MoeConfigError("moeLayer: params.router { phi } is missing; the soft gate needs it");
+  if (params.router === undefined)
+    throw new MoeConfigError("moeLayer: params.router { phi } is missing; the soft gate needs it");
   const w = softMoeWeights(params.router as SoftRouterParams, x, { numExperts: E, slotsPerExpert });
   const slots = matmul(transpose(w.dispatch), x); // [S, D]
   const out = config.experts.apply(params.experts, slots, uniformGroups(E, slotsPerExpert));
-  return { y: matmul(w.combine, out), plan: { expertCounts: full([E], slotsPerExpert, "i32"), dropFraction: zeros([], x.dtype) } };
+  return {
+    y: matmul(w.combine, out),
+    plan: { expertCounts: full([E], slotsPerExpert, "i32"), dropFraction: zeros([], x.dtype) },
+  };
 }
 
 /**
@@ -119,7 +151,9 @@ export function moeLayer<P, Q = unknown>(config: MoeLayerConfig<P, Q>): MoeLayer
     else if (gate.type === "noisyTopK") router = { w: initRouter(kr!, D, E, dtype).w, wNoise: zeros([D, E], dtype) };
     else if (gate.type !== "hash") router = initRouter(kr!, D, E, dtype);
     const experts = config.experts.init(ke!, expertDims, dtype);
-    const shared = config.shared ? config.shared.experts.init(ks!, { ...expertDims, numExperts: config.shared.count }, dtype) : undefined;
+    const shared = config.shared
+      ? config.shared.experts.init(ks!, { ...expertDims, numExperts: config.shared.count }, dtype)
+      : undefined;
     return { ...(router ? { router } : {}), experts, ...(shared !== undefined ? { shared } : {}) };
   };
 
@@ -131,8 +165,12 @@ export function moeLayer<P, Q = unknown>(config: MoeLayerConfig<P, Q>): MoeLayer
     const T = lead.reduce((a, b) => a * b, 1);
     const tokens = reshape(x, [T, D]);
     const dims = config.experts.dims(params.experts, `moeLayer (${config.experts.name})`);
-    if (dims.numExperts !== E) throw new MoeConfigError(`moeLayer: the expert parameters hold ${dims.numExperts} experts, the config says numExperts = ${E}`);
-    if (dims.dIn !== undefined && dims.dIn !== D) throw new MoeConfigError(`moeLayer: the experts take dIn = ${dims.dIn} features, x has ${D}`);
+    if (dims.numExperts !== E)
+      throw new MoeConfigError(
+        `moeLayer: the expert parameters hold ${dims.numExperts} experts, the config says numExperts = ${E}`,
+      );
+    if (dims.dIn !== undefined && dims.dIn !== D)
+      throw new MoeConfigError(`moeLayer: the experts take dIn = ${dims.dIn} features, x has ${D}`);
 
     let y: Tensor;
     let plan: Pick<DispatchPlan, "expertCounts" | "dropFraction">;
@@ -142,21 +180,30 @@ export function moeLayer<P, Q = unknown>(config: MoeLayerConfig<P, Q>): MoeLayer
     } else {
       const routing = route(config as MoeLayerConfig, params.router, tokens, ctx, T);
       const k = tokenChoiceK(config.gate, E);
-      const full = routing.kind === "expertChoice"
-        ? planExpertChoice(routing, T)
-        : planTokenChoice(routing, config.capacityFactor === undefined ? {} : { capacity: expertCapacity(config.capacityFactor, k!, T, E) });
+      const full =
+        routing.kind === "expertChoice"
+          ? planExpertChoice(routing, T)
+          : planTokenChoice(
+              routing,
+              config.capacityFactor === undefined ? {} : { capacity: expertCapacity(config.capacityFactor, k!, T, E) },
+            );
       y = combineRows(config.experts.apply(params.experts, dispatchRows(tokens, full), full.groups), full);
       plan = full;
       losses = routingLosses(routing);
     }
     if (config.shared) {
-      if (params.shared === undefined) throw new MoeConfigError("moeLayer: params.shared is missing; the config has shared experts");
+      if (params.shared === undefined)
+        throw new MoeConfigError("moeLayer: params.shared is missing; the config has shared experts");
       const s = config.shared.experts.dims(params.shared, `moeLayer shared (${config.shared.experts.name})`);
-      if (s.numExperts !== config.shared.count) throw new MoeConfigError(`moeLayer: params.shared holds ${s.numExperts} experts, the config says shared.count = ${config.shared.count}`);
+      if (s.numExperts !== config.shared.count)
+        throw new MoeConfigError(
+          `moeLayer: params.shared holds ${s.numExperts} experts, the config says shared.count = ${config.shared.count}`,
+        );
       y = add(y, sharedExpertsOutput(config.shared.experts, params.shared, tokens));
     }
     if (config.residual) {
-      if (dims.dOut !== D) throw new MoeConfigError(`moeLayer: residual needs dOut = dModel, got dOut = ${dims.dOut}, dModel = ${D}`);
+      if (dims.dOut !== D)
+        throw new MoeConfigError(`moeLayer: residual needs dOut = dModel, got dOut = ${dims.dOut}, dModel = ${D}`);
       y = add(y, tokens);
     }
     const report = buildReport(plan, losses, config.auxLossWeights ?? {}, dtype);

@@ -67,7 +67,10 @@ export function tokenChoiceK(gate: GateConfig, numExperts: number): number | und
 }
 
 function checkExperts(e: unknown, where: string): void {
-  const ok = !!e && typeof e === "object" && ["init", "dims", "apply"].every((m) => typeof (e as Record<string, unknown>)[m] === "function");
+  const ok =
+    !!e &&
+    typeof e === "object" &&
+    ["init", "dims", "apply"].every((m) => typeof (e as Record<string, unknown>)[m] === "function");
   if (!ok) throw new MoeConfigError(`${where} must be an Experts object (e.g. ffnExperts) with init, dims and apply`);
 }
 
@@ -78,36 +81,52 @@ export function validateMoeConfig(config: MoeLayerConfig): void {
   const E = checkInt(config.numExperts, where, "numExperts");
   checkExperts(config.experts, `${where}: config.experts`);
   const gate = config.gate;
-  if (!gate || typeof gate !== "object") throw new MoeConfigError(`${where}: config.gate is missing; expected e.g. { type: "topK", k: 2 }`);
+  if (!gate || typeof gate !== "object")
+    throw new MoeConfigError(`${where}: config.gate is missing; expected e.g. { type: "topK", k: 2 }`);
   switch (gate.type) {
     case "softmax":
     case "gshardTop2":
-      if (gate.type === "gshardTop2" && E < 2) throw new MoeConfigError(`${where}: gshardTop2 needs at least 2 experts, got E = ${E}`);
+      if (gate.type === "gshardTop2" && E < 2)
+        throw new MoeConfigError(`${where}: gshardTop2 needs at least 2 experts, got E = ${E}`);
       break;
     case "topK":
     case "noisyTopK":
       checkInt(gate.k, `${where} (${gate.type} gate)`, "k");
-      if (gate.k > E) throw new MoeConfigError(`${where}: k = ${gate.k} exceeds the number of experts E = ${E}; expected 1 <= k <= E`);
+      if (gate.k > E)
+        throw new MoeConfigError(
+          `${where}: k = ${gate.k} exceeds the number of experts E = ${E}; expected 1 <= k <= E`,
+        );
       break;
     case "expertChoice":
       checkPositive(gate.capacityFactor, `${where} (expertChoice gate)`, "capacityFactor");
-      if (gate.capacityFactor > E) throw new MoeConfigError(`${where}: expert-choice capacityFactor = ${gate.capacityFactor} exceeds E = ${E}; an expert cannot take more than all tokens`);
+      if (gate.capacityFactor > E)
+        throw new MoeConfigError(
+          `${where}: expert-choice capacityFactor = ${gate.capacityFactor} exceeds E = ${E}; an expert cannot take more than all tokens`,
+        );
       break;
     case "hash": {
       const t = checkTensor(gate.table, `${where} (hash gate)`, "table");
-      if (t.dtype !== "i32" || t.shape.length !== 1) throw new MoeConfigError(`${where}: the hash table must be a 1-D i32 tensor, got ${t.dtype}[${t.shape.join(",")}]`);
+      if (t.dtype !== "i32" || t.shape.length !== 1)
+        throw new MoeConfigError(
+          `${where}: the hash table must be a 1-D i32 tensor, got ${t.dtype}[${t.shape.join(",")}]`,
+        );
       break;
     }
     case "soft":
       checkInt(gate.slotsPerExpert, `${where} (soft gate)`, "slotsPerExpert");
       break;
     default:
-      throw new MoeConfigError(`${where}: unknown gate type ${JSON.stringify((gate as { type: unknown }).type)}; expected softmax, topK, noisyTopK, gshardTop2, expertChoice, hash or soft`);
+      throw new MoeConfigError(
+        `${where}: unknown gate type ${JSON.stringify((gate as { type: unknown }).type)}; expected softmax, topK, noisyTopK, gshardTop2, expertChoice, hash or soft`,
+      );
   }
   const k = tokenChoiceK(gate, E);
   if (config.capacityFactor !== undefined) {
     checkPositive(config.capacityFactor, where, "capacityFactor");
-    if (k === undefined) throw new MoeConfigError(`${where}: capacityFactor applies to token-choice gates; the ${gate.type} gate has no token dropping`);
+    if (k === undefined)
+      throw new MoeConfigError(
+        `${where}: capacityFactor applies to token-choice gates; the ${gate.type} gate has no token dropping`,
+      );
   }
   if (config.shared !== undefined) {
     checkExperts(config.shared.experts, `${where}: config.shared.experts`);
@@ -115,12 +134,19 @@ export function validateMoeConfig(config: MoeLayerConfig): void {
   }
   const w = config.auxLossWeights ?? {};
   for (const [name, value] of Object.entries(w)) {
-    if (!["switch", "importance", "load", "zLoss"].includes(name)) throw new MoeConfigError(`${where}: unknown aux loss "${name}"; expected switch, importance, load or zLoss`);
-    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) throw new MoeConfigError(`${where}: auxLossWeights.${name} = ${String(value)}; expected a finite number >= 0`);
+    if (!["switch", "importance", "load", "zLoss"].includes(name))
+      throw new MoeConfigError(`${where}: unknown aux loss "${name}"; expected switch, importance, load or zLoss`);
+    if (typeof value !== "number" || !Number.isFinite(value) || value < 0)
+      throw new MoeConfigError(`${where}: auxLossWeights.${name} = ${String(value)}; expected a finite number >= 0`);
   }
   const routed = gate.type !== "hash";
   const tokenChoiceRouter = k !== undefined && routed;
-  if ((w.switch || w.importance) && !tokenChoiceRouter) throw new MoeConfigError(`${where}: the switch and importance losses need a token-choice gate with a router, not ${gate.type}`);
-  if (w.load && gate.type !== "noisyTopK") throw new MoeConfigError(`${where}: the load loss needs the noisyTopK gate, not ${gate.type}`);
-  if (w.zLoss && (gate.type === "hash" || gate.type === "soft")) throw new MoeConfigError(`${where}: the z-loss needs router logits over experts; the ${gate.type} gate has none`);
+  if ((w.switch || w.importance) && !tokenChoiceRouter)
+    throw new MoeConfigError(
+      `${where}: the switch and importance losses need a token-choice gate with a router, not ${gate.type}`,
+    );
+  if (w.load && gate.type !== "noisyTopK")
+    throw new MoeConfigError(`${where}: the load loss needs the noisyTopK gate, not ${gate.type}`);
+  if (w.zLoss && (gate.type === "hash" || gate.type === "soft"))
+    throw new MoeConfigError(`${where}: the z-loss needs router logits over experts; the ${gate.type} gate has none`);
 }

@@ -4,7 +4,23 @@
  * chosen experts), so they work with any gate that provides them.
  */
 import {
-  add, cast, div, expandDims, logsumexp, mean, mul, oneHot, sign, slice, square, stopGradient, sub, sum, topK, where, greater,
+  add,
+  cast,
+  div,
+  expandDims,
+  logsumexp,
+  mean,
+  mul,
+  oneHot,
+  sign,
+  slice,
+  square,
+  stopGradient,
+  sub,
+  sum,
+  topK,
+  where,
+  greater,
   type Tensor,
 } from "../index";
 import { MoeConfigError, checkFloat, checkPositive, checkShape } from "./check";
@@ -54,13 +70,18 @@ export function importanceLoss(gates: Tensor): Tensor {
  * chosen and the loss is 0.
  * @example const L = loadLoss(noisyTopKGate(router, x, { k: 2, key }).noise!, 2);
  */
-export function loadLoss(noise: { readonly clean: Tensor; readonly noisy: Tensor; readonly std: Tensor }, k: number): Tensor {
-  if (!noise || typeof noise !== "object") throw new MoeConfigError("loadLoss: expected the `noise` terms of a noisy top-k gate { clean, noisy, std }");
+export function loadLoss(
+  noise: { readonly clean: Tensor; readonly noisy: Tensor; readonly std: Tensor },
+  k: number,
+): Tensor {
+  if (!noise || typeof noise !== "object")
+    throw new MoeConfigError("loadLoss: expected the `noise` terms of a noisy top-k gate { clean, noisy, std }");
   const n = new Map<string, number>();
   const [T, E] = checkShape(noise.clean, ["T", "E"], "loadLoss", "clean", n);
   checkShape(noise.noisy, ["T", "E"], "loadLoss", "noisy", n);
   checkShape(noise.std, ["T", "E"], "loadLoss", "std", n);
-  if (!Number.isInteger(k) || k < 1 || k > E!) throw new MoeConfigError(`loadLoss: k = ${k} is out of range; expected 1 <= k <= E = ${E}`);
+  if (!Number.isInteger(k) || k < 1 || k > E!)
+    throw new MoeConfigError(`loadLoss: k = ${k} is out of range; expected 1 <= k <= E = ${E}`);
   if (k === E) return mul(sum(noise.clean), 0);
   const [top] = topK(noise.noisy, k + 1);
   const thresholdIfIn = slice(top, [0, k], [T!, k + 1]);
@@ -82,7 +103,8 @@ export function switchLoss(probs: Tensor, experts: Tensor, mask?: Tensor): Tenso
   const n = new Map<string, number>();
   const [, E] = checkShape(probs, ["T", null], "switchLoss", "probs [T, E]", n);
   checkShape(experts, ["T", null], "switchLoss", "experts [T, k]", n);
-  if (experts.dtype !== "i32") throw new MoeConfigError(`switchLoss: experts must be i32 expert indices, got ${experts.dtype}`);
+  if (experts.dtype !== "i32")
+    throw new MoeConfigError(`switchLoss: experts must be i32 expert indices, got ${experts.dtype}`);
   let hot = oneHot(experts, E!, probs.dtype); // [T, k, E]
   if (mask) hot = mul(hot, expandDims(cast(mask, probs.dtype), 2));
   const counts = sum(hot, [0, 1]);
@@ -117,4 +139,3 @@ export function lossFreeBiasUpdate(bias: Tensor, expertCounts: Tensor, rate: num
   const load = cast(stopGradient(expertCounts), bias.dtype);
   return add(bias, mul(sign(sub(mean(load), load)), rate));
 }
-

@@ -33,5 +33,7 @@ export function layerNorm(x: Tensor, params: NormParams, eps = 1e-5): Tensor {
 
 /** Identity-initialised norm parameters (gain 1, and bias 0 for LayerNorm). */
 export function initNorm(kind: "rms" | "layer", dModel: number, dtype: FloatDType = "f32"): NormParams {
-  return kind === "rms" ? { gain: ones([dModel], dtype) } : { gain: ones([dModel], dtype), bias: zeros([dModel], dtype) };
+  return kind === "rms"
+    ? { gain: ones([dModel], dtype) }
+    : { gain: ones([dModel], dtype), bias: zeros([dModel], dtype) };
 }

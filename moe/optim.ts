@@ -3,7 +3,22 @@
  * `init(params)` gives a state pytree, `update(grads, state, params)` gives
  * `[newParams, newState]`. Nothing is mutated, so steps compose with jit/grad.
  */
-import { add, cast, div, full, mul, pow, sqrt, square, sub, tree, zeros, zerosLike, type FloatDType, type Tensor } from "../index";
+import {
+  add,
+  cast,
+  div,
+  full,
+  mul,
+  pow,
+  sqrt,
+  square,
+  sub,
+  tree,
+  zeros,
+  zerosLike,
+  type FloatDType,
+  type Tensor,
+} from "../index";
 import { MoeConfigError, checkPositive } from "./check";
 
 /** A pure optimizer over parameter pytrees `P` with state `S`. */
@@ -12,10 +27,17 @@ export interface Optimizer<S = unknown> {
   update<P>(grads: P, state: S, params: P): [P, S];
 }
 
-function checkRate(value: number | undefined, where: string, what: string, { max = Infinity, allowZero = true } = {}): number {
+function checkRate(
+  value: number | undefined,
+  where: string,
+  what: string,
+  { max = Infinity, allowZero = true } = {},
+): number {
   const v = value ?? 0;
   if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0) || v >= max) {
-    throw new MoeConfigError(`${where}: ${what} = ${String(value)} is invalid; expected ${allowZero ? "0 <=" : "0 <"} ${what} < ${max}`);
+    throw new MoeConfigError(
+      `${where}: ${what} = ${String(value)} is invalid; expected ${allowZero ? "0 <=" : "0 <"} ${what} < ${max}`,
+    );
   }
   return v;
 }

@@ -35,7 +35,8 @@ export function routingLosses(routing: Routing): MoeLosses {
     out.switch = switchLoss(routing.probs, routing.experts, routing.mask);
     out.importance = importanceLoss(gateMatrix(routing));
   }
-  if (routing.kind === "tokenChoice" && routing.noise) out.load = loadLoss(routing.noise, routing.experts.shape[1] as number);
+  if (routing.kind === "tokenChoice" && routing.noise)
+    out.load = loadLoss(routing.noise, routing.experts.shape[1] as number);
   if (routing.logits) out.zLoss = routerZLoss(routing.logits);
   return out;
 }
@@ -52,7 +53,12 @@ export function weightedAuxLoss(losses: MoeLosses, weights: AuxLossWeights, dtyp
 }
 
 /** Builds the report from a plan, the losses and the loss weights. */
-export function buildReport(plan: Pick<DispatchPlan, "expertCounts" | "dropFraction">, losses: MoeLosses, weights: AuxLossWeights, dtype: FloatDType): MoeReport {
+export function buildReport(
+  plan: Pick<DispatchPlan, "expertCounts" | "dropFraction">,
+  losses: MoeLosses,
+  weights: AuxLossWeights,
+  dtype: FloatDType,
+): MoeReport {
   const counts = cast(plan.expertCounts, dtype);
   const total = counts.sum();
   return {

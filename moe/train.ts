@@ -17,7 +17,12 @@ export interface TrainOptions<P, S, A> {
   /** Optimizer state to resume from (default `optimizer.init(params)`). */
   readonly state?: S;
   /** Called after every step with the new parameters (update non-gradient state such as a selection bias here). */
-  readonly onStep?: (info: { readonly step: number; readonly loss: number; readonly aux: A | undefined; readonly params: P }) => void;
+  readonly onStep?: (info: {
+    readonly step: number;
+    readonly loss: number;
+    readonly aux: A | undefined;
+    readonly params: P;
+  }) => void;
   /** Progress output: true (default) = bar on a TTY, lines otherwise; false = silent. */
   readonly progress?: boolean | { readonly label?: string; readonly stream?: ProgressStream; readonly every?: number };
 }
@@ -39,7 +44,8 @@ export interface TrainResult<P, S> {
  */
 export function train<P, S, A = undefined>(options: TrainOptions<P, S, A>): TrainResult<P, S> {
   const steps = checkInt(options.steps, "train", "steps", 0);
-  if (typeof options.loss !== "function") throw new MoeConfigError("train: options.loss must be a function (params, step) => loss");
+  if (typeof options.loss !== "function")
+    throw new MoeConfigError("train: options.loss must be a function (params, step) => loss");
   // The step index is closed over (not an argument): grad arguments must be tensor pytrees.
   const stepAt = (i: number) =>
     valueAndGrad(
@@ -57,7 +63,8 @@ export function train<P, S, A = undefined>(options: TrainOptions<P, S, A>): Trai
   for (let i = 0; i < steps; i++) {
     const [[value, aux], grads] = stepAt(i)(params);
     const loss = value.item();
-    if (!Number.isFinite(loss)) throw new Error(`train: the loss became ${loss} at step ${i}; lower the learning rate or check the model`);
+    if (!Number.isFinite(loss))
+      throw new Error(`train: the loss became ${loss} at step ${i}; lower the learning rate or check the model`);
     losses.push(loss);
     [params, state] = options.optimizer.update(grads, state, params);
     bar?.update(i + 1, loss);

@@ -50,13 +50,17 @@ export interface TransformerMoeBlock<P = unknown, Q = unknown> {
  * const params = block.init(random.key(0), { hidden: 32 });
  * const { y, report } = block.apply(params, x); // x [B, T, 16]
  */
-export function transformerMoeBlock<P, Q = unknown>(config: TransformerMoeBlockConfig<P, Q>): TransformerMoeBlock<P, Q> {
+export function transformerMoeBlock<P, Q = unknown>(
+  config: TransformerMoeBlockConfig<P, Q>,
+): TransformerMoeBlock<P, Q> {
   const D = checkInt(config.dModel, "transformerMoeBlock", "dModel");
   const H = checkInt(config.numHeads, "transformerMoeBlock", "numHeads");
   if (D % H !== 0) throw new MoeConfigError(`transformerMoeBlock: dModel = ${D} is not divisible by numHeads = ${H}`);
   const normKind = config.norm ?? "rms";
-  if (normKind !== "rms" && normKind !== "layer") throw new MoeConfigError(`transformerMoeBlock: norm = ${JSON.stringify(normKind)}; expected "rms" or "layer"`);
-  if (config.moe?.residual) throw new MoeConfigError("transformerMoeBlock: leave moe.residual unset; the block adds the residual itself");
+  if (normKind !== "rms" && normKind !== "layer")
+    throw new MoeConfigError(`transformerMoeBlock: norm = ${JSON.stringify(normKind)}; expected "rms" or "layer"`);
+  if (config.moe?.residual)
+    throw new MoeConfigError("transformerMoeBlock: leave moe.residual unset; the block adds the residual itself");
   const moe = moeLayer(config.moe);
   const norm = (x: Tensor, p: NormParams) => (normKind === "rms" ? rmsNorm(x, p) : layerNorm(x, p));
   return {
@@ -74,7 +78,10 @@ export function transformerMoeBlock<P, Q = unknown>(config: TransformerMoeBlockC
       const batched = x.shape.length === 3;
       const x3 = batched ? x : expandDims(x, 0);
       checkShape(x3, [null, null, D], "transformerMoeBlock", "x [B, T, dModel]");
-      const h = add(x3, selfAttention(params.attention, norm(x3, params.norm1), { numHeads: H, causal: config.causal ?? true }));
+      const h = add(
+        x3,
+        selfAttention(params.attention, norm(x3, params.norm1), { numHeads: H, causal: config.causal ?? true }),
+      );
       const { y: f, report } = moe.apply(params.moe, norm(h, params.norm2), ctx);
       const y = add(h, f);
       return { y: batched ? y : reshape(y, x.shape as number[]), report };

@@ -26,6 +26,7 @@ export const iota = (n: number): Tensor => arange(n);
 /** The static size of a dim, or an error naming the function that needed it. */
 export function staticDim(x: Tensor, axis: number, where: string): number {
   const d = x.shape[axis < 0 ? x.shape.length + axis : axis];
-  if (typeof d !== "number") throw new TypeError(`${where}: dim ${axis} of the input is "${String(d)}"; the MoE library needs concrete sizes`);
+  if (typeof d !== "number")
+    throw new TypeError(`${where}: dim ${axis} of the input is "${String(d)}"; the MoE library needs concrete sizes`);
   return d;
 }

@@ -9,14 +9,18 @@ mkdir -p out
 echo "== tsc --noEmit" >&2
 npx tsc --noEmit -p . ; tsc_rc=$?
 
+echo "== prettier --check, eslint" >&2
+npx prettier --check . --log-level warn && npx eslint . ; lint_rc=$?
+
 echo "== vitest" >&2
 npx vitest run --reporter=default --reporter=json --outputFile.json=out/vitest.json "$@"; vitest_rc=$?
 
 node -e '
 const r = JSON.parse(require("fs").readFileSync("out/vitest.json", "utf8"));
 const tscFailed = Number(process.argv[1]) !== 0 ? 1 : 0;
-const failed = r.numFailedTests + tscFailed + (r.numFailedTestSuites || 0);
+const lintFailed = Number(process.argv[2]) !== 0 ? 1 : 0;
+const failed = r.numFailedTests + tscFailed + lintFailed + (r.numFailedTestSuites || 0);
 console.log(`${r.numPassedTests} passed, ${failed} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
-' "$tsc_rc" || { echo "0 passed, 1 failed"; exit 1; }
+' "$tsc_rc" "$lint_rc" || { echo "0 passed, 1 failed"; exit 1; }
 
-[ "$tsc_rc" = 0 ] && [ "$vitest_rc" = 0 ]
+[ "$tsc_rc" = 0 ] && [ "$lint_rc" = 0 ] && [ "$vitest_rc" = 0 ]

@@ -7,6 +7,7 @@
 import fc from "fast-check";
 
 const env = process.env.FC_SEED;
-const seed = env === "random" ? Date.now() ^ (Math.random() * 2 ** 31) : env !== undefined && env !== "" ? Number(env) : 20261126;
+const seed =
+  env === "random" ? Date.now() ^ (Math.random() * 2 ** 31) : env !== undefined && env !== "" ? Number(env) : 20261126;
 if (!Number.isInteger(seed)) throw new Error(`FC_SEED=${env}: expected an integer or "random"`);
 fc.configureGlobal({ seed });

@@ -10,7 +10,7 @@ import type { Program } from "../../dsl/program";
 import { resolveShape, shapeToString } from "../../dsl/shape";
 import { Tensor } from "../../dsl/tensor";
 import { bindDims } from "../../dsl/trace";
-import { NDArray } from "../interp/ndarray";
+import { NDArray } from "../../dsl/ndarray";
 import type { Backend } from "../registry";
 import { runBundle } from "./runtime";
 
@@ -32,7 +32,10 @@ export const cpuBackend: Backend = {
     const dims = bindDims(program, inputs, "cpu backend");
     const bundle = cpuBundle(program);
     const arrays = inputs.map((t, i) => {
-      if (t.isDevice) throw new Error(`cpu backend: input ${i} (${t.dtype}${shapeToString(t.shape)}) lives on a device; read it to the host first (await t.data())`);
+      if (t.isDevice)
+        throw new Error(
+          `cpu backend: input ${i} (${t.dtype}${shapeToString(t.shape)}) lives on a device; read it to the host first (await t.data())`,
+        );
       return t._value().data;
     });
     const outs = runBundle(bundle, arrays, dims);

@@ -90,7 +90,11 @@ export class WorkerPool {
     this.next = new Int32Array(new SharedArrayBuffer(4));
     for (let index = 0; index < size; index++) {
       const { port1, port2 } = new wt.MessageChannel();
-      const worker = new wt.Worker(WORKER_SOURCE, { eval: true, workerData: { port: port2, status: this.status, next: this.next, index }, transferList: [port2] });
+      const worker = new wt.Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { port: port2, status: this.status, next: this.next, index },
+        transferList: [port2],
+      });
       worker.unref();
       port1.unref();
       this.workers.push({ port: port1, thread: worker });
@@ -105,7 +109,9 @@ export class WorkerPool {
   run(task: LaunchTask, runChunk: (first: number, last: number) => void): void {
     if (this.closed || this.workers.some((_, w) => Atomics.load(this.status, w) === EXITED)) {
       this.close();
-      throw new Error("cpu backend: a worker thread of the pool has exited; the pool is closed (the next launch starts a new one)");
+      throw new Error(
+        "cpu backend: a worker thread of the pool has exited; the pool is closed (the next launch starts a new one)",
+      );
     }
     Atomics.store(this.next, 0, 0);
     const started: number[] = [];
@@ -130,7 +136,9 @@ export class WorkerPool {
     for (const w of started) {
       while (Atomics.load(this.status, w) === BUSY) Atomics.wait(this.status, w, BUSY);
       if (Atomics.load(this.status, w) === EXITED) {
-        error ??= new Error(`cpu backend: worker thread ${w} exited while running kernel slices (the pool is closed; the next launch starts a new one)`);
+        error ??= new Error(
+          `cpu backend: worker thread ${w} exited while running kernel slices (the pool is closed; the next launch starts a new one)`,
+        );
         exited = true;
       } else if (Atomics.load(this.status, w) === FAILED) {
         const msg = this.wt.receiveMessageOnPort(this.workers[w]!.port as never) as { message: string } | undefined;
@@ -167,7 +175,10 @@ export function cpuThreads(): number {
 export function workerPool(): WorkerPool | null {
   if (pool !== undefined && !pool?.closed) return pool;
   const threads = cpuThreads();
-  const wt = threads > 1 && typeof process !== "undefined" ? (process.getBuiltinModule?.("node:worker_threads") as WorkerThreads | undefined) : undefined;
+  const wt =
+    threads > 1 && typeof process !== "undefined"
+      ? (process.getBuiltinModule?.("node:worker_threads") as WorkerThreads | undefined)
+      : undefined;
   pool = wt && typeof SharedArrayBuffer !== "undefined" ? new WorkerPool(wt, threads - 1) : null;
   return pool;
 }

@@ -6,11 +6,24 @@
  * shared memory (see pool.ts). Needs nothing from moeforge but the bundle.
  */
 import { allocArray, type AnyTypedArray } from "../../dsl/dtype";
-import { evalSize, type Kernel, type KernelBundle, type Launch, type ScalarType, type Stmt } from "../../codegen/kernel_ir";
+import {
+  evalSize,
+  type Kernel,
+  type KernelBundle,
+  type Launch,
+  type ScalarType,
+  type Stmt,
+} from "../../codegen/kernel_ir";
 import { workerPool, type WorkerPool } from "./pool";
 
 /** A compiled kernel: runs workgroups [first, last) of `numGroups`. */
-type KernelFn = (buffers: AnyTypedArray[], sizes: readonly number[], numGroups: number, first?: number, last?: number) => void;
+type KernelFn = (
+  buffers: AnyTypedArray[],
+  sizes: readonly number[],
+  numGroups: number,
+  first?: number,
+  last?: number,
+) => void;
 
 interface Prepared {
   readonly fns: Map<string, KernelFn>;
@@ -24,7 +37,8 @@ const prepared = new WeakMap<KernelBundle, Prepared>();
 function prepare(bundle: KernelBundle): Prepared {
   let p = prepared.get(bundle);
   if (!p) {
-    if (bundle.target !== "js") throw new Error(`cpu runtime: bundle was compiled for target "${bundle.target}", expected "js"`);
+    if (bundle.target !== "js")
+      throw new Error(`cpu runtime: bundle was compiled for target "${bundle.target}", expected "js"`);
     p = { fns: new Map(), kernels: new Map(), arenas: new Map() };
     for (const k of bundle.kernels) {
       p.fns.set(k.name, new Function(`return ${k.source}`)() as KernelFn);
@@ -72,7 +86,8 @@ export function runBundle(
   observe?: (launch: Launch, kernel: Kernel, ms: number) => void,
 ): AnyTypedArray[] {
   const p = prepare(bundle);
-  if (inputs.length !== bundle.inputs.length) throw new Error(`cpu runtime: expected ${bundle.inputs.length} inputs, got ${inputs.length}`);
+  if (inputs.length !== bundle.inputs.length)
+    throw new Error(`cpu runtime: expected ${bundle.inputs.length} inputs, got ${inputs.length}`);
   const pool: WorkerPool | null = workerPool();
   const shared = pool !== null;
   const key = [...dims].map(([k, v]) => `${k}=${v}`).join(",");
@@ -89,7 +104,8 @@ export function runBundle(
   }
   bundle.inputs.forEach((name, i) => {
     const dst = arrays!.get(name)!;
-    if (dst.length !== inputs[i]!.length) throw new Error(`cpu runtime: input ${i} has ${inputs[i]!.length} elements, expected ${dst.length}`);
+    if (dst.length !== inputs[i]!.length)
+      throw new Error(`cpu runtime: input ${i} has ${inputs[i]!.length} elements, expected ${dst.length}`);
     dst.set(inputs[i]!);
   });
   for (const launch of bundle.schedule) {
@@ -101,7 +117,13 @@ export function runBundle(
     const sizes = kernel.sizes.map((s) => evalSize(s, dims));
     const t0 = observe ? performance.now() : 0;
     if (pool && worthSplitting(kernel, groups)) {
-      const task = { source: kernel.source, buffers, sizes, numGroups: groups, chunk: chunkSize(groups, pool.size + 1) };
+      const task = {
+        source: kernel.source,
+        buffers,
+        sizes,
+        numGroups: groups,
+        chunk: chunkSize(groups, pool.size + 1),
+      };
       pool.run(task, (first, last) => fn(buffers, sizes, groups, first, last));
     } else fn(buffers, sizes, groups);
     observe?.(launch, kernel, performance.now() - t0);

@@ -10,7 +10,7 @@ import type { Program } from "../../dsl/program";
 import { resolveShape } from "../../dsl/shape";
 import { Tensor } from "../../dsl/tensor";
 import { bindDims } from "../../dsl/trace";
-import { NDArray } from "../interp/ndarray";
+import { NDArray } from "../../dsl/ndarray";
 import { registerBackend, type Backend } from "../registry";
 import { cudaAvailability } from "./device";
 import { buildCudaRunners, runCudaRunner, type CudaRunner } from "./runner";
@@ -41,7 +41,11 @@ export const cudaBackend: Backend = {
   run(program: Program, inputs: readonly Tensor[]): Tensor[] {
     const dims = bindDims(program, inputs, "cuda backend");
     const runner = runnerFor(program);
-    const { outputs } = runCudaRunner(runner, dims, inputs.map((t) => t._value().data));
+    const { outputs } = runCudaRunner(
+      runner,
+      dims,
+      inputs.map((t) => t._value().data),
+    );
     return program.outputs.map((v, i) => {
       const shape = resolveShape(v.shape, dims);
       const data = outputs[i]!;

@@ -26,7 +26,16 @@ import { isFloat } from "../../dsl/dtype";
 import { numel } from "../../dsl/shape";
 import { evalProgram, bindDims } from "../../dsl/trace";
 import { moe, ops, random, trace, tree, type Program, type Tensor } from "../../index";
-import { buildCase, gradientCase, mulberry32, randomFloats, randomIndices, recipeArb, relativeError, type RandomCase } from "../../test/codegen/random_programs";
+import {
+  buildCase,
+  gradientCase,
+  mulberry32,
+  randomFloats,
+  randomIndices,
+  recipeArb,
+  relativeError,
+  type RandomCase,
+} from "../../test/codegen/random_programs";
 import fc from "fast-check";
 import { nvidiaGpus } from "./device";
 import { findNvcc } from "./nvcc";
@@ -56,7 +65,10 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === "--build-only") o.buildOnly = true;
     else if (a === "--archs") o.archs = next().split(",");
     else if (a === "--bench") o.bench = true;
-    else throw new Error(`cuda:check: unknown option ${a} (known: --random N, --repeats N, --rtol X, --build-only, --bench, --archs sm_80,sm_90)`);
+    else
+      throw new Error(
+        `cuda:check: unknown option ${a} (known: --random N, --repeats N, --rtol X, --build-only, --bench, --archs sm_80,sm_90)`,
+      );
   }
   return o;
 }
@@ -79,18 +91,38 @@ function handCases(): CheckCase[] {
   const add = (name: string, fn: (...xs: Tensor[]) => Tensor | Tensor[], inputs: Tensor[]) =>
     cases.push({ name, program: trace(fn as (...a: never[]) => unknown, ...inputs), inputs });
 
-  add("elementwise chain [70001]", (x) => ops.tanh(ops.add(ops.mul(ops.exp(x), 0.5), ops.sin(x))), [floats(rng, [70001])]);
-  add("broadcast + where [37,1] x [1,41]", (a, b) => ops.where(ops.greater(a, b), ops.mul(a, b), ops.sub(a, b)), [floats(rng, [37, 1]), floats(rng, [1, 41])]);
+  add("elementwise chain [70001]", (x) => ops.tanh(ops.add(ops.mul(ops.exp(x), 0.5), ops.sin(x))), [
+    floats(rng, [70001]),
+  ]);
+  add("broadcast + where [37,1] x [1,41]", (a, b) => ops.where(ops.greater(a, b), ops.mul(a, b), ops.sub(a, b)), [
+    floats(rng, [37, 1]),
+    floats(rng, [1, 41]),
+  ]);
   add("softmax [333,257]", (x) => ops.softmax(x, -1), [floats(rng, [333, 257])]);
-  add("matmul + bias + gelu [129,65]@[65,97]", (x, w, b) => ops.gelu(ops.add(ops.matmul(x, w), b)), [floats(rng, [129, 65]), floats(rng, [65, 97]), floats(rng, [97])]);
-  add("batched matmul [3,17,31]@[3,31,13]", (a, b) => ops.matmul(a, b), [floats(rng, [3, 17, 31]), floats(rng, [3, 31, 13])]);
-  add("sum/max/argmax over axes [7,11,13]", (x) => [ops.sum(x, [0, 2]), ops.max(x, 1), ops.argmax(x, 2)], [floats(rng, [7, 11, 13])]);
+  add("matmul + bias + gelu [129,65]@[65,97]", (x, w, b) => ops.gelu(ops.add(ops.matmul(x, w), b)), [
+    floats(rng, [129, 65]),
+    floats(rng, [65, 97]),
+    floats(rng, [97]),
+  ]);
+  add("batched matmul [3,17,31]@[3,31,13]", (a, b) => ops.matmul(a, b), [
+    floats(rng, [3, 17, 31]),
+    floats(rng, [3, 31, 13]),
+  ]);
+  add("sum/max/argmax over axes [7,11,13]", (x) => [ops.sum(x, [0, 2]), ops.max(x, 1), ops.argmax(x, 2)], [
+    floats(rng, [7, 11, 13]),
+  ]);
   add("logsumexp [1,1031]", (x) => ops.logsumexp(x, -1), [floats(rng, [1, 1031])]);
-  add("take + scatterAdd (repeated indices)", (x, i, u) => [ops.take(x, i, 0), ops.scatterAdd(x, i, u, 0)], [floats(rng, [23, 5]), randomIndices(rng, [41], 23), floats(rng, [41, 5])]);
+  add("take + scatterAdd (repeated indices)", (x, i, u) => [ops.take(x, i, 0), ops.scatterAdd(x, i, u, 0)], [
+    floats(rng, [23, 5]),
+    randomIndices(rng, [41], 23),
+    floats(rng, [41, 5]),
+  ]);
   add("cumsum [5,263]", (x) => [ops.cumsum(x, -1), ops.cumsum(x, 0, true)], [floats(rng, [5, 263])]);
   add("topK k=3 [29,19]", (x) => ops.topK(x, 3), [floats(rng, [29, 19])]);
   add("sort / argsort [13,37]", (x) => [ops.sort(x, -1), ops.argsort(x, -1, true)], [floats(rng, [13, 37])]);
-  add("random uniform / normal (key input)", (k) => [random.uniform(k, [1001]), random.normal(k, [7, 11])], [random.key(42)]);
+  add("random uniform / normal (key input)", (k) => [random.uniform(k, [1001]), random.normal(k, [7, 11])], [
+    random.key(42),
+  ]);
   return cases;
 }
 
@@ -117,7 +149,10 @@ function benchCases(): CheckCase[] {
 
 function randomCases(n: number): CheckCase[] {
   const recipes = fc.sample(recipeArb({ maxSteps: 6 }), { numRuns: n, seed: 31337 });
-  const large = fc.sample(recipeArb({ maxSteps: 3, large: true }), { numRuns: Math.max(1, Math.floor(n / 8)), seed: 4242 });
+  const large = fc.sample(recipeArb({ maxSteps: 3, large: true }), {
+    numRuns: Math.max(1, Math.floor(n / 8)),
+    seed: 4242,
+  });
   return [
     ...recipes.map((r, i) => ({ name: `random program #${i}`, ...buildCase(r) })),
     ...large.map((r, i) => ({ name: `random program, large #${i}`, ...buildCase(r, { large: true }) })),
@@ -127,7 +162,8 @@ function randomCases(n: number): CheckCase[] {
 /** Each case, plus its reverse-mode gradient program when it has float inputs and outputs. */
 function withGradients(cases: readonly CheckCase[]): CheckCase[] {
   return cases.flatMap((c) => {
-    const differentiable = c.program.inputs.some((v) => isFloat(v.dtype)) && c.program.outputs.some((v) => isFloat(v.dtype));
+    const differentiable =
+      c.program.inputs.some((v) => isFloat(v.dtype)) && c.program.outputs.some((v) => isFloat(v.dtype));
     if (!differentiable) return [c];
     const g: RandomCase = gradientCase({ program: c.program, inputs: c.inputs, description: c.name });
     return [c, { name: `grad of ${c.name}`, program: g.program, inputs: g.inputs }];
@@ -154,10 +190,15 @@ async function buildAll(cases: readonly CheckCase[], archs: readonly string[]): 
   });
   const ids = [...bundles.keys()];
   const groupCount = Math.max(1, Math.min(cpus().length, Math.ceil(ids.length / 6)));
-  const groups = Array.from({ length: groupCount }, (_, g) => ids.filter((_, j) => j % groupCount === g)).filter((g) => g.length > 0);
+  const groups = Array.from({ length: groupCount }, (_, g) => ids.filter((_, j) => j % groupCount === g)).filter(
+    (g) => g.length > 0,
+  );
   await mapLimit(groups, groupCount, async (group) => {
     try {
-      const runners = await buildCudaRunnersAsync(group.map((i) => bundles.get(i)!), { archs });
+      const runners = await buildCudaRunnersAsync(
+        group.map((i) => bundles.get(i)!),
+        { archs },
+      );
       group.forEach((i, j) => (out[i] = { bundle: bundles.get(i)!, runner: runners[j]! }));
     } catch {
       for (const i of group) {
@@ -196,10 +237,20 @@ async function mapLimit<T, R>(xs: readonly T[], limit: number, f: (x: T, i: numb
   return out;
 }
 
-function compare(c: CheckCase, runner: CudaRunner, rtol: number, repeats: number): Omit<Row, "name" | "kernels" | "launches"> {
+function compare(
+  c: CheckCase,
+  runner: CudaRunner,
+  rtol: number,
+  repeats: number,
+): Omit<Row, "name" | "kernels" | "launches"> {
   const want = evalProgram(c.program, c.inputs);
   const dims = bindDims(c.program, c.inputs, c.name);
-  const { outputs, forwardMs } = runCudaRunner(runner, dims, c.inputs.map((t) => t.dataSync()), { repeats });
+  const { outputs, forwardMs } = runCudaRunner(
+    runner,
+    dims,
+    c.inputs.map((t) => t.dataSync()),
+    { repeats },
+  );
   let worst = 0;
   for (let i = 0; i < want.length; i++) {
     const w = want[i]!.dataSync();
@@ -207,10 +258,21 @@ function compare(c: CheckCase, runner: CudaRunner, rtol: number, repeats: number
     if (isFloat(want[i]!.dtype)) worst = Math.max(worst, relativeError(g, w));
     else {
       const bad = w.findIndex((x, j) => x !== g[j]);
-      if (bad >= 0) return { error: "exact", ms: fmtMs(forwardMs), status: "MISMATCH", detail: `output ${i} (${want[i]!.dtype}) differs at index ${bad}: got ${g[bad]}, expected ${w[bad]}` };
+      if (bad >= 0)
+        return {
+          error: "exact",
+          ms: fmtMs(forwardMs),
+          status: "MISMATCH",
+          detail: `output ${i} (${want[i]!.dtype}) differs at index ${bad}: got ${g[bad]}, expected ${w[bad]}`,
+        };
     }
   }
-  return { error: worst.toExponential(2), ms: fmtMs(forwardMs), status: worst <= rtol ? "ok" : "MISMATCH", ...(worst <= rtol ? {} : { detail: `relative error ${worst.toExponential(3)} > rtol ${rtol}` }) };
+  return {
+    error: worst.toExponential(2),
+    ms: fmtMs(forwardMs),
+    status: worst <= rtol ? "ok" : "MISMATCH",
+    ...(worst <= rtol ? {} : { detail: `relative error ${worst.toExponential(3)} > rtol ${rtol}` }),
+  };
 }
 
 function fmtMs(ms: number | undefined): string {
@@ -218,7 +280,14 @@ function fmtMs(ms: number | undefined): string {
 }
 
 function printTable(rows: readonly Row[]): void {
-  const head = { name: "program", kernels: "kernels", launches: "launches", error: "max rel err", ms: "GPU ms", status: "status" };
+  const head = {
+    name: "program",
+    kernels: "kernels",
+    launches: "launches",
+    error: "max rel err",
+    ms: "GPU ms",
+    status: "status",
+  };
   const cols = ["name", "kernels", "launches", "error", "ms", "status"] as const;
   const width = Object.fromEntries(cols.map((k) => [k, Math.max(head[k].length, ...rows.map((r) => r[k].length))]));
   const line = (r: Record<(typeof cols)[number], string>) => cols.map((k) => r[k].padEnd(width[k]!)).join("  ");
@@ -234,18 +303,31 @@ async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   const gpus = nvidiaGpus();
   if (gpus.length === 0 && !opts.buildOnly) {
-    console.log("cuda:check: no GPU: skipped (no NVIDIA GPU found: nvidia-smi lists none and there is no /dev/nvidia0).");
-    console.log("cuda:check: run it on a machine with an NVIDIA GPU (`npm ci && npm run cuda:check`), or use --build-only to compile every bundle here.");
+    console.log(
+      "cuda:check: no GPU: skipped (no NVIDIA GPU found: nvidia-smi lists none and there is no /dev/nvidia0).",
+    );
+    console.log(
+      "cuda:check: run it on a machine with an NVIDIA GPU (`npm ci && npm run cuda:check`), or use --build-only to compile every bundle here.",
+    );
     return 0;
   }
   if (!findNvcc()) {
-    console.error("cuda:check: nvcc (the CUDA compiler) was not found; install the CUDA toolkit or set NVCC=/path/to/nvcc.");
+    console.error(
+      "cuda:check: nvcc (the CUDA compiler) was not found; install the CUDA toolkit or set NVCC=/path/to/nvcc.",
+    );
     return 2;
   }
   const archs = opts.archs ?? (opts.buildOnly ? ["sm_80"] : ["native"]);
-  console.log(`cuda:check: ${gpus.length ? gpus.join("; ") : "no GPU (build only)"}; nvcc ${findNvcc()}; archs ${archs.join(",")}; rtol ${opts.rtol}`);
+  console.log(
+    `cuda:check: ${gpus.length ? gpus.join("; ") : "no GPU (build only)"}; nvcc ${findNvcc()}; archs ${archs.join(",")}; rtol ${opts.rtol}`,
+  );
 
-  const cases = withGradients([...handCases(), moeCase(), ...(opts.bench ? benchCases() : []), ...randomCases(opts.randomPrograms)]);
+  const cases = withGradients([
+    ...handCases(),
+    moeCase(),
+    ...(opts.bench ? benchCases() : []),
+    ...randomCases(opts.randomPrograms),
+  ]);
   console.log(`cuda:check: ${cases.length} programs (forward and gradient); building with nvcc...`);
   const started = Date.now();
   const built = await buildAll(cases, archs);
@@ -260,15 +342,25 @@ async function main(): Promise<number> {
     try {
       return { ...base, ...counts, ...compare(c, b.runner, opts.rtol, opts.repeats) };
     } catch (e) {
-      return { ...base, ...counts, error: "-", ms: "-", status: "FAILED", detail: e instanceof Error ? e.message : String(e) } as Row;
+      return {
+        ...base,
+        ...counts,
+        error: "-",
+        ms: "-",
+        status: "FAILED",
+        detail: e instanceof Error ? e.message : String(e),
+      } as Row;
     }
   });
   printTable(rows);
   const matmul = rows.find((r) => r.name === "bench: matmul 1024^3");
-  if (matmul && matmul.ms !== "-") console.log(`cuda:check: matmul 1024^3: ${((2 * 1024 ** 3) / (Number(matmul.ms) * 1e6)).toFixed(1)} GFLOP/s`);
+  if (matmul && matmul.ms !== "-")
+    console.log(`cuda:check: matmul 1024^3: ${((2 * 1024 ** 3) / (Number(matmul.ms) * 1e6)).toFixed(1)} GFLOP/s`);
   const bad = rows.filter((r) => r.status === "MISMATCH" || r.status === "FAILED");
   const elements = cases.reduce((n, c) => n + c.inputs.reduce((m, t) => m + numel(t.shape as number[]), 0), 0);
-  console.log(`cuda:check: ${rows.length - bad.length}/${rows.length} ${opts.buildOnly ? "built" : "match the interpreter"} (${elements} input elements in all)${bad.length ? `; ${bad.length} failed` : ""}`);
+  console.log(
+    `cuda:check: ${rows.length - bad.length}/${rows.length} ${opts.buildOnly ? "built" : "match the interpreter"} (${elements} input elements in all)${bad.length ? `; ${bad.length} failed` : ""}`,
+  );
   return bad.length ? 1 : 0;
 }
 

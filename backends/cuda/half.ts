@@ -28,7 +28,7 @@ export function toHalfBits(x: number): number {
     // Normal half: keep 10 mantissa bits, round the 13 dropped ones to nearest even.
     let h = ((e + 15) << 10) | (mant >>> 13);
     const rest = mant & 0x1fff;
-    if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++; // may carry into the exponent (correct: rounds up to the next binade or inf)
+    if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++; // may carry into the exponent (correct: rounds up to the next binade or inf)
     return sign | h;
   }
   if (e < -25) return sign; // below half the smallest subnormal: rounds to zero
@@ -38,7 +38,7 @@ export function toHalfBits(x: number): number {
   let h = full >>> shift;
   const rest = full & ((1 << shift) - 1);
   const halfway = 1 << (shift - 1);
-  if (rest > halfway || (rest === halfway && (h & 1))) h++;
+  if (rest > halfway || (rest === halfway && h & 1)) h++;
   return sign | h;
 }
 

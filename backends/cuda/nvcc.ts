@@ -56,7 +56,10 @@ export function findNvcc(env: NodeJS.ProcessEnv = process.env): string | null {
     env.NVCC,
     env.CUDA_HOME && join(env.CUDA_HOME, "bin", "nvcc"),
     env.CUDA_PATH && join(env.CUDA_PATH, "bin", "nvcc"),
-    ...(env.PATH ?? "").split(delimiter).filter(Boolean).map((dir) => join(dir, "nvcc")),
+    ...(env.PATH ?? "")
+      .split(delimiter)
+      .filter(Boolean)
+      .map((dir) => join(dir, "nvcc")),
     "/usr/local/cuda/bin/nvcc",
   ];
   return candidates.find((p): p is string => !!p && existsSync(p)) ?? null;
@@ -79,16 +82,32 @@ export function nvccArgs(file: string, output: string, options: NvccOptions = {}
   const archs = options.archs ?? DEFAULT_ARCHS;
   const mode = options.mode ?? "object";
   for (const a of archs) {
-    if (!/^sm_\d+[a-z]?$/.test(a) && a !== "native") throw new RangeError(`nvcc: architecture "${a}" is not of the form sm_80 / sm_90a, or "native"`);
+    if (!/^sm_\d+[a-z]?$/.test(a) && a !== "native")
+      throw new RangeError(`nvcc: architecture "${a}" is not of the form sm_80 / sm_90a, or "native"`);
   }
-  if (mode === "ptx" && archs.length !== 1) throw new RangeError(`nvcc: --ptx compiles for one architecture, got ${archs.length} (${archs.join(", ")})`);
-  if (archs.includes("native") && archs.length !== 1) throw new RangeError(`nvcc: "native" (this machine's GPU) cannot be combined with other architectures`);
+  if (mode === "ptx" && archs.length !== 1)
+    throw new RangeError(`nvcc: --ptx compiles for one architecture, got ${archs.length} (${archs.join(", ")})`);
+  if (archs.includes("native") && archs.length !== 1)
+    throw new RangeError(`nvcc: "native" (this machine's GPU) cannot be combined with other architectures`);
   const gencode =
     archs[0] === "native"
       ? ["-arch=native"]
-      : archs.flatMap((a) => ["-gencode", `arch=compute_${a.slice(3)},code=${mode === "ptx" ? "compute" : "sm"}_${a.slice(3)}`]);
+      : archs.flatMap((a) => [
+          "-gencode",
+          `arch=compute_${a.slice(3)},code=${mode === "ptx" ? "compute" : "sm"}_${a.slice(3)}`,
+        ]);
   const modeFlag = mode === "object" ? ["-c"] : mode === "ptx" ? ["--ptx"] : [];
-  return [...gencode, ...modeFlag, "-std=c++17", "-Werror", "all-warnings", ...(options.extraFlags ?? []), file, "-o", output];
+  return [
+    ...gencode,
+    ...modeFlag,
+    "-std=c++17",
+    "-Werror",
+    "all-warnings",
+    ...(options.extraFlags ?? []),
+    file,
+    "-o",
+    output,
+  ];
 }
 
 const LOCATED = /^(.*?)\((\d+)\): (error|warning|remark|catastrophic error)(?: #([\w-]+))?: (.*)$/;
@@ -111,7 +130,11 @@ export function parseNvccDiagnostics(log: string): NvccDiagnostic[] {
   return out;
 }
 
-function withSourceFile<T>(source: string, options: NvccOptions, run: (file: string, output: string, dir: string) => T): T {
+function withSourceFile<T>(
+  source: string,
+  options: NvccOptions,
+  run: (file: string, output: string, dir: string) => T,
+): T {
   const dir = mkdtempSync(join(tmpdir(), "moeforge-nvcc-"));
   const file = join(dir, "source.cu");
   writeFileSync(file, source);

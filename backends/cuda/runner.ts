@@ -117,9 +117,13 @@ export interface BuildRunnerOptions {
 }
 
 /** The runner's source and where its executable is cached. */
-function runnerPlan(bundles: readonly KernelBundle[], options: BuildRunnerOptions): { source: string; archs: readonly string[]; executable: string } {
+function runnerPlan(
+  bundles: readonly KernelBundle[],
+  options: BuildRunnerOptions,
+): { source: string; archs: readonly string[]; executable: string } {
   const prefixes = bundles.map((_, i) => `mfrun${i}`);
-  const source = bundles.map((b, i) => cudaBundleSource(b, { prefix: prefixes[i] }).cu).join("\n") + cudaRunnerMain(prefixes);
+  const source =
+    bundles.map((b, i) => cudaBundleSource(b, { prefix: prefixes[i] }).cu).join("\n") + cudaRunnerMain(prefixes);
   const archs = options.archs ?? ["native"];
   const dir = options.cacheDir ?? join(tmpdir(), "moeforge-cuda-runners");
   mkdirSync(dir, { recursive: true });
@@ -132,7 +136,8 @@ function finishBuild(plan: ReturnType<typeof runnerPlan>, partial: string, r: Nv
   renameSync(partial, plan.executable); // atomic: concurrent builders never see a half-written file
 }
 
-const runnersOf = (bundles: readonly KernelBundle[], executable: string): CudaRunner[] => bundles.map((bundle, index) => ({ executable, index, bundle }));
+const runnersOf = (bundles: readonly KernelBundle[], executable: string): CudaRunner[] =>
+  bundles.map((bundle, index) => ({ executable, index, bundle }));
 
 /**
  * Compiles `bundles` and a runner main into one executable (or reuses the
@@ -148,17 +153,28 @@ export function buildCudaRunners(bundles: readonly KernelBundle[], options: Buil
   const plan = runnerPlan(bundles, options);
   if (!existsSync(plan.executable)) {
     const partial = `${plan.executable}.${process.pid}.tmp`;
-    finishBuild(plan, partial, compileCudaSync(plan.source, { archs: plan.archs, mode: "executable", output: partial, extraFlags: ["-O3"] }));
+    finishBuild(
+      plan,
+      partial,
+      compileCudaSync(plan.source, { archs: plan.archs, mode: "executable", output: partial, extraFlags: ["-O3"] }),
+    );
   }
   return runnersOf(bundles, plan.executable);
 }
 
 /** `buildCudaRunners` without blocking, so several executables can compile in parallel. */
-export async function buildCudaRunnersAsync(bundles: readonly KernelBundle[], options: BuildRunnerOptions = {}): Promise<CudaRunner[]> {
+export async function buildCudaRunnersAsync(
+  bundles: readonly KernelBundle[],
+  options: BuildRunnerOptions = {},
+): Promise<CudaRunner[]> {
   const plan = runnerPlan(bundles, options);
   if (!existsSync(plan.executable)) {
     const partial = `${plan.executable}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    finishBuild(plan, partial, await compileCuda(plan.source, { archs: plan.archs, mode: "executable", output: partial, extraFlags: ["-O3"] }));
+    finishBuild(
+      plan,
+      partial,
+      await compileCuda(plan.source, { archs: plan.archs, mode: "executable", output: partial, extraFlags: ["-O3"] }),
+    );
   }
   return runnersOf(bundles, plan.executable);
 }
@@ -212,24 +228,34 @@ export function runCudaRunner(
   options: { readonly repeats?: number } = {},
 ): { outputs: (AnyTypedArray | Uint32Array)[]; forwardMs?: number } {
   const { bundle } = runner;
-  if (inputs.length !== bundle.inputs.length) throw new Error(`CUDA runner: got ${inputs.length} inputs, the bundle takes ${bundle.inputs.length}`);
+  if (inputs.length !== bundle.inputs.length)
+    throw new Error(`CUDA runner: got ${inputs.length} inputs, the bundle takes ${bundle.inputs.length}`);
   const buffers = new Map(bundle.buffers.map((b) => [b.name, b]));
-  const parts: Uint8Array[] = [i64(bundle.dims.length), ...bundle.dims.map((d) => {
-    const n = dims.get(d);
-    if (n === undefined) throw new Error(`CUDA runner: dim "${d}" is not bound`);
-    return i64(n);
-  })];
+  const parts: Uint8Array[] = [
+    i64(bundle.dims.length),
+    ...bundle.dims.map((d) => {
+      const n = dims.get(d);
+      if (n === undefined) throw new Error(`CUDA runner: dim "${d}" is not bound`);
+      return i64(n);
+    }),
+  ];
   bundle.inputs.forEach((name, i) => {
     const b = buffers.get(name)!;
     const expected = evalSize(b.size, dims);
-    if (inputs[i]!.length !== expected) throw new Error(`CUDA runner: input ${i} (${name}) has ${inputs[i]!.length} elements, expected ${expected}`);
+    if (inputs[i]!.length !== expected)
+      throw new Error(`CUDA runner: input ${i} (${name}) has ${inputs[i]!.length} elements, expected ${expected}`);
     const bytes = encodeForDevice(b.type, inputs[i]!);
     parts.push(i64(bytes.length), bytes);
   });
   const dir = mkdtempSync(join(tmpdir(), "moeforge-cuda-run-"));
   try {
     writeFileSync(join(dir, "in.bin"), Buffer.concat(parts));
-    const args = [String(runner.index), join(dir, "in.bin"), join(dir, "out.bin"), ...(options.repeats ? [String(options.repeats)] : [])];
+    const args = [
+      String(runner.index),
+      join(dir, "in.bin"),
+      join(dir, "out.bin"),
+      ...(options.repeats ? [String(options.repeats)] : []),
+    ];
     const r = spawnSync(runner.executable, args, { encoding: "utf8" });
     if (r.error) throw new Error(`CUDA runner could not start: ${r.error.message}`);
     if (r.status !== 0) throw new Error(`CUDA runner failed (exit ${r.status}): ${r.stderr.trim() || r.stdout.trim()}`);

@@ -54,7 +54,8 @@ function benches(): Bench[] {
   ];
 }
 
-const label = (k: MatmulKnobs) => `${k.tileM}x${k.tileN}x${k.tileK} micro ${k.microM}x${k.microN} ${k.stridedMicroTile ? "strided" : "blocked"}`;
+const label = (k: MatmulKnobs) =>
+  `${k.tileM}x${k.tileN}x${k.tileK} micro ${k.microM}x${k.microN} ${k.stridedMicroTile ? "strided" : "blocked"}`;
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
@@ -69,13 +70,21 @@ async function main(): Promise<number> {
   // One executable per candidate (its three bundles), built in parallel.
   const limit = Math.max(1, cpus().length);
   const built = await Promise.all(
-    CANDIDATES.slice(0, limit).map(async (knobs) => ({ knobs, runners: await buildCudaRunnersAsync(bs.map((b) => compile(b.program, { target: "cuda", knobs }))) })),
+    CANDIDATES.slice(0, limit).map(async (knobs) => ({
+      knobs,
+      runners: await buildCudaRunnersAsync(bs.map((b) => compile(b.program, { target: "cuda", knobs }))),
+    })),
   );
   console.log(["schedule".padEnd(40), ...bs.map((b) => b.name.padStart(16)), "max rel err".padStart(12)].join("  "));
   for (const { knobs, runners } of built) {
     let worst = 0;
     const cells = bs.map((b, i) => {
-      const { outputs, forwardMs } = runCudaRunner(runners[i]!, bindDims(b.program, b.inputs, b.name), b.inputs.map((t) => t.dataSync()), { repeats });
+      const { outputs, forwardMs } = runCudaRunner(
+        runners[i]!,
+        bindDims(b.program, b.inputs, b.name),
+        b.inputs.map((t) => t.dataSync()),
+        { repeats },
+      );
       outputs.forEach((o, j) => (worst = Math.max(worst, relativeError(o, want[i]![j]!))));
       const extra = i === 0 && forwardMs ? ` ${((2 * 1024 ** 3) / (forwardMs * 1e6) / 1000).toFixed(1)}T` : "";
       return `${forwardMs?.toFixed(3)} ms${extra}`.padStart(16);

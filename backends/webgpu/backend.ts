@@ -50,12 +50,21 @@ export function runOnWebGPU(ctx: WebGPUContext, program: Program, inputs: readon
  * const times = await profileOnWebGPU(ctx, program, inputs);
  * times.sort((a, b) => b.ms - a.ms)[0]; // the slowest kernel
  */
-export async function profileOnWebGPU(ctx: WebGPUContext, program: Program, inputs: readonly Tensor[]): Promise<LaunchTime[]> {
+export async function profileOnWebGPU(
+  ctx: WebGPUContext,
+  program: Program,
+  inputs: readonly Tensor[],
+): Promise<LaunchTime[]> {
   const { launchTimes } = submitOnWebGPU(ctx, program, inputs, { timeLaunches: true });
   return launchTimes!;
 }
 
-function submitOnWebGPU(ctx: WebGPUContext, program: Program, inputs: readonly Tensor[], options: RunOptions = {}): { outputs: Tensor[]; launchTimes?: Promise<LaunchTime[]> } {
+function submitOnWebGPU(
+  ctx: WebGPUContext,
+  program: Program,
+  inputs: readonly Tensor[],
+  options: RunOptions = {},
+): { outputs: Tensor[]; launchTimes?: Promise<LaunchTime[]> } {
   const dims = bindDims(program, inputs, "webgpu backend");
   const exe = webgpuExecutable(program, ctx);
   const rt = runtimeFor(ctx);
@@ -63,11 +72,20 @@ function submitOnWebGPU(ctx: WebGPUContext, program: Program, inputs: readonly T
   const arrays = inputs.map((t, i) => {
     const dev = webgpuValueOf(t);
     if (dev) {
-      if (dev.ctx !== ctx) throw new Error(`webgpu backend: input ${i} lives on another WebGPU device; read it (await t.data()) and pass the host tensor`);
-      if (dev.isReleased) throw new Error(`webgpu backend: input ${i} (${t.dtype}${shapeToString(t.shape)}) was released with releaseWebGPU()`);
+      if (dev.ctx !== ctx)
+        throw new Error(
+          `webgpu backend: input ${i} lives on another WebGPU device; read it (await t.data()) and pass the host tensor`,
+        );
+      if (dev.isReleased)
+        throw new Error(
+          `webgpu backend: input ${i} (${t.dtype}${shapeToString(t.shape)}) was released with releaseWebGPU()`,
+        );
       return dev.array;
     }
-    if (t.isDevice) throw new Error(`webgpu backend: input ${i} (${t.dtype}${shapeToString(t.shape)}) lives on another backend's device; read it to the host first (await t.data())`);
+    if (t.isDevice)
+      throw new Error(
+        `webgpu backend: input ${i} (${t.dtype}${shapeToString(t.shape)}) lives on another backend's device; read it to the host first (await t.data())`,
+      );
     if (t.isTracer) throw new Error(`webgpu backend: input ${i} is a traced value; run programs on concrete tensors`);
     const host = t._value();
     const a = allocArray(ctx, rt.pool, host.dtype, host.size);

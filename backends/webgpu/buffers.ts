@@ -15,7 +15,10 @@ const STORAGE_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
 
 /** Bytes per stored element. */
 export function elementBytes(type: ScalarType): number {
-  if (type === "f64") throw new TypeError("webgpu backend: f64 is not a WebGPU type; run f64 programs on the cpu or interp backend, or cast to f32");
+  if (type === "f64")
+    throw new TypeError(
+      "webgpu backend: f64 is not a WebGPU type; run f64 programs on the cpu or interp backend, or cast to f32",
+    );
   return type === "f16" ? 2 : 4;
 }
 
@@ -84,7 +87,9 @@ export interface DeviceArray {
 export function allocArray(ctx: WebGPUContext, pool: BufferPool, type: ScalarType, length: number): DeviceArray {
   const chunkElements = chunkElementsFor(ctx, type);
   const n = Math.max(1, Math.ceil(length / chunkElements));
-  const chunks = Array.from({ length: n }, (_, c) => pool.acquire(Math.min(chunkElements, length - c * chunkElements) * elementBytes(type)));
+  const chunks = Array.from({ length: n }, (_, c) =>
+    pool.acquire(Math.min(chunkElements, length - c * chunkElements) * elementBytes(type)),
+  );
   return { type, length, chunkElements, chunks };
 }
 
@@ -117,7 +122,11 @@ export function encodeElements(type: ScalarType, data: ArrayLike<number>): Array
 }
 
 /** Bytes of a buffer of `type` -> host elements (f16 widened to f32, bool as 0/1). */
-export function decodeElements(type: ScalarType, bytes: ArrayBuffer, n: number): Float32Array | Int32Array | Uint32Array | Uint8Array {
+export function decodeElements(
+  type: ScalarType,
+  bytes: ArrayBuffer,
+  n: number,
+): Float32Array | Int32Array | Uint32Array | Uint8Array {
   switch (type) {
     case "f32":
       return new Float32Array(bytes, 0, n).slice();
@@ -137,7 +146,8 @@ export function decodeElements(type: ScalarType, bytes: ArrayBuffer, n: number):
 
 /** Writes host elements into a device array (queued: ordered before later submissions). */
 export function uploadArray(ctx: WebGPUContext, a: DeviceArray, data: ArrayLike<number>): void {
-  if (data.length !== a.length) throw new Error(`internal: uploading ${data.length} elements into a device array of ${a.length}`);
+  if (data.length !== a.length)
+    throw new Error(`internal: uploading ${data.length} elements into a device array of ${a.length}`);
   const bytes = encodeElements(a.type, data);
   const eb = elementBytes(a.type);
   a.chunks.forEach((buf, c) => {
@@ -156,7 +166,10 @@ function padTo(bytes: ArrayBuffer, start: number, size: number): ArrayBuffer {
 }
 
 /** Copies a device array to the host (after every submission so far). */
-export async function downloadArray(ctx: WebGPUContext, a: DeviceArray): Promise<Float32Array | Int32Array | Uint32Array | Uint8Array> {
+export async function downloadArray(
+  ctx: WebGPUContext,
+  a: DeviceArray,
+): Promise<Float32Array | Int32Array | Uint32Array | Uint8Array> {
   const eb = elementBytes(a.type);
   const total = Math.ceil((a.length * eb) / 4) * 4;
   if (total === 0) return decodeElements(a.type, new ArrayBuffer(0), 0);

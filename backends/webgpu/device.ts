@@ -70,7 +70,10 @@ async function requestNodeGPU(): Promise<GPU> {
   try {
     mod = (await import(/* @vite-ignore */ specifier)) as typeof mod;
   } catch (e) {
-    throw new Error(`webgpu backend: cannot load the npm package "webgpu" (Dawn for Node): ${(e as Error).message}; install it with \`npm i webgpu\``);
+    throw new Error(
+      `webgpu backend: cannot load the npm package "webgpu" (Dawn for Node): ${(e as Error).message}; install it with \`npm i webgpu\``,
+      { cause: e },
+    );
   }
   return mod.create([]);
 }
@@ -109,7 +112,8 @@ function makeContext({ device, adapterName, keepAlive }: Acquired, options: WebG
   const lim = device.limits;
   const deviceBinding = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
   const cap = options.maxBindingBytes ?? deviceBinding;
-  if (!Number.isInteger(cap) || cap < 16) throw new RangeError(`initWebGPU: maxBindingBytes = ${cap} must be an integer >= 16`);
+  if (!Number.isInteger(cap) || cap < 16)
+    throw new RangeError(`initWebGPU: maxBindingBytes = ${cap} must be an integer >= 16`);
   const ctx: WebGPUContext = {
     device,
     keepAlive,
@@ -154,7 +158,8 @@ export async function createWebGPUContext(options: WebGPUInitOptions = {}): Prom
  * console.log(await f(tensor([1, 2, 3])).data());
  */
 export async function initWebGPU(options: WebGPUInitOptions = {}): Promise<WebGPUContext> {
-  const fresh = options.device !== undefined || options.maxBindingBytes !== undefined || options.powerPreference !== undefined;
+  const fresh =
+    options.device !== undefined || options.maxBindingBytes !== undefined || options.powerPreference !== undefined;
   if (current && !current.lostReason && !fresh) return current;
   if (pending && !fresh) return pending;
   const attempt = createWebGPUContext(options).then((ctx) => (current = ctx));
@@ -173,8 +178,10 @@ export function webgpuContextOrUndefined(): WebGPUContext | undefined {
 
 /** `true` when the backend can run now, else a sentence saying why not and what to do. */
 export function webgpuAvailability(): true | string {
-  if (!current) return "no WebGPU device yet; call `await initWebGPU()` once before using the webgpu backend (device creation is asynchronous)";
-  if (current.lostReason) return `the WebGPU device was lost (${current.lostReason}); call \`await initWebGPU()\` again for a new device`;
+  if (!current)
+    return "no WebGPU device yet; call `await initWebGPU()` once before using the webgpu backend (device creation is asynchronous)";
+  if (current.lostReason)
+    return `the WebGPU device was lost (${current.lostReason}); call \`await initWebGPU()\` again for a new device`;
   return true;
 }
 

@@ -16,16 +16,25 @@ const programs = new Map<string, Program>();
 function paramsKey(params: unknown): string | undefined {
   let plain = true;
   const text = JSON.stringify(params, (_k, v: unknown) => {
-    if (typeof v === "function" || (v !== null && typeof v === "object" && !Array.isArray(v) && Object.getPrototypeOf(v) !== Object.prototype)) plain = false;
+    if (
+      typeof v === "function" ||
+      (v !== null && typeof v === "object" && !Array.isArray(v) && Object.getPrototypeOf(v) !== Object.prototype)
+    )
+      plain = false;
     return v;
   });
   return plain ? text : undefined;
 }
 
 /** The one-equation program `out = prim(inputs; params)` for these input signatures. */
-export function eagerProgram(prim: Parameters<DeviceEagerHandler>[0], inputs: readonly Aval[], params: unknown): Program {
+export function eagerProgram(
+  prim: Parameters<DeviceEagerHandler>[0],
+  inputs: readonly Aval[],
+  params: unknown,
+): Program {
   const pk = paramsKey(params);
-  const key = pk === undefined ? undefined : `${prim}|${pk}|${inputs.map((t) => t.dtype + shapeToString(t.shape)).join(";")}`;
+  const key =
+    pk === undefined ? undefined : `${prim}|${pk}|${inputs.map((t) => t.dtype + shapeToString(t.shape)).join(";")}`;
   const hit = key === undefined ? undefined : programs.get(key);
   if (hit) {
     programs.delete(key!); // refresh its place: the cache evicts the least recently used

@@ -53,10 +53,14 @@ export class WebGPUExecutable {
     private readonly pipelines: PipelineCache,
     readonly bundle: KernelBundle,
   ) {
-    if (bundle.target !== "wgsl") throw new Error(`webgpu backend: a bundle compiled for "${bundle.target}" cannot run on WebGPU; compile with target "wgsl"`);
+    if (bundle.target !== "wgsl")
+      throw new Error(
+        `webgpu backend: a bundle compiled for "${bundle.target}" cannot run on WebGPU; compile with target "wgsl"`,
+      );
     for (const k of bundle.kernels) this.kernels.set(k.name, k);
     for (const l of bundle.schedule) {
-      if (!this.kernels.has(l.kernel)) throw new Error(`webgpu backend: the schedule launches "${l.kernel}", which is not a kernel of the bundle`);
+      if (!this.kernels.has(l.kernel))
+        throw new Error(`webgpu backend: the schedule launches "${l.kernel}", which is not a kernel of the bundle`);
     }
   }
 
@@ -71,14 +75,20 @@ export class WebGPUExecutable {
     if (hit && hit.length === length) return hit;
     const a = allocArray(this.ctx, this.pool, d.type, length);
     const init = d.init ?? [];
-    if (init.length !== length) throw new Error(`webgpu backend: constant buffer "${d.name}" has ${init.length} initial values for ${length} elements`);
+    if (init.length !== length)
+      throw new Error(
+        `webgpu backend: constant buffer "${d.name}" has ${init.length} initial values for ${length} elements`,
+      );
     uploadArray(this.ctx, a, init);
     this.consts.set(d.name, a);
     return a;
   }
 
   /** The WGSL of `kernel` for the chunk layout of the arrays bound to it. */
-  private sourceFor(kernel: BundleKernel, splits: Record<string, WgslSplit>): { source: string; options: WgslEmitOptions } {
+  private sourceFor(
+    kernel: BundleKernel,
+    splits: Record<string, WgslSplit>,
+  ): { source: string; options: WgslEmitOptions } {
     const names = Object.keys(splits);
     if (names.length === 0) return { source: kernel.source, options: {} };
     const key = `${kernel.name}|${names.map((n) => `${n}:${splits[n]!.chunks}x${splits[n]!.chunkElements}`).join(",")}`;
@@ -97,8 +107,10 @@ export class WebGPUExecutable {
    */
   run(dims: ReadonlyMap<string, number>, inputs: readonly DeviceArray[], options: RunOptions = {}): Submission {
     const { ctx, bundle } = this;
-    if (ctx.lostReason) throw new Error(`webgpu backend: the device was lost (${ctx.lostReason}); call \`await initWebGPU()\` again`);
-    if (inputs.length !== bundle.inputs.length) throw new Error(`webgpu backend: the bundle takes ${bundle.inputs.length} inputs, got ${inputs.length}`);
+    if (ctx.lostReason)
+      throw new Error(`webgpu backend: the device was lost (${ctx.lostReason}); call \`await initWebGPU()\` again`);
+    if (inputs.length !== bundle.inputs.length)
+      throw new Error(`webgpu backend: the bundle takes ${bundle.inputs.length} inputs, got ${inputs.length}`);
     const arrays = new Map<string, DeviceArray>();
     const fresh: DeviceArray[] = [];
     const external = new Set<DeviceArray>();
@@ -107,7 +119,9 @@ export class WebGPUExecutable {
       const a = inputs[i]!;
       const length = evalSize(d.size, dims);
       if (a.type !== d.type || a.length !== length) {
-        throw new Error(`webgpu backend: input ${i} ("${name}") is ${a.type}[${a.length}], the bundle expects ${d.type}[${length}]`);
+        throw new Error(
+          `webgpu backend: input ${i} ("${name}") is ${a.type}[${a.length}], the bundle expects ${d.type}[${length}]`,
+        );
       }
       arrays.set(name, a);
       external.add(a);
@@ -132,30 +146,37 @@ export class WebGPUExecutable {
     };
 
     const checks: Promise<string | undefined>[] = [];
-    const plan = () => bundle.schedule.map((launch, li) => {
-      const kernel = this.kernels.get(launch.kernel)!;
-      const bound = kernel.params.map((p) => {
-        const name = launch.bindings[p.name];
-        if (name === undefined) throw new Error(`webgpu backend: launch ${li} of kernel "${kernel.name}" does not bind its param "${p.name}"`);
-        const a = arrayOf(name);
-        if (a.type !== p.type) throw new Error(`webgpu backend: kernel "${kernel.name}" param "${p.name}" is ${p.type}, but buffer "${name}" is ${a.type}`);
-        return a;
+    const plan = () =>
+      bundle.schedule.map((launch, li) => {
+        const kernel = this.kernels.get(launch.kernel)!;
+        const bound = kernel.params.map((p) => {
+          const name = launch.bindings[p.name];
+          if (name === undefined)
+            throw new Error(
+              `webgpu backend: launch ${li} of kernel "${kernel.name}" does not bind its param "${p.name}"`,
+            );
+          const a = arrayOf(name);
+          if (a.type !== p.type)
+            throw new Error(
+              `webgpu backend: kernel "${kernel.name}" param "${p.name}" is ${p.type}, but buffer "${name}" is ${a.type}`,
+            );
+          return a;
+        });
+        checkAliasing(kernel, bound);
+        const splits: Record<string, WgslSplit> = {};
+        kernel.params.forEach((p, i) => {
+          const a = bound[i]!;
+          if (a.chunks.length > 1) splits[p.name] = { chunks: a.chunks.length, chunkElements: a.chunkElements };
+        });
+        const { source, options } = this.sourceFor(kernel, splits);
+        const layout = wgslLayout(kernel, options);
+        const pipe = this.pipelines.get(kernel, source, layout);
+        checks.push(pipe.check);
+        const groups = evalSize(launch.grid, dims);
+        checkIndexRange(kernel.name, groups, kernel.workgroupSize);
+        const uniforms = [groups, ...kernel.sizes.map((s) => evalSize(s, dims))];
+        return { kernel, bound, layout, pipe, groups, uniforms };
       });
-      checkAliasing(kernel, bound);
-      const splits: Record<string, WgslSplit> = {};
-      kernel.params.forEach((p, i) => {
-        const a = bound[i]!;
-        if (a.chunks.length > 1) splits[p.name] = { chunks: a.chunks.length, chunkElements: a.chunkElements };
-      });
-      const { source, options } = this.sourceFor(kernel, splits);
-      const layout = wgslLayout(kernel, options);
-      const pipe = this.pipelines.get(kernel, source, layout);
-      checks.push(pipe.check);
-      const groups = evalSize(launch.grid, dims);
-      checkIndexRange(kernel.name, groups, kernel.workgroupSize);
-      const uniforms = [groups, ...kernel.sizes.map((s) => evalSize(s, dims))];
-      return { kernel, bound, layout, pipe, groups, uniforms };
-    });
 
     let planned: ReturnType<typeof plan>;
     try {
@@ -186,8 +207,15 @@ export class WebGPUExecutable {
         pass = encoder.beginComputePass({ timestampWrites: timer.writes(i) });
       }
       const entries: GPUBindGroupEntry[] = [];
-      p.bound.forEach((a, pi) => p.layout.params[pi]!.bindings.forEach((binding, c) => entries.push({ binding, resource: { buffer: a.chunks[c]! } })));
-      entries.push({ binding: p.layout.uniformBinding, resource: { buffer: uniform, offset: i * stride, size: Math.ceil((p.uniforms.length * 4) / 16) * 16 } });
+      p.bound.forEach((a, pi) =>
+        p.layout.params[pi]!.bindings.forEach((binding, c) =>
+          entries.push({ binding, resource: { buffer: a.chunks[c]! } }),
+        ),
+      );
+      entries.push({
+        binding: p.layout.uniformBinding,
+        resource: { buffer: uniform, offset: i * stride, size: Math.ceil((p.uniforms.length * 4) / 16) * 16 },
+      });
       pass!.setPipeline(p.pipe.pipeline);
       pass!.setBindGroup(0, device.createBindGroup({ layout: p.pipe.bindGroupLayout, entries }));
       const [x, y, z] = foldGrid(p.groups, ctx.maxWorkgroupsPerDimension);
@@ -204,7 +232,11 @@ export class WebGPUExecutable {
     const outSet = new Set(outputs);
     for (const a of fresh) if (!outSet.has(a)) releaseArray(this.pool, a);
     const done = Promise.all([validation, oom, ...checks]).then(([v, o, ...compile]) => {
-      const problems = [...compile.filter((m): m is string => !!m), ...(v ? [`validation error: ${v.message}`] : []), ...(o ? [`out of memory: ${o.message}`] : [])];
+      const problems = [
+        ...compile.filter((m): m is string => !!m),
+        ...(v ? [`validation error: ${v.message}`] : []),
+        ...(o ? [`out of memory: ${o.message}`] : []),
+      ];
       if (problems.length) throw new Error(`webgpu backend: the device rejected the program:\n${problems.join("\n")}`);
       if (checkFlag) return throwOnFailedCheck(checkFlag, bundle.checks!.messages);
     });
@@ -222,7 +254,11 @@ export class WebGPUExecutable {
       }
       return u.buffer;
     }
-    const buffer = this.ctx.device.createBuffer({ size: data.byteLength, usage: USAGE.UNIFORM | USAGE.COPY_DST, label: "moeforge sizes" });
+    const buffer = this.ctx.device.createBuffer({
+      size: data.byteLength,
+      usage: USAGE.UNIFORM | USAGE.COPY_DST,
+      label: "moeforge sizes",
+    });
     this.ctx.device.queue.writeBuffer(buffer, 0, data);
     this.uniform = { buffer, last: data.slice() };
     return buffer;
@@ -250,7 +286,11 @@ export class WebGPUExecutable {
 
 /** Copies the index-check flag (i32[3], see `IndexChecks`) into a readable buffer, in the schedule's submission. */
 function copyCheckFlag(device: GPUDevice, encoder: GPUCommandEncoder, flag: DeviceArray): GPUBuffer {
-  const staging = device.createBuffer({ size: 16, usage: USAGE.MAP_READ | USAGE.COPY_DST, label: "moeforge index checks" });
+  const staging = device.createBuffer({
+    size: 16,
+    usage: USAGE.MAP_READ | USAGE.COPY_DST,
+    label: "moeforge index checks",
+  });
   encoder.copyBufferToBuffer(flag.chunks[0]!, 0, staging, 0, 12);
   return staging;
 }
@@ -289,7 +329,10 @@ class LaunchTimer {
     private readonly ctx: WebGPUContext,
     private readonly launches: number,
   ) {
-    if (!ctx.hasTimestamps) throw new Error(`webgpu backend: timing launches needs the "timestamp-query" feature, which this device (${ctx.adapterName}) lacks`);
+    if (!ctx.hasTimestamps)
+      throw new Error(
+        `webgpu backend: timing launches needs the "timestamp-query" feature, which this device (${ctx.adapterName}) lacks`,
+      );
     const count = Math.max(2, 2 * launches);
     this.querySet = ctx.device.createQuerySet({ type: "timestamp", count });
     this.resolved = ctx.device.createBuffer({ size: count * 8, usage: 0x200 /* QUERY_RESOLVE */ | USAGE.COPY_SRC });
@@ -314,7 +357,12 @@ class LaunchTimer {
     this.querySet.destroy();
     const out: LaunchTime[] = [];
     kernels.forEach((k, i) => {
-      if (k) out.push({ kernel: k.name, ...(k.comment ? { comment: k.comment } : {}), ms: Number(ns[2 * i + 1]! - ns[2 * i]!) / 1e6 });
+      if (k)
+        out.push({
+          kernel: k.name,
+          ...(k.comment ? { comment: k.comment } : {}),
+          ms: Number(ns[2 * i + 1]! - ns[2 * i]!) / 1e6,
+        });
     });
     return out;
   }

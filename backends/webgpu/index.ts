@@ -22,7 +22,13 @@ registerDeviceEagerHandler("webgpu", webgpuEager);
 
 export { webgpuBackend, webgpuExecutable, runOnWebGPU, profileOnWebGPU } from "./backend";
 export type { LaunchTime } from "./executor";
-export { initWebGPU, createWebGPUContext, webgpuAvailability, type WebGPUContext, type WebGPUInitOptions } from "./device";
+export {
+  initWebGPU,
+  createWebGPUContext,
+  webgpuAvailability,
+  type WebGPUContext,
+  type WebGPUInitOptions,
+} from "./device";
 export { releaseWebGPU, webgpuValueOf, WebGPUValue } from "./value";
 export { runWgslBundle, runtimeFor, type HostArray } from "./runtime";
 export { wgslCompilationMessages } from "./pipelines";

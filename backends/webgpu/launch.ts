@@ -12,7 +12,8 @@
  * @example foldGrid(100_000, 65535) // [50000, 2, 1]
  */
 export function foldGrid(groups: number, maxPerDim: number): [number, number, number] {
-  if (!Number.isInteger(groups) || groups < 0) throw new RangeError(`launch: workgroup count ${groups} must be a non-negative integer`);
+  if (!Number.isInteger(groups) || groups < 0)
+    throw new RangeError(`launch: workgroup count ${groups} must be a non-negative integer`);
   if (groups <= maxPerDim) return [groups, 1, 1];
   const z = Math.ceil(groups / (maxPerDim * maxPerDim));
   if (z > maxPerDim) throw new RangeError(`launch: ${groups} workgroups exceed the device's ${maxPerDim}^3 grid`);

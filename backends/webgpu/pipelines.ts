@@ -16,7 +16,10 @@ export interface CachedPipeline {
 }
 
 /** Compiler messages of a WGSL source (errors, warnings, infos), as the device reports them. */
-export async function wgslCompilationMessages(ctx: WebGPUContext, source: string): Promise<readonly GPUCompilationMessage[]> {
+export async function wgslCompilationMessages(
+  ctx: WebGPUContext,
+  source: string,
+): Promise<readonly GPUCompilationMessage[]> {
   const module = ctx.device.createShaderModule({ code: source });
   const info = await module.getCompilationInfo();
   return info.messages;
@@ -25,21 +28,30 @@ export async function wgslCompilationMessages(ctx: WebGPUContext, source: string
 function formatMessages(kernel: string, messages: readonly GPUCompilationMessage[]): string | undefined {
   const errors = messages.filter((m) => m.type === "error");
   if (errors.length === 0) return undefined;
-  return `webgpu backend: kernel "${kernel}" failed to compile:\n` + errors.map((m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}`).join("\n");
+  return (
+    `webgpu backend: kernel "${kernel}" failed to compile:\n` +
+    errors.map((m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}`).join("\n")
+  );
 }
 
 /** Device limits a kernel must fit, checked before creating its pipeline (a clear error instead of a validation error). */
 function checkLimits(ctx: WebGPUContext, kernel: Kernel, source: string, layout: WgslLayout): void {
   const where = `webgpu backend: kernel "${kernel.name}"${kernel.comment ? ` (${kernel.comment})` : ""}`;
   if (/^enable f16;/m.test(source) && !ctx.hasF16) {
-    throw new Error(`${where} computes in f16, but this device (${ctx.adapterName}) lacks the "shader-f16" feature; cast to f32 or use another backend`);
+    throw new Error(
+      `${where} computes in f16, but this device (${ctx.adapterName}) lacks the "shader-f16" feature; cast to f32 or use another backend`,
+    );
   }
   if (kernel.workgroupSize > ctx.maxInvocationsPerWorkgroup) {
-    throw new Error(`${where} uses ${kernel.workgroupSize} threads per workgroup; this device allows ${ctx.maxInvocationsPerWorkgroup}`);
+    throw new Error(
+      `${where} uses ${kernel.workgroupSize} threads per workgroup; this device allows ${ctx.maxInvocationsPerWorkgroup}`,
+    );
   }
   const sharedBytes = kernel.shared.reduce((s, a) => s + a.length * (a.type === "f16" ? 2 : 4), 0);
   if (sharedBytes > ctx.maxWorkgroupStorageBytes) {
-    throw new Error(`${where} needs ${sharedBytes} bytes of workgroup memory; this device allows ${ctx.maxWorkgroupStorageBytes}`);
+    throw new Error(
+      `${where} needs ${sharedBytes} bytes of workgroup memory; this device allows ${ctx.maxWorkgroupStorageBytes}`,
+    );
   }
   const storage = layout.params.reduce((s, p) => s + p.bindings.length, 0);
   if (storage > ctx.maxStorageBuffersPerStage) {
@@ -69,7 +81,11 @@ export class PipelineCache {
     const entries: GPUBindGroupLayoutEntry[] = [];
     kernel.params.forEach((p, i) => {
       for (const binding of layout.params[i]!.bindings) {
-        entries.push({ binding, visibility: 4 /* GPUShaderStage.COMPUTE */, buffer: { type: p.access === "read" ? "read-only-storage" : "storage" } });
+        entries.push({
+          binding,
+          visibility: 4 /* GPUShaderStage.COMPUTE */,
+          buffer: { type: p.access === "read" ? "read-only-storage" : "storage" },
+        });
       }
     });
     entries.push({ binding: layout.uniformBinding, visibility: 4, buffer: { type: "uniform" } });
@@ -81,7 +97,10 @@ export class PipelineCache {
     });
     const validation = device.popErrorScope();
     const check = Promise.all([module.getCompilationInfo(), validation]).then(([info, err]) => {
-      return formatMessages(kernel.name, info.messages) ?? (err ? `webgpu backend: kernel "${kernel.name}": ${err.message}` : undefined);
+      return (
+        formatMessages(kernel.name, info.messages) ??
+        (err ? `webgpu backend: kernel "${kernel.name}": ${err.message}` : undefined)
+      );
     });
     const entry = { pipeline, bindGroupLayout, check };
     this.bySource.set(source, entry);

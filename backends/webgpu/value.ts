@@ -4,7 +4,7 @@
  * it to the pool, so users never count references; `releaseWebGPU(t)` frees
  * it earlier when memory is tight.
  */
-import { NDArray } from "../interp/ndarray";
+import { NDArray } from "../../dsl/ndarray";
 import type { DType } from "../../dsl/dtype";
 import type { DeviceValue, Tensor } from "../../dsl/tensor";
 import { downloadArray, releaseArray, type BufferPool, type DeviceArray } from "./buffers";
@@ -39,7 +39,10 @@ export class WebGPUValue implements DeviceValue {
 
   /** Copies the value to the host (after the work that computes it). */
   async read(): Promise<NDArray> {
-    if (this.released) throw new Error(`webgpu backend: this ${this.dtype}[${this.shape.join(",")}] tensor was released with releaseWebGPU(); it has no value any more`);
+    if (this.released)
+      throw new Error(
+        `webgpu backend: this ${this.dtype}[${this.shape.join(",")}] tensor was released with releaseWebGPU(); it has no value any more`,
+      );
     await this.ready;
     const data = await downloadArray(this.ctx, this.array);
     return new NDArray(this.dtype, [...this.shape], data as NDArray["data"]);
@@ -76,6 +79,9 @@ export function webgpuValueOf(t: Tensor): WebGPUValue | undefined {
  */
 export function releaseWebGPU(t: Tensor): void {
   const v = webgpuValueOf(t);
-  if (!v) throw new TypeError(`releaseWebGPU: the tensor (${t.dtype}[${t.shape.join(",")}]) does not live on the webgpu backend`);
+  if (!v)
+    throw new TypeError(
+      `releaseWebGPU: the tensor (${t.dtype}[${t.shape.join(",")}]) does not live on the webgpu backend`,
+    );
   v.release();
 }

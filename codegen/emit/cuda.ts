@@ -44,9 +44,22 @@ export function emitCudaKernel(kernel: Kernel, options: CudaKernelOptions = {}):
   const where = `CUDA emitter, kernel "${kernel.name}"`;
   checkLaunchShape(kernel, where);
   const names = new CudaNames(where);
-  const elements = new Map<string, { type: Kernel["params"][number]["type"]; storage: CudaStorageType; what: "buffer" | "shared array" }>();
-  for (const p of kernel.params) elements.set(p.name, { type: p.type, storage: cudaStorageType(p.type, `${where}, buffer "${p.name}"`), what: "buffer" });
-  for (const s of kernel.shared) elements.set(s.name, { type: s.type, storage: cudaStorageType(s.type, `${where}, shared array "${s.name}"`), what: "shared array" });
+  const elements = new Map<
+    string,
+    { type: Kernel["params"][number]["type"]; storage: CudaStorageType; what: "buffer" | "shared array" }
+  >();
+  for (const p of kernel.params)
+    elements.set(p.name, {
+      type: p.type,
+      storage: cudaStorageType(p.type, `${where}, buffer "${p.name}"`),
+      what: "buffer",
+    });
+  for (const s of kernel.shared)
+    elements.set(s.name, {
+      type: s.type,
+      storage: cudaStorageType(s.type, `${where}, shared array "${s.name}"`),
+      what: "shared array",
+    });
   const scope: ExprScope = {
     kernel: kernel.name,
     elements,
@@ -56,7 +69,9 @@ export function emitCudaKernel(kernel: Kernel, options: CudaKernelOptions = {}):
   };
   const restrict = (options.restrict ?? true) ? " __restrict__" : "";
   const params = [
-    ...kernel.params.map((p) => `${p.access === "read" ? "const " : ""}${cudaStorageType(p.type)}*${restrict} ${names.ident(p.name)}`),
+    ...kernel.params.map(
+      (p) => `${p.access === "read" ? "const " : ""}${cudaStorageType(p.type)}*${restrict} ${names.ident(p.name)}`,
+    ),
     ...kernel.sizes.map((s) => `int ${names.ident(s)}`),
     "long long mf_num_groups",
   ];
@@ -93,7 +108,9 @@ export function cudaSource(kernels: readonly Kernel[], options: CudaKernelOption
 export const cudaEmitter: Emitter = {
   target: "cuda",
   supports(type: ScalarType): true | string {
-    return type === "f64" ? "the CUDA target has no f64 kernels (f64 runs on the interp and cpu backends; cast to f32)" : true;
+    return type === "f64"
+      ? "the CUDA target has no f64 kernels (f64 runs on the interp and cpu backends; cast to f32)"
+      : true;
   },
   render: (kernel) => cudaSource([kernel]),
 };
@@ -103,11 +120,18 @@ registerEmitter(cudaEmitter);
 function checkLaunchShape(kernel: Kernel, where: string): void {
   const wg = kernel.workgroupSize;
   if (!Number.isInteger(wg) || wg < 1 || wg > MAX_THREADS_PER_BLOCK) {
-    throw new RangeError(`${where}: workgroup size ${wg} is outside CUDA's 1..${MAX_THREADS_PER_BLOCK} threads per block`);
+    throw new RangeError(
+      `${where}: workgroup size ${wg} is outside CUDA's 1..${MAX_THREADS_PER_BLOCK} threads per block`,
+    );
   }
-  const sharedBytes = kernel.shared.reduce((n, s) => n + s.length * (s.type === "f16" ? 2 : s.type === "bool" ? 1 : 4), 0);
+  const sharedBytes = kernel.shared.reduce(
+    (n, s) => n + s.length * (s.type === "f16" ? 2 : s.type === "bool" ? 1 : 4),
+    0,
+  );
   if (sharedBytes > MAX_STATIC_SHARED_BYTES) {
-    throw new RangeError(`${where}: shared arrays need ${sharedBytes} bytes, more than the ${MAX_STATIC_SHARED_BYTES} bytes of static shared memory a CUDA block may declare`);
+    throw new RangeError(
+      `${where}: shared arrays need ${sharedBytes} bytes, more than the ${MAX_STATIC_SHARED_BYTES} bytes of static shared memory a CUDA block may declare`,
+    );
   }
 }
 
@@ -162,7 +186,9 @@ class StmtWriter {
   private expr = (e: Parameters<typeof renderExpr>[0], inIndex = false) => renderExpr(e, this.scope, inIndex);
 
   private varType(name: string, type: Parameters<typeof cudaType>[0]) {
-    return type === "i32" && this.scope.widths.wideVars.has(name) ? "long long" : cudaType(type, `CUDA emitter, kernel "${this.kernel.name}", variable "${name}"`);
+    return type === "i32" && this.scope.widths.wideVars.has(name)
+      ? "long long"
+      : cudaType(type, `CUDA emitter, kernel "${this.kernel.name}", variable "${name}"`);
   }
 
   private stmt(s: Stmt, depth: number): string[] {
@@ -176,7 +202,8 @@ class StmtWriter {
         return [`${pad}${unused}${s.mutable ? "" : "const "}${t} ${id(s.name)} = ${convert(this.expr(s.init), t)};`];
       }
       case "assign": {
-        const target = this.declared.get(s.name) ?? this.fail(`assignment to "${s.name}", which is not declared by an earlier let`);
+        const target =
+          this.declared.get(s.name) ?? this.fail(`assignment to "${s.name}", which is not declared by an earlier let`);
         return [`${pad}${id(s.name)} = ${convert(this.expr(s.value), target)};`];
       }
       case "store":
@@ -184,14 +211,21 @@ class StmtWriter {
         const name = s.kind === "store" ? s.buffer : s.array;
         const el = this.scope.elements.get(name);
         if (!el) this.fail(`${s.kind} writes "${name}", which the kernel does not declare`);
-        if (s.kind === "store" && this.params.get(name)!.access === "read") this.fail(`store to buffer "${name}", which is declared read-only`);
+        if (s.kind === "store" && this.params.get(name)!.access === "read")
+          this.fail(`store to buffer "${name}", which is declared read-only`);
         // Buffer offsets can pass 2^31; shared-array offsets are bounded by the array's length.
-        return [`${pad}${id(name)}[${this.expr(s.index, s.kind === "store").code}] = ${toStorage(this.expr(s.value), el.storage)};`];
+        return [
+          `${pad}${id(name)}[${this.expr(s.index, s.kind === "store").code}] = ${toStorage(this.expr(s.value), el.storage)};`,
+        ];
       }
       case "atomicAdd": {
-        const p = this.params.get(s.buffer) ?? this.fail(`atomicAdd on "${s.buffer}", which is not a buffer of the kernel`);
+        const p =
+          this.params.get(s.buffer) ?? this.fail(`atomicAdd on "${s.buffer}", which is not a buffer of the kernel`);
         if (p.access === "read") this.fail(`atomicAdd on buffer "${s.buffer}", which is declared read-only`);
-        if (p.type !== "i32" && p.type !== "u32") this.fail(`atomicAdd on ${p.type} buffer "${s.buffer}": only i32/u32 atomics are emitted (float atomics are not deterministic)`);
+        if (p.type !== "i32" && p.type !== "u32")
+          this.fail(
+            `atomicAdd on ${p.type} buffer "${s.buffer}": only i32/u32 atomics are emitted (float atomics are not deterministic)`,
+          );
         const value = convert(this.expr(s.value), cudaType(p.type));
         return [`${pad}atomicAdd(&${id(s.buffer)}[${this.expr(s.index, true).code}], ${value});`];
       }
@@ -238,7 +272,9 @@ class CudaNames {
 
   ident(name: string): string {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-      throw new SyntaxError(`${this.where}: "${name}" is not a valid identifier (expected letters, digits and _, not starting with a digit)`);
+      throw new SyntaxError(
+        `${this.where}: "${name}" is not a valid identifier (expected letters, digits and _, not starting with a digit)`,
+      );
     }
     if (name.startsWith("mf_") || name.startsWith("_")) return `v${name}`;
     return RESERVED.has(name) ? `${name}_` : name;

@@ -19,10 +19,22 @@ type OpClass = "float" | "int" | "uint" | "wide" | "bool";
 type Fmt1 = (a: string) => string;
 type Fmt2 = (a: string, b: string) => string;
 
-const call1 = (fn: string): Fmt1 => (a) => `${fn}(${a})`;
-const call2 = (fn: string): Fmt2 => (a, b) => `${fn}(${a}, ${b})`;
-const prefix = (op: string): Fmt1 => (a) => `(${op}${a})`;
-const infix = (op: string): Fmt2 => (a, b) => `(${a} ${op} ${b})`;
+const call1 =
+  (fn: string): Fmt1 =>
+  (a) =>
+    `${fn}(${a})`;
+const call2 =
+  (fn: string): Fmt2 =>
+  (a, b) =>
+    `${fn}(${a}, ${b})`;
+const prefix =
+  (op: string): Fmt1 =>
+  (a) =>
+    `(${op}${a})`;
+const infix =
+  (op: string): Fmt2 =>
+  (a, b) =>
+    `(${a} ${op} ${b})`;
 const numeric = <F>(f: F): Partial<Record<OpClass, F>> => ({ float: f, int: f, uint: f, wide: f });
 const integer = <F>(f: F): Partial<Record<OpClass, F>> => ({ int: f, uint: f, wide: f });
 
@@ -68,8 +80,16 @@ const BINARY: { readonly [op in BinaryOp]: Partial<Record<OpClass, Fmt2>> } = {
   bitXor: { ...integer(infix("^")), bool: infix("^") },
   // Shift counts are taken mod 32 as in JS (C++ leaves larger counts undefined);
   // a signed left shift goes through unsigned so that it may wrap.
-  shl: { int: (a, b) => `(int)((unsigned int)${a} << (${b} & 31))`, uint: (a, b) => `(${a} << (${b} & 31u))`, wide: (a, b) => `(${a} << (${b} & 31))` },
-  shr: { int: (a, b) => `(${a} >> (${b} & 31))`, uint: (a, b) => `(${a} >> (${b} & 31u))`, wide: (a, b) => `(${a} >> (${b} & 31))` },
+  shl: {
+    int: (a, b) => `(int)((unsigned int)${a} << (${b} & 31))`,
+    uint: (a, b) => `(${a} << (${b} & 31u))`,
+    wide: (a, b) => `(${a} << (${b} & 31))`,
+  },
+  shr: {
+    int: (a, b) => `(${a} >> (${b} & 31))`,
+    uint: (a, b) => `(${a} >> (${b} & 31u))`,
+    wide: (a, b) => `(${a} >> (${b} & 31))`,
+  },
 };
 
 /** Builtins: the local the kernel prologue defines for each, and its C++ type. */
@@ -108,7 +128,11 @@ export function convert(r: Rendered, to: CudaType): string {
   if (to === "bool") return `mf_to_bool(${r.code})`;
   if (r.type === "bool") return to === "float" ? `(${r.code} ? 1.0f : 0.0f)` : `(${to})(${r.code})`;
   if (r.type === "float") {
-    const fn: Record<Exclude<CudaType, "bool" | "float">, string> = { int: "__float2int_rz", "unsigned int": "__float2uint_rz", "long long": "__float2ll_rz" };
+    const fn: Record<Exclude<CudaType, "bool" | "float">, string> = {
+      int: "__float2int_rz",
+      "unsigned int": "__float2uint_rz",
+      "long long": "__float2ll_rz",
+    };
     return `${fn[to as keyof typeof fn]}(${r.code})`;
   }
   return `(${to})(${r.code})`;
@@ -123,7 +147,10 @@ export function toStorage(r: Rendered, storage: CudaStorageType): string {
 export interface ExprScope {
   readonly kernel: string;
   /** Buffer and shared-array element types, by IR name. */
-  readonly elements: ReadonlyMap<string, { readonly type: ScalarType; readonly storage: CudaStorageType; readonly what: "buffer" | "shared array" }>;
+  readonly elements: ReadonlyMap<
+    string,
+    { readonly type: ScalarType; readonly storage: CudaStorageType; readonly what: "buffer" | "shared array" }
+  >;
   readonly sizes: ReadonlySet<string>;
   /** Index variables and those computed in 64 bits (see cuda_index_width.ts). */
   readonly widths: IndexWidths;
@@ -144,9 +171,13 @@ export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered
     case "const":
       return { code: literal(e.value, e.type), type: cudaType(e.type) };
     case "var":
-      return { code: scope.ident(e.name), type: e.type === "i32" && scope.widths.wideVars.has(e.name) ? "long long" : cudaType(e.type) };
+      return {
+        code: scope.ident(e.name),
+        type: e.type === "i32" && scope.widths.wideVars.has(e.name) ? "long long" : cudaType(e.type),
+      };
     case "size":
-      if (!scope.sizes.has(e.name)) fail(`size "${e.name}" is not among the kernel's sizes [${[...scope.sizes].join(", ")}]`);
+      if (!scope.sizes.has(e.name))
+        fail(`size "${e.name}" is not among the kernel's sizes [${[...scope.sizes].join(", ")}]`);
       return { code: scope.ident(e.name), type: "int" };
     case "builtin":
       return BUILTINS[e.name];
@@ -156,7 +187,8 @@ export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered
       const el = scope.elements.get(e.kind === "load" ? e.buffer : e.array);
       const name = e.kind === "load" ? e.buffer : e.array;
       if (!el || el.what !== what) return fail(`${e.kind} reads ${what} "${name}", which the kernel does not declare`);
-      if (el.type !== e.type) fail(`${e.kind} of ${what} "${name}" has type ${e.type}, but its elements are ${el.type}`);
+      if (el.type !== e.type)
+        fail(`${e.kind} of ${what} "${name}" has type ${e.type}, but its elements are ${el.type}`);
       // Buffer offsets can pass 2^31; shared-array offsets are bounded by the array's length.
       const index = renderExpr(e.index, scope, e.kind === "load");
       const code = `${scope.ident(name)}[${index.code}]`;
@@ -166,7 +198,8 @@ export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered
       const a = sub(e.arg);
       const wide = e.op === "neg" && e.type === "i32" && (inIndex || isWideExpr(e, scope.widths));
       const arg = wide ? widen(a) : a;
-      const fmt = UNARY[e.op][opClass(arg.type)] ?? fail(`unary op "${e.op}" has no CUDA lowering for ${e.type} operands`);
+      const fmt =
+        UNARY[e.op][opClass(arg.type)] ?? fail(`unary op "${e.op}" has no CUDA lowering for ${e.type} operands`);
       return { code: fmt(arg.code), type: e.op === "not" ? "bool" : arg.type };
     }
     case "binary":
@@ -185,7 +218,8 @@ export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered
       if (e.fn === "isNan") return { code: `${spec.fn}(${convert(sub(e.args[0]!), "float")})`, type: "bool" }; // f16 widens exactly
       const args = e.args.map((x) => convert(sub(x), "unsigned int"));
       if (e.fn === "bitsToUniform") {
-        if (e.type !== "f32" && e.type !== "f16") fail(`bitsToUniform to ${e.type} is not supported (f32 or f16 expected)`);
+        if (e.type !== "f32" && e.type !== "f16")
+          fail(`bitsToUniform to ${e.type} is not supported (f32 or f16 expected)`);
         return { code: `${spec.fn}(${args[0]})`, type: "float" };
       }
       return { code: `${spec.fn}(${args.join(", ")})`, type: "unsigned int" };
@@ -195,8 +229,16 @@ export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered
 
 /** Operands of different types meet in the wider one (an int operand of a 64-bit op converts implicitly). */
 function unify(a: Rendered, b: Rendered): [Rendered, Rendered] {
-  const to: CudaType = a.type === "long long" || b.type === "long long" ? "long long" : a.type === "float" || b.type === "float" ? "float" : a.type;
-  return [{ code: convert(a, to), type: to }, { code: convert(b, to), type: to }];
+  const to: CudaType =
+    a.type === "long long" || b.type === "long long"
+      ? "long long"
+      : a.type === "float" || b.type === "float"
+        ? "float"
+        : a.type;
+  return [
+    { code: convert(a, to), type: to },
+    { code: convert(b, to), type: to },
+  ];
 }
 
 /** An explicit widening, so that the operation itself runs in 64 bits. */
@@ -224,7 +266,9 @@ function renderBinary(
   // The overloaded mf_max/mf_min need both arguments of exactly one type.
   if ((e.op === "max" || e.op === "min") && lhs.type !== rhs.type) [a, b] = [widen(lhs), widen(rhs)];
   const cls = indexMath && a.type !== "float" ? "wide" : opClass(a.type);
-  const fmt = BINARY[e.op][cls] ?? fail(`binary op "${e.op}" has no CUDA lowering for ${a.type} operands (result type ${e.type})`);
+  const fmt =
+    BINARY[e.op][cls] ??
+    fail(`binary op "${e.op}" has no CUDA lowering for ${a.type} operands (result type ${e.type})`);
   const isCompare = ["eq", "ne", "lt", "le", "gt", "ge", "and", "or"].includes(e.op);
   return { code: fmt(a.code, b.code), type: isCompare ? "bool" : a.type };
 }

@@ -70,7 +70,7 @@ export function indexWidths(body: readonly Stmt[]): IndexWidths {
   // Greatest fixpoint: assume every i32 variable is an index, drop those with a
   // non-index definition until nothing changes (handles `i = i + 1` in loops).
   const indexVars = new Set([...defs.keys()].filter((n) => !nonIndex.has(n)));
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const name of [...indexVars]) {
       if (!defs.get(name)!.every((e) => isIndexExpr(e, indexVars))) {
@@ -81,7 +81,7 @@ export function indexWidths(body: readonly Stmt[]): IndexWidths {
   }
   // Least fixpoint: an index variable becomes wide once a definition or bound mentions something unbounded.
   const wideVars = new Set<string>();
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const name of indexVars) {
       if (wideVars.has(name)) continue;
@@ -99,7 +99,12 @@ export function indexWidths(body: readonly Stmt[]): IndexWidths {
 function mentionsUnbounded(e: Expr, wideVars: ReadonlySet<string>): boolean {
   let found = false;
   walkExpr(e, (n) => {
-    if (n.kind === "size" || (n.kind === "builtin" && n.name !== "localLinear") || (n.kind === "var" && wideVars.has(n.name))) found = true;
+    if (
+      n.kind === "size" ||
+      (n.kind === "builtin" && n.name !== "localLinear") ||
+      (n.kind === "var" && wideVars.has(n.name))
+    )
+      found = true;
   });
   return found;
 }

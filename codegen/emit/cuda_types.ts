@@ -23,7 +23,7 @@ export type CudaStorageType = CudaType | "__half";
  * cudaType("f16"); // "float"
  */
 export function cudaType(t: ScalarType, what = "CUDA target"): CudaType {
-  return t === "f16" ? "float" : cudaStorageType(t, what) as CudaType;
+  return t === "f16" ? "float" : (cudaStorageType(t, what) as CudaType);
 }
 
 /**
@@ -45,7 +45,9 @@ export function cudaStorageType(t: ScalarType, what = "CUDA target"): CudaStorag
     case "bool":
       return "bool";
     case "f64":
-      throw new TypeError(`${what}: dtype f64 is not supported by the CUDA target (f64 runs on the interp and cpu backends only); cast to f32 first`);
+      throw new TypeError(
+        `${what}: dtype f64 is not supported by the CUDA target (f64 runs on the interp and cpu backends only); cast to f32 first`,
+      );
   }
 }
 

@@ -38,7 +38,9 @@ export function getEmitter(target: Target): Emitter {
   const e = emitters.get(target);
   if (!e) {
     const known = [...emitters.keys()].join(", ") || "none";
-    throw new Error(`no emitter is registered for target "${target}" (registered: ${known}); import its module (codegen/emit/${target}.ts) first`);
+    throw new Error(
+      `no emitter is registered for target "${target}" (registered: ${known}); import its module (codegen/emit/${target}.ts) first`,
+    );
   }
   return e;
 }

@@ -24,10 +24,58 @@ function nonzeroLiteral(code: string): boolean {
 type Rendered = string;
 
 const RESERVED = new Set([
-  "break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete", "do", "else", "enum", "export", "extends",
-  "false", "finally", "for", "function", "if", "import", "in", "instanceof", "new", "null", "return", "super", "switch", "this", "throw",
-  "true", "try", "typeof", "var", "void", "while", "with", "yield", "let", "static", "implements", "interface", "package", "private",
-  "protected", "public", "await", "arguments", "eval", "undefined", "NaN", "Infinity", "Math",
+  "break",
+  "case",
+  "catch",
+  "class",
+  "const",
+  "continue",
+  "debugger",
+  "default",
+  "delete",
+  "do",
+  "else",
+  "enum",
+  "export",
+  "extends",
+  "false",
+  "finally",
+  "for",
+  "function",
+  "if",
+  "import",
+  "in",
+  "instanceof",
+  "new",
+  "null",
+  "return",
+  "super",
+  "switch",
+  "this",
+  "throw",
+  "true",
+  "try",
+  "typeof",
+  "var",
+  "void",
+  "while",
+  "with",
+  "yield",
+  "let",
+  "static",
+  "implements",
+  "interface",
+  "package",
+  "private",
+  "protected",
+  "public",
+  "await",
+  "arguments",
+  "eval",
+  "undefined",
+  "NaN",
+  "Infinity",
+  "Math",
 ]);
 
 /** A JS identifier for an IR name (IR names are identifiers; reserved words get a suffix). */
@@ -229,7 +277,9 @@ class JsWriter {
         this.helpers.add("mf_threefry");
         return `mf_threefry(${args.join(", ")}, ${fn === "threefry2x32_0" ? 0 : 1})`;
       case "bitsToUniform":
-        return t === "f64" ? `((${args[0]} >>> 0) * 2.3283064365386963e-10)` : `((${args[0]} >>> 8) * 5.960464477539063e-8)`;
+        return t === "f64"
+          ? `((${args[0]} >>> 0) * 2.3283064365386963e-10)`
+          : `((${args[0]} >>> 8) * 5.960464477539063e-8)`;
       case "isNan":
         return `Number.isNaN(${args[0]})`;
     }
@@ -253,7 +303,9 @@ class JsWriter {
         if (e.value === Infinity) return "Infinity";
         if (e.value === -Infinity) return "(-Infinity)";
         if (isF32(e.type)) return literal(Math.fround(e.value));
-        return e.value < 0 || Object.is(e.value, -0) ? `(${Object.is(e.value, -0) ? "-0" : String(e.value)})` : String(e.value);
+        return e.value < 0 || Object.is(e.value, -0)
+          ? `(${Object.is(e.value, -0) ? "-0" : String(e.value)})`
+          : String(e.value);
       case "var":
         return id(e.name);
       case "size":
@@ -273,7 +325,11 @@ class JsWriter {
       case "cast":
         return this.cast(this.expr(e.arg), exprType(e.arg), e.type);
       case "call":
-        return this.call(e.fn, e.args.map((a) => this.expr(a)), e.type);
+        return this.call(
+          e.fn,
+          e.args.map((a) => this.expr(a)),
+          e.type,
+        );
     }
   }
 
@@ -311,7 +367,9 @@ class JsWriter {
         return;
       case "for": {
         const v = id(s.var);
-        out.push(`${pad}for (let ${v} = ${this.expr(s.start)}; ${v} < ${this.expr(s.end)}; ${v} += ${s.step ? this.expr(s.step) : "1"}) {`);
+        out.push(
+          `${pad}for (let ${v} = ${this.expr(s.start)}; ${v} < ${this.expr(s.end)}; ${v} += ${s.step ? this.expr(s.step) : "1"}) {`,
+        );
         this.stmts(s.body, pad + "  ", out);
         out.push(`${pad}}`);
         return;
@@ -330,10 +388,22 @@ class JsWriter {
 }
 
 function hasBarrier(ss: readonly Stmt[]): boolean {
-  return ss.some((s) => s.kind === "barrier" || (s.kind === "if" && (hasBarrier(s.then) || hasBarrier(s.else ?? []))) || (s.kind === "for" && hasBarrier(s.body)));
+  return ss.some(
+    (s) =>
+      s.kind === "barrier" ||
+      (s.kind === "if" && (hasBarrier(s.then) || hasBarrier(s.else ?? []))) ||
+      (s.kind === "for" && hasBarrier(s.body)),
+  );
 }
 
-const TYPED: Record<ScalarType, string> = { f32: "Float32Array", f16: "Float32Array", f64: "Float64Array", i32: "Int32Array", u32: "Uint32Array", bool: "Uint8Array" };
+const TYPED: Record<ScalarType, string> = {
+  f32: "Float32Array",
+  f16: "Float32Array",
+  f64: "Float64Array",
+  i32: "Int32Array",
+  u32: "Uint32Array",
+  bool: "Uint8Array",
+};
 
 /**
  * Renders a kernel as a JS function expression `(buffers, sizes, numGroups, first = 0, last = numGroups) => void`.

@@ -76,17 +76,32 @@ export function emitWgsl(kernel: Kernel, options: WgslEmitOptions = {}): string 
 registerEmitter({
   target: "wgsl",
   // f16 needs the device's "shader-f16" feature: the webgpu backend checks that when it creates the pipeline.
-  supports: (type) => (type === "f64" ? "WGSL has no 64-bit floats (run f64 programs on the cpu or interp backend)" : true),
+  supports: (type) =>
+    type === "f64" ? "WGSL has no 64-bit floats (run f64 programs on the cpu or interp backend)" : true,
   render: (kernel) => emitWgsl(kernel),
 });
 
 // ---------------------------------------------------------------- tables
 
 /** Scalar types in registers and workgroup memory. */
-const VALUE_TYPE: Readonly<Record<ScalarType, string | null>> = { f32: "f32", f16: "f16", i32: "i32", u32: "u32", bool: "bool", f64: null };
+const VALUE_TYPE: Readonly<Record<ScalarType, string | null>> = {
+  f32: "f32",
+  f16: "f16",
+  i32: "i32",
+  u32: "u32",
+  bool: "bool",
+  f64: null,
+};
 
 /** Element types in storage buffers: bool is not host-shareable, so it is stored as u32 (0 or 1). */
-const STORAGE_TYPE: Readonly<Record<ScalarType, string | null>> = { f32: "f32", f16: "f16", i32: "i32", u32: "u32", bool: "u32", f64: null };
+const STORAGE_TYPE: Readonly<Record<ScalarType, string | null>> = {
+  f32: "f32",
+  f16: "f16",
+  i32: "i32",
+  u32: "u32",
+  bool: "u32",
+  f64: null,
+};
 
 type Render = (x: string, t: ScalarType, w: WgslKernelWriter) => string;
 
@@ -110,10 +125,23 @@ const UNARY: Readonly<Record<UnaryOp, Render>> = {
 };
 
 const INFIX: Partial<Readonly<Record<BinaryOp, string>>> = {
-  add: "+", sub: "-", mul: "*", rem: "%",
-  eq: "==", ne: "!=", lt: "<", le: "<=", gt: ">", ge: ">=",
-  and: "&&", or: "||",
-  bitAnd: "&", bitOr: "|", bitXor: "^", shl: "<<", shr: ">>",
+  add: "+",
+  sub: "-",
+  mul: "*",
+  rem: "%",
+  eq: "==",
+  ne: "!=",
+  lt: "<",
+  le: "<=",
+  gt: ">",
+  ge: ">=",
+  and: "&&",
+  or: "||",
+  bitAnd: "&",
+  bitOr: "|",
+  bitXor: "^",
+  shl: "<<",
+  shr: ">>",
 };
 
 const COMPARISONS: ReadonlySet<BinaryOp> = new Set(["eq", "ne", "lt", "le", "gt", "ge"]);
@@ -168,19 +196,22 @@ class WgslKernelWriter {
     const claim = (name: string, what: string) => {
       const id = wgslIdent(name);
       const prev = taken.get(id);
-      if (prev !== undefined) throw this.error(`${what} "${name}" and ${prev} both map to the WGSL name "${id}"; rename one`);
+      if (prev !== undefined)
+        throw this.error(`${what} "${name}" and ${prev} both map to the WGSL name "${id}"; rename one`);
       taken.set(id, `${what} "${name}"`);
       return id;
     };
     for (const p of kernel.params) {
       const split = options.splits?.[p.name];
-      if (split && (split.chunks < 1 || split.chunkElements < 1)) throw this.error(`split of buffer "${p.name}" needs chunks >= 1 and chunkElements >= 1`);
+      if (split && (split.chunks < 1 || split.chunkElements < 1))
+        throw this.error(`split of buffer "${p.name}" needs chunks >= 1 and chunkElements >= 1`);
       this.params.set(p.name, { param: p, id: claim(p.name, "buffer"), split });
     }
     for (const s of kernel.shared) this.shared.set(s.name, { id: claim(s.name, "shared array"), type: s.type });
     for (const s of kernel.sizes) this.sizes.set(s, wgslIdent(s));
     for (const name of Object.keys(options.splits ?? {})) {
-      if (!this.params.has(name)) throw this.error(`a split is given for "${name}", which is not a param of this kernel`);
+      if (!this.params.has(name))
+        throw this.error(`a split is given for "${name}", which is not a param of this kernel`);
     }
   }
 
@@ -198,7 +229,9 @@ class WgslKernelWriter {
     if (t === "f16") this.usesF16 = true;
     const s = VALUE_TYPE[t];
     if (s === null) {
-      throw this.error(`uses ${t}, which WGSL does not have; run f64 programs on the "cpu" or "interp" backend, or cast to f32 first`);
+      throw this.error(
+        `uses ${t}, which WGSL does not have; run f64 programs on the "cpu" or "interp" backend, or cast to f32 first`,
+      );
     }
     return s;
   }
@@ -208,7 +241,8 @@ class WgslKernelWriter {
     if (base === null) this.valueType(p.type); // throws the f64 error
     if (p.type === "f16") this.usesF16 = true;
     if (p.atomic) {
-      if (p.type !== "i32" && p.type !== "u32") throw this.error(`atomic buffer "${p.name}" has type ${p.type}; WGSL atomics are i32 or u32`);
+      if (p.type !== "i32" && p.type !== "u32")
+        throw this.error(`atomic buffer "${p.name}" has type ${p.type}; WGSL atomics are i32 or u32`);
       return `atomic<${base}>`;
     }
     return base!;
@@ -216,7 +250,8 @@ class WgslKernelWriter {
 
   write(): string {
     const k = this.kernel;
-    if (!Number.isInteger(k.workgroupSize) || k.workgroupSize < 1) throw this.error(`workgroup size ${k.workgroupSize} must be a positive integer`);
+    if (!Number.isInteger(k.workgroupSize) || k.workgroupSize < 1)
+      throw this.error(`workgroup size ${k.workgroupSize} must be a positive integer`);
     const body = this.block(k.body, 1);
     const layout = wgslLayout(k, this.options);
     const decls: string[] = [];
@@ -227,16 +262,21 @@ class WgslKernelWriter {
       const elem = this.storageType(p);
       const bindings = layout.params[i]!.bindings;
       const ids = info.split ? bindings.map((_, c) => `${info.id}_${c}`) : [info.id];
-      ids.forEach((id, c) => decls.push(`@group(0) @binding(${bindings[c]}) var<storage, ${access}> ${id}: array<${elem}>;`));
+      ids.forEach((id, c) =>
+        decls.push(`@group(0) @binding(${bindings[c]}) var<storage, ${access}> ${id}: array<${elem}>;`),
+      );
       const splitDoc = info.split ? `, ${info.split.chunks} chunks of ${info.split.chunkElements}` : "";
-      bindingDocs.push(`${bindings.join(",")} = ${p.name} (${p.type}${p.atomic ? " atomic" : ""}, ${access}${splitDoc})`);
+      bindingDocs.push(
+        `${bindings.join(",")} = ${p.name} (${p.type}${p.atomic ? " atomic" : ""}, ${access}${splitDoc})`,
+      );
     }
     const fields = [...this.sizes.values()].map((id) => `  ${id}: i32,`);
     decls.push(`struct MfSizes {\n  mf_groups: i32,\n${fields.join("\n")}${fields.length ? "\n" : ""}}`);
     decls.push(`@group(0) @binding(${layout.uniformBinding}) var<uniform> mf_sizes: MfSizes;`);
     bindingDocs.push(`${layout.uniformBinding} = mf_sizes (uniform i32: ${layout.uniformFields.join(", ")})`);
     for (const s of k.shared) {
-      if (!Number.isInteger(s.length) || s.length < 1) throw this.error(`shared array "${s.name}" has length ${s.length}; expected a positive integer`);
+      if (!Number.isInteger(s.length) || s.length < 1)
+        throw this.error(`shared array "${s.name}" has length ${s.length}; expected a positive integer`);
       decls.push(`var<workgroup> ${this.shared.get(s.name)!.id}: array<${this.valueType(s.type)}, ${s.length}>;`);
     }
     const prelude = wgslPrelude(this.helpers);
@@ -352,7 +392,10 @@ class WgslKernelWriter {
 
   private param(name: string): ParamInfo {
     const p = this.params.get(name);
-    if (!p) throw this.error(`accesses buffer "${name}", which is not a param (params: ${[...this.params.keys()].join(", ") || "none"})`);
+    if (!p)
+      throw this.error(
+        `accesses buffer "${name}", which is not a param (params: ${[...this.params.keys()].join(", ") || "none"})`,
+      );
     return p;
   }
 
@@ -408,15 +451,27 @@ class WgslKernelWriter {
         return wgslIdent(e.name);
       case "size": {
         const id = this.sizes.get(e.name);
-        if (!id) throw this.error(`reads size "${e.name}", which is not in its sizes (${this.kernel.sizes.join(", ") || "none"})`);
+        if (!id)
+          throw this.error(
+            `reads size "${e.name}", which is not in its sizes (${this.kernel.sizes.join(", ") || "none"})`,
+          );
         return `mf_sizes.${id}`;
       }
       case "builtin":
-        return { globalLinear: "mf_global", groupLinear: "mf_group", localLinear: "mf_local", numGroupsLinear: "mf_num_groups" }[e.name];
+        return {
+          globalLinear: "mf_global",
+          groupLinear: "mf_group",
+          localLinear: "mf_local",
+          numGroupsLinear: "mf_num_groups",
+        }[e.name];
       case "load": {
         const p = this.param(e.buffer);
         const index = this.index(e.index, p);
-        const raw = p.split ? `${this.accessor(p, "load")}(${index})` : p.param.atomic ? `atomicLoad(&${p.id}[${index}])` : `${p.id}[${index}]`;
+        const raw = p.split
+          ? `${this.accessor(p, "load")}(${index})`
+          : p.param.atomic
+            ? `atomicLoad(&${p.id}[${index}])`
+            : `${p.id}[${index}]`;
         const value = p.param.type === "bool" ? `(${raw} != 0u)` : raw;
         return e.type === p.param.type ? value : `${this.valueType(e.type)}(${value})`;
       }
@@ -432,7 +487,11 @@ class WgslKernelWriter {
       case "binary":
         return this.binary(e.op, e.lhs, e.rhs, e.type);
       case "select": {
-        const [f, t, cond] = this.operands([{ e: e.onFalse, want: e.type }, { e: e.onTrue, want: e.type }, { e: e.cond, want: "bool" }]);
+        const [f, t, cond] = this.operands([
+          { e: e.onFalse, want: e.type },
+          { e: e.onTrue, want: e.type },
+          { e: e.cond, want: "bool" },
+        ]);
         return `select(${f}, ${t}, ${cond})`;
       }
       case "cast":
@@ -468,7 +527,10 @@ class WgslKernelWriter {
     this.valueType(type);
     const operandType = op === "and" || op === "or" ? "bool" : COMPARISONS.has(op) ? this.operandType(lhs, rhs) : type;
     const rhsType = op === "shl" || op === "shr" ? "u32" : operandType;
-    const [a, b] = this.operands([{ e: lhs, want: operandType }, { e: rhs, want: rhsType }]);
+    const [a, b] = this.operands([
+      { e: lhs, want: operandType },
+      { e: rhs, want: rhsType },
+    ]);
     switch (op) {
       case "div":
         // Integer division by zero is 0 (the interpreter's rule); a nonzero literal divisor needs no check.
@@ -530,7 +592,16 @@ class WgslKernelWriter {
     const elem = STORAGE_TYPE[p.param.type]!;
     const cases = Array.from({ length: chunks }, (_, c) => {
       const ref = `${p.id}_${c}[r]`;
-      const action = kind === "load" ? (p.param.atomic ? `return atomicLoad(&${ref});` : `return ${ref};`) : kind === "store" ? (p.param.atomic ? `atomicStore(&${ref}, v);` : `${ref} = v;`) : `atomicAdd(&${ref}, v);`;
+      const action =
+        kind === "load"
+          ? p.param.atomic
+            ? `return atomicLoad(&${ref});`
+            : `return ${ref};`
+          : kind === "store"
+            ? p.param.atomic
+              ? `atomicStore(&${ref}, v);`
+              : `${ref} = v;`
+            : `atomicAdd(&${ref}, v);`;
       return `    ${c === chunks - 1 ? "default" : `case ${c}`}: { ${action} }`;
     });
     const sig = kind === "load" ? `(i: i32) -> ${elem}` : `(i: i32, v: ${elem})`;

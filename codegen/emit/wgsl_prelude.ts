@@ -62,7 +62,9 @@ const runtime = (t: string) => `fn mf_rt_${t}(x: ${t}) -> ${t} {\n  return x;\n}
  * to f32 exactly, NaN included.
  */
 export function wgslIsNan(x: string, t: "f32" | "f16"): string {
-  return t === "f32" ? `((bitcast<u32>(${x}) & 0x7fffffffu) > 0x7f800000u)` : `((bitcast<u32>(f32(${x})) & 0x7fffffffu) > 0x7f800000u)`;
+  return t === "f32"
+    ? `((bitcast<u32>(${x}) & 0x7fffffffu) > 0x7f800000u)`
+    : `((bitcast<u32>(f32(${x})) & 0x7fffffffu) > 0x7f800000u)`;
 }
 
 const extremum = (op: "max" | "min", t: "f32" | "f16") => {

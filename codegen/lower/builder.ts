@@ -3,7 +3,15 @@
  * `let`s with scoped common-subexpression reuse, buffer params and shared
  * arrays. Lowering code uses it so kernels read like the math they compute.
  */
-import { walkBodyExprs, type Expr, type Kernel, type KernelParam, type ScalarType, type SharedArray, type Stmt } from "../kernel_ir";
+import {
+  walkBodyExprs,
+  type Expr,
+  type Kernel,
+  type KernelParam,
+  type ScalarType,
+  type SharedArray,
+  type Stmt,
+} from "../kernel_ir";
 
 /** A `let` is worth making when its value is not already a name or a literal. */
 function isTrivial(e: Expr): boolean {
@@ -113,7 +121,11 @@ export class KernelBuilder {
     const name = this.fresh(prefix);
     const i: Expr = { kind: "var", name, type: "i32" };
     const stmts = this.block(() => body(i));
-    this.emit(step ? { kind: "for", var: name, start, end, step, body: stmts } : { kind: "for", var: name, start, end, body: stmts });
+    this.emit(
+      step
+        ? { kind: "for", var: name, start, end, step, body: stmts }
+        : { kind: "for", var: name, start, end, body: stmts },
+    );
   }
 
   /** The value cached under `key` in this block or an enclosing one, else `make()` (then cached). */
@@ -134,7 +146,11 @@ export class KernelBuilder {
     else {
       const p = this.paramList[i]!;
       if ((access === "readWrite" && p.access === "read") || (atomic && !p.atomic)) {
-        this.paramList[i] = { ...p, access: access === "readWrite" ? "readWrite" : p.access, ...(atomic || p.atomic ? { atomic: true } : {}) };
+        this.paramList[i] = {
+          ...p,
+          access: access === "readWrite" ? "readWrite" : p.access,
+          ...(atomic || p.atomic ? { atomic: true } : {}),
+        };
       }
     }
     return name;

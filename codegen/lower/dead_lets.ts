@@ -23,7 +23,8 @@ function prune(ss: readonly Stmt[], uses: ReadonlySet<string>, removed: { count:
       removed.count++;
       continue;
     }
-    if (s.kind === "if") out.push({ ...s, then: prune(s.then, uses, removed), ...(s.else ? { else: prune(s.else, uses, removed) } : {}) });
+    if (s.kind === "if")
+      out.push({ ...s, then: prune(s.then, uses, removed), ...(s.else ? { else: prune(s.else, uses, removed) } : {}) });
     else if (s.kind === "for") out.push({ ...s, body: prune(s.body, uses, removed) });
     else out.push(s);
   }

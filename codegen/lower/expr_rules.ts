@@ -9,24 +9,58 @@ import type { Eqn } from "../../dsl/program";
 import type { BinaryPrim, ComparePrim, Primitive, UnaryPrim } from "../../dsl/primitives/params";
 import { c, cast, select, type BinaryOp, type Expr, type UnaryOp } from "../kernel_ir";
 import { scalarType } from "../types";
-import { delinearize, delinearizeBound, dimExpr, iadd, idiv, ieq, ilt, imax, imin, irem, isub, linearize } from "./index_math";
+import { delinearizeBound, dimExpr, iadd, idiv, ieq, ilt, imax, imin, irem, isub, linearize } from "./index_math";
 import type { ExprLowering, LoweringRule } from "./rule";
 import type { ValueLowerer } from "./values";
 
 const UNARY_OPS: { readonly [P in UnaryPrim]: UnaryOp } = {
-  neg: "neg", exp: "exp", log: "log", log1p: "log1p", sqrt: "sqrt", rsqrt: "rsqrt", tanh: "tanh", sigmoid: "sigmoid",
-  abs: "abs", sign: "sign", sin: "sin", cos: "cos", logicalNot: "not",
+  neg: "neg",
+  exp: "exp",
+  log: "log",
+  log1p: "log1p",
+  sqrt: "sqrt",
+  rsqrt: "rsqrt",
+  tanh: "tanh",
+  sigmoid: "sigmoid",
+  abs: "abs",
+  sign: "sign",
+  sin: "sin",
+  cos: "cos",
+  logicalNot: "not",
 };
 
 const BINARY_OPS: { readonly [P in BinaryPrim | ComparePrim]: BinaryOp } = {
-  add: "add", sub: "sub", mul: "mul", div: "div", maximum: "max", minimum: "min", pow: "pow", rem: "rem",
-  equal: "eq", notEqual: "ne", less: "lt", lessEqual: "le", greater: "gt", greaterEqual: "ge", logicalAnd: "and", logicalOr: "or",
+  add: "add",
+  sub: "sub",
+  mul: "mul",
+  div: "div",
+  maximum: "max",
+  minimum: "min",
+  pow: "pow",
+  rem: "rem",
+  equal: "eq",
+  notEqual: "ne",
+  less: "lt",
+  lessEqual: "le",
+  greater: "gt",
+  greaterEqual: "ge",
+  logicalAnd: "and",
+  logicalOr: "or",
 };
 
-const expr = <P extends Primitive>(f: ExprLowering<P>, movement = false): LoweringRule<P> => ({ kind: "expr", movement, expr: f });
+const expr = <P extends Primitive>(f: ExprLowering<P>, movement = false): LoweringRule<P> => ({
+  kind: "expr",
+  movement,
+  expr: f,
+});
 
 function unaryRule(p: UnaryPrim): LoweringRule<UnaryPrim> {
-  return expr((vals, e, idx) => ({ kind: "unary", op: UNARY_OPS[p], arg: vals.at(e.inputs[0]!, idx), type: scalarType(e.out.dtype) }));
+  return expr((vals, e, idx) => ({
+    kind: "unary",
+    op: UNARY_OPS[p],
+    arg: vals.at(e.inputs[0]!, idx),
+    type: scalarType(e.out.dtype),
+  }));
 }
 
 function binaryRule(p: BinaryPrim | ComparePrim): LoweringRule<BinaryPrim | ComparePrim> {
@@ -59,15 +93,39 @@ function readIndex(vals: ValueLowerer, e: Eqn, idx: readonly Expr[]): Expr {
 }
 
 export const exprRules = {
-  neg: unaryRule("neg"), exp: unaryRule("exp"), log: unaryRule("log"), log1p: unaryRule("log1p"), sqrt: unaryRule("sqrt"),
-  rsqrt: unaryRule("rsqrt"), tanh: unaryRule("tanh"), sigmoid: unaryRule("sigmoid"), abs: unaryRule("abs"), sign: unaryRule("sign"),
-  sin: unaryRule("sin"), cos: unaryRule("cos"), logicalNot: unaryRule("logicalNot"),
-  add: binaryRule("add"), sub: binaryRule("sub"), mul: binaryRule("mul"), div: binaryRule("div"), maximum: binaryRule("maximum"),
-  minimum: binaryRule("minimum"), pow: binaryRule("pow"), rem: binaryRule("rem"),
-  equal: binaryRule("equal"), notEqual: binaryRule("notEqual"), less: binaryRule("less"), lessEqual: binaryRule("lessEqual"),
-  greater: binaryRule("greater"), greaterEqual: binaryRule("greaterEqual"), logicalAnd: binaryRule("logicalAnd"), logicalOr: binaryRule("logicalOr"),
+  neg: unaryRule("neg"),
+  exp: unaryRule("exp"),
+  log: unaryRule("log"),
+  log1p: unaryRule("log1p"),
+  sqrt: unaryRule("sqrt"),
+  rsqrt: unaryRule("rsqrt"),
+  tanh: unaryRule("tanh"),
+  sigmoid: unaryRule("sigmoid"),
+  abs: unaryRule("abs"),
+  sign: unaryRule("sign"),
+  sin: unaryRule("sin"),
+  cos: unaryRule("cos"),
+  logicalNot: unaryRule("logicalNot"),
+  add: binaryRule("add"),
+  sub: binaryRule("sub"),
+  mul: binaryRule("mul"),
+  div: binaryRule("div"),
+  maximum: binaryRule("maximum"),
+  minimum: binaryRule("minimum"),
+  pow: binaryRule("pow"),
+  rem: binaryRule("rem"),
+  equal: binaryRule("equal"),
+  notEqual: binaryRule("notEqual"),
+  less: binaryRule("less"),
+  lessEqual: binaryRule("lessEqual"),
+  greater: binaryRule("greater"),
+  greaterEqual: binaryRule("greaterEqual"),
+  logicalAnd: binaryRule("logicalAnd"),
+  logicalOr: binaryRule("logicalOr"),
 
-  select: expr<"select">((vals, e, idx) => select(vals.at(e.inputs[0]!, idx), vals.at(e.inputs[1]!, idx), vals.at(e.inputs[2]!, idx), scalarType(e.out.dtype))),
+  select: expr<"select">((vals, e, idx) =>
+    select(vals.at(e.inputs[0]!, idx), vals.at(e.inputs[1]!, idx), vals.at(e.inputs[2]!, idx), scalarType(e.out.dtype)),
+  ),
   cast: expr<"cast">((vals, e, idx) => cast(vals.at(e.inputs[0]!, idx), scalarType(e.params.dtype)), true),
   bitsToUniform: expr<"bitsToUniform">((vals, e, idx) => ({
     kind: "call",
@@ -80,21 +138,38 @@ export const exprRules = {
   broadcastTo: expr<"broadcastTo">((vals, e, idx) => {
     const x = e.inputs[0]!;
     const off = e.out.shape.length - x.shape.length;
-    return vals.at(x, x.shape.map((d, k) => (d === 1 ? c(0) : idx[k + off]!)));
+    return vals.at(
+      x,
+      x.shape.map((d, k) => (d === 1 ? c(0) : idx[k + off]!)),
+    );
   }, true),
   reshape: expr<"reshape">((vals, e, idx) => {
     const x = e.inputs[0]!;
     const map = squeezeMap(x.shape, e.out.shape);
-    if (map) return vals.at(x, map.map((j) => (j < 0 ? c(0) : idx[j]!)));
+    if (map)
+      return vals.at(
+        x,
+        map.map((j) => (j < 0 ? c(0) : idx[j]!)),
+      );
     const flat = vals.kb.let(linearize(idx, e.out.shape), "flat");
-    return vals.at(x, delinearizeBound(flat, x.shape, (i) => vals.kb.let(i, "i")));
+    return vals.at(
+      x,
+      delinearizeBound(flat, x.shape, (i) => vals.kb.let(i, "i")),
+    );
   }, true),
   transpose: expr<"transpose">((vals, e, idx) => {
     const xi = new Array<Expr>(idx.length);
     e.params.perm.forEach((p, k) => (xi[p] = idx[k]!));
     return vals.at(e.inputs[0]!, xi);
   }, true),
-  slice: expr<"slice">((vals, e, idx) => vals.at(e.inputs[0]!, idx.map((i, k) => iadd(i, c(e.params.starts[k]!)))), true),
+  slice: expr<"slice">(
+    (vals, e, idx) =>
+      vals.at(
+        e.inputs[0]!,
+        idx.map((i, k) => iadd(i, c(e.params.starts[k]!))),
+      ),
+    true,
+  ),
   pad: expr<"pad">((vals, e, idx) => {
     const x = e.inputs[0]!;
     const { lo, hi } = e.params;
@@ -102,7 +177,13 @@ export const exprRules = {
     const xi = idx.map((i, k) => {
       if (!lo[k] && !hi[k]) return i;
       const shifted = isub(i, c(lo[k]!));
-      const ok: Expr = { kind: "binary", op: "and", lhs: { kind: "binary", op: "ge", lhs: shifted, rhs: c(0), type: "bool" }, rhs: ilt(shifted, dimExpr(x.shape[k]!)), type: "bool" };
+      const ok: Expr = {
+        kind: "binary",
+        op: "and",
+        lhs: { kind: "binary", op: "ge", lhs: shifted, rhs: c(0), type: "bool" },
+        rhs: ilt(shifted, dimExpr(x.shape[k]!)),
+        type: "bool",
+      };
       inside = inside ? { kind: "binary", op: "and", lhs: inside, rhs: ok, type: "bool" } : ok;
       return vals.kb.let(clampInto(shifted, dimExpr(x.shape[k]!)), "i");
     });
@@ -124,7 +205,10 @@ export const exprRules = {
       const x = e.inputs[j]!;
       const len = x.shape[axis] as number;
       const local = clampInto(isub(idx[axis]!, c(starts[j]!)), c(len));
-      const v = vals.at(x, idx.map((i, k) => (k === axis ? vals.kb.let(local, "i") : i)));
+      const v = vals.at(
+        x,
+        idx.map((i, k) => (k === axis ? vals.kb.let(local, "i") : i)),
+      );
       value = value === undefined ? v : select(ilt(idx[axis]!, c(starts[j]! + len)), v, value, t);
     }
     return value!;
@@ -148,7 +232,10 @@ export const exprRules = {
     const raw = vals.kb.let(readIndex(vals, e, idx), "ix");
     vals.source.checkIndex(vals.kb, "gather", axis, raw, dimExpr(x.shape[axis]!));
     const picked = clampInto(raw, dimExpr(x.shape[axis]!));
-    return vals.at(x, idx.map((i, k) => (k === axis ? vals.kb.let(picked, "g") : i)));
+    return vals.at(
+      x,
+      idx.map((i, k) => (k === axis ? vals.kb.let(picked, "g") : i)),
+    );
   }, true),
   randomBits: expr<"randomBits">((vals, e, idx) => {
     // Element i is word (i & 1) of threefry(key, (0, i >> 1)), like the interpreter.

@@ -110,7 +110,10 @@ export function mulSizes(...xs: SizeExpr[]): SizeExpr {
       const inner = mulSizes(...x.args);
       if (typeof inner === "number") coef *= inner;
       else if (typeof inner === "object" && inner.op === "mul") {
-        for (const a of inner.args) typeof a === "number" ? (coef *= a) : rest.push(a);
+        for (const a of inner.args) {
+          if (typeof a === "number") coef *= a;
+          else rest.push(a);
+        }
       } else rest.push(inner);
     } else rest.push(x);
   }
@@ -172,7 +175,8 @@ function boundFlat(idx: readonly Expr[], shape: Shape): Expr | undefined {
  * terms can be hoisted out of loops.
  */
 export function linearize(idx: readonly Expr[], shape: Shape): Expr {
-  if (idx.length !== shape.length) throw new Error(`internal: index of rank ${idx.length} for shape of rank ${shape.length}`);
+  if (idx.length !== shape.length)
+    throw new Error(`internal: index of rank ${idx.length} for shape of rank ${shape.length}`);
   const known = boundFlat(idx, shape);
   if (known) return known;
   let acc: Expr = c(0);

@@ -23,8 +23,15 @@ export const mul = (x: Expr, y: Expr, t: ScalarType): Expr => b("mul", x, y, t);
  */
 export const isNan = (x: Expr): Expr => {
   const t = typeOf(x);
-  return t === "f32" || t === "f16" || t === "f64" ? { kind: "call", fn: "isNan", args: [x], type: "bool" } : c(0, "bool"); // integers are never NaN
+  return t === "f32" || t === "f16" || t === "f64"
+    ? { kind: "call", fn: "isNan", args: [x], type: "bool" }
+    : c(0, "bool"); // integers are never NaN
 };
 /** x is not NaN. */
 export const notNan = (x: Expr): Expr => ({ kind: "unary", op: "not", arg: isNan(x), type: "bool" });
-export const sharedLoad = (array: string, index: Expr, type: ScalarType): Expr => ({ kind: "sharedLoad", array, index, type });
+export const sharedLoad = (array: string, index: Expr, type: ScalarType): Expr => ({
+  kind: "sharedLoad",
+  array,
+  index,
+  type,
+});

@@ -21,7 +21,11 @@ interface Effects {
 }
 
 /** What statements change; lets declared in nested blocks count as changing (they are scoped inside). */
-function effectsOf(ss: readonly Stmt[], into: Effects = { assigned: new Set(), written: new Set(), barrier: false }, nested = false): Effects {
+function effectsOf(
+  ss: readonly Stmt[],
+  into: Effects = { assigned: new Set(), written: new Set(), barrier: false },
+  nested = false,
+): Effects {
   for (const s of ss) {
     switch (s.kind) {
       case "let":
@@ -123,7 +127,8 @@ function touched(s: Stmt, out = new Set<string>()): Set<string> {
 /** An `if` that only stores invariant values (an index check): idempotent, so running it once is enough. */
 function isInvariantCheck(s: Stmt, variant: ReadonlySet<string>, fx: Effects): boolean {
   if (s.kind !== "if" || s.else?.length) return false;
-  if (!s.then.every((t) => t.kind === "store" && invariant(t.index, variant, fx) && invariant(t.value, variant, fx))) return false;
+  if (!s.then.every((t) => t.kind === "store" && invariant(t.index, variant, fx) && invariant(t.value, variant, fx)))
+    return false;
   const stored = new Set(s.then.map((t) => (t as Extract<Stmt, { kind: "store" }>).buffer));
   const fxWithout: Effects = { ...fx, written: new Set([...fx.written].filter((b) => !stored.has(b))) };
   return invariant(s.cond, variant, fxWithout);
@@ -210,9 +215,20 @@ function splitStmt(s: Stmt, f: (e: Expr) => Expr): Stmt {
     case "atomicAdd":
       return { ...s, index: f(s.index), value: f(s.value) };
     case "if":
-      return { ...s, cond: f(s.cond), then: s.then.map((t) => splitStmt(t, f)), ...(s.else ? { else: s.else.map((t) => splitStmt(t, f)) } : {}) };
+      return {
+        ...s,
+        cond: f(s.cond),
+        then: s.then.map((t) => splitStmt(t, f)),
+        ...(s.else ? { else: s.else.map((t) => splitStmt(t, f)) } : {}),
+      };
     case "for":
-      return { ...s, start: f(s.start), end: f(s.end), ...(s.step ? { step: f(s.step) } : {}), body: s.body.map((t) => splitStmt(t, f)) };
+      return {
+        ...s,
+        start: f(s.start),
+        end: f(s.end),
+        ...(s.step ? { step: f(s.step) } : {}),
+        body: s.body.map((t) => splitStmt(t, f)),
+      };
     default:
       return s;
   }
@@ -223,7 +239,11 @@ export function hoistInvariants(body: readonly Stmt[], counter = { n: 0 }): Stmt
   const out: Stmt[] = [];
   for (const s of body) {
     if (s.kind === "if") {
-      out.push({ ...s, then: hoistInvariants(s.then, counter), ...(s.else ? { else: hoistInvariants(s.else, counter) } : {}) });
+      out.push({
+        ...s,
+        then: hoistInvariants(s.then, counter),
+        ...(s.else ? { else: hoistInvariants(s.else, counter) } : {}),
+      });
       continue;
     }
     if (s.kind !== "for") {
@@ -241,7 +261,14 @@ export function hoistInvariants(body: readonly Stmt[], counter = { n: 0 }): Stmt
     const kept: Stmt[] = [];
     for (const t of inner) {
       if (t.kind === "let" && !t.mutable && invariant(t.init, variant, fx)) hoisted.push(t);
-      else if (candidate(t) && isInvariantCheck(t, variant, fx) && (t as Extract<Stmt, { kind: "if" }>).then.every((q) => !others.has((q as Extract<Stmt, { kind: "store" }>).buffer))) hoisted.push(t);
+      else if (
+        candidate(t) &&
+        isInvariantCheck(t, variant, fx) &&
+        (t as Extract<Stmt, { kind: "if" }>).then.every(
+          (q) => !others.has((q as Extract<Stmt, { kind: "store" }>).buffer),
+        )
+      )
+        hoisted.push(t);
       else {
         if (t.kind === "let") variant.add(t.name);
         kept.push(t);

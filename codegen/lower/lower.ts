@@ -5,7 +5,16 @@
  */
 import type { Eqn, Program, Var } from "../../dsl/program";
 import { shapeToString } from "../../dsl/shape";
-import { c, type BufferDecl, type Expr, type Kernel, type Launch, type ScalarType, type SizeExpr, type Target } from "../kernel_ir";
+import {
+  c,
+  type BufferDecl,
+  type Expr,
+  type Kernel,
+  type Launch,
+  type ScalarType,
+  type SizeExpr,
+  type Target,
+} from "../kernel_ir";
 import { and, eq, ge, lt, or } from "./ir_ops";
 import type { FusionGroup, FusionPlan } from "../passes/fusion";
 import type { Schedule } from "../schedule";
@@ -112,12 +121,14 @@ export class Lowering implements OpContext, ValueSource {
           break;
         }
       }
-      for (const r of g.roots) if (!this.scope.written.has(r)) throw new Error(`internal: group ${g.id} (${g.kind}) did not write ${r}`);
+      for (const r of g.roots)
+        if (!this.scope.written.has(r)) throw new Error(`internal: group ${g.id} (${g.kind}) did not write ${r}`);
     }
     if (this.checkMessages.length) this.zeroChecksFirst();
     const outputs = this.program.outputs.map((v) => this.slotOf(v));
     const dims: string[] = [];
-    for (const v of this.program.inputs) for (const d of v.shape) if (typeof d === "string" && !dims.includes(d)) dims.push(d);
+    for (const v of this.program.inputs)
+      for (const d of v.shape) if (typeof d === "string" && !dims.includes(d)) dims.push(d);
     return {
       kernels: this.kernels,
       launches: this.launches,
@@ -134,7 +145,8 @@ export class Lowering implements OpContext, ValueSource {
     const message = `${prim}: index {index} is out of range for axis ${axis} of size {size}; expected 0 <= index < {size}`;
     let code = this.checkMessages.indexOf(message);
     if (code < 0) code = this.checkMessages.push(message) - 1;
-    if (!this.slots.has(CHECK_SLOT)) this.slots.set(CHECK_SLOT, { name: CHECK_SLOT, type: "i32", size: 3, role: "temp" });
+    if (!this.slots.has(CHECK_SLOT))
+      this.slots.set(CHECK_SLOT, { name: CHECK_SLOT, type: "i32", size: 3, role: "temp" });
     const flag = kb.param(CHECK_SLOT, "i32", "readWrite");
     const bad = or(lt(index, c(0)), ge(index, size));
     kb.if(and(bad, eq({ kind: "load", buffer: flag, index: c(0), type: "i32" }, c(0))), () => {

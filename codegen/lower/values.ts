@@ -5,7 +5,7 @@
  * place from its equation (fused members). Each (variable, index) is computed
  * once per scope and bound to a `let`, so shared subexpressions are not recomputed.
  */
-import type { NDArray } from "../../backends/interp/ndarray";
+import type { NDArray } from "../../dsl/ndarray";
 import type { Eqn, Var } from "../../dsl/program";
 import type { Primitive } from "../../dsl/primitives/params";
 import { c, load, type Expr, type ScalarType } from "../kernel_ir";
@@ -49,8 +49,11 @@ export class ValueLowerer {
       const eqn = this.source.producer(v);
       if (!eqn) throw new Error(`internal: fused variable ${v} has no equation`);
       const rule = this.source.table[eqn.prim];
-      if (rule.kind !== "expr") throw new Error(`internal: ${eqn.prim} (${v}) is not an expression and cannot be fused`);
-      return this.kb.cached(key, () => this.kb.let((rule.expr as ExprLowering<Primitive>)(this, eqn, idx), `t${v.id}_`, type));
+      if (rule.kind !== "expr")
+        throw new Error(`internal: ${eqn.prim} (${v}) is not an expression and cannot be fused`);
+      return this.kb.cached(key, () =>
+        this.kb.let((rule.expr as ExprLowering<Primitive>)(this, eqn, idx), `t${v.id}_`, type),
+      );
     }
     return this.kb.cached(key, () => this.kb.let(this.loadFrom(v, linearize(idx, v.shape)), `t${v.id}_`, type));
   }

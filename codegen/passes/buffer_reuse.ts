@@ -41,7 +41,8 @@ export function assignBuffers(
   });
   dedicated.forEach((s, i) => add(slots.get(s)!, i === 0 ? "checks" : `kept${i}`, "temp"));
   let nConst = 0;
-  for (const slot of slots.values()) if (slot.role === "const" && !bufferOf.has(slot.name)) add(slot, `const${nConst++}`, "const");
+  for (const slot of slots.values())
+    if (slot.role === "const" && !bufferOf.has(slot.name)) add(slot, `const${nConst++}`, "const");
 
   // Lives of temporaries, in launch indices.
   const life = new Map<string, { first: number; last: number }>();

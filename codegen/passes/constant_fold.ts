@@ -6,7 +6,7 @@
  * - elementwise math on uniform constants (broadcast scalars) is done once on
  *   the scalar and broadcast again, so big constant tensors are never built.
  */
-import { NDArray } from "../../backends/interp/ndarray";
+import { NDArray } from "../../dsl/ndarray";
 import type { Program } from "../../dsl/program";
 import { BINARY_PRIMS, COMPARE_PRIMS, UNARY_PRIMS, type Primitive } from "../../dsl/primitives/params";
 import { PRIMITIVES } from "../../dsl/primitives/registry";
@@ -17,7 +17,15 @@ import { UniformConstants } from "./scalars";
 /** Outputs larger than this stay computed (folding would only inflate the program's constants). */
 export const MAX_FOLDED_ELEMENTS = 1024;
 
-const ELEMENTWISE = new Set<Primitive>([...UNARY_PRIMS, ...BINARY_PRIMS, ...COMPARE_PRIMS, "select", "cast", "bitsToUniform", "stopGradient"]);
+const ELEMENTWISE = new Set<Primitive>([
+  ...UNARY_PRIMS,
+  ...BINARY_PRIMS,
+  ...COMPARE_PRIMS,
+  "select",
+  "cast",
+  "bitsToUniform",
+  "stopGradient",
+]);
 
 /** @example constantFold(trace((x) => add(x, mul(full([3], 2), 3)), spec([3]))) // the mul becomes broadcast(6) */
 export function constantFold(program: Program): Program {
@@ -29,7 +37,11 @@ export function constantFold(program: Program): Program {
     const e = { ...e0, inputs };
     const foldable = e.prim !== "customVjpCall" && isConcrete(e.out.shape);
     if (foldable && inputs.every((v) => rw.consts.has(v)) && numel(e.out.shape as number[]) <= MAX_FOLDED_ELEMENTS) {
-      const value = tryImpl(e.prim, inputs.map((v) => rw.consts.get(v)!), e.params);
+      const value = tryImpl(
+        e.prim,
+        inputs.map((v) => rw.consts.get(v)!),
+        e.params,
+      );
       if (!value) {
         rw.keep(e0);
         continue;
@@ -40,7 +52,12 @@ export function constantFold(program: Program): Program {
       changed = true;
       continue;
     }
-    if (ELEMENTWISE.has(e.prim) && inputs.length > 0 && inputs.every((v) => uniform.array(v)) && !inputs.every((v) => rw.consts.has(v))) {
+    if (
+      ELEMENTWISE.has(e.prim) &&
+      inputs.length > 0 &&
+      inputs.every((v) => uniform.array(v)) &&
+      !inputs.every((v) => rw.consts.has(v))
+    ) {
       const scalars = inputs.map((v) => new NDArray(v.dtype, [], uniform.array(v)!.data));
       const value = tryImpl(e.prim, scalars, e.params);
       if (!value) {

@@ -3,7 +3,7 @@
  * operands and parameters as an earlier one reuses its result; equal small
  * constants are merged first. (Calls with user callbacks are never merged.)
  */
-import type { NDArray } from "../../backends/interp/ndarray";
+import type { NDArray } from "../../dsl/ndarray";
 import type { Program, Var } from "../../dsl/program";
 import { ProgramRewriter } from "./rewrite";
 
@@ -11,7 +11,9 @@ import { ProgramRewriter } from "./rewrite";
 const MAX_MERGED_CONST = 64;
 
 function constKey(a: NDArray): string | undefined {
-  return a.size <= MAX_MERGED_CONST ? `${a.dtype}[${a.shape.join(",")}]:${Array.from(a.data, (x) => (Object.is(x, -0) ? "-0" : String(x))).join(",")}` : undefined;
+  return a.size <= MAX_MERGED_CONST
+    ? `${a.dtype}[${a.shape.join(",")}]:${Array.from(a.data, (x) => (Object.is(x, -0) ? "-0" : String(x))).join(",")}`
+    : undefined;
 }
 
 /** @example cse(trace((x) => add(exp(x), exp(x)), spec([3]))).eqns.length // 2 */
@@ -45,5 +47,3 @@ export function cse(program: Program): Program {
   }
   return changed ? rw.finish() : program;
 }
-
-

@@ -102,14 +102,19 @@ function inputMap(eqn: Eqn, pos: number, out: IndexMap, table: LoweringTable): I
       return (eqn as Eqn<"slice">).params.starts.every((s) => s === 0) ? out : opaque(rank);
     default: {
       const rule = table[eqn.prim];
-      const sameShapeElementwise = rule.kind === "expr" && sameShape(x.shape, eqn.out.shape) && !["take", "gather", "concat", "pad", "randomBits"].includes(eqn.prim);
+      const sameShapeElementwise =
+        rule.kind === "expr" &&
+        sameShape(x.shape, eqn.out.shape) &&
+        !["take", "gather", "concat", "pad", "randomBits"].includes(eqn.prim);
       return sameShapeElementwise ? out : opaque(rank);
     }
   }
 }
 
 function sameMap(m: IndexMap, want: readonly number[], domain: Shape): boolean {
-  return m.length === want.length && m.every((comp, k) => comp === want[k] || (comp === "zero" && domain[want[k]!] === 1));
+  return (
+    m.length === want.length && m.every((comp, k) => comp === want[k] || (comp === "zero" && domain[want[k]!] === 1))
+  );
 }
 
 /** Groups the equations of `program` into kernels. */
@@ -118,11 +123,13 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
   const maxBuffers = options.maxBuffers ?? 8;
   const producer = new Map<Var, Eqn>(program.eqns.map((e) => [e.out, e]));
   const uses = new Map<Var, { eqn: Eqn; pos: number }[]>();
-  program.eqns.forEach((e) => e.inputs.forEach((v, pos) => {
-    const list = uses.get(v) ?? [];
-    list.push({ eqn: e, pos });
-    uses.set(v, list);
-  }));
+  program.eqns.forEach((e) =>
+    e.inputs.forEach((v, pos) => {
+      const list = uses.get(v) ?? [];
+      list.push({ eqn: e, pos });
+      uses.set(v, list);
+    }),
+  );
   const outputs = new Set(program.outputs);
   /** Groups computing each variable (a duplicated index remap lives in several). */
   const groupsOf = new Map<Var, FusionGroup[]>();
@@ -131,7 +138,13 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
   const groups: FusionGroup[] = [];
   let nextId = 0;
 
-  const newGroup = (kind: GroupKind, seed: number, domain: Shape, mains: Eqn[] = [], axes: number[] = []): FusionGroup => {
+  const newGroup = (
+    kind: GroupKind,
+    seed: number,
+    domain: Shape,
+    mains: Eqn[] = [],
+    axes: number[] = [],
+  ): FusionGroup => {
     const g: FusionGroup = { id: nextId++, kind, domain, axes, members: new Set(), mains, roots: [], seed };
     groups.push(g);
     placed.set(g, new Map());
@@ -234,7 +247,13 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
     }
 
     if (rule.kind === "matmul") {
-      if (fuseOn && single && single.kind === "elementwise" && sameShape(single.domain, v.shape) && fitsWith(single, e, isOut)) {
+      if (
+        fuseOn &&
+        single &&
+        single.kind === "elementwise" &&
+        sameShape(single.domain, v.shape) &&
+        fitsWith(single, e, isOut)
+      ) {
         const r = readsIn(single, v);
         if (r.region === "main" && r.maps.every((m) => sameMap(m, identity(v.shape.length), v.shape))) {
           single.kind = "matmul";
@@ -306,7 +325,11 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
       if (!kind) return false;
       // Check the reads before converting (the remap below is only valid if we do convert).
       const remap = (m: IndexMap): IndexMap =>
-        kind === "full" ? m : kind === "kept" ? m.map((c) => (typeof c === "number" ? kept[c]! : c)) : m.map((c) => (typeof c === "number" && axes.includes(c) ? "zero" : c));
+        kind === "full"
+          ? m
+          : kind === "kept"
+            ? m.map((c) => (typeof c === "number" ? kept[c]! : c))
+            : m.map((c) => (typeof c === "number" && axes.includes(c) ? "zero" : c));
       const r = readsIn(g, v);
       if (r.region !== "main" || !r.maps.every((m) => sameMap(remap(m), kept, domain))) return false;
       for (const p of placed.get(g)!.values()) p.maps.splice(0, p.maps.length, ...p.maps.map(remap));
@@ -326,7 +349,9 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
 
   function outerMap(g: FusionGroup, shape: Shape): IndexMap {
     const kept = keptAxes(g.domain, g.axes);
-    return outerShapeKind(g.domain, g.axes, shape) === "kept" ? kept : g.domain.map((_, i) => (g.axes.includes(i) ? "zero" : i));
+    return outerShapeKind(g.domain, g.axes, shape) === "kept"
+      ? kept
+      : g.domain.map((_, i) => (g.axes.includes(i) ? "zero" : i));
   }
 
   groups.sort((a, b) => a.seed - b.seed);
@@ -336,7 +361,10 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
 /** The iteration space of a reduction: its input shape and reduced axes. */
 export function reductionSpace(e: Eqn): { domain: Shape; axes: number[] } {
   const x = e.inputs[0]!;
-  const axes = e.prim === "reduceSum" ? [...(e as Eqn<"reduceSum">).params.axes].sort((a, b) => a - b) : [(e as Eqn<"reduceMax">).params.axis];
+  const axes =
+    e.prim === "reduceSum"
+      ? [...(e as Eqn<"reduceSum">).params.axes].sort((a, b) => a - b)
+      : [(e as Eqn<"reduceMax">).params.axis];
   return { domain: x.shape, axes };
 }
 
@@ -352,6 +380,12 @@ export function keptAxes(domain: Shape, axes: readonly number[]): number[] {
 export function outerShapeKind(domain: Shape, axes: readonly number[], shape: Shape): "kept" | "keepdims" | undefined {
   const kept: Dim[] = domain.filter((_, i) => !axes.includes(i));
   if (sameShape(shape, kept)) return "kept";
-  if (sameShape(shape, domain.map((d, i) => (axes.includes(i) ? 1 : d)))) return "keepdims";
+  if (
+    sameShape(
+      shape,
+      domain.map((d, i) => (axes.includes(i) ? 1 : d)),
+    )
+  )
+    return "keepdims";
   return undefined;
 }

@@ -19,7 +19,15 @@ export function inlineCalls(program: Program): Program {
     const env = new Map<Var, Var>();
     callee.inputs.forEach((v, i) => env.set(v, rw.get(e.inputs[i]!)));
     for (const [v, value] of callee.consts) env.set(v, rw.constant(value));
-    for (const inner of callee.eqns) env.set(inner.out, rw.bind(inner.prim, inner.inputs.map((v) => env.get(v)!), inner.params as never));
+    for (const inner of callee.eqns)
+      env.set(
+        inner.out,
+        rw.bind(
+          inner.prim,
+          inner.inputs.map((v) => env.get(v)!),
+          inner.params as never,
+        ),
+      );
     rw.replace(e.out, env.get(callee.outputs[0]!)!);
   }
   return rw.finish();

@@ -4,7 +4,7 @@
  * variables for new equations (ids above every id in the source program, so
  * names stay unique), and new constants.
  */
-import type { NDArray } from "../../backends/interp/ndarray";
+import type { NDArray } from "../../dsl/ndarray";
 import { Program, Var, type Aval, type Eqn } from "../../dsl/program";
 import type { Primitive, PrimParams } from "../../dsl/primitives/params";
 import { PRIMITIVES } from "../../dsl/primitives/registry";
@@ -63,6 +63,13 @@ export class ProgramRewriter {
 
   finish(): Program {
     const s = this.source;
-    return new Program(s.inputs, this.consts, this.eqns, s.outputs.map((v) => this.get(v)), s.inTree, s.outTree);
+    return new Program(
+      s.inputs,
+      this.consts,
+      this.eqns,
+      s.outputs.map((v) => this.get(v)),
+      s.inTree,
+      s.outTree,
+    );
   }
 }

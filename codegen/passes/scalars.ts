@@ -3,7 +3,7 @@
  * size-1 constant, possibly reshaped or broadcast). Folding and simplification
  * use them to recognise `x * 1`, `x + 0` and elementwise math on constants.
  */
-import type { NDArray } from "../../backends/interp/ndarray";
+import type { NDArray } from "../../dsl/ndarray";
 import type { Eqn, Program, Var } from "../../dsl/program";
 
 /** Finds the uniform constants of a program (by variable), following reshapes and broadcasts. */
@@ -16,7 +16,8 @@ export class UniformConstants {
 
   /** Records what an equation's output is, given its (substituted) inputs. */
   see(e: Eqn): void {
-    if ((e.prim === "broadcastTo" || e.prim === "reshape") && this.values.has(e.inputs[0]!)) this.values.set(e.out, this.values.get(e.inputs[0]!)!);
+    if ((e.prim === "broadcastTo" || e.prim === "reshape") && this.values.has(e.inputs[0]!))
+      this.values.set(e.out, this.values.get(e.inputs[0]!)!);
   }
 
   set(v: Var, value: NDArray): void {

@@ -18,7 +18,8 @@ type Rewrite = { kind: "var"; v: Var } | { kind: "eqn"; prim: Eqn["prim"]; input
 /** The rewrite of one equation (inputs already substituted), or undefined to keep it. */
 function rewrite(e: Eqn, producer: (v: Var) => Eqn | undefined, uniform: UniformConstants): Rewrite {
   const [a, b] = e.inputs;
-  const same = (x: Var | undefined): Rewrite => (x && sameShape(x.shape, e.out.shape) && x.dtype === e.out.dtype ? { kind: "var", v: x } : undefined);
+  const same = (x: Var | undefined): Rewrite =>
+    x && sameShape(x.shape, e.out.shape) && x.dtype === e.out.dtype ? { kind: "var", v: x } : undefined;
   const is = (x: Var | undefined, n: number) => x !== undefined && uniform.value(x) === n;
   switch (e.prim) {
     case "mul":
@@ -45,14 +46,17 @@ function rewrite(e: Eqn, producer: (v: Var) => Eqn | undefined, uniform: Uniform
       const p = producer(a!);
       if (p?.prim === "reshape") {
         const x = p.inputs[0]!;
-        return sameShape(x.shape, e.out.shape) ? same(x) : { kind: "eqn", prim: "reshape", inputs: [x], params: e.params };
+        return sameShape(x.shape, e.out.shape)
+          ? same(x)
+          : { kind: "eqn", prim: "reshape", inputs: [x], params: e.params };
       }
       return undefined;
     }
     case "broadcastTo": {
       if (sameShape(a!.shape, e.out.shape)) return same(a);
       const p = producer(a!);
-      if (p?.prim === "broadcastTo") return { kind: "eqn", prim: "broadcastTo", inputs: [p.inputs[0]!], params: e.params };
+      if (p?.prim === "broadcastTo")
+        return { kind: "eqn", prim: "broadcastTo", inputs: [p.inputs[0]!], params: e.params };
       return undefined;
     }
     case "transpose": {
@@ -63,7 +67,9 @@ function rewrite(e: Eqn, producer: (v: Var) => Eqn | undefined, uniform: Uniform
         const inner = (p as Eqn<"transpose">).params.perm;
         const composed = perm.map((k) => inner[k]!);
         const x = p.inputs[0]!;
-        return composed.every((q, i) => q === i) ? same(x) : { kind: "eqn", prim: "transpose", inputs: [x], params: { perm: composed } };
+        return composed.every((q, i) => q === i)
+          ? same(x)
+          : { kind: "eqn", prim: "transpose", inputs: [x], params: { perm: composed } };
       }
       return undefined;
     }
@@ -78,12 +84,16 @@ function rewrite(e: Eqn, producer: (v: Var) => Eqn | undefined, uniform: Uniform
     case "reduceSum": {
       const axes = (e as Eqn<"reduceSum">).params.axes;
       if (axes.length === 0) return same(a);
-      return axes.every((ax) => a!.shape[ax] === 1) ? { kind: "eqn", prim: "reshape", inputs: [a!], params: { shape: e.out.shape } } : undefined;
+      return axes.every((ax) => a!.shape[ax] === 1)
+        ? { kind: "eqn", prim: "reshape", inputs: [a!], params: { shape: e.out.shape } }
+        : undefined;
     }
     case "reduceMax":
     case "reduceMin": {
       const axis = (e as Eqn<"reduceMax">).params.axis;
-      return a!.shape[axis] === 1 ? { kind: "eqn", prim: "reshape", inputs: [a!], params: { shape: e.out.shape } } : undefined;
+      return a!.shape[axis] === 1
+        ? { kind: "eqn", prim: "reshape", inputs: [a!], params: { shape: e.out.shape } }
+        : undefined;
     }
     default:
       return undefined;

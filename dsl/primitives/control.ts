@@ -1,4 +1,4 @@
-import type { NDArray } from "../../backends/interp/ndarray";
+import type { NDArray } from "../ndarray";
 import { isFloat } from "../dtype";
 import { Tensor } from "../tensor";
 import { evalProgram, withSubstitutions } from "../trace";
@@ -23,12 +23,16 @@ const stopGradient: PrimitiveDef<"stopGradient"> = {
  */
 const customVjpCall: PrimitiveDef<"customVjpCall"> = {
   abstractEval(inputs, { program }) {
-    if (inputs.length !== program.inputs.length) throw new Error(`customVjp: expected ${program.inputs.length} inputs, got ${inputs.length}`);
+    if (inputs.length !== program.inputs.length)
+      throw new Error(`customVjp: expected ${program.inputs.length} inputs, got ${inputs.length}`);
     const out = program.outputs[0]!;
     return { shape: out.shape, dtype: out.dtype };
   },
   impl(inputs, { program }) {
-    return evalProgram(program, inputs.map((a: NDArray) => Tensor._concrete(a)))[0]!._value();
+    return evalProgram(
+      program,
+      inputs.map((a: NDArray) => Tensor._concrete(a)),
+    )[0]!._value();
   },
   jvp(_p, _t, { name }) {
     throw new Error(
@@ -46,7 +50,9 @@ const customVjpCall: PrimitiveDef<"customVjpCall"> = {
       return bwd(residuals, ct);
     });
     if (!Array.isArray(cts) || cts.length !== nPrimals) {
-      throw new Error(`customVjp "${name}": bwd must return an array of ${nPrimals} cotangent(s), one per primal, got ${Array.isArray(cts) ? cts.length : typeof cts}`);
+      throw new Error(
+        `customVjp "${name}": bwd must return an array of ${nPrimals} cotangent(s), one per primal, got ${Array.isArray(cts) ? cts.length : typeof cts}`,
+      );
     }
     cts.forEach((c, i) => {
       const x = xs[i]!;

@@ -1,4 +1,4 @@
-import type { NDArray } from "../../backends/interp/ndarray";
+import type { NDArray } from "../ndarray";
 import type { Aval } from "../program";
 import type { Tensor } from "../tensor";
 import type { Primitive, PrimParams } from "./params";
@@ -16,7 +16,12 @@ import type { Primitive, PrimParams } from "./params";
 export interface PrimitiveDef<P extends Primitive> {
   abstractEval(inputs: readonly Aval[], params: PrimParams[P]): Aval;
   impl(inputs: readonly NDArray[], params: PrimParams[P]): NDArray;
-  jvp(primals: readonly Tensor[], tangents: readonly (Tensor | null)[], params: PrimParams[P], out: Tensor): Tensor | null;
+  jvp(
+    primals: readonly Tensor[],
+    tangents: readonly (Tensor | null)[],
+    params: PrimParams[P],
+    out: Tensor,
+  ): Tensor | null;
   vjp(ct: Tensor, primals: readonly Tensor[], params: PrimParams[P], out: Tensor): readonly (Tensor | null)[];
 }
 

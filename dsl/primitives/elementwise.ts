@@ -1,4 +1,4 @@
-import { NDArray } from "../../backends/interp/ndarray";
+import { NDArray } from "../ndarray";
 import { allocArray, isFloat, type DType } from "../dtype";
 import type { Aval } from "../program";
 import { ShapeError, sameShape, shapeToString } from "../shape";
@@ -26,10 +26,14 @@ function checkSameAvals(op: string, inputs: readonly Aval[]): void {
   const [a, ...rest] = inputs;
   for (const b of rest) {
     if (!sameShape(a!.shape, b.shape)) {
-      throw new ShapeError(`${op}: operand shapes ${inputs.map((x) => shapeToString(x.shape)).join(" and ")} differ; expected equal shapes`);
+      throw new ShapeError(
+        `${op}: operand shapes ${inputs.map((x) => shapeToString(x.shape)).join(" and ")} differ; expected equal shapes`,
+      );
     }
     if (a!.dtype !== b.dtype) {
-      throw new TypeError(`${op}: operand dtypes ${inputs.map((x) => x.dtype).join(" and ")} differ; cast one operand first`);
+      throw new TypeError(
+        `${op}: operand dtypes ${inputs.map((x) => x.dtype).join(" and ")} differ; cast one operand first`,
+      );
     }
   }
 }
@@ -173,7 +177,9 @@ function binaryDef(op: BinaryPrim): PrimitiveDef<BinaryPrim> {
     jvp([a, b], [ta, tb], _p, y) {
       if (!isFloat(y.dtype) || (!ta && !tb)) return null;
       const [da, db] = spec.partials(a!, b!, y);
-      const terms = [ta && da ? ops.mul(ta, da) : null, tb && db ? ops.mul(tb, db) : null].filter((t): t is Tensor => t !== null);
+      const terms = [ta && da ? ops.mul(ta, da) : null, tb && db ? ops.mul(tb, db) : null].filter(
+        (t): t is Tensor => t !== null,
+      );
       return terms.length === 0 ? null : terms.length === 1 ? terms[0]! : ops.add(terms[0]!, terms[1]!);
     },
     vjp(ct, [a, b], _p, y) {
@@ -226,7 +232,10 @@ const select: PrimitiveDef<"select"> = {
     const [c, a, b] = inputs;
     if (c!.dtype !== "bool") throw new TypeError(`select: condition has dtype ${c!.dtype}, expected bool`);
     checkSameAvals("select", [a!, b!]);
-    if (!sameShape(c!.shape, a!.shape)) throw new ShapeError(`select: condition shape ${shapeToString(c!.shape)} differs from operand shape ${shapeToString(a!.shape)}`);
+    if (!sameShape(c!.shape, a!.shape))
+      throw new ShapeError(
+        `select: condition shape ${shapeToString(c!.shape)} differs from operand shape ${shapeToString(a!.shape)}`,
+      );
     return { shape: a!.shape, dtype: a!.dtype };
   },
   impl([c, a, b]) {
@@ -268,7 +277,8 @@ const cast: PrimitiveDef<"cast"> = {
 const bitsToUniform: PrimitiveDef<"bitsToUniform"> = {
   abstractEval(inputs, { dtype }) {
     checkArity("bitsToUniform", inputs, 1);
-    if (inputs[0]!.dtype !== "i32") throw new TypeError(`bitsToUniform: bits have dtype ${inputs[0]!.dtype}, expected i32`);
+    if (inputs[0]!.dtype !== "i32")
+      throw new TypeError(`bitsToUniform: bits have dtype ${inputs[0]!.dtype}, expected i32`);
     if (!isFloat(dtype)) throw new TypeError(`bitsToUniform: dtype ${dtype} is not a float dtype`);
     return { shape: inputs[0]!.shape, dtype };
   },
@@ -284,15 +294,38 @@ const bitsToUniform: PrimitiveDef<"bitsToUniform"> = {
 };
 
 export const elementwisePrimitives = {
-  neg: unaryDef("neg"), exp: unaryDef("exp"), log: unaryDef("log"), log1p: unaryDef("log1p"),
-  sqrt: unaryDef("sqrt"), rsqrt: unaryDef("rsqrt"), tanh: unaryDef("tanh"), sigmoid: unaryDef("sigmoid"),
-  abs: unaryDef("abs"), sign: unaryDef("sign"), sin: unaryDef("sin"), cos: unaryDef("cos"), logicalNot: unaryDef("logicalNot"),
-  add: binaryDef("add"), sub: binaryDef("sub"), mul: binaryDef("mul"), div: binaryDef("div"),
-  maximum: binaryDef("maximum"), minimum: binaryDef("minimum"), pow: binaryDef("pow"), rem: binaryDef("rem"),
-  equal: compareDef("equal"), notEqual: compareDef("notEqual"), less: compareDef("less"), lessEqual: compareDef("lessEqual"),
-  greater: compareDef("greater"), greaterEqual: compareDef("greaterEqual"),
-  logicalAnd: compareDef("logicalAnd"), logicalOr: compareDef("logicalOr"),
-  select, cast, bitsToUniform,
+  neg: unaryDef("neg"),
+  exp: unaryDef("exp"),
+  log: unaryDef("log"),
+  log1p: unaryDef("log1p"),
+  sqrt: unaryDef("sqrt"),
+  rsqrt: unaryDef("rsqrt"),
+  tanh: unaryDef("tanh"),
+  sigmoid: unaryDef("sigmoid"),
+  abs: unaryDef("abs"),
+  sign: unaryDef("sign"),
+  sin: unaryDef("sin"),
+  cos: unaryDef("cos"),
+  logicalNot: unaryDef("logicalNot"),
+  add: binaryDef("add"),
+  sub: binaryDef("sub"),
+  mul: binaryDef("mul"),
+  div: binaryDef("div"),
+  maximum: binaryDef("maximum"),
+  minimum: binaryDef("minimum"),
+  pow: binaryDef("pow"),
+  rem: binaryDef("rem"),
+  equal: compareDef("equal"),
+  notEqual: compareDef("notEqual"),
+  less: compareDef("less"),
+  lessEqual: compareDef("lessEqual"),
+  greater: compareDef("greater"),
+  greaterEqual: compareDef("greaterEqual"),
+  logicalAnd: compareDef("logicalAnd"),
+  logicalOr: compareDef("logicalOr"),
+  select,
+  cast,
+  bitsToUniform,
 };
 
 /** Scalar semantics of elementwise primitives, shared with code generators' constant folding. */

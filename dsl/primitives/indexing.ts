@@ -1,4 +1,4 @@
-import { NDArray } from "../../backends/interp/ndarray";
+import { NDArray } from "../ndarray";
 import { allocArray } from "../dtype";
 import type { Aval } from "../program";
 import { ShapeError, numel, shapeToString, type Dim } from "../shape";
@@ -17,7 +17,10 @@ function checkAxis(op: string, x: Aval, axis: number): void {
 }
 
 function checkIndex(op: string, i: number, size: number, axis: number): number {
-  if (i < 0 || i >= size) throw new RangeError(`${op}: index ${i} is out of range for axis ${axis} of size ${size}; expected 0 <= index < ${size}`);
+  if (i < 0 || i >= size)
+    throw new RangeError(
+      `${op}: index ${i} is out of range for axis ${axis} of size ${size}; expected 0 <= index < ${size}`,
+    );
   return i;
 }
 
@@ -64,9 +67,12 @@ const scatterAdd: PrimitiveDef<"scatterAdd"> = {
     checkIndexDType("scatterAdd", idx);
     const want = takeShape(x.shape, idx.shape, axis);
     if (upd.shape.length !== want.length || upd.shape.some((d, i) => d !== want[i])) {
-      throw new ShapeError(`scatterAdd: updates have shape ${shapeToString(upd.shape)}, expected ${shapeToString(want)} (operand ${shapeToString(x.shape)}, indices ${shapeToString(idx.shape)}, axis ${axis})`);
+      throw new ShapeError(
+        `scatterAdd: updates have shape ${shapeToString(upd.shape)}, expected ${shapeToString(want)} (operand ${shapeToString(x.shape)}, indices ${shapeToString(idx.shape)}, axis ${axis})`,
+      );
     }
-    if (upd.dtype !== x.dtype) throw new TypeError(`scatterAdd: updates dtype ${upd.dtype} differs from operand dtype ${x.dtype}`);
+    if (upd.dtype !== x.dtype)
+      throw new TypeError(`scatterAdd: updates dtype ${upd.dtype} differs from operand dtype ${x.dtype}`);
     return { shape: x.shape, dtype: x.dtype };
   },
   impl([x, idx, upd], { axis }) {
@@ -96,7 +102,13 @@ const scatterAdd: PrimitiveDef<"scatterAdd"> = {
 };
 
 /** gather (take_along_axis) and its transpose share index iteration. */
-function alongAxisOffsets(shape: readonly number[], axis: number, len: number, idxData: ArrayLike<number>, op: string): Int32Array {
+function alongAxisOffsets(
+  shape: readonly number[],
+  axis: number,
+  len: number,
+  idxData: ArrayLike<number>,
+  op: string,
+): Int32Array {
   const outer = numel(shape.slice(0, axis));
   const k = shape[axis]!;
   const inner = numel(shape.slice(axis + 1));
@@ -114,7 +126,10 @@ function checkAlong(op: string, x: Aval, idx: Aval, axis: number): void {
   checkAxis(op, x, axis);
   checkIndexDType(op, idx);
   const ok = idx.shape.length === x.shape.length && idx.shape.every((d, i) => i === axis || d === x.shape[i]);
-  if (!ok) throw new ShapeError(`${op}: indices ${shapeToString(idx.shape)} must match operand ${shapeToString(x.shape)} on every dim but axis ${axis}`);
+  if (!ok)
+    throw new ShapeError(
+      `${op}: indices ${shapeToString(idx.shape)} must match operand ${shapeToString(x.shape)} on every dim but axis ${axis}`,
+    );
 }
 
 const gather: PrimitiveDef<"gather"> = {
@@ -144,9 +159,12 @@ const scatterAddAlong: PrimitiveDef<"scatterAddAlong"> = {
     const [x, idx, upd] = inputs as [Aval, Aval, Aval];
     checkAlong("scatterAddAlong", x, idx, axis);
     if (upd.shape.length !== idx.shape.length || upd.shape.some((d, i) => d !== idx.shape[i])) {
-      throw new ShapeError(`scatterAddAlong: updates ${shapeToString(upd.shape)} must have the indices' shape ${shapeToString(idx.shape)}`);
+      throw new ShapeError(
+        `scatterAddAlong: updates ${shapeToString(upd.shape)} must have the indices' shape ${shapeToString(idx.shape)}`,
+      );
     }
-    if (upd.dtype !== x.dtype) throw new TypeError(`scatterAddAlong: updates dtype ${upd.dtype} differs from operand dtype ${x.dtype}`);
+    if (upd.dtype !== x.dtype)
+      throw new TypeError(`scatterAddAlong: updates dtype ${upd.dtype} differs from operand dtype ${x.dtype}`);
     return { shape: x.shape, dtype: x.dtype };
   },
   impl([x, idx, upd], { axis }) {
@@ -186,7 +204,9 @@ const topKIndices: PrimitiveDef<"topKIndices"> = {
     if (x.shape.length === 0) throw new ShapeError("topK: operand must have rank >= 1");
     const n = x.shape[x.shape.length - 1]!;
     if (!Number.isInteger(k) || k < 1 || (typeof n === "number" && k > n)) {
-      throw new RangeError(`topK: k = ${k} is out of range for the last axis of size ${n} (shape ${shapeToString(x.shape)}); expected 1 <= k <= ${n}`);
+      throw new RangeError(
+        `topK: k = ${k} is out of range for the last axis of size ${n} (shape ${shapeToString(x.shape)}); expected 1 <= k <= ${n}`,
+      );
     }
     return { shape: [...x.shape.slice(0, -1), k], dtype: "i32" };
   },
@@ -227,8 +247,10 @@ const bincount: PrimitiveDef<"bincount"> = {
     checkArity("bincount", inputs, 1);
     const x = inputs[0]!;
     checkIndexDType("bincount", x);
-    if (x.shape.length !== 1) throw new ShapeError(`bincount: expected a 1-D i32 tensor, got shape ${shapeToString(x.shape)}`);
-    if (!Number.isInteger(length) || length < 0) throw new RangeError(`bincount: length ${length} must be a non-negative integer`);
+    if (x.shape.length !== 1)
+      throw new ShapeError(`bincount: expected a 1-D i32 tensor, got shape ${shapeToString(x.shape)}`);
+    if (!Number.isInteger(length) || length < 0)
+      throw new RangeError(`bincount: length ${length} must be a non-negative integer`);
     return { shape: [length], dtype: "i32" };
   },
   impl([x], { length }) {

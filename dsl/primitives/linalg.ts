@@ -1,4 +1,4 @@
-import { NDArray } from "../../backends/interp/ndarray";
+import { NDArray } from "../ndarray";
 import { allocArray, isFloat } from "../dtype";
 import type { Aval } from "../program";
 import { ShapeError, numel, shapeToString, type Dim } from "../shape";
@@ -19,7 +19,8 @@ function sameDim(a: Dim | undefined, b: Dim | undefined): boolean {
 }
 
 function checkFloatPair(op: string, a: Aval, b: Aval): void {
-  if (a.dtype !== b.dtype) throw new TypeError(`${op}: operand dtypes ${a.dtype} and ${b.dtype} differ; cast one operand first`);
+  if (a.dtype !== b.dtype)
+    throw new TypeError(`${op}: operand dtypes ${a.dtype} and ${b.dtype} differ; cast one operand first`);
   if (a.dtype === "bool") throw new TypeError(`${op}: bool operands are not supported`);
 }
 
@@ -31,9 +32,14 @@ const matmul: PrimitiveDef<"matmul"> = {
     const ra = a.shape.length;
     const rb = b.shape.length;
     const batchOk = ra === rb && ra >= 2 && a.shape.slice(0, -2).every((d, i) => d === b.shape[i]);
-    if (!batchOk) throw new ShapeError(`matmul: operands ${shapeToString(a.shape)} and ${shapeToString(b.shape)} need equal rank >= 2 and equal batch dims`);
+    if (!batchOk)
+      throw new ShapeError(
+        `matmul: operands ${shapeToString(a.shape)} and ${shapeToString(b.shape)} need equal rank >= 2 and equal batch dims`,
+      );
     if (!sameDim(a.shape[ra - 1], b.shape[rb - 2])) {
-      throw new ShapeError(`matmul: inner dims differ: ${shapeToString(a.shape)} @ ${shapeToString(b.shape)} (${a.shape[ra - 1]} vs ${b.shape[rb - 2]})`);
+      throw new ShapeError(
+        `matmul: inner dims differ: ${shapeToString(a.shape)} @ ${shapeToString(b.shape)} (${a.shape[ra - 1]} vs ${b.shape[rb - 2]})`,
+      );
     }
     return { shape: [...a.shape.slice(0, -1), b.shape[rb - 1]!], dtype: a.dtype };
   },
@@ -64,7 +70,9 @@ const matmul: PrimitiveDef<"matmul"> = {
     return new NDArray(a!.dtype, [...a!.shape.slice(0, -1), N], out);
   },
   jvp([a, b], [ta, tb]) {
-    const terms = [ta && bind("matmul", [ta, b!], {}), tb && bind("matmul", [a!, tb], {})].filter((t): t is Tensor => !!t);
+    const terms = [ta && bind("matmul", [ta, b!], {}), tb && bind("matmul", [a!, tb], {})].filter(
+      (t): t is Tensor => !!t,
+    );
     return terms.length === 0 ? null : terms.length === 1 ? terms[0]! : ops.add(terms[0]!, terms[1]!);
   },
   vjp(ct, [a, b]) {
@@ -95,7 +103,9 @@ const raggedMatmul: PrimitiveDef<"raggedMatmul"> = {
     const [x, w, gs] = inputs as [Aval, Aval, Aval];
     checkFloatPair("raggedMatmul", x, w);
     if (x.shape.length !== 2 || w.shape.length !== 3 || x.shape[1] !== w.shape[1]) {
-      throw new ShapeError(`raggedMatmul: expected x [M,K] and w [G,K,N], got ${shapeToString(x.shape)} and ${shapeToString(w.shape)}`);
+      throw new ShapeError(
+        `raggedMatmul: expected x [M,K] and w [G,K,N], got ${shapeToString(x.shape)} and ${shapeToString(w.shape)}`,
+      );
     }
     checkGroupSizesAval("raggedMatmul", gs, w.shape[0]!);
     return { shape: [x.shape[0]!, w.shape[2]!], dtype: x.dtype };
@@ -121,11 +131,17 @@ const raggedMatmul: PrimitiveDef<"raggedMatmul"> = {
     return new NDArray(x!.dtype, [M, N], out);
   },
   jvp([x, w, gs], [tx, tw]) {
-    const terms = [tx && bind("raggedMatmul", [tx, w!, gs!], {}), tw && bind("raggedMatmul", [x!, tw, gs!], {})].filter((t): t is Tensor => !!t);
+    const terms = [tx && bind("raggedMatmul", [tx, w!, gs!], {}), tw && bind("raggedMatmul", [x!, tw, gs!], {})].filter(
+      (t): t is Tensor => !!t,
+    );
     return terms.length === 0 ? null : terms.length === 1 ? terms[0]! : ops.add(terms[0]!, terms[1]!);
   },
   vjp(ct, [x, w, gs]) {
-    return [bind("raggedMatmul", [ct, swapLast2(w!), gs!], {}), bind("raggedMatmulWeightGrad", [x!, ct, gs!], {}), null];
+    return [
+      bind("raggedMatmul", [ct, swapLast2(w!), gs!], {}),
+      bind("raggedMatmulWeightGrad", [x!, ct, gs!], {}),
+      null,
+    ];
   },
 };
 
@@ -135,7 +151,9 @@ const raggedMatmulWeightGrad: PrimitiveDef<"raggedMatmulWeightGrad"> = {
     const [x, dy, gs] = inputs as [Aval, Aval, Aval];
     checkFloatPair("raggedMatmulWeightGrad", x, dy);
     if (x.shape.length !== 2 || dy.shape.length !== 2 || x.shape[0] !== dy.shape[0] || gs.shape.length !== 1) {
-      throw new ShapeError(`raggedMatmulWeightGrad: expected x [M,K], dy [M,N], groupSizes [G]; got ${shapeToString(x.shape)}, ${shapeToString(dy.shape)}, ${shapeToString(gs.shape)}`);
+      throw new ShapeError(
+        `raggedMatmulWeightGrad: expected x [M,K], dy [M,N], groupSizes [G]; got ${shapeToString(x.shape)}, ${shapeToString(dy.shape)}, ${shapeToString(gs.shape)}`,
+      );
     }
     checkGroupSizesAval("raggedMatmulWeightGrad", gs, gs.shape[0]!);
     return { shape: [gs.shape[0]!, x.shape[1]!, dy.shape[1]!], dtype: x.dtype };
@@ -161,9 +179,10 @@ const raggedMatmulWeightGrad: PrimitiveDef<"raggedMatmulWeightGrad"> = {
     return new NDArray(x!.dtype, [G, K, N], out);
   },
   jvp([x, dy, gs], [tx, tdy]) {
-    const terms = [tx && bind("raggedMatmulWeightGrad", [tx, dy!, gs!], {}), tdy && bind("raggedMatmulWeightGrad", [x!, tdy, gs!], {})].filter(
-      (t): t is Tensor => !!t,
-    );
+    const terms = [
+      tx && bind("raggedMatmulWeightGrad", [tx, dy!, gs!], {}),
+      tdy && bind("raggedMatmulWeightGrad", [x!, tdy, gs!], {}),
+    ].filter((t): t is Tensor => !!t);
     return terms.length === 0 ? null : terms.length === 1 ? terms[0]! : ops.add(terms[0]!, terms[1]!);
   },
   vjp(ct, [x, dy, gs]) {

@@ -7,7 +7,19 @@ type None = Record<string, never>;
 
 /** Elementwise primitives of one operand (same shape and dtype out, unless noted). */
 export const UNARY_PRIMS = [
-  "neg", "exp", "log", "log1p", "sqrt", "rsqrt", "tanh", "sigmoid", "abs", "sign", "sin", "cos", "logicalNot",
+  "neg",
+  "exp",
+  "log",
+  "log1p",
+  "sqrt",
+  "rsqrt",
+  "tanh",
+  "sigmoid",
+  "abs",
+  "sign",
+  "sin",
+  "cos",
+  "logicalNot",
 ] as const;
 export type UnaryPrim = (typeof UNARY_PRIMS)[number];
 
@@ -16,7 +28,16 @@ export const BINARY_PRIMS = ["add", "sub", "mul", "div", "maximum", "minimum", "
 export type BinaryPrim = (typeof BINARY_PRIMS)[number];
 
 /** Elementwise comparisons: two same-shape operands, bool out. */
-export const COMPARE_PRIMS = ["equal", "notEqual", "less", "lessEqual", "greater", "greaterEqual", "logicalAnd", "logicalOr"] as const;
+export const COMPARE_PRIMS = [
+  "equal",
+  "notEqual",
+  "less",
+  "lessEqual",
+  "greater",
+  "greaterEqual",
+  "logicalAnd",
+  "logicalOr",
+] as const;
 export type ComparePrim = (typeof COMPARE_PRIMS)[number];
 
 /** Params of the custom-VJP call primitive: the primal program plus the user's rules. */
@@ -39,12 +60,36 @@ export interface CustomVjpParams {
  */
 export interface PrimParams {
   // elementwise, unary
-  neg: None; exp: None; log: None; log1p: None; sqrt: None; rsqrt: None; tanh: None; sigmoid: None;
-  abs: None; sign: None; sin: None; cos: None; logicalNot: None;
+  neg: None;
+  exp: None;
+  log: None;
+  log1p: None;
+  sqrt: None;
+  rsqrt: None;
+  tanh: None;
+  sigmoid: None;
+  abs: None;
+  sign: None;
+  sin: None;
+  cos: None;
+  logicalNot: None;
   // elementwise, binary
-  add: None; sub: None; mul: None; div: None; maximum: None; minimum: None; pow: None; rem: None;
-  equal: None; notEqual: None; less: None; lessEqual: None; greater: None; greaterEqual: None;
-  logicalAnd: None; logicalOr: None;
+  add: None;
+  sub: None;
+  mul: None;
+  div: None;
+  maximum: None;
+  minimum: None;
+  pow: None;
+  rem: None;
+  equal: None;
+  notEqual: None;
+  less: None;
+  lessEqual: None;
+  greater: None;
+  greaterEqual: None;
+  logicalAnd: None;
+  logicalOr: None;
   select: None; // select(cond, onTrue, onFalse)
   cast: { dtype: DType };
   /** Threefry-2x32 counter bits -> uniform floats in [0, 1), 24 (f32) or 32 (f64) bits of mantissa. */

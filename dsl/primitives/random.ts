@@ -1,4 +1,4 @@
-import { NDArray } from "../../backends/interp/ndarray";
+import { NDArray } from "../ndarray";
 import { numel, shapeToString } from "../shape";
 import { ShapeError } from "../shape";
 import { checkArity, type PrimitiveDef } from "./def";
@@ -40,7 +40,9 @@ const randomBits: PrimitiveDef<"randomBits"> = {
     checkArity("randomBits", inputs, 1);
     const key = inputs[0]!;
     if (key.dtype !== "i32" || key.shape.length !== 1 || key.shape[0] !== 2) {
-      throw new ShapeError(`random: a key is an i32[2] tensor (from random.key or random.split), got ${key.dtype}${shapeToString(key.shape)}`);
+      throw new ShapeError(
+        `random: a key is an i32[2] tensor (from random.key or random.split), got ${key.dtype}${shapeToString(key.shape)}`,
+      );
     }
     return { shape, dtype: "i32" };
   },

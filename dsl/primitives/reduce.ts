@@ -1,4 +1,4 @@
-import { NDArray, forEachIndex } from "../../backends/interp/ndarray";
+import { NDArray, forEachIndex } from "../ndarray";
 import { allocArray, isFloat } from "../dtype";
 import type { Aval } from "../program";
 import { ShapeError, keepDimsShape, numel, shapeToString, stridesOf } from "../shape";
@@ -16,7 +16,6 @@ function checkAxis(op: string, x: Aval, axis: number): void {
 function around(shape: readonly number[], axis: number): [number, number, number] {
   return [numel(shape.slice(0, axis)), shape[axis]!, numel(shape.slice(axis + 1))];
 }
-
 
 const reduceSum: PrimitiveDef<"reduceSum"> = {
   abstractEval(inputs, { axes }) {
@@ -61,7 +60,8 @@ function extremumDef(op: "reduceMax" | "reduceMin"): PrimitiveDef<"reduceMax" | 
       checkArity(op, inputs, 1);
       const x = inputs[0]!;
       checkAxis(op, x, axis);
-      if (x.shape[axis] === 0) throw new ShapeError(`${op}: cannot reduce an empty axis ${axis} of ${shapeToString(x.shape)}`);
+      if (x.shape[axis] === 0)
+        throw new ShapeError(`${op}: cannot reduce an empty axis ${axis} of ${shapeToString(x.shape)}`);
       return { shape: x.shape.filter((_, i) => i !== axis), dtype: x.dtype };
     },
     impl([x], { axis }) {
@@ -76,7 +76,11 @@ function extremumDef(op: "reduceMax" | "reduceMin"): PrimitiveDef<"reduceMax" | 
           }
           out[o * inner + i] = best;
         }
-      return new NDArray(x!.dtype, x!.shape.filter((_, i) => i !== axis), out);
+      return new NDArray(
+        x!.dtype,
+        x!.shape.filter((_, i) => i !== axis),
+        out,
+      );
     },
     jvp([x], [t], { axis }) {
       if (!t) return null;
@@ -118,7 +122,11 @@ function argDef(op: "argmax" | "argmin"): PrimitiveDef<"argmax" | "argmin"> {
           }
           out[o * inner + i] = at;
         }
-      return new NDArray("i32", x!.shape.filter((_, i) => i !== axis), out);
+      return new NDArray(
+        "i32",
+        x!.shape.filter((_, i) => i !== axis),
+        out,
+      );
     },
     jvp: () => null,
     vjp: () => [null],

@@ -1,7 +1,15 @@
-import { NDArray, forEachIndex } from "../../backends/interp/ndarray";
+import { NDArray, forEachIndex } from "../ndarray";
 import { allocArray } from "../dtype";
 import {
-  ShapeError, isConcrete, numel, sameSize, shapeToString, sizeToString, stridesOf, symbolicNumel, type Dim,
+  ShapeError,
+  isConcrete,
+  numel,
+  sameSize,
+  shapeToString,
+  sizeToString,
+  stridesOf,
+  symbolicNumel,
+  type Dim,
 } from "../shape";
 import type { Tensor } from "../tensor";
 import * as ops from "../ops";
@@ -22,7 +30,9 @@ const broadcastTo: PrimitiveDef<"broadcastTo"> = {
     const off = shape.length - x.shape.length;
     const ok = off >= 0 && x.shape.every((d, i) => d === 1 || d === shape[i + off]);
     if (!ok) {
-      throw new ShapeError(`broadcastTo: cannot broadcast shape ${shapeToString(x.shape)} to ${shapeToString(shape)}; each dim must equal the target's or be 1`);
+      throw new ShapeError(
+        `broadcastTo: cannot broadcast shape ${shapeToString(x.shape)} to ${shapeToString(shape)}; each dim must equal the target's or be 1`,
+      );
     }
     return { shape, dtype: x.dtype };
   },
@@ -63,7 +73,9 @@ const reshape: PrimitiveDef<"reshape"> = {
     const a = symbolicNumel(x.shape);
     const b = symbolicNumel(shape);
     if (!sameSize(a, b)) {
-      throw new ShapeError(`reshape: cannot reshape ${shapeToString(x.shape)} (${sizeToString(a)} elements) to ${shapeToString(shape)} (${sizeToString(b)} elements)`);
+      throw new ShapeError(
+        `reshape: cannot reshape ${shapeToString(x.shape)} (${sizeToString(a)} elements) to ${shapeToString(shape)} (${sizeToString(b)} elements)`,
+      );
     }
     return { shape, dtype: x.dtype };
   },
@@ -122,16 +134,22 @@ const slice: PrimitiveDef<"slice"> = {
     const x = inputs[0]!;
     const r = x.shape.length;
     if (starts.length !== r || limits.length !== r) {
-      throw new ShapeError(`slice: starts [${starts}] and limits [${limits}] must have one entry per dim of ${shapeToString(x.shape)}`);
+      throw new ShapeError(
+        `slice: starts [${starts}] and limits [${limits}] must have one entry per dim of ${shapeToString(x.shape)}`,
+      );
     }
     const shape = x.shape.map((d, i) => {
       const s = starts[i]!;
       const l = limits[i]!;
       if (typeof l === "string" || typeof d === "string") {
-        if (l !== d || s !== 0) throw new ShapeError(`slice: a named dim "${d}" can only be kept whole (start 0, limit "${d}")`);
+        if (l !== d || s !== 0)
+          throw new ShapeError(`slice: a named dim "${d}" can only be kept whole (start 0, limit "${d}")`);
         return d;
       }
-      if (!(0 <= s && s <= l && l <= d)) throw new ShapeError(`slice: range [${s}, ${l}) is out of bounds for dim ${i} of size ${d} in ${shapeToString(x.shape)}`);
+      if (!(0 <= s && s <= l && l <= d))
+        throw new ShapeError(
+          `slice: range [${s}, ${l}) is out of bounds for dim ${i} of size ${d} in ${shapeToString(x.shape)}`,
+        );
       return l - s;
     });
     return { shape, dtype: x.dtype };
@@ -161,8 +179,14 @@ const pad: PrimitiveDef<"pad"> = {
   abstractEval(inputs, { lo, hi }) {
     checkArity("pad", inputs, 1);
     const x = inputs[0]!;
-    if (lo.length !== x.shape.length || hi.length !== x.shape.length || [...lo, ...hi].some((p) => !Number.isInteger(p) || p < 0)) {
-      throw new ShapeError(`pad: lo [${lo}] and hi [${hi}] must be non-negative integers, one per dim of ${shapeToString(x.shape)}`);
+    if (
+      lo.length !== x.shape.length ||
+      hi.length !== x.shape.length ||
+      [...lo, ...hi].some((p) => !Number.isInteger(p) || p < 0)
+    ) {
+      throw new ShapeError(
+        `pad: lo [${lo}] and hi [${hi}] must be non-negative integers, one per dim of ${shapeToString(x.shape)}`,
+      );
     }
     const shape = x.shape.map((d, i) => {
       if (typeof d === "string") {
@@ -199,11 +223,16 @@ const concat: PrimitiveDef<"concat"> = {
     const first = inputs[0]!;
     let total = 0;
     for (const x of inputs) {
-      if (x.dtype !== first.dtype) throw new TypeError(`concat: dtypes ${inputs.map((i) => i.dtype).join(", ")} differ`);
+      if (x.dtype !== first.dtype)
+        throw new TypeError(`concat: dtypes ${inputs.map((i) => i.dtype).join(", ")} differ`);
       const ok = x.shape.length === first.shape.length && x.shape.every((d, i) => i === axis || d === first.shape[i]);
-      if (!ok) throw new ShapeError(`concat: shapes ${inputs.map((i) => shapeToString(i.shape)).join(", ")} differ outside axis ${axis}`);
+      if (!ok)
+        throw new ShapeError(
+          `concat: shapes ${inputs.map((i) => shapeToString(i.shape)).join(", ")} differ outside axis ${axis}`,
+        );
       const d = x.shape[axis];
-      if (typeof d !== "number") throw new ShapeError(`concat: axis ${axis} must have a concrete size, got ${String(d)}`);
+      if (typeof d !== "number")
+        throw new ShapeError(`concat: axis ${axis} must have a concrete size, got ${String(d)}`);
       total += d;
     }
     return { shape: first.shape.map((d, i) => (i === axis ? total : d)), dtype: first.dtype };
@@ -225,7 +254,11 @@ const concat: PrimitiveDef<"concat"> = {
   },
   jvp(xs, ts, { axis }) {
     if (ts.every((t) => !t)) return null;
-    return bind("concat", ts.map((t, i) => t ?? ops.zerosLike(xs[i]!)), { axis });
+    return bind(
+      "concat",
+      ts.map((t, i) => t ?? ops.zerosLike(xs[i]!)),
+      { axis },
+    );
   },
   vjp(ct, xs, { axis }) {
     let start = 0;
@@ -242,7 +275,8 @@ const concat: PrimitiveDef<"concat"> = {
 const iota: PrimitiveDef<"iota"> = {
   abstractEval(inputs, { shape, axis, dtype }) {
     checkArity("iota", inputs, 0);
-    if (axis < 0 || axis >= shape.length) throw new ShapeError(`iota: axis ${axis} out of range for shape ${shapeToString(shape)}`);
+    if (axis < 0 || axis >= shape.length)
+      throw new ShapeError(`iota: axis ${axis} out of range for shape ${shapeToString(shape)}`);
     return { shape, dtype };
   },
   impl(_in, { shape, axis, dtype }) {

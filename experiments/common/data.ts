@@ -34,7 +34,8 @@ export function randomRotation(normal: () => number, n: number): number[][] {
 }
 
 /** Matrix-vector product for small host matrices. */
-export const matVec = (a: readonly (readonly number[])[], v: readonly number[]): number[] => a.map((row) => row.reduce((s, x, i) => s + x * v[i]!, 0));
+export const matVec = (a: readonly (readonly number[])[], v: readonly number[]): number[] =>
+  a.map((row) => row.reduce((s, x, i) => s + x * v[i]!, 0));
 
 /** Rounds for JSON output (keeps result files readable). */
 export const round = (x: number, digits = 4): number => Number(x.toFixed(digits));

@@ -15,7 +15,10 @@ import { tensor, type Tensor } from "../../index";
 import { solveSpd, withRidge } from "./host_linalg";
 import { fitSoftmaxRegression } from "./softmax_regression";
 import {
-  checkLinearGaussianMixture, linearGaussianMixtureLogLikelihood, linearGaussianMixturePosteriors, type LinearGaussianMixtureParams,
+  checkLinearGaussianMixture,
+  linearGaussianMixtureLogLikelihood,
+  linearGaussianMixturePosteriors,
+  type LinearGaussianMixtureParams,
 } from "./linear_gaussian_mixture";
 
 export interface EmOptions {
@@ -84,11 +87,18 @@ function fitExpert(data: HostData, h: Float64Array, e: number, i: number, ridge:
  * steps for the gate). Returns new parameters; the input is not modified.
  * @example const next = emStep(params, x, y);
  */
-export function emStep(params: LinearGaussianMixtureParams, x: Tensor, y: Tensor, options: EmOptions = {}): LinearGaussianMixtureParams {
+export function emStep(
+  params: LinearGaussianMixtureParams,
+  x: Tensor,
+  y: Tensor,
+  options: EmOptions = {},
+): LinearGaussianMixtureParams {
   const [eDim] = checkLinearGaussianMixture(params, x, y, "emStep");
-  if (typeof eDim !== "number" || typeof x.shape[0] !== "number") throw new Error("emStep: EM needs concrete sizes; it cannot run inside a trace");
+  if (typeof eDim !== "number" || typeof x.shape[0] !== "number")
+    throw new Error("emStep: EM needs concrete sizes; it cannot run inside a trace");
   const { gateNewtonSteps = 3, ridge = 1e-9, minVariance = 1e-6 } = options;
-  if (!Number.isInteger(gateNewtonSteps) || gateNewtonSteps < 0) throw new RangeError(`emStep: gateNewtonSteps = ${gateNewtonSteps}; expected an integer >= 0`);
+  if (!Number.isInteger(gateNewtonSteps) || gateNewtonSteps < 0)
+    throw new RangeError(`emStep: gateNewtonSteps = ${gateNewtonSteps}; expected an integer >= 0`);
   if (!(ridge >= 0)) throw new RangeError(`emStep: ridge = ${ridge}; expected >= 0`);
   if (!(minVariance > 0)) throw new RangeError(`emStep: minVariance = ${minVariance}; expected > 0`);
   const e = eDim;
@@ -141,7 +151,8 @@ export function emStep(params: LinearGaussianMixtureParams, x: Tensor, y: Tensor
  */
 export function fitEm(params: LinearGaussianMixtureParams, x: Tensor, y: Tensor, options: EmFitOptions): EmResult {
   const { iterations } = options;
-  if (!Number.isInteger(iterations) || iterations < 0) throw new RangeError(`fitEm: iterations = ${iterations}; expected an integer >= 0`);
+  if (!Number.isInteger(iterations) || iterations < 0)
+    throw new RangeError(`fitEm: iterations = ${iterations}; expected an integer >= 0`);
   const logLikelihoods = [linearGaussianMixtureLogLikelihood(params, x, y).item()];
   let current = params;
   for (let t = 0; t < iterations; t++) {

@@ -48,24 +48,39 @@ export function validateHierarchy(tree: HmeNode, fn = "validateHierarchy"): HmeS
   let experts = 0;
   const sameInput = (size: number | string, path: string, what: string) => {
     if (inputDim === undefined) inputDim = size;
-    else if (size !== inputDim) throw new Error(`${fn}: ${path}: ${what} reads ${size} features, but the tree's other nodes read ${inputDim}; every gate and expert must read the same input`);
+    else if (size !== inputDim)
+      throw new Error(
+        `${fn}: ${path}: ${what} reads ${size} features, but the tree's other nodes read ${inputDim}; every gate and expert must read the same input`,
+      );
   };
   const walk = (node: HmeNode, path: string): number => {
-    if (node === null || typeof node !== "object") throw new TypeError(`${fn}: ${path} must be a gate node {gate, children} or an expert {w, b}, got ${node === null ? "null" : typeof node}`);
+    if (node === null || typeof node !== "object")
+      throw new TypeError(
+        `${fn}: ${path} must be a gate node {gate, children} or an expert {w, b}, got ${node === null ? "null" : typeof node}`,
+      );
     if (!isGateNode(node)) {
-      if (!("w" in node) || !("b" in node)) throw new TypeError(`${fn}: ${path} has keys {${Object.keys(node).join(", ")}}; expected a gate node {gate, children} or an expert {w, b}`);
+      if (!("w" in node) || !("b" in node))
+        throw new TypeError(
+          `${fn}: ${path} has keys {${Object.keys(node).join(", ")}}; expected a gate node {gate, children} or an expert {w, b}`,
+        );
       const [i, o] = checkAffine(`${path} (expert)`, node, fn);
       sameInput(i, path, "the expert");
       if (outputDim === undefined) outputDim = { size: o, path };
-      else if (o !== outputDim.size) throw new Error(`${fn}: ${path}: the expert has ${o} outputs, but ${outputDim.path} has ${outputDim.size}; every expert must have the same output size`);
+      else if (o !== outputDim.size)
+        throw new Error(
+          `${fn}: ${path}: the expert has ${o} outputs, but ${outputDim.path} has ${outputDim.size}; every expert must have the same output size`,
+        );
       experts++;
       return 0;
     }
-    if (!Array.isArray(node.children) || node.children.length === 0) throw new Error(`${fn}: ${path}.children must be a non-empty array of nodes`);
+    if (!Array.isArray(node.children) || node.children.length === 0)
+      throw new Error(`${fn}: ${path}.children must be a non-empty array of nodes`);
     const [i, b] = checkAffine(`${path}.gate`, node.gate, fn);
     sameInput(i, `${path}.gate`, "the gate");
     if (b !== node.children.length) {
-      throw new Error(`${fn}: ${path}: the gate has ${b} outputs but the node has ${node.children.length} children; a gate needs exactly one output per child`);
+      throw new Error(
+        `${fn}: ${path}: the gate has ${b} outputs but the node has ${node.children.length} children; a gate needs exactly one output per child`,
+      );
     }
     return 1 + Math.max(...node.children.map((c, k) => walk(c, `${path}.children[${k}]`)));
   };
@@ -77,7 +92,10 @@ export function validateHierarchy(tree: HmeNode, fn = "validateHierarchy"): HmeS
 function meanOf(node: HmeNode, x: Tensor): Tensor {
   if (!isGateNode(node)) return affine(node, x);
   const g = softmax(affine(node.gate, x), -1); // [N, B]
-  const children = stack(node.children.map((c) => meanOf(c, x)), 1); // [N, B, O]
+  const children = stack(
+    node.children.map((c) => meanOf(c, x)),
+    1,
+  ); // [N, B, O]
   return sum(children.mul(g.expandDims(-1)), 1);
 }
 
@@ -85,7 +103,10 @@ function meanOf(node: HmeNode, x: Tensor): Tensor {
 function logLikelihoodOf(node: HmeNode, x: Tensor, y: Tensor): Tensor {
   if (!isGateNode(node)) return sum(y.sub(affine(node, x)).square(), -1).mul(-0.5);
   const logGate = logSoftmax(affine(node.gate, x), -1); // [N, B]
-  const children = stack(node.children.map((c) => logLikelihoodOf(c, x, y)), 1); // [N, B]
+  const children = stack(
+    node.children.map((c) => logLikelihoodOf(c, x, y)),
+    1,
+  ); // [N, B]
   return logsumexp(logGate.add(children), -1);
 }
 
@@ -128,8 +149,13 @@ export function initHierarchicalMoe(
   dtype: DType = "f32",
 ): HmeNode {
   const { inputDim: d, outputDim: o, branching } = sizes;
-  for (const [name, v] of [["inputDim", d], ["outputDim", o], ...branching.map((b, i) => [`branching[${i}]`, b] as const)] as const) {
-    if (!Number.isInteger(v) || (v as number) < 1) throw new RangeError(`initHierarchicalMoe: ${name} = ${v}; expected a positive integer`);
+  for (const [name, v] of [
+    ["inputDim", d],
+    ["outputDim", o],
+    ...branching.map((b, i) => [`branching[${i}]`, b] as const),
+  ] as const) {
+    if (!Number.isInteger(v) || (v as number) < 1)
+      throw new RangeError(`initHierarchicalMoe: ${name} = ${v}; expected a positive integer`);
   }
   const s = 1 / Math.sqrt(d);
   const build = (k: Tensor, level: number): HmeNode => {

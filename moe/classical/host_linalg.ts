@@ -10,12 +10,16 @@
  * @example const l = cholesky(new Float64Array([4, 2, 2, 3]), 2);
  */
 export function cholesky(a: Float64Array, n: number): Float64Array {
-  if (a.length !== n * n) throw new RangeError(`cholesky: expected ${n * n} entries for a ${n}x${n} matrix, got ${a.length}`);
+  if (a.length !== n * n)
+    throw new RangeError(`cholesky: expected ${n * n} entries for a ${n}x${n} matrix, got ${a.length}`);
   const l = new Float64Array(n * n);
   for (let j = 0; j < n; j++) {
     let d = a[j * n + j]!;
     for (let k = 0; k < j; k++) d -= l[j * n + k]! ** 2;
-    if (!(d > 0)) throw new Error(`cholesky: the matrix is not positive definite (pivot ${j} is ${d}); add a ridge to its diagonal`);
+    if (!(d > 0))
+      throw new Error(
+        `cholesky: the matrix is not positive definite (pivot ${j} is ${d}); add a ridge to its diagonal`,
+      );
     const ljj = Math.sqrt(d);
     l[j * n + j] = ljj;
     for (let i = j + 1; i < n; i++) {
@@ -33,7 +37,8 @@ export function cholesky(a: Float64Array, n: number): Float64Array {
  * @example solveSpd(new Float64Array([2, 0, 0, 4]), new Float64Array([2, 4]), 2, 1) // [1, 1]
  */
 export function solveSpd(a: Float64Array, b: Float64Array, n: number, m: number): Float64Array {
-  if (b.length !== n * m) throw new RangeError(`solveSpd: expected ${n * m} right-hand-side entries (${n}x${m}), got ${b.length}`);
+  if (b.length !== n * m)
+    throw new RangeError(`solveSpd: expected ${n * m} right-hand-side entries (${n}x${m}), got ${b.length}`);
   const l = cholesky(a, n);
   const x = Float64Array.from(b);
   for (let c = 0; c < m; c++) {

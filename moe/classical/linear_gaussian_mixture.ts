@@ -17,7 +17,12 @@ export interface LinearGaussianMixtureParams extends GatedExpertsParams {
  * Checks the parameters against x [N, D] and y [N, O]; returns [E, O].
  * @example const [e, o] = checkLinearGaussianMixture(params, x, y, "myFit");
  */
-export function checkLinearGaussianMixture(params: LinearGaussianMixtureParams, x: Tensor, y: Tensor, fn: string): [number | string, number | string] {
+export function checkLinearGaussianMixture(
+  params: LinearGaussianMixtureParams,
+  x: Tensor,
+  y: Tensor,
+  fn: string,
+): [number | string, number | string] {
   const [e, o] = checkGatedExperts(params, x, fn);
   expectShape(fn, "params.logVariance", params.logVariance, [e]);
   expectShape(fn, "y", y, [x.shape[0]!, o]);
@@ -29,7 +34,11 @@ function logJoint(params: LinearGaussianMixtureParams, x: Tensor, y: Tensor, fn:
   const [, o] = checkLinearGaussianMixture(params, x, y, fn);
   const sqErr = sum(expertBank(params.experts, x).sub(y.expandDims(1)).square(), -1); // [N, E]
   const logVar = params.logVariance;
-  const logDensity = sqErr.mul(logVar.neg().exp()).add(logVar.mul(o as number)).add((o as number) * Math.log(2 * Math.PI)).mul(-0.5);
+  const logDensity = sqErr
+    .mul(logVar.neg().exp())
+    .add(logVar.mul(o as number))
+    .add((o as number) * Math.log(2 * Math.PI))
+    .mul(-0.5);
   return logSoftmax(affine(params.gate, x), -1).add(logDensity);
 }
 

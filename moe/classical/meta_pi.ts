@@ -37,7 +37,10 @@ const ACTIVATIONS: Record<ExpertActivation, (t: Tensor) => Tensor> = {
 
 function activation(name: ExpertActivation | undefined, fn: string): (t: Tensor) => Tensor {
   const f = ACTIVATIONS[name ?? "identity"];
-  if (!f) throw new Error(`${fn}: unknown expertActivation ${JSON.stringify(name)}; expected one of ${Object.keys(ACTIVATIONS).join(", ")}`);
+  if (!f)
+    throw new Error(
+      `${fn}: unknown expertActivation ${JSON.stringify(name)}; expected one of ${Object.keys(ACTIVATIONS).join(", ")}`,
+    );
   return f;
 }
 

@@ -20,13 +20,23 @@ export interface MixtureOfSoftmaxesParams {
 }
 
 function check(params: MixtureOfSoftmaxesParams, h: Tensor, fn: string): { k: number | string; v: number | string } {
-  if (params === null || typeof params !== "object") throw new TypeError(`${fn}: params must be {prior, latent, output}, got ${params === null ? "null" : typeof params}`);
+  if (params === null || typeof params !== "object")
+    throw new TypeError(
+      `${fn}: params must be {prior, latent, output}, got ${params === null ? "null" : typeof params}`,
+    );
   const [hp, k] = checkAffine("params.prior", params.prior, fn);
   const [kl, hl, d] = checkExpertBank("params.latent", params.latent, fn);
   const [dOut, v] = checkAffine("params.output", params.output, fn);
-  if (kl !== k) throw new Error(`${fn}: params.prior has ${k} components but params.latent has ${kl}; expected the same K`);
-  if (hl !== hp) throw new Error(`${fn}: params.prior reads ${hp} features but params.latent reads ${hl}; expected the same context size`);
-  if (dOut !== d) throw new Error(`${fn}: params.latent produces ${d} features but params.output.w reads ${dOut}; expected params.output.w of shape [${d}, V]`);
+  if (kl !== k)
+    throw new Error(`${fn}: params.prior has ${k} components but params.latent has ${kl}; expected the same K`);
+  if (hl !== hp)
+    throw new Error(
+      `${fn}: params.prior reads ${hp} features but params.latent reads ${hl}; expected the same context size`,
+    );
+  if (dOut !== d)
+    throw new Error(
+      `${fn}: params.latent produces ${d} features but params.output.w reads ${dOut}; expected params.output.w of shape [${d}, V]`,
+    );
   expectShape(fn, "h", h, [null, hp]);
   return { k: k!, v: v! };
 }
@@ -74,7 +84,8 @@ export function initMixtureOfSoftmaxes(
   dtype: DType = "f32",
 ): MixtureOfSoftmaxesParams {
   for (const [name, val] of Object.entries(sizes)) {
-    if (!Number.isInteger(val) || val < 1) throw new RangeError(`initMixtureOfSoftmaxes: ${name} = ${val}; expected a positive integer`);
+    if (!Number.isInteger(val) || val < 1)
+      throw new RangeError(`initMixtureOfSoftmaxes: ${name} = ${val}; expected a positive integer`);
   }
   const { contextDim: hd, latentDim: d, vocab: v, components: k } = sizes;
   const [kp, kl, ko] = random.split(key, 3);

@@ -29,7 +29,8 @@ export interface GatedExpertsParams {
  * @example const [inDim, outDim] = checkAffine("gate", p.gate, "metaPi");
  */
 export function checkAffine(what: string, p: AffineParams, fn: string): [number | string, number | string] {
-  if (p === null || typeof p !== "object") throw new TypeError(`${fn}: ${what} must be {w, b}, got ${p === null ? "null" : typeof p}`);
+  if (p === null || typeof p !== "object")
+    throw new TypeError(`${fn}: ${what} must be {w, b}, got ${p === null ? "null" : typeof p}`);
   const [i, o] = expectShape(fn, `${what}.w`, p.w, [null, null]);
   expectShape(fn, `${what}.b`, p.b, [o]);
   return [i!, o!];
@@ -39,8 +40,13 @@ export function checkAffine(what: string, p: AffineParams, fn: string): [number 
  * Checks a bank of experts' shapes and returns its [E, in, out] sizes.
  * @example const [E, D, O] = checkExpertBank("experts", p.experts, "metaPi");
  */
-export function checkExpertBank(what: string, p: ExpertBankParams, fn: string): [number | string, number | string, number | string] {
-  if (p === null || typeof p !== "object") throw new TypeError(`${fn}: ${what} must be {w, b}, got ${p === null ? "null" : typeof p}`);
+export function checkExpertBank(
+  what: string,
+  p: ExpertBankParams,
+  fn: string,
+): [number | string, number | string, number | string] {
+  if (p === null || typeof p !== "object")
+    throw new TypeError(`${fn}: ${what} must be {w, b}, got ${p === null ? "null" : typeof p}`);
   const [e, i, o] = expectShape(fn, `${what}.w`, p.w, [null, null, null]);
   expectShape(fn, `${what}.b`, p.b, [e, o]);
   return [e!, i!, o!];
@@ -67,15 +73,27 @@ export function expertBank(p: ExpertBankParams, x: Tensor): Tensor {
  * x [N, in] feeds the experts, `gateX` [N, gateIn] (default x) feeds the gate,
  * which must have one output per expert.
  */
-export function checkGatedExperts(p: GatedExpertsParams, x: Tensor, fn: string, gateX: Tensor = x): [number | string, number | string] {
-  if (p === null || typeof p !== "object") throw new TypeError(`${fn}: params must be {gate, experts}, got ${p === null ? "null" : typeof p}`);
+export function checkGatedExperts(
+  p: GatedExpertsParams,
+  x: Tensor,
+  fn: string,
+  gateX: Tensor = x,
+): [number | string, number | string] {
+  if (p === null || typeof p !== "object")
+    throw new TypeError(`${fn}: params must be {gate, experts}, got ${p === null ? "null" : typeof p}`);
   const [gateIn, gateOut] = checkAffine("params.gate", p.gate, fn);
   const [e, expertIn, o] = checkExpertBank("params.experts", p.experts, fn);
   const [n] = expectShape(fn, "x", x, [null, expertIn]);
-  if (gateOut !== e) throw new Error(`${fn}: the gate has ${gateOut} outputs but there are ${e} experts; expected one gate output per expert`);
+  if (gateOut !== e)
+    throw new Error(
+      `${fn}: the gate has ${gateOut} outputs but there are ${e} experts; expected one gate output per expert`,
+    );
   const gateWhat = gateX === x ? "x" : "the gate input";
   const [, dg] = expectShape(fn, gateWhat, gateX, [n, null]);
-  if (gateIn !== dg) throw new Error(`${fn}: the gate reads ${gateIn} features but ${gateWhat} has ${dg}; expected params.gate.w of shape [${dg}, ${e}]`);
+  if (gateIn !== dg)
+    throw new Error(
+      `${fn}: the gate reads ${gateIn} features but ${gateWhat} has ${dg}; expected params.gate.w of shape [${dg}, ${e}]`,
+    );
   return [e!, o!];
 }
 
@@ -96,7 +114,8 @@ export function initGatedExperts(
 ): GatedExpertsParams {
   const { inputDim: d, outputDim: o, experts: e } = sizes;
   for (const [name, v] of Object.entries(sizes)) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`initGatedExperts: ${name} = ${v}; expected a positive integer`);
+    if (!Number.isInteger(v) || v < 1)
+      throw new RangeError(`initGatedExperts: ${name} = ${v}; expected a positive integer`);
   }
   const [kg, kw, kb] = random.split(key, 3);
   const s = 1 / Math.sqrt(d);

@@ -14,11 +14,12 @@ export interface SoftmaxRegressionSizes {
 /** x̃ V for V [P, E], as [N, E]. */
 function logits(xt: Float64Array, v: Float64Array, { n, p, e }: SoftmaxRegressionSizes): Float64Array {
   const z = new Float64Array(n * e);
-  for (let r = 0; r < n; r++) for (let i = 0; i < e; i++) {
-    let s = 0;
-    for (let j = 0; j < p; j++) s += xt[r * p + j]! * v[j * e + i]!;
-    z[r * e + i] = s;
-  }
+  for (let r = 0; r < n; r++)
+    for (let i = 0; i < e; i++) {
+      let s = 0;
+      for (let j = 0; j < p; j++) s += xt[r * p + j]! * v[j * e + i]!;
+      z[r * e + i] = s;
+    }
   return z;
 }
 

@@ -28,9 +28,18 @@ export interface AffineExpertParams {
 }
 
 /** Fresh affine maps: W ~ N(0, 1/dIn), b = 0; `dOut` overrides `dims.dOut` (e.g. 1 for logistic experts). */
-export function initAffine(key: Tensor, dims: ExpertInitDims, dtype: FloatDType, where: string, dOut = dims.dOut): AffineExpertParams {
+export function initAffine(
+  key: Tensor,
+  dims: ExpertInitDims,
+  dtype: FloatDType,
+  where: string,
+  dOut = dims.dOut,
+): AffineExpertParams {
   checkInitDims({ ...dims, dOut }, where);
-  return { w: scaledNormal(key, [dims.numExperts, dims.dIn, dOut], dims.dIn, dtype), b: zeros([dims.numExperts, dOut], dtype) };
+  return {
+    w: scaledNormal(key, [dims.numExperts, dims.dIn, dOut], dims.dIn, dtype),
+    b: zeros([dims.numExperts, dOut], dtype),
+  };
 }
 
 /**
@@ -41,7 +50,11 @@ export function affineDims(
   w: unknown,
   b: unknown,
   where: string,
-  { names = ["w", "b"] as const, fixedDOut, bound = new Map<string, number>() }: { names?: readonly [string, string]; fixedDOut?: number; bound?: Map<string, number> } = {},
+  {
+    names = ["w", "b"] as const,
+    fixedDOut,
+    bound = new Map<string, number>(),
+  }: { names?: readonly [string, string]; fixedDOut?: number; bound?: Map<string, number> } = {},
 ): ExpertDims {
   const [E, dIn, dOut] = checkShape(w, ["E", "dIn", fixedDOut ?? "dOut"], where, names[0], bound);
   checkShape(b, ["E", fixedDOut ?? "dOut"], where, names[1], bound);

@@ -8,7 +8,8 @@ import { affineDims, checkInitDims, initAffine, scaledNormal, type AffineExpertP
 import { groupedLinear, type ExpertDims, type ExpertGroups, type ExpertInitDims, type Experts } from "./types";
 
 function needHidden(dims: ExpertInitDims, where: string): number {
-  if (dims.hidden === undefined) throw new MoeConfigError(`${where}.init: dims.hidden is missing; FFN-style experts need a hidden width`);
+  if (dims.hidden === undefined)
+    throw new MoeConfigError(`${where}.init: dims.hidden is missing; FFN-style experts need a hidden width`);
   return checkInt(dims.hidden, `${where}.init`, "dims.hidden");
 }
 

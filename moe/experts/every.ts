@@ -10,7 +10,8 @@ import { uniformGroups, type Experts, type ProbabilisticExperts } from "./types"
 
 function checkRows(x: Tensor, dIn: number | undefined, where: string): number {
   if (x.shape.length !== 2) throw new MoeConfigError(`${where}: x must be [T, dIn], got rank ${x.shape.length}`);
-  if (dIn !== undefined && x.shape[1] !== dIn) throw new MoeConfigError(`${where}: x has ${String(x.shape[1])} features, the experts expect dIn = ${dIn}`);
+  if (dIn !== undefined && x.shape[1] !== dIn)
+    throw new MoeConfigError(`${where}: x has ${String(x.shape[1])} features, the experts expect dIn = ${dIn}`);
   return staticDim(x, 0, where);
 }
 

@@ -5,7 +5,23 @@
  * returns the expert's prediction (mean or class probabilities), so these
  * experts also work inside an ordinary MoE layer.
  */
-import { exp, logSoftmax, mul, neg, random, sigmoid, softmax, softplus, square, sub, sum, take, zeros, add, type Tensor } from "../../index";
+import {
+  exp,
+  logSoftmax,
+  mul,
+  neg,
+  random,
+  sigmoid,
+  softmax,
+  softplus,
+  square,
+  sub,
+  sum,
+  take,
+  zeros,
+  add,
+  type Tensor,
+} from "../../index";
 import { checkInt, checkShape } from "../check";
 import { affineDims, initAffine, type AffineExpertParams } from "./affine";
 import { groupedLinear, type ExpertDims, type ProbabilisticExperts } from "./types";

@@ -28,7 +28,11 @@ export function expertChoiceCapacity(numTokens: number, numExperts: number, capa
  * a token may get several experts or none.
  * @example const r = expertChoiceGate({ w }, x, { capacityFactor: 2 }); // r.tokens i32 [E, c]
  */
-export function expertChoiceGate(router: RouterParams, x: Tensor, options: { readonly capacityFactor: number }): ExpertChoice {
+export function expertChoiceGate(
+  router: RouterParams,
+  x: Tensor,
+  options: { readonly capacityFactor: number },
+): ExpertChoice {
   const logits = routerLogits(router, x, "expertChoiceGate");
   const [T, E] = logits.shape as [number, number];
   const c = expertChoiceCapacity(T, E, options.capacityFactor);

@@ -27,6 +27,9 @@ export function gshardTop2Gate(router: RouterParams, x: Tensor, options: GshardT
   const routing: TokenChoice = { kind: "tokenChoice", numExperts: E, experts, weights, logits, probs };
   if (options.key === undefined) return routing;
   // g2' <= 1/2, so 2 g2' is a probability.
-  const keepSecond = less(random.uniform(options.key, [T, 1], { dtype: x.dtype }), mul(slice(weights, [0, 1], [T, 2]), 2));
+  const keepSecond = less(
+    random.uniform(options.key, [T, 1], { dtype: x.dtype }),
+    mul(slice(weights, [0, 1], [T, 2]), 2),
+  );
   return { ...routing, mask: concat([ones([T, 1], "bool"), keepSecond], 1) };
 }

@@ -67,21 +67,28 @@ export interface HashGateOptions {
 export function hashGate(table: Tensor, tokenIds: Tensor, options: HashGateOptions): TokenChoice {
   const E = checkInt(options.numExperts, "hashGate", "numExperts");
   if (table.dtype !== "i32" || table.shape.length !== 1) {
-    throw new MoeConfigError(`hashGate: the table must be a 1-D i32 tensor (token id -> expert), got ${table.dtype}[${table.shape.join(",")}]`);
+    throw new MoeConfigError(
+      `hashGate: the table must be a 1-D i32 tensor (token id -> expert), got ${table.dtype}[${table.shape.join(",")}]`,
+    );
   }
   if (tokenIds.dtype !== "i32" || tokenIds.shape.length !== 1) {
-    throw new MoeConfigError(`hashGate: tokenIds must be a 1-D i32 tensor [T], got ${tokenIds.dtype}[${tokenIds.shape.join(",")}]`);
+    throw new MoeConfigError(
+      `hashGate: tokenIds must be a 1-D i32 tensor [T], got ${tokenIds.dtype}[${tokenIds.shape.join(",")}]`,
+    );
   }
   const V = table.shape[0] as number;
   if (!table.isTracer && !table.isDevice) {
     const bad = table.dataSync().findIndex((e) => e < 0 || e >= E);
-    if (bad >= 0) throw new MoeConfigError(`hashGate: table[${bad}] = ${table.dataSync()[bad]} is not an expert in [0, ${E})`);
+    if (bad >= 0)
+      throw new MoeConfigError(`hashGate: table[${bad}] = ${table.dataSync()[bad]} is not an expert in [0, ${E})`);
   }
   if (!tokenIds.isTracer && !tokenIds.isDevice) {
     const ids = tokenIds.dataSync();
     const bad = ids.findIndex((v) => v < 0 || v >= V);
     if (bad >= 0) {
-      throw new MoeConfigError(`hashGate: token id ${ids[bad]} (at position ${bad}) is outside the hash table of ${V} entries; the table must cover the whole vocabulary`);
+      throw new MoeConfigError(
+        `hashGate: token id ${ids[bad]} (at position ${bad}) is outside the hash table of ${V} entries; the table must cover the whole vocabulary`,
+      );
     }
   }
   const T = tokenIds.shape[0] as number;

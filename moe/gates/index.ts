@@ -1,5 +1,12 @@
 /** Gates: routing decisions from router parameters (or a hash table) and tokens. */
-export { initRouter, routerLogits, type RouterParams, type TokenChoice, type ExpertChoice, type Routing } from "./types";
+export {
+  initRouter,
+  routerLogits,
+  type RouterParams,
+  type TokenChoice,
+  type ExpertChoice,
+  type Routing,
+} from "./types";
 export { softmaxGate, topKGate, type TopKGateOptions } from "./topk";
 export { noisyTopKGate, type NoisyRouterParams, type NoisyTopKOptions } from "./noisy";
 export { gshardTop2Gate, type GshardTop2Options } from "./gshard";

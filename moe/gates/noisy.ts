@@ -25,10 +25,12 @@ export interface NoisyTopKOptions {
  * @example const r = noisyTopKGate({ w, wNoise }, x, { k: 2, key: random.key(1) });
  */
 export function noisyTopKGate(router: NoisyRouterParams, x: Tensor, options: NoisyTopKOptions): TokenChoice {
-  if (router === null || typeof router !== "object") throw new MoeConfigError(`noisyTopKGate: router params must be { w, wNoise }, got ${String(router)}`);
+  if (router === null || typeof router !== "object")
+    throw new MoeConfigError(`noisyTopKGate: router params must be { w, wNoise }, got ${String(router)}`);
   const [T, , E] = routerDims(router.w, x, "noisyTopKGate", "w");
   const [, , En] = routerDims(router.wNoise, x, "noisyTopKGate", "wNoise");
-  if (En !== E) throw new MoeConfigError(`noisyTopKGate: wNoise has ${En} experts, w has ${E}; expected equal shapes [D, E]`);
+  if (En !== E)
+    throw new MoeConfigError(`noisyTopKGate: wNoise has ${En} experts, w has ${E}; expected equal shapes [D, E]`);
   const k = checkK(options.k, E, "noisyTopKGate");
   const clean = matmul(x, router.w);
   const std = softplus(matmul(x, router.wNoise));
@@ -44,4 +46,3 @@ export function noisyTopKGate(router: NoisyRouterParams, x: Tensor, options: Noi
     noise: { clean, noisy, std },
   };
 }
-

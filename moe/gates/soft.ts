@@ -34,7 +34,8 @@ export function softMoeWeights(
   const E = checkInt(options.numExperts, "softMoeWeights", "numExperts");
   const p = checkInt(options.slotsPerExpert, "softMoeWeights", "slotsPerExpert");
   const S = routerDims(router?.phi, x, "softMoeWeights", "phi")[2];
-  if (S !== E * p) throw new MoeConfigError(`softMoeWeights: phi has ${S} slot columns, expected E·p = ${E}·${p} = ${E * p}`);
+  if (S !== E * p)
+    throw new MoeConfigError(`softMoeWeights: phi has ${S} slot columns, expected E·p = ${E}·${p} = ${E * p}`);
   const logits = matmul(x, router.phi);
   return { dispatch: softmax(logits, 0), combine: softmax(logits, 1), logits };
 }

@@ -59,7 +59,8 @@ export function routerDims(w: unknown, x: Tensor, where: string, what = "router 
 
 /** Router logits `x W` [T, E] after checking shapes. */
 export function routerLogits(router: RouterParams, x: Tensor, where: string): Tensor {
-  if (router === null || typeof router !== "object") throw new MoeConfigError(`${where}: router params must be an object { w }, got ${String(router)}`);
+  if (router === null || typeof router !== "object")
+    throw new MoeConfigError(`${where}: router params must be an object { w }, got ${String(router)}`);
   routerDims(router.w, x, where);
   return matmul(x, router.w);
 }
@@ -68,7 +69,9 @@ export function routerLogits(router: RouterParams, x: Tensor, where: string): Te
 export function checkK(k: unknown, numExperts: number, where: string): number {
   checkInt(k, where, "k");
   if ((k as number) > numExperts) {
-    throw new MoeConfigError(`${where}: k = ${String(k)} exceeds the number of experts E = ${numExperts}; expected 1 <= k <= E`);
+    throw new MoeConfigError(
+      `${where}: k = ${String(k)} exceeds the number of experts E = ${numExperts}; expected 1 <= k <= E`,
+    );
   }
   return k as number;
 }
@@ -82,4 +85,3 @@ export function initRouter(key: Tensor, dModel: number, numExperts: number, dtyp
   checkInt(numExperts, "initRouter", "numExperts");
   return { w: scaledNormal(key, [dModel, numExperts], dModel, dtype) };
 }
-

@@ -24,7 +24,10 @@ describe("bundles", () => {
     expect(b.dims).toEqual(["T", "E"]);
     const out = b.buffers.find((x) => x.name === b.outputs[0])!;
     expect(sizeToText(out.size)).toBe("(T*E)");
-    const dims = new Map([["T", 100], ["E", 8]]);
+    const dims = new Map([
+      ["T", 100],
+      ["E", 8],
+    ]);
     expect(evalSize(out.size, dims)).toBe(800);
     for (const l of b.schedule) expect(evalSize(l.grid, dims)).toBeGreaterThan(0);
     for (const l of b.schedule) {
@@ -38,11 +41,17 @@ describe("bundles", () => {
     // A chain of row kernels: each intermediate lives across a few launches only, so the
     // number of temporary buffers stays the same however long the chain is.
     const chain = (n: number) =>
-      compile(trace((x: Tensor) => {
-        let y = x;
-        for (let i = 0; i < n; i++) y = ops.softmax(ops.transpose(ops.softmax(y), [1, 0]));
-        return y;
-      }, spec([8, 8])), { target: "js" });
+      compile(
+        trace(
+          (x: Tensor) => {
+            let y = x;
+            for (let i = 0; i < n; i++) y = ops.softmax(ops.transpose(ops.softmax(y), [1, 0]));
+            return y;
+          },
+          spec([8, 8]),
+        ),
+        { target: "js" },
+      );
     const [short, long] = [chain(6), chain(12)];
     const temps = (b: typeof short) => b.buffers.filter((q) => q.role === "temp").length;
     expect(long.schedule.length).toBeGreaterThan(short.schedule.length);
@@ -52,9 +61,20 @@ describe("bundles", () => {
   });
 
   it("assignBuffers alone: overlapping lives never share, equal type and size are required to share", () => {
-    const slot = (name: string, type: SlotInfo["type"] = "f32", size = 4): SlotInfo => ({ name, type, size, role: "temp" });
-    const slots = new Map([slot("a"), slot("b"), slot("c"), slot("d", "i32"), slot("e", "f32", 5)].map((s) => [s.name, s]));
-    const launch = (...bound: string[]): Launch => ({ kernel: "k", grid: 1, bindings: Object.fromEntries(bound.map((s) => [s, s])) });
+    const slot = (name: string, type: SlotInfo["type"] = "f32", size = 4): SlotInfo => ({
+      name,
+      type,
+      size,
+      role: "temp",
+    });
+    const slots = new Map(
+      [slot("a"), slot("b"), slot("c"), slot("d", "i32"), slot("e", "f32", 5)].map((s) => [s.name, s]),
+    );
+    const launch = (...bound: string[]): Launch => ({
+      kernel: "k",
+      grid: 1,
+      bindings: Object.fromEntries(bound.map((s) => [s, s])),
+    });
     const launches = [launch("a"), launch("a", "b"), launch("b", "c"), launch("c", "d"), launch("d", "e")];
     const { bufferOf } = assignBuffers(slots, launches, [], []);
     expect(bufferOf.get("a")).not.toBe(bufferOf.get("b"));
@@ -81,9 +101,18 @@ describe("matmul micro-tile layouts", () => {
     const w = randomFloats(rng, "f32", [13, 11]);
     const we = randomFloats(rng, "f32", [3, 13, 11]);
     const sizes = tensor([7, 0, 12], [3], "i32");
-    const p = trace((a: Tensor, b: Tensor, be: Tensor, g: Tensor) => [ops.matmul(a, b), ops.raggedMatmul(a, be, g)], x, w, we, sizes);
+    const p = trace(
+      (a: Tensor, b: Tensor, be: Tensor, g: Tensor) => [ops.matmul(a, b), ops.raggedMatmul(a, be, g)],
+      x,
+      w,
+      we,
+      sizes,
+    );
     for (const stridedMicroTile of [false, true]) {
-      for (const knobs of [{ ...SMALL_GPU_KNOBS, stridedMicroTile }, { tileM: 16, tileN: 8, tileK: 4, microM: 4, microN: 2, stridedMicroTile }]) {
+      for (const knobs of [
+        { ...SMALL_GPU_KNOBS, stridedMicroTile },
+        { tileM: 16, tileN: 8, tileK: 4, microM: 4, microN: 2, stridedMicroTile },
+      ]) {
         const b = compile(p, { target: "js", like: "wgsl", knobs });
         await runAndCompare((q, xs) => runCompiled(b, q, xs), p, [x, w, we, sizes], 1e-6);
       }
@@ -93,13 +122,32 @@ describe("matmul micro-tile layouts", () => {
 
 describe("scatter schedules", () => {
   it("serial (JS), sort/segment (GPU) and the atomic option for integers agree with the interpreter", async () => {
-    const p = trace((x: Tensor, i: Tensor, u: Tensor) => ops.scatterAdd(x, i, u, 1), spec([3, 5], "i32"), spec([7], "i32"), spec([3, 7], "i32"));
-    const inputs = [tensor([...Array(15).keys()], [3, 5], "i32"), tensor([4, 0, 4, 4, 1, 0, 3], [7], "i32"), tensor([...Array(21).keys()].map((v) => v * 3 - 20), [3, 7], "i32")];
-    for (const options of [{}, { like: "wgsl" as const, knobs: SMALL_GPU_KNOBS }, { like: "wgsl" as const, scatter: "atomic" as const, knobs: SMALL_GPU_KNOBS }]) {
+    const p = trace(
+      (x: Tensor, i: Tensor, u: Tensor) => ops.scatterAdd(x, i, u, 1),
+      spec([3, 5], "i32"),
+      spec([7], "i32"),
+      spec([3, 7], "i32"),
+    );
+    const inputs = [
+      tensor([...Array(15).keys()], [3, 5], "i32"),
+      tensor([4, 0, 4, 4, 1, 0, 3], [7], "i32"),
+      tensor(
+        [...Array(21).keys()].map((v) => v * 3 - 20),
+        [3, 7],
+        "i32",
+      ),
+    ];
+    for (const options of [
+      {},
+      { like: "wgsl" as const, knobs: SMALL_GPU_KNOBS },
+      { like: "wgsl" as const, scatter: "atomic" as const, knobs: SMALL_GPU_KNOBS },
+    ]) {
       const b = compile(p, { target: "js", ...options });
       await runAndCompare((q, xs) => runCompiled(b, q, xs), p, inputs, 0);
     }
-    expect(compile(p, { target: "wgsl", scatter: "atomic" }).kernels.some((k) => k.params.some((q) => q.atomic))).toBe(true);
+    expect(compile(p, { target: "wgsl", scatter: "atomic" }).kernels.some((k) => k.params.some((q) => q.atomic))).toBe(
+      true,
+    );
     expect(compile(p, { target: "wgsl" }).kernels.some((k) => k.params.some((q) => q.atomic))).toBe(false);
   });
 });
@@ -123,14 +171,27 @@ describe("compile-time errors name the op", () => {
 });
 
 describe("run-time index checks (cpu backend)", () => {
-  const x = tensor([[1, 2, 3], [4, 5, 6]]);
+  const x = tensor([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
   it("take, gather, scatterAdd and bincount fail like the interpreter", () => {
     const run = (f: (...a: Tensor[]) => Tensor, ...args: Tensor[]) => cpuBackend.run(trace(f, ...args), args);
-    expect(() => run((a, i) => ops.take(a, i), x, tensor([7], [1], "i32"))).toThrow("take: index 7 is out of range for axis 0 of size 2");
-    expect(() => run((a, i) => ops.gather(a, i, 1), x, tensor([0, 1, 2, 0, 1, 5], [2, 3], "i32"))).toThrow("gather: index 5 is out of range for axis 1 of size 3");
-    expect(() => run((a, i, u) => ops.scatterAdd(a, i, u), x, tensor([-1], [1], "i32"), tensor([[1, 1, 1]]))).toThrow("scatterAdd: index -1 is out of range");
-    expect(() => run((i) => ops.bincount(i, 3), tensor([0, 3], [2], "i32"))).toThrow("bincount: index 3 is out of range");
-    expect(Array.from(run((a, i) => ops.take(a, i), x, tensor([1, 0], [2], "i32"))[0]!.dataSync())).toEqual([4, 5, 6, 1, 2, 3]);
+    expect(() => run((a, i) => ops.take(a, i), x, tensor([7], [1], "i32"))).toThrow(
+      "take: index 7 is out of range for axis 0 of size 2",
+    );
+    expect(() => run((a, i) => ops.gather(a, i, 1), x, tensor([0, 1, 2, 0, 1, 5], [2, 3], "i32"))).toThrow(
+      "gather: index 5 is out of range for axis 1 of size 3",
+    );
+    expect(() => run((a, i, u) => ops.scatterAdd(a, i, u), x, tensor([-1], [1], "i32"), tensor([[1, 1, 1]]))).toThrow(
+      "scatterAdd: index -1 is out of range",
+    );
+    expect(() => run((i) => ops.bincount(i, 3), tensor([0, 3], [2], "i32"))).toThrow(
+      "bincount: index 3 is out of range",
+    );
+    expect(Array.from(run((a, i) => ops.take(a, i), x, tensor([1, 0], [2], "i32"))[0]!.dataSync())).toEqual([
+      4, 5, 6, 1, 2, 3,
+    ]);
   });
 
   it("GPU targets clamp instead unless asked (checks: true adds the flag buffer)", () => {

@@ -22,14 +22,27 @@ describe("cpu worker pool", () => {
 
   it("runs every workgroup exactly once, whatever the chunk size and thread count", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 1, max: 700 }), fc.boolean(), (numGroups, chunk, big) => {
-        const pool = pools[big ? 1 : 0]!;
-        const counts = new Int32Array(new SharedArrayBuffer(4 * numGroups));
-        const here = (0, eval)(COUNT_SOURCE) as (b: Int32Array[], s: number[], n: number, f: number, l: number) => void;
-        pool.run({ source: COUNT_SOURCE, buffers: [counts], sizes: [], numGroups, chunk }, (first, last) => here([counts], [], numGroups, first, last));
-        const wrong = counts.findIndex((c) => c !== 1);
-        expect(wrong, `workgroup ${wrong} ran ${counts[wrong]} times`).toBe(-1);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 5000 }),
+        fc.integer({ min: 1, max: 700 }),
+        fc.boolean(),
+        (numGroups, chunk, big) => {
+          const pool = pools[big ? 1 : 0]!;
+          const counts = new Int32Array(new SharedArrayBuffer(4 * numGroups));
+          const here = (0, eval)(COUNT_SOURCE) as (
+            b: Int32Array[],
+            s: number[],
+            n: number,
+            f: number,
+            l: number,
+          ) => void;
+          pool.run({ source: COUNT_SOURCE, buffers: [counts], sizes: [], numGroups, chunk }, (first, last) =>
+            here([counts], [], numGroups, first, last),
+          );
+          const wrong = counts.findIndex((c) => c !== 1);
+          expect(wrong, `workgroup ${wrong} ran ${counts[wrong]} times`).toBe(-1);
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -37,11 +50,17 @@ describe("cpu worker pool", () => {
   it("reports a chunk that throws, on a worker or on the calling thread, and stays usable", () => {
     const pool = pools[1]!;
     const here = (0, eval)(THROW_SOURCE) as (b: unknown[], s: number[], n: number, f: number, l: number) => void;
-    expect(() => pool.run({ source: THROW_SOURCE, buffers: [], sizes: [], numGroups: 400, chunk: 10 }, (f, l) => here([], [], 400, f, l))).toThrow(/boom at workgroup/);
+    expect(() =>
+      pool.run({ source: THROW_SOURCE, buffers: [], sizes: [], numGroups: 400, chunk: 10 }, (f, l) =>
+        here([], [], 400, f, l),
+      ),
+    ).toThrow(/boom at workgroup/);
     // The next launch runs normally.
     const counts = new Int32Array(new SharedArrayBuffer(4 * 100));
     const count = (0, eval)(COUNT_SOURCE) as (b: Int32Array[], s: number[], n: number, f: number, l: number) => void;
-    pool.run({ source: COUNT_SOURCE, buffers: [counts], sizes: [], numGroups: 100, chunk: 3 }, (f, l) => count([counts], [], 100, f, l));
+    pool.run({ source: COUNT_SOURCE, buffers: [counts], sizes: [], numGroups: 100, chunk: 3 }, (f, l) =>
+      count([counts], [], 100, f, l),
+    );
     expect(Array.from(counts).every((c) => c === 1)).toBe(true);
   });
 
@@ -54,8 +73,12 @@ describe("cpu worker pool", () => {
     // The calling thread takes its chunks slowly, so the workers (still starting up) get some.
     const nap = new Int32Array(new SharedArrayBuffer(4));
     const here = () => void Atomics.wait(nap, 0, 0, 5);
-    expect(() => pool.run({ source: EXIT_SOURCE, buffers: [], sizes: [], numGroups: 400, chunk: 1 }, here)).toThrow(/worker thread \d exited/);
+    expect(() => pool.run({ source: EXIT_SOURCE, buffers: [], sizes: [], numGroups: 400, chunk: 1 }, here)).toThrow(
+      /worker thread \d exited/,
+    );
     expect(pool.closed).toBe(true);
-    expect(() => pool.run({ source: COUNT_SOURCE, buffers: [], sizes: [], numGroups: 1, chunk: 1 }, here)).toThrow(/pool is closed/);
+    expect(() => pool.run({ source: COUNT_SOURCE, buffers: [], sizes: [], numGroups: 1, chunk: 1 }, here)).toThrow(
+      /pool is closed/,
+    );
   });
 });

@@ -17,7 +17,10 @@ import { gpuShapedOnJs, onCpu } from "./runners";
 
 describe("cpu backend equals the interpreter on random programs", () => {
   it("forward programs (300 cases)", async () => {
-    await fc.assert(fc.asyncProperty(randomProgramArb(), (c) => runAndCompare(onCpu, c.program, c.inputs, 1e-4).then(() => true)), { numRuns: 300 });
+    await fc.assert(
+      fc.asyncProperty(randomProgramArb(), (c) => runAndCompare(onCpu, c.program, c.inputs, 1e-4).then(() => true)),
+      { numRuns: 300 },
+    );
   });
 
   it("gradient programs from vjpProgram (200 cases)", async () => {
@@ -64,7 +67,12 @@ describe("cpu backend equals the interpreter on random programs", () => {
 
 describe("GPU-shaped schedules (run on the JS target) equal the interpreter", () => {
   it("forward programs (150 cases)", async () => {
-    await fc.assert(fc.asyncProperty(randomProgramArb(), (c) => runAndCompare(gpuShapedOnJs, c.program, c.inputs, 1e-4).then(() => true)), { numRuns: 150 });
+    await fc.assert(
+      fc.asyncProperty(randomProgramArb(), (c) =>
+        runAndCompare(gpuShapedOnJs, c.program, c.inputs, 1e-4).then(() => true),
+      ),
+      { numRuns: 150 },
+    );
   });
 
   it("gradient programs (100 cases)", async () => {

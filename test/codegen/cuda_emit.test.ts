@@ -10,7 +10,20 @@ import { cudaEmitter, emitCudaKernel } from "../../codegen/emit/cuda";
 import { indexWidths } from "../../codegen/emit/cuda_index_width";
 import { floatLiteral, literal } from "../../codegen/emit/cuda_types";
 import { getEmitter } from "../../codegen/emit/emitter";
-import { bin, builtin, c, cast, load, size, un, v, type Expr, type Kernel, type KernelBundle, type Stmt } from "../../codegen/kernel_ir";
+import {
+  bin,
+  builtin,
+  c,
+  cast,
+  load,
+  size,
+  un,
+  v,
+  type Expr,
+  type Kernel,
+  type KernelBundle,
+  type Stmt,
+} from "../../codegen/kernel_ir";
 import { cudaBundleSource } from "../../backends/cuda/bundle";
 import { aliasedKernels, checkCudaBundle } from "../../backends/cuda/bundle_check";
 import { fromHalfBits, toHalfBits } from "../../backends/cuda/half";
@@ -20,7 +33,10 @@ import { constantBundle, matmulReduceBundle, mixedBundle } from "./cuda_hand_bun
 
 const kernel = (body: Stmt[], extra: Partial<Kernel> = {}): Kernel => ({
   name: "k",
-  params: [{ name: "x", type: "f32", access: "read" }, { name: "y", type: "f32", access: "readWrite" }],
+  params: [
+    { name: "x", type: "f32", access: "read" },
+    { name: "y", type: "f32", access: "readWrite" },
+  ],
   sizes: ["N"],
   shared: [],
   workgroupSize: 64,
@@ -71,7 +87,9 @@ describe("CUDA emitter", () => {
 
   it("renders params, sizes, shared arrays, barriers and the Program's comment", () => {
     const src = emitCudaKernel(rowSum);
-    expect(src).toContain("const float* __restrict__ x, float* __restrict__ out, int R, int C, long long mf_num_groups");
+    expect(src).toContain(
+      "const float* __restrict__ x, float* __restrict__ out, int R, int C, long long mf_num_groups",
+    );
     expect(src).toContain("__shared__ float partial[256];");
     expect(src).toContain("__syncthreads();");
     expect(src).toContain("// kernel row_sum (256 threads per block)\n//   out = reduceSum(x, axis 1)");
@@ -88,7 +106,9 @@ describe("CUDA emitter", () => {
   });
 
   it("casts both arguments of mf_max/mf_min to one type when an index meets a 32-bit value", () => {
-    expect(emitCudaKernel(clampedShift)).toContain("const long long j = mf_min(mf_max((i - 4), (long long)0), ((long long)N - 1));");
+    expect(emitCudaKernel(clampedShift)).toContain(
+      "const long long j = mf_min(mf_max((i - 4), (long long)0), ((long long)N - 1));",
+    );
   });
 
   it("marks variables that are never read [[maybe_unused]] (nvcc -Werror rejects unused variables)", () => {
@@ -96,42 +116,77 @@ describe("CUDA emitter", () => {
   });
 
   it("renames identifiers that collide with C++ keywords or the emitter's own names", () => {
-    const src = emitCudaKernel(kernel([
-      { kind: "let", name: "float", type: "f32", init: load("x", c(0), "f32") },
-      { kind: "let", name: "mf_global", type: "f32", init: v("float", "f32") },
-      { kind: "store", buffer: "y", index: c(0), value: v("mf_global", "f32") },
-    ]));
+    const src = emitCudaKernel(
+      kernel([
+        { kind: "let", name: "float", type: "f32", init: load("x", c(0), "f32") },
+        { kind: "let", name: "mf_global", type: "f32", init: v("float", "f32") },
+        { kind: "store", buffer: "y", index: c(0), value: v("mf_global", "f32") },
+      ]),
+    );
     expect(src).toContain("const float float_ = x[0];");
     expect(src).toContain("const float vmf_global = float_;");
-    expect(thrown(() => emitCudaKernel(kernel([{ kind: "let", name: "a-b", type: "f32", init: c(0, "f32") }])))).toMatch(/"a-b" is not a valid identifier/);
+    expect(
+      thrown(() => emitCudaKernel(kernel([{ kind: "let", name: "a-b", type: "f32", init: c(0, "f32") }]))),
+    ).toMatch(/"a-b" is not a valid identifier/);
   });
 
   it("keeps comments from splicing code into them (a trailing backslash continues a C++ line comment)", () => {
-    const src = emitCudaKernel(kernel([{ kind: "comment", text: "path C:\\\\" }, { kind: "store", buffer: "y", index: c(0), value: c(1, "f32") }], { comment: "a \\" }));
+    const src = emitCudaKernel(
+      kernel(
+        [
+          { kind: "comment", text: "path C:\\\\" },
+          { kind: "store", buffer: "y", index: c(0), value: c(1, "f32") },
+        ],
+        { comment: "a \\" },
+      ),
+    );
     expect(src).toContain("  // path C:\n  y[0] = 1.0f;");
     expect(src).toContain("//   a \n");
   });
 
   it("rejects kernels it cannot express, naming the kernel and the cause", () => {
     const store = (value: Expr): Stmt[] => [{ kind: "store", buffer: "y", index: c(0), value }];
-    expect(thrown(() => emitCudaKernel(kernel(store(un("exp", c(1), "i32")))))).toMatch(/kernel "k": unary op "exp" has no CUDA lowering for i32/);
-    expect(thrown(() => emitCudaKernel(kernel(store(bin("pow", c(1), c(2), "i32")))))).toMatch(/binary op "pow" has no CUDA lowering for int/);
+    expect(thrown(() => emitCudaKernel(kernel(store(un("exp", c(1), "i32")))))).toMatch(
+      /kernel "k": unary op "exp" has no CUDA lowering for i32/,
+    );
+    expect(thrown(() => emitCudaKernel(kernel(store(bin("pow", c(1), c(2), "i32")))))).toMatch(
+      /binary op "pow" has no CUDA lowering for int/,
+    );
     expect(thrown(() => emitCudaKernel(kernel(store(c(1, "f64")))))).toMatch(/f64 is not supported by the CUDA target/);
-    expect(thrown(() => emitCudaKernel(kernel(store(load("z", c(0), "f32")))))).toMatch(/buffer "z", which the kernel does not declare/);
-    expect(thrown(() => emitCudaKernel(kernel(store(load("x", c(0), "i32")))))).toMatch(/has type i32, but its elements are f32/);
-    expect(thrown(() => emitCudaKernel(kernel(store(cast(size("M"), "f32")))))).toMatch(/size "M" is not among the kernel's sizes \[N\]/);
-    expect(thrown(() => emitCudaKernel(kernel([{ kind: "store", buffer: "x", index: c(0), value: c(1, "f32") }])))).toMatch(/store to buffer "x", which is declared read-only/);
-    expect(thrown(() => emitCudaKernel(kernel([{ kind: "atomicAdd", buffer: "y", index: c(0), value: c(1, "f32") }])))).toMatch(/atomicAdd on f32 buffer "y": only i32\/u32 atomics/);
-    expect(thrown(() => emitCudaKernel(kernel([{ kind: "assign", name: "q", value: c(1, "f32") }])))).toMatch(/assignment to "q", which is not declared/);
-    expect(thrown(() => emitCudaKernel(kernel([], { workgroupSize: 2048 })))).toMatch(/workgroup size 2048 is outside CUDA's 1..1024/);
-    expect(thrown(() => emitCudaKernel(kernel([], { shared: [{ name: "s", type: "f32", length: 20000 }] })))).toMatch(/80000 bytes, more than the 49152/);
-    expect(thrown(() => emitCudaKernel(kernel([], { params: [{ name: "x", type: "f64", access: "read" }] })))).toMatch(/buffer "x": dtype f64 is not supported/);
+    expect(thrown(() => emitCudaKernel(kernel(store(load("z", c(0), "f32")))))).toMatch(
+      /buffer "z", which the kernel does not declare/,
+    );
+    expect(thrown(() => emitCudaKernel(kernel(store(load("x", c(0), "i32")))))).toMatch(
+      /has type i32, but its elements are f32/,
+    );
+    expect(thrown(() => emitCudaKernel(kernel(store(cast(size("M"), "f32")))))).toMatch(
+      /size "M" is not among the kernel's sizes \[N\]/,
+    );
+    expect(
+      thrown(() => emitCudaKernel(kernel([{ kind: "store", buffer: "x", index: c(0), value: c(1, "f32") }]))),
+    ).toMatch(/store to buffer "x", which is declared read-only/);
+    expect(
+      thrown(() => emitCudaKernel(kernel([{ kind: "atomicAdd", buffer: "y", index: c(0), value: c(1, "f32") }]))),
+    ).toMatch(/atomicAdd on f32 buffer "y": only i32\/u32 atomics/);
+    expect(thrown(() => emitCudaKernel(kernel([{ kind: "assign", name: "q", value: c(1, "f32") }])))).toMatch(
+      /assignment to "q", which is not declared/,
+    );
+    expect(thrown(() => emitCudaKernel(kernel([], { workgroupSize: 2048 })))).toMatch(
+      /workgroup size 2048 is outside CUDA's 1..1024/,
+    );
+    expect(thrown(() => emitCudaKernel(kernel([], { shared: [{ name: "s", type: "f32", length: 20000 }] })))).toMatch(
+      /80000 bytes, more than the 49152/,
+    );
+    expect(thrown(() => emitCudaKernel(kernel([], { params: [{ name: "x", type: "f64", access: "read" }] })))).toMatch(
+      /buffer "x": dtype f64 is not supported/,
+    );
   });
 
   it("renders all hand-built kernels (one per op and dtype, casts, reductions, matmul, atomics, random)", () => {
     const kernels = handKernels();
     expect(kernels.length).toBeGreaterThan(100);
-    for (const k of kernels) expect(emitCudaKernel(k)).toContain(`void __launch_bounds__(${k.workgroupSize}) ${k.name}(`);
+    for (const k of kernels)
+      expect(emitCudaKernel(k)).toContain(`void __launch_bounds__(${k.workgroupSize}) ${k.name}(`);
   });
 });
 
@@ -144,7 +199,13 @@ describe("index widths", () => {
       i32let("id", load("ids", v("row"), "i32")),
       i32let("off", bin("mul", v("id"), size("N"), "i32")),
       i32let("k", c(0)),
-      { kind: "for", var: "j", start: v("row"), end: size("N"), body: [{ kind: "assign", name: "k", value: bin("add", v("k"), c(1), "i32") }] },
+      {
+        kind: "for",
+        var: "j",
+        start: v("row"),
+        end: size("N"),
+        body: [{ kind: "assign", name: "k", value: bin("add", v("k"), c(1), "i32") }],
+      },
     ];
     const w = indexWidths(body);
     expect([...w.indexVars].sort()).toEqual(["j", "k", "row"]);
@@ -168,11 +229,19 @@ describe("CUDA bundles (source only)", () => {
     expect(bad({ target: "wgsl" })).toMatch(/compiled for target "wgsl"/);
     expect(bad({ dims: ["M", "K", "N", "R", "C"] })).toMatch(/dim "E", which is not among the bundle's dims/);
     expect(bad({ schedule: [{ kernel: "nope", grid: 1, bindings: {} }] })).toMatch(/launch 0 runs kernel "nope"/);
-    expect(bad({ schedule: [{ ...matmulReduceBundle.schedule[1]!, bindings: { x: "ids", out: "rows" } }] })).toMatch(/binds f32 param "x" to i32 buffer "ids"/);
-    expect(bad({ schedule: [{ ...matmulReduceBundle.schedule[1]!, bindings: { x: "xw" } }] })).toMatch(/binds no buffer to param "out"/);
+    expect(bad({ schedule: [{ ...matmulReduceBundle.schedule[1]!, bindings: { x: "ids", out: "rows" } }] })).toMatch(
+      /binds f32 param "x" to i32 buffer "ids"/,
+    );
+    expect(bad({ schedule: [{ ...matmulReduceBundle.schedule[1]!, bindings: { x: "xw" } }] })).toMatch(
+      /binds no buffer to param "out"/,
+    );
     expect(bad({ outputs: ["missing"] })).toMatch(/"missing" is not a declared buffer/);
-    expect(bad({ buffers: [{ ...matmulReduceBundle.buffers[0]!, name: "x%s" }] })).toMatch(/buffer name "x%s" is not a plain identifier/);
-    expect(thrown(() => cudaBundleSource(matmulReduceBundle, { prefix: "9x" }))).toMatch(/prefix "9x" must be a C identifier/);
+    expect(bad({ buffers: [{ ...matmulReduceBundle.buffers[0]!, name: "x%s" }] })).toMatch(
+      /buffer name "x%s" is not a plain identifier/,
+    );
+    expect(thrown(() => cudaBundleSource(matmulReduceBundle, { prefix: "9x" }))).toMatch(
+      /prefix "9x" must be a C identifier/,
+    );
   });
 
   it("drops __restrict__ exactly for kernels launched with a written buffer bound twice", () => {
@@ -192,7 +261,9 @@ describe("CUDA bundles (source only)", () => {
     expect(header).toContain("//   0: out f32[4]");
     // 1.5, -0, NaN, -Infinity as float32 bit patterns.
     expect(cu).toContain("static const uint32_t konst_const_c[4] = {0x3fc00000, 0x80000000, 0x7fc00000, 0xff800000};");
-    expect(cu).toContain("konst_copy_const<<<grid, 4, 0, ctx->stream>>>((const float*)ctx->buf[0], (float*)ctx->buf[1], groups);");
+    expect(cu).toContain(
+      "konst_copy_const<<<grid, 4, 0, ctx->stream>>>((const float*)ctx->buf[0], (float*)ctx->buf[1], groups);",
+    );
   });
 });
 
@@ -216,7 +287,11 @@ describe("runner data layout", () => {
   it("decodes a Node Buffer view into a larger file (as read back from out.bin) without its neighbours", () => {
     // out.bin: i64 byte count, then the bytes; the runner decodes a subarray of the whole file.
     const values = Float32Array.from([0.25, -7, 1e-3]);
-    const file = Buffer.concat([Buffer.from(new BigInt64Array([12n]).buffer), Buffer.from(values.buffer), Buffer.from([9, 9, 9, 9])]);
+    const file = Buffer.concat([
+      Buffer.from(new BigInt64Array([12n]).buffer),
+      Buffer.from(values.buffer),
+      Buffer.from([9, 9, 9, 9]),
+    ]);
     const decoded = decodeFromDevice("f32", file.subarray(8, 20));
     expect(decoded.length).toBe(3);
     expect(Array.from(decoded)).toEqual(Array.from(values));
@@ -228,8 +303,19 @@ describe("runner data layout", () => {
 describe("f16 host conversion", () => {
   it("matches known binary16 encodings", () => {
     const cases: [number, number][] = [
-      [1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [65520, 0x7c00], [2 ** -24, 0x0001], [2 ** -25, 0x0000],
-      [3 * 2 ** -26, 0x0001], [2 ** -14, 0x0400], [0.1, 0x2e66], [-0, 0x8000], [Infinity, 0x7c00], [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02],
+      [1, 0x3c00],
+      [-2, 0xc000],
+      [65504, 0x7bff],
+      [65520, 0x7c00],
+      [2 ** -24, 0x0001],
+      [2 ** -25, 0x0000],
+      [3 * 2 ** -26, 0x0001],
+      [2 ** -14, 0x0400],
+      [0.1, 0x2e66],
+      [-0, 0x8000],
+      [Infinity, 0x7c00],
+      [1 + 2 ** -11, 0x3c00],
+      [1 + 3 * 2 ** -11, 0x3c02],
     ];
     for (const [x, bits] of cases) expect([x, toHalfBits(x)]).toEqual([x, bits]);
     expect(toHalfBits(NaN) & 0x7e00).toBe(0x7e00);

@@ -4,7 +4,15 @@
  * an in-place launch (aliased params) and a bundle with no dims.
  */
 import type { Kernel, KernelBundle } from "../../codegen/kernel_ir";
-import { bincountAtomic, controlFlow, gatherRows, randomUniform, rowSum, tiledMatmul, unaryKernels } from "./cuda_hand_kernels";
+import {
+  bincountAtomic,
+  controlFlow,
+  gatherRows,
+  randomUniform,
+  rowSum,
+  tiledMatmul,
+  unaryKernels,
+} from "./cuda_hand_kernels";
 
 const withSource = (k: Kernel) => ({ ...k, source: "" });
 
@@ -25,9 +33,23 @@ export const matmulReduceBundle: KernelBundle = {
     { name: "counts", type: "i32", size: "E", role: "output" },
   ],
   schedule: [
-    { kernel: "tiled_matmul", grid: { op: "mul", args: [{ op: "ceilDiv", args: ["M", 16] }, { op: "ceilDiv", args: ["N", 16] }] }, bindings: { A: "x", B: "w", C: "xw" } },
+    {
+      kernel: "tiled_matmul",
+      grid: {
+        op: "mul",
+        args: [
+          { op: "ceilDiv", args: ["M", 16] },
+          { op: "ceilDiv", args: ["N", 16] },
+        ],
+      },
+      bindings: { A: "x", B: "w", C: "xw" },
+    },
     { kernel: "row_sum", grid: "R", bindings: { x: "xw", out: "rows" } },
-    { kernel: "bincount_atomic", grid: { op: "ceilDiv", args: ["N", 256] }, bindings: { ids: "ids", counts: "counts" } },
+    {
+      kernel: "bincount_atomic",
+      grid: { op: "ceilDiv", args: ["N", 256] },
+      bindings: { ids: "ids", counts: "counts" },
+    },
   ],
   inputs: ["x", "w", "ids"],
   outputs: ["xw", "rows", "counts"],
@@ -52,9 +74,21 @@ export const mixedBundle: KernelBundle = ((): KernelBundle => {
       { name: "flags", type: "bool", size: "N", role: "output" },
     ],
     schedule: [
-      { kernel: "random_uniform", grid: { op: "ceilDiv", args: ["N", 256] }, bindings: { key: "key", u: "u", bits: "bits" } },
-      { kernel: "gather_rows", grid: { op: "min", args: [{ op: "ceilDiv", args: [{ op: "mul", args: ["T", "D"] }, 256] }, 1024] }, bindings: { table: "table", idx: "idx", rows: "rows" } },
-      { kernel: "control_flow", grid: { op: "ceilDiv", args: ["N", 32] }, bindings: { mask: "mask", float: "u", out: "vals", flags: "flags" } },
+      {
+        kernel: "random_uniform",
+        grid: { op: "ceilDiv", args: ["N", 256] },
+        bindings: { key: "key", u: "u", bits: "bits" },
+      },
+      {
+        kernel: "gather_rows",
+        grid: { op: "min", args: [{ op: "ceilDiv", args: [{ op: "mul", args: ["T", "D"] }, 256] }, 1024] },
+        bindings: { table: "table", idx: "idx", rows: "rows" },
+      },
+      {
+        kernel: "control_flow",
+        grid: { op: "ceilDiv", args: ["N", 32] },
+        bindings: { mask: "mask", float: "u", out: "vals", flags: "flags" },
+      },
       // In place: x and y are the same buffer, so unary_exp_f32 must not be __restrict__.
       { kernel: "unary_exp_f32", grid: { op: "ceilDiv", args: ["N", 128] }, bindings: { x: "vals", y: "vals" } },
     ],
@@ -67,14 +101,26 @@ export const mixedBundle: KernelBundle = ((): KernelBundle => {
 export const constantBundle: KernelBundle = {
   target: "cuda",
   dims: [],
-  kernels: [withSource({
-    name: "copy_const",
-    params: [{ name: "src", type: "f32", access: "read" }, { name: "dst", type: "f32", access: "readWrite" }],
-    sizes: [],
-    shared: [],
-    workgroupSize: 4,
-    body: [{ kind: "store", buffer: "dst", index: { kind: "builtin", name: "localLinear" }, value: { kind: "load", buffer: "src", index: { kind: "builtin", name: "localLinear" }, type: "f32" } }],
-  })],
+  kernels: [
+    withSource({
+      name: "copy_const",
+      params: [
+        { name: "src", type: "f32", access: "read" },
+        { name: "dst", type: "f32", access: "readWrite" },
+      ],
+      sizes: [],
+      shared: [],
+      workgroupSize: 4,
+      body: [
+        {
+          kind: "store",
+          buffer: "dst",
+          index: { kind: "builtin", name: "localLinear" },
+          value: { kind: "load", buffer: "src", index: { kind: "builtin", name: "localLinear" }, type: "f32" },
+        },
+      ],
+    }),
+  ],
   buffers: [
     { name: "c", type: "f32", size: 4, role: "const", init: [1.5, -0, NaN, -Infinity] },
     { name: "out", type: "f32", size: 4, role: "output" },

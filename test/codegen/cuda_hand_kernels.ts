@@ -5,8 +5,21 @@
  * storage, gathers with data-dependent indices and grid-stride loops.
  */
 import {
-  bin, builtin, c, cast, load, select, size, un, v,
-  type BinaryOp, type Kernel, type KernelParam, type ScalarType, type Stmt, type UnaryOp,
+  bin,
+  builtin,
+  c,
+  cast,
+  load,
+  select,
+  size,
+  un,
+  v,
+  type BinaryOp,
+  type Kernel,
+  type KernelParam,
+  type ScalarType,
+  type Stmt,
+  type UnaryOp,
 } from "../../codegen/kernel_ir";
 
 const gid = builtin("globalLinear");
@@ -14,7 +27,12 @@ const lid = builtin("localLinear");
 const group = builtin("groupLinear");
 
 const input = (name: string, type: ScalarType): KernelParam => ({ name, type, access: "read" });
-const output = (name: string, type: ScalarType, atomic = false): KernelParam => ({ name, type, access: "readWrite", atomic });
+const output = (name: string, type: ScalarType, atomic = false): KernelParam => ({
+  name,
+  type,
+  access: "readWrite",
+  atomic,
+});
 
 /** `if (i < N) { body }` with `i = globalLinear` as an i32 let. */
 function guarded(body: Stmt[], n = "N"): Stmt[] {
@@ -26,15 +44,43 @@ function guarded(body: Stmt[], n = "N"): Stmt[] {
 
 /** Which operand dtypes each op accepts, written out independently of the emitter's tables. */
 export const UNARY_TYPES: Record<UnaryOp, ScalarType[]> = {
-  neg: ["f32", "i32", "f16"], exp: ["f32", "f16"], log: ["f32", "f16"], log1p: ["f32"], sqrt: ["f32", "f16"], rsqrt: ["f32"],
-  tanh: ["f32", "f16"], sigmoid: ["f32", "f16"], abs: ["f32", "i32"], sign: ["f32", "i32"], sin: ["f32"], cos: ["f32"],
-  not: ["bool"], bitNot: ["i32", "u32"],
+  neg: ["f32", "i32", "f16"],
+  exp: ["f32", "f16"],
+  log: ["f32", "f16"],
+  log1p: ["f32"],
+  sqrt: ["f32", "f16"],
+  rsqrt: ["f32"],
+  tanh: ["f32", "f16"],
+  sigmoid: ["f32", "f16"],
+  abs: ["f32", "i32"],
+  sign: ["f32", "i32"],
+  sin: ["f32"],
+  cos: ["f32"],
+  not: ["bool"],
+  bitNot: ["i32", "u32"],
 };
 export const BINARY_TYPES: Record<BinaryOp, ScalarType[]> = {
-  add: ["f32", "i32", "u32", "f16"], sub: ["f32", "i32"], mul: ["f32", "i32", "u32", "f16"], div: ["f32", "i32", "u32", "f16"],
-  rem: ["f32", "i32", "u32"], max: ["f32", "i32", "f16"], min: ["f32", "i32"], pow: ["f32", "f16"],
-  eq: ["f32", "i32", "bool"], ne: ["f32", "i32", "bool"], lt: ["f32", "i32", "f16"], le: ["f32", "i32"], gt: ["f32", "u32"], ge: ["f32", "i32"],
-  and: ["bool"], or: ["bool"], bitAnd: ["i32", "u32", "bool"], bitOr: ["i32", "u32"], bitXor: ["i32", "u32"], shl: ["i32", "u32"], shr: ["i32", "u32"],
+  add: ["f32", "i32", "u32", "f16"],
+  sub: ["f32", "i32"],
+  mul: ["f32", "i32", "u32", "f16"],
+  div: ["f32", "i32", "u32", "f16"],
+  rem: ["f32", "i32", "u32"],
+  max: ["f32", "i32", "f16"],
+  min: ["f32", "i32"],
+  pow: ["f32", "f16"],
+  eq: ["f32", "i32", "bool"],
+  ne: ["f32", "i32", "bool"],
+  lt: ["f32", "i32", "f16"],
+  le: ["f32", "i32"],
+  gt: ["f32", "u32"],
+  ge: ["f32", "i32"],
+  and: ["bool"],
+  or: ["bool"],
+  bitAnd: ["i32", "u32", "bool"],
+  bitOr: ["i32", "u32"],
+  bitXor: ["i32", "u32"],
+  shl: ["i32", "u32"],
+  shr: ["i32", "u32"],
 };
 const COMPARISONS = new Set<BinaryOp>(["eq", "ne", "lt", "le", "gt", "ge", "and", "or"]);
 
@@ -64,7 +110,14 @@ export function binaryKernels(): Kernel[] {
         sizes: ["N"],
         shared: [],
         workgroupSize: 256,
-        body: guarded([{ kind: "store", buffer: "z", index: v("i"), value: bin(op as BinaryOp, load("x", v("i"), t), load("y", v("i"), t), out) }]),
+        body: guarded([
+          {
+            kind: "store",
+            buffer: "z",
+            index: v("i"),
+            value: bin(op as BinaryOp, load("x", v("i"), t), load("y", v("i"), t), out),
+          },
+        ]),
       };
     }),
   );
@@ -97,22 +150,63 @@ export const rowSum: Kernel = {
     { kind: "let", name: "row", type: "i32", init: cast(group, "i32") },
     { kind: "let", name: "acc", type: "f32", init: c(0, "f32"), mutable: true },
     {
-      kind: "for", var: "col", start: cast(lid, "i32"), end: size("C"), step: c(256),
-      body: [{ kind: "assign", name: "acc", value: bin("add", v("acc", "f32"), load("x", bin("add", bin("mul", v("row"), size("C"), "i32"), v("col"), "i32"), "f32"), "f32") }],
+      kind: "for",
+      var: "col",
+      start: cast(lid, "i32"),
+      end: size("C"),
+      step: c(256),
+      body: [
+        {
+          kind: "assign",
+          name: "acc",
+          value: bin(
+            "add",
+            v("acc", "f32"),
+            load("x", bin("add", bin("mul", v("row"), size("C"), "i32"), v("col"), "i32"), "f32"),
+            "f32",
+          ),
+        },
+      ],
     },
     { kind: "sharedStore", array: "partial", index: lid, value: v("acc", "f32") },
     { kind: "barrier" },
     ...[128, 64, 32, 16, 8, 4, 2, 1].flatMap((half): Stmt[] => [
       {
-        kind: "if", cond: bin("lt", cast(lid, "i32"), c(half), "bool"),
-        then: [{
-          kind: "sharedStore", array: "partial", index: lid,
-          value: bin("add", { kind: "sharedLoad", array: "partial", index: lid, type: "f32" }, { kind: "sharedLoad", array: "partial", index: bin("add", cast(lid, "i32"), c(half), "i32"), type: "f32" }, "f32"),
-        }],
+        kind: "if",
+        cond: bin("lt", cast(lid, "i32"), c(half), "bool"),
+        then: [
+          {
+            kind: "sharedStore",
+            array: "partial",
+            index: lid,
+            value: bin(
+              "add",
+              { kind: "sharedLoad", array: "partial", index: lid, type: "f32" },
+              {
+                kind: "sharedLoad",
+                array: "partial",
+                index: bin("add", cast(lid, "i32"), c(half), "i32"),
+                type: "f32",
+              },
+              "f32",
+            ),
+          },
+        ],
       },
       { kind: "barrier" },
     ]),
-    { kind: "if", cond: bin("eq", cast(lid, "i32"), c(0), "bool"), then: [{ kind: "store", buffer: "out", index: v("row"), value: { kind: "sharedLoad", array: "partial", index: c(0), type: "f32" } }] },
+    {
+      kind: "if",
+      cond: bin("eq", cast(lid, "i32"), c(0), "bool"),
+      then: [
+        {
+          kind: "store",
+          buffer: "out",
+          index: v("row"),
+          value: { kind: "sharedLoad", array: "partial", index: c(0), type: "f32" },
+        },
+      ],
+    },
   ],
 };
 
@@ -120,17 +214,28 @@ export const rowSum: Kernel = {
 export const tiledMatmul: Kernel = (() => {
   const T = 16;
   const tileAt = (name: string, r: ReturnType<typeof v>, col: ReturnType<typeof v>) => ({
-    kind: "sharedLoad" as const, array: name, index: bin("add", bin("mul", r, c(T), "i32"), col, "i32"), type: "f32" as const,
+    kind: "sharedLoad" as const,
+    array: name,
+    index: bin("add", bin("mul", r, c(T), "i32"), col, "i32"),
+    type: "f32" as const,
   });
   return {
     name: "tiled_matmul",
     params: [input("A", "f32"), input("B", "f32"), output("C", "f32")],
     sizes: ["M", "K", "N"],
-    shared: [{ name: "As", type: "f32", length: T * T }, { name: "Bs", type: "f32", length: T * T }],
+    shared: [
+      { name: "As", type: "f32", length: T * T },
+      { name: "Bs", type: "f32", length: T * T },
+    ],
     workgroupSize: T * T,
     comment: "C = matmul(A, B)",
     body: [
-      { kind: "let", name: "tilesN", type: "i32", init: bin("div", bin("add", size("N"), c(T - 1), "i32"), c(T), "i32") },
+      {
+        kind: "let",
+        name: "tilesN",
+        type: "i32",
+        init: bin("div", bin("add", size("N"), c(T - 1), "i32"), c(T), "i32"),
+      },
       { kind: "let", name: "tr", type: "i32", init: bin("div", cast(group, "i32"), v("tilesN"), "i32") },
       { kind: "let", name: "tc", type: "i32", init: bin("rem", cast(group, "i32"), v("tilesN"), "i32") },
       { kind: "let", name: "ly", type: "i32", init: bin("div", cast(lid, "i32"), c(T), "i32") },
@@ -140,32 +245,70 @@ export const tiledMatmul: Kernel = (() => {
       { kind: "let", name: "s", type: "i32", init: cast(lid, "i32") },
       { kind: "let", name: "acc", type: "f32", init: c(0, "f32"), mutable: true },
       {
-        kind: "for", var: "k0", start: c(0), end: size("K"), step: c(T),
+        kind: "for",
+        var: "k0",
+        start: c(0),
+        end: size("K"),
+        step: c(T),
         body: [
           { kind: "let", name: "ak", type: "i32", init: bin("add", v("k0"), v("lx"), "i32") },
           { kind: "let", name: "bk", type: "i32", init: bin("add", v("k0"), v("ly"), "i32") },
           {
-            kind: "sharedStore", array: "As", index: v("s"),
-            value: select(bin("and", bin("lt", v("row"), size("M"), "bool"), bin("lt", v("ak"), size("K"), "bool"), "bool"),
-              load("A", bin("add", bin("mul", v("row"), size("K"), "i32"), v("ak"), "i32"), "f32"), c(0, "f32"), "f32"),
+            kind: "sharedStore",
+            array: "As",
+            index: v("s"),
+            value: select(
+              bin("and", bin("lt", v("row"), size("M"), "bool"), bin("lt", v("ak"), size("K"), "bool"), "bool"),
+              load("A", bin("add", bin("mul", v("row"), size("K"), "i32"), v("ak"), "i32"), "f32"),
+              c(0, "f32"),
+              "f32",
+            ),
           },
           {
-            kind: "sharedStore", array: "Bs", index: v("s"),
-            value: select(bin("and", bin("lt", v("bk"), size("K"), "bool"), bin("lt", v("col"), size("N"), "bool"), "bool"),
-              load("B", bin("add", bin("mul", v("bk"), size("N"), "i32"), v("col"), "i32"), "f32"), c(0, "f32"), "f32"),
+            kind: "sharedStore",
+            array: "Bs",
+            index: v("s"),
+            value: select(
+              bin("and", bin("lt", v("bk"), size("K"), "bool"), bin("lt", v("col"), size("N"), "bool"), "bool"),
+              load("B", bin("add", bin("mul", v("bk"), size("N"), "i32"), v("col"), "i32"), "f32"),
+              c(0, "f32"),
+              "f32",
+            ),
           },
           { kind: "barrier" },
           {
-            kind: "for", var: "kk", start: c(0), end: c(T),
-            body: [{ kind: "assign", name: "acc", value: bin("add", v("acc", "f32"), bin("mul", tileAt("As", v("ly"), v("kk")), tileAt("Bs", v("kk"), v("lx")), "f32"), "f32") }],
+            kind: "for",
+            var: "kk",
+            start: c(0),
+            end: c(T),
+            body: [
+              {
+                kind: "assign",
+                name: "acc",
+                value: bin(
+                  "add",
+                  v("acc", "f32"),
+                  bin("mul", tileAt("As", v("ly"), v("kk")), tileAt("Bs", v("kk"), v("lx")), "f32"),
+                  "f32",
+                ),
+              },
+            ],
           },
           { kind: "barrier" },
         ],
       },
       { kind: "comment", text: "write the tile's element\n(edge tiles are partly outside C)" },
       {
-        kind: "if", cond: bin("and", bin("lt", v("row"), size("M"), "bool"), bin("lt", v("col"), size("N"), "bool"), "bool"),
-        then: [{ kind: "store", buffer: "C", index: bin("add", bin("mul", v("row"), size("N"), "i32"), v("col"), "i32"), value: v("acc", "f32") }],
+        kind: "if",
+        cond: bin("and", bin("lt", v("row"), size("M"), "bool"), bin("lt", v("col"), size("N"), "bool"), "bool"),
+        then: [
+          {
+            kind: "store",
+            buffer: "C",
+            index: bin("add", bin("mul", v("row"), size("N"), "i32"), v("col"), "i32"),
+            value: v("acc", "f32"),
+          },
+        ],
       },
     ],
   };
@@ -181,7 +324,8 @@ export const bincountAtomic: Kernel = {
   body: guarded([
     { kind: "let", name: "e", type: "i32", init: load("ids", v("i"), "i32") },
     {
-      kind: "if", cond: bin("and", bin("ge", v("e"), c(0), "bool"), bin("lt", v("e"), size("E"), "bool"), "bool"),
+      kind: "if",
+      cond: bin("and", bin("ge", v("e"), c(0), "bool"), bin("lt", v("e"), size("E"), "bool"), "bool"),
       then: [{ kind: "atomicAdd", buffer: "counts", index: v("e"), value: c(1) }],
     },
   ]),
@@ -199,11 +343,41 @@ export const randomUniform: Kernel = {
     { kind: "let", name: "k0", type: "u32", init: cast(load("key", c(0), "i32"), "u32") },
     { kind: "let", name: "k1", type: "u32", init: cast(load("key", c(1), "i32"), "u32") },
     { kind: "let", name: "ctr", type: "u32", init: cast(bin("shr", v("i"), c(1), "i32"), "u32") },
-    { kind: "let", name: "w0", type: "u32", init: { kind: "call", fn: "threefry2x32_0", args: [v("k0", "u32"), v("k1", "u32"), c(0, "u32"), v("ctr", "u32")], type: "u32" } },
-    { kind: "let", name: "w1", type: "u32", init: { kind: "call", fn: "threefry2x32_1", args: [v("k0", "u32"), v("k1", "u32"), c(0, "u32"), v("ctr", "u32")], type: "u32" } },
-    { kind: "let", name: "word", type: "u32", init: select(bin("eq", bin("bitAnd", v("i"), c(1), "i32"), c(0), "bool"), v("w0", "u32"), v("w1", "u32"), "u32") },
+    {
+      kind: "let",
+      name: "w0",
+      type: "u32",
+      init: {
+        kind: "call",
+        fn: "threefry2x32_0",
+        args: [v("k0", "u32"), v("k1", "u32"), c(0, "u32"), v("ctr", "u32")],
+        type: "u32",
+      },
+    },
+    {
+      kind: "let",
+      name: "w1",
+      type: "u32",
+      init: {
+        kind: "call",
+        fn: "threefry2x32_1",
+        args: [v("k0", "u32"), v("k1", "u32"), c(0, "u32"), v("ctr", "u32")],
+        type: "u32",
+      },
+    },
+    {
+      kind: "let",
+      name: "word",
+      type: "u32",
+      init: select(bin("eq", bin("bitAnd", v("i"), c(1), "i32"), c(0), "bool"), v("w0", "u32"), v("w1", "u32"), "u32"),
+    },
     { kind: "store", buffer: "bits", index: v("i"), value: cast(v("word", "u32"), "i32") },
-    { kind: "store", buffer: "u", index: v("i"), value: { kind: "call", fn: "bitsToUniform", args: [v("word", "u32")], type: "f32" } },
+    {
+      kind: "store",
+      buffer: "u",
+      index: v("i"),
+      value: { kind: "call", fn: "bitsToUniform", args: [v("word", "u32")], type: "f32" },
+    },
   ]),
 };
 
@@ -218,14 +392,22 @@ export const gatherRows: Kernel = {
   body: [
     // Grid-stride loop over T*D elements: exercises numGroupsLinear and 64-bit loop counters.
     {
-      kind: "for", var: "e", start: cast(gid, "i32"), end: bin("mul", size("T"), size("D"), "i32"),
+      kind: "for",
+      var: "e",
+      start: cast(gid, "i32"),
+      end: bin("mul", size("T"), size("D"), "i32"),
       step: bin("mul", cast(builtin("numGroupsLinear"), "i32"), c(256), "i32"),
       body: [
         { kind: "let", name: "t", type: "i32", init: bin("div", v("e"), size("D"), "i32") },
         { kind: "let", name: "d", type: "i32", init: bin("sub", v("e"), bin("mul", v("t"), size("D"), "i32"), "i32") },
         { kind: "let", name: "src", type: "i32", init: load("idx", v("t"), "i32") },
         { kind: "let", name: "unusedScale", type: "f32", init: c(0.1, "f32") },
-        { kind: "store", buffer: "rows", index: v("e"), value: load("table", bin("add", bin("mul", v("src"), size("D"), "i32"), v("d"), "i32"), "f16") },
+        {
+          kind: "store",
+          buffer: "rows",
+          index: v("e"),
+          value: load("table", bin("add", bin("mul", v("src"), size("D"), "i32"), v("d"), "i32"), "f16"),
+        },
       ],
     },
   ],
@@ -244,10 +426,20 @@ export const controlFlow: Kernel = {
     { kind: "let", name: "mf_x", type: "f32", init: load("float", v("i"), "f32"), mutable: true },
     { kind: "let", name: "int", type: "i32", init: c(-2147483648), mutable: true },
     {
-      kind: "if", cond: load("mask", v("i"), "bool"),
+      kind: "if",
+      cond: load("mask", v("i"), "bool"),
       then: [{ kind: "assign", name: "mf_x", value: bin("max", v("mf_x", "f32"), c(NaN, "f32"), "f32") }],
       else: [
-        { kind: "assign", name: "mf_x", value: select(bin("lt", v("mf_x", "f32"), c(-Infinity, "f32"), "bool"), c(-0, "f32"), c(Infinity, "f32"), "f32") },
+        {
+          kind: "assign",
+          name: "mf_x",
+          value: select(
+            bin("lt", v("mf_x", "f32"), c(-Infinity, "f32"), "bool"),
+            c(-0, "f32"),
+            c(Infinity, "f32"),
+            "f32",
+          ),
+        },
         { kind: "assign", name: "int", value: bin("add", v("int"), c(1), "i32") },
       ],
     },
@@ -264,12 +456,33 @@ export const clampedShift: Kernel = {
   shared: [],
   workgroupSize: 128,
   body: guarded([
-    { kind: "let", name: "j", type: "i32", init: bin("min", bin("max", bin("sub", v("i"), c(4), "i32"), c(0), "i32"), bin("sub", size("N"), c(1), "i32"), "i32") },
+    {
+      kind: "let",
+      name: "j",
+      type: "i32",
+      init: bin(
+        "min",
+        bin("max", bin("sub", v("i"), c(4), "i32"), c(0), "i32"),
+        bin("sub", size("N"), c(1), "i32"),
+        "i32",
+      ),
+    },
     { kind: "store", buffer: "y", index: v("i"), value: load("x", v("j"), "f32") },
   ]),
 };
 
 /** Every hand-built kernel (unique names: they compile together in one translation unit). */
 export function handKernels(): Kernel[] {
-  return [...unaryKernels(), ...binaryKernels(), ...castKernels(), rowSum, tiledMatmul, bincountAtomic, randomUniform, gatherRows, controlFlow, clampedShift];
+  return [
+    ...unaryKernels(),
+    ...binaryKernels(),
+    ...castKernels(),
+    rowSum,
+    tiledMatmul,
+    bincountAtomic,
+    randomUniform,
+    gatherRows,
+    controlFlow,
+    clampedShift,
+  ];
 }

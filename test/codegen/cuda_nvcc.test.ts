@@ -28,8 +28,12 @@ import { constantBundle, matmulReduceBundle, mixedBundle } from "./cuda_hand_bun
 const NVCC = findNvcc();
 if (!NVCC) {
   console.warn(
-    "\n" + "!".repeat(78) + "\n!!! nvcc NOT FOUND: SKIPPING the CUDA compile tests (test/codegen/cuda_nvcc.test.ts).\n" +
-      "!!! Install the CUDA toolkit or set NVCC=/path/to/nvcc to run them.\n" + "!".repeat(78) + "\n",
+    "\n" +
+      "!".repeat(78) +
+      "\n!!! nvcc NOT FOUND: SKIPPING the CUDA compile tests (test/codegen/cuda_nvcc.test.ts).\n" +
+      "!!! Install the CUDA toolkit or set NVCC=/path/to/nvcc to run them.\n" +
+      "!".repeat(78) +
+      "\n",
   );
 }
 
@@ -60,7 +64,9 @@ describe.skipIf(!NVCC)("nvcc: hand-built kernels and bundles", () => {
     const bad = `${CUDA_PRELUDE}\n__global__ void k(float* y) { int unused = 1; y[0] = 1.0f; }\n`;
     const r = compileCudaSync(bad, { archs: ["sm_80"] });
     expect(r.ok).toBe(false);
-    expect(r.diagnostics).toContainEqual(expect.objectContaining({ severity: "error", code: "177-D", line: bad.split("\n").length - 1 }));
+    expect(r.diagnostics).toContainEqual(
+      expect.objectContaining({ severity: "error", code: "177-D", line: bad.split("\n").length - 1 }),
+    );
     expect(formatDiagnostics(r, bad)).toContain("int unused = 1;");
   });
 });
@@ -82,16 +88,24 @@ describe.skipIf(!NVCC)("nvcc: the runner executable", () => {
       const { outputs } = runCudaRunner(runner, new Map(), []);
       expect(Array.from(outputs[0]!)).toEqual([1.5, -0, NaN, -Infinity]);
     } else {
-      expect(() => runCudaRunner(runner, new Map(), [])).toThrow(/CUDA runner failed \(exit 1\): creating a CUDA stream: .+/);
+      expect(() => runCudaRunner(runner, new Map(), [])).toThrow(
+        /CUDA runner failed \(exit 1\): creating a CUDA stream: .+/,
+      );
     }
   });
 
   it("reads the whole input file (dims and every input) before it needs the GPU; a truncated file is reported", () => {
-    const dims = new Map([["N", 5], ["T", 2], ["D", 3]]);
+    const dims = new Map([
+      ["N", 5],
+      ["T", 2],
+      ["D", 3],
+    ]);
     const inputs = [new Float32Array(6).fill(0.5), new Int32Array([1, 0]), new Uint8Array([1, 0, 1, 1, 0])];
     if (nvidiaGpus().length === 0) {
       // Parsing succeeded when the failure is the CUDA runtime's, not the file's.
-      expect(() => runCudaRunner(mixed!, dims, inputs)).toThrow(/CUDA runner failed \(exit 1\): creating a CUDA stream/);
+      expect(() => runCudaRunner(mixed!, dims, inputs)).toThrow(
+        /CUDA runner failed \(exit 1\): creating a CUDA stream/,
+      );
     }
     const file = join(dir, "truncated.bin");
     const header = Buffer.alloc(8 * 5 + 8);
@@ -103,8 +117,14 @@ describe.skipIf(!NVCC)("nvcc: the runner executable", () => {
 
   it("checks input sizes before running", () => {
     const runner = mixed!;
-    const dims = new Map([["N", 5], ["T", 2], ["D", 3]]);
-    expect(() => runCudaRunner(runner, dims, [new Float32Array(6), new Int32Array(3), new Uint8Array(5)])).toThrow(/input 1 \(idx\) has 3 elements, expected 2/);
+    const dims = new Map([
+      ["N", 5],
+      ["T", 2],
+      ["D", 3],
+    ]);
+    expect(() => runCudaRunner(runner, dims, [new Float32Array(6), new Int32Array(3), new Uint8Array(5)])).toThrow(
+      /input 1 \(idx\) has 3 elements, expected 2/,
+    );
     expect(() => runCudaRunner(runner, new Map([["N", 5]]), [])).toThrow(/got 0 inputs, the bundle takes 3/);
   });
 });
@@ -112,8 +132,15 @@ describe.skipIf(!NVCC)("nvcc: the runner executable", () => {
 // ---- the prelude on the host, against the interpreter ----
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
-const i32 = fc.oneof(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.constantFrom(0, -1, 1, -(2 ** 31), 2 ** 31 - 1), fc.integer({ min: -9, max: 9 }));
-const f32 = fc.oneof(fc.float({ noDefaultInfinity: true }), fc.constantFrom(0, -0, NaN, Infinity, -Infinity, 1e-40, 88.8, -104));
+const i32 = fc.oneof(
+  fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+  fc.constantFrom(0, -1, 1, -(2 ** 31), 2 ** 31 - 1),
+  fc.integer({ min: -9, max: 9 }),
+);
+const f32 = fc.oneof(
+  fc.float({ noDefaultInfinity: true }),
+  fc.constantFrom(0, -0, NaN, Infinity, -Infinity, 1e-40, 88.8, -104),
+);
 
 function floatBits(x: number): number {
   return new Uint32Array(new Float32Array([x]).buffer)[0]!;
@@ -147,7 +174,12 @@ function runHost(body: string): number[] {
 }
 
 /** Host C float literals (the emitter's spelling of non-finite values is device-only). */
-const floatsC = (xs: readonly number[]) => xs.map((x) => (Number.isNaN(x) ? "NAN" : x === Infinity ? "INFINITY" : x === -Infinity ? "-INFINITY" : floatLiteral(x))).join(", ");
+const floatsC = (xs: readonly number[]) =>
+  xs
+    .map((x) =>
+      Number.isNaN(x) ? "NAN" : x === Infinity ? "INFINITY" : x === -Infinity ? "-INFINITY" : floatLiteral(x),
+    )
+    .join(", ");
 
 describe.skipIf(!NVCC)("the CUDA prelude computes what the interpreter computes (run on the host)", () => {
   it("threefry2x32, random bits and bitsToUniform are bit-identical (64 random keys/counters + a 9-element draw)", () => {
@@ -194,14 +226,17 @@ describe.skipIf(!NVCC)("the CUDA prelude computes what the interpreter computes 
     printf("%u\\n%u\\n%u\\n%u\\n%d\\n", bits_of(mf_max(a[i], b[i])), bits_of(mf_min(a[i], b[i])), bits_of(mf_sign(a[i])), bits_of(mf_sigmoid(a[i])), (int)mf_to_bool(a[i]));`);
     const ta = tensor(a, [a.length], "f32");
     const tb = tensor(b, [b.length], "f32");
-    const [max, min, sign, sigmoid] = [ops.maximum(ta, tb), ops.minimum(ta, tb), ops.sign(ta), ops.sigmoid(ta)].map((t) => Array.from(t.dataSync()));
+    const [max, min, sign, sigmoid] = [ops.maximum(ta, tb), ops.minimum(ta, tb), ops.sign(ta), ops.sigmoid(ta)].map(
+      (t) => Array.from(t.dataSync()),
+    );
     const truthy = Array.from(ops.cast(ta, "bool").dataSync());
     const bothZero = (i: number) => a[i] === 0 && b[i] === 0; // JS and fmaxf may pick different signs of zero
     const mismatches: string[] = [];
     a.forEach((_, i) => {
       const row = got.slice(5 * i, 5 * i + 5);
       const check = (what: string, bits: number, want: number, ulps = 0) => {
-        if (!sameFloat(bits, want, ulps)) mismatches.push(`${what}(${a[i]}, ${b[i]}): got bits ${bits.toString(16)}, want ${want}`);
+        if (!sameFloat(bits, want, ulps))
+          mismatches.push(`${what}(${a[i]}, ${b[i]}): got bits ${bits.toString(16)}, want ${want}`);
       };
       check("max", row[0]!, bothZero(i) ? fromBits(row[0]!) : max![i]!);
       check("min", row[1]!, bothZero(i) ? fromBits(row[1]!) : min![i]!);
@@ -213,7 +248,15 @@ describe.skipIf(!NVCC)("the CUDA prelude computes what the interpreter computes 
   });
 
   it("toHalfBits / fromHalfBits agree with cuda_fp16's __float2half_rn / __half2float", () => {
-    const xs = [...fc.sample(fc.float({ min: -70000, max: 70000 }), { numRuns: 300, seed: 3 }), 65519.99, 65520, 2 ** -25, 3 * 2 ** -26, 1e-8, -0];
+    const xs = [
+      ...fc.sample(fc.float({ min: -70000, max: 70000 }), { numRuns: 300, seed: 3 }),
+      65519.99,
+      65520,
+      2 ** -25,
+      3 * 2 ** -26,
+      1e-8,
+      -0,
+    ];
     const got = runHost(`
   const float x[] = {${floatsC(xs.map(Math.fround))}};
   for (float v : x) { const __half_raw h = __float2half_rn(v); printf("%u\\n", (unsigned int)h.x); }
@@ -222,7 +265,10 @@ describe.skipIf(!NVCC)("the CUDA prelude computes what the interpreter computes 
     const canon = (h: number) => ((h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0 ? "NaN" : h);
     expect(got.slice(0, xs.length).map(canon)).toEqual(xs.map((x) => canon(toHalfBits(Math.fround(x)))));
     const widened = got.slice(xs.length);
-    const mismatches = widened.filter((bits, h) => !(Number.isNaN(fromHalfBits(h)) ? (bits & 0x7fc00000) === 0x7fc00000 : bits === floatBits(fromHalfBits(h))));
+    const mismatches = widened.filter(
+      (bits, h) =>
+        !(Number.isNaN(fromHalfBits(h)) ? (bits & 0x7fc00000) === 0x7fc00000 : bits === floatBits(fromHalfBits(h))),
+    );
     expect(mismatches).toEqual([]);
   });
 });

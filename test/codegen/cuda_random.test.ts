@@ -22,7 +22,13 @@ const RANDOM_CASES = 30;
 const LARGE_CASES = 3;
 const NVCC = findNvcc();
 if (!NVCC) {
-  console.warn("\n" + "!".repeat(78) + "\n!!! nvcc NOT FOUND: SKIPPING the random-program CUDA compile test (test/codegen/cuda_random.test.ts).\n" + "!".repeat(78) + "\n");
+  console.warn(
+    "\n" +
+      "!".repeat(78) +
+      "\n!!! nvcc NOT FOUND: SKIPPING the random-program CUDA compile test (test/codegen/cuda_random.test.ts).\n" +
+      "!".repeat(78) +
+      "\n",
+  );
 }
 
 interface Unit {
@@ -52,10 +58,34 @@ function batch(units: readonly Unit[]): { source: string; owner: (line: number) 
 /** Fixed programs the random generator does not draw: f16 and named (symbolic) dims. */
 function fixedPrograms(): { name: string; program: Program }[] {
   const named = [
-    ["f16 exp + matmul + softmax", trace((x: Tensor, w: Tensor) => ops.softmax(ops.matmul(ops.exp(x), w), -1), spec([5, 7], "f16"), spec([7, 3], "f16"))],
-    ["f16 sum + max + cast", trace((x: Tensor) => ops.add(ops.cast(ops.sum(x, 1), "f32"), ops.cast(ops.max(x, 1), "f32")), spec([11, 13], "f16"))],
-    ["named dims: matmul + bias + gelu [T,16]", trace((x: Tensor, w: Tensor, b: Tensor) => ops.gelu(ops.add(ops.matmul(x, w), b)), spec(["T", 16]), spec([16, "H"]), spec(["H"]))],
-    ["named dims: take + logsumexp [T,D]", trace((x: Tensor, i: Tensor) => ops.logsumexp(ops.take(x, i, 0), -1), spec(["T", "D"]), spec(["K"], "i32"))],
+    [
+      "f16 exp + matmul + softmax",
+      trace(
+        (x: Tensor, w: Tensor) => ops.softmax(ops.matmul(ops.exp(x), w), -1),
+        spec([5, 7], "f16"),
+        spec([7, 3], "f16"),
+      ),
+    ],
+    [
+      "f16 sum + max + cast",
+      trace(
+        (x: Tensor) => ops.add(ops.cast(ops.sum(x, 1), "f32"), ops.cast(ops.max(x, 1), "f32")),
+        spec([11, 13], "f16"),
+      ),
+    ],
+    [
+      "named dims: matmul + bias + gelu [T,16]",
+      trace(
+        (x: Tensor, w: Tensor, b: Tensor) => ops.gelu(ops.add(ops.matmul(x, w), b)),
+        spec(["T", 16]),
+        spec([16, "H"]),
+        spec(["H"]),
+      ),
+    ],
+    [
+      "named dims: take + logsumexp [T,D]",
+      trace((x: Tensor, i: Tensor) => ops.logsumexp(ops.take(x, i, 0), -1), spec(["T", "D"]), spec(["K"], "i32")),
+    ],
   ] as const;
   return named.flatMap(([name, program]) => [
     { name, program },
@@ -65,11 +95,18 @@ function fixedPrograms(): { name: string; program: Program }[] {
 
 describe.skipIf(!NVCC)("nvcc: bundles lowered from random programs and their gradients", () => {
   it("f16 programs and programs with named dims (and their gradients) compile for sm_80 and sm_90", async () => {
-    const units = fixedPrograms().map(({ name, program }, i) => ({ prefix: `fixed${i}`, description: name, bundle: compile(program, { target: "cuda" }) }));
+    const units = fixedPrograms().map(({ name, program }, i) => ({
+      prefix: `fixed${i}`,
+      description: name,
+      bundle: compile(program, { target: "cuda" }),
+    }));
     const { source, owner } = batch(units);
     const results = await Promise.all(DEFAULT_ARCHS.map((arch) => compileCuda(source, { archs: [arch] })));
     results.forEach((r, a) => {
-      if (!r.ok) throw new Error(`nvcc ${DEFAULT_ARCHS[a]}:\n${formatDiagnostics(r, source)}\n${[...new Set(r.diagnostics.map((d) => d.line && owner(d.line)?.description))].join("\n")}`);
+      if (!r.ok)
+        throw new Error(
+          `nvcc ${DEFAULT_ARCHS[a]}:\n${formatDiagnostics(r, source)}\n${[...new Set(r.diagnostics.map((d) => d.line && owner(d.line)?.description))].join("\n")}`,
+        );
     });
     expect(units.some((u) => u.bundle.dims.includes("T"))).toBe(true);
   });
@@ -77,10 +114,14 @@ describe.skipIf(!NVCC)("nvcc: bundles lowered from random programs and their gra
   const seed = Date.now() % 2 ** 31;
 
   it(`${RANDOM_CASES + LARGE_CASES} random programs + their gradient programs compile for ${DEFAULT_ARCHS.join(" and ")} (seed printed)`, async () => {
-    console.log(`cuda_random: fast-check seed ${seed}; ${RANDOM_CASES} random + ${LARGE_CASES} large programs, each with its gradient`);
+    console.log(
+      `cuda_random: fast-check seed ${seed}; ${RANDOM_CASES} random + ${LARGE_CASES} large programs, each with its gradient`,
+    );
     const recipes = [
       ...fc.sample(recipeArb(), { numRuns: RANDOM_CASES, seed }).map((r) => buildCase(r)),
-      ...fc.sample(recipeArb({ large: true, maxSteps: 3 }), { numRuns: LARGE_CASES, seed: seed + 1 }).map((r) => buildCase(r, { large: true })),
+      ...fc
+        .sample(recipeArb({ large: true, maxSteps: 3 }), { numRuns: LARGE_CASES, seed: seed + 1 })
+        .map((r) => buildCase(r, { large: true })),
     ];
     const units: Unit[] = recipes.flatMap((c: RandomCase, i) => {
       const grad = gradientCase(c);
@@ -94,11 +135,17 @@ describe.skipIf(!NVCC)("nvcc: bundles lowered from random programs and their gra
     const results = await Promise.all(DEFAULT_ARCHS.map((arch) => compileCuda(source, { archs: [arch] })));
     results.forEach((r, a) => {
       if (r.ok) return;
-      const culprits = [...new Set(r.diagnostics.map((d) => (d.line ? owner(d.line) : undefined)).filter((u): u is Unit => !!u))];
+      const culprits = [
+        ...new Set(r.diagnostics.map((d) => (d.line ? owner(d.line) : undefined)).filter((u): u is Unit => !!u)),
+      ];
       const programs = culprits.map((u) => `--- bundle ${u.prefix}:\n${u.description}`).join("\n");
-      throw new Error(`seed ${seed}: nvcc ${DEFAULT_ARCHS[a]} rejects generated CUDA:\n${formatDiagnostics(r, source)}\n${programs}`);
+      throw new Error(
+        `seed ${seed}: nvcc ${DEFAULT_ARCHS[a]} rejects generated CUDA:\n${formatDiagnostics(r, source)}\n${programs}`,
+      );
     });
-    console.log(`cuda_random: ${units.length} bundles, ${kernels} kernels compiled cleanly for ${DEFAULT_ARCHS.join(", ")}`);
+    console.log(
+      `cuda_random: ${units.length} bundles, ${kernels} kernels compiled cleanly for ${DEFAULT_ARCHS.join(", ")}`,
+    );
     expect(kernels).toBeGreaterThan(units.length);
   });
 });

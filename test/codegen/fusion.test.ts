@@ -29,23 +29,38 @@ function kernels(p: ReturnType<typeof trace>, target: Target = "js"): number {
 describe("kernel counts", () => {
   it("a chain of n elementwise ops (with broadcasts and constants) compiles to one kernel", () => {
     fc.assert(
-      fc.property(fc.array(fc.nat(UNARY.length * 3 - 1), { minLength: 1, maxLength: 12 }), fc.constantFrom(...TARGETS), (chain, target) => {
-        const p = trace(
-          (x: Tensor, b: Tensor) => chain.reduce((y, k) => (k < UNARY.length ? UNARY[k]!(y) : k < 2 * UNARY.length ? ops.add(y, b) : ops.mul(y, 0.5)), x),
-          spec(["T", 7]),
-          spec([7]),
-        );
-        expect(kernels(p, target)).toBe(1);
-      }),
+      fc.property(
+        fc.array(fc.nat(UNARY.length * 3 - 1), { minLength: 1, maxLength: 12 }),
+        fc.constantFrom(...TARGETS),
+        (chain, target) => {
+          const p = trace(
+            (x: Tensor, b: Tensor) =>
+              chain.reduce(
+                (y, k) => (k < UNARY.length ? UNARY[k]!(y) : k < 2 * UNARY.length ? ops.add(y, b) : ops.mul(y, 0.5)),
+                x,
+              ),
+            spec(["T", 7]),
+            spec([7]),
+          );
+          expect(kernels(p, target)).toBe(1);
+        },
+      ),
       { numRuns: 30 },
     );
   });
 
   it("softmax compiles to at most 2 kernels (one row kernel: max, sum, normalise)", () => {
     for (const target of TARGETS) {
-      for (const shape of [[8, 5], ["T", 64], [3, 4, 1024]] as const) {
+      for (const shape of [
+        [8, 5],
+        ["T", 64],
+        [3, 4, 1024],
+      ] as const) {
         for (let axis = -1; axis >= -shape.length; axis--) {
-          const n = kernels(trace((x: Tensor) => ops.softmax(x, axis), spec(shape)), target);
+          const n = kernels(
+            trace((x: Tensor) => ops.softmax(x, axis), spec(shape)),
+            target,
+          );
           expect(n).toBeLessThanOrEqual(2);
           expect(n).toBe(1);
         }
@@ -67,20 +82,36 @@ describe("kernel counts", () => {
   it("matmul + bias + activation compiles to one kernel", () => {
     for (const target of TARGETS) {
       for (const act of [ops.relu, ops.gelu, ops.silu, ops.tanh]) {
-        const p = trace((x: Tensor, w: Tensor, b: Tensor) => act(ops.add(ops.matmul(x, w), b)), spec(["T", 32]), spec([32, 16]), spec([16]));
+        const p = trace(
+          (x: Tensor, w: Tensor, b: Tensor) => act(ops.add(ops.matmul(x, w), b)),
+          spec(["T", 32]),
+          spec([32, 16]),
+          spec([16]),
+        );
         expect(kernels(p, target)).toBe(1);
       }
     }
   });
 
   it("a transposed operand is read in place (x @ w.T is one kernel)", () => {
-    expect(kernels(trace((x: Tensor, w: Tensor) => ops.matmul(x, ops.transpose(w)), spec([5, 3]), spec([4, 3])))).toBe(1);
+    expect(kernels(trace((x: Tensor, w: Tensor) => ops.matmul(x, ops.transpose(w)), spec([5, 3]), spec([4, 3])))).toBe(
+      1,
+    );
   });
 
   it("the fused kernels compute what the interpreter does", async () => {
     const rng = mulberry32(3);
-    const p = trace((x: Tensor, w: Tensor, b: Tensor) => ops.softmax(ops.gelu(ops.add(ops.matmul(x, w), b))), spec([9, 13]), spec([13, 7]), spec([7]));
-    const inputs = [randomFloats(rng, "f32", [9, 13]), randomFloats(rng, "f32", [13, 7]), randomFloats(rng, "f32", [7])];
+    const p = trace(
+      (x: Tensor, w: Tensor, b: Tensor) => ops.softmax(ops.gelu(ops.add(ops.matmul(x, w), b))),
+      spec([9, 13]),
+      spec([13, 7]),
+      spec([7]),
+    );
+    const inputs = [
+      randomFloats(rng, "f32", [9, 13]),
+      randomFloats(rng, "f32", [13, 7]),
+      randomFloats(rng, "f32", [7]),
+    ];
     await runAndCompare(onCpu, p, inputs, 1e-5);
     await runAndCompare(gpuShapedOnJs, p, inputs, 1e-5);
     expect(kernels(p)).toBe(2);
@@ -89,32 +120,59 @@ describe("kernel counts", () => {
   it("a value read by several kernels is computed in the first, which writes it for the rest", async () => {
     // g = u * sigmoid(u) feeds h = g * v (then a matmul) and, after the matmul, sum(g * y):
     // one kernel computes s, g and h and writes g and h; then the matmul; then the reduction.
-    const p = trace((u: Tensor, v: Tensor, w: Tensor) => {
-      const g = ops.mul(u, ops.sigmoid(u));
-      const y = ops.matmul(ops.mul(g, v), w);
-      return ops.sum(ops.mul(g, ops.matmul(y, ops.transpose(w))));
-    }, spec([6, 5]), spec([6, 5]), spec([5, 5]));
+    const p = trace(
+      (u: Tensor, v: Tensor, w: Tensor) => {
+        const g = ops.mul(u, ops.sigmoid(u));
+        const y = ops.matmul(ops.mul(g, v), w);
+        return ops.sum(ops.mul(g, ops.matmul(y, ops.transpose(w))));
+      },
+      spec([6, 5]),
+      spec([6, 5]),
+      spec([5, 5]),
+    );
     for (const target of TARGETS) expect(kernels(p, target)).toBe(4);
     const first = compile(p, { target: "js" }).kernels[0]!;
     expect(first.params.filter((q) => q.access === "readWrite")).toHaveLength(2);
     const rng = mulberry32(4);
-    const inputs = [randomFloats(rng, "f32", [6, 5]), randomFloats(rng, "f32", [6, 5]), randomFloats(rng, "f32", [5, 5])];
+    const inputs = [
+      randomFloats(rng, "f32", [6, 5]),
+      randomFloats(rng, "f32", [6, 5]),
+      randomFloats(rng, "f32", [5, 5]),
+    ];
     await runAndCompare(onCpu, p, inputs, 1e-5);
     await runAndCompare(gpuShapedOnJs, p, inputs, 1e-5);
   });
 
   it("elementwise producers of a scatter's updates and a scan's input are computed inside those kernels", async () => {
     const p = trace(
-      (x: Tensor, i: Tensor, u: Tensor, v: Tensor) => [ops.scatterAdd(x, i, ops.mul(u, ops.exp(v)), 0), ops.cumsum(ops.tanh(u), 0)],
-      spec([4, 3]), spec([9], "i32"), spec([9, 3]), spec([9, 3]),
+      (x: Tensor, i: Tensor, u: Tensor, v: Tensor) => [
+        ops.scatterAdd(x, i, ops.mul(u, ops.exp(v)), 0),
+        ops.cumsum(ops.tanh(u), 0),
+      ],
+      spec([4, 3]),
+      spec([9], "i32"),
+      spec([9, 3]),
+      spec([9, 3]),
     );
     for (const target of TARGETS) {
       const names = compile(p, { target }).kernels.map((k) => k.name);
-      expect(names.filter((n) => n.includes("elementwise")), `${target}: ${names.join(", ")}`).toEqual([]);
+      expect(
+        names.filter((n) => n.includes("elementwise")),
+        `${target}: ${names.join(", ")}`,
+      ).toEqual([]);
     }
     const rng = mulberry32(8);
-    const idx = tensor(Int32Array.from({ length: 9 }, () => Math.floor(rng() * 4)), [9], "i32");
-    const inputs = [randomFloats(rng, "f32", [4, 3]), idx, randomFloats(rng, "f32", [9, 3]), randomFloats(rng, "f32", [9, 3])];
+    const idx = tensor(
+      Int32Array.from({ length: 9 }, () => Math.floor(rng() * 4)),
+      [9],
+      "i32",
+    );
+    const inputs = [
+      randomFloats(rng, "f32", [4, 3]),
+      idx,
+      randomFloats(rng, "f32", [9, 3]),
+      randomFloats(rng, "f32", [9, 3]),
+    ];
     await runAndCompare(onCpu, p, inputs, 1e-5);
     await runAndCompare(gpuShapedOnJs, p, inputs, 1e-5);
   });
@@ -158,7 +216,8 @@ describe("fusion pass", () => {
             }
           }
         });
-        for (const v of prog.outputs) if (!prog.inputs.includes(v) && !prog.consts.has(v)) expect(owner.has(v)).toBe(true);
+        for (const v of prog.outputs)
+          if (!prog.inputs.includes(v) && !prog.consts.has(v)) expect(owner.has(v)).toBe(true);
       }),
       { numRuns: 100 },
     );

@@ -26,8 +26,13 @@ function evalIndex(e: Expr, env: Map<string, number>): number {
     case "binary": {
       const [a, b] = [evalIndex(e.lhs, env), evalIndex(e.rhs, env)];
       const ops: Record<string, (a: number, b: number) => number> = {
-        add: (x, y) => x + y, sub: (x, y) => x - y, mul: (x, y) => x * y,
-        div: (x, y) => Math.trunc(x / y), rem: (x, y) => x % y, min: Math.min, max: Math.max,
+        add: (x, y) => x + y,
+        sub: (x, y) => x - y,
+        mul: (x, y) => x * y,
+        div: (x, y) => Math.trunc(x / y),
+        rem: (x, y) => x % y,
+        min: Math.min,
+        max: Math.max,
       };
       return ops[e.op]!(a, b);
     }
@@ -60,9 +65,15 @@ describe("index math", () => {
   });
 
   it("elementwise kernels read same-shape operands at the thread's flat index; transposes still remap", () => {
-    const same = compile(trace((a: Tensor, b: Tensor) => ops.mul(ops.exp(a), b), spec([6, 10]), spec([6, 10])), { target: "js" }).kernels[0]!.source;
+    const same = compile(
+      trace((a: Tensor, b: Tensor) => ops.mul(ops.exp(a), b), spec([6, 10]), spec([6, 10])),
+      { target: "js" },
+    ).kernels[0]!.source;
     expect(same).not.toMatch(/\/ 10\)|% 10\)/); // no div/mod by the row length left in use
-    const transposed = compile(trace((a: Tensor, b: Tensor) => ops.mul(ops.transpose(a), b), spec([10, 6]), spec([6, 10])), { target: "js" }).kernels[0]!.source;
+    const transposed = compile(
+      trace((a: Tensor, b: Tensor) => ops.mul(ops.transpose(a), b), spec([10, 6]), spec([6, 10])),
+      { target: "js" },
+    ).kernels[0]!.source;
     expect(transposed).toMatch(/Math\.imul\(i\d+, 6\)|Math\.imul\(\w+, 6\)/);
   });
 });
@@ -79,10 +90,17 @@ describe("dead-let elimination", () => {
       { kind: "let", name: "c", type: "i32", init: add(v("b"), one) }, // never read
       { kind: "let", name: "keep", type: "i32", init: add(one, one) },
       { kind: "let", name: "m", type: "i32", init: one, mutable: true }, // mutable: kept even if unread
-      { kind: "for", var: "k", start: one, end: v("keep"), body: [{ kind: "let", name: "inner", type: "i32", init: v("k") }] },
+      {
+        kind: "for",
+        var: "k",
+        start: one,
+        end: v("keep"),
+        body: [{ kind: "let", name: "inner", type: "i32", init: v("k") }],
+      },
       { kind: "store", buffer: "out", index: v("keep"), value: one },
     ];
-    const names = (ss: readonly Stmt[]): string[] => ss.flatMap((s) => (s.kind === "let" ? [s.name] : s.kind === "for" ? names(s.body) : []));
+    const names = (ss: readonly Stmt[]): string[] =>
+      ss.flatMap((s) => (s.kind === "let" ? [s.name] : s.kind === "for" ? names(s.body) : []));
     expect(names(removeDeadLets(body))).toEqual(["keep", "m"]);
   });
 });

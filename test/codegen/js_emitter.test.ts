@@ -5,7 +5,17 @@
  */
 import { describe, expect, it } from "vitest";
 import { renderJs } from "../../codegen/emit/js";
-import { bin, builtin, c, cast, load, type Expr, type Kernel, type ScalarType, type Stmt } from "../../codegen/kernel_ir";
+import {
+  bin,
+  builtin,
+  c,
+  cast,
+  load,
+  type Expr,
+  type Kernel,
+  type ScalarType,
+  type Stmt,
+} from "../../codegen/kernel_ir";
 import { threefry2x32 } from "../../dsl/primitives/random";
 
 type Fn = (buffers: ArrayLike<number>[], sizes: number[], groups: number) => void;
@@ -15,10 +25,16 @@ const gid: Expr = cast(builtin("globalLinear"), "i32");
 
 /** A kernel computing out[i] = f(a[i], b[i]) for each thread i. */
 function elementwise(type: ScalarType, outType: ScalarType, f: (a: Expr, b: Expr) => Expr): Kernel {
-  const body: Stmt[] = [{ kind: "store", buffer: "out", index: gid, value: f(load("a", gid, type), load("b", gid, type)) }];
+  const body: Stmt[] = [
+    { kind: "store", buffer: "out", index: gid, value: f(load("a", gid, type), load("b", gid, type)) },
+  ];
   return {
     name: "ew",
-    params: [{ name: "a", type, access: "read" }, { name: "b", type, access: "read" }, { name: "out", type: outType, access: "readWrite" }],
+    params: [
+      { name: "a", type, access: "read" },
+      { name: "b", type, access: "read" },
+      { name: "out", type: outType, access: "readWrite" },
+    ],
     sizes: [],
     shared: [],
     workgroupSize: 1,
@@ -29,7 +45,12 @@ function elementwise(type: ScalarType, outType: ScalarType, f: (a: Expr, b: Expr
 function run(type: ScalarType, outType: ScalarType, f: (a: Expr, b: Expr) => Expr, a: number[], b: number[]): number[] {
   const A = type === "i32" ? Int32Array.from(a) : Float32Array.from(a);
   const B = type === "i32" ? Int32Array.from(b) : Float32Array.from(b);
-  const out = outType === "i32" ? new Int32Array(a.length) : outType === "bool" ? new Uint8Array(a.length) : new Float32Array(a.length);
+  const out =
+    outType === "i32"
+      ? new Int32Array(a.length)
+      : outType === "bool"
+        ? new Uint8Array(a.length)
+        : new Float32Array(a.length);
   compileJs(elementwise(type, outType, f))([A, B, out], [], a.length);
   return Array.from(out);
 }
@@ -53,14 +74,32 @@ describe("scalar semantics match the interpreter", () => {
   it("threefry intrinsics and bitsToUniform give the interpreter's bits", () => {
     const k: Kernel = {
       name: "bits",
-      params: [{ name: "out", type: "u32", access: "readWrite" }, { name: "u", type: "f32", access: "readWrite" }],
+      params: [
+        { name: "out", type: "u32", access: "readWrite" },
+        { name: "u", type: "f32", access: "readWrite" },
+      ],
       sizes: [],
       shared: [],
       workgroupSize: 1,
       body: [
-        { kind: "let", name: "w", type: "u32", init: { kind: "call", fn: "threefry2x32_1", args: [c(42, "u32"), c(7, "u32"), c(0, "u32"), cast(gid, "u32")], type: "u32" } },
+        {
+          kind: "let",
+          name: "w",
+          type: "u32",
+          init: {
+            kind: "call",
+            fn: "threefry2x32_1",
+            args: [c(42, "u32"), c(7, "u32"), c(0, "u32"), cast(gid, "u32")],
+            type: "u32",
+          },
+        },
         { kind: "store", buffer: "out", index: gid, value: { kind: "var", name: "w", type: "u32" } },
-        { kind: "store", buffer: "u", index: gid, value: { kind: "call", fn: "bitsToUniform", args: [{ kind: "var", name: "w", type: "u32" }], type: "f32" } },
+        {
+          kind: "store",
+          buffer: "u",
+          index: gid,
+          value: { kind: "call", fn: "bitsToUniform", args: [{ kind: "var", name: "w", type: "u32" }], type: "f32" },
+        },
       ],
     };
     const out = new Uint32Array(4);
@@ -97,14 +136,22 @@ describe("threads and workgroups", () => {
     const lid: Expr = cast(builtin("localLinear"), "i32");
     const k: Kernel = {
       name: "reverse",
-      params: [{ name: "x", type: "f32", access: "read" }, { name: "y", type: "f32", access: "readWrite" }],
+      params: [
+        { name: "x", type: "f32", access: "read" },
+        { name: "y", type: "f32", access: "readWrite" },
+      ],
       sizes: [],
       shared: [{ name: "tile", type: "f32", length: 4 }],
       workgroupSize: 4,
       body: [
         { kind: "sharedStore", array: "tile", index: lid, value: load("x", gid, "f32") },
         { kind: "barrier" },
-        { kind: "store", buffer: "y", index: gid, value: { kind: "sharedLoad", array: "tile", index: bin("sub", c(3), lid, "i32"), type: "f32" } },
+        {
+          kind: "store",
+          buffer: "y",
+          index: gid,
+          value: { kind: "sharedLoad", array: "tile", index: bin("sub", c(3), lid, "i32"), type: "f32" },
+        },
       ],
     };
     const y = new Float32Array(8);

@@ -49,10 +49,13 @@ describe.each(PASSES)("%s", (_name, pass) => {
 
 describe("what each pass removes", () => {
   it("dce drops equations no output depends on, keeps the inputs", () => {
-    const p = trace((x: Tensor) => {
-      ops.exp(x);
-      return ops.neg(x);
-    }, spec([3]));
+    const p = trace(
+      (x: Tensor) => {
+        ops.exp(x);
+        return ops.neg(x);
+      },
+      spec([3]),
+    );
     expect(prims(p)).toEqual(["exp", "neg"]);
     const q = dce(p);
     expect(prims(q)).toEqual(["neg"]);
@@ -76,7 +79,9 @@ describe("what each pass removes", () => {
     const [folded] = [...q.consts.values()];
     expect(Array.from(folded!.data)).toEqual([1, 2, 3].map((v) => Math.fround(Math.exp(v * 2))));
     // x + (2 * 3) on a big named shape: the scalar is folded, never a big constant.
-    const r = dce(constantFold(trace((x: Tensor) => ops.add(x, ops.mul(ops.full(["T", 1000], 2), 3)), spec(["T", 1000]))));
+    const r = dce(
+      constantFold(trace((x: Tensor) => ops.add(x, ops.mul(ops.full(["T", 1000], 2), 3)), spec(["T", 1000]))),
+    );
     expect(prims(r)).toEqual(["broadcastTo", "add"]);
     expect([...r.consts.values()].every((a) => a.size === 1 && a.data[0] === 6)).toBe(true);
   });
@@ -98,7 +103,10 @@ describe("what each pass removes", () => {
   });
 
   it("simplify composes transposes and merges reshapes", () => {
-    const p = trace((x: Tensor) => ops.reshape(ops.reshape(ops.transpose(ops.transpose(x, [1, 2, 0]), [1, 2, 0]), [24]), [4, 6]), spec([2, 3, 4]));
+    const p = trace(
+      (x: Tensor) => ops.reshape(ops.reshape(ops.transpose(ops.transpose(x, [1, 2, 0]), [1, 2, 0]), [24]), [4, 6]),
+      spec([2, 3, 4]),
+    );
     const q = dce(simplify(p));
     expect(prims(q)).toEqual(["transpose", "reshape"]);
     expect((q.eqns[0]!.params as { perm: number[] }).perm).toEqual([2, 0, 1]);

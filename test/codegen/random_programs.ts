@@ -18,7 +18,7 @@
  */
 import fc from "fast-check";
 import { vjpProgram } from "../../autodiff/vjp";
-import { NDArray } from "../../backends/interp/ndarray";
+import { NDArray } from "../../dsl/ndarray";
 import { allocArray, isFloat, type DType } from "../../dsl/dtype";
 import * as ops from "../../dsl/ops";
 import type { Aval, Program } from "../../dsl/program";
@@ -34,8 +34,21 @@ export const RANDOM_DIMS = [1, 2, 3, 5, 7, 11, 13] as const;
 export const LARGE_SHAPES: readonly (readonly number[])[] = [[65537], [263, 257], [3, 131, 167]];
 
 export const STEP_KINDS = [
-  "unary", "binaryNew", "binaryPool", "reduce", "softmax", "matmul", "take", "gather", "scatterAdd",
-  "cumsum", "topK", "sort", "argmax", "move", "random",
+  "unary",
+  "binaryNew",
+  "binaryPool",
+  "reduce",
+  "softmax",
+  "matmul",
+  "take",
+  "gather",
+  "scatterAdd",
+  "cumsum",
+  "topK",
+  "sort",
+  "argmax",
+  "move",
+  "random",
 ] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
 
@@ -146,7 +159,9 @@ export function buildCase(recipe: Recipe, options: RandomProgramOptions = {}): R
     for (const step of recipe.steps) {
       const src = ctx.pool[step.a % ctx.pool.length]!;
       const out = applyStep(ctx, step, src);
-      log.push(`${step.kind}(a=${step.a}, b=${step.b}, c=${step.c}, ${step.flag}) on ${shapeToString(src.shape)} -> ${shapeToString(out.shape)}`);
+      log.push(
+        `${step.kind}(a=${step.a}, b=${step.b}, c=${step.c}, ${step.flag}) on ${shapeToString(src.shape)} -> ${shapeToString(out.shape)}`,
+      );
       ctx.pool.push(out);
     }
     const outs = [ctx.pool[ctx.pool.length - 1]!];
@@ -172,7 +187,15 @@ interface BuildCtx {
 }
 
 const UNARY: readonly ((x: Tensor) => Tensor)[] = [
-  ops.neg, ops.tanh, ops.sigmoid, ops.sin, ops.cos, ops.relu, ops.gelu, ops.silu, ops.abs,
+  ops.neg,
+  ops.tanh,
+  ops.sigmoid,
+  ops.sin,
+  ops.cos,
+  ops.relu,
+  ops.gelu,
+  ops.silu,
+  ops.abs,
   (x) => ops.exp(ops.tanh(x)),
   (x) => ops.log1p(ops.square(x)),
   (x) => ops.sqrt(ops.add(ops.square(x), 1)),
@@ -180,12 +203,22 @@ const UNARY: readonly ((x: Tensor) => Tensor)[] = [
 ];
 
 const BINARY: readonly ((x: Tensor, y: Tensor) => Tensor)[] = [
-  ops.add, ops.sub, ops.mul, ops.maximum, ops.minimum,
+  ops.add,
+  ops.sub,
+  ops.mul,
+  ops.maximum,
+  ops.minimum,
   (x, y) => ops.div(x, ops.add(ops.abs(y), 1)),
   (x, y) => ops.where(ops.greater(x, y), x, ops.mul(y, 0.5)),
 ];
 
-const REDUCE: readonly ((x: Tensor, axes: number[], keep: boolean) => Tensor)[] = [ops.sum, ops.mean, ops.max, ops.min, ops.logsumexp];
+const REDUCE: readonly ((x: Tensor, axes: number[], keep: boolean) => Tensor)[] = [
+  ops.sum,
+  ops.mean,
+  ops.max,
+  ops.min,
+  ops.logsumexp,
+];
 
 /** A rank >= 1 view of `x` (scalars are broadcast to a small vector). */
 function atLeast1d(x: Tensor, n: number): Tensor {
@@ -287,7 +320,9 @@ function applyStep(ctx: BuildCtx, s: Step, src: Tensor): Tensor {
         ctx.extra.push(order);
         return ops.gather(x, order, axis);
       }
-      return ctx.stable ? ops.gather(x, ops.argsort(indexSource(x), axis, s.a % 2 === 0), axis) : ops.sort(x, axis, s.a % 2 === 0);
+      return ctx.stable
+        ? ops.gather(x, ops.argsort(indexSource(x), axis, s.a % 2 === 0), axis)
+        : ops.sort(x, axis, s.a % 2 === 0);
     }
     case "argmax": {
       const x = atLeast1d(src, s.b);
@@ -300,7 +335,9 @@ function applyStep(ctx: BuildCtx, s: Step, src: Tensor): Tensor {
       return move(ctx, s, src);
     case "random": {
       const key = ctx.input(randomIndices(rng, [2], 2 ** 31 - 1));
-      const noise = s.flag ? random.normal(key, src.shape, dtype) : random.uniform(key, src.shape, { dtype, minval: -1, maxval: 1 });
+      const noise = s.flag
+        ? random.normal(key, src.shape, dtype)
+        : random.uniform(key, src.shape, { dtype, minval: -1, maxval: 1 });
       return ops.add(src, ops.mul(noise, 0.1));
     }
   }
@@ -315,7 +352,8 @@ function fitTo(inp: Tensor, x: Tensor): Tensor {
   const n = numel(want);
   let flat = ops.reshape(t, [numel(have)]);
   const reps = Math.ceil(n / numel(have));
-  if (reps > 1) flat = ops.reshape(ops.broadcastTo(ops.reshape(flat, [1, numel(have)]), [reps, numel(have)]), [reps * numel(have)]);
+  if (reps > 1)
+    flat = ops.reshape(ops.broadcastTo(ops.reshape(flat, [1, numel(have)]), [reps, numel(have)]), [reps * numel(have)]);
   // Tiled copies would tie; add a distinct ramp so every row has distinct values.
   const ramp = ops.mul(ops.cast(bind("iota", [], { shape: [n], axis: 0, dtype: "i32" }), flat.dtype), 1e-3);
   t = ops.add(ops.slice(flat, [0], [n]), ramp);
@@ -337,13 +375,19 @@ function move(ctx: BuildCtx, s: Step, src: Tensor): Tensor {
       return ops.transpose(x, perm);
     }
     case 1:
-      return s.flag || r < 2 ? ops.reshape(x, [numel(shape)]) : ops.reshape(x, [...shape.slice(0, -2), shape[r - 2]! * shape[r - 1]!]);
+      return s.flag || r < 2
+        ? ops.reshape(x, [numel(shape)])
+        : ops.reshape(x, [...shape.slice(0, -2), shape[r - 2]! * shape[r - 1]!]);
     case 2: {
       const axis = s.c % r;
       const d = shape[axis]!;
       const start = d > 1 ? s.b % d : 0;
       const limit = start + 1 + ((s.b >> 3) % (d - start));
-      return ops.slice(x, shape.map((_, i) => (i === axis ? start : 0)), shape.map((dd, i) => (i === axis ? limit : dd)));
+      return ops.slice(
+        x,
+        shape.map((_, i) => (i === axis ? start : 0)),
+        shape.map((dd, i) => (i === axis ? limit : dd)),
+      );
     }
     case 3: {
       const axis = s.c % r;
@@ -353,7 +397,13 @@ function move(ctx: BuildCtx, s: Step, src: Tensor): Tensor {
     }
     case 4: {
       const axis = s.c % r;
-      const extra = ctx.input(randomFloats(ctx.rng, ctx.dtype, shape.map((d, i) => (i === axis ? 1 + (s.b % 3) : d))));
+      const extra = ctx.input(
+        randomFloats(
+          ctx.rng,
+          ctx.dtype,
+          shape.map((d, i) => (i === axis ? 1 + (s.b % 3) : d)),
+        ),
+      );
       if (numel(shape) * 2 + numel(dims(extra)) > ctx.maxElems) return ops.neg(x);
       return ops.concat(s.flag ? [x, extra, x] : [extra, x], axis);
     }
@@ -375,7 +425,10 @@ export function gradientCase(c: RandomCase, seed = 1): RandomCase {
 }
 
 /** Runs a Program on some backend; may return device tensors (read with `data()`). */
-export type ProgramRunner = (program: Program, inputs: readonly Tensor[]) => readonly Tensor[] | Promise<readonly Tensor[]>;
+export type ProgramRunner = (
+  program: Program,
+  inputs: readonly Tensor[],
+) => readonly Tensor[] | Promise<readonly Tensor[]>;
 
 /** Per-output comparison of a backend with the interpreter. */
 export interface Comparison {
@@ -420,16 +473,24 @@ export function relativeError(got: ArrayLike<number>, want: ArrayLike<number>, f
  * output: float outputs must agree to `rtol` in relative 2-norm error,
  * integer and bool outputs exactly. Throws a descriptive error on mismatch.
  */
-export async function runAndCompare(runner: ProgramRunner, program: Program, inputs: readonly Tensor[], rtol = 1e-4): Promise<Comparison> {
+export async function runAndCompare(
+  runner: ProgramRunner,
+  program: Program,
+  inputs: readonly Tensor[],
+  rtol = 1e-4,
+): Promise<Comparison> {
   const want = evalProgram(program, inputs);
   const got = await runner(program, inputs);
-  if (got.length !== want.length) throw new Error(`backend returned ${got.length} outputs, expected ${want.length}\n${program}`);
+  if (got.length !== want.length)
+    throw new Error(`backend returned ${got.length} outputs, expected ${want.length}\n${program}`);
   const errors: number[] = [];
   for (let i = 0; i < want.length; i++) {
     const w = want[i]!;
     const g = got[i]!;
     if (g.dtype !== w.dtype || g.shape.length !== w.shape.length || g.shape.some((d, j) => d !== w.shape[j])) {
-      throw new Error(`output ${i}: backend gave ${g.dtype}${shapeToString(g.shape)}, expected ${w.dtype}${shapeToString(w.shape)}\n${program}`);
+      throw new Error(
+        `output ${i}: backend gave ${g.dtype}${shapeToString(g.shape)}, expected ${w.dtype}${shapeToString(w.shape)}\n${program}`,
+      );
     }
     const gd = await g.data();
     const wd = w.dataSync();
@@ -439,12 +500,16 @@ export async function runAndCompare(runner: ProgramRunner, program: Program, inp
       const bad = wd.findIndex((x, j) => x !== gd[j]);
       err = bad < 0 ? 0 : Infinity;
       if (bad >= 0) {
-        throw new Error(`output ${i} (${w.dtype}${shapeToString(w.shape)}) differs at flat index ${bad}: got ${gd[bad]}, expected ${wd[bad]}\n${program}`);
+        throw new Error(
+          `output ${i} (${w.dtype}${shapeToString(w.shape)}) differs at flat index ${bad}: got ${gd[bad]}, expected ${wd[bad]}\n${program}`,
+        );
       }
     }
     errors.push(err);
     if (!(err <= rtol)) {
-      throw new Error(`output ${i} (${w.dtype}${shapeToString(w.shape)}) relative error ${err.toExponential(3)} > rtol ${rtol}\n${program}`);
+      throw new Error(
+        `output ${i} (${w.dtype}${shapeToString(w.shape)}) relative error ${err.toExponential(3)} > rtol ${rtol}\n${program}`,
+      );
     }
   }
   return { errors };

@@ -7,7 +7,7 @@
  */
 import { runBundle } from "../../backends/cpu/runtime";
 import { cpuBackend } from "../../backends/cpu/backend";
-import { NDArray } from "../../backends/interp/ndarray";
+import { NDArray } from "../../dsl/ndarray";
 import { compile, type CompileOptions } from "../../codegen/compile";
 import type { KernelBundle } from "../../codegen/kernel_ir";
 import type { ScheduleKnobs } from "../../codegen/schedule";
@@ -32,7 +32,11 @@ export const SMALL_GPU_KNOBS: Partial<ScheduleKnobs> = {
 /** Runs a JS-target bundle of `program` on concrete tensors. */
 export function runCompiled(bundle: KernelBundle, program: Program, inputs: readonly Tensor[]): Tensor[] {
   const dims = bindDims(program, inputs);
-  const outs = runBundle(bundle, inputs.map((t) => t._value().data), dims);
+  const outs = runBundle(
+    bundle,
+    inputs.map((t) => t._value().data),
+    dims,
+  );
   return program.outputs.map((v, i) => Tensor._concrete(new NDArray(v.dtype, resolveShape(v.shape, dims), outs[i]!)));
 }
 

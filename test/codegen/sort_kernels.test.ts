@@ -18,7 +18,9 @@ const LENGTHS = [1, 2, 3, 63, 64, 65, 127, 128, 129, 300, 1031];
 /** Rows of values from a small set (many ties), some NaN. */
 function rowsWithTies(seed: number, rows: number, n: number, nanRate: number): Tensor {
   const rng = mulberry32(seed);
-  const data = Float32Array.from({ length: rows * n }, () => (rng() < nanRate ? NaN : Math.floor(rng() * 7) - 3 + (rng() < 0.3 ? rng() : 0)));
+  const data = Float32Array.from({ length: rows * n }, () =>
+    rng() < nanRate ? NaN : Math.floor(rng() * 7) - 3 + (rng() < 0.3 ? rng() : 0),
+  );
   return tensor(data, [rows, n]);
 }
 
@@ -46,7 +48,11 @@ describe("sorting kernels equal the interpreter", () => {
   it("integer keys (expert ids): argsort, sort and topK on every target, short and long rows", async () => {
     const rng = mulberry32(21);
     for (const n of [8, 2048]) {
-      const x = tensor(Int32Array.from({ length: 2 * n }, () => Math.floor(rng() * 8)), [2, n], "i32");
+      const x = tensor(
+        Int32Array.from({ length: 2 * n }, () => Math.floor(rng() * 8)),
+        [2, n],
+        "i32",
+      );
       const program = trace((v: Tensor) => [argsort(v, -1), sort(v, -1, true), ...topK(v, 3)], x);
       for (const target of ["js", "wgsl", "cuda"] as const) expect(() => compile(program, { target })).not.toThrow();
       for (const runner of [onCpu, gpuShapedOnJs]) await runAndCompare(runner, program, [x], 0);
@@ -62,21 +68,38 @@ describe("sorting kernels equal the interpreter", () => {
   });
 
   it("rows of up to 64 are one ranking kernel; longer rows add ceil(log2(n / 64)) merge passes", () => {
-    const launches = (n: number) => compile(trace((v: Tensor) => argsort(v), spec([3, n])), { target: "wgsl" }).schedule.length;
+    const launches = (n: number) =>
+      compile(
+        trace((v: Tensor) => argsort(v), spec([3, n])),
+        { target: "wgsl" },
+      ).schedule.length;
     expect(launches(64)).toBe(1);
     expect(launches(65)).toBe(2);
     expect(launches(128)).toBe(2);
     expect(launches(129)).toBe(3);
     expect(launches(1031)).toBe(6);
     // Past 2^30 elements a row's merged runs would overflow 32-bit run ends: a compile error naming the op.
-    expect(() => compile(trace((v: Tensor) => argsort(v), spec([2 ** 30 + 1])), { target: "wgsl" })).toThrow(/argsort.*at most 2\^30/);
+    expect(() =>
+      compile(
+        trace((v: Tensor) => argsort(v), spec([2 ** 30 + 1])),
+        { target: "wgsl" },
+      ),
+    ).toThrow(/argsort.*at most 2\^30/);
   });
 
   it("segment scatter-add (GPU-shaped) with heavily repeated indices equals the interpreter", async () => {
     const rng = mulberry32(5);
-    for (const [targets, updates] of [[1, 70], [7, 300], [50, 1031]] as const) {
+    for (const [targets, updates] of [
+      [1, 70],
+      [7, 300],
+      [50, 1031],
+    ] as const) {
       const x = randomFloats(rng, "f32", [targets, 3]);
-      const idx = tensor(Int32Array.from({ length: updates }, () => Math.floor(rng() * targets)), [updates], "i32");
+      const idx = tensor(
+        Int32Array.from({ length: updates }, () => Math.floor(rng() * targets)),
+        [updates],
+        "i32",
+      );
       const u = randomFloats(rng, "f32", [updates, 3]);
       const program = trace((a: Tensor, i: Tensor, b: Tensor) => scatterAdd(a, i, b, 0), x, idx, u);
       await runAndCompare(gpuShapedOnJs, program, [x, idx, u], 1e-5);
@@ -85,16 +108,37 @@ describe("sorting kernels equal the interpreter", () => {
 
   it("scatters with the same indices share one ordering; another target length gets its own", async () => {
     const rng = mulberry32(9);
-    const idx = tensor(Int32Array.from({ length: 200 }, () => Math.floor(rng() * 6)), [200], "i32");
-    const [x, u, v] = [randomFloats(rng, "f32", [6, 2]), randomFloats(rng, "f32", [200, 2]), randomFloats(rng, "f32", [200, 2])];
+    const idx = tensor(
+      Int32Array.from({ length: 200 }, () => Math.floor(rng() * 6)),
+      [200],
+      "i32",
+    );
+    const [x, u, v] = [
+      randomFloats(rng, "f32", [6, 2]),
+      randomFloats(rng, "f32", [200, 2]),
+      randomFloats(rng, "f32", [200, 2]),
+    ];
     const y = randomFloats(rng, "f32", [4, 2]); // length 4: indices 4 and 5 are out of range there
-    const twoSame = trace((a: Tensor, i: Tensor, b: Tensor, c: Tensor) => [scatterAdd(a, i, b, 0), scatterAdd(a, i, c, 0)], x, idx, u, v);
-    const orderKernels = (p: typeof twoSame) => compile(p, { target: "wgsl" }).kernels.filter((k) => k.name.includes("scatter_order")).length;
+    const twoSame = trace(
+      (a: Tensor, i: Tensor, b: Tensor, c: Tensor) => [scatterAdd(a, i, b, 0), scatterAdd(a, i, c, 0)],
+      x,
+      idx,
+      u,
+      v,
+    );
+    const orderKernels = (p: typeof twoSame) =>
+      compile(p, { target: "wgsl" }).kernels.filter((k) => k.name.includes("scatter_order")).length;
     const one = orderKernels(trace((a: Tensor, i: Tensor, b: Tensor) => scatterAdd(a, i, b, 0), x, idx, u));
     expect(one).toBeGreaterThan(1);
     expect(orderKernels(twoSame)).toBe(one);
     await runAndCompare(gpuShapedOnJs, twoSame, [x, idx, u, v], 1e-5);
-    const otherLength = trace((a: Tensor, i: Tensor, b: Tensor, c: Tensor) => [scatterAdd(a, i, b, 0), scatterAdd(c, i, b, 0)], x, idx, u, y);
+    const otherLength = trace(
+      (a: Tensor, i: Tensor, b: Tensor, c: Tensor) => [scatterAdd(a, i, b, 0), scatterAdd(c, i, b, 0)],
+      x,
+      idx,
+      u,
+      y,
+    );
     expect(orderKernels(otherLength)).toBe(2 * one);
   });
 });

@@ -26,7 +26,12 @@ const kernel = (body: Stmt[], extra: Partial<Kernel> = {}): Kernel => ({
   body,
   ...extra,
 });
-const storeY = (value: Parameters<typeof bin>[1]): Stmt => ({ kind: "store", buffer: "y", index: builtin("globalLinear"), value });
+const storeY = (value: Parameters<typeof bin>[1]): Stmt => ({
+  kind: "store",
+  buffer: "y",
+  index: builtin("globalLinear"),
+  value,
+});
 
 describe("WGSL emitter", () => {
   it("is registered for the wgsl target and rejects f64 in supports()", () => {
@@ -38,7 +43,9 @@ describe("WGSL emitter", () => {
   });
 
   it("declares params, then the size uniform, and documents the layout with the kernel's comment", () => {
-    const src = emitWgsl(kernel([storeY(load("x", builtin("globalLinear"), "f32"))], { comment: "%3 = exp %1\n%4 = neg %3" }));
+    const src = emitWgsl(
+      kernel([storeY(load("x", builtin("globalLinear"), "f32"))], { comment: "%3 = exp %1\n%4 = neg %3" }),
+    );
     expect(src).toContain('// moeforge kernel "k":\n//   %3 = exp %1\n//   %4 = neg %3\n');
     expect(src).toContain("@group(0) @binding(0) var<storage, read> x: array<f32>;");
     expect(src).toContain("@group(0) @binding(1) var<storage, read_write> y: array<f32>;");
@@ -54,12 +61,22 @@ describe("WGSL emitter", () => {
     expect(wgslIdent("__a")).toBe("v__a");
     expect(wgslIdent("mf_group")).toBe("mf_group_");
     expect(wgslIdent("3d")).toBe("v3d");
-    const clash = kernel([], { params: [{ name: "a.b", type: "f32", access: "read" }, { name: "a_b", type: "f32", access: "readWrite" }] });
+    const clash = kernel([], {
+      params: [
+        { name: "a.b", type: "f32", access: "read" },
+        { name: "a_b", type: "f32", access: "readWrite" },
+      ],
+    });
     expect(() => emitWgsl(clash)).toThrow(/buffer "a_b" and buffer "a.b" both map to the WGSL name "a_b"/);
   });
 
   it("renders non-finite floats through a run-time bitcast and INT_MIN without overflow", () => {
-    const src = emitWgsl(kernel([storeY(bin("max", c(-Infinity, "f32"), c(NaN, "f32"), "f32")), { kind: "let", name: "m", type: "i32", init: c(-2147483648) }]));
+    const src = emitWgsl(
+      kernel([
+        storeY(bin("max", c(-Infinity, "f32"), c(NaN, "f32"), "f32")),
+        { kind: "let", name: "m", type: "i32", init: c(-2147483648) },
+      ]),
+    );
     expect(src).toContain("mf_f32_bits(0xff800000u)");
     expect(src).toContain("mf_f32_bits(0x7fc00000u)");
     expect(src).toContain("i32(-2147483647 - 1)");
@@ -73,65 +90,109 @@ describe("WGSL emitter", () => {
   });
 
   it("prints f32 literals as the shortest decimal that rounds back", () => {
-    const src = emitWgsl(kernel([storeY(bin("add", load("x", c(0), "f32"), c(0.1, "f32"), "f32")), storeY(bin("mul", load("x", c(0), "f32"), c(-2, "f32"), "f32"))]));
+    const src = emitWgsl(
+      kernel([
+        storeY(bin("add", load("x", c(0), "f32"), c(0.1, "f32"), "f32")),
+        storeY(bin("mul", load("x", c(0), "f32"), c(-2, "f32"), "f32")),
+      ]),
+    );
     expect(src).toContain("(x[0i] + 0.1f)");
     expect(src).toContain("(x[0i] * (-2.0f))");
   });
 
   it("integer division guards zero divisors unless the divisor is a nonzero literal", () => {
-    const src = emitWgsl(kernel([
-      { kind: "let", name: "a", type: "i32", init: bin("div", builtin("localLinear"), c(16), "i32") },
-      { kind: "let", name: "b", type: "i32", init: bin("div", builtin("localLinear"), v("a"), "i32") },
-    ]));
+    const src = emitWgsl(
+      kernel([
+        { kind: "let", name: "a", type: "i32", init: bin("div", builtin("localLinear"), c(16), "i32") },
+        { kind: "let", name: "b", type: "i32", init: bin("div", builtin("localLinear"), v("a"), "i32") },
+      ]),
+    );
     expect(src).toContain("let a: i32 = (mf_local / 16i);");
     expect(src).toContain("let b: i32 = mf_div_i32(mf_local, a);");
   });
 
   it("routes every access of a split param through chunk accessors", () => {
     const k = kernel([storeY(load("x", bin("sub", v("n"), builtin("globalLinear"), "i32"), "f32"))]);
-    const src = emitWgsl(k, { splits: { x: { chunks: 3, chunkElements: 1000 }, y: { chunks: 2, chunkElements: 1000 } } });
+    const src = emitWgsl(k, {
+      splits: { x: { chunks: 3, chunkElements: 1000 }, y: { chunks: 2, chunkElements: 1000 } },
+    });
     expect(src).toContain("@group(0) @binding(2) var<storage, read> x_2: array<f32>;");
     expect(src).toContain("@group(0) @binding(4) var<storage, read_write> y_1: array<f32>;");
     expect(src).toContain("fn mf_load_x(i: i32) -> f32 {");
     expect(src).toContain("fn mf_store_y(i: i32, v: f32) {");
     expect(src).toContain("mf_store_y(mf_global, mf_load_x((n - mf_global)));");
-    expect(wgslLayout(k, { splits: { x: { chunks: 3, chunkElements: 1000 } } }).params.map((p) => p.bindings)).toEqual([[0, 1, 2], [3]]);
+    expect(wgslLayout(k, { splits: { x: { chunks: 3, chunkElements: 1000 } } }).params.map((p) => p.bindings)).toEqual([
+      [0, 1, 2],
+      [3],
+    ]);
     expect(() => emitWgsl(k, { splits: { z: { chunks: 2, chunkElements: 4 } } })).toThrow(/"z", which is not a param/);
   });
 
   it("tests NaN by bit pattern (WGSL compilers may fold x != x to false), for f32 and f16", () => {
-    const nanOf = (x: Parameters<typeof bin>[1]) => ({ kind: "call" as const, fn: "isNan" as const, args: [x], type: "bool" as const });
+    const nanOf = (x: Parameters<typeof bin>[1]) => ({
+      kind: "call" as const,
+      fn: "isNan" as const,
+      args: [x],
+      type: "bool" as const,
+    });
     const isNanK = kernel([{ kind: "store", buffer: "b", index: c(0), value: nanOf(load("x", c(0), "f32")) }], {
-      params: [{ name: "x", type: "f32", access: "read" }, { name: "b", type: "bool", access: "readWrite" }],
+      params: [
+        { name: "x", type: "f32", access: "read" },
+        { name: "b", type: "bool", access: "readWrite" },
+      ],
     });
     const src = emitWgsl(isNanK);
     expect(src).toContain("((bitcast<u32>(x[0i]) & 0x7fffffffu) > 0x7f800000u)");
     expect(src).not.toContain("!=");
     const halfK = kernel([{ kind: "store", buffer: "b", index: c(0), value: nanOf(load("h", c(0), "f16")) }], {
-      params: [{ name: "h", type: "f16", access: "read" }, { name: "b", type: "bool", access: "readWrite" }],
+      params: [
+        { name: "h", type: "f16", access: "read" },
+        { name: "b", type: "bool", access: "readWrite" },
+      ],
     });
     expect(emitWgsl(halfK)).toContain("((bitcast<u32>(f32(h[0i])) & 0x7fffffffu) > 0x7f800000u)");
   });
 
   it("stores bool buffers as u32 and enables f16 when a kernel computes in it", () => {
-    const boolK = kernel([{ kind: "store", buffer: "b", index: c(0), value: bin("lt", load("x", c(0), "f32"), c(0, "f32"), "bool") }], {
-      params: [{ name: "x", type: "f32", access: "read" }, { name: "b", type: "bool", access: "readWrite" }],
-    });
+    const boolK = kernel(
+      [{ kind: "store", buffer: "b", index: c(0), value: bin("lt", load("x", c(0), "f32"), c(0, "f32"), "bool") }],
+      {
+        params: [
+          { name: "x", type: "f32", access: "read" },
+          { name: "b", type: "bool", access: "readWrite" },
+        ],
+      },
+    );
     expect(emitWgsl(boolK)).toContain("b[0i] = select(0u, 1u, (x[0i] < 0.0f));");
-    const halfK = kernel([storeY(un("exp", load("h", c(0), "f16"), "f16"))], { params: [{ name: "h", type: "f16", access: "read" }, { name: "y", type: "f16", access: "readWrite" }] });
+    const halfK = kernel([storeY(un("exp", load("h", c(0), "f16"), "f16"))], {
+      params: [
+        { name: "h", type: "f16", access: "read" },
+        { name: "y", type: "f16", access: "readWrite" },
+      ],
+    });
     const src = emitWgsl(halfK);
     expect(src).toMatch(/^enable f16;$/m);
     expect(src).toContain("var<storage, read> h: array<f16>;");
   });
 
   it("fails at compile time, naming the kernel, for f64 and for unknown buffers, sizes and variables", () => {
-    expect(() => emitWgsl(kernel([storeY(un("exp", c(1, "f64"), "f64"))], { name: "k_exp", comment: "%2 = exp %1" }))).toThrow(
-      new WgslEmitError('wgsl: kernel "k_exp" (%2 = exp %1): uses f64, which WGSL does not have; run f64 programs on the "cpu" or "interp" backend, or cast to f32 first'),
+    expect(() =>
+      emitWgsl(kernel([storeY(un("exp", c(1, "f64"), "f64"))], { name: "k_exp", comment: "%2 = exp %1" })),
+    ).toThrow(
+      new WgslEmitError(
+        'wgsl: kernel "k_exp" (%2 = exp %1): uses f64, which WGSL does not have; run f64 programs on the "cpu" or "interp" backend, or cast to f32 first',
+      ),
     );
     expect(() => emitWgsl(kernel([storeY(load("nope", c(0), "f32"))]))).toThrow(/buffer "nope", which is not a param/);
-    expect(() => emitWgsl(kernel([storeY({ kind: "size", name: "D" })]))).toThrow(/size "D", which is not in its sizes \(T\)/);
-    expect(() => emitWgsl(kernel([{ kind: "assign", name: "q", value: c(1) }]))).toThrow(/assigns to "q", which is not declared/);
-    expect(() => emitWgsl(kernel([{ kind: "store", buffer: "x", index: c(0), value: c(1, "f32") }]))).toThrow(/stores to "x", which is declared read-only/);
+    expect(() => emitWgsl(kernel([storeY({ kind: "size", name: "D" })]))).toThrow(
+      /size "D", which is not in its sizes \(T\)/,
+    );
+    expect(() => emitWgsl(kernel([{ kind: "assign", name: "q", value: c(1) }]))).toThrow(
+      /assigns to "q", which is not declared/,
+    );
+    expect(() => emitWgsl(kernel([{ kind: "store", buffer: "x", index: c(0), value: c(1, "f32") }]))).toThrow(
+      /stores to "x", which is declared read-only/,
+    );
   });
 });
 

@@ -8,10 +8,47 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  Program, abs, checkGrads, cos, customVjp, exp, getBackend, grad, hessianVectorProduct, jit, jvp, jvpProgram, lessEqual, matmul, mul,
-  reshape, sign, sin, spec, sum, tanh, trace, valueAndGrad, vjp, vjpProgram, where, type Tensor,
+  Program,
+  abs,
+  checkGrads,
+  cos,
+  customVjp,
+  exp,
+  getBackend,
+  grad,
+  hessianVectorProduct,
+  jit,
+  jvp,
+  jvpProgram,
+  lessEqual,
+  matmul,
+  mul,
+  reshape,
+  sign,
+  sin,
+  spec,
+  sum,
+  tanh,
+  trace,
+  valueAndGrad,
+  vjp,
+  vjpProgram,
+  where,
+  type Tensor,
 } from "../../index";
-import { expectAllClose, f64, numericDirectional, numericGradient, randomLike, rng, shapeArb, tensorArb, thrown, values, FD_TOL } from "./helpers";
+import {
+  expectAllClose,
+  f64,
+  numericDirectional,
+  numericGradient,
+  randomLike,
+  rng,
+  shapeArb,
+  tensorArb,
+  thrown,
+  values,
+  FD_TOL,
+} from "./helpers";
 
 const RUNS = 20;
 const vecArb = shapeArb(1, 2).chain((s) => tensorArb(s));
@@ -55,7 +92,12 @@ describe("higher order", () => {
           return sum(tanh(matmul(flat.expandDims(1), flat.expandDims(0)))).square();
         };
         const fd = numericDirectional((xs) => [grad(g)(xs[0]!) as Tensor], [x], [v])[0]!;
-        expectAllClose(values(hessianVectorProduct(g)(x, v) as Tensor), fd, FD_TOL, "hessianVectorProduct vs finite differences of grad");
+        expectAllClose(
+          values(hessianVectorProduct(g)(x, v) as Tensor),
+          fd,
+          FD_TOL,
+          "hessianVectorProduct vs finite differences of grad",
+        );
       }),
       { numRuns: RUNS },
     );
@@ -128,7 +170,10 @@ describe("pytrees", () => {
         expectAllClose(values(dp.b[1]), values(gp.b[1]), 1e-14, "db1");
         expectAllClose(values(dx), values(gx), 1e-14, "dx");
         // and grad itself matches finite differences of the flattened parameters
-        const fd = numericGradient(([w, b0, b1]) => inner({ w: w!, b: [b0!, b1!] }, x).item(), [params.w, params.b[0], params.b[1]]);
+        const fd = numericGradient(
+          ([w, b0, b1]) => inner({ w: w!, b: [b0!, b1!] }, x).item(),
+          [params.w, params.b[0], params.b[1]],
+        );
         expectAllClose(values(gp.w), fd[0]!, FD_TOL, "dw vs finite differences");
       }),
       { numRuns: RUNS },
@@ -136,19 +181,30 @@ describe("pytrees", () => {
   });
 
   it("valueAndGrad with hasAux returns [[loss, aux], grads] and grad with hasAux returns [grads, aux]", () => {
-    const params = { w: f64([0.5, -1, 2, 0.25, 1, -0.5], [3, 2]), b: [f64([0.1, 0.2], [2]), f64([3], [])] as [Tensor, Tensor] };
+    const params = {
+      w: f64([0.5, -1, 2, 0.25, 1, -0.5], [3, 2]),
+      b: [f64([0.1, 0.2], [2]), f64([3], [])] as [Tensor, Tensor],
+    };
     const x = f64([1, 2, 3, -1, 0, 1], [2, 3]);
     const lossWithAux = (p: Params, xx: Tensor) => {
       const o = model(p, xx);
       const loss = sum(mul(o.y, o.y));
       return [loss, { pred: o.y, count: [sum(xx)] }] as const;
     };
-    const [[loss, aux], g] = valueAndGrad(lossWithAux, { hasAux: true })(params, x) as [[Tensor, { pred: Tensor; count: Tensor[] }], Params];
+    const [[loss, aux], g] = valueAndGrad(lossWithAux, { hasAux: true })(params, x) as [
+      [Tensor, { pred: Tensor; count: Tensor[] }],
+      Params,
+    ];
     const plain = (p: Params, xx: Tensor) => lossWithAux(p, xx)[0];
     expect(loss.item()).toBeCloseTo(plain(params, x).item(), 14);
     expectAllClose(values(aux.pred), values(model(params, x).y), 0, "aux.pred");
     expect(aux.count[0]!.item()).toBe(6);
-    expectAllClose(values(g.w), values((grad(plain)(params, x) as Params).w), 1e-15, "grad with aux equals grad without");
+    expectAllClose(
+      values(g.w),
+      values((grad(plain)(params, x) as Params).w),
+      1e-15,
+      "grad with aux equals grad without",
+    );
     const [g2, aux2] = grad(lossWithAux, { hasAux: true })(params, x) as [Params, { pred: Tensor }];
     expectAllClose(values(g2.b[0]), values(g.b[0]), 0, "grad(hasAux) grads");
     expectAllClose(values(aux2.pred), values(aux.pred), 0, "grad(hasAux) aux");
@@ -180,7 +236,12 @@ describe("customVjp inside grad", () => {
         expectAllClose(values(g), want, 1e-13, "grad through the STE");
         // grad of jit of the custom function: same rule.
         const gj = grad(jit((t: Tensor) => sum(mul(binarize(t), u))))(x) as Tensor;
-        expectAllClose(values(gj), xs.map((xi, i) => (Math.abs(xi) <= 1 ? us[i]! : 0)), 0, "grad of jit through the STE");
+        expectAllClose(
+          values(gj),
+          xs.map((xi, i) => (Math.abs(xi) <= 1 ? us[i]! : 0)),
+          0,
+          "grad of jit through the STE",
+        );
       }),
       { numRuns: RUNS },
     );
@@ -220,10 +281,18 @@ describe("customVjp closing over traced values", () => {
   it("differentiating with respect to a closed-over value is an error, not a silently zero gradient", () => {
     const e = thrown(() =>
       grad((s: Tensor) =>
-        sum(customVjp((t: Tensor) => t.mul(s), (t: Tensor) => [t.mul(s), null], (_r: unknown, ct: Tensor) => [ct.mul(2)])(x)),
+        sum(
+          customVjp(
+            (t: Tensor) => t.mul(s),
+            (t: Tensor) => [t.mul(s), null],
+            (_r: unknown, ct: Tensor) => [ct.mul(2)],
+          )(x),
+        ),
       )(w),
     );
-    expect(e.message).toContain('customVjp "anonymous": differentiating with respect to a value the function closes over (f64[])');
+    expect(e.message).toContain(
+      'customVjp "anonymous": differentiating with respect to a value the function closes over (f64[])',
+    );
     expect(e.message).toContain("Pass that value as an argument of the customVjp function");
   });
 });
@@ -243,7 +312,8 @@ describe("Programs in, Programs out", () => {
       expect(lines.at(-1)).toBe("}");
       expect(lines.at(-2)).toMatch(/^ {2}return %\d+(, %\d+)*$/);
       // One equation a line: "%id:dtype[shape] = prim{params} %in ..."
-      for (const l of lines.slice(1, -2)) expect(l).toMatch(/^ {2}%\d+:(f64|f32|i32|bool)\[[^\]]*\] = (const .+|[a-zA-Z]+(\{[^}]*\})?( %\d+)*)$/);
+      for (const l of lines.slice(1, -2))
+        expect(l).toMatch(/^ {2}%\d+:(f64|f32|i32|bool)\[[^\]]*\] = (const .+|[a-zA-Z]+(\{[^}]*\})?( %\d+)*)$/);
     }
     expect(back.inputs).toHaveLength(3); // x, w, d loss
     expect(back.outputs).toHaveLength(3); // loss, dx, dw
@@ -274,7 +344,12 @@ describe("Programs in, Programs out", () => {
     const v = f64([1, 2, -1], [3]);
     const res = getBackend("interp").run(hess, [x, f64([1], []), f64([0], []), v]);
     // d/dx <v, f'(x)> = f''(x) v with f'' = 2 cos x - x sin x (diagonal).
-    expectAllClose(values(res[2]!), values(x).map((xi, i) => (2 * Math.cos(xi) - xi * Math.sin(xi)) * values(v)[i]!), 1e-14, "H v");
+    expectAllClose(
+      values(res[2]!),
+      values(x).map((xi, i) => (2 * Math.cos(xi) - xi * Math.sin(xi)) * values(v)[i]!),
+      1e-14,
+      "H v",
+    );
   });
 });
 
@@ -283,7 +358,11 @@ describe("checkGrads", () => {
 
   it("passes on correct derivatives, including second order", () => {
     checkGrads((t: Tensor) => sum(mul(sin(t), exp(t))), [x], { order: 2 });
-    checkGrads((a: Tensor, b: Tensor) => tanh(matmul(a, b)), [f64([1, 2, 3, 4], [2, 2]), f64([0.5, -0.5, 0.25, 1], [2, 2])], { order: 2 });
+    checkGrads(
+      (a: Tensor, b: Tensor) => tanh(matmul(a, b)),
+      [f64([1, 2, 3, 4], [2, 2]), f64([0.5, -0.5, 0.25, 1], [2, 2])],
+      { order: 2 },
+    );
   });
 
   it("throws on a customVjp whose bwd is wrong, and accepts the corrected rule", () => {
@@ -293,7 +372,9 @@ describe("checkGrads", () => {
       (t: Tensor, ct: Tensor) => [mul(ct, sin(t))], // wrong: should be cos(t)
     );
     const e = thrown(() => checkGrads((t: Tensor) => wrongSin(t), [x], { modes: ["rev"] }));
-    expect(e.message).toMatch(/^checkGrads: vjp vs finite differences \(direction 0\): got .+, expected .+ \(\|diff\| /);
+    expect(e.message).toMatch(
+      /^checkGrads: vjp vs finite differences \(direction 0\): got .+, expected .+ \(\|diff\| /,
+    );
     const rightSin = customVjp(
       (t: Tensor) => sin(t),
       (t: Tensor) => [sin(t), t],

@@ -6,8 +6,26 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import {
-  PytreeError, ShapeError, add, gather, getBackend, grad, jit, matmul, reshape, scatterAdd, spec, sum, take, topK, trace, tree,
-  valueAndGrad, vjp, zeros, type Tensor,
+  PytreeError,
+  ShapeError,
+  add,
+  gather,
+  getBackend,
+  grad,
+  jit,
+  matmul,
+  reshape,
+  scatterAdd,
+  spec,
+  sum,
+  take,
+  topK,
+  trace,
+  tree,
+  valueAndGrad,
+  vjp,
+  zeros,
+  type Tensor,
 } from "../../index";
 import { f64, i32, thrown } from "./helpers";
 
@@ -30,17 +48,23 @@ describe("shape mismatches", () => {
   it("elementwise: names the op, both shapes, the clashing dim, what is expected, and the call site (eager)", () => {
     const [e, line] = [thrown(() => add(x23, f64([1, 2, 3, 4], [4]))), here()];
     expect(e).toBeInstanceOf(ShapeError);
-    expect(e.message).toContain("add: shapes [2,3] and [4] do not broadcast (dim 1: 3 vs 4); expected equal sizes or 1");
+    expect(e.message).toContain(
+      "add: shapes [2,3] and [4] do not broadcast (dim 1: 3 vs 4); expected equal sizes or 1",
+    );
     expectCallSite(e, line);
   });
 
   it("elementwise while tracing: the call site is the line in the traced function", () => {
     let line = 0;
     const e = thrown(() =>
-      trace((a: Tensor, b: Tensor) => {
-        line = here() + 1;
-        return a.mul(b);
-      }, spec([2, 3]), spec([3, 2])),
+      trace(
+        (a: Tensor, b: Tensor) => {
+          line = here() + 1;
+          return a.mul(b);
+        },
+        spec([2, 3]),
+        spec([3, 2]),
+      ),
     );
     expect(e).toBeInstanceOf(ShapeError);
     expect(e.message).toContain("mul: shapes [2,3] and [3,2] do not broadcast (dim 0: 2 vs 3)");
@@ -50,22 +74,30 @@ describe("shape mismatches", () => {
   it("named dims that differ do not broadcast while tracing", () => {
     let line = 0;
     const e = thrown(() =>
-      trace((a: Tensor, b: Tensor) => {
-        line = here() + 1;
-        return add(a, b);
-      }, spec(["T", 4]), spec(["S", 4])),
+      trace(
+        (a: Tensor, b: Tensor) => {
+          line = here() + 1;
+          return add(a, b);
+        },
+        spec(["T", 4]),
+        spec(["S", 4]),
+      ),
     );
-    expect(e.message).toContain('add: shapes [T,4] and [S,4] do not broadcast (dim 0: T vs S)');
+    expect(e.message).toContain("add: shapes [T,4] and [S,4] do not broadcast (dim 0: T vs S)");
     expectCallSite(e, line);
   });
 
   it("matmul inner dims: names both shapes and both sizes (traced)", () => {
     let line = 0;
     const e = thrown(() =>
-      trace((a: Tensor, b: Tensor) => {
-        line = here() + 1;
-        return matmul(a, b);
-      }, spec(["T", 3]), spec([4, 5])),
+      trace(
+        (a: Tensor, b: Tensor) => {
+          line = here() + 1;
+          return matmul(a, b);
+        },
+        spec(["T", 3]),
+        spec([4, 5]),
+      ),
     );
     expect(e).toBeInstanceOf(ShapeError);
     expect(e.message).toContain("matmul: inner dims differ: [T,3] @ [4,5] (3 vs 4)");
@@ -82,7 +114,9 @@ describe("shape mismatches", () => {
     const p = trace((a: Tensor, b: Tensor) => add(a, b), spec(["T", 3], "f64"), spec(["T", 3], "f64"));
     const e = thrown(() => getBackend("interp").run(p, [x23, f64(new Float64Array(9), [3, 3])]));
     expect(e).toBeInstanceOf(ShapeError);
-    expect(e.message).toContain('named dim "T" is bound to 2 (input 0, dim 0) and to 3 (input 1, dim 0); a named dim must have one size');
+    expect(e.message).toContain(
+      'named dim "T" is bound to 2 (input 0, dim 0) and to 3 (input 1, dim 0); a named dim must have one size',
+    );
   });
 });
 
@@ -97,10 +131,14 @@ describe("dtype mismatches", () => {
   it("matmul f32 @ f64 while tracing", () => {
     let line = 0;
     const e = thrown(() =>
-      trace((a: Tensor, b: Tensor) => {
-        line = here() + 1;
-        return matmul(a, b);
-      }, spec([2, 3], "f32"), spec([3, 2], "f64")),
+      trace(
+        (a: Tensor, b: Tensor) => {
+          line = here() + 1;
+          return matmul(a, b);
+        },
+        spec([2, 3], "f32"),
+        spec([3, 2], "f64"),
+      ),
     );
     expect(e.message).toContain("matmul: operand dtypes f32 and f64 differ; cast one operand first");
     expectCallSite(e, line);
@@ -122,11 +160,15 @@ describe("pytrees", () => {
   });
 
   it("the same in jit, vjp and tree.map (a string, a Date)", () => {
-    expect(thrown(() => jit((a: Tensor, _s: unknown) => a)(x23, "hi")).message).toMatch(/args\[1\]: a pytree leaf must be a Tensor, got string/);
+    expect(thrown(() => jit((a: Tensor, _s: unknown) => a)(x23, "hi")).message).toMatch(
+      /args\[1\]: a pytree leaf must be a Tensor, got string/,
+    );
     expect(thrown(() => vjp((a: { x: Tensor }) => a.x, { x: x23, when: new Date(0) } as never)).message).toMatch(
       /vjp: argument 0\.when: a pytree leaf must be a Tensor, got Date/,
     );
-    expect(thrown(() => tree.map((t) => t, { a: [x23, 3] })).message).toMatch(/tree\.a\[1\]: a pytree leaf must be a Tensor, got number \(3\)/);
+    expect(thrown(() => tree.map((t) => t, { a: [x23, 3] })).message).toMatch(
+      /tree\.a\[1\]: a pytree leaf must be a Tensor, got number \(3\)/,
+    );
   });
 });
 
@@ -147,7 +189,9 @@ describe("indices out of range (interpreter)", () => {
     expect(e).toBeInstanceOf(RangeError);
     expect(e.message).toContain("take: index 3 is out of range for axis 1 of size 3; expected 0 <= index < 3");
     expectCallSite(e, line);
-    expect(thrown(() => take(x23, i32([-1], [1]), 0)).message).toContain("take: index -1 is out of range for axis 0 of size 2");
+    expect(thrown(() => take(x23, i32([-1], [1]), 0)).message).toContain(
+      "take: index -1 is out of range for axis 0 of size 2",
+    );
   });
 
   it("gather", () => {
@@ -170,19 +214,26 @@ describe("topK", () => {
   it("k > size: names the op, k, the axis size and shape, and the valid range (eager)", () => {
     const [e, line] = [thrown(() => topK(x23, 4)), here()];
     expect(e).toBeInstanceOf(RangeError);
-    expect(e.message).toContain("topK: k = 4 is out of range for the last axis of size 3 (shape [2,3]); expected 1 <= k <= 3");
+    expect(e.message).toContain(
+      "topK: k = 4 is out of range for the last axis of size 3 (shape [2,3]); expected 1 <= k <= 3",
+    );
     expectCallSite(e, line);
   });
 
   it("k > size while tracing, and k = 0", () => {
     let line = 0;
     const e = thrown(() =>
-      trace((a: Tensor) => {
-        line = here() + 1;
-        return topK(a, 9)[0];
-      }, spec(["T", 8])),
+      trace(
+        (a: Tensor) => {
+          line = here() + 1;
+          return topK(a, 9)[0];
+        },
+        spec(["T", 8]),
+      ),
     );
-    expect(e.message).toContain("topK: k = 9 is out of range for the last axis of size 8 (shape [T,8]); expected 1 <= k <= 8");
+    expect(e.message).toContain(
+      "topK: k = 9 is out of range for the last axis of size 8 (shape [T,8]); expected 1 <= k <= 8",
+    );
     expectCallSite(e, line);
     expect(thrown(() => topK(zeros([5]), 0)).message).toContain("topK: k = 0 is out of range");
   });

@@ -30,8 +30,24 @@ const GROUPS: readonly [string, readonly GradCase[]][] = [
 
 /** Primitives whose outputs carry no derivative (integer/bool results, or piecewise constant). */
 const NOT_DIFFERENTIABLE: readonly Primitive[] = [
-  "sign", "logicalNot", "equal", "notEqual", "less", "lessEqual", "greater", "greaterEqual", "logicalAnd", "logicalOr",
-  "bitsToUniform", "iota", "argmax", "argmin", "topKIndices", "argsort", "bincount", "randomBits",
+  "sign",
+  "logicalNot",
+  "equal",
+  "notEqual",
+  "less",
+  "lessEqual",
+  "greater",
+  "greaterEqual",
+  "logicalAnd",
+  "logicalOr",
+  "bitsToUniform",
+  "iota",
+  "argmax",
+  "argmin",
+  "topKIndices",
+  "argsort",
+  "bincount",
+  "randomBits",
 ];
 
 /** Differentiable primitives whose property is not a finite-difference check (see the named test file). */
@@ -60,7 +76,9 @@ describe("gradient suite coverage", () => {
     const doc = readFileSync(fileURLToPath(new URL("../../docs/GRADIENT-CHECKS.md", import.meta.url)), "utf8");
     const runs = (n: number) => (n > 0 ? String(n) : "-");
     const rows = GROUPS.flatMap(([group, cases]) =>
-      cases.map((c) => `| ${c.name} | ${group} | ${runs(c.runs.vjp)} | ${runs(c.runs.dual)} | ${runs(c.runs.second)} |`),
+      cases.map(
+        (c) => `| ${c.name} | ${group} | ${runs(c.runs.vjp)} | ${runs(c.runs.dual)} | ${runs(c.runs.second)} |`,
+      ),
     );
     const absent = rows.filter((r) => !doc.includes(r));
     expect(absent, `rows missing from docs/GRADIENT-CHECKS.md:\n${absent.join("\n")}`).toEqual([]);

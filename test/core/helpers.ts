@@ -67,7 +67,7 @@ export function thrown(fn: () => unknown): Error {
     fn();
   } catch (e) {
     if (e instanceof Error) return e;
-    throw new Error(`expected an Error, got ${String(e)}`);
+    throw new Error(`expected an Error, got ${String(e)}`, { cause: e });
   }
   throw new Error("expected the call to throw, it returned normally");
 }
@@ -95,8 +95,16 @@ export function tensorArb(shape: readonly number[], min = -2, max = 2): fc.Arbit
 /** Values with |x| in [gap, max]: away from the kink of abs/relu at 0. */
 export function awayFromZeroArb(shape: readonly number[], gap = 0.05, max = 3): fc.Arbitrary<Tensor> {
   return fc
-    .tuple(valuesArb(numelOf(shape), gap, max), fc.array(fc.boolean(), { minLength: numelOf(shape), maxLength: numelOf(shape) }))
-    .map(([mag, neg]) => f64(mag.map((m, i) => (neg[i] ? -m : m)), shape));
+    .tuple(
+      valuesArb(numelOf(shape), gap, max),
+      fc.array(fc.boolean(), { minLength: numelOf(shape), maxLength: numelOf(shape) }),
+    )
+    .map(([mag, neg]) =>
+      f64(
+        mag.map((m, i) => (neg[i] ? -m : m)),
+        shape,
+      ),
+    );
 }
 
 /**
@@ -107,7 +115,12 @@ export function distinctTensorArb(shape: readonly number[]): fc.Arbitrary<Tensor
   const n = numelOf(shape);
   return fc
     .tuple(fc.uniqueArray(fc.integer({ min: -40, max: 40 }), { minLength: n, maxLength: n }), valuesArb(n, 0, 0.05))
-    .map(([ks, jitter]) => f64(ks.map((k, i) => k * 0.25 + jitter[i]!), shape));
+    .map(([ks, jitter]) =>
+      f64(
+        ks.map((k, i) => k * 0.25 + jitter[i]!),
+        shape,
+      ),
+    );
 }
 
 /** i32 indices in [0, size) of the given shape (repeats likely when the shape is larger than size). */
@@ -120,7 +133,10 @@ export function indicesArb(shape: readonly number[], size: number): fc.Arbitrary
 export function broadcastShapesArb(n: number, maxRank = 3, maxDim = 3): fc.Arbitrary<number[][]> {
   return shapeArb(0, maxRank, 1, maxDim).chain((out) => {
     const operand = fc
-      .tuple(fc.integer({ min: 0, max: out.length }), fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }))
+      .tuple(
+        fc.integer({ min: 0, max: out.length }),
+        fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }),
+      )
       .map(([drop, ones]) => out.slice(drop).map((d, i) => (ones[i + drop] ? 1 : d)));
     return fc.array(operand, { minLength: n, maxLength: n });
   });
@@ -156,7 +172,11 @@ export const rng: (seed: number) => () => number = mulberry32;
 /** A tensor like `t` (shape and dtype) with values uniform in [-1, 1). */
 export function randomLike(t: Tensor, rand: () => number): Tensor {
   const n = numelOf(t.shape as number[]);
-  return tensor(Float64Array.from({ length: n }, () => rand() * 2 - 1), [...(t.shape as number[])], t.dtype);
+  return tensor(
+    Float64Array.from({ length: n }, () => rand() * 2 - 1),
+    [...(t.shape as number[])],
+    t.dtype,
+  );
 }
 
 /** <a, b> summed over lists of tensors, and sum |a_i b_i| (the scale of its round-off). */
@@ -199,8 +219,19 @@ export function numericGradient(L: (xs: Tensor[]) => number, xs: readonly Tensor
 }
 
 /** Central difference of a tensor-valued function along direction `v`: (F(x + eps v) - F(x - eps v)) / 2 eps. */
-export function numericDirectional(F: (xs: Tensor[]) => Tensor[], xs: readonly Tensor[], v: readonly Tensor[], eps = FD_EPS): Float64Array[] {
-  const shift = (s: number) => xs.map((x, i) => f64(values(x).map((xv, j) => xv + s * values(v[i]!)[j]!), x.shape as number[]));
+export function numericDirectional(
+  F: (xs: Tensor[]) => Tensor[],
+  xs: readonly Tensor[],
+  v: readonly Tensor[],
+  eps = FD_EPS,
+): Float64Array[] {
+  const shift = (s: number) =>
+    xs.map((x, i) =>
+      f64(
+        values(x).map((xv, j) => xv + s * values(v[i]!)[j]!),
+        x.shape as number[],
+      ),
+    );
   const hi = F(shift(eps));
   const lo = F(shift(-eps));
   return hi.map((h, i) => values(h).map((hv, j) => (hv - values(lo[i]!)[j]!) / (2 * eps)));
@@ -238,7 +269,8 @@ export function checkVjpVsFiniteDifferences({ f, args }: GradSample, seed: numbe
   const cts = pullback(u) as Tensor[];
   const fd = numericGradient((xs) => dot([f(...xs)], [u]), args, opts.eps);
   cts.forEach((ct, i) => {
-    if (ct.shape.join() !== args[i]!.shape.join()) throw new Error(`cotangent ${i} has shape [${ct.shape}], expected [${args[i]!.shape}]`);
+    if (ct.shape.join() !== args[i]!.shape.join())
+      throw new Error(`cotangent ${i} has shape [${ct.shape}], expected [${args[i]!.shape}]`);
     expectAllClose(values(ct), fd[i]!, opts.tol ?? FD_TOL, `vjp of argument ${i} vs finite differences`);
   });
 }
@@ -274,15 +306,22 @@ export function checkSecondOrder({ f, args }: GradSample, seed: number, opts: Ch
   const argnums = args.map((_, i) => i);
   const L = (...xs: Tensor[]) => sum(mul(f(...xs), u));
   const gradL = grad(L, { argnums }) as (...xs: Tensor[]) => Tensor[];
-  const h = (...xs: Tensor[]) => gradL(...xs).map((g, i) => sum(mul(g, w[i]!))).reduce((p, q) => add(p, q));
+  const h = (...xs: Tensor[]) =>
+    gradL(...xs)
+      .map((g, i) => sum(mul(g, w[i]!)))
+      .reduce((p, q) => add(p, q));
 
   const hw = grad(h, { argnums })(...args) as Tensor[];
   const fdHw = numericGradient((xs) => h(...xs).item(), args, opts.eps);
-  hw.forEach((g, i) => expectAllClose(values(g), fdHw[i]!, tol, `grad of grad, argument ${i}, vs finite differences of grad`));
+  hw.forEach((g, i) =>
+    expectAllClose(values(g), fdHw[i]!, tol, `grad of grad, argument ${i}, vs finite differences of grad`),
+  );
 
   const [, hv] = jvp(gradL, args as never, v) as [Tensor[], Tensor[]];
   const fdHv = numericDirectional((xs) => gradL(...xs), args, v, opts.eps);
-  hv.forEach((t, i) => expectAllClose(values(t), fdHv[i]!, tol, `jvp of grad, argument ${i}, vs finite differences of grad`));
+  hv.forEach((t, i) =>
+    expectAllClose(values(t), fdHv[i]!, tol, `jvp of grad, argument ${i}, vs finite differences of grad`),
+  );
 }
 
 // ------------------------------------------------------------------ case tables
@@ -304,17 +343,26 @@ export function describeGradCases(cases: readonly GradCase[]): void {
     describe(c.name, () => {
       if (c.runs.vjp > 0) {
         it(`VJP vs finite differences (${c.runs.vjp} runs)`, () => {
-          fc.assert(fc.property(c.sample, fc.nat(), (s, seed) => checkVjpVsFiniteDifferences(s, seed, c.opts)), { numRuns: c.runs.vjp });
+          fc.assert(
+            fc.property(c.sample, fc.nat(), (s, seed) => checkVjpVsFiniteDifferences(s, seed, c.opts)),
+            { numRuns: c.runs.vjp },
+          );
         });
       }
       if (c.runs.dual > 0) {
         it(`JVP vs VJP: <vjp(u), v> == <u, jvp(v)> (${c.runs.dual} runs)`, () => {
-          fc.assert(fc.property(c.sample, fc.nat(), (s, seed) => checkJvpVsVjp(s, seed, c.opts)), { numRuns: c.runs.dual });
+          fc.assert(
+            fc.property(c.sample, fc.nat(), (s, seed) => checkJvpVsVjp(s, seed, c.opts)),
+            { numRuns: c.runs.dual },
+          );
         });
       }
       if (c.runs.second > 0) {
         it(`second order: grad of grad and jvp of grad vs finite differences of grad (${c.runs.second} runs)`, () => {
-          fc.assert(fc.property(c.sample, fc.nat(), (s, seed) => checkSecondOrder(s, seed, c.opts)), { numRuns: c.runs.second });
+          fc.assert(
+            fc.property(c.sample, fc.nat(), (s, seed) => checkSecondOrder(s, seed, c.opts)),
+            { numRuns: c.runs.second },
+          );
         });
       }
     });

@@ -24,9 +24,21 @@ const seedArb = fc.nat({ max: 2 ** 31 - 1 });
 
 /** Random123's kat_vectors for threefry2x32_20: [counter, key, expected output]. */
 const KAT: readonly [[number, number], [number, number], [number, number]][] = [
-  [[0x00000000, 0x00000000], [0x00000000, 0x00000000], [0x6b200159, 0x99ba4efe]],
-  [[0xffffffff, 0xffffffff], [0xffffffff, 0xffffffff], [0x1cb996fc, 0xbb002be7]],
-  [[0x243f6a88, 0x85a308d3], [0x13198a2e, 0x03707344], [0xc4923a9c, 0x483df7a0]],
+  [
+    [0x00000000, 0x00000000],
+    [0x00000000, 0x00000000],
+    [0x6b200159, 0x99ba4efe],
+  ],
+  [
+    [0xffffffff, 0xffffffff],
+    [0xffffffff, 0xffffffff],
+    [0x1cb996fc, 0xbb002be7],
+  ],
+  [
+    [0x243f6a88, 0x85a308d3],
+    [0x13198a2e, 0x03707344],
+    [0xc4923a9c, 0x483df7a0],
+  ],
 ];
 
 function mean(xs: ArrayLike<number>): number {
@@ -69,7 +81,9 @@ describe("threefry2x32 known answers (Random123)", () => {
     expect(four.slice(2)).toEqual(threefry2x32(0, 0, 0, 1).map(u32));
     // The pi-digits key, through the i32 key tensor (two's complement words).
     const piKey = tensor([0x13198a2e, 0x03707344], [2], "i32");
-    expect(Array.from(random.bits(piKey, [2]).dataSync(), u32)).toEqual(threefry2x32(0x13198a2e, 0x03707344, 0, 0).map(u32));
+    expect(Array.from(random.bits(piKey, [2]).dataSync(), u32)).toEqual(
+      threefry2x32(0x13198a2e, 0x03707344, 0, 0).map(u32),
+    );
   });
 });
 
@@ -114,9 +128,12 @@ describe("split", () => {
         expect(keyStrings.size).toBe(count + 1);
         const streams = keys.map((k) => values(random.uniform(k, [n], { dtype: "f64" })));
         for (let i = 0; i < count; i++)
-          for (let j = i + 1; j < count; j++) expect(Math.abs(correlation(streams[i]!, streams[j]!))).toBeLessThan(5 / Math.sqrt(n));
+          for (let j = i + 1; j < count; j++)
+            expect(Math.abs(correlation(streams[i]!, streams[j]!))).toBeLessThan(5 / Math.sqrt(n));
         // Splitting is deterministic too.
-        expect(random.split(parent, count).map((k) => Array.from(k.dataSync()))).toEqual(keys.map((k) => Array.from(k.dataSync())));
+        expect(random.split(parent, count).map((k) => Array.from(k.dataSync()))).toEqual(
+          keys.map((k) => Array.from(k.dataSync())),
+        );
       }),
       { numRuns: 10 },
     );
@@ -126,13 +143,18 @@ describe("split", () => {
 describe("distributions", () => {
   it("uniform lies in [0, 1) for f32 and f64, and in [minval, maxval) when given (20 runs)", () => {
     fc.assert(
-      fc.property(seedArb, shapeArb(1, 3, 1, 16), fc.constantFrom("f32" as const, "f64" as const), (seed, shape, dtype) => {
-        const u = values(random.uniform(random.key(seed), shape, { dtype }));
-        expect(u.length).toBe(numelOf(shape));
-        expect(u.every((x) => x >= 0 && x < 1)).toBe(true);
-        const r = values(random.uniform(random.key(seed), shape, { dtype, minval: -3, maxval: 5 }));
-        expect(r.every((x) => x >= -3 && x < 5)).toBe(true);
-      }),
+      fc.property(
+        seedArb,
+        shapeArb(1, 3, 1, 16),
+        fc.constantFrom("f32" as const, "f64" as const),
+        (seed, shape, dtype) => {
+          const u = values(random.uniform(random.key(seed), shape, { dtype }));
+          expect(u.length).toBe(numelOf(shape));
+          expect(u.every((x) => x >= 0 && x < 1)).toBe(true);
+          const r = values(random.uniform(random.key(seed), shape, { dtype, minval: -3, maxval: 5 }));
+          expect(r.every((x) => x >= -3 && x < 5)).toBe(true);
+        },
+      ),
       { numRuns: 20 },
     );
   });

@@ -10,8 +10,20 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { PRIMITIVES, ShapeError, add, matmul, mean, softmax, spec, trace, vjpProgram, type Program, type Tensor } from "../../index";
-import type { NDArray } from "../../backends/interp/ndarray";
+import {
+  PRIMITIVES,
+  ShapeError,
+  add,
+  matmul,
+  mean,
+  softmax,
+  spec,
+  trace,
+  vjpProgram,
+  type Program,
+  type Tensor,
+} from "../../index";
+import type { NDArray } from "../../dsl/ndarray";
 import { evalProgram } from "../../dsl/trace";
 import { compositeCases } from "./cases/composite";
 import { elementwiseCases } from "./cases/elementwise";
@@ -21,7 +33,14 @@ import { reduceCases } from "./cases/reduce";
 import { shapeCases } from "./cases/shape";
 import { f64, numelOf, refBroadcastShape, shapeArb, tensorArb, thrown, values } from "./helpers";
 
-const ALL_CASES = [...elementwiseCases, ...shapeCases, ...reduceCases, ...linalgCases, ...indexingCases, ...compositeCases];
+const ALL_CASES = [
+  ...elementwiseCases,
+  ...shapeCases,
+  ...reduceCases,
+  ...linalgCases,
+  ...indexingCases,
+  ...compositeCases,
+];
 
 /** Runs a program equation by equation with the impls, checking each result's shape and dtype against the equation's aval. */
 function checkAvalsAgainstImpls(program: Program, inputs: readonly NDArray[]): number {
@@ -60,36 +79,39 @@ describe("numpy broadcasting of binary ops", () => {
 
   it("matches a reference elementwise implementation, or rejects exactly the pairs that clash (200 runs)", () => {
     fc.assert(
-      fc.property(anyPair.chain(([sa, sb]) => fc.tuple(tensorArb(sa), tensorArb(sb))), ([a, b]) => {
-        const sa = a.shape as number[];
-        const sb = b.shape as number[];
-        const want = refBroadcastShape(sa, sb);
-        if (want === null) {
-          const e = thrown(() => add(a, b));
-          expect(e).toBeInstanceOf(ShapeError);
-          expect(e.message).toContain(`[${sa.join(",")}] and [${sb.join(",")}] do not broadcast`);
-          return;
-        }
-        const y = add(a, b);
-        expect(y.shape).toEqual(want);
-        // Reference: out[i] = a[i mod a's dims] + b[i mod b's dims], right-aligned.
-        const av = values(a);
-        const bv = values(b);
-        const yv = values(y);
-        const index = (flat: number, shape: number[]) => {
-          let rem = flat;
-          const idx = new Array<number>(want.length);
-          for (let d = want.length - 1; d >= 0; d--) {
-            idx[d] = rem % want[d]!;
-            rem = Math.floor(rem / want[d]!);
+      fc.property(
+        anyPair.chain(([sa, sb]) => fc.tuple(tensorArb(sa), tensorArb(sb))),
+        ([a, b]) => {
+          const sa = a.shape as number[];
+          const sb = b.shape as number[];
+          const want = refBroadcastShape(sa, sb);
+          if (want === null) {
+            const e = thrown(() => add(a, b));
+            expect(e).toBeInstanceOf(ShapeError);
+            expect(e.message).toContain(`[${sa.join(",")}] and [${sb.join(",")}] do not broadcast`);
+            return;
           }
-          let src = 0;
-          const off = want.length - shape.length;
-          shape.forEach((n, d) => (src = src * n + (n === 1 ? 0 : idx[d + off]!)));
-          return src;
-        };
-        for (let i = 0; i < numelOf(want); i++) expect(yv[i]).toBe(av[index(i, sa)]! + bv[index(i, sb)]!);
-      }),
+          const y = add(a, b);
+          expect(y.shape).toEqual(want);
+          // Reference: out[i] = a[i mod a's dims] + b[i mod b's dims], right-aligned.
+          const av = values(a);
+          const bv = values(b);
+          const yv = values(y);
+          const index = (flat: number, shape: number[]) => {
+            let rem = flat;
+            const idx = new Array<number>(want.length);
+            for (let d = want.length - 1; d >= 0; d--) {
+              idx[d] = rem % want[d]!;
+              rem = Math.floor(rem / want[d]!);
+            }
+            let src = 0;
+            const off = want.length - shape.length;
+            shape.forEach((n, d) => (src = src * n + (n === 1 ? 0 : idx[d + off]!)));
+            return src;
+          };
+          for (let i = 0; i < numelOf(want); i++) expect(yv[i]).toBe(av[index(i, sa)]! + bv[index(i, sb)]!);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -113,7 +135,10 @@ describe("named (symbolic) dims", () => {
 
   it("stay symbolic in the traced program and its printout", () => {
     const p = trace(model, spec(["T", 4], "f64"), spec([4, "H"], "f64"));
-    expect(p.inputs.map((v) => v.shape)).toEqual([["T", 4], [4, "H"]]);
+    expect(p.inputs.map((v) => v.shape)).toEqual([
+      ["T", 4],
+      [4, "H"],
+    ]);
     expect(p.outputs[0]!.shape).toEqual(["T"]);
     const text = p.toString();
     expect(text).toContain("f64[T,4]");
@@ -127,7 +152,9 @@ describe("named (symbolic) dims", () => {
     const p = trace(model, spec(["T", 4], "f64"), spec([4, "H"], "f64"));
     fc.assert(
       fc.property(
-        fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 })).chain(([T, H]) => fc.tuple(tensorArb([T, 4]), tensorArb([4, H]))),
+        fc
+          .tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }))
+          .chain(([T, H]) => fc.tuple(tensorArb([T, 4]), tensorArb([4, H]))),
         ([x, w]) => {
           const [y] = evalProgram(p, [x, w]);
           expect(y!.shape).toEqual([x.shape[0]]);
@@ -145,7 +172,12 @@ describe("named (symbolic) dims", () => {
     expect(e.message).toMatch(/named dim "T" is bound to 3 \(input 0, dim 0\) and to 2 \(input 1, dim 0\)/);
     expect(e.message).toContain("a named dim must have one size");
     // The first binding is reported even after other inputs agreed with it.
-    const p3 = trace((a: Tensor, b: Tensor, c: Tensor) => add(add(a, b), c), spec(["T"], "f64"), spec(["T"], "f64"), spec([2, "T"], "f64"));
+    const p3 = trace(
+      (a: Tensor, b: Tensor, c: Tensor) => add(add(a, b), c),
+      spec(["T"], "f64"),
+      spec(["T"], "f64"),
+      spec([2, "T"], "f64"),
+    );
     const e3 = thrown(() => evalProgram(p3, [f64([1, 2, 3], [3]), f64([1, 2, 3], [3]), f64([1, 2, 3, 4], [2, 2])]));
     expect(e3.message).toMatch(/named dim "T" is bound to 3 \(input 0, dim 0\) and to 2 \(input 2, dim 1\)/);
   });

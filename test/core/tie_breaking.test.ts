@@ -9,7 +9,22 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { argmax, argmin, argsort, grad, jvp, max, maximum, min, minimum, mul, sort, sum, topK, type Tensor } from "../../index";
+import {
+  argmax,
+  argmin,
+  argsort,
+  grad,
+  jvp,
+  max,
+  maximum,
+  min,
+  minimum,
+  mul,
+  sort,
+  sum,
+  topK,
+  type Tensor,
+} from "../../index";
 import { f64, numelOf, randomLike, rng, shapeArb, values } from "./helpers";
 
 const RUNS = 40;
@@ -26,7 +41,8 @@ function fibers(shape: readonly number[], axis: number): number[][] {
   const outer = numelOf(shape.slice(0, axis));
   const len = shape[axis]!;
   const out: number[][] = [];
-  for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) out.push(Array.from({ length: len }, (_, k) => (o * len + k) * inner + i));
+  for (let o = 0; o < outer; o++)
+    for (let i = 0; i < inner; i++) out.push(Array.from({ length: len }, (_, k) => (o * len + k) * inner + i));
   return out;
 }
 
@@ -42,7 +58,9 @@ function stableOrder(row: number[], descending: boolean): number[] {
   return row.map((_, i) => i).sort((i, j) => (descending ? row[j]! - row[i]! : row[i]! - row[j]!));
 }
 
-const withAxis = shapeArb(1, 3, 1, 4).chain((s) => fc.tuple(tiedTensorArb(s), fc.integer({ min: 0, max: s.length - 1 }), fc.nat()));
+const withAxis = shapeArb(1, 3, 1, 4).chain((s) =>
+  fc.tuple(tiedTensorArb(s), fc.integer({ min: 0, max: s.length - 1 }), fc.nat()),
+);
 
 describe.each([
   ["max", max, argmax, (a: number, b: number) => a > b],
@@ -83,14 +101,17 @@ describe.each([
 ] as const)("%s(a, b) at a == b", (_name, op) => {
   it(`sends the whole gradient to the first operand (${RUNS} runs)`, () => {
     fc.assert(
-      fc.property(shapeArb(0, 3).chain((s) => fc.tuple(tiedTensorArb(s), tiedTensorArb(s))), ([a, b]) => {
-        const [ga, gb] = grad((p: Tensor, q: Tensor) => sum(op(p, q)), { argnums: [0, 1] })(a, b) as [Tensor, Tensor];
-        const as = values(a);
-        const bs = values(b);
-        const better = op === maximum ? (p: number, q: number) => p >= q : (p: number, q: number) => p <= q;
-        expect(Array.from(values(ga))).toEqual(Array.from(as, (x, i) => (better(x, bs[i]!) ? 1 : 0)));
-        expect(Array.from(values(gb))).toEqual(Array.from(as, (x, i) => (better(x, bs[i]!) ? 0 : 1)));
-      }),
+      fc.property(
+        shapeArb(0, 3).chain((s) => fc.tuple(tiedTensorArb(s), tiedTensorArb(s))),
+        ([a, b]) => {
+          const [ga, gb] = grad((p: Tensor, q: Tensor) => sum(op(p, q)), { argnums: [0, 1] })(a, b) as [Tensor, Tensor];
+          const as = values(a);
+          const bs = values(b);
+          const better = op === maximum ? (p: number, q: number) => p >= q : (p: number, q: number) => p <= q;
+          expect(Array.from(values(ga))).toEqual(Array.from(as, (x, i) => (better(x, bs[i]!) ? 1 : 0)));
+          expect(Array.from(values(gb))).toEqual(Array.from(as, (x, i) => (better(x, bs[i]!) ? 0 : 1)));
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -98,7 +119,9 @@ describe.each([
 
 describe("topK at ties", () => {
   it(`returns the k largest in descending order, ties to the lower index, gradient to those entries (${RUNS} runs)`, () => {
-    const arb = shapeArb(1, 3, 1, 5).chain((s) => fc.tuple(tiedTensorArb(s), fc.integer({ min: 1, max: s[s.length - 1]! })));
+    const arb = shapeArb(1, 3, 1, 5).chain((s) =>
+      fc.tuple(tiedTensorArb(s), fc.integer({ min: 1, max: s[s.length - 1]! })),
+    );
     fc.assert(
       fc.property(arb, ([x, k]) => {
         const shape = x.shape as number[];
@@ -126,7 +149,9 @@ describe("topK at ties", () => {
 
 describe("argsort and sort", () => {
   it(`are stable in both orders along any axis (${RUNS} runs)`, () => {
-    const arb = shapeArb(1, 3, 1, 5).chain((s) => fc.tuple(tiedTensorArb(s), fc.integer({ min: 0, max: s.length - 1 }), fc.boolean()));
+    const arb = shapeArb(1, 3, 1, 5).chain((s) =>
+      fc.tuple(tiedTensorArb(s), fc.integer({ min: 0, max: s.length - 1 }), fc.boolean()),
+    );
     fc.assert(
       fc.property(arb, ([x, axis, descending]) => {
         const xs = values(x);

@@ -2,17 +2,34 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { random, tensor, type Tensor } from "../../index";
 import {
-  MoeConfigError, combineRows, dispatchRows, expertCapacity, linearExperts, planExpertChoice, planTokenChoice, type TokenChoice,
+  MoeConfigError,
+  combineRows,
+  dispatchRows,
+  expertCapacity,
+  linearExperts,
+  planExpertChoice,
+  planTokenChoice,
+  type TokenChoice,
 } from "../../moe/index";
 import { FEW, SOME, expectClose, expectGradsOk, randn, randomize } from "./helpers";
 import { denseCombine, linearRef, mat, mat3, type Assignment } from "./reference";
 
 /** A random token-choice routing: k distinct experts per token, random weights, optionally a random mask. */
 const routingCase = fc
-  .record({ T: fc.integer({ min: 1, max: 6 }), E: fc.integer({ min: 1, max: 4 }), kRaw: fc.integer({ min: 1, max: 3 }), D: fc.integer({ min: 1, max: 2 }), seed: fc.nat(100_000), masked: fc.boolean() })
+  .record({
+    T: fc.integer({ min: 1, max: 6 }),
+    E: fc.integer({ min: 1, max: 4 }),
+    kRaw: fc.integer({ min: 1, max: 3 }),
+    D: fc.integer({ min: 1, max: 2 }),
+    seed: fc.nat(100_000),
+    masked: fc.boolean(),
+  })
   .chain((c) => {
     const k = Math.min(c.kRaw, c.E);
-    const perm = fc.shuffledSubarray(Array.from({ length: c.E }, (_, e) => e), { minLength: k, maxLength: k });
+    const perm = fc.shuffledSubarray(
+      Array.from({ length: c.E }, (_, e) => e),
+      { minLength: k, maxLength: k },
+    );
     return fc.record({
       c: fc.constant({ ...c, k }),
       experts: fc.array(perm, { minLength: c.T, maxLength: c.T }),
@@ -39,7 +56,8 @@ function assignmentsOf(r: TokenChoice): Assignment[] {
   const w = mat(r.weights);
   const m = r.mask ? (r.mask.toArray() as number[][]) : undefined;
   const out: Assignment[] = [];
-  for (let j = 0; j < ex[0]!.length; j++) ex.forEach((row, t) => (m && !m[t]![j] ? null : out.push({ token: t, expert: row[j]!, weight: w[t]![j]! })));
+  for (let j = 0; j < ex[0]!.length; j++)
+    ex.forEach((row, t) => (m && !m[t]![j] ? null : out.push({ token: t, expert: row[j]!, weight: w[t]![j]! })));
   return out;
 }
 
@@ -62,7 +80,10 @@ describe("token-choice dispatch and combine", () => {
     fc.assert(
       fc.property(routingCase, ({ c, experts, mask, capacityFactor }) => {
         const r = buildRouting(experts, c.E, c.seed, c.masked ? mask : undefined);
-        const params = randomize(linearExperts.init(random.key(0), { numExperts: c.E, dIn: c.D, dOut: 2 }, "f64"), c.seed);
+        const params = randomize(
+          linearExperts.init(random.key(0), { numExperts: c.E, dIn: c.D, dOut: 2 }, "f64"),
+          c.seed,
+        );
         const x = randn(c.seed + 5, [c.T, c.D]);
         const C = expertCapacity(capacityFactor, c.k, c.T, c.E);
         const plan = planTokenChoice(r, { capacity: C });
@@ -71,7 +92,9 @@ describe("token-choice dispatch and combine", () => {
         const ref = denseCombine(mat(x), assignments, linearRef(mat3(params.w), mat(params.b)), 2, C);
         expectClose(y, ref.y, 1e-10);
         expect(plan.dropFraction.item()).toBeCloseTo(ref.dropFraction, 12);
-        expect(plan.expertCounts.toArray()).toEqual(Array.from({ length: c.E }, (_, e) => assignments.filter((a) => a.expert === e).length));
+        expect(plan.expertCounts.toArray()).toEqual(
+          Array.from({ length: c.E }, (_, e) => assignments.filter((a) => a.expert === e).length),
+        );
         expect(plan.rowToken.shape).toEqual([c.E * C]);
       }),
       SOME,
@@ -82,7 +105,10 @@ describe("token-choice dispatch and combine", () => {
     fc.assert(
       fc.property(routingCase, ({ c, experts, mask }) => {
         const r = buildRouting(experts, c.E, c.seed, c.masked ? mask : undefined);
-        const params = randomize(linearExperts.init(random.key(0), { numExperts: c.E, dIn: c.D, dOut: 2 }, "f64"), c.seed);
+        const params = randomize(
+          linearExperts.init(random.key(0), { numExperts: c.E, dIn: c.D, dOut: 2 }, "f64"),
+          c.seed,
+        );
         const x = randn(c.seed + 5, [c.T, c.D]);
         const plan = planTokenChoice(r);
         const y = combineRows(linearExperts.apply(params, dispatchRows(x, plan), plan.groups), plan);
@@ -100,7 +126,10 @@ describe("token-choice dispatch and combine", () => {
     fc.assert(
       fc.property(routingCase, ({ c, experts, capacityFactor }) => {
         const r = buildRouting(experts, c.E, c.seed);
-        const params = randomize(linearExperts.init(random.key(0), { numExperts: c.E, dIn: c.D, dOut: 2 }, "f64"), c.seed);
+        const params = randomize(
+          linearExperts.init(random.key(0), { numExperts: c.E, dIn: c.D, dOut: 2 }, "f64"),
+          c.seed,
+        );
         const x = randn(c.seed + 5, [c.T, c.D]);
         for (const capacity of [undefined, expertCapacity(capacityFactor, c.k, c.T, c.E)]) {
           const f = (xx: Tensor, ww: Tensor, w: Tensor, b: Tensor) => {
@@ -118,20 +147,38 @@ describe("token-choice dispatch and combine", () => {
 describe("expert-choice dispatch", () => {
   it("each expert's rows are its picked tokens; drop fraction = tokens nobody picked", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.nat(10_000), (T, E, cRaw, seed) => {
-        const c = Math.min(cRaw, T);
-        const picks = Array.from({ length: E }, (_, e) => Array.from({ length: c }, (_, j) => (e * 7 + j * 3 + seed) % T));
-        const weights = randn(seed, [E, c]);
-        const plan = planExpertChoice({ kind: "expertChoice", numExperts: E, tokens: tensor(picks, [E, c], "i32"), weights, logits: weights, probs: weights }, T);
-        const params = randomize(linearExperts.init(random.key(0), { numExperts: E, dIn: 2, dOut: 1 }, "f64"), seed);
-        const x = randn(seed + 1, [T, 2]);
-        const y = combineRows(linearExperts.apply(params, dispatchRows(x, plan), plan.groups), plan);
-        const w = mat(weights);
-        const assignments = picks.flatMap((ts, e) => ts.map((t, j) => ({ token: t, expert: e, weight: w[e]![j]! })));
-        expectClose(y, denseCombine(mat(x), assignments, linearRef(mat3(params.w), mat(params.b)), 1).y, 1e-10);
-        const unpicked = Array.from({ length: T }, (_, t) => t).filter((t) => !picks.flat().includes(t)).length;
-        expect(plan.dropFraction.item()).toBeCloseTo(unpicked / T, 12);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.nat(10_000),
+        (T, E, cRaw, seed) => {
+          const c = Math.min(cRaw, T);
+          const picks = Array.from({ length: E }, (_, e) =>
+            Array.from({ length: c }, (_, j) => (e * 7 + j * 3 + seed) % T),
+          );
+          const weights = randn(seed, [E, c]);
+          const plan = planExpertChoice(
+            {
+              kind: "expertChoice",
+              numExperts: E,
+              tokens: tensor(picks, [E, c], "i32"),
+              weights,
+              logits: weights,
+              probs: weights,
+            },
+            T,
+          );
+          const params = randomize(linearExperts.init(random.key(0), { numExperts: E, dIn: 2, dOut: 1 }, "f64"), seed);
+          const x = randn(seed + 1, [T, 2]);
+          const y = combineRows(linearExperts.apply(params, dispatchRows(x, plan), plan.groups), plan);
+          const w = mat(weights);
+          const assignments = picks.flatMap((ts, e) => ts.map((t, j) => ({ token: t, expert: e, weight: w[e]![j]! })));
+          expectClose(y, denseCombine(mat(x), assignments, linearRef(mat3(params.w), mat(params.b)), 1).y, 1e-10);
+          const unpicked = Array.from({ length: T }, (_, t) => t).filter((t) => !picks.flat().includes(t)).length;
+          expect(plan.dropFraction.item()).toBeCloseTo(unpicked / T, 12);
+        },
+      ),
       SOME,
     );
   });

@@ -45,7 +45,10 @@ describe("experiment 4: capacity factor", () => {
   beforeAll(async () => {
     r = await capacity.run(opts);
   });
-  const by = (c: number | string) => (r.results as { capacityFactor: number | string; dropFraction: number; taskLoss: number }[]).find((x) => x.capacityFactor === c)!;
+  const by = (c: number | string) =>
+    (r.results as { capacityFactor: number | string; dropFraction: number; taskLoss: number }[]).find(
+      (x) => x.capacityFactor === c,
+    )!;
 
   it("a larger capacity factor drops fewer tokens; dropless drops none", () => {
     expect(by(1).dropFraction).toBeGreaterThan(by(1.25).dropFraction);
@@ -73,7 +76,8 @@ describe("experiment 5: hash routing vs learned top-1", () => {
 
   it("a balanced hash gives every expert exactly the tokens it can fit and reaches the lowest loss", () => {
     expect(row("balancedHash").maxLoadRatio).toBe(1);
-    for (const other of ["hash", "learned", "learnedSwitch"]) expect(row("balancedHash").taskLoss).toBeLessThan(row(other).taskLoss);
+    for (const other of ["hash", "learned", "learnedSwitch"])
+      expect(row("balancedHash").taskLoss).toBeLessThan(row(other).taskLoss);
   });
 
   it("a hash assignment is fixed: its load never changes during training", () => {

@@ -2,8 +2,17 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { grad, random, sum, tensor, zeros, type Tensor } from "../../index";
 import {
-  MoeConfigError, expertChoiceCapacity, expertChoiceGate, gshardTop2Gate, hashGate, hashTable, noisyTopKGate, softMoeWeights, softmaxGate,
-  tokenHash, topKGate,
+  MoeConfigError,
+  expertChoiceCapacity,
+  expertChoiceGate,
+  gshardTop2Gate,
+  hashGate,
+  hashTable,
+  noisyTopKGate,
+  softMoeWeights,
+  softmaxGate,
+  tokenHash,
+  topKGate,
 } from "../../moe/index";
 import { FEW, SOME, expectClose, expectGradsOk, randn, routingSizes, separated } from "./helpers";
 import { addV, mat, softmaxV, topKIdx, vec, vecMat, type Mat } from "./reference";
@@ -63,8 +72,14 @@ describe("top-k gate", () => {
         const probs = logitsOf(x, w).map(softmaxV);
         const chosen = probs.map((p) => topKIdx(addV(p, vec(bias)), k));
         expect(r.experts.toArray()).toEqual(chosen);
-        expectClose(r.weights, probs.map((p, t) => chosen[t]!.map((e) => p[e]!)), 1e-12);
-        const dBias = grad((b: Tensor) => sum(topKGate({ w }, x, { k, selectionBias: b }).weights.square()))(bias) as Tensor;
+        expectClose(
+          r.weights,
+          probs.map((p, t) => chosen[t]!.map((e) => p[e]!)),
+          1e-12,
+        );
+        const dBias = grad((b: Tensor) => sum(topKGate({ w }, x, { k, selectionBias: b }).weights.square()))(
+          bias,
+        ) as Tensor;
         expect(vec(dBias).every((v) => v === 0)).toBe(true);
       }),
       SOME,
@@ -76,7 +91,9 @@ describe("top-k gate", () => {
     const w = zeros([3, 4]);
     expect(() => topKGate({ w }, x, { k: 5 })).toThrow(/k = 5 exceeds the number of experts E = 4/);
     expect(() => topKGate({ w }, x, { k: 0 })).toThrow(MoeConfigError);
-    expect(() => topKGate({ w: zeros([2, 4]) }, x, { k: 1 })).toThrow(/router weight \[D, E\] has shape \[2, 4\], expected \[D=3, \*\]/);
+    expect(() => topKGate({ w: zeros([2, 4]) }, x, { k: 1 })).toThrow(
+      /router weight \[D, E\] has shape \[2, 4\], expected \[D=3, \*\]/,
+    );
   });
 });
 
@@ -96,7 +113,11 @@ describe("noisy top-k gate (Shazeer et al. 2017)", () => {
         const r = noisyTopKGate({ w, wNoise }, x, { k, key });
         const chosen = noisy.map((row) => topKIdx(row, k));
         expect(r.experts.toArray()).toEqual(chosen);
-        expectClose(r.weights, noisy.map((row, t) => softmaxV(chosen[t]!.map((e) => row[e]!))), 1e-12);
+        expectClose(
+          r.weights,
+          noisy.map((row, t) => softmaxV(chosen[t]!.map((e) => row[e]!))),
+          1e-12,
+        );
         expectClose(r.noise!.std, std, 1e-12);
         expectGradsOk((a, b, c) => noisyTopKGate({ w: a, wNoise: b }, c, { k, key }).weights, [w, wNoise, x], seed);
       }),
@@ -125,7 +146,11 @@ describe("GShard top-2", () => {
         fc.pre(separated(probs) && mat(r.weights).every((row, t) => Math.abs(draws[t]! - 2 * row[1]!) > 1e-5));
         const chosen = probs.map((p) => topKIdx(p, 2));
         expect(r.experts.toArray()).toEqual(chosen);
-        expectClose(r.weights, probs.map((p, t) => chosen[t]!.map((e) => p[e]! / (p[chosen[t]![0]!]! + p[chosen[t]![1]!]!))), 1e-12);
+        expectClose(
+          r.weights,
+          probs.map((p, t) => chosen[t]!.map((e) => p[e]! / (p[chosen[t]![0]!]! + p[chosen[t]![1]!]!))),
+          1e-12,
+        );
         expect((r.mask!.toArray() as number[][]).every((row) => row[0] === 1)).toBe(true);
         expectGradsOk((ww, xx) => gshardTop2Gate({ w: ww }, xx, { key: random.key(seed) }).weights, [w, x], seed);
       }),
@@ -146,7 +171,9 @@ describe("GShard top-2", () => {
   });
 
   it("needs at least 2 experts", () => {
-    expect(() => gshardTop2Gate({ w: zeros([2, 1]) }, zeros([3, 2]))).toThrow(/k = 2 exceeds the number of experts E = 1/);
+    expect(() => gshardTop2Gate({ w: zeros([2, 1]) }, zeros([3, 2]))).toThrow(
+      /k = 2 exceeds the number of experts E = 1/,
+    );
   });
 });
 
@@ -165,7 +192,11 @@ describe("expert choice (Zhou et al. 2022)", () => {
         fc.pre(separated(columns));
         const picked = columns.map((col) => topKIdx(col, c));
         expect(r.tokens.toArray()).toEqual(picked);
-        expectClose(r.weights, picked.map((ts, e) => ts.map((t) => columns[e]![t]!)), 1e-12);
+        expectClose(
+          r.weights,
+          picked.map((ts, e) => ts.map((t) => columns[e]![t]!)),
+          1e-12,
+        );
         expectGradsOk((ww, xx) => expertChoiceGate({ w: ww }, xx, { capacityFactor: cf }).weights, [w, x], seed);
       }),
       FEW,
@@ -214,8 +245,12 @@ describe("hash routing (Roller et al. 2021)", () => {
   });
 
   it("a table too small for the token ids, or naming a missing expert, is an error", () => {
-    expect(() => hashGate(hashTable(10, 3), tensor([1, 10], [2], "i32"), { numExperts: 3 })).toThrow(/token id 10 .* outside the hash table of 10 entries/);
-    expect(() => hashGate(tensor([0, 3], [2], "i32"), tensor([1], [1], "i32"), { numExperts: 3 })).toThrow(/table\[1\] = 3 is not an expert in \[0, 3\)/);
+    expect(() => hashGate(hashTable(10, 3), tensor([1, 10], [2], "i32"), { numExperts: 3 })).toThrow(
+      /token id 10 .* outside the hash table of 10 entries/,
+    );
+    expect(() => hashGate(tensor([0, 3], [2], "i32"), tensor([1], [1], "i32"), { numExperts: 3 })).toThrow(
+      /table\[1\] = 3 is not an expert in \[0, 3\)/,
+    );
     expect(() => hashGate(tensor([0, 1]), tensor([1], [1], "i32"), { numExperts: 3 })).toThrow(/1-D i32 tensor/);
   });
 });
@@ -230,17 +265,27 @@ describe("soft MoE weights (Puigcerver et al. 2023)", () => {
         const L = logitsOf(x, phi);
         expectClose(combine, L.map(softmaxV), 1e-12);
         const cols = Array.from({ length: E * p }, (_, s) => softmaxV(L.map((row) => row[s]!)));
-        expectClose(dispatch, L.map((_, t) => cols.map((col) => col[t]!)), 1e-12);
-        expectGradsOk((a, b) => {
-          const r = softMoeWeights({ phi: a }, b, { numExperts: E, slotsPerExpert: p });
-          return [r.dispatch, r.combine];
-        }, [phi, x], seed);
+        expectClose(
+          dispatch,
+          L.map((_, t) => cols.map((col) => col[t]!)),
+          1e-12,
+        );
+        expectGradsOk(
+          (a, b) => {
+            const r = softMoeWeights({ phi: a }, b, { numExperts: E, slotsPerExpert: p });
+            return [r.dispatch, r.combine];
+          },
+          [phi, x],
+          seed,
+        );
       }),
       FEW,
     );
   });
 
   it("rejects a phi whose slot count is not E·p", () => {
-    expect(() => softMoeWeights({ phi: zeros([2, 5]) }, zeros([3, 2]), { numExperts: 2, slotsPerExpert: 2 })).toThrow(/phi has 5 slot columns, expected E·p = 2·2 = 4/);
+    expect(() => softMoeWeights({ phi: zeros([2, 5]) }, zeros([3, 2]), { numExperts: 2, slotsPerExpert: 2 })).toThrow(
+      /phi has 5 slot columns, expected E·p = 2·2 = 4/,
+    );
   });
 });

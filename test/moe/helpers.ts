@@ -33,7 +33,9 @@ export function expectClose(actual: Tensor, expected: unknown, tol = 1e-9): void
   expect(a.length).toBe(e.length);
   a.forEach((v, i) => {
     if (!(Math.abs(v - e[i]!) <= tol * Math.max(1, Math.abs(e[i]!)))) {
-      throw new Error(`element ${i}: got ${v}, expected ${e[i]} (tol ${tol}); actual ${JSON.stringify(a)} expected ${JSON.stringify(e)}`);
+      throw new Error(
+        `element ${i}: got ${v}, expected ${e[i]} (tol ${tol}); actual ${JSON.stringify(a)} expected ${JSON.stringify(e)}`,
+      );
     }
   });
 }
@@ -49,7 +51,9 @@ export interface RoutingSizes {
 }
 
 /** Tiny random routing problems (the interpreter is slow-ish; sizes stay small). */
-export const routingSizes = (opts: { maxT?: number; maxE?: number; minE?: number; maxK?: number } = {}): fc.Arbitrary<RoutingSizes> =>
+export const routingSizes = (
+  opts: { maxT?: number; maxE?: number; minE?: number; maxK?: number } = {},
+): fc.Arbitrary<RoutingSizes> =>
   fc
     .record({
       T: fc.integer({ min: 1, max: opts.maxT ?? 6 }),
@@ -69,7 +73,10 @@ export const SOME = { numRuns: 30 } as const;
 /** Replaces every leaf of a parameter pytree with fresh N(0, scale²) f64 draws (so biases are nonzero too). */
 export function randomize<P>(params: P, seed: number, scale = 1): P {
   const [leaves, def] = tree.flatten(params);
-  return tree.unflatten<P>(def, leaves.map((l, i) => randn(seed * 101 + i, l.shape as number[], scale)));
+  return tree.unflatten<P>(
+    def,
+    leaves.map((l, i) => randn(seed * 101 + i, l.shape as number[], scale)),
+  );
 }
 
 /** Expert groups from per-expert row counts: i32 sizes and the non-decreasing expert id of each row. */

@@ -6,7 +6,19 @@
  */
 import { random, type Tensor } from "../../index";
 import type { GateConfig, MoeContext } from "../../moe/index";
-import { addV, denseCombine, mat, softmaxV, topKIdx, vec, vecMat, zerosV, type Assignment, type ExpertFn, type Mat } from "./reference";
+import {
+  addV,
+  denseCombine,
+  mat,
+  softmaxV,
+  topKIdx,
+  vec,
+  vecMat,
+  zerosV,
+  type Assignment,
+  type ExpertFn,
+  type Mat,
+} from "./reference";
 
 export interface ReferenceInput {
   gate: GateConfig;
@@ -28,15 +40,26 @@ function tokenChoice(inp: ReferenceInput): { assignments: Assignment[]; k: numbe
   const { gate, x, numExperts: E } = inp;
   const T = x.length;
   const logits = inp.router?.w ? x.map((row) => vecMat(row, mat(inp.router!.w!))) : [];
-  const byChoice = (chosen: number[][], weight: (t: number, j: number) => number, keep: (t: number, j: number) => boolean = () => true) => {
+  const byChoice = (
+    chosen: number[][],
+    weight: (t: number, j: number) => number,
+    keep: (t: number, j: number) => boolean = () => true,
+  ) => {
     const out: Assignment[] = [];
-    for (let j = 0; j < chosen[0]!.length; j++) chosen.forEach((c, t) => keep(t, j) && out.push({ token: t, expert: c[j]!, weight: weight(t, j) }));
+    for (let j = 0; j < chosen[0]!.length; j++)
+      chosen.forEach((c, t) => keep(t, j) && out.push({ token: t, expert: c[j]!, weight: weight(t, j) }));
     return out;
   };
   switch (gate.type) {
     case "softmax": {
       const probs = logits.map(softmaxV);
-      return { assignments: byChoice(probs.map(() => Array.from({ length: E }, (_, e) => e)), (t, j) => probs[t]![j]!), k: E };
+      return {
+        assignments: byChoice(
+          probs.map(() => Array.from({ length: E }, (_, e) => e)),
+          (t, j) => probs[t]![j]!,
+        ),
+        k: E,
+      };
     }
     case "topK": {
       const probs = logits.map(softmaxV);
@@ -57,7 +80,8 @@ function tokenChoice(inp: ReferenceInput): { assignments: Assignment[]; k: numbe
     case "gshardTop2": {
       const probs = logits.map(softmaxV);
       const chosen = probs.map((p) => topKIdx(p, 2));
-      const w = (t: number, j: number) => probs[t]![chosen[t]![j]!]! / (probs[t]![chosen[t]![0]!]! + probs[t]![chosen[t]![1]!]!);
+      const w = (t: number, j: number) =>
+        probs[t]![chosen[t]![j]!]! / (probs[t]![chosen[t]![0]!]! + probs[t]![chosen[t]![1]!]!);
       const u = inp.ctx?.key ? vec(random.uniform(inp.ctx.key, [T, 1], { dtype: "f64" })) : undefined;
       return { assignments: byChoice(chosen, w, (t, j) => j === 0 || !u || u[t]! < 2 * w(t, 1)), k: 2 };
     }
@@ -83,9 +107,27 @@ export function referenceLayer(inp: ReferenceInput): { y: Mat; dropFraction: num
     const L = x.map((row) => vecMat(row, mat(inp.router!.phi!)));
     const S = E * p;
     const dispatchCols = Array.from({ length: S }, (_, s) => softmaxV(L.map((row) => row[s]!)));
-    const slotIn = dispatchCols.map((col) => col.reduce((acc, wt, t) => addV(acc, x[t]!.map((v) => v * wt)), zerosV(x[0]!.length)));
+    const slotIn = dispatchCols.map((col) =>
+      col.reduce(
+        (acc, wt, t) =>
+          addV(
+            acc,
+            x[t]!.map((v) => v * wt),
+          ),
+        zerosV(x[0]!.length),
+      ),
+    );
     const slotOut = slotIn.map((xs, s) => inp.expert(Math.floor(s / p), xs));
-    y = L.map((row) => softmaxV(row).reduce((acc, c, s) => addV(acc, slotOut[s]!.map((v) => v * c)), zerosV(inp.dOut)));
+    y = L.map((row) =>
+      softmaxV(row).reduce(
+        (acc, c, s) =>
+          addV(
+            acc,
+            slotOut[s]!.map((v) => v * c),
+          ),
+        zerosV(inp.dOut),
+      ),
+    );
     counts = new Array<number>(E).fill(p);
   } else if (gate.type === "expertChoice") {
     const probs = x.map((row) => softmaxV(vecMat(row, mat(inp.router!.w!))));
@@ -96,11 +138,13 @@ export function referenceLayer(inp: ReferenceInput): { y: Mat; dropFraction: num
       for (const t of topKIdx(col, c)) assignments.push({ token: t, expert: e, weight: col[t]! });
     }
     y = denseCombine(x, assignments, inp.expert, inp.dOut).y;
-    dropFraction = Array.from({ length: T }, (_, t) => t).filter((t) => !assignments.some((a) => a.token === t)).length / T;
+    dropFraction =
+      Array.from({ length: T }, (_, t) => t).filter((t) => !assignments.some((a) => a.token === t)).length / T;
     counts = new Array<number>(E).fill(c);
   } else {
     const { assignments, k } = tokenChoice(inp);
-    const capacity = inp.capacityFactor === undefined ? undefined : Math.max(1, Math.ceil((inp.capacityFactor * k * T) / E - 1e-9));
+    const capacity =
+      inp.capacityFactor === undefined ? undefined : Math.max(1, Math.ceil((inp.capacityFactor * k * T) / E - 1e-9));
     ({ y, dropFraction } = denseCombine(x, assignments, inp.expert, inp.dOut, capacity));
     counts = Array.from({ length: E }, (_, e) => assignments.filter((a) => a.expert === e).length);
   }
@@ -108,4 +152,3 @@ export function referenceLayer(inp: ReferenceInput): { y: Mat; dropFraction: num
   if (inp.residual) y = y.map((row, t) => addV(row, x[t]!));
   return { y, dropFraction, counts };
 }
-

@@ -2,7 +2,17 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { concat, grad, ones, random, softmax, tensor, type Tensor } from "../../index";
 import {
-  MoeConfigError, cvSquared, erf, gateMatrix, importanceLoss, loadLoss, lossFreeBiasUpdate, noisyTopKGate, normalCdf, routerZLoss, switchLoss,
+  MoeConfigError,
+  cvSquared,
+  erf,
+  gateMatrix,
+  importanceLoss,
+  loadLoss,
+  lossFreeBiasUpdate,
+  noisyTopKGate,
+  normalCdf,
+  routerZLoss,
+  switchLoss,
   topKGate,
 } from "../../moe/index";
 import { FEW, SOME, expectClose, expectGradsOk, randn, routingSizes, separated } from "./helpers";
@@ -58,7 +68,12 @@ describe("cvSquared", () => {
     expect(cvSquared(f64([2, 2, 2])).item()).toBe(0);
   });
   it("is gradient-checked", () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 6 }), fc.nat(10_000), (n, seed) => expectGradsOk((v) => cvSquared(v), [randn(seed, [n]).add(2)], seed)), FEW);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 6 }), fc.nat(10_000), (n, seed) =>
+        expectGradsOk((v) => cvSquared(v), [randn(seed, [n]).add(2)], seed),
+      ),
+      FEW,
+    );
   });
 });
 
@@ -67,11 +82,23 @@ describe("Switch auxiliary loss", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 3 }), fc.nat(10_000), (E, m, seed) => {
         const T = E * m;
-        const roundRobin = tensor(Array.from({ length: T }, (_, t) => [t % E]), [T, 1], "i32");
+        const roundRobin = tensor(
+          Array.from({ length: T }, (_, t) => [t % E]),
+          [T, 1],
+          "i32",
+        );
         const randomProbs = softmax(randn(seed, [T, E]));
         expect(switchLoss(randomProbs, roundRobin).item()).toBeCloseTo(1, 12);
-        const uniformProbs = tensor(Array.from({ length: T }, () => new Array(E).fill(1 / E)), [T, E], "f64");
-        const anyExperts = tensor(Array.from({ length: T }, (_, t) => [(t * t + seed) % E]), [T, 1], "i32");
+        const uniformProbs = tensor(
+          Array.from({ length: T }, () => new Array(E).fill(1 / E)),
+          [T, E],
+          "f64",
+        );
+        const anyExperts = tensor(
+          Array.from({ length: T }, (_, t) => [(t * t + seed) % E]),
+          [T, 1],
+          "i32",
+        );
         expect(switchLoss(uniformProbs, anyExperts).item()).toBeCloseTo(1, 12);
       }),
       SOME,
@@ -79,7 +106,14 @@ describe("Switch auxiliary loss", () => {
   });
 
   it("is E when every token goes to one expert with probability 1", () => {
-    const probs = tensor([[1, 0, 0], [1, 0, 0]], [2, 3], "f64");
+    const probs = tensor(
+      [
+        [1, 0, 0],
+        [1, 0, 0],
+      ],
+      [2, 3],
+      "f64",
+    );
     expect(switchLoss(probs, tensor([[0], [0]], [2, 1], "i32")).item()).toBeCloseTo(3, 12);
   });
 
@@ -114,7 +148,10 @@ describe("Shazeer importance and load losses", () => {
         const ex = r.experts.toArray() as number[][];
         mat(r.weights).forEach((row, t) => row.forEach((v, j) => (G[t]![ex[t]![j]!] = v)));
         expectClose(gateMatrix(r), G, 1e-14);
-        expect(importanceLoss(gateMatrix(r)).item()).toBeCloseTo(cv2Ref(G[0]!.map((_, e) => G.reduce((a, row) => a + row[e]!, 0))), 9);
+        expect(importanceLoss(gateMatrix(r)).item()).toBeCloseTo(
+          cv2Ref(G[0]!.map((_, e) => G.reduce((a, row) => a + row[e]!, 0))),
+          9,
+        );
         expectGradsOk((ww) => importanceLoss(gateMatrix(topKGate({ w: ww }, x, { k }))), [w], seed);
       }),
       FEW,
@@ -146,14 +183,21 @@ describe("Shazeer importance and load losses", () => {
         });
         // f32 routing against an f64 reference.
         expect(Math.abs(loadLoss(r.noise!, k).item() - cv2Ref(load))).toBeLessThan(1e-5 * Math.max(1, cv2Ref(load)));
-        expectGradsOk((a, b, c) => loadLoss(noisyTopKGate({ w: a, wNoise: b }, c, { k, key }).noise!, k), [w, wNoise, x], seed);
+        expectGradsOk(
+          (a, b, c) => loadLoss(noisyTopKGate({ w: a, wNoise: b }, c, { k, key }).noise!, k),
+          [w, wNoise, x],
+          seed,
+        );
       }),
       FEW,
     );
   });
 
   it("load loss is 0 when k = E, and rejects a bad k", () => {
-    const r = noisyTopKGate({ w: randn(1, [2, 3]), wNoise: randn(2, [2, 3]) }, randn(3, [4, 2]), { k: 3, key: random.key(0) });
+    const r = noisyTopKGate({ w: randn(1, [2, 3]), wNoise: randn(2, [2, 3]) }, randn(3, [4, 2]), {
+      k: 3,
+      key: random.key(0),
+    });
     expect(loadLoss(r.noise!, 3).item()).toBe(0);
     expect(() => loadLoss(r.noise!, 4)).toThrow(/k = 4 is out of range; expected 1 <= k <= E = 3/);
   });
@@ -186,10 +230,15 @@ describe("auxiliary-loss-free balancing (Wang et al. 2024)", () => {
         const T = 16 * E;
         // Diverse tokens plus a constant feature whose router weight favours expert 0: a skewed start.
         const x = concat([randn(seed, [T, 2]), ones([T, 1], "f64")], 1);
-        const w = concat([randn(seed + 1, [2, E]), tensor([Array.from({ length: E }, (_, e) => (e === 0 ? 1.5 : 0))], [1, E], "f64")], 0);
+        const w = concat(
+          [randn(seed + 1, [2, E]), tensor([Array.from({ length: E }, (_, e) => (e === 0 ? 1.5 : 0))], [1, E], "f64")],
+          0,
+        );
         const countsWith = (b: Tensor) => {
           const counts = new Array<number>(E).fill(0);
-          (topKGate({ w }, x, { k: 1, selectionBias: b }).experts.toArray() as number[][]).forEach(([e]) => counts[e!]!++);
+          (topKGate({ w }, x, { k: 1, selectionBias: b }).experts.toArray() as number[][]).forEach(
+            ([e]) => counts[e!]!++,
+          );
           return counts;
         };
         const ratio = (counts: number[]) => Math.max(...counts) / (T / E);
@@ -210,7 +259,9 @@ describe("auxiliary-loss-free balancing (Wang et al. 2024)", () => {
   });
 
   it("rejects a bias of the wrong length or a rate <= 0", () => {
-    expect(() => lossFreeBiasUpdate(f64([0, 0]), tensor([1, 2, 3], [3], "i32"), 0.1)).toThrow(/expertCounts \[E\] has shape \[3\], expected \[2\]/);
+    expect(() => lossFreeBiasUpdate(f64([0, 0]), tensor([1, 2, 3], [3], "i32"), 0.1)).toThrow(
+      /expertCounts \[E\] has shape \[3\], expected \[2\]/,
+    );
     expect(() => lossFreeBiasUpdate(f64([0, 0]), tensor([1, 2], [2], "i32"), 0)).toThrow(MoeConfigError);
   });
 });

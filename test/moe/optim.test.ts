@@ -16,22 +16,28 @@ const flat = (p: { a: Tensor; nested: { b: Tensor } }) => [...vec(p.a), ...vec(p
 describe("SGD", () => {
   it("matches v ← μv + g + λp, p ← p - η(nesterov ? g' + μv : v) over several steps", () => {
     fc.assert(
-      fc.property(fc.nat(10_000), fc.constantFrom(0, 0.9), fc.boolean(), fc.constantFrom(0, 0.1), (seed, momentum, nesterov, weightDecay) => {
-        const { params, grads } = problem(seed);
-        const opt = sgd({ lr: 0.3, momentum, nesterov, weightDecay });
-        let p = params;
-        let state = opt.init(p);
-        let ref = flat(params);
-        let vel = ref.map(() => 0);
-        for (const g of grads) {
-          [p, state] = opt.update(g, state, p);
-          const gg = flat(g).map((gi, i) => gi + weightDecay * ref[i]!);
-          vel = vel.map((v, i) => momentum * v + gg[i]!);
-          ref = ref.map((pi, i) => pi - 0.3 * (nesterov ? gg[i]! + momentum * vel[i]! : vel[i]!));
-        }
-        expectClose(tensor(flat(p)), ref, 1e-6);
-        expect(flat(params)).toEqual(flat(problem(seed).params)); // inputs untouched
-      }),
+      fc.property(
+        fc.nat(10_000),
+        fc.constantFrom(0, 0.9),
+        fc.boolean(),
+        fc.constantFrom(0, 0.1),
+        (seed, momentum, nesterov, weightDecay) => {
+          const { params, grads } = problem(seed);
+          const opt = sgd({ lr: 0.3, momentum, nesterov, weightDecay });
+          let p = params;
+          let state = opt.init(p);
+          let ref = flat(params);
+          let vel = ref.map(() => 0);
+          for (const g of grads) {
+            [p, state] = opt.update(g, state, p);
+            const gg = flat(g).map((gi, i) => gi + weightDecay * ref[i]!);
+            vel = vel.map((v, i) => momentum * v + gg[i]!);
+            ref = ref.map((pi, i) => pi - 0.3 * (nesterov ? gg[i]! + momentum * vel[i]! : vel[i]!));
+          }
+          expectClose(tensor(flat(p)), ref, 1e-6);
+          expect(flat(params)).toEqual(flat(problem(seed).params)); // inputs untouched
+        },
+      ),
       SOME,
     );
   });
@@ -43,7 +49,10 @@ describe("AdamW / Adam", () => {
       fc.property(fc.nat(10_000), fc.constantFrom(0, 0.05), (seed, weightDecay) => {
         const { params, grads } = problem(seed);
         const [b1, b2, eps, lr] = [0.8, 0.95, 1e-8, 0.1];
-        const opt = weightDecay === 0 ? adam({ lr, beta1: b1, beta2: b2, eps }) : adamW({ lr, beta1: b1, beta2: b2, eps, weightDecay });
+        const opt =
+          weightDecay === 0
+            ? adam({ lr, beta1: b1, beta2: b2, eps })
+            : adamW({ lr, beta1: b1, beta2: b2, eps, weightDecay });
         let p = params;
         let state = opt.init(p);
         let ref = flat(params);
@@ -54,7 +63,9 @@ describe("AdamW / Adam", () => {
           const t = step + 1;
           m = m.map((mi, i) => b1 * mi + (1 - b1) * flat(g)[i]!);
           v = v.map((vi, i) => b2 * vi + (1 - b2) * flat(g)[i]! ** 2);
-          ref = ref.map((pi, i) => pi - lr * (m[i]! / (1 - b1 ** t) / (Math.sqrt(v[i]! / (1 - b2 ** t)) + eps) + weightDecay * pi));
+          ref = ref.map(
+            (pi, i) => pi - lr * (m[i]! / (1 - b1 ** t) / (Math.sqrt(v[i]! / (1 - b2 ** t)) + eps) + weightDecay * pi),
+          );
         });
         expectClose(tensor(flat(p)), ref, 1e-6);
         expect(state.step.item()).toBe(3);
@@ -76,7 +87,13 @@ describe("train", () => {
   const loss = (p: { w: Tensor }) => mean(square(sub(p.w, target)));
 
   it("minimises a loss with valueAndGrad + an optimizer, recording the loss history", () => {
-    const { params, losses } = train({ params: { w: tensor([0, 0, 0]) }, optimizer: adamW({ lr: 0.1, weightDecay: 0 }), steps: 200, loss, progress: false });
+    const { params, losses } = train({
+      params: { w: tensor([0, 0, 0]) },
+      optimizer: adamW({ lr: 0.1, weightDecay: 0 }),
+      steps: 200,
+      loss,
+      progress: false,
+    });
     expect(losses.length).toBe(200);
     expect(losses[199]!).toBeLessThan(1e-3 * losses[0]!);
     expectClose(params.w, [1, -2, 0.5], 2e-2);
@@ -99,7 +116,13 @@ describe("train", () => {
 
   it("reports progress as a bar on a TTY and as plain lines otherwise", () => {
     const lines: string[] = [];
-    train({ params: { w: tensor([0, 0, 0]) }, optimizer: sgd({ lr: 0.1 }), steps: 20, loss, progress: { stream: { write: (s: string) => lines.push(s) }, label: "fit", every: 5 } });
+    train({
+      params: { w: tensor([0, 0, 0]) },
+      optimizer: sgd({ lr: 0.1 }),
+      steps: 20,
+      loss,
+      progress: { stream: { write: (s: string) => lines.push(s) }, label: "fit", every: 5 },
+    });
     expect(lines.length).toBe(4);
     expect(lines[0]).toMatch(/^fit 5\/20 loss \S+ \S+ it\/s\n$/);
     const tty: string[] = [];
@@ -111,11 +134,25 @@ describe("train", () => {
   });
 
   it("stops with a clear error when the loss becomes non-finite", () => {
-    expect(() => train({ params: { w: tensor([-1]) }, optimizer: sgd({ lr: 0.1 }), steps: 2, loss: (p) => sum(log(p.w)), progress: false })).toThrow(/the loss became NaN at step 0/);
+    expect(() =>
+      train({
+        params: { w: tensor([-1]) },
+        optimizer: sgd({ lr: 0.1 }),
+        steps: 2,
+        loss: (p) => sum(log(p.w)),
+        progress: false,
+      }),
+    ).toThrow(/the loss became NaN at step 0/);
   });
 
   it("keeps the parameter tree structure", () => {
-    const { params } = train({ params: { w: tensor([0, 0, 0]) }, optimizer: sgd({ lr: 0.1 }), steps: 1, loss, progress: false });
+    const { params } = train({
+      params: { w: tensor([0, 0, 0]) },
+      optimizer: sgd({ lr: 0.1 }),
+      steps: 1,
+      loss,
+      progress: false,
+    });
     expect(tree.leaves(params).length).toBe(1);
   });
 });

@@ -57,7 +57,10 @@ export function swigluRef(wg: Mat[], wu: Mat[], wd: Mat[]): ExpertFn {
   return (e, x) => {
     const g = vecMat(x, wg[e]!).map((v) => v * sigmoid1(v));
     const u = vecMat(x, wu[e]!);
-    return vecMat(g.map((v, i) => v * u[i]!), wd[e]!);
+    return vecMat(
+      g.map((v, i) => v * u[i]!),
+      wd[e]!,
+    );
   };
 }
 
@@ -73,7 +76,13 @@ export interface Assignment {
  * With `capacity`, assignments are admitted in the given order while their
  * expert has room (a counter per expert); the rest are dropped.
  */
-export function denseCombine(x: Mat, assignments: readonly Assignment[], expert: ExpertFn, dOut: number, capacity?: number) {
+export function denseCombine(
+  x: Mat,
+  assignments: readonly Assignment[],
+  expert: ExpertFn,
+  dOut: number,
+  capacity?: number,
+) {
   const y = x.map(() => zerosV(dOut));
   const used = new Map<number, number>();
   let dropped = 0;
@@ -90,9 +99,14 @@ export function denseCombine(x: Mat, assignments: readonly Assignment[], expert:
 }
 
 /** Top-k token-choice assignments in priority order: all first choices (token order), then all second choices, ... */
-export function topKAssignments(probsOrLogits: Mat, k: number, weightOf: (t: number, chosen: number[], j: number) => number): Assignment[] {
+export function topKAssignments(
+  probsOrLogits: Mat,
+  k: number,
+  weightOf: (t: number, chosen: number[], j: number) => number,
+): Assignment[] {
   const chosen = probsOrLogits.map((row) => topKIdx(row, k));
   const out: Assignment[] = [];
-  for (let j = 0; j < k; j++) chosen.forEach((c, t) => out.push({ token: t, expert: c[j]!, weight: weightOf(t, c, j) }));
+  for (let j = 0; j < k; j++)
+    chosen.forEach((c, t) => out.push({ token: t, expert: c[j]!, weight: weightOf(t, c, j) }));
   return out;
 }

@@ -24,7 +24,10 @@ import type { BrowserJob } from "./browser_runner";
 const CHROMIUM = "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) {
-  if (process.env.CI) throw new Error(`the browser WebGPU test needs ${CHROMIUM} (apt-get install chromium; scripts/setup.sh installs it)`);
+  if (process.env.CI)
+    throw new Error(
+      `the browser WebGPU test needs ${CHROMIUM} (apt-get install chromium; scripts/setup.sh installs it)`,
+    );
   console.warn(`\n*** SKIPPING the headless-Chromium WebGPU test: ${CHROMIUM} is not installed\n`);
 }
 
@@ -50,7 +53,13 @@ function job(program: Program, inputs: readonly Tensor[]): BrowserJob {
 }
 
 async function runInPage(program: Program, inputs: readonly Tensor[]): Promise<{ adapter: string; errors: number[] }> {
-  const result = await page!.evaluate((j) => (globalThis as unknown as { moeforgeRunJob(j: unknown): Promise<{ adapter: string; outputs: number[][] }> }).moeforgeRunJob(j), job(program, inputs));
+  const result = await page!.evaluate(
+    (j) =>
+      (
+        globalThis as unknown as { moeforgeRunJob(j: unknown): Promise<{ adapter: string; outputs: number[][] }> }
+      ).moeforgeRunJob(j),
+    job(program, inputs),
+  );
   const want = evalProgram(program, inputs);
   return { adapter: result.adapter, errors: want.map((w, i) => relativeError(result.outputs[i]!, w.dataSync())) };
 }
@@ -62,12 +71,18 @@ describe.runIf(haveChromium)("WebGPU in headless Chromium", () => {
       if (req.url === "/runner.js") {
         res.writeHead(200, { "content-type": "text/javascript" }).end(script);
       } else {
-        res.writeHead(200, { "content-type": "text/html" }).end(`<!doctype html><script type="module" src="/runner.js"></script>`);
+        res
+          .writeHead(200, { "content-type": "text/html" })
+          .end(`<!doctype html><script type="module" src="/runner.js"></script>`);
       }
     });
     await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
     const { chromium } = await import("playwright-core");
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--enable-unsafe-webgpu", "--no-sandbox"] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--enable-unsafe-webgpu", "--no-sandbox"],
+    });
     page = await browser.newPage();
     page.on("pageerror", (e) => console.error("page error:", e.message));
     await page.goto(`http://localhost:${(server.address() as AddressInfo).port}/`);
@@ -94,7 +109,15 @@ describe.runIf(haveChromium)("WebGPU in headless Chromium", () => {
     const cases: [string, Program, Tensor[]][] = [
       ["elementwise", trace((a: Tensor) => ops.tanh(ops.add(ops.mul(ops.exp(a), 0.5), ops.sin(a))), x), [x]],
       ["softmax(x @ w)", trace((a: Tensor, b: Tensor) => ops.softmax(ops.matmul(a, b), -1), x, w), [x, w]],
-      ["grad", trace(grad((a: Tensor, b: Tensor) => ops.sum(ops.square(ops.relu(ops.matmul(a, b)))), { argnums: [0, 1] }), x, w), [x, w]],
+      [
+        "grad",
+        trace(
+          grad((a: Tensor, b: Tensor) => ops.sum(ops.square(ops.relu(ops.matmul(a, b)))), { argnums: [0, 1] }),
+          x,
+          w,
+        ),
+        [x, w],
+      ],
     ];
     for (const [name, program, inputs] of cases) {
       const { adapter, errors } = await runInPage(program, inputs);

@@ -2,7 +2,12 @@
  * The WebGPU device for tests. In CI (CI=true) a missing adapter is a failure;
  * locally the suites that need it are skipped with a loud warning.
  */
-import { createWebGPUContext, initWebGPU, type WebGPUContext, type WebGPUInitOptions } from "../../backends/webgpu/device";
+import {
+  createWebGPUContext,
+  initWebGPU,
+  type WebGPUContext,
+  type WebGPUInitOptions,
+} from "../../backends/webgpu/device";
 
 async function acquire(make: () => Promise<WebGPUContext>): Promise<WebGPUContext | undefined> {
   try {

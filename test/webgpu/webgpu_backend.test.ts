@@ -12,7 +12,13 @@ import fc from "fast-check";
 import { grad, jit, ops, setBackend, getBackend, tensor, trace, spec, type Tensor } from "../../index";
 import { emitWgsl } from "../../codegen/emit/wgsl";
 import { compile } from "../../codegen/compile";
-import { profileOnWebGPU, releaseWebGPU, runWgslBundle, webgpuExecutable, webgpuValueOf } from "../../backends/webgpu/index";
+import {
+  profileOnWebGPU,
+  releaseWebGPU,
+  runWgslBundle,
+  webgpuExecutable,
+  webgpuValueOf,
+} from "../../backends/webgpu/index";
 import { eagerProgram } from "../../backends/webgpu/eager";
 import { runtimeFor } from "../../backends/webgpu/runtime";
 import { evalProgram } from "../../dsl/trace";
@@ -37,10 +43,17 @@ describe.runIf(ctx)("webgpu backend", () => {
   it("jit runs forward programs on the device, for sizes 1 and primes (4 shapes per run)", async () => {
     const f = jit(loss, { backend: "webgpu" });
     const ref = jit(loss, { backend: "interp" });
-    const shapes = fc.sample(fc.tuple(fc.constantFrom(1, 2, 3, 7, 13), fc.constantFrom(1, 5, 11), fc.constantFrom(1, 3, 17)), 4);
+    const shapes = fc.sample(
+      fc.tuple(fc.constantFrom(1, 2, 3, 7, 13), fc.constantFrom(1, 5, 11), fc.constantFrom(1, 3, 17)),
+      4,
+    );
     for (const [k, [t, d, h]] of shapes.entries()) {
       const rng = mulberry32(k);
-      const args = [randomFloats(rng, "f32", [t, d]), randomFloats(rng, "f32", [d, h]), randomFloats(rng, "f32", [h])] as const;
+      const args = [
+        randomFloats(rng, "f32", [t, d]),
+        randomFloats(rng, "f32", [d, h]),
+        randomFloats(rng, "f32", [h]),
+      ] as const;
       const y = f(...args);
       expect(y.isDevice).toBe(true);
       await expectClose(y, ref(...args));
@@ -51,7 +64,11 @@ describe.runIf(ctx)("webgpu backend", () => {
     const g = jit(grad(loss, { argnums: [0, 1, 2] }), { backend: "webgpu" });
     const gRef = grad(loss, { argnums: [0, 1, 2] });
     const rng = mulberry32(7);
-    const args = [randomFloats(rng, "f32", [13, 5]), randomFloats(rng, "f32", [5, 7]), randomFloats(rng, "f32", [7])] as const;
+    const args = [
+      randomFloats(rng, "f32", [13, 5]),
+      randomFloats(rng, "f32", [5, 7]),
+      randomFloats(rng, "f32", [7]),
+    ] as const;
     const got = g(...args) as Tensor[];
     const want = gRef(...args) as Tensor[];
     expect(got.every((t) => t.isDevice)).toBe(true);
@@ -60,14 +77,20 @@ describe.runIf(ctx)("webgpu backend", () => {
 
   it("device tensors feed later programs without a host round trip", async () => {
     const f = jit((x: Tensor) => ops.exp(ops.mul(x, 0.5)), { backend: "webgpu" });
-    const x = tensor([[0.5, -1, 2], [3, 0, -0.25]]);
+    const x = tensor([
+      [0.5, -1, 2],
+      [3, 0, -0.25],
+    ]);
     const y = f(f(x)); // the inner result stays on the device
     await expectClose(y, ops.exp(ops.mul(ops.exp(ops.mul(x, 0.5)), 0.5)));
   });
 
   it("eager ops on webgpu tensors run on the device; host operands mix in", async () => {
     const toDevice = jit((x: Tensor) => ops.neg(ops.neg(x)), { backend: "webgpu" });
-    const hostA = tensor([[1, -2, 3], [0.5, 4, -1]]);
+    const hostA = tensor([
+      [1, -2, 3],
+      [0.5, 4, -1],
+    ]);
     const hostB = tensor([2, 0.25, -1]);
     const a = toDevice(hostA);
     const eager = ops.sum(ops.mul(ops.tanh(a), hostB), -1); // a on webgpu, hostB on the host
@@ -82,7 +105,9 @@ describe.runIf(ctx)("webgpu backend", () => {
     const avals = [{ shape: [3], dtype: "f32" as const }];
     expect(eagerProgram("exp", avals, {})).toBe(eagerProgram("exp", avals, {}));
     expect(eagerProgram("exp", avals, {})).not.toBe(eagerProgram("exp", [{ shape: [4], dtype: "f32" as const }], {}));
-    expect(eagerProgram("reduceSum", [{ shape: [2, 3], dtype: "f32" }], { axes: [0] })).not.toBe(eagerProgram("reduceSum", [{ shape: [2, 3], dtype: "f32" }], { axes: [1] }));
+    expect(eagerProgram("reduceSum", [{ shape: [2, 3], dtype: "f32" }], { axes: [0] })).not.toBe(
+      eagerProgram("reduceSum", [{ shape: [2, 3], dtype: "f32" }], { axes: [1] }),
+    );
   });
 
   it("a program that returns its input, or one value twice, gives tensors that share a buffer", async () => {
@@ -185,8 +210,13 @@ describe.runIf(ctx)("webgpu backend", () => {
   it("a shader the device rejects is reported when the result is read", async () => {
     const p = trace((x: Tensor) => ops.exp(x), spec([4]));
     const bundle = compile(p, { target: "wgsl" });
-    const broken = { ...bundle, kernels: bundle.kernels.map((k) => ({ ...k, source: k.source.replace(/exp\(/, "no_such_function(") })) };
-    await expect(runWgslBundle(ctx!, broken, [{ type: "f32", data: [1, 2, 3, 4] }])).rejects.toThrow(/failed to compile[\s\S]*no_such_function/);
+    const broken = {
+      ...bundle,
+      kernels: bundle.kernels.map((k) => ({ ...k, source: k.source.replace(/exp\(/, "no_such_function(") })),
+    };
+    await expect(runWgslBundle(ctx!, broken, [{ type: "f32", data: [1, 2, 3, 4] }])).rejects.toThrow(
+      /failed to compile[\s\S]*no_such_function/,
+    );
     expect(emitWgsl(bundle.kernels[0]!)).toBe(bundle.kernels[0]!.source);
   });
 
@@ -196,6 +226,8 @@ describe.runIf(ctx)("webgpu backend", () => {
     const bundle = compile(p, { target: "wgsl" });
     other!.device.destroy();
     await other!.device.lost;
-    await expect(runWgslBundle(other!, bundle, [{ type: "f32", data: [1, 2, 3, 4] }])).rejects.toThrow(/device was lost/);
+    await expect(runWgslBundle(other!, bundle, [{ type: "f32", data: [1, 2, 3, 4] }])).rejects.toThrow(
+      /device was lost/,
+    );
   });
 });

@@ -22,7 +22,15 @@ import { evalProgram } from "../../dsl/trace";
 import { webgpuBackend } from "../../backends/webgpu/index";
 import { wgslCompilationMessages } from "../../backends/webgpu/pipelines";
 import { runWgslBundle } from "../../backends/webgpu/runtime";
-import { LARGE_SHAPES, gradientCase, mulberry32, randomFloats, randomProgramArb, relativeError, runAndCompare } from "../codegen/random_programs";
+import {
+  LARGE_SHAPES,
+  gradientCase,
+  mulberry32,
+  randomFloats,
+  randomProgramArb,
+  relativeError,
+  runAndCompare,
+} from "../codegen/random_programs";
 import * as ops from "../../dsl/ops";
 import { spec, trace } from "../../dsl/api";
 import { tensor } from "../../dsl/creation";
@@ -30,7 +38,8 @@ import type { Tensor } from "../../dsl/tensor";
 import { webgpuForTests } from "./test_device";
 
 const ctx = await webgpuForTests();
-const onWebGPU = (p: Parameters<typeof webgpuBackend.run>[0], xs: Parameters<typeof webgpuBackend.run>[1]) => webgpuBackend.run(p, xs);
+const onWebGPU = (p: Parameters<typeof webgpuBackend.run>[0], xs: Parameters<typeof webgpuBackend.run>[1]) =>
+  webgpuBackend.run(p, xs);
 
 describe.runIf(ctx)("webgpu backend equals the interpreter on random programs", () => {
   it("every kernel of lowered random programs compiles in Dawn with no errors", async () => {
@@ -90,21 +99,62 @@ describe.runIf(ctx)("webgpu backend equals the interpreter on random programs", 
   it("sorts, max/argmax (NaN rows included) and segment scatters on rows long enough for merge passes equal the interpreter", async () => {
     const rng = mulberry32(77);
     const ties = (rows: number, n: number) =>
-      tensor(Float32Array.from({ length: rows * n }, () => (rng() < 0.05 ? NaN : Math.floor(rng() * 9) - 4)), [rows, n]);
-    for (const [rows, n] of [[3, 300], [2, 1031]] as const) {
+      tensor(
+        Float32Array.from({ length: rows * n }, () => (rng() < 0.05 ? NaN : Math.floor(rng() * 9) - 4)),
+        [rows, n],
+      );
+    for (const [rows, n] of [
+      [3, 300],
+      [2, 1031],
+    ] as const) {
       const x = ties(rows, n);
       for (const descending of [false, true]) {
-        const program = trace((v: Tensor) => [ops.argsort(v, -1, descending), ops.sort(v, -1, descending), ...ops.topK(v, 5), ops.max(v, -1), ops.argmax(v, -1)], x);
+        const program = trace(
+          (v: Tensor) => [
+            ops.argsort(v, -1, descending),
+            ops.sort(v, -1, descending),
+            ...ops.topK(v, 5),
+            ops.max(v, -1),
+            ops.argmax(v, -1),
+          ],
+          x,
+        );
         await runAndCompare(onWebGPU, program, [x], 0);
       }
     }
-    const experts = tensor(Int32Array.from({ length: 2 * 2048 }, () => Math.floor(rng() * 8)), [2, 2048], "i32");
-    await runAndCompare(onWebGPU, trace((v: Tensor) => [ops.argsort(v, -1), ...ops.topK(v, 3)], experts), [experts], 0);
+    const experts = tensor(
+      Int32Array.from({ length: 2 * 2048 }, () => Math.floor(rng() * 8)),
+      [2, 2048],
+      "i32",
+    );
+    await runAndCompare(
+      onWebGPU,
+      trace((v: Tensor) => [ops.argsort(v, -1), ...ops.topK(v, 3)], experts),
+      [experts],
+      0,
+    );
     const named = trace((v: Tensor) => ops.argsort(v, -1), spec([2, "N"]));
     for (const n of [7, 200]) await runAndCompare(onWebGPU, named, [ties(2, n)], 0);
-    const idx = tensor(Int32Array.from({ length: 1031 }, () => Math.floor(rng() * 37)), [1031], "i32");
-    const [a, u, w] = [randomFloats(rng, "f32", [37, 3]), randomFloats(rng, "f32", [1031, 3]), randomFloats(rng, "f32", [1031, 3])];
-    const scatters = trace((t: Tensor, i: Tensor, p: Tensor, q: Tensor) => [ops.scatterAdd(t, i, p, 0), ops.scatterAdd(t, i, ops.mul(q, 2), 0)], a, idx, u, w);
+    const idx = tensor(
+      Int32Array.from({ length: 1031 }, () => Math.floor(rng() * 37)),
+      [1031],
+      "i32",
+    );
+    const [a, u, w] = [
+      randomFloats(rng, "f32", [37, 3]),
+      randomFloats(rng, "f32", [1031, 3]),
+      randomFloats(rng, "f32", [1031, 3]),
+    ];
+    const scatters = trace(
+      (t: Tensor, i: Tensor, p: Tensor, q: Tensor) => [
+        ops.scatterAdd(t, i, p, 0),
+        ops.scatterAdd(t, i, ops.mul(q, 2), 0),
+      ],
+      a,
+      idx,
+      u,
+      w,
+    );
     await runAndCompare(onWebGPU, scatters, [a, idx, u, w], 1e-5);
   });
 });

@@ -14,7 +14,18 @@ import { emitWgsl, wgslLayout } from "../../codegen/emit/wgsl";
 import { threefry2x32 } from "../../dsl/primitives/random";
 import { wgslCompilationMessages } from "../../backends/webgpu/pipelines";
 import { runWgslBundle } from "../../backends/webgpu/runtime";
-import { buf, bundleOf, ceilDiv, fill, groupIds, histogram, randomBits, reverse, rowSum, scaleExp } from "./hand_kernels";
+import {
+  buf,
+  bundleOf,
+  ceilDiv,
+  fill,
+  groupIds,
+  histogram,
+  randomBits,
+  reverse,
+  rowSum,
+  scaleExp,
+} from "./hand_kernels";
 import { separateWebGPUForTests, webgpuForTests } from "./test_device";
 
 const ctx = await webgpuForTests();
@@ -24,7 +35,17 @@ const n = (x: number) => new Map([["n", x]]);
 
 describe.runIf(ctx)("WGSL emitter on Dawn", () => {
   it("every hand-built kernel compiles with no errors or warnings in getCompilationInfo", async () => {
-    for (const k of [scaleExp, rowSum, histogram, reverse, randomBits, groupIds, fill("i32"), fill("bool", 1), scalarProbe]) {
+    for (const k of [
+      scaleExp,
+      rowSum,
+      histogram,
+      reverse,
+      randomBits,
+      groupIds,
+      fill("i32"),
+      fill("bool", 1),
+      scalarProbe,
+    ]) {
       const messages = await wgslCompilationMessages(ctx!, emitWgsl(k));
       expect(messages.map((m) => `${k.name}: ${m.type} ${m.message}`)).toEqual([]);
     }
@@ -35,7 +56,12 @@ describe.runIf(ctx)("WGSL emitter on Dawn", () => {
     const sizes = [1, 2, 63, 64, 65, 127, 1009, ...fc.sample(fc.integer({ min: 1, max: 5000 }), 4)];
     for (const len of sizes) {
       const x = Float32Array.from({ length: len }, (_, j) => Math.sin(j) * 3);
-      const bundle = bundleOf([scaleExp], [buf("x", "f32", "n", "input"), buf("y", "f32", "n", "output")], [{ kernel: "scale_exp", grid: ceilDiv("n", 64), bindings: { x: "x", y: "y" } }], ["n"]);
+      const bundle = bundleOf(
+        [scaleExp],
+        [buf("x", "f32", "n", "input"), buf("y", "f32", "n", "output")],
+        [{ kernel: "scale_exp", grid: ceilDiv("n", 64), bindings: { x: "x", y: "y" } }],
+        ["n"],
+      );
       const [y] = await runWgslBundle(ctx!, bundle, [{ type: "f32", data: x }], n(len));
       const want = Array.from(x, (a, j) => Math.fround(Math.exp(a)) * 2 + j);
       expect(relErr(y!, want)).toBeLessThan(1e-5);
@@ -43,10 +69,28 @@ describe.runIf(ctx)("WGSL emitter on Dawn", () => {
   });
 
   it("shared-memory tree reduction (barriers) gives row sums", async () => {
-    for (const [rows, cols] of [[1, 1], [3, 7], [5, 64], [2, 1000]] as const) {
+    for (const [rows, cols] of [
+      [1, 1],
+      [3, 7],
+      [5, 64],
+      [2, 1000],
+    ] as const) {
       const x = Float32Array.from({ length: rows * cols }, (_, j) => ((j * 37) % 11) - 5);
-      const bundle = bundleOf([rowSum], [buf("x", "f32", { op: "mul", args: ["rows", "cols"] }, "input"), buf("y", "f32", "rows", "output")], [{ kernel: "row_sum", grid: "rows", bindings: { x: "x", y: "y" } }], ["rows", "cols"]);
-      const [y] = await runWgslBundle(ctx!, bundle, [{ type: "f32", data: x }], new Map([["rows", rows], ["cols", cols]]));
+      const bundle = bundleOf(
+        [rowSum],
+        [buf("x", "f32", { op: "mul", args: ["rows", "cols"] }, "input"), buf("y", "f32", "rows", "output")],
+        [{ kernel: "row_sum", grid: "rows", bindings: { x: "x", y: "y" } }],
+        ["rows", "cols"],
+      );
+      const [y] = await runWgslBundle(
+        ctx!,
+        bundle,
+        [{ type: "f32", data: x }],
+        new Map([
+          ["rows", rows],
+          ["cols", cols],
+        ]),
+      );
       const want = Array.from({ length: rows }, (_, r) => x.slice(r * cols, (r + 1) * cols).reduce((a, b) => a + b, 0));
       expect(Array.from(y!)).toEqual(want);
     }
@@ -63,7 +107,15 @@ describe.runIf(ctx)("WGSL emitter on Dawn", () => {
       ],
       ["n", "bins"],
     );
-    const [counts] = await runWgslBundle(ctx!, bundle, [{ type: "i32", data: idx }], new Map([["n", 1000], ["bins", 13]]));
+    const [counts] = await runWgslBundle(
+      ctx!,
+      bundle,
+      [{ type: "i32", data: idx }],
+      new Map([
+        ["n", 1000],
+        ["bins", 13],
+      ]),
+    );
     const want = new Array(13).fill(0);
     for (const j of idx) want[j]++;
     expect(Array.from(counts!)).toEqual(want);
@@ -72,7 +124,12 @@ describe.runIf(ctx)("WGSL emitter on Dawn", () => {
   it("Threefry-2x32 bits equal the interpreter's, word for word", async () => {
     const key = [0x12345678 | 0, 0x9abcdef0 | 0];
     const len = 257;
-    const bundle = bundleOf([randomBits], [buf("key", "i32", 2, "input"), buf("out", "i32", "n", "output")], [{ kernel: "random_bits", grid: ceilDiv("n", 64), bindings: { key: "key", out: "out" } }], ["n"]);
+    const bundle = bundleOf(
+      [randomBits],
+      [buf("key", "i32", 2, "input"), buf("out", "i32", "n", "output")],
+      [{ kernel: "random_bits", grid: ceilDiv("n", 64), bindings: { key: "key", out: "out" } }],
+      ["n"],
+    );
     const [out] = await runWgslBundle(ctx!, bundle, [{ type: "i32", data: key }], n(len));
     const want = Array.from({ length: len }, (_, j) => threefry2x32(key[0]!, key[1]!, 0, j >>> 1)[j & 1]! | 0);
     expect(Array.from(out!)).toEqual(want);
@@ -81,7 +138,14 @@ describe.runIf(ctx)("WGSL emitter on Dawn", () => {
   it("scalar semantics match the interpreter's JS definitions at the edges", async () => {
     const bundle = bundleOf(
       [scalarProbe],
-      [buf("a", "f32", 4, "input"), buf("ai", "i32", 4, "input"), buf("b", "bool", 2, "input"), buf("of", "f32", F_CASES.length, "output"), buf("oi", "i32", I_CASES.length, "output"), buf("ob", "bool", B_CASES.length, "output")],
+      [
+        buf("a", "f32", 4, "input"),
+        buf("ai", "i32", 4, "input"),
+        buf("b", "bool", 2, "input"),
+        buf("of", "f32", F_CASES.length, "output"),
+        buf("oi", "i32", I_CASES.length, "output"),
+        buf("ob", "bool", B_CASES.length, "output"),
+      ],
       [{ kernel: "scalar_probe", grid: 1, bindings: { a: "a", ai: "ai", b: "b", of: "of", oi: "oi", ob: "ob" } }],
     );
     const [of, oi, ob] = await runWgslBundle(ctx!, bundle, [
@@ -95,7 +159,9 @@ describe.runIf(ctx)("WGSL emitter on Dawn", () => {
       else if (!Number.isFinite(want) || want === 0) expect(got, name).toBe(want);
       else expect(Math.abs(got - want) / Math.abs(want), name).toBeLessThan(2e-6);
     });
-    expect(Object.fromEntries(I_CASES.map(([name], k) => [name, oi![k]]))).toEqual(Object.fromEntries(I_CASES.map(([name, , want]) => [name, want])));
+    expect(Object.fromEntries(I_CASES.map(([name], k) => [name, oi![k]]))).toEqual(
+      Object.fromEntries(I_CASES.map(([name, , want]) => [name, want])),
+    );
     expect(Array.from(ob!)).toEqual(B_CASES.map(([, , want]) => want));
   });
 
@@ -131,7 +197,12 @@ describe.runIf(tinyBindings)("buffers over the binding limit are split into chun
   it("reversal across chunks (300 f32 = 3 chunks of 128) matches", async () => {
     for (const len of [129, 300, 383]) {
       const x = Float32Array.from({ length: len }, (_, j) => j * 0.5 - 7);
-      const bundle = bundleOf([reverse], [buf("x", "f32", "n", "input"), buf("y", "f32", "n", "output")], [{ kernel: "reverse", grid: ceilDiv("n", 32), bindings: { x: "x", y: "y" } }], ["n"]);
+      const bundle = bundleOf(
+        [reverse],
+        [buf("x", "f32", "n", "input"), buf("y", "f32", "n", "output")],
+        [{ kernel: "reverse", grid: ceilDiv("n", 32), bindings: { x: "x", y: "y" } }],
+        ["n"],
+      );
       const [y] = await runWgslBundle(tinyBindings!, bundle, [{ type: "f32", data: x }], n(len));
       expect(Array.from(y!)).toEqual(Array.from(x).reverse());
     }
@@ -149,7 +220,15 @@ describe.runIf(tinyBindings)("buffers over the binding limit are split into chun
       ],
       ["n", "bins"],
     );
-    const [counts] = await runWgslBundle(tinyBindings!, bundle, [{ type: "i32", data: idx }], new Map([["n", 500], ["bins", bins]]));
+    const [counts] = await runWgslBundle(
+      tinyBindings!,
+      bundle,
+      [{ type: "i32", data: idx }],
+      new Map([
+        ["n", 500],
+        ["bins", bins],
+      ]),
+    );
     const want = new Array(bins).fill(0);
     for (const j of idx) want[j]++;
     expect(Array.from(counts!)).toEqual(want);
@@ -176,7 +255,11 @@ const F_CASES: [string, Expr, number][] = [
   ["pow(0, -1)", bin("pow", f(0), f(-1), "f32"), Infinity],
   ["tanh(100)", un("tanh", fa(2), "f32"), 1],
   ["tanh(-100)", un("tanh", un("neg", fa(2), "f32"), "f32"), -1],
-  ["bitsToUniform(max)", { kind: "call", fn: "bitsToUniform", args: [c(0xffffffff, "u32")], type: "f32" }, (2 ** 24 - 1) * 2 ** -24],
+  [
+    "bitsToUniform(max)",
+    { kind: "call", fn: "bitsToUniform", args: [c(0xffffffff, "u32")], type: "f32" },
+    (2 ** 24 - 1) * 2 ** -24,
+  ],
   ["0.1", f(0.1), Math.fround(0.1)],
   ["-max f32", f(-3.4028234663852886e38), -3.4028234663852886e38],
   ["rem(-7.5, 2)", bin("rem", fa(3), f(2), "f32"), -1.5],

@@ -67,7 +67,14 @@ function accumulators(kb: KernelBuilder, s: MatmulSchedule, t: ScalarType): Expr
 }
 
 /** Stores the accumulators: acc[r][q] belongs to output (rowOf(r), colOf(q)). */
-function storeTile(kb: KernelBuilder, spec: TileSpec, s: MatmulSchedule, acc: Expr[][], rowOf: (r: number) => Expr, colOf: (q: number) => Expr): void {
+function storeTile(
+  kb: KernelBuilder,
+  spec: TileSpec,
+  s: MatmulSchedule,
+  acc: Expr[][],
+  rowOf: (r: number) => Expr,
+  colOf: (q: number) => Expr,
+): void {
   for (let r = 0; r < s.microM; r++) {
     const row = kb.let(rowOf(r), "row");
     for (let q = 0; q < s.microN; q++) {
@@ -83,14 +90,31 @@ export function registerTile(kb: KernelBuilder, s: MatmulSchedule, spec: TileSpe
     const t = spec.accType;
     const acc = accumulators(kb, s, t);
     // Clamped rows/columns keep tail loads in bounds; their sums are never stored.
-    const rows = Array.from({ length: s.microM }, (_, r) => kb.let(imin(iadd(row0, c(r)), isub(spec.rowEnd, c(1))), "ar"));
-    const cols = Array.from({ length: s.microN }, (_, q) => kb.let(imin(iadd(col0, c(q)), isub(spec.colEnd, c(1))), "bc"));
-    kb.for(spec.kStart, spec.kEnd, (k) => {
-      const a = rows.map((row) => kb.let(asType(spec.loadA(row, k), t), "a", t));
-      const b = cols.map((col) => kb.let(asType(spec.loadB(k, col), t), "b", t));
-      for (let r = 0; r < s.microM; r++) for (let q = 0; q < s.microN; q++) kb.assign(acc[r]![q]!, fma(acc[r]![q]!, a[r]!, b[q]!, t));
-    }, "k");
-    storeTile(kb, spec, s, acc, (r) => iadd(row0, c(r)), (q) => iadd(col0, c(q)));
+    const rows = Array.from({ length: s.microM }, (_, r) =>
+      kb.let(imin(iadd(row0, c(r)), isub(spec.rowEnd, c(1))), "ar"),
+    );
+    const cols = Array.from({ length: s.microN }, (_, q) =>
+      kb.let(imin(iadd(col0, c(q)), isub(spec.colEnd, c(1))), "bc"),
+    );
+    kb.for(
+      spec.kStart,
+      spec.kEnd,
+      (k) => {
+        const a = rows.map((row) => kb.let(asType(spec.loadA(row, k), t), "a", t));
+        const b = cols.map((col) => kb.let(asType(spec.loadB(k, col), t), "b", t));
+        for (let r = 0; r < s.microM; r++)
+          for (let q = 0; q < s.microN; q++) kb.assign(acc[r]![q]!, fma(acc[r]![q]!, a[r]!, b[q]!, t));
+      },
+      "k",
+    );
+    storeTile(
+      kb,
+      spec,
+      s,
+      acc,
+      (r) => iadd(row0, c(r)),
+      (q) => iadd(col0, c(q)),
+    );
   });
 }
 
@@ -115,36 +139,89 @@ export function sharedTile(kb: KernelBuilder, s: MatmulSchedule, spec: TileSpec)
   const shA = kb.sharedArray("tileA", t, s.tileM * s.tileK);
   const shB = kb.sharedArray("tileB", t, s.tileK * s.tileN);
   const acc = accumulators(kb, s, t);
-  const stage = (array: string, count: number, width: number, at: (outer: Expr, inner: Expr, k0: Expr) => { ok: Expr; value: () => Expr }, k0: Expr) => {
-    kb.for(lid, c(count), (e) => {
-      const outer = kb.let(idiv(e, c(width)), "so");
-      const inner = kb.let(irem(e, c(width)), "si");
-      const { ok, value } = at(outer, inner, k0);
-      const v = kb.mutable(c(0, t), "stage", t);
-      kb.if(ok, () => kb.assign(v, asType(value(), t)));
-      kb.sharedStore(array, e, v);
-    }, "e", c(s.workgroupSize));
+  const stage = (
+    array: string,
+    count: number,
+    width: number,
+    at: (outer: Expr, inner: Expr, k0: Expr) => { ok: Expr; value: () => Expr },
+    k0: Expr,
+  ) => {
+    kb.for(
+      lid,
+      c(count),
+      (e) => {
+        const outer = kb.let(idiv(e, c(width)), "so");
+        const inner = kb.let(irem(e, c(width)), "si");
+        const { ok, value } = at(outer, inner, k0);
+        const v = kb.mutable(c(0, t), "stage", t);
+        kb.if(ok, () => kb.assign(v, asType(value(), t)));
+        kb.sharedStore(array, e, v);
+      },
+      "e",
+      c(s.workgroupSize),
+    );
   };
-  kb.for(spec.kStart, spec.kEnd, (k0) => {
-    stage(shA, s.tileM * s.tileK, s.tileK, (r, kk, base) => {
-      const row = iadd(spec.rowStart, r);
-      const k = iadd(base, kk);
-      return { ok: and(lt(row, spec.rowEnd), lt(k, spec.kEnd)), value: () => spec.loadA(kb.let(row, "row"), kb.let(k, "k")) };
-    }, k0);
-    stage(shB, s.tileK * s.tileN, s.tileN, (kk, q, base) => {
-      const k = iadd(base, kk);
-      const col = iadd(spec.colStart, q);
-      return { ok: and(lt(k, spec.kEnd), lt(col, spec.colEnd)), value: () => spec.loadB(kb.let(k, "k"), kb.let(col, "col")) };
-    }, k0);
-    kb.barrier();
-    kb.for(c(0), c(s.tileK), (kk) => {
-      const a = Array.from({ length: s.microM }, (_, r) => kb.let(sharedLoad(shA, iadd(imul(rowIn(r), c(s.tileK)), kk), t), "a", t));
-      const b = Array.from({ length: s.microN }, (_, q) => kb.let(sharedLoad(shB, iadd(imul(kk, c(s.tileN)), colIn(q)), t), "b", t));
-      for (let r = 0; r < s.microM; r++) for (let q = 0; q < s.microN; q++) kb.assign(acc[r]![q]!, fma(acc[r]![q]!, a[r]!, b[q]!, t));
-    }, "kk");
-    kb.barrier();
-  }, "k0", c(s.tileK));
-  storeTile(kb, spec, s, acc, (r) => iadd(spec.rowStart, rowIn(r)), (q) => iadd(spec.colStart, colIn(q)));
+  kb.for(
+    spec.kStart,
+    spec.kEnd,
+    (k0) => {
+      stage(
+        shA,
+        s.tileM * s.tileK,
+        s.tileK,
+        (r, kk, base) => {
+          const row = iadd(spec.rowStart, r);
+          const k = iadd(base, kk);
+          return {
+            ok: and(lt(row, spec.rowEnd), lt(k, spec.kEnd)),
+            value: () => spec.loadA(kb.let(row, "row"), kb.let(k, "k")),
+          };
+        },
+        k0,
+      );
+      stage(
+        shB,
+        s.tileK * s.tileN,
+        s.tileN,
+        (kk, q, base) => {
+          const k = iadd(base, kk);
+          const col = iadd(spec.colStart, q);
+          return {
+            ok: and(lt(k, spec.kEnd), lt(col, spec.colEnd)),
+            value: () => spec.loadB(kb.let(k, "k"), kb.let(col, "col")),
+          };
+        },
+        k0,
+      );
+      kb.barrier();
+      kb.for(
+        c(0),
+        c(s.tileK),
+        (kk) => {
+          const a = Array.from({ length: s.microM }, (_, r) =>
+            kb.let(sharedLoad(shA, iadd(imul(rowIn(r), c(s.tileK)), kk), t), "a", t),
+          );
+          const b = Array.from({ length: s.microN }, (_, q) =>
+            kb.let(sharedLoad(shB, iadd(imul(kk, c(s.tileN)), colIn(q)), t), "b", t),
+          );
+          for (let r = 0; r < s.microM; r++)
+            for (let q = 0; q < s.microN; q++) kb.assign(acc[r]![q]!, fma(acc[r]![q]!, a[r]!, b[q]!, t));
+        },
+        "kk",
+      );
+      kb.barrier();
+    },
+    "k0",
+    c(s.tileK),
+  );
+  storeTile(
+    kb,
+    spec,
+    s,
+    acc,
+    (r) => iadd(spec.rowStart, rowIn(r)),
+    (q) => iadd(spec.colStart, colIn(q)),
+  );
 }
 
 /** max(x, 0) for i32 (a tile of a ragged group may start past its end). */

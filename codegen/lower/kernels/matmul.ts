@@ -8,11 +8,21 @@ import type { Eqn } from "../../../dsl/program";
 import { c, cast, type Expr } from "../../kernel_ir";
 import type { FusionGroup } from "../../passes/fusion";
 import { scalarType } from "../../types";
-import { ceilDivSize, delinearize, dimExpr, iadd, iceilDiv, idiv, imin, imul, irem, isub, linearize, mulSizes, numelSize } from "../index_math";
+import {
+  ceilDivSize,
+  delinearize,
+  dimExpr,
+  iceilDiv,
+  idiv,
+  imul,
+  irem,
+  linearize,
+  mulSizes,
+  numelSize,
+} from "../index_math";
 import type { Lowering } from "../lower";
 import { gridFor, groupId, perItem } from "./common";
 import { groupedTileOrder, registerTile, sharedTile, type TileSpec } from "./contraction";
-
 
 export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   const e = g.mains[0] as Eqn<"matmul">;
@@ -64,8 +74,13 @@ export function cdivExpr(x: Expr, n: number): Expr {
   return iceilDiv(x, c(n));
 }
 
-function mulTiles(batch: readonly (number | string)[], M: number | string, N: number | string, tm: number, tn: number): Expr {
+function mulTiles(
+  batch: readonly (number | string)[],
+  M: number | string,
+  N: number | string,
+  tm: number,
+  tn: number,
+): Expr {
   const count = [...batch.map(dimExpr), cdivExpr(dimExpr(M), tm), cdivExpr(dimExpr(N), tn)];
   return count.reduce((x, y) => imul(x, y));
 }
-

@@ -36,7 +36,13 @@ interface Reducer {
   result(s: State): Expr;
 }
 
-const bin = (op: "add" | "gt" | "lt" | "ne" | "eq" | "or" | "and", a: Expr, b: Expr, type: ScalarType): Expr => ({ kind: "binary", op, lhs: a, rhs: b, type });
+const bin = (op: "add" | "gt" | "lt" | "ne" | "eq" | "or" | "and", a: Expr, b: Expr, type: ScalarType): Expr => ({
+  kind: "binary",
+  op,
+  lhs: a,
+  rhs: b,
+  type,
+});
 
 function extreme(type: ScalarType, largest: boolean): Expr {
   if (type === "i32") return c(largest ? 2147483647 : -2147483648, "i32");
@@ -66,7 +72,9 @@ function reducerOf(e: Eqn, accumulator: (t: ScalarType) => ScalarType): Reducer 
         type: xType,
         withIndex: false,
         identity: () => ({ value: extreme(xType, e.prim === "reduceMin") }),
-        combine: (a, b) => ({ value: select(bin("or", bin(op, b.value, a.value, "bool"), isNan(b.value), "bool"), b.value, a.value, xType) }),
+        combine: (a, b) => ({
+          value: select(bin("or", bin(op, b.value, a.value, "bool"), isNan(b.value), "bool"), b.value, a.value, xType),
+        }),
         result: (s) => s.value,
       };
     }
@@ -83,7 +91,12 @@ function reducerOf(e: Eqn, accumulator: (t: ScalarType) => ScalarType): Reducer 
         combine: (a, b) => {
           const first = bin("lt", b.index!, a.index!, "bool");
           const bothNumbers = bin("and", notNan(a.value), notNan(b.value), "bool");
-          const better = bin("or", bin(op, b.value, a.value, "bool"), bin("and", bin("eq", b.value, a.value, "bool"), first, "bool"), "bool");
+          const better = bin(
+            "or",
+            bin(op, b.value, a.value, "bool"),
+            bin("and", bin("eq", b.value, a.value, "bool"), first, "bool"),
+            "bool",
+          );
           const nanWins = bin("and", isNan(b.value), bin("or", notNan(a.value), first, "bool"), "bool");
           const takeB = bin("or", nanWins, bin("and", bothNumbers, better, "bool"), "bool");
           return { value: select(takeB, b.value, a.value, xType), index: select(takeB, b.index!, a.index!, "i32") };
@@ -157,7 +170,10 @@ export function lowerReduceGroup(ctx: Lowering, g: FusionGroup): void {
     };
     overRow((i) => {
       const x = values.at(e.inputs[0]!, domainIndex(i));
-      fold(kb, r, acc, { value: r.type === values.typeOf(e.inputs[0]!) ? x : cast(x, r.type), ...(r.withIndex ? { index: i } : {}) });
+      fold(kb, r, acc, {
+        value: r.type === values.typeOf(e.inputs[0]!) ? x : cast(x, r.type),
+        ...(r.withIndex ? { index: i } : {}),
+      });
     });
     let final: State = acc;
     if (workgroup) {
@@ -170,8 +186,14 @@ export function lowerReduceGroup(ctx: Lowering, g: FusionGroup): void {
       for (let s = sched.workgroupSize >> 1; s > 0; s >>= 1) {
         kb.if(bin("lt", lid, c(s), "bool"), () => {
           const other = iadd(lid, c(s));
-          const a: State = { value: sharedLoad(vals, lid, r.type), ...(r.withIndex ? { index: sharedLoad(sharedIndex!, lid, "i32") } : {}) };
-          const b: State = { value: sharedLoad(vals, other, r.type), ...(r.withIndex ? { index: sharedLoad(sharedIndex!, other, "i32") } : {}) };
+          const a: State = {
+            value: sharedLoad(vals, lid, r.type),
+            ...(r.withIndex ? { index: sharedLoad(sharedIndex!, lid, "i32") } : {}),
+          };
+          const b: State = {
+            value: sharedLoad(vals, other, r.type),
+            ...(r.withIndex ? { index: sharedLoad(sharedIndex!, other, "i32") } : {}),
+          };
           const next = r.combine(a, b);
           const nv = kb.let(next.value, "m", r.type);
           const ni = r.withIndex ? kb.let(next.index!, "mi", "i32") : undefined;

@@ -76,7 +76,10 @@ export function emitRowSort(ctx: OpContext, sort: RowSort): void {
   const { rowShape, rowDims } = sort;
   const count = numelSize([...rowShape, ...rowDims]);
   const n = rowDims.reduce<number>((a, d) => (typeof d === "number" ? a * d : a), 1);
-  if (n > MAX_ROW) throw new CompileError(`${sort.comment}: rows of ${n} elements; the sort kernels take rows of at most 2^30 elements (32-bit run ends)`);
+  if (n > MAX_ROW)
+    throw new CompileError(
+      `${sort.comment}: rows of ${n} elements; the sort kernels take rows of at most 2^30 elements (32-bit run ends)`,
+    );
   const merges = mergePasses(rowDims);
   const wg = ctx.schedule.knobs.elementwiseWorkgroup;
   const scratch = merges > 0 ? [ctx.temp("i32", count, "perm_a"), ctx.temp("i32", count, "perm_b")] : [];
@@ -90,9 +93,14 @@ export function emitRowSort(ctx: OpContext, sort: RowSort): void {
     const key = kb.let(sort.keyAt(k, rowIdx, p), "key");
     const runStart = kb.let(imul(idiv(p, c(RUN)), c(RUN)), "runStart");
     const rank = kb.mutable(c(0), "rank", "i32");
-    kb.for(runStart, imin(iadd(runStart, c(RUN)), len), (q) => {
-      kb.if(sort.before(sort.keyAt(k, rowIdx, q), key, q, p), () => kb.assign(rank, iadd(rank, c(1))));
-    }, "q");
+    kb.for(
+      runStart,
+      imin(iadd(runStart, c(RUN)), len),
+      (q) => {
+        kb.if(sort.before(sort.keyAt(k, rowIdx, q), key, q, p), () => kb.assign(rank, iadd(rank, c(1))));
+      },
+      "q",
+    );
     const dest = kb.let(iadd(runStart, rank), "dest");
     if (merges === 0) sort.finish(k, rowFlat, rowIdx, dest, p, key);
     else kb.store(ctx.bindTemp(k, scratch[0]!, "readWrite"), iadd(base, dest), p);
@@ -118,13 +126,22 @@ export function emitRowSort(ctx: OpContext, sort: RowSort): void {
     // lower bound in the other run (at most w long): the first element that does not sort before `me`.
     const lo = kb.mutable(otherStart, "lo", "i32");
     const hi = kb.mutable(select(inLeft, runEnd, mid, "i32"), "hi", "i32");
-    kb.for(c(0), c(Math.log2(w) + 1), () => {
-      kb.if(lt(lo, hi), () => {
-        const m = kb.let(idiv(iadd(lo, hi), c(2)), "m");
-        const q = kb.let(permAt(m), "q");
-        kb.if(sort.before(sort.keyAt(k, rowIdx, q), key, q, me), () => kb.assign(lo, iadd(m, c(1))), () => kb.assign(hi, m));
-      });
-    }, "step");
+    kb.for(
+      c(0),
+      c(Math.log2(w) + 1),
+      () => {
+        kb.if(lt(lo, hi), () => {
+          const m = kb.let(idiv(iadd(lo, hi), c(2)), "m");
+          const q = kb.let(permAt(m), "q");
+          kb.if(
+            sort.before(sort.keyAt(k, rowIdx, q), key, q, me),
+            () => kb.assign(lo, iadd(m, c(1))),
+            () => kb.assign(hi, m),
+          );
+        });
+      },
+      "step",
+    );
     const ownStart = select(inLeft, runStart, mid, "i32");
     const dest = kb.let(iadd(iadd(runStart, isub(p, ownStart)), isub(lo, otherStart)), "dest");
     if (i === merges - 1) sort.finish(k, rowFlat, rowIdx, dest, me, key);

@@ -15,7 +15,8 @@ import { gridFor, groupId, perItem } from "../kernels/common";
 import { groupedTileOrder, registerTile, sharedTile, type TileSpec } from "../kernels/contraction";
 import type { OpContext } from "../op_context";
 
-const ceilDiv = (a: number | string, b: number) => (typeof a === "number" ? Math.ceil(a / b) : { op: "ceilDiv" as const, args: [a, b] });
+const ceilDiv = (a: number | string, b: number) =>
+  typeof a === "number" ? Math.ceil(a / b) : { op: "ceilDiv" as const, args: [a, b] };
 
 export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void {
   const [x, w, gs] = e.inputs as [Var, Var, Var];
@@ -39,18 +40,27 @@ export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void 
   const rowStart = kb.mutable(c(0), "rowStart", "i32");
   const rowEnd = kb.mutable(c(0), "rowEnd", "i32");
   const offset = kb.mutable(c(0), "offset", "i32");
-  kb.for(c(0), dimExpr(G), (g) => {
-    const size = kb.let(values.at(gs, [g]), "size");
-    const count = kb.let(iceilDiv(size, c(s.tileM)), "count");
-    kb.if(lt(group, c(0)), () =>
-      kb.if(lt(rest, count), () => {
-        kb.assign(group, g);
-        kb.assign(rowStart, iadd(offset, imul(rest, c(s.tileM))));
-        kb.assign(rowEnd, iadd(offset, size));
-      }, () => kb.assign(rest, { kind: "binary", op: "sub", lhs: rest, rhs: count, type: "i32" })),
-    );
-    kb.assign(offset, iadd(offset, size));
-  }, "gi");
+  kb.for(
+    c(0),
+    dimExpr(G),
+    (g) => {
+      const size = kb.let(values.at(gs, [g]), "size");
+      const count = kb.let(iceilDiv(size, c(s.tileM)), "count");
+      kb.if(lt(group, c(0)), () =>
+        kb.if(
+          lt(rest, count),
+          () => {
+            kb.assign(group, g);
+            kb.assign(rowStart, iadd(offset, imul(rest, c(s.tileM))));
+            kb.assign(rowEnd, iadd(offset, size));
+          },
+          () => kb.assign(rest, { kind: "binary", op: "sub", lhs: rest, rhs: count, type: "i32" }),
+        ),
+      );
+      kb.assign(offset, iadd(offset, size));
+    },
+    "gi",
+  );
   if (!s.shared) kb.if(lt(group, c(0)), () => kb.ret());
   const g: Expr = kb.let({ kind: "binary", op: "max", lhs: group, rhs: c(0), type: "i32" }, "grp");
   const spec: TileSpec = {
@@ -63,7 +73,12 @@ export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void 
     accType,
     loadA: (row, kk) => values.at(x, [row, kk]),
     loadB: (kk, col) => values.at(w, [g, kk, col]),
-    store: (row, col, acc) => kb.store(out, linearize([row, col], e.out.shape), accType === outType ? acc : { kind: "cast", arg: acc, type: outType }),
+    store: (row, col, acc) =>
+      kb.store(
+        out,
+        linearize([row, col], e.out.shape),
+        accType === outType ? acc : { kind: "cast", arg: acc, type: outType },
+      ),
   };
   if (s.shared) sharedTile(kb, s, spec);
   else registerTile(kb, s, spec, rowStart, spec.colStart);
@@ -77,7 +92,13 @@ export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmul
   const G = gs.shape[0]!;
   const base = ctx.schedule.matmul();
   // Register tiles only: the contraction length is data dependent (no barriers around it).
-  const s = { ...base, shared: false, tileM: base.microM, tileN: base.microN, workgroupSize: base.shared ? ctx.schedule.knobs.elementwiseWorkgroup : 1 };
+  const s = {
+    ...base,
+    shared: false,
+    tileM: base.microM,
+    tileN: base.microN,
+    workgroupSize: base.shared ? ctx.schedule.knobs.elementwiseWorkgroup : 1,
+  };
   const outType = scalarType(e.out.dtype);
   const accType = ctx.schedule.accumulator(outType);
   const tiles = mulSizes(G, ceilDiv(K, s.tileM), ceilDiv(N, s.tileN));
@@ -103,7 +124,12 @@ export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmul
     accType,
     loadA: (row, r) => values.at(x, [r, row]),
     loadB: (r, col) => values.at(dy, [r, col]),
-    store: (row, col, acc) => kb.store(out, linearize([g, row, col], e.out.shape), accType === outType ? acc : { kind: "cast", arg: acc, type: outType }),
+    store: (row, col, acc) =>
+      kb.store(
+        out,
+        linearize([g, row, col], e.out.shape),
+        accType === outType ? acc : { kind: "cast", arg: acc, type: outType },
+      ),
   };
   registerTile(kb, s, spec, spec.rowStart, spec.colStart);
   ctx.launch(k, gridFor(tiles, s.workgroupSize), ctx.describe(e));

@@ -14,7 +14,6 @@ import { gridFor, groupId, localId, perItem } from "../kernels/common";
 import { add, ge, lt, sharedLoad } from "../ir_ops";
 import type { OpContext } from "../op_context";
 
-
 export function lowerCumsum(ctx: OpContext, e: Eqn<"cumsum">): void {
   const x = e.inputs[0]!;
   const { axis, reverse } = e.params;
@@ -42,11 +41,16 @@ export function lowerCumsum(ctx: OpContext, e: Eqn<"cumsum">): void {
   };
   const scanRange = (from: Expr, to: Expr, start: Expr, write: boolean): Expr => {
     const run = kb.mutable(start, "run", acc);
-    kb.for(from, to, (s) => {
-      const idx = at(s);
-      kb.assign(run, add(run, valueAt(idx), acc));
-      if (write) kb.store(out, linearize(idx, e.out.shape), acc === outType ? run : cast(run, outType));
-    }, "s");
+    kb.for(
+      from,
+      to,
+      (s) => {
+        const idx = at(s);
+        kb.assign(run, add(run, valueAt(idx), acc));
+        if (write) kb.store(out, linearize(idx, e.out.shape), acc === outType ? run : cast(run, outType));
+      },
+      "s",
+    );
     return run;
   };
   if (!workgroup) {

@@ -13,7 +13,17 @@ import type { Eqn, Var } from "../../../dsl/program";
 import type { Dim, Shape } from "../../../dsl/shape";
 import { c, select, type Expr } from "../../kernel_ir";
 import { scalarType } from "../../types";
-import { delinearize, delinearizeBound, dimExpr, iadd, idiv, linearize, mulSizes, numelExpr, numelSize } from "../index_math";
+import {
+  delinearize,
+  delinearizeBound,
+  dimExpr,
+  iadd,
+  idiv,
+  linearize,
+  mulSizes,
+  numelExpr,
+  numelSize,
+} from "../index_math";
 import { add, and, eq, ge, lt, or } from "../ir_ops";
 import { gridFor, perItem } from "../kernels/common";
 import type { KernelHandle, OpContext } from "../op_context";
@@ -40,7 +50,15 @@ function copyKernel(ctx: OpContext, e: Eqn, x: Var): void {
  * Owner computes: one thread per output element (o, p, i) starts from x[o, p, i]
  * and adds the updates aimed at it (`addUpdates`), in index order.
  */
-function ownerComputes(ctx: OpContext, e: Eqn, x: Var, axis: number, hint: string, comment: string, addUpdates: (k: KernelHandle, acc: Expr, o: Expr[], p: Expr, i: Expr[]) => void): void {
+function ownerComputes(
+  ctx: OpContext,
+  e: Eqn,
+  x: Var,
+  axis: number,
+  hint: string,
+  comment: string,
+  addUpdates: (k: KernelHandle, acc: Expr, o: Expr[], p: Expr, i: Expr[]) => void,
+): void {
   const t = scalarType(e.out.dtype);
   const wg = ctx.schedule.knobs.elementwiseWorkgroup;
   const k = ctx.kernel(hint, wg);
@@ -58,7 +76,15 @@ function ownerComputes(ctx: OpContext, e: Eqn, x: Var, axis: number, hint: strin
  * Serial (JS): one thread per line (o, i) copies x's line, then adds update j
  * (`update` gives its target index and value) for j = 0 .. count-1, in order.
  */
-function serialLines(ctx: OpContext, e: Eqn, x: Var, axis: number, hint: string, count: Expr, update: (k: KernelHandle, o: Expr[], j: Expr, i: Expr[]) => { target: Expr; value: () => Expr }): void {
+function serialLines(
+  ctx: OpContext,
+  e: Eqn,
+  x: Var,
+  axis: number,
+  hint: string,
+  count: Expr,
+  update: (k: KernelHandle, o: Expr[], j: Expr, i: Expr[]) => { target: Expr; value: () => Expr },
+): void {
   const { outer, len, inner } = around(x.shape, axis);
   const t = scalarType(e.out.dtype);
   const lineShape: Dim[] = [...outer, ...inner];
@@ -68,19 +94,29 @@ function serialLines(ctx: OpContext, e: Eqn, x: Var, axis: number, hint: string,
   const li = delinearize(perItem(kb, numelExpr(lineShape)), lineShape).map((q) => kb.let(q, "l"));
   const o = li.slice(0, outer.length);
   const i = li.slice(outer.length);
-  kb.for(c(0), dimExpr(len), (p) => {
-    const idx = [...o, p, ...i];
-    kb.store(out, linearize(idx, x.shape), values.at(x, idx));
-  }, "p");
-  kb.for(c(0), count, (j) => {
-    const u = update(k, o, j, i);
-    const p = kb.let(u.target, "p");
-    ctx.checkIndex(kb, e.prim, axis, p, dimExpr(len));
-    kb.if(inRange(p, dimExpr(len)), () => {
-      const at = kb.let(linearize([...o, p, ...i], x.shape), "at");
-      kb.store(out, at, add({ kind: "load", buffer: out, index: at, type: t }, u.value(), t));
-    });
-  }, "j");
+  kb.for(
+    c(0),
+    dimExpr(len),
+    (p) => {
+      const idx = [...o, p, ...i];
+      kb.store(out, linearize(idx, x.shape), values.at(x, idx));
+    },
+    "p",
+  );
+  kb.for(
+    c(0),
+    count,
+    (j) => {
+      const u = update(k, o, j, i);
+      const p = kb.let(u.target, "p");
+      ctx.checkIndex(kb, e.prim, axis, p, dimExpr(len));
+      kb.if(inRange(p, dimExpr(len)), () => {
+        const at = kb.let(linearize([...o, p, ...i], x.shape), "at");
+        kb.store(out, at, add({ kind: "load", buffer: out, index: at, type: t }, u.value(), t));
+      });
+    },
+    "j",
+  );
   ctx.launch(k, numelSize(lineShape), ctx.describe(e));
 }
 
@@ -89,7 +125,13 @@ function serialLines(ctx: OpContext, e: Eqn, x: Var, axis: number, hint: string,
  * index (out-of-range targets last), `starts[p]` is where target p's run
  * begins in that order (starts[len] = end of the valid ones).
  */
-function scatterSegments(ctx: OpContext, e: Eqn<"scatterAdd">, indexAt: (k: KernelHandle, j: Expr) => Expr, n: Expr, axis: number): { perm: string; starts: string } {
+function scatterSegments(
+  ctx: OpContext,
+  e: Eqn<"scatterAdd">,
+  indexAt: (k: KernelHandle, j: Expr) => Expr,
+  n: Expr,
+  axis: number,
+): { perm: string; starts: string } {
   const [x, ind] = e.inputs as [Var, Var, Var];
   const len = x.shape[axis]!;
   const wg = ctx.schedule.knobs.elementwiseWorkgroup;
@@ -122,12 +164,21 @@ function scatterSegments(ctx: OpContext, e: Eqn<"scatterAdd">, indexAt: (k: Kern
     // lower_bound(keys, target): first position whose key is >= target.
     const lo = kb.mutable(c(0), "lo", "i32");
     const hi = kb.mutable(n, "hi", "i32");
-    kb.for(c(0), c(32), () => {
-      kb.if(lt(lo, hi), () => {
-        const mid = kb.let(idiv(iadd(lo, hi), c(2)), "mid");
-        kb.if(lt({ kind: "load", buffer: sorted, index: mid, type: "i32" }, target), () => kb.assign(lo, iadd(mid, c(1))), () => kb.assign(hi, mid));
-      });
-    }, "it");
+    kb.for(
+      c(0),
+      c(32),
+      () => {
+        kb.if(lt(lo, hi), () => {
+          const mid = kb.let(idiv(iadd(lo, hi), c(2)), "mid");
+          kb.if(
+            lt({ kind: "load", buffer: sorted, index: mid, type: "i32" }, target),
+            () => kb.assign(lo, iadd(mid, c(1))),
+            () => kb.assign(hi, mid),
+          );
+        });
+      },
+      "it",
+    );
     kb.store(ctx.bindTemp(k, starts, "readWrite"), target, lo);
     ctx.launch(k, gridFor({ op: "add", args: [len, 1] }, wg), `${ctx.describe(e)}: segment starts`);
   }
@@ -139,13 +190,26 @@ export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
   const { axis } = e.params;
   const { outer, len, inner } = around(x.shape, axis);
   const t = scalarType(e.out.dtype);
-  const updAt = (k: KernelHandle, o: Expr[], j: Expr, i: Expr[]) => k.values.at(upd, [...o, ...delinearize(j, ind.shape).map((q) => k.kb.let(q, "j")), ...i]);
-  const indexAt = (k: KernelHandle, j: Expr) => k.values.at(ind, delinearize(j, ind.shape).map((q) => k.kb.let(q, "j")));
+  const updAt = (k: KernelHandle, o: Expr[], j: Expr, i: Expr[]) =>
+    k.values.at(upd, [...o, ...delinearize(j, ind.shape).map((q) => k.kb.let(q, "j")), ...i]);
+  const indexAt = (k: KernelHandle, j: Expr) =>
+    k.values.at(
+      ind,
+      delinearize(j, ind.shape).map((q) => k.kb.let(q, "j")),
+    );
   const n = numelExpr(ind.shape);
-  const mode = ctx.schedule.scatter === "atomic" && (t === "i32" || t === "u32") ? "atomic" : ctx.schedule.scatter === "serial" ? "serial" : "segment";
+  const mode =
+    ctx.schedule.scatter === "atomic" && (t === "i32" || t === "u32")
+      ? "atomic"
+      : ctx.schedule.scatter === "serial"
+        ? "serial"
+        : "segment";
 
   if (mode === "serial") {
-    serialLines(ctx, e, x, axis, "scatter_add", n, (k, o, j, i) => ({ target: indexAt(k, j), value: () => updAt(k, o, j, i) }));
+    serialLines(ctx, e, x, axis, "scatter_add", n, (k, o, j, i) => ({
+      target: indexAt(k, j),
+      value: () => updAt(k, o, j, i),
+    }));
     return;
   }
   if (mode === "atomic") {
@@ -168,15 +232,30 @@ export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
 
   // segment: 1) stable order of the updates by target index (merge passes) -> perm, sorted keys;
   // 2) segment starts (both shared by every scatter with the same indices); 3) owner computes.
-  const { perm, starts } = ctx.once(`scatter-segments:${ind.id}:${String(len)}`, () => scatterSegments(ctx, e, indexAt, n, axis));
-  ownerComputes(ctx, e, x, axis, "scatter_sum", `${ctx.describe(e)}: each output sums its segment in index order`, (k, acc, o, p, i) => {
-    const st = ctx.bindTemp(k, starts, "read");
-    const pm = ctx.bindTemp(k, perm, "read");
-    k.kb.for({ kind: "load", buffer: st, index: p, type: "i32" }, { kind: "load", buffer: st, index: iadd(p, c(1)), type: "i32" }, (s) => {
-      const j = k.kb.let({ kind: "load", buffer: pm, index: s, type: "i32" }, "j");
-      k.kb.assign(acc, add(acc, updAt(k, o, j, i), t));
-    }, "s");
-  });
+  const { perm, starts } = ctx.once(`scatter-segments:${ind.id}:${String(len)}`, () =>
+    scatterSegments(ctx, e, indexAt, n, axis),
+  );
+  ownerComputes(
+    ctx,
+    e,
+    x,
+    axis,
+    "scatter_sum",
+    `${ctx.describe(e)}: each output sums its segment in index order`,
+    (k, acc, o, p, i) => {
+      const st = ctx.bindTemp(k, starts, "read");
+      const pm = ctx.bindTemp(k, perm, "read");
+      k.kb.for(
+        { kind: "load", buffer: st, index: p, type: "i32" },
+        { kind: "load", buffer: st, index: iadd(p, c(1)), type: "i32" },
+        (s) => {
+          const j = k.kb.let({ kind: "load", buffer: pm, index: s, type: "i32" }, "j");
+          k.kb.assign(acc, add(acc, updAt(k, o, j, i), t));
+        },
+        "s",
+      );
+    },
+  );
 }
 
 export function lowerScatterAddAlong(ctx: OpContext, e: Eqn<"scatterAddAlong">): void {
@@ -193,11 +272,16 @@ export function lowerScatterAddAlong(ctx: OpContext, e: Eqn<"scatterAddAlong">):
     return;
   }
   ownerComputes(ctx, e, x, axis, "scatter_add_along", ctx.describe(e), (k, acc, o, p, i) => {
-    k.kb.for(c(0), dimExpr(kk), (j) => {
-      const target = k.values.at(ind, [...o, j, ...i]);
-      ctx.checkIndex(k.kb, "scatterAddAlong", axis, target, dimExpr(len));
-      k.kb.if(eq(target, p), () => k.kb.assign(acc, add(acc, k.values.at(upd, [...o, j, ...i]), t)));
-    }, "j");
+    k.kb.for(
+      c(0),
+      dimExpr(kk),
+      (j) => {
+        const target = k.values.at(ind, [...o, j, ...i]);
+        ctx.checkIndex(k.kb, "scatterAddAlong", axis, target, dimExpr(len));
+        k.kb.if(eq(target, p), () => k.kb.assign(acc, add(acc, k.values.at(upd, [...o, j, ...i]), t)));
+      },
+      "j",
+    );
   });
 }
 
@@ -211,11 +295,18 @@ export function lowerBincount(ctx: OpContext, e: Eqn<"bincount">): void {
     const out = ctx.output(k, e.out);
     perItem(kb, c(1));
     kb.for(c(0), c(length), (b) => kb.store(out, b, c(0)), "b");
-    kb.for(c(0), dimExpr(n), (i) => {
-      const v = kb.let(values.at(x, [i]), "v");
-      ctx.checkIndex(kb, "bincount", 0, v, c(length));
-      kb.if(inRange(v, c(length)), () => kb.store(out, v, iadd({ kind: "load", buffer: out, index: v, type: "i32" }, c(1))));
-    }, "i");
+    kb.for(
+      c(0),
+      dimExpr(n),
+      (i) => {
+        const v = kb.let(values.at(x, [i]), "v");
+        ctx.checkIndex(kb, "bincount", 0, v, c(length));
+        kb.if(inRange(v, c(length)), () =>
+          kb.store(out, v, iadd({ kind: "load", buffer: out, index: v, type: "i32" }, c(1))),
+        );
+      },
+      "i",
+    );
     ctx.launch(k, 1, ctx.describe(e));
     return;
   }
@@ -226,11 +317,15 @@ export function lowerBincount(ctx: OpContext, e: Eqn<"bincount">): void {
   const out = ctx.output(k, e.out);
   const b = perItem(kb, c(length));
   const count = kb.mutable(c(0), "count", "i32");
-  kb.for(c(0), dimExpr(n), (i) => {
-    ctx.checkIndex(kb, "bincount", 0, values.at(x, [i]), c(length));
-    kb.if(eq(values.at(x, [i]), b), () => kb.assign(count, iadd(count, c(1))));
-  }, "i");
+  kb.for(
+    c(0),
+    dimExpr(n),
+    (i) => {
+      ctx.checkIndex(kb, "bincount", 0, values.at(x, [i]), c(length));
+      kb.if(eq(values.at(x, [i]), b), () => kb.assign(count, iadd(count, c(1))));
+    },
+    "i",
+  );
   kb.store(out, b, count);
   ctx.launch(k, gridFor(length, wg), ctx.describe(e));
 }
-

@@ -7,11 +7,18 @@ import fc from "fast-check";
 import { gelu, greater, logSoftmax, mul, relu, silu, softmax, softplus, where, type Tensor } from "../../../index";
 import { awayFromZeroArb, shapeArb, tensorArb, type GradCase, type GradSample } from "../helpers";
 
-function activationCase(name: string, fn: (x: Tensor) => Tensor, arg: (s: number[]) => fc.Arbitrary<Tensor>, second: number): GradCase {
+function activationCase(
+  name: string,
+  fn: (x: Tensor) => Tensor,
+  arg: (s: number[]) => fc.Arbitrary<Tensor>,
+  second: number,
+): GradCase {
   return {
     name,
     runs: { vjp: 80, dual: 60, second },
-    sample: shapeArb(0, 3).chain(arg).map((x): GradSample => ({ f: fn, args: [x] })),
+    sample: shapeArb(0, 3)
+      .chain(arg)
+      .map((x): GradSample => ({ f: fn, args: [x] })),
   };
 }
 
@@ -32,5 +39,10 @@ export const compositeCases: readonly GradCase[] = [
   activationCase("silu", silu, (s) => tensorArb(s, -4, 4), 24),
   activationCase("softplus", softplus, (s) => awayFromZeroArb(s, 0.05, 4), 24),
   activationCase("relu (abs(x) >= 0.05)", relu, (s) => awayFromZeroArb(s), 0),
-  activationCase("where: leaky relu (abs(x) >= 0.05)", (x) => where(greater(x, 0), x, mul(x, 0.1)), (s) => awayFromZeroArb(s), 0),
+  activationCase(
+    "where: leaky relu (abs(x) >= 0.05)",
+    (x) => where(greater(x, 0), x, mul(x, 0.1)),
+    (s) => awayFromZeroArb(s),
+    0,
+  ),
 ];

@@ -7,12 +7,32 @@ import fc from "fast-check";
 import * as ops from "../../../dsl/ops";
 import { broadcastTo, cast, tensor, type Tensor } from "../../../index";
 import {
-  awayFromZeroArb, broadcastShapesArb, f64, numelOf, refBroadcastShape, shapeArb, tensorArb, valuesArb, values,
-  type GradCase, type GradSample,
+  awayFromZeroArb,
+  broadcastShapesArb,
+  f64,
+  numelOf,
+  refBroadcastShape,
+  shapeArb,
+  tensorArb,
+  valuesArb,
+  values,
+  type GradCase,
+  type GradSample,
 } from "../helpers";
 
-function unaryCase(name: string, fn: (x: Tensor) => Tensor, arg: (shape: number[]) => fc.Arbitrary<Tensor>, runs = { vjp: 100, dual: 60, second: 30 }): GradCase {
-  return { name, runs, sample: shapeArb(0, 3).chain(arg).map((x): GradSample => ({ f: fn, args: [x] })) };
+function unaryCase(
+  name: string,
+  fn: (x: Tensor) => Tensor,
+  arg: (shape: number[]) => fc.Arbitrary<Tensor>,
+  runs = { vjp: 100, dual: 60, second: 30 },
+): GradCase {
+  return {
+    name,
+    runs,
+    sample: shapeArb(0, 3)
+      .chain(arg)
+      .map((x): GradSample => ({ f: fn, args: [x] })),
+  };
 }
 
 const range = (lo: number, hi: number) => (shape: number[]) => tensorArb(shape, lo, hi);
@@ -41,7 +61,9 @@ function binaryCase(
   return {
     name,
     runs,
-    sample: broadcastShapesArb(2).chain(([sa, sb]) => pick(sa!, sb!)).map(([a, b]): GradSample => ({ f: fn, args: [a, b] })),
+    sample: broadcastShapesArb(2)
+      .chain(([sa, sb]) => pick(sa!, sb!))
+      .map(([a, b]): GradSample => ({ f: fn, args: [a, b] })),
   };
 }
 
@@ -51,8 +73,16 @@ const plain = (sa: number[], sb: number[]) => fc.tuple(tensorArb(sa), tensorArb(
 function noTies(sa: number[], sb: number[]): fc.Arbitrary<[Tensor, Tensor]> {
   const grid = (shape: number[], offset: number) =>
     fc
-      .tuple(fc.array(fc.integer({ min: -6, max: 6 }), { minLength: numelOf(shape), maxLength: numelOf(shape) }), valuesArb(numelOf(shape), 0, 0.05))
-      .map(([ks, j]) => f64(ks.map((k, i) => k * 0.5 + offset + j[i]!), shape));
+      .tuple(
+        fc.array(fc.integer({ min: -6, max: 6 }), { minLength: numelOf(shape), maxLength: numelOf(shape) }),
+        valuesArb(numelOf(shape), 0, 0.05),
+      )
+      .map(([ks, j]) =>
+        f64(
+          ks.map((k, i) => k * 0.5 + offset + j[i]!),
+          shape,
+        ),
+      );
   return fc.tuple(grid(sa, 0.25), grid(sb, 0));
 }
 
@@ -71,7 +101,10 @@ function remOperands(sa: number[], sb: number[]): fc.Arbitrary<[Tensor, Tensor]>
     )
     .map(([b, whole, frac]) => {
       const bb = values(broadcastTo(b, out));
-      const a = f64(whole.map((w, i) => (w >= 0 ? w + frac[i]! : w - frac[i]!) * bb[i]!), out);
+      const a = f64(
+        whole.map((w, i) => (w >= 0 ? w + frac[i]! : w - frac[i]!) * bb[i]!),
+        out,
+      );
       return [a, b] as [Tensor, Tensor];
     });
 }
@@ -80,10 +113,19 @@ export const binaryCases: readonly GradCase[] = [
   binaryCase("add (broadcasting)", ops.add, plain),
   binaryCase("sub (broadcasting)", ops.sub, plain),
   binaryCase("mul (broadcasting)", ops.mul, plain, { vjp: 100, dual: 60, second: 30 }),
-  binaryCase("div (broadcasting, abs(b) >= 0.3)", ops.div, (sa, sb) => fc.tuple(tensorArb(sa), awayFromZeroArb(sb, 0.3, 2)), { vjp: 100, dual: 60, second: 30 }),
+  binaryCase(
+    "div (broadcasting, abs(b) >= 0.3)",
+    ops.div,
+    (sa, sb) => fc.tuple(tensorArb(sa), awayFromZeroArb(sb, 0.3, 2)),
+    { vjp: 100, dual: 60, second: 30 },
+  ),
   binaryCase("maximum (no ties)", ops.maximum, noTies, { vjp: 100, dual: 60, second: 15 }),
   binaryCase("minimum (no ties)", ops.minimum, noTies),
-  binaryCase("pow (base in [0.3, 3])", ops.pow, (sa, sb) => fc.tuple(tensorArb(sa, 0.3, 3), tensorArb(sb, -2, 2)), { vjp: 100, dual: 60, second: 30 }),
+  binaryCase("pow (base in [0.3, 3])", ops.pow, (sa, sb) => fc.tuple(tensorArb(sa, 0.3, 3), tensorArb(sb, -2, 2)), {
+    vjp: 100,
+    dual: 60,
+    second: 30,
+  }),
   binaryCase("rem (a/b away from integers)", ops.rem, remOperands, { vjp: 100, dual: 60, second: 15 }),
 ];
 
@@ -93,7 +135,11 @@ const selectCase: GradCase = {
   runs: { vjp: 100, dual: 60, second: 15 },
   sample: broadcastShapesArb(3).chain(([sc, sa, sb]) =>
     fc
-      .tuple(fc.array(fc.boolean(), { minLength: numelOf(sc!), maxLength: numelOf(sc!) }), tensorArb(sa!), tensorArb(sb!))
+      .tuple(
+        fc.array(fc.boolean(), { minLength: numelOf(sc!), maxLength: numelOf(sc!) }),
+        tensorArb(sa!),
+        tensorArb(sb!),
+      )
       .map(([c, a, b]): GradSample => {
         const cond = tensor(Uint8Array.from(c, Number), sc!, "bool");
         return { f: (x, y) => ops.mul(ops.where(cond, x, y), ops.where(cond, y, 2)), args: [a, b] };
@@ -111,7 +157,9 @@ const castCases: readonly GradCase[] = [
     name: "cast f64 -> f32",
     runs: { vjp: 60, dual: 45, second: 0 },
     opts: { eps: 1e-2, tol: 1e-4, dualTol: 1e-6 },
-    sample: shapeArb(0, 3).chain((s) => tensorArb(s, -3, 3)).map((x): GradSample => ({ f: (t) => cast(t, "f32"), args: [x] })),
+    sample: shapeArb(0, 3)
+      .chain((s) => tensorArb(s, -3, 3))
+      .map((x): GradSample => ({ f: (t) => cast(t, "f32"), args: [x] })),
   },
   {
     name: "cast f32 -> f64",

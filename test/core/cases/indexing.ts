@@ -5,15 +5,36 @@
  * sort values, oneHot-weighted sums, and a customVjp call with a correct rule.
  */
 import fc from "fast-check";
-import { cos, customVjp, gather, mul, oneHot, scatterAdd, sin, softmax, sort, sum, take, topK, type Tensor } from "../../../index";
+import {
+  cos,
+  customVjp,
+  gather,
+  mul,
+  oneHot,
+  scatterAdd,
+  sin,
+  softmax,
+  sort,
+  sum,
+  take,
+  topK,
+  type Tensor,
+} from "../../../index";
 import { distinctTensorArb, indicesArb, prim, shapeArb, tensorArb, type GradCase, type GradSample } from "../helpers";
 
 /** An operand shape (rank 1-3) and an axis in it. */
-const operandAndAxis = shapeArb(1, 3, 1, 3).chain((s) => fc.tuple(fc.constant(s), fc.integer({ min: 0, max: s.length - 1 })));
+const operandAndAxis = shapeArb(1, 3, 1, 3).chain((s) =>
+  fc.tuple(fc.constant(s), fc.integer({ min: 0, max: s.length - 1 })),
+);
 
 /** Indices shaped like the operand except `k` entries (1-4) along the axis: repeats are likely. */
 function alongIndicesArb(s: number[], axis: number): fc.Arbitrary<Tensor> {
-  return fc.integer({ min: 1, max: 4 }).chain((k) => indicesArb(s.map((d, i) => (i === axis ? k : d)), s[axis]!));
+  return fc.integer({ min: 1, max: 4 }).chain((k) =>
+    indicesArb(
+      s.map((d, i) => (i === axis ? k : d)),
+      s[axis]!,
+    ),
+  );
 }
 
 /** x * sin(y) with a hand-written (correct) reverse rule. */
@@ -28,7 +49,13 @@ export const indexingCases: readonly GradCase[] = [
     name: "take (repeated indices, any axis)",
     runs: { vjp: 100, dual: 60, second: 15 },
     sample: operandAndAxis
-      .chain(([s, axis]) => fc.tuple(tensorArb(s), shapeArb(0, 2, 1, 4).chain((is) => indicesArb(is, s[axis]!)), fc.constant(axis)))
+      .chain(([s, axis]) =>
+        fc.tuple(
+          tensorArb(s),
+          shapeArb(0, 2, 1, 4).chain((is) => indicesArb(is, s[axis]!)),
+          fc.constant(axis),
+        ),
+      )
       .map(([x, idx, axis]): GradSample => ({ f: (t) => take(t, idx, axis).square(), args: [x] })),
   },
   {
@@ -47,7 +74,12 @@ export const indexingCases: readonly GradCase[] = [
         fc.tuple(
           tensorArb(s),
           fc.array(fc.boolean(), { minLength: s.length, maxLength: s.length }).chain((ones) =>
-            fc.integer({ min: 1, max: 4 }).chain((k) => indicesArb(s.map((d, i) => (i === axis ? k : ones[i] ? 1 : d)), s[axis]!)),
+            fc.integer({ min: 1, max: 4 }).chain((k) =>
+              indicesArb(
+                s.map((d, i) => (i === axis ? k : ones[i] ? 1 : d)),
+                s[axis]!,
+              ),
+            ),
           ),
           fc.constant(axis),
         ),
@@ -64,14 +96,19 @@ export const indexingCases: readonly GradCase[] = [
           return fc.tuple(tensorArb(s), indicesArb(is, s[axis]!), tensorArb(updShape), fc.constant(axis));
         }),
       )
-      .map(([x, idx, upd, axis]): GradSample => ({ f: (o, u) => scatterAdd(o, idx, u, axis).square(), args: [x, upd] })),
+      .map(([x, idx, upd, axis]): GradSample => ({
+        f: (o, u) => scatterAdd(o, idx, u, axis).square(),
+        args: [x, upd],
+      })),
   },
   {
     name: "scatterAddAlong (repeated indices; primitive bound directly)",
     runs: { vjp: 100, dual: 60, second: 15 },
     sample: operandAndAxis
       .chain(([s, axis]) =>
-        alongIndicesArb(s, axis).chain((idx) => fc.tuple(tensorArb(s), fc.constant(idx), tensorArb(idx.shape as number[]), fc.constant(axis))),
+        alongIndicesArb(s, axis).chain((idx) =>
+          fc.tuple(tensorArb(s), fc.constant(idx), tensorArb(idx.shape as number[]), fc.constant(axis)),
+        ),
       )
       .map(([x, idx, upd, axis]): GradSample => ({
         f: (o, u) => prim("scatterAddAlong", [o, idx, u], { axis }).square(),

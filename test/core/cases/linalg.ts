@@ -10,19 +10,32 @@ import { broadcastShapesArb, groupSizesArb, i32, prim, tensorArb, type GradCase,
 const dim = (min = 1, max = 3) => fc.integer({ min, max });
 
 /** Groups and rows with empty groups likely: G in [1,4], M in [0,6]. */
-const raggedDims = fc.record({ G: dim(1, 4), M: dim(0, 6), K: dim(1, 3), N: dim(1, 3) }).chain((d) =>
-  groupSizesArb(d.G, d.M).map((sizes) => ({ ...d, sizes })),
-);
+const raggedDims = fc
+  .record({ G: dim(1, 4), M: dim(0, 6), K: dim(1, 3), N: dim(1, 3) })
+  .chain((d) => groupSizesArb(d.G, d.M).map((sizes) => ({ ...d, sizes })));
 
 /** einsum specs of the common kinds: matrix product, batched, MoE expert projection, transpose, reductions, outer. */
-const EINSUM_SPECS = ["ij,jk->ik", "bij,bjk->bik", "td,edh->teh", "ij->ji", "ij->", "i,i->", "ij,j->i", "i,j->ij", "bij->bj", "ij,ij->i"] as const;
+const EINSUM_SPECS = [
+  "ij,jk->ik",
+  "bij,bjk->bik",
+  "td,edh->teh",
+  "ij->ji",
+  "ij->",
+  "i,i->",
+  "ij,j->i",
+  "i,j->ij",
+  "bij->bj",
+  "ij,ij->i",
+] as const;
 
 function einsumSample(spec: string): fc.Arbitrary<GradSample> {
   const labels = [...new Set(spec.replace(/[^a-z]/g, ""))];
   return fc.tuple(...labels.map(() => dim(1, 3))).chain((sizes) => {
     const size = new Map(labels.map((l, i) => [l, sizes[i]!]));
     const inputs = spec.split("->")[0]!.split(",");
-    return fc.tuple(...inputs.map((s) => tensorArb([...s].map((c) => size.get(c)!)))).map((args): GradSample => ({ f: (...ts) => einsum(spec, ...ts), args }));
+    return fc
+      .tuple(...inputs.map((s) => tensorArb([...s].map((c) => size.get(c)!))))
+      .map((args): GradSample => ({ f: (...ts) => einsum(spec, ...ts), args }));
   });
 }
 

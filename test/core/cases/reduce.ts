@@ -45,8 +45,16 @@ function cumsumCase(reverse: boolean): GradCase {
 
 export const reduceCases: readonly GradCase[] = [
   reductionCase("reduceSum (sum over axes, keepdims)", sum, (s) => tensorArb(s), { vjp: 100, dual: 60, second: 0 }),
-  reductionCase("reduceMax (max over axes, distinct values)", max, distinctTensorArb, { vjp: 100, dual: 60, second: 15 }),
-  reductionCase("reduceMin (min over axes, distinct values)", min, distinctTensorArb, { vjp: 100, dual: 60, second: 0 }),
+  reductionCase("reduceMax (max over axes, distinct values)", max, distinctTensorArb, {
+    vjp: 100,
+    dual: 60,
+    second: 15,
+  }),
+  reductionCase("reduceMin (min over axes, distinct values)", min, distinctTensorArb, {
+    vjp: 100,
+    dual: 60,
+    second: 0,
+  }),
   cumsumCase(false),
   cumsumCase(true),
   reductionCase("mean", mean, (s) => tensorArb(s), { vjp: 80, dual: 45, second: 0 }),

@@ -87,7 +87,10 @@ export const shapeCases: readonly GradCase[] = [
       .chain((s) =>
         fc.tuple(
           tensorArb(s),
-          fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })), { minLength: s.length, maxLength: s.length }),
+          fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })), {
+            minLength: s.length,
+            maxLength: s.length,
+          }),
           fc.constantFrom(0, -1.5),
         ),
       )
@@ -98,9 +101,17 @@ export const shapeCases: readonly GradCase[] = [
     runs: LINEAR_RUNS,
     sample: shapeArb(1, 3)
       .chain((s) =>
-        fc.tuple(fc.integer({ min: 0, max: s.length - 1 }), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 2, maxLength: 3 })).chain(([axis, sizes]) =>
-          fc.tuple(fc.constant(axis), fc.tuple(...sizes.map((n) => tensorArb(s.map((d, i) => (i === axis ? n : d)))))),
-        ),
+        fc
+          .tuple(
+            fc.integer({ min: 0, max: s.length - 1 }),
+            fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 2, maxLength: 3 }),
+          )
+          .chain(([axis, sizes]) =>
+            fc.tuple(
+              fc.constant(axis),
+              fc.tuple(...sizes.map((n) => tensorArb(s.map((d, i) => (i === axis ? n : d))))),
+            ),
+          ),
       )
       .map(([axis, xs]): GradSample => ({ f: (...ts) => concat(ts, axis), args: xs })),
   },
@@ -109,6 +120,9 @@ export const shapeCases: readonly GradCase[] = [
     runs: { vjp: 60, dual: 45, second: 15 },
     sample: shapeArb(0, 2)
       .chain((s) => fc.tuple(tensorArb(s), tensorArb(s), fc.integer({ min: -s.length - 1, max: s.length })))
-      .map(([a, b, axis]): GradSample => ({ f: (x: Tensor, y: Tensor) => stack([tanh(x), x.mul(y)], axis), args: [a, b] })),
+      .map(([a, b, axis]): GradSample => ({
+        f: (x: Tensor, y: Tensor) => stack([tanh(x), x.mul(y)], axis),
+        args: [a, b],
+      })),
   },
 ];

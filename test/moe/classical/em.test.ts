@@ -1,13 +1,37 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  cholesky, emStep, fitEm, fitSoftmaxRegression, withRidge, initLinearGaussianMixture, linearGaussianMixtureLogLikelihood, linearGaussianMixturePosteriors, solveSpd,
+  cholesky,
+  emStep,
+  fitEm,
+  fitSoftmaxRegression,
+  withRidge,
+  initLinearGaussianMixture,
+  linearGaussianMixtureLogLikelihood,
+  linearGaussianMixturePosteriors,
+  solveSpd,
   type LinearGaussianMixtureParams,
 } from "../../../moe/classical";
 import { random, tensor } from "../../../index";
-import { affineRow, arr, checkTreeGrads, expectClose, logSumExp, randArray, randTensor, randomGatedExperts, rng, softmaxRow } from "./helpers";
+import {
+  affineRow,
+  arr,
+  checkTreeGrads,
+  expectClose,
+  logSumExp,
+  randArray,
+  randTensor,
+  randomGatedExperts,
+  rng,
+  softmaxRow,
+} from "./helpers";
 
-function randomMixture(r: () => number, d: number, o: number, e: number): { params: LinearGaussianMixtureParams; a: any } {
+function randomMixture(
+  r: () => number,
+  d: number,
+  o: number,
+  e: number,
+): { params: LinearGaussianMixtureParams; a: any } {
   const { params, a } = randomGatedExperts(r, d, e, o);
   const lv = randTensor(r, [e], 0.5);
   return { params: { ...params, logVariance: lv.t }, a: { ...a, lv: lv.a } };
@@ -38,26 +62,34 @@ function twoRegimeData(n: number, seed: number) {
 describe("host linear algebra", () => {
   it("solveSpd solves random SPD systems and cholesky factors them", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 1e6 }), (n, m, seed) => {
-        const r = rng(seed);
-        const g: number[][] = randArray(r, [n, n]);
-        const a = new Float64Array(n * n);
-        for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) a[i * n + j] = g[i]!.reduce((s, v, k) => s + v * g[j]![k]!, i === j ? 0.5 : 0);
-        const b = Float64Array.from(randArray(r, [n * m]) as number[]);
-        const x = solveSpd(a, b, n, m);
-        for (let i = 0; i < n; i++) for (let c = 0; c < m; c++) {
-          let s = 0;
-          for (let k = 0; k < n; k++) s += a[i * n + k]! * x[k * m + c]!;
-          expectClose(s, b[i * m + c]!, 1e-8);
-        }
-        const l = cholesky(a, n);
-        for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-          let s = 0;
-          for (let k = 0; k < n; k++) s += l[i * n + k]! * l[j * n + k]!;
-          expectClose(s, a[i * n + j]!, 1e-10);
-          if (j > i) expect(l[i * n + j]).toBe(0);
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 7 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 0, max: 1e6 }),
+        (n, m, seed) => {
+          const r = rng(seed);
+          const g: number[][] = randArray(r, [n, n]);
+          const a = new Float64Array(n * n);
+          for (let i = 0; i < n; i++)
+            for (let j = 0; j < n; j++) a[i * n + j] = g[i]!.reduce((s, v, k) => s + v * g[j]![k]!, i === j ? 0.5 : 0);
+          const b = Float64Array.from(randArray(r, [n * m]) as number[]);
+          const x = solveSpd(a, b, n, m);
+          for (let i = 0; i < n; i++)
+            for (let c = 0; c < m; c++) {
+              let s = 0;
+              for (let k = 0; k < n; k++) s += a[i * n + k]! * x[k * m + c]!;
+              expectClose(s, b[i * m + c]!, 1e-8);
+            }
+          const l = cholesky(a, n);
+          for (let i = 0; i < n; i++)
+            for (let j = 0; j < n; j++) {
+              let s = 0;
+              for (let k = 0; k < n; k++) s += l[i * n + k]! * l[j * n + k]!;
+              expectClose(s, a[i * n + j]!, 1e-10);
+              if (j > i) expect(l[i * n + j]).toBe(0);
+            }
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -71,7 +103,9 @@ describe("host linear algebra", () => {
   it("rejects matrices that are not positive definite or badly sized", () => {
     expect(() => cholesky(new Float64Array([1, 2, 2, 1]), 2)).toThrow(/not positive definite \(pivot 1/);
     expect(() => cholesky(new Float64Array([1, 2, 3]), 2)).toThrow(/expected 4 entries/);
-    expect(() => solveSpd(new Float64Array([1]), new Float64Array([1, 2, 3]), 1, 2)).toThrow(/expected 2 right-hand-side entries/);
+    expect(() => solveSpd(new Float64Array([1]), new Float64Array([1, 2, 3]), 1, 2)).toThrow(
+      /expected 2 right-hand-side entries/,
+    );
   });
 });
 
@@ -92,7 +126,10 @@ describe("mixture of linear-Gaussian experts", () => {
         const x = randTensor(r, [n, d], 2);
         const y = randTensor(r, [n, o], 2);
         const lj = refLogJoint(a, x.a, y.a);
-        expectClose(linearGaussianMixtureLogLikelihood(params, x.t, y.t).item(), lj.reduce((s, row) => s + logSumExp(row), 0) / n);
+        expectClose(
+          linearGaussianMixtureLogLikelihood(params, x.t, y.t).item(),
+          lj.reduce((s, row) => s + logSumExp(row), 0) / n,
+        );
         expectClose(arr(linearGaussianMixturePosteriors(params, x.t, y.t)), lj.map(softmaxRow));
       }),
       { numRuns: 40 },
@@ -116,29 +153,44 @@ describe("mixture of linear-Gaussian experts", () => {
 describe("EM", () => {
   it("the expert M-step solves each expert's weighted least squares and sets its variance", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 1e6 }), (d, o, e, seed) => {
-        const r = rng(seed);
-        const n = 12;
-        const { params, a } = randomMixture(r, d, o, e);
-        const x = randTensor(r, [n, d], 2);
-        const y = randTensor(r, [n, o], 2);
-        const h = refLogJoint(a, x.a, y.a).map(softmaxRow);
-        const next = emStep(params, x.t, y.t, { ridge: 0 });
-        const w: number[][][] = arr(next.experts.w);
-        const b: number[][] = arr(next.experts.b);
-        const lv: number[] = arr(next.logVariance);
-        for (let i = 0; i < e; i++) {
-          // Stationarity of Σ_n h_in ||y_n - x̃_n [W; b]||²: Σ_n h_in (y_n - μ_n) x̃_nᵀ = 0.
-          const resid = x.a.map((xn: number[], k: number) => affineRow(xn, w[i]!, b[i]!).map((m, c) => y.a[k][c] - m));
-          for (let j = 0; j <= d; j++) for (let c = 0; c < o; c++) {
-            const gradient = x.a.reduce((s: number, xn: number[], k: number) => s + h[k]![i]! * resid[k]![c]! * (j < d ? xn[j]! : 1), 0);
-            expectClose(gradient, 0, 1e-7);
+      fc.property(
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 2 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 0, max: 1e6 }),
+        (d, o, e, seed) => {
+          const r = rng(seed);
+          const n = 12;
+          const { params, a } = randomMixture(r, d, o, e);
+          const x = randTensor(r, [n, d], 2);
+          const y = randTensor(r, [n, o], 2);
+          const h = refLogJoint(a, x.a, y.a).map(softmaxRow);
+          const next = emStep(params, x.t, y.t, { ridge: 0 });
+          const w: number[][][] = arr(next.experts.w);
+          const b: number[][] = arr(next.experts.b);
+          const lv: number[] = arr(next.logVariance);
+          for (let i = 0; i < e; i++) {
+            // Stationarity of Σ_n h_in ||y_n - x̃_n [W; b]||²: Σ_n h_in (y_n - μ_n) x̃_nᵀ = 0.
+            const resid = x.a.map((xn: number[], k: number) =>
+              affineRow(xn, w[i]!, b[i]!).map((m, c) => y.a[k][c] - m),
+            );
+            for (let j = 0; j <= d; j++)
+              for (let c = 0; c < o; c++) {
+                const gradient = x.a.reduce(
+                  (s: number, xn: number[], k: number) => s + h[k]![i]! * resid[k]![c]! * (j < d ? xn[j]! : 1),
+                  0,
+                );
+                expectClose(gradient, 0, 1e-7);
+              }
+            const mass = h.reduce((s, row) => s + row[i]!, 0);
+            const sq = resid.reduce(
+              (s: number, row: number[], k: number) => s + h[k]![i]! * row.reduce((q, v) => q + v * v, 0),
+              0,
+            );
+            expectClose(lv[i]!, Math.log(Math.max(sq / (o * mass), 1e-6)), 1e-7);
           }
-          const mass = h.reduce((s, row) => s + row[i]!, 0);
-          const sq = resid.reduce((s: number, row: number[], k: number) => s + h[k]![i]! * row.reduce((q, v) => q + v * v, 0), 0);
-          expectClose(lv[i]!, Math.log(Math.max(sq / (o * mass), 1e-6)), 1e-7);
-        }
-      }),
+        },
+      ),
       { numRuns: 25 },
     );
   });
@@ -154,10 +206,14 @@ describe("EM", () => {
     const gw: number[][] = arr(next.gate.w);
     const gb: number[] = arr(next.gate.b);
     const g = x.a.map((xn: number[]) => softmaxRow(affineRow(xn, gw, gb)));
-    for (let i = 0; i < e; i++) for (let j = 0; j <= d; j++) {
-      const gradient = x.a.reduce((s: number, xn: number[], k: number) => s + (h[k]![i]! - g[k]![i]!) * (j < d ? xn[j]! : 1), 0);
-      expectClose(gradient, 0, 1e-6);
-    }
+    for (let i = 0; i < e; i++)
+      for (let j = 0; j <= d; j++) {
+        const gradient = x.a.reduce(
+          (s: number, xn: number[], k: number) => s + (h[k]![i]! - g[k]![i]!) * (j < d ? xn[j]! : 1),
+          0,
+        );
+        expectClose(gradient, 0, 1e-6);
+      }
   });
 
   it("fitSoftmaxRegression never lowers its objective, even on separable (saturating) targets", () => {
@@ -176,7 +232,9 @@ describe("EM", () => {
         const objective = (v: Float64Array) => {
           let q = 0;
           for (let k = 0; k < n; k++) {
-            const z = Array.from({ length: e }, (_, i) => Array.from({ length: p }, (_, j) => xt[k * p + j]! * v[j * e + i]!).reduce((a, b) => a + b, 0));
+            const z = Array.from({ length: e }, (_, i) =>
+              Array.from({ length: p }, (_, j) => xt[k * p + j]! * v[j * e + i]!).reduce((a, b) => a + b, 0),
+            );
             q += z.reduce((s, zi, i) => s + h[k * e + i]! * (zi - logSumExp(z)), 0);
           }
           return q;
@@ -200,7 +258,8 @@ describe("EM", () => {
     const init = initLinearGaussianMixture(random.key(4), { inputDim: 1, outputDim: 1, experts: 2 }, "f64");
     const { params, logLikelihoods } = fitEm(init, x, y, { iterations: 40 });
     expect(logLikelihoods).toHaveLength(41);
-    for (let t = 1; t < logLikelihoods.length; t++) expect(logLikelihoods[t]!).toBeGreaterThanOrEqual(logLikelihoods[t - 1]! - 1e-9);
+    for (let t = 1; t < logLikelihoods.length; t++)
+      expect(logLikelihoods[t]!).toBeGreaterThanOrEqual(logLikelihoods[t - 1]! - 1e-9);
     // Noise 0.1 in 1-D: the true model's log-likelihood per case is about -log(0.1 sqrt(2πe)) ≈ 0.88.
     expect(logLikelihoods.at(-1)!).toBeGreaterThan(0.6);
     const slopes = (arr(params.experts.w) as number[][][]).map((w) => w[0]![0]!).sort((p, q) => p - q);
@@ -213,7 +272,11 @@ describe("EM", () => {
     expect(() => fitEm(p, x, y, { iterations: -1 })).toThrow(/iterations = -1/);
     expect(() => emStep(p, x, y, { minVariance: 0 })).toThrow(/minVariance = 0; expected > 0/);
     expect(() => emStep(p, x, y, { gateNewtonSteps: 1.5 })).toThrow(/gateNewtonSteps = 1.5/);
-    expect(() => emStep({ ...p, logVariance: tensor([0, 0, 0], undefined, "f64") }, x, y)).toThrow(/params\.logVariance has shape \[3\], expected \[2\]/);
-    expect(() => linearGaussianMixtureLogLikelihood(p, x, tensor([[1, 2]], undefined, "f64"))).toThrow(/y has shape \[1, 2\], expected \[10, 1\]/);
+    expect(() => emStep({ ...p, logVariance: tensor([0, 0, 0], undefined, "f64") }, x, y)).toThrow(
+      /params\.logVariance has shape \[3\], expected \[2\]/,
+    );
+    expect(() => linearGaussianMixtureLogLikelihood(p, x, tensor([[1, 2]], undefined, "f64"))).toThrow(
+      /y has shape \[1, 2\], expected \[10, 1\]/,
+    );
   });
 });

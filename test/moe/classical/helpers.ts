@@ -43,7 +43,8 @@ export const affineRow = (x: number[], w: number[][], b: number[]): number[] =>
 /** Asserts two nested arrays of numbers agree elementwise within tol (relative + absolute). */
 export function expectClose(got: any, want: any, tol = 1e-9, path = "value"): void {
   if (Array.isArray(want)) {
-    if (!Array.isArray(got) || got.length !== want.length) throw new Error(`${path}: length ${got?.length} vs ${want.length}`);
+    if (!Array.isArray(got) || got.length !== want.length)
+      throw new Error(`${path}: length ${got?.length} vs ${want.length}`);
     want.forEach((w, i) => expectClose(got[i], w, tol, `${path}[${i}]`));
     return;
   }
@@ -51,7 +52,11 @@ export function expectClose(got: any, want: any, tol = 1e-9, path = "value"): vo
 }
 
 /** checkGrads for a function whose first argument is a parameter pytree (the others are held fixed). */
-export function checkTreeGrads(f: (params: any) => Tensor, params: unknown, options: Parameters<typeof checkGrads>[2] = {}): void {
+export function checkTreeGrads(
+  f: (params: any) => Tensor,
+  params: unknown,
+  options: Parameters<typeof checkGrads>[2] = {},
+): void {
   const [leaves, def] = treeFlatten<Tensor>(params);
   checkGrads((...ls: Tensor[]) => f(treeUnflatten(def, ls)), leaves, { directions: 1, ...options });
 }
@@ -62,5 +67,8 @@ export function randomGatedExperts(r: () => number, d: number, e: number, o: num
   const gb = randTensor(r, [e]);
   const ew = randTensor(r, [e, d, o]);
   const eb = randTensor(r, [e, o]);
-  return { params: { gate: { w: gw.t, b: gb.t }, experts: { w: ew.t, b: eb.t } }, a: { gw: gw.a, gb: gb.a, ew: ew.a, eb: eb.a } };
+  return {
+    params: { gate: { w: gw.t, b: gb.t }, experts: { w: ew.t, b: eb.t } },
+    a: { gw: gw.a, gb: gb.a, ew: ew.a, eb: eb.a },
+  };
 }

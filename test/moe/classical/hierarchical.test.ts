@@ -1,7 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  hierarchicalMoe, hierarchicalMoeLoss, initHierarchicalMoe, localExpertsLoss, validateHierarchy, type HmeNode,
+  hierarchicalMoe,
+  hierarchicalMoeLoss,
+  initHierarchicalMoe,
+  localExpertsLoss,
+  validateHierarchy,
+  type HmeNode,
 } from "../../../moe/classical";
 import { random, stack, zeros } from "../../../index";
 import { affineRow, arr, checkTreeGrads, expectClose, logSumExp, randTensor, rng, softmaxRow } from "./helpers";
@@ -9,7 +14,13 @@ import { affineRow, arr, checkTreeGrads, expectClose, logSumExp, randTensor, rng
 /** A random tree as nested plain arrays (the reference reads these) plus its tensor pytree. */
 type RefNode = { gate: { w: number[][]; b: number[] }; children: RefNode[] } | { w: number[][]; b: number[] };
 
-function randomTree(r: () => number, d: number, o: number, depth: number, maxBranch: number): { ref: RefNode; tree: HmeNode } {
+function randomTree(
+  r: () => number,
+  d: number,
+  o: number,
+  depth: number,
+  maxBranch: number,
+): { ref: RefNode; tree: HmeNode } {
   if (depth === 0 || r() < 0.15) {
     const w = randTensor(r, [d, o]);
     const b = randTensor(r, [o]);
@@ -55,8 +66,14 @@ describe("hierarchical mixture of experts", () => {
         const x = randTensor(r, [n, d], 2);
         const y = randTensor(r, [n, o], 2);
         const want = x.a.map((xn: number[], i: number) => refEval(ref, xn, y.a[i]));
-        expectClose(arr(hierarchicalMoe(tree, x.t)), want.map(([m]: [number[], number]) => m));
-        expectClose(hierarchicalMoeLoss(tree, x.t, y.t).item(), -want.reduce((s: number, [, ll]: [number[], number]) => s + ll, 0) / n);
+        expectClose(
+          arr(hierarchicalMoe(tree, x.t)),
+          want.map(([m]: [number[], number]) => m),
+        );
+        expectClose(
+          hierarchicalMoeLoss(tree, x.t, y.t).item(),
+          -want.reduce((s: number, [, ll]: [number[], number]) => s + ll, 0) / n,
+        );
       }),
       { numRuns: 40 },
     );
@@ -72,7 +89,11 @@ describe("hierarchical mixture of experts", () => {
     const x = randTensor(r, [n, d]).t;
     const y = randTensor(r, [n, o]).t;
     const tree: HmeNode = { gate: { w: gw, b: gb }, children: leaves };
-    expectClose(hierarchicalMoeLoss(tree, x, y).item(), localExpertsLoss({ gate: { w: gw, b: gb }, experts: { w: ew, b: eb } }, x, y).item(), 1e-12);
+    expectClose(
+      hierarchicalMoeLoss(tree, x, y).item(),
+      localExpertsLoss({ gate: { w: gw, b: gb }, experts: { w: ew, b: eb } }, x, y).item(),
+      1e-12,
+    );
   });
 
   it("has correct gradients (checkGrads, f64) on random trees", () => {
@@ -112,18 +133,38 @@ describe("hierarchical mixture of experts", () => {
     const gate = (d: number, k: number) => ({ w: randTensor(r, [d, k]).t, b: randTensor(r, [k]).t });
     const x = randTensor(r, [3, 2]).t;
     const y = randTensor(r, [3, 1]).t;
-    const good: HmeNode = { gate: gate(2, 2), children: [leaf(2, 1), { gate: gate(2, 3), children: [leaf(2, 1), leaf(2, 1), leaf(2, 1)] }] };
+    const good: HmeNode = {
+      gate: gate(2, 2),
+      children: [leaf(2, 1), { gate: gate(2, 3), children: [leaf(2, 1), leaf(2, 1), leaf(2, 1)] }],
+    };
     expect(validateHierarchy(good)).toEqual({ inputDim: 2, outputDim: 1, depth: 2, experts: 4 });
-    const fewerChildren: HmeNode = { gate: gate(2, 2), children: [leaf(2, 1), { gate: gate(2, 3), children: [leaf(2, 1), leaf(2, 1)] }] };
-    expect(() => hierarchicalMoe(fewerChildren, x)).toThrow(/tree\.children\[1\]: the gate has 3 outputs but the node has 2 children/);
+    const fewerChildren: HmeNode = {
+      gate: gate(2, 2),
+      children: [leaf(2, 1), { gate: gate(2, 3), children: [leaf(2, 1), leaf(2, 1)] }],
+    };
+    expect(() => hierarchicalMoe(fewerChildren, x)).toThrow(
+      /tree\.children\[1\]: the gate has 3 outputs but the node has 2 children/,
+    );
     const wrongLeafOut: HmeNode = { gate: gate(2, 2), children: [leaf(2, 1), leaf(2, 2)] };
-    expect(() => hierarchicalMoeLoss(wrongLeafOut, x, y)).toThrow(/tree\.children\[1\]: the expert has 2 outputs, but tree\.children\[0\] has 1/);
+    expect(() => hierarchicalMoeLoss(wrongLeafOut, x, y)).toThrow(
+      /tree\.children\[1\]: the expert has 2 outputs, but tree\.children\[0\] has 1/,
+    );
     const wrongLeafIn: HmeNode = { gate: gate(2, 2), children: [leaf(2, 1), leaf(3, 1)] };
-    expect(() => validateHierarchy(wrongLeafIn)).toThrow(/tree\.children\[1\]: the expert reads 3 features, but the tree's other nodes read 2/);
-    expect(() => validateHierarchy({ gate: gate(2, 0), children: [] })).toThrow(/tree\.children must be a non-empty array/);
-    expect(() => validateHierarchy({ gate: gate(2, 1), children: [{ weights: x } as never] })).toThrow(/tree\.children\[0\] has keys \{weights\}/);
+    expect(() => validateHierarchy(wrongLeafIn)).toThrow(
+      /tree\.children\[1\]: the expert reads 3 features, but the tree's other nodes read 2/,
+    );
+    expect(() => validateHierarchy({ gate: gate(2, 0), children: [] })).toThrow(
+      /tree\.children must be a non-empty array/,
+    );
+    expect(() => validateHierarchy({ gate: gate(2, 1), children: [{ weights: x } as never] })).toThrow(
+      /tree\.children\[0\] has keys \{weights\}/,
+    );
     expect(() => hierarchicalMoe(good, randTensor(r, [3, 4]).t)).toThrow(/x has shape \[3, 4\], expected \[\?, 2\]/);
-    expect(() => hierarchicalMoeLoss(good, x, randTensor(r, [3, 2]).t)).toThrow(/y has shape \[3, 2\], expected \[3, 1\]/);
-    expect(() => initHierarchicalMoe(random.key(0), { inputDim: 2, outputDim: 1, branching: [2, 0] })).toThrow(/branching\[1\] = 0/);
+    expect(() => hierarchicalMoeLoss(good, x, randTensor(r, [3, 2]).t)).toThrow(
+      /y has shape \[3, 2\], expected \[3, 1\]/,
+    );
+    expect(() => initHierarchicalMoe(random.key(0), { inputDim: 2, outputDim: 1, branching: [2, 0] })).toThrow(
+      /branching\[1\] = 0/,
+    );
   });
 });

@@ -1,7 +1,17 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { localExperts, localExpertsLoss, localExpertsPosteriors } from "../../../moe/classical";
-import { affineRow, arr, checkTreeGrads, expectClose, logSumExp, randTensor, randomGatedExperts, rng, softmaxRow } from "./helpers";
+import {
+  affineRow,
+  arr,
+  checkTreeGrads,
+  expectClose,
+  logSumExp,
+  randTensor,
+  randomGatedExperts,
+  rng,
+  softmaxRow,
+} from "./helpers";
 
 const sizes = fc.record({
   n: fc.integer({ min: 1, max: 5 }),
@@ -35,12 +45,24 @@ describe("mixture of local experts", () => {
         const p = problem(s);
         const ref = reference(p);
         const fwd = localExperts(p.params, p.x.t);
-        expectClose(arr(fwd.gates), ref.map((r: any) => r.g));
-        expectClose(arr(fwd.expertOutputs), ref.map((r: any) => r.outs));
-        expectClose(arr(fwd.output), ref.map((r: any) => r.mix));
+        expectClose(
+          arr(fwd.gates),
+          ref.map((r: any) => r.g),
+        );
+        expectClose(
+          arr(fwd.expertOutputs),
+          ref.map((r: any) => r.outs),
+        );
+        expectClose(
+          arr(fwd.output),
+          ref.map((r: any) => r.mix),
+        );
         const nll = -ref.reduce((acc: number, r: any) => acc + logSumExp(r.logJoint), 0) / s.n;
         expectClose(localExpertsLoss(p.params, p.x.t, p.y.t).item(), nll);
-        expectClose(arr(localExpertsPosteriors(p.params, p.x.t, p.y.t)), ref.map((r: any) => softmaxRow(r.logJoint)));
+        expectClose(
+          arr(localExpertsPosteriors(p.params, p.x.t, p.y.t)),
+          ref.map((r: any) => softmaxRow(r.logJoint)),
+        );
       }),
       { numRuns: 40 },
     );
@@ -68,8 +90,16 @@ describe("mixture of local experts", () => {
     fc.assert(
       fc.property(sizes, (s) => {
         const p = problem(s);
-        checkTreeGrads(({ params, x }) => localExperts(params, x).output, { params: p.params, x: p.x.t }, { seed: s.seed });
-        checkTreeGrads(({ params, y }) => localExpertsPosteriors(params, p.x.t, y), { params: p.params, y: p.y.t }, { seed: s.seed + 1 });
+        checkTreeGrads(
+          ({ params, x }) => localExperts(params, x).output,
+          { params: p.params, x: p.x.t },
+          { seed: s.seed },
+        );
+        checkTreeGrads(
+          ({ params, y }) => localExpertsPosteriors(params, p.x.t, y),
+          { params: p.params, y: p.y.t },
+          { seed: s.seed + 1 },
+        );
       }),
       { numRuns: 10 },
     );
@@ -88,11 +118,19 @@ describe("mixture of local experts", () => {
   it("rejects bad configurations with clear errors", () => {
     const p = problem({ n: 3, d: 2, e: 3, o: 2, seed: 1 });
     const q = problem({ n: 3, d: 2, e: 2, o: 1, seed: 2 });
-    expect(() => localExperts({ gate: q.params.gate, experts: p.params.experts }, p.x.t)).toThrow(/gate has 2 outputs but there are 3 experts/);
-    expect(() => localExpertsLoss(p.params, p.x.t, q.y.t)).toThrow(/localExpertsLoss: y has shape \[3, 1\], expected \[3, 2\]/);
-    expect(() => localExpertsPosteriors({ gate: p.params.gate, experts: { w: p.params.experts.w, b: q.params.experts.b } } as never, p.x.t, p.y.t)).toThrow(
-      /params\.experts\.b has shape \[2, 1\], expected \[3, 2\]/,
+    expect(() => localExperts({ gate: q.params.gate, experts: p.params.experts }, p.x.t)).toThrow(
+      /gate has 2 outputs but there are 3 experts/,
     );
+    expect(() => localExpertsLoss(p.params, p.x.t, q.y.t)).toThrow(
+      /localExpertsLoss: y has shape \[3, 1\], expected \[3, 2\]/,
+    );
+    expect(() =>
+      localExpertsPosteriors(
+        { gate: p.params.gate, experts: { w: p.params.experts.w, b: q.params.experts.b } } as never,
+        p.x.t,
+        p.y.t,
+      ),
+    ).toThrow(/params\.experts\.b has shape \[2, 1\], expected \[3, 2\]/);
     expect(() => localExperts(null as never, p.x.t)).toThrow(/params must be \{gate, experts\}/);
   });
 });

@@ -1,7 +1,16 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { metaPi, metaPiLoss, type ExpertActivation } from "../../../moe/classical";
-import { affineRow, arr, checkTreeGrads, expectClose, randTensor, randomGatedExperts, rng, softmaxRow } from "./helpers";
+import {
+  affineRow,
+  arr,
+  checkTreeGrads,
+  expectClose,
+  randTensor,
+  randomGatedExperts,
+  rng,
+  softmaxRow,
+} from "./helpers";
 
 const sizes = fc.record({
   n: fc.integer({ min: 1, max: 5 }),
@@ -29,7 +38,12 @@ function reference(p: ReturnType<typeof problem>, act: ExpertActivation, gateX: 
   return p.x.a.map((xn: number[], n: number) => {
     const g = softmaxRow(affineRow(gateX[n]!, p.a.gw, p.a.gb));
     const outs = p.a.ew.map((w: number[][], i: number) => ACT[act](affineRow(xn, w, p.a.eb[i])));
-    return { g, out: outs[0].map((_: number, c: number) => outs.reduce((s: number, oi: number[], i: number) => s + g[i]! * oi[c]!, 0)) };
+    return {
+      g,
+      out: outs[0].map((_: number, c: number) =>
+        outs.reduce((s: number, oi: number[], i: number) => s + g[i]! * oi[c]!, 0),
+      ),
+    };
   });
 }
 
@@ -40,9 +54,21 @@ describe("metaPi", () => {
         const p = problem(s);
         const got = metaPi(p.params, p.x.t, { expertActivation: s.act });
         const ref = reference(p, s.act, p.x.a);
-        expectClose(arr(got.output), ref.map((r: any) => r.out));
-        expectClose(arr(got.gates), ref.map((r: any) => r.g));
-        const mse = ref.reduce((acc: number, r: any, n: number) => acc + r.out.reduce((q: number, v: number, c: number) => q + (p.y.a[n][c] - v) ** 2, 0), 0) / (s.n * s.o);
+        expectClose(
+          arr(got.output),
+          ref.map((r: any) => r.out),
+        );
+        expectClose(
+          arr(got.gates),
+          ref.map((r: any) => r.g),
+        );
+        const mse =
+          ref.reduce(
+            (acc: number, r: any, n: number) =>
+              acc + r.out.reduce((q: number, v: number, c: number) => q + (p.y.a[n][c] - v) ** 2, 0),
+            0,
+          ) /
+          (s.n * s.o);
         expectClose(metaPiLoss(p.params, p.x.t, p.y.t, { expertActivation: s.act }).item(), mse);
       }),
       { numRuns: 40 },
@@ -53,14 +79,19 @@ describe("metaPi", () => {
     const s = { n: 4, d: 3, e: 3, o: 2, seed: 7 };
     const p = problem(s, 5);
     const got = metaPi(p.params, p.x.t, { gateInput: p.gx.t });
-    expectClose(arr(got.output), reference(p, "identity", p.gx.a).map((r: any) => r.out));
+    expectClose(
+      arr(got.output),
+      reference(p, "identity", p.gx.a).map((r: any) => r.out),
+    );
   });
 
   it("has correct gradients (checkGrads, f64) on random sizes", () => {
     fc.assert(
       fc.property(sizes, (s) => {
         const p = problem(s);
-        checkTreeGrads((params) => metaPiLoss(params, p.x.t, p.y.t, { expertActivation: s.act }), p.params, { seed: s.seed });
+        checkTreeGrads((params) => metaPiLoss(params, p.x.t, p.y.t, { expertActivation: s.act }), p.params, {
+          seed: s.seed,
+        });
       }),
       { numRuns: 15 },
     );
@@ -70,7 +101,11 @@ describe("metaPi", () => {
     fc.assert(
       fc.property(sizes, (s) => {
         const p = problem(s);
-        checkTreeGrads(({ params, x }) => metaPi(params, x, { expertActivation: s.act }).output, { params: p.params, x: p.x.t }, { seed: s.seed });
+        checkTreeGrads(
+          ({ params, x }) => metaPi(params, x, { expertActivation: s.act }).output,
+          { params: p.params, x: p.x.t },
+          { seed: s.seed },
+        );
       }),
       { numRuns: 10 },
     );
@@ -79,12 +114,20 @@ describe("metaPi", () => {
   it("rejects bad configurations with clear errors", () => {
     const p = problem({ n: 3, d: 2, e: 3, o: 2, seed: 1 });
     const q = problem({ n: 3, d: 2, e: 4, o: 2, seed: 2 });
-    expect(() => metaPi({ ...p.params, gate: q.params.gate }, p.x.t)).toThrow(/gate has 4 outputs but there are 3 experts/);
+    expect(() => metaPi({ ...p.params, gate: q.params.gate }, p.x.t)).toThrow(
+      /gate has 4 outputs but there are 3 experts/,
+    );
     const wide = problem({ n: 3, d: 5, e: 3, o: 2, seed: 3 });
     expect(() => metaPi(p.params, wide.x.t)).toThrow(/x has shape \[3, 5\], expected \[\?, 2\]/);
-    expect(() => metaPi(p.params, p.x.t, { gateInput: wide.x.t })).toThrow(/gate reads 2 features but the gate input has 5/);
-    expect(() => metaPi({ ...p.params, experts: { w: p.params.experts.w, b: q.params.experts.b } }, p.x.t)).toThrow(/params\.experts\.b has shape \[4, 2\], expected \[3, 2\]/);
-    expect(() => metaPi(p.params, p.x.t, { expertActivation: "relu" as never })).toThrow(/unknown expertActivation "relu"/);
+    expect(() => metaPi(p.params, p.x.t, { gateInput: wide.x.t })).toThrow(
+      /gate reads 2 features but the gate input has 5/,
+    );
+    expect(() => metaPi({ ...p.params, experts: { w: p.params.experts.w, b: q.params.experts.b } }, p.x.t)).toThrow(
+      /params\.experts\.b has shape \[4, 2\], expected \[3, 2\]/,
+    );
+    expect(() => metaPi(p.params, p.x.t, { expertActivation: "relu" as never })).toThrow(
+      /unknown expertActivation "relu"/,
+    );
     expect(() => metaPiLoss(p.params, p.x.t, wide.x.t)).toThrow(/metaPiLoss: y has shape \[3, 5\], expected \[3, 2\]/);
   });
 });

@@ -1,5 +1,5 @@
-import { allocArray, type AnyTypedArray, type DType } from "../../dsl/dtype";
-import { numel, stridesOf, type ConcreteShape } from "../../dsl/shape";
+import { allocArray, type AnyTypedArray, type DType } from "./dtype";
+import { numel, stridesOf, type ConcreteShape } from "./shape";
 
 /**
  * A dense row-major host array: the value the interpreter computes with.
