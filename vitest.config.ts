@@ -4,7 +4,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     setupFiles: ["test/setup.ts"],
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
+    // Generous: a hang guard, not a speed check (nvcc and SwiftShader suites take minutes on a loaded 2-core machine).
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
   },
 });

@@ -2,8 +2,11 @@ import type { Program } from "../dsl/program";
 import type { Tensor } from "../dsl/tensor";
 import { interpBackend } from "./interp/backend";
 
-/** Names of the backends moeforge knows. */
-export type BackendName = "interp" | "cpu" | "webgpu" | "cuda";
+/**
+ * Names of backends: the built-in ones, or any name a `registerBackend` call added
+ * (the `string & {}` keeps editor completion for the built-in names).
+ */
+export type BackendName = "interp" | "cpu" | "webgpu" | "cuda" | (string & {});
 
 /**
  * A backend executes Programs; it never redefines what a primitive means

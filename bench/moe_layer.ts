@@ -28,7 +28,7 @@ import {
   type Program,
   type Tensor,
 } from "../index";
-import { mulberry32, randomFloats } from "../test/codegen/random_programs";
+import { mulberry32, randomFloats } from "../testing/random_programs";
 
 export interface MoeConfig {
   readonly T: number;

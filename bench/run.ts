@@ -16,7 +16,7 @@ import { cpuThreads } from "../backends/cpu/pool";
 import { compile } from "../codegen/index";
 import { evalProgram } from "../dsl/trace";
 import { matmul, spec, trace, type Program, type Tensor } from "../index";
-import { mulberry32, randomFloats } from "../test/codegen/random_programs";
+import { mulberry32, randomFloats } from "../testing/random_programs";
 import { BENCH_MOE, moeInputs, moePrograms } from "./moe_layer";
 
 const args = new Set(process.argv.slice(2));

@@ -1,10 +1,9 @@
 import { assertDType, type DType } from "./dtype";
 import { Program, type Aval } from "./program";
-import { flatten, treeDefKey, unflatten, type TreeDef } from "./pytree";
+import { flatten, unflatten, type TreeDef } from "./pytree";
 import { checkDim, shapeToString, type Dim, type Shape } from "./shape";
 import { Tensor } from "./tensor";
-import { evalProgram, traceFlat } from "./trace";
-import { getBackend, type BackendName } from "../backends/registry";
+import { traceFlat } from "./trace";
 
 /** An input description for `trace`: a shape (named dims stay symbolic) and a dtype. */
 export class Spec<S extends Shape = Shape, D extends DType = DType> implements Aval {
@@ -57,48 +56,4 @@ export function traceFlatTree(
   }, avals);
   const withTrees = new Program(program.inputs, program.consts, program.eqns, program.outputs, inTree, outTree);
   return { program: withTrees, captures };
-}
-
-export interface JitOptions {
-  /** Backend to run on; default: the best available (see `setBackend`). */
-  backend?: BackendName;
-}
-
-/** A jitted function, with access to its traced programs. */
-export interface JitFunction<F extends (...args: never[]) => unknown> {
-  (...args: Parameters<F>): ReturnType<F>;
-  /** The program traced for these arguments (cached per signature). */
-  program(...args: Parameters<F>): Program;
-  /** Number of distinct signatures traced so far. */
-  readonly cacheSize: number;
-}
-
-/**
- * Traces `fn` once per input signature (tree structure, shapes, dtypes) and
- * runs the program on a backend. Inside another trace (grad of jit), the
- * program is inlined so it can be differentiated.
- */
-export function jit<F extends (...args: never[]) => unknown>(fn: F, options: JitOptions = {}): JitFunction<F> {
-  const cache = new Map<string, Program>();
-  const lookup = (args: unknown[]): { program: Program; leaves: Tensor[]; captures: Tensor[] } => {
-    const [leaves, inTree] = flatten<Tensor>(args, undefined, "args");
-    const key = treeDefKey(inTree) + "|" + leaves.map((l) => `${l.dtype}${shapeToString(l.shape)}`).join(";");
-    const hit = cache.get(key);
-    if (hit) return { program: hit, leaves, captures: [] };
-    const { program, captures } = traceFlatTree(fn, leaves, inTree);
-    if (captures.length === 0) cache.set(key, program);
-    return { program, leaves, captures };
-  };
-  const run = (...args: unknown[]) => {
-    const { program, leaves, captures } = lookup(args);
-    const inputs = [...leaves, ...captures];
-    const outs = inputs.some((t) => t.isTracer)
-      ? evalProgram(program, inputs)
-      : getBackend(options.backend).run(program, inputs);
-    return unflatten(program.outTree!, outs);
-  };
-  const f = run as unknown as JitFunction<F>;
-  Object.defineProperty(f, "program", { value: (...args: unknown[]) => lookup(args).program });
-  Object.defineProperty(f, "cacheSize", { get: () => cache.size });
-  return f;
 }

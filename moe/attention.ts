@@ -12,7 +12,7 @@ import {
   where,
   type FloatDType,
   type Tensor,
-} from "../index";
+} from "../core";
 import { MoeConfigError, checkInt, checkShape } from "./check";
 import { scaledNormal } from "./experts/affine";
 

@@ -4,7 +4,7 @@
  * message naming the function, the offending value and what was expected,
  * instead of a shape error deep inside a trace.
  */
-import { Tensor, type DType, type FloatDType, type Shape } from "../index";
+import { Tensor, type DType, type FloatDType, type Shape } from "../core";
 
 const isFloat = (d: DType): d is FloatDType => d === "f32" || d === "f64" || d === "f16";
 const shapeToString = (s: Shape): string => `[${s.join(", ")}]`;

@@ -42,7 +42,7 @@ import {
   greater,
   type Tensor,
   type FloatDType,
-} from "../index";
+} from "../core";
 import { checkInt, checkPositive } from "./check";
 import { uniformGroups, type ExpertGroups } from "./experts/types";
 import type { ExpertChoice, TokenChoice } from "./gates/types";

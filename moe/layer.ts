@@ -2,7 +2,7 @@
  * The MoE layer: gate -> dispatch -> experts -> combine, as one pure function
  * of a parameter pytree, returning the output and a routing report.
  */
-import { add, full, matmul, random, reshape, transpose, zeros, type FloatDType, type Tensor } from "../index";
+import { add, full, matmul, random, reshape, transpose, zeros, type FloatDType, type Tensor } from "../core";
 import { MoeConfigError, checkFloat, checkInt, checkShape, checkTensor } from "./check";
 import {
   combineRows,

@@ -1,5 +1,5 @@
 /** MoE layer configuration: the types and their validation (run once, when the layer is created). */
-import type { Tensor } from "../index";
+import type { Tensor } from "../core";
 import { MoeConfigError, checkInt, checkPositive, checkTensor } from "./check";
 import type { Experts } from "./experts/types";
 

@@ -22,7 +22,7 @@ import {
   where,
   greater,
   type Tensor,
-} from "../index";
+} from "../core";
 import { MoeConfigError, checkFloat, checkPositive, checkShape } from "./check";
 import type { TokenChoice } from "./gates/types";
 import { normalCdf } from "./special";

@@ -1,5 +1,5 @@
 /** Normalisation layers used by the Transformer MoE block. */
-import { add, mean, mul, ones, rsqrt, square, sub, zeros, type FloatDType, type Tensor } from "../index";
+import { add, mean, mul, ones, rsqrt, square, sub, zeros, type FloatDType, type Tensor } from "../core";
 import { checkShape } from "./check";
 
 /** Norm parameters: a gain, and a bias for LayerNorm. */

@@ -18,7 +18,7 @@ import {
   zerosLike,
   type FloatDType,
   type Tensor,
-} from "../index";
+} from "../core";
 import { MoeConfigError, checkPositive } from "./check";
 
 /** A pure optimizer over parameter pytrees `P` with state `S`. */

@@ -1,5 +1,5 @@
 /** The routing report an MoE layer returns beside its output: a pytree of tensors. */
-import { add, cast, div, max, mean, mul, zeros, type FloatDType, type Tensor } from "../index";
+import { add, cast, div, max, mean, mul, zeros, type FloatDType, type Tensor } from "../core";
 import type { DispatchPlan } from "./dispatch";
 import type { Routing } from "./gates/types";
 import type { AuxLossWeights } from "./layer_config";

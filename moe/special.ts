@@ -1,5 +1,5 @@
 /** Special functions built from public ops (so they differentiate and trace like any other op). */
-import { add, exp, greaterEqual, mul, neg, reciprocal, square, sub, where, type Tensor } from "../index";
+import { add, exp, greaterEqual, mul, neg, reciprocal, square, sub, where, type Tensor } from "../core";
 
 // Abramowitz & Stegun 7.1.26: erf(a) ≈ 1 - t(a1 + t(a2 + t(a3 + t(a4 + t a5)))) e^{-a²}, t = 1/(1 + p a), a >= 0;
 // absolute error <= 1.5e-7 (ample for the load loss, which only needs a smooth CDF).

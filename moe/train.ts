@@ -1,5 +1,5 @@
 /** A small training loop: value-and-grad, an optimizer step, progress, history. */
-import { valueAndGrad, type Tensor } from "../index";
+import { valueAndGrad, type Tensor } from "../core";
 import { MoeConfigError, checkInt } from "./check";
 import type { Optimizer } from "./optim";
 import { createProgress, type ProgressStream } from "./progress";

@@ -2,7 +2,7 @@
  * A Transformer block with an MoE feed-forward layer, and sparse upcycling of
  * a dense FFN into experts.
  */
-import { add, broadcastTo, expandDims, random, reshape, type FloatDType, type Tensor } from "../index";
+import { add, broadcastTo, expandDims, random, reshape, type FloatDType, type Tensor } from "../core";
 import { MoeConfigError, checkInt, checkShape } from "./check";
 import { initAttention, selfAttention, type AttentionParams } from "./attention";
 import type { DenseFfnParams, FfnExpertParams } from "./experts/dense";

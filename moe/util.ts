@@ -1,5 +1,5 @@
 /** Small tensor helpers the MoE library shares (all built from public ops, so differentiable and traceable). */
-import { arange, broadcastTo, expandDims, reshape, type Tensor } from "../index";
+import { arange, broadcastTo, expandDims, reshape, type Tensor } from "../core";
 
 /**
  * Repeats `x` `reps` times along `axis` (numpy `repeat` of whole blocks, i.e. `tile` on one axis).

@@ -11,7 +11,7 @@
  * that objective; so every iteration raises the likelihood (a generalised EM).
  * The E-step runs as moeforge ops; the small solves run on host arrays.
  */
-import { tensor, type Tensor } from "../../index";
+import { tensor, type Tensor } from "../../core";
 import { solveSpd, withRidge } from "./host_linalg";
 import { fitSoftmaxRegression } from "./softmax_regression";
 import {

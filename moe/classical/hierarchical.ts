@@ -10,7 +10,7 @@
  *
  * The model's density is P(y|x) = Σ_i g_i Σ_j g_{j|i} ... N(y; μ_leaf, I).
  */
-import { logSoftmax, logsumexp, mean, random, softmax, stack, sum, zeros, type DType, type Tensor } from "../../index";
+import { logSoftmax, logsumexp, mean, random, softmax, stack, sum, zeros, type DType, type Tensor } from "../../core";
 import { affine, checkAffine, type AffineParams } from "./params";
 import { expectShape } from "./validate";
 

@@ -4,7 +4,7 @@
  * y ~ N(x W_i + b_i, σ_i² I). Its exact log-likelihood is what both EM
  * (`fitEm`) and gradient ascent maximise.
  */
-import { logSoftmax, logsumexp, mean, softmax, sum, zeros, type DType, type Tensor } from "../../index";
+import { logSoftmax, logsumexp, mean, softmax, sum, zeros, type DType, type Tensor } from "../../core";
 import { affine, checkGatedExperts, expertBank, initGatedExperts, type GatedExpertsParams } from "./params";
 import { expectShape } from "./validate";
 

@@ -7,7 +7,7 @@
  * The experts compete for cases (an expert's gradient is weighted by its
  * posterior responsibility), which makes them specialise on regions of input.
  */
-import { logSoftmax, logsumexp, mean, softmax, sum, type Tensor } from "../../index";
+import { logSoftmax, logsumexp, mean, softmax, sum, type Tensor } from "../../core";
 import { affine, checkGatedExperts, expertBank, type GatedExpertsParams } from "./params";
 import { expectShape } from "./validate";
 

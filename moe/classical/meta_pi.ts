@@ -6,7 +6,7 @@
  * squared error of the mixed output. Because the error is measured after
  * mixing, experts cooperate (compare the competitive mixture of local experts).
  */
-import { mean, softmax, sum, type Tensor } from "../../index";
+import { mean, softmax, sum, type Tensor } from "../../core";
 import { affine, checkGatedExperts, expertBank, type GatedExpertsParams } from "./params";
 import { expectShape } from "./validate";
 

@@ -6,7 +6,7 @@
  *   p(y | h) = Σ_k π_k(h) softmax(tanh(h P_k + c_k) W + b)_y,  π = softmax(h U + u),
  * is not limited that way. With K = 1 it is the usual softmax output layer.
  */
-import { gather, logSoftmax, logsumexp, mean, random, reshape, sum, zeros, type DType, type Tensor } from "../../index";
+import { gather, logSoftmax, logsumexp, mean, random, reshape, sum, zeros, type DType, type Tensor } from "../../core";
 import { affine, checkAffine, checkExpertBank, expertBank, type AffineParams, type ExpertBankParams } from "./params";
 import { expectShape } from "./validate";
 

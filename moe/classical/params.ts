@@ -3,7 +3,7 @@
  * use: a gate (x W + b over the experts) and a bank of linear experts (one
  * affine map per expert, applied to every input).
  */
-import { matmul, random, reshape, transpose, zeros, type DType, type Tensor } from "../../index";
+import { matmul, random, reshape, transpose, zeros, type DType, type Tensor } from "../../core";
 import { expectShape } from "./validate";
 
 /** An affine map y = x w + b with `w` [in, out] and `b` [out]. */

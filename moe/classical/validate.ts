@@ -1,5 +1,5 @@
 /** Shape checks with messages that name the function, the argument and the expected shape. */
-import { Tensor, type Dim } from "../../index";
+import { Tensor, type Dim } from "../../core";
 
 const fmt = (dims: readonly (Dim | null)[]) => `[${dims.map((d) => (d === null ? "?" : String(d))).join(", ")}]`;
 

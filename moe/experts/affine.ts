@@ -2,7 +2,7 @@
  * Shared pieces of experts built on per-expert affine maps `x W_e + b_e`
  * (linear, logistic, multinomial, linear-Gaussian): initialisation and shape checks.
  */
-import { mul, random, zeros, type FloatDType, type Tensor } from "../../index";
+import { mul, random, zeros, type FloatDType, type Tensor } from "../../core";
 import { checkInt, checkShape } from "../check";
 import type { ExpertDims, ExpertInitDims } from "./types";
 

@@ -2,7 +2,7 @@
  * Deterministic experts: linear, FFN (linear-ReLU-linear) and SwiGLU
  * (Mixtral-style gated FFN). Parameters carry a leading expert axis E.
  */
-import { matmul, mul, random, relu, silu, zeros, type Tensor } from "../../index";
+import { matmul, mul, random, relu, silu, zeros, type Tensor } from "../../core";
 import { MoeConfigError, checkInt, checkShape } from "../check";
 import { affineDims, checkInitDims, initAffine, scaledNormal, type AffineExpertParams } from "./affine";
 import { groupedLinear, type ExpertDims, type ExpertGroups, type ExpertInitDims, type Experts } from "./types";

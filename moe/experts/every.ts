@@ -3,7 +3,7 @@
  * mixtures (meta-pi, local experts, EM) need all E outputs or likelihoods;
  * shared experts (DeepSeekMoE) are experts that every token always uses.
  */
-import { reshape, sum, type Tensor } from "../../index";
+import { reshape, sum, type Tensor } from "../../core";
 import { MoeConfigError } from "../check";
 import { staticDim, tile } from "../util";
 import { uniformGroups, type Experts, type ProbabilisticExperts } from "./types";

@@ -21,7 +21,7 @@ import {
   zeros,
   add,
   type Tensor,
-} from "../../index";
+} from "../../core";
 import { checkInt, checkShape } from "../check";
 import { affineDims, initAffine, type AffineExpertParams } from "./affine";
 import { groupedLinear, type ExpertDims, type ProbabilisticExperts } from "./types";

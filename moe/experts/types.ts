@@ -4,7 +4,7 @@
  * contiguous expert groups (expert-sorted order), so a whole layer's experts
  * run as grouped GEMMs (`raggedMatmul`) whatever the routing was.
  */
-import { add, full, raggedMatmul, take, type FloatDType, type Tensor } from "../../index";
+import { add, full, raggedMatmul, take, type FloatDType, type Tensor } from "../../core";
 import { iota, repeatEach } from "../util";
 
 /** Rows of a batch laid out in contiguous expert groups. */

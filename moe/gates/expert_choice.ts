@@ -1,5 +1,5 @@
 /** Expert-choice routing (Zhou et al. 2022). */
-import { softmax, topK, transpose, type Tensor } from "../../index";
+import { softmax, topK, transpose, type Tensor } from "../../core";
 import { MoeConfigError, checkPositive } from "../check";
 import { routerLogits, type ExpertChoice, type RouterParams } from "./types";
 

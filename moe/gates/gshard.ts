@@ -1,5 +1,5 @@
 /** GShard top-2 gating with a randomly kept second expert (Lepikhin et al. 2020). */
-import { concat, div, less, mul, ones, random, slice, softmax, sum, topK, type Tensor } from "../../index";
+import { concat, div, less, mul, ones, random, slice, softmax, sum, topK, type Tensor } from "../../core";
 import { checkK, routerLogits, type RouterParams, type TokenChoice } from "./types";
 
 /** Options of the GShard top-2 gate. */

@@ -1,5 +1,5 @@
 /** Hash routing (Roller et al. 2021): a fixed, parameter-free token-id -> expert table per layer. */
-import { ones, reshape, take, tensor, type FloatDType, type Tensor } from "../../index";
+import { ones, reshape, take, tensor, type FloatDType, type Tensor } from "../../core";
 import { MoeConfigError, checkInt } from "../check";
 import type { TokenChoice } from "./types";
 

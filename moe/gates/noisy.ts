@@ -1,5 +1,5 @@
 /** Noisy top-k gating (Shazeer et al. 2017). */
-import { add, matmul, mul, random, softmax, softplus, topK, type Tensor } from "../../index";
+import { add, matmul, mul, random, softmax, softplus, topK, type Tensor } from "../../core";
 import { MoeConfigError } from "../check";
 import { checkK, routerDims, type TokenChoice } from "./types";
 

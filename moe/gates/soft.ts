@@ -1,5 +1,5 @@
 /** Soft MoE dispatch and combine weights (Puigcerver et al. 2023). */
-import { matmul, softmax, type Tensor } from "../../index";
+import { matmul, softmax, type Tensor } from "../../core";
 import { MoeConfigError, checkInt } from "../check";
 import { routerDims } from "./types";
 

@@ -1,5 +1,5 @@
 /** The dense softmax gate and the top-k gate (with optional selection bias for auxiliary-loss-free balancing). */
-import { add, arange, broadcastTo, gather, reshape, softmax, stopGradient, topK, type Tensor } from "../../index";
+import { add, arange, broadcastTo, gather, reshape, softmax, stopGradient, topK, type Tensor } from "../../core";
 import { checkShape } from "../check";
 import { checkK, routerLogits, type RouterParams, type TokenChoice } from "./types";
 

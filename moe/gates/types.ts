@@ -4,7 +4,7 @@
  * choice (each expert picks c tokens). The dispatch plan turns either into
  * expert-sorted rows for the grouped expert GEMMs.
  */
-import { matmul, type FloatDType, type Tensor } from "../../index";
+import { matmul, type FloatDType, type Tensor } from "../../core";
 import { MoeConfigError, checkInt, checkShape } from "../check";
 import { scaledNormal } from "../experts/affine";
 

@@ -13,7 +13,7 @@ import { tensor } from "../../dsl/creation";
 import * as ops from "../../dsl/ops";
 import type { Tensor } from "../../dsl/tensor";
 import "../../codegen/index";
-import { mulberry32, randomFloats, runAndCompare } from "./random_programs";
+import { mulberry32, randomFloats, runAndCompare } from "../../testing/random_programs";
 import { SMALL_GPU_KNOBS, runCompiled } from "./runners";
 import { moePrograms } from "../../bench/moe_layer";
 

@@ -12,7 +12,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { cpuBackend } from "../../backends/cpu/backend";
-import { gradientCase, randomProgramArb, runAndCompare } from "./random_programs";
+import { gradientCase, randomProgramArb, runAndCompare } from "../../testing/random_programs";
 import { gpuShapedOnJs, onCpu } from "./runners";
 
 describe("cpu backend equals the interpreter on random programs", () => {

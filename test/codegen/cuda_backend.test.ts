@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { getBackend, grad, jit, ops, setBackend, tensor, type Tensor } from "../../index";
 import { cudaAvailability, nvidiaGpus } from "../../backends/cuda/device";
 import { findNvcc } from "../../backends/cuda/nvcc";
-import { relativeError } from "./random_programs";
+import { relativeError } from "../../testing/random_programs";
 
 const canRun = nvidiaGpus().length > 0 && findNvcc() !== null;
 if (!canRun)

@@ -16,7 +16,7 @@ import type { KernelBundle } from "../../codegen/kernel_ir";
 import { cudaBundleSource } from "../../backends/cuda/bundle";
 import { compileCuda, DEFAULT_ARCHS, findNvcc, formatDiagnostics } from "../../backends/cuda/nvcc";
 import { trace, spec, ops, vjpProgram, type Program, type Tensor } from "../../index";
-import { buildCase, gradientCase, recipeArb, type RandomCase } from "./random_programs";
+import { buildCase, gradientCase, recipeArb, type RandomCase } from "../../testing/random_programs";
 
 const RANDOM_CASES = 30;
 const LARGE_CASES = 3;

@@ -16,7 +16,7 @@ import type { Tensor } from "../../dsl/tensor";
 import { tensor } from "../../dsl/creation";
 import type { Target } from "../../codegen/kernel_ir";
 import "../../codegen/index";
-import { mulberry32, randomFloats, randomProgramArb, runAndCompare } from "./random_programs";
+import { mulberry32, randomFloats, randomProgramArb, runAndCompare } from "../../testing/random_programs";
 import { gpuShapedOnJs, onCpu } from "./runners";
 
 const TARGETS: Target[] = ["js", "wgsl", "cuda"];

@@ -17,7 +17,7 @@ import * as ops from "../../dsl/ops";
 import type { Program } from "../../dsl/program";
 import type { Tensor } from "../../dsl/tensor";
 import { evalProgram } from "../../dsl/trace";
-import { mulberry32, randomFloats, randomProgramArb, relativeError } from "./random_programs";
+import { mulberry32, randomFloats, randomProgramArb, relativeError } from "../../testing/random_programs";
 
 const PASSES: [string, (p: Program) => Program][] = [
   ["dce", dce],

@@ -15,7 +15,7 @@ import type { Program } from "../../dsl/program";
 import { resolveShape } from "../../dsl/shape";
 import { Tensor } from "../../dsl/tensor";
 import { bindDims } from "../../dsl/trace";
-import type { ProgramRunner } from "./random_programs";
+import type { ProgramRunner } from "../../testing/random_programs";
 
 /** Small GPU-shaped knobs: 8-thread workgroups, 4-thread tree reduces, 8x4 matmul tiles of 2x2 micro-tiles. */
 export const SMALL_GPU_KNOBS: Partial<ScheduleKnobs> = {

@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compile } from "../../codegen/compile";
 import { argsort, scatterAdd, sort, spec, tensor, topK, trace, type Tensor } from "../../index";
-import { mulberry32, randomFloats, runAndCompare } from "./random_programs";
+import { mulberry32, randomFloats, runAndCompare } from "../../testing/random_programs";
 import { gpuShapedOnJs, onCpu } from "./runners";
 
 const LENGTHS = [1, 2, 3, 63, 64, 65, 127, 128, 129, 300, 1031];

@@ -18,7 +18,7 @@ import { compile } from "../../codegen/compile";
 import { grad, ops, trace, type Tensor } from "../../index";
 import { evalProgram } from "../../dsl/trace";
 import type { Program } from "../../dsl/program";
-import { mulberry32, randomFloats, relativeError } from "../codegen/random_programs";
+import { mulberry32, randomFloats, relativeError } from "../../testing/random_programs";
 import type { BrowserJob } from "./browser_runner";
 
 const CHROMIUM = "/usr/bin/chromium";

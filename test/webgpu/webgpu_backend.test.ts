@@ -22,7 +22,7 @@ import {
 import { eagerProgram } from "../../backends/webgpu/eager";
 import { runtimeFor } from "../../backends/webgpu/runtime";
 import { evalProgram } from "../../dsl/trace";
-import { mulberry32, randomFloats, relativeError } from "../codegen/random_programs";
+import { mulberry32, randomFloats, relativeError } from "../../testing/random_programs";
 import { separateWebGPUForTests, webgpuForTests } from "./test_device";
 
 const ctx = await webgpuForTests();

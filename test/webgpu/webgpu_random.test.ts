@@ -30,7 +30,7 @@ import {
   randomProgramArb,
   relativeError,
   runAndCompare,
-} from "../codegen/random_programs";
+} from "../../testing/random_programs";
 import * as ops from "../../dsl/ops";
 import { spec, trace } from "../../dsl/api";
 import { tensor } from "../../dsl/creation";

@@ -20,12 +20,12 @@
  * Usage on a GPU machine: `npm ci && npm run cuda:check`.
  */
 import { cpus } from "node:os";
-import { compile } from "../../codegen/compile";
-import type { KernelBundle } from "../../codegen/kernel_ir";
-import { isFloat } from "../../dsl/dtype";
-import { numel } from "../../dsl/shape";
-import { evalProgram, bindDims } from "../../dsl/trace";
-import { moe, ops, random, trace, tree, type Program, type Tensor } from "../../index";
+import { compile } from "../codegen/compile";
+import type { KernelBundle } from "../codegen/kernel_ir";
+import { isFloat } from "../dsl/dtype";
+import { numel } from "../dsl/shape";
+import { evalProgram, bindDims } from "../dsl/trace";
+import { moe, ops, random, trace, tree, type Program, type Tensor } from "../index";
 import {
   buildCase,
   gradientCase,
@@ -35,11 +35,11 @@ import {
   recipeArb,
   relativeError,
   type RandomCase,
-} from "../../test/codegen/random_programs";
+} from "../testing/random_programs";
 import fc from "fast-check";
-import { nvidiaGpus } from "./device";
-import { findNvcc } from "./nvcc";
-import { buildCudaRunnersAsync, runCudaRunner, type CudaRunner } from "./runner";
+import { nvidiaGpus } from "../backends/cuda/device";
+import { findNvcc } from "../backends/cuda/nvcc";
+import { buildCudaRunnersAsync, runCudaRunner, type CudaRunner } from "../backends/cuda/runner";
 
 interface Options {
   randomPrograms: number;

@@ -8,14 +8,14 @@
  * Options: --repeats N (timed runs per program, default 50).
  */
 import { cpus } from "node:os";
-import { compile } from "../../codegen/compile";
-import type { ScheduleKnobs } from "../../codegen/schedule";
-import { evalProgram, bindDims } from "../../dsl/trace";
-import { matmul, trace, type Program, type Tensor } from "../../index";
-import { BENCH_MOE, moeInputs, moePrograms } from "../../bench/moe_layer";
-import { mulberry32, randomFloats, relativeError } from "../../test/codegen/random_programs";
-import { nvidiaGpus } from "./device";
-import { buildCudaRunnersAsync, runCudaRunner } from "./runner";
+import { compile } from "../codegen/compile";
+import type { ScheduleKnobs } from "../codegen/schedule";
+import { evalProgram, bindDims } from "../dsl/trace";
+import { matmul, trace, type Program, type Tensor } from "../index";
+import { BENCH_MOE, moeInputs, moePrograms } from "../bench/moe_layer";
+import { mulberry32, randomFloats, relativeError } from "../testing/random_programs";
+import { nvidiaGpus } from "../backends/cuda/device";
+import { buildCudaRunnersAsync, runCudaRunner } from "../backends/cuda/runner";
 
 type MatmulKnobs = Pick<ScheduleKnobs, "tileM" | "tileN" | "tileK" | "microM" | "microN" | "stridedMicroTile">;
 

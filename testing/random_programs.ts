@@ -17,15 +17,16 @@
  * }), { numRuns: 50 });
  */
 import fc from "fast-check";
-import { vjpProgram } from "../../autodiff/vjp";
-import { NDArray } from "../../dsl/ndarray";
-import { allocArray, isFloat, type DType } from "../../dsl/dtype";
-import * as ops from "../../dsl/ops";
-import type { Aval, Program } from "../../dsl/program";
-import * as random from "../../dsl/random";
-import { broadcastShapes, numel, shapeToString } from "../../dsl/shape";
-import { Tensor } from "../../dsl/tensor";
-import { bind, evalProgram, withNewTrace, type TraceBuilder } from "../../dsl/trace";
+import { mulberry32 } from "../autodiff/check";
+import { vjpProgram } from "../autodiff/vjp";
+import { NDArray } from "../dsl/ndarray";
+import { allocArray, isFloat, type DType } from "../dsl/dtype";
+import * as ops from "../dsl/ops";
+import type { Aval, Program } from "../dsl/program";
+import * as random from "../dsl/random";
+import { broadcastShapes, numel, shapeToString } from "../dsl/shape";
+import { Tensor } from "../dsl/tensor";
+import { bind, evalProgram, withNewTrace, type TraceBuilder } from "../dsl/trace";
 
 /** Dimension sizes the generator draws from: 1 and small primes. */
 export const RANDOM_DIMS = [1, 2, 3, 5, 7, 11, 13] as const;
@@ -94,17 +95,8 @@ export interface RandomCase {
   readonly description: string;
 }
 
-/** A tiny deterministic PRNG (mulberry32), so a case's data depends on its seed only. */
-export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// One host PRNG for the whole project (checkGrads draws its directions with it too).
+export { mulberry32 };
 
 /** Random floats in ±[0.25, 1.25] * scale: never zero, well conditioned. */
 export function randomFloats(rng: () => number, dtype: DType, shape: readonly number[], scale = 1): Tensor {

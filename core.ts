@@ -1,0 +1,98 @@
+/**
+ * The core of moeforge: tensors, ops, tracing and autodiff (dsl/ + autodiff/),
+ * with no backend, code generator or MoE library. Modules inside the package
+ * (moe/, experiments) import this barrel, never the package entry (index.ts),
+ * so that the layers only point one way: core <- backends/codegen <- moe <- index.
+ */
+export type { DType, FloatDType } from "./dsl/dtype";
+export type { Dim, Shape } from "./dsl/shape";
+export { ShapeError } from "./dsl/shape";
+export { Tensor, type Operand } from "./dsl/tensor";
+export { Program, Var, type Aval, type Eqn } from "./dsl/program";
+export type { Primitive, PrimParams } from "./dsl/primitives/params";
+export { PRIMITIVES } from "./dsl/primitives/registry";
+export * as ops from "./dsl/ops";
+export {
+  add,
+  sub,
+  mul,
+  div,
+  neg,
+  exp,
+  log,
+  log1p,
+  sqrt,
+  rsqrt,
+  tanh,
+  sigmoid,
+  relu,
+  gelu,
+  silu,
+  softplus,
+  abs,
+  sign,
+  sin,
+  cos,
+  maximum,
+  minimum,
+  pow,
+  rem,
+  square,
+  reciprocal,
+  where,
+  clip,
+  trunc,
+  equal,
+  notEqual,
+  less,
+  lessEqual,
+  greater,
+  greaterEqual,
+  logicalAnd,
+  logicalOr,
+  logicalNot,
+  cast,
+  sum,
+  mean,
+  max,
+  min,
+  argmax,
+  argmin,
+  logsumexp,
+  softmax,
+  logSoftmax,
+  cumsum,
+  matmul,
+  einsum,
+  raggedMatmul,
+  reshape,
+  transpose,
+  broadcastTo,
+  expandDims,
+  squeeze,
+  concat,
+  stack,
+  slice,
+  pad,
+  gather,
+  take,
+  scatterAdd,
+  oneHot,
+  topK,
+  argsort,
+  sort,
+  bincount,
+  stopGradient,
+  zerosLike,
+  onesLike,
+  fullLike,
+  scalar,
+} from "./dsl/ops";
+export { tensor, zeros, ones, full, arange, eye, fromTypedArray } from "./dsl/creation";
+export * as random from "./dsl/random";
+export { tree, flatten as treeFlatten, unflatten as treeUnflatten, PytreeError, type TreeDef } from "./dsl/pytree";
+export { trace, spec, Spec } from "./dsl/api";
+export { grad, valueAndGrad, vjp, jvp, hessianVectorProduct, customVjp, type GradOptions } from "./autodiff/api";
+export { jvpProgram } from "./autodiff/jvp";
+export { vjpProgram } from "./autodiff/vjp";
+export { checkGrads, type CheckGradsOptions } from "./autodiff/check";
