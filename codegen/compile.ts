@@ -18,6 +18,7 @@ import { fuse } from "./passes/fusion";
 import { inlineCalls } from "./passes/inline_calls";
 import { optimize } from "./passes/pipeline";
 import { scheduleFor, type ScheduleOptions } from "./schedule";
+import { targetCapabilities } from "./targets";
 import { CompileError, checkTargetTypes } from "./types";
 
 export interface CompileOptions extends ScheduleOptions {
@@ -28,7 +29,7 @@ export interface CompileOptions extends ScheduleOptions {
   readonly fuse?: boolean;
   /**
    * Check data-dependent indices at run time and report the first bad one
-   * (bundle.checks). Default: on for the JS target, off for GPU targets (they clamp).
+   * (bundle.checks). Default: the target's `runtimeChecksByDefault` (codegen/targets.ts).
    */
   readonly checks?: boolean;
 }
@@ -60,8 +61,9 @@ export function compile(program: Program, options: CompileOptions): KernelBundle
   }
   const schedule = scheduleFor(options.target, options);
   const plan = fuse(prepared, LOWERINGS, { fuse: options.fuse ?? true });
-  const lowered = lowerPlan(plan, schedule, LOWERINGS, options.checks ?? options.target === "js");
-  if (options.target !== "cuda") checkIndexRange(lowered.slots.values(), options.target);
+  const caps = targetCapabilities(options.target);
+  const lowered = lowerPlan(plan, schedule, LOWERINGS, options.checks ?? caps.runtimeChecksByDefault);
+  if (!caps.wideIndices) checkIndexRange(lowered.slots.values(), options.target);
   const { buffers, bufferOf } = assignBuffers(
     lowered.slots,
     lowered.launches,

@@ -4,12 +4,15 @@
  * thread per row, matmul tiling, accumulator types, and how scatters stay
  * deterministic. Lowering asks the schedule; emitters never decide any of it.
  *
- * GPU targets (wgsl, cuda) use shared memory and barriers. The JS target runs
- * kernels on one CPU thread, so it uses no shared memory or barriers: rows are
- * reduced serially, matmuls use register micro-tiles, scatters run in index order.
+ * The schedule reads the target's capabilities (codegen/targets.ts), never its
+ * name: targets whose workgroups run `parallel` threads (GPUs) use shared memory
+ * and barriers; `serial` targets (one CPU thread per workgroup) use neither:
+ * rows are reduced in a loop, matmuls use register micro-tiles, scatters run in
+ * index order.
  */
 import type { Dim } from "../dsl/shape";
 import type { ScalarType, Target } from "./kernel_ir";
+import { targetCapabilities } from "./targets";
 
 /** Numbers that tune a schedule (tests shrink them to exercise tails and barriers on small inputs). */
 export interface ScheduleKnobs {
@@ -72,7 +75,7 @@ export interface Schedule {
 }
 
 export interface ScheduleOptions {
-  /** Schedule as for another target (e.g. run GPU-shaped kernels on the JS target in tests). */
+  /** Schedule as for another target's capabilities (e.g. run GPU-shaped kernels on the JS target in tests). */
   readonly like?: Target;
   /** `atomic` allows atomics for integer scatter-adds (float scatters stay deterministic). Default `deterministic`. */
   readonly scatter?: "deterministic" | "atomic";
@@ -91,8 +94,8 @@ const GPU_KNOBS: ScheduleKnobs = {
   stridedMicroTile: true,
 };
 
-// JS: 4x4 register tiles (16 accumulators, 8 loads per 16 multiply-adds); 4x8 measured no faster in V8.
-const JS_KNOBS: ScheduleKnobs = {
+// Serial (CPU) targets: 4x4 register tiles (16 accumulators, 8 loads per 16 multiply-adds); 4x8 measured no faster in V8.
+const SERIAL_KNOBS: ScheduleKnobs = {
   elementwiseWorkgroup: 64,
   reduceWorkgroup: 1,
   workgroupReduceMinLength: Infinity,
@@ -113,9 +116,9 @@ function isPowerOfTwo(n: number): boolean {
  * @example scheduleFor("wgsl").reduce(1024) // { mode: "workgroup", workgroupSize: 256 }
  */
 export function scheduleFor(target: Target, options: ScheduleOptions = {}): Schedule {
-  const shape = options.like ?? target;
-  const gpu = shape !== "js";
-  const knobs: ScheduleKnobs = { ...(gpu ? GPU_KNOBS : JS_KNOBS), ...options.knobs };
+  const caps = targetCapabilities(options.like ?? target);
+  const gpu = caps.threads === "parallel";
+  const knobs: ScheduleKnobs = { ...(gpu ? GPU_KNOBS : SERIAL_KNOBS), ...options.knobs };
   if (gpu && !isPowerOfTwo(knobs.reduceWorkgroup))
     throw new Error(`schedule: reduceWorkgroup ${knobs.reduceWorkgroup} must be a power of two`);
   if (knobs.tileM % knobs.microM || knobs.tileN % knobs.microN)
@@ -123,7 +126,7 @@ export function scheduleFor(target: Target, options: ScheduleOptions = {}): Sche
   const wide = (len: Dim) => typeof len === "string" || len >= knobs.workgroupReduceMinLength;
   return {
     target,
-    sharedMemory: gpu,
+    sharedMemory: caps.sharedMemory,
     knobs,
     reduce: (len) =>
       gpu && wide(len)
@@ -134,7 +137,7 @@ export function scheduleFor(target: Target, options: ScheduleOptions = {}): Sche
         ? { mode: "workgroup", workgroupSize: knobs.reduceWorkgroup }
         : { mode: "thread", workgroupSize: gpu ? knobs.elementwiseWorkgroup : 1 },
     matmul: () => ({
-      shared: gpu,
+      shared: caps.sharedMemory,
       tileM: gpu ? knobs.tileM : knobs.microM,
       tileN: gpu ? knobs.tileN : knobs.microN,
       tileK: knobs.tileK,
@@ -143,7 +146,7 @@ export function scheduleFor(target: Target, options: ScheduleOptions = {}): Sche
       strided: gpu && knobs.stridedMicroTile,
       workgroupSize: gpu ? (knobs.tileM / knobs.microM) * (knobs.tileN / knobs.microN) : 1,
     }),
-    accumulator: (type) => (!gpu && (type === "f32" || type === "f16") ? "f64" : type),
-    scatter: options.scatter === "atomic" && gpu ? "atomic" : gpu ? "segment" : "serial",
+    accumulator: (type) => (caps.floatAccumulator === "f64" && (type === "f32" || type === "f16") ? "f64" : type),
+    scatter: options.scatter === "atomic" && gpu && caps.integerAtomics ? "atomic" : gpu ? "segment" : "serial",
   };
 }

@@ -29,6 +29,7 @@ import { lowerReduceGroup } from "./kernels/reduce";
 import type { KernelHandle, OpContext, OpLowering } from "./op_context";
 import type { LoweringTable } from "./rule";
 import { ValueLowerer, type ValueSource } from "./values";
+import { targetCapabilities } from "../targets";
 
 /** A logical buffer (a materialised variable or a scratch array), described like a bundle buffer. */
 export type Slot = BufferDecl;
@@ -199,8 +200,9 @@ export class Lowering implements OpContext, ValueSource {
   launch(k: KernelHandle, grid: SizeExpr, comment: string): void {
     const built = k.kb.build(comment);
     const body = removeDeadLets(built.body);
-    // V8 hoists little out of loops; GPU compilers do their own code motion.
-    const kernel = { ...built, sizes: collectSizes(body), body: this.target === "js" ? hoistInvariants(body) : body };
+    // Some targets' compilers (V8) hoist little out of loops; GPU compilers do their own code motion.
+    const hoist = targetCapabilities(this.target).hoistInvariants;
+    const kernel = { ...built, sizes: collectSizes(body), body: hoist ? hoistInvariants(body) : body };
     this.kernels.push(kernel);
     const bindings: Record<string, string> = {};
     for (const p of kernel.params) bindings[p.name] = p.name;

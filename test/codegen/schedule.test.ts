@@ -1,6 +1,10 @@
 /** The scheduling heuristics, in one place: what each target gets. */
 import { describe, expect, it } from "vitest";
+import "../../codegen/emit/all";
+import { registeredTargets } from "../../codegen/emit/emitter";
+import type { Target } from "../../codegen/kernel_ir";
 import { scheduleFor } from "../../codegen/schedule";
+import { targetCapabilities } from "../../codegen/targets";
 
 describe("scheduleFor", () => {
   it("the JS target uses no shared memory: serial rows, register tiles, f64 sums, serial scatters", () => {
@@ -32,5 +36,25 @@ describe("scheduleFor", () => {
     expect(scheduleFor("js", { like: "wgsl" }).sharedMemory).toBe(true);
     expect(() => scheduleFor("wgsl", { knobs: { reduceWorkgroup: 6 } })).toThrow(/power of two/);
     expect(() => scheduleFor("wgsl", { knobs: { tileM: 10, microM: 4 } })).toThrow(/multiples/);
+  });
+});
+
+describe("target capabilities", () => {
+  it("every target with an emitter has a capability record, and the schedule follows the record", () => {
+    for (const t of registeredTargets()) {
+      const caps = targetCapabilities(t);
+      expect(caps.name).toBe(t);
+      const s = scheduleFor(t);
+      expect(s.sharedMemory).toBe(caps.sharedMemory);
+      expect(s.matmul().shared).toBe(caps.sharedMemory);
+      expect(s.accumulator("f32")).toBe(caps.floatAccumulator === "f64" ? "f64" : "f32");
+      expect(s.scatter).toBe(caps.threads === "serial" ? "serial" : "segment");
+    }
+  });
+
+  it("an unknown target is an error naming the known ones", () => {
+    expect(() => targetCapabilities("metal" as Target)).toThrow(
+      /unknown code-generation target "metal"; expected one of wgsl, cuda, js/,
+    );
   });
 });

@@ -1,0 +1,80 @@
+/**
+ * What each code-generation target can do, as data. Scheduling, lowering and
+ * `compile` read these records, never a target's name, so a new target is a
+ * record here plus an emitter (codegen/emit/) — and the mapped type below makes
+ * a missing record a compile error.
+ */
+import type { Target } from "./kernel_ir";
+
+export interface TargetCapabilities {
+  readonly name: Target;
+  /**
+   * How a workgroup runs: `parallel` (many threads that share workgroup memory
+   * and meet at barriers: GPUs) or `serial` (one thread does the workgroup's
+   * work in order: CPU targets, where rows are reduced in a loop and scatters
+   * run in index order).
+   */
+  readonly threads: "parallel" | "serial";
+  /** Workgroup shared memory and barriers are available. */
+  readonly sharedMemory: boolean;
+  /** Integer atomics on storage buffers (used only for integer scatter-adds, when asked for). */
+  readonly integerAtomics: boolean;
+  /** Float sums accumulate in `f64` (CPU targets, matching the interpreter) or in the element type. */
+  readonly floatAccumulator: "f64" | "element";
+  /**
+   * The renderer widens index math to 64 bits wherever range analysis shows a
+   * value can pass 2^31; without it, buffers must stay under 2^31 elements.
+   */
+  readonly wideIndices: boolean;
+  /** Data-dependent index checks are on unless `compile(..., { checks: false })`. */
+  readonly runtimeChecksByDefault: boolean;
+  /** Hoist loop-invariant code in kernel IR (the target's own compiler does little code motion, e.g. V8). */
+  readonly hoistInvariants: boolean;
+}
+
+/** Every target's capabilities. */
+export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly name: T } } = {
+  wgsl: {
+    name: "wgsl",
+    threads: "parallel",
+    sharedMemory: true,
+    integerAtomics: true,
+    floatAccumulator: "element",
+    wideIndices: false,
+    runtimeChecksByDefault: false,
+    hoistInvariants: false,
+  },
+  cuda: {
+    name: "cuda",
+    threads: "parallel",
+    sharedMemory: true,
+    integerAtomics: true,
+    floatAccumulator: "element",
+    wideIndices: true,
+    runtimeChecksByDefault: false,
+    hoistInvariants: false,
+  },
+  js: {
+    name: "js",
+    threads: "serial",
+    sharedMemory: false,
+    integerAtomics: false,
+    floatAccumulator: "f64",
+    wideIndices: false,
+    runtimeChecksByDefault: true,
+    hoistInvariants: true,
+  },
+};
+
+/**
+ * The capabilities of `target`; throws naming the known targets for an unknown one.
+ * @example targetCapabilities("wgsl").sharedMemory // true
+ */
+export function targetCapabilities(target: Target): TargetCapabilities {
+  const caps = (TARGETS as Record<string, TargetCapabilities | undefined>)[target];
+  if (!caps)
+    throw new Error(
+      `unknown code-generation target "${String(target)}"; expected one of ${Object.keys(TARGETS).join(", ")}`,
+    );
+  return caps;
+}

@@ -1,0 +1,69 @@
+// The layers point one way: core (dsl/, autodiff/) <- codegen/, backends/ <- moe/ <- the package entry.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { importCycles, importGraph } from "../../testing/imports";
+
+const root = new URL("../..", import.meta.url).pathname;
+const graph = importGraph(root);
+
+function importsFrom(folder: string): [string, string][] {
+  const edges: [string, string][] = [];
+  for (const [file, deps] of graph) if (file.startsWith(folder)) for (const d of deps) edges.push([file, d]);
+  return edges;
+}
+
+describe("layering", () => {
+  it("reads the import graph (sanity: the core's own edges are found)", () => {
+    expect(graph.get("dsl/ops.ts")).toContain("dsl/trace.ts");
+    expect(graph.get("index.ts")).toContain("core.ts");
+  });
+
+  it("the core (dsl/, autodiff/) imports no backend, code generator or MoE module", () => {
+    const bad = [...importsFrom("dsl/"), ...importsFrom("autodiff/")].filter(([, d]) =>
+      /^(backends|codegen|moe)\/|^index\.ts$/.test(d),
+    );
+    expect(bad).toEqual([]);
+  });
+
+  it("codegen/ imports no backend and no MoE module", () => {
+    expect(importsFrom("codegen/").filter(([, d]) => /^(backends|moe)\/|^index\.ts$/.test(d))).toEqual([]);
+  });
+
+  it("moe/ imports the core barrel, never the package entry or a backend", () => {
+    expect(importsFrom("moe/").filter(([, d]) => /^(backends|codegen)\/|^index\.ts$/.test(d))).toEqual([]);
+  });
+
+  it("library code imports no test, bench or script module", () => {
+    const library = /^(dsl|autodiff|codegen|backends|moe)\//;
+    const bad = [...graph].flatMap(([f, deps]) =>
+      library.test(f) ? deps.filter((d) => /^(test|bench|scripts|testing)\//.test(d)).map((d) => [f, d]) : [],
+    );
+    expect(bad).toEqual([]);
+  });
+
+  it("the package entry and moe/ are in no import cycle", () => {
+    const cycles = importCycles(graph).filter((c) => c.some((f) => f === "index.ts" || f.startsWith("moe/")));
+    expect(cycles).toEqual([]);
+  });
+
+  it("finds a cycle when there is one (the checker itself)", () => {
+    const fake = new Map([
+      ["a.ts", ["b.ts"]],
+      ["b.ts", ["c.ts"]],
+      ["c.ts", ["a.ts"]],
+      ["d.ts", ["a.ts"]],
+    ]);
+    expect(importCycles(fake)).toEqual([["a.ts", "b.ts", "c.ts"]]);
+  });
+});
+
+describe("targets are described by capabilities", () => {
+  it("codegen compares no target names outside the emitters and the capability table", () => {
+    const offenders = [...graph.keys()]
+      .filter((f) => f.startsWith("codegen/") && !f.startsWith("codegen/emit/") && f !== "codegen/targets.ts")
+      .filter((f) =>
+        /(===|!==)\s*"(js|wgsl|cuda|wasm)"|"(js|wgsl|cuda|wasm)"\s*(===|!==)/.test(readFileSync(root + f, "utf8")),
+      );
+    expect(offenders).toEqual([]);
+  });
+});
