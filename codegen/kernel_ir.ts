@@ -60,7 +60,7 @@ export type BinaryOp =
   | "shl"
   | "shr"; // integer bit ops (shr is logical on u32, arithmetic on i32)
 
-/** Builtin thread coordinates (all i32/u32 as the emitter prefers; typed u32 here). */
+/** Builtin thread coordinates, typed u32 (lowering casts them to i32 right away). */
 export type Builtin =
   | "globalLinear" // groupLinear * workgroupSize + localLinear
   | "groupLinear" // linear workgroup index after unfolding the grid
@@ -77,8 +77,8 @@ export type Intrinsic =
 export type Expr =
   | { readonly kind: "const"; readonly type: ScalarType; readonly value: number }
   | { readonly kind: "var"; readonly name: string; readonly type: ScalarType }
-  | { readonly kind: "size"; readonly name: string } // value of a named dim, i32
-  | { readonly kind: "builtin"; readonly name: Builtin }
+  | { readonly kind: "size"; readonly name: string; readonly type: "i32" } // value of a named dim
+  | { readonly kind: "builtin"; readonly name: Builtin; readonly type: "u32" }
   | { readonly kind: "load"; readonly buffer: string; readonly index: Expr; readonly type: ScalarType }
   | { readonly kind: "sharedLoad"; readonly array: string; readonly index: Expr; readonly type: ScalarType }
   | { readonly kind: "unary"; readonly op: UnaryOp; readonly arg: Expr; readonly type: ScalarType }
@@ -206,31 +206,111 @@ export interface KernelBundle {
 
 // ---- walking kernel IR ----
 
-/** Calls `visit` on `e` and every sub-expression, parents first, operands left to right. */
-export function walkExpr(e: Expr, visit: (x: Expr) => void): void {
-  visit(e);
+/** The direct operands of an expression, left to right. */
+export function children(e: Expr): readonly Expr[] {
   switch (e.kind) {
     case "load":
     case "sharedLoad":
-      return walkExpr(e.index, visit);
+      return [e.index];
     case "unary":
     case "cast":
-      return walkExpr(e.arg, visit);
+      return [e.arg];
     case "binary":
-      walkExpr(e.lhs, visit);
-      return walkExpr(e.rhs, visit);
+      return [e.lhs, e.rhs];
     case "select":
-      walkExpr(e.cond, visit);
-      walkExpr(e.onTrue, visit);
-      return walkExpr(e.onFalse, visit);
+      return [e.cond, e.onTrue, e.onFalse];
     case "call":
-      return e.args.forEach((a) => walkExpr(a, visit));
+      return e.args;
     case "const":
     case "var":
     case "size":
     case "builtin":
-      return;
+      return [];
   }
+}
+
+/** Calls `visit` on `e` and every sub-expression, parents first, operands left to right. */
+export function walkExpr(e: Expr, visit: (x: Expr) => void): void {
+  visit(e);
+  for (const child of children(e)) walkExpr(child, visit);
+}
+
+/**
+ * Rebuilds `e` bottom-up: operands are mapped first, then `f` sees the node
+ * with its new operands and returns it or a replacement. Unchanged subtrees
+ * keep their identity.
+ */
+export function mapExpr(e: Expr, f: (x: Expr) => Expr): Expr {
+  const kids = children(e);
+  const mapped = kids.map((k) => mapExpr(k, f));
+  const same = mapped.every((m, i) => m === kids[i]);
+  return f(same ? e : withChildren(e, mapped));
+}
+
+function withChildren(e: Expr, k: readonly Expr[]): Expr {
+  switch (e.kind) {
+    case "load":
+    case "sharedLoad":
+      return { ...e, index: k[0]! };
+    case "unary":
+    case "cast":
+      return { ...e, arg: k[0]! };
+    case "binary":
+      return { ...e, lhs: k[0]!, rhs: k[1]! };
+    case "select":
+      return { ...e, cond: k[0]!, onTrue: k[1]!, onFalse: k[2]! };
+    case "call":
+      return { ...e, args: k };
+    case "const":
+    case "var":
+    case "size":
+    case "builtin":
+      return e;
+  }
+}
+
+/**
+ * Rebuilds a kernel body: every expression goes through `mapExpr(_, expr)`,
+ * then `stmt` (default: identity) sees each rebuilt statement and returns the
+ * statements to put in its place (none, itself, or several).
+ */
+export function mapBody(
+  body: readonly Stmt[],
+  expr: (x: Expr) => Expr,
+  stmt: (s: Stmt) => readonly Stmt[] = (s) => [s],
+): Stmt[] {
+  const m = (e: Expr) => mapExpr(e, expr);
+  return body.flatMap((s): readonly Stmt[] => {
+    switch (s.kind) {
+      case "let":
+        return stmt({ ...s, init: m(s.init) });
+      case "assign":
+        return stmt({ ...s, value: m(s.value) });
+      case "store":
+      case "sharedStore":
+      case "atomicAdd":
+        return stmt({ ...s, index: m(s.index), value: m(s.value) });
+      case "if":
+        return stmt({
+          ...s,
+          cond: m(s.cond),
+          then: mapBody(s.then, expr, stmt),
+          ...(s.else ? { else: mapBody(s.else, expr, stmt) } : {}),
+        });
+      case "for":
+        return stmt({
+          ...s,
+          start: m(s.start),
+          end: m(s.end),
+          ...(s.step ? { step: m(s.step) } : {}),
+          body: mapBody(s.body, expr, stmt),
+        });
+      case "barrier":
+      case "return":
+      case "comment":
+        return stmt(s);
+    }
+  });
 }
 
 /** Calls `visit` on every expression of `body` (nested blocks included), in program order. */
@@ -272,8 +352,8 @@ export function walkBodyExprs(body: readonly Stmt[], visit: (x: Expr) => void): 
 
 export const c = (value: number, type: ScalarType = "i32"): Expr => ({ kind: "const", type, value });
 export const v = (name: string, type: ScalarType = "i32"): Expr => ({ kind: "var", name, type });
-export const size = (name: string): Expr => ({ kind: "size", name });
-export const builtin = (name: Builtin): Expr => ({ kind: "builtin", name });
+export const size = (name: string): Expr => ({ kind: "size", name, type: "i32" });
+export const builtin = (name: Builtin): Expr => ({ kind: "builtin", name, type: "u32" });
 export const load = (buffer: string, index: Expr, type: ScalarType): Expr => ({ kind: "load", buffer, index, type });
 export const bin = (op: BinaryOp, lhs: Expr, rhs: Expr, type: ScalarType): Expr => ({
   kind: "binary",

@@ -151,10 +151,6 @@ function literal(x: number): Rendered {
   return x < 0 || Object.is(x, -0) ? `(${Object.is(x, -0) ? "-0" : String(x)})` : String(x);
 }
 
-function exprType(e: Expr): ScalarType {
-  return e.kind === "size" ? "i32" : e.kind === "builtin" ? "u32" : e.type;
-}
-
 class JsWriter {
   readonly helpers = new Set<string>();
   /** Types of the kernel's variables (assignments round to them). */
@@ -323,7 +319,7 @@ class JsWriter {
       case "select":
         return `(${this.expr(e.cond)} ? ${this.expr(e.onTrue)} : ${this.expr(e.onFalse)})`;
       case "cast":
-        return this.cast(this.expr(e.arg), exprType(e.arg), e.type);
+        return this.cast(this.expr(e.arg), e.arg.type, e.type);
       case "call":
         return this.call(
           e.fn,

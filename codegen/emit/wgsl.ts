@@ -405,7 +405,10 @@ class WgslKernelWriter {
     return a;
   }
 
-  /** The WGSL type an expression has as rendered (sizes and builtins are i32). */
+  /**
+   * The WGSL type an expression has as rendered: the IR type, except that the
+   * size uniforms and the unfolded thread builtins are declared as i32 here.
+   */
   private typeOf(e: Expr): ScalarType {
     return e.kind === "size" || e.kind === "builtin" ? "i32" : e.type;
   }

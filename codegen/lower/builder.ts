@@ -18,18 +18,6 @@ function isTrivial(e: Expr): boolean {
   return e.kind === "const" || e.kind === "var" || e.kind === "size" || e.kind === "builtin";
 }
 
-/** Type of an expression (sizes are i32; builtins u32). */
-export function typeOf(e: Expr): ScalarType {
-  switch (e.kind) {
-    case "size":
-      return "i32";
-    case "builtin":
-      return "u32";
-    default:
-      return e.type;
-  }
-}
-
 export class KernelBuilder {
   private readonly blocks: Stmt[][] = [[]];
   private readonly caches: Map<string, Expr>[] = [new Map()];
@@ -58,15 +46,15 @@ export class KernelBuilder {
   }
 
   /** Binds `init` to a fresh name (or returns it unchanged when already trivial and immutable). */
-  let(init: Expr, prefix = "t", type: ScalarType = typeOf(init)): Expr {
-    if (isTrivial(init) && typeOf(init) === type) return init;
+  let(init: Expr, prefix = "t", type: ScalarType = init.type): Expr {
+    if (isTrivial(init) && init.type === type) return init;
     const name = this.fresh(prefix);
     this.emit({ kind: "let", name, type, init });
     return { kind: "var", name, type };
   }
 
   /** A mutable variable initialised to `init`. */
-  mutable(init: Expr, prefix: string, type: ScalarType = typeOf(init)): Expr & { kind: "var" } {
+  mutable(init: Expr, prefix: string, type: ScalarType = init.type): Expr & { kind: "var" } {
     const name = this.fresh(prefix);
     this.emit({ kind: "let", name, type, init, mutable: true });
     return { kind: "var", name, type };

@@ -3,7 +3,6 @@
  * lowering code reads like the math (`lt(i, n)`, `add(acc, x, "f32")`).
  */
 import { c, type BinaryOp, type Expr, type ScalarType } from "../kernel_ir";
-import { typeOf } from "./builder";
 
 const b = (op: BinaryOp, lhs: Expr, rhs: Expr, type: ScalarType): Expr => ({ kind: "binary", op, lhs, rhs, type });
 
@@ -22,7 +21,7 @@ export const mul = (x: Expr, y: Expr, t: ScalarType): Expr => b("mul", x, y, t);
  * false (WGSL lets implementations assume finite math; SwiftShader does).
  */
 export const isNan = (x: Expr): Expr => {
-  const t = typeOf(x);
+  const t = x.type;
   return t === "f32" || t === "f16" || t === "f64"
     ? { kind: "call", fn: "isNan", args: [x], type: "bool" }
     : c(0, "bool"); // integers are never NaN

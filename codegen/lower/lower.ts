@@ -30,6 +30,7 @@ import type { KernelHandle, OpContext, OpLowering } from "./op_context";
 import type { LoweringTable } from "./rule";
 import { ValueLowerer, type ValueSource } from "./values";
 import { targetCapabilities } from "../targets";
+import { verifyKernel } from "../verify";
 
 /** A logical buffer (a materialised variable or a scratch array), described like a bundle buffer. */
 export type Slot = BufferDecl;
@@ -199,10 +200,13 @@ export class Lowering implements OpContext, ValueSource {
 
   launch(k: KernelHandle, grid: SizeExpr, comment: string): void {
     const built = k.kb.build(comment);
+    // Verified as lowered and again after the kernel-IR rewrites below.
+    verifyKernel({ ...built, sizes: collectSizes(built.body) });
     const body = removeDeadLets(built.body);
     // Some targets' compilers (V8) hoist little out of loops; GPU compilers do their own code motion.
     const hoist = targetCapabilities(this.target).hoistInvariants;
     const kernel = { ...built, sizes: collectSizes(body), body: hoist ? hoistInvariants(body) : body };
+    verifyKernel(kernel);
     this.kernels.push(kernel);
     const bindings: Record<string, string> = {};
     for (const p of kernel.params) bindings[p.name] = p.name;

@@ -115,8 +115,8 @@ export const constantBundle: KernelBundle = {
         {
           kind: "store",
           buffer: "dst",
-          index: { kind: "builtin", name: "localLinear" },
-          value: { kind: "load", buffer: "src", index: { kind: "builtin", name: "localLinear" }, type: "f32" },
+          index: { kind: "builtin", name: "localLinear", type: "u32" },
+          value: { kind: "load", buffer: "src", index: { kind: "builtin", name: "localLinear", type: "u32" }, type: "f32" },
         },
       ],
     }),

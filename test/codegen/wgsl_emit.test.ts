@@ -184,7 +184,7 @@ describe("WGSL emitter", () => {
       ),
     );
     expect(() => emitWgsl(kernel([storeY(load("nope", c(0), "f32"))]))).toThrow(/buffer "nope", which is not a param/);
-    expect(() => emitWgsl(kernel([storeY({ kind: "size", name: "D" })]))).toThrow(
+    expect(() => emitWgsl(kernel([storeY({ kind: "size", name: "D", type: "i32" })]))).toThrow(
       /size "D", which is not in its sizes \(T\)/,
     );
     expect(() => emitWgsl(kernel([{ kind: "assign", name: "q", value: c(1) }]))).toThrow(
