@@ -5,6 +5,7 @@
  */
 export * from "./core";
 export { jit, type JitOptions, type JitFunction } from "./backends/jit";
+export { saveSafetensors, loadSafetensors, SafetensorsError, type SaveSafetensorsOptions } from "./dsl/safetensors";
 export {
   setBackend,
   getBackend,
@@ -17,7 +18,6 @@ export * as moe from "./moe/index";
 import "./backends/cpu";
 // The webgpu backend registers itself; `await initWebGPU()` once before using it (device creation is async).
 export { initWebGPU, releaseWebGPU, type WebGPUInitOptions } from "./backends/webgpu/index";
-// The cuda backend registers itself; it runs where an NVIDIA GPU and nvcc are present (see backends/cuda/device.ts).
-import "./backends/cuda/backend";
+// The cuda backend is Node-only (it runs nvcc): `import "moeforge/cuda"` (cuda.ts) registers it.
 // Code generation: compile a Program to kernels (WGSL, CUDA, JS) with every emitter registered.
 export { compile, CompileError, type CompileOptions, type KernelBundle } from "./codegen/index";

@@ -39,7 +39,8 @@ export function getBackend(name?: BackendName): Backend {
   const b = backends.get(want);
   if (!b)
     throw new Error(
-      `backend "${want}" is not available: it is not registered; known backends: ${[...backends.keys()].join(", ")}`,
+      `backend "${want}" is not available: it is not registered; known backends: ${[...backends.keys()].join(", ")}` +
+        (want === "cuda" ? `; the cuda backend is Node-only: import "moeforge/cuda" to register it` : ""),
     );
   const ok = b.available();
   if (ok !== true) throw new Error(`backend "${want}" is not available: ${ok}`);

@@ -1,5 +1,4 @@
-import { fileURLToPath } from "node:url";
-import { dirname, sep } from "node:path";
+import { userCallSite } from "./call_site";
 import { NDArray } from "./ndarray";
 import { Program, Var, type Aval, type Eqn } from "./program";
 import type { Primitive, PrimParams } from "./primitives/params";
@@ -102,25 +101,6 @@ function escapedTracerError(v: Var): Error {
     `a traced value (${v}: ${v.dtype}${shapeToString(v.shape)}) escaped the function that was traced; ` +
       `return it from that function instead of storing it outside`,
   );
-}
-
-const libraryRoot = dirname(dirname(fileURLToPath(import.meta.url)));
-const libraryDirs = ["dsl", "autodiff", "backends", "codegen", "moe"].map((d) => libraryRoot + sep + d + sep);
-
-/** The first stack frame outside moeforge itself: the user's call site, as file:line:col. */
-export function userCallSite(): string | undefined {
-  const stack = new Error().stack?.split("\n").slice(1) ?? [];
-  for (const line of stack) {
-    const m = /\(?((?:file:\/\/)?[^()\s]+):(\d+):(\d+)\)?\s*$/.exec(line);
-    if (!m) continue;
-    let file = m[1]!;
-    if (file.startsWith("file://")) file = fileURLToPath(file);
-    if (file.startsWith("node:") || file.includes(`${sep}node_modules${sep}`)) continue;
-    if (libraryDirs.some((d) => file.startsWith(d))) continue;
-    if (file === libraryRoot + sep + "index.ts") continue;
-    return `${file}:${m[2]}:${m[3]}`;
-  }
-  return undefined;
 }
 
 /** Adds the user's call site to an error thrown by an op. */

@@ -18,7 +18,7 @@ import { emitCudaKernel } from "../../codegen/emit/cuda";
 import { CUDA_PRELUDE } from "../../codegen/emit/cuda_prelude";
 import { cudaElementBytes, cudaStorageType } from "../../codegen/emit/cuda_types";
 import { aliasedKernels, checkCudaBundle, CudaBundleError } from "./bundle_check";
-import { toHalfBits } from "./half";
+import { toHalfBits } from "../../dsl/half";
 
 export interface CudaBundleOptions {
   /** C identifier prefixed to every exported symbol and kernel name (default "moeforge"). */

@@ -51,7 +51,7 @@ export interface NvccOptions {
  * @example
  * const nvcc = findNvcc(); // "/usr/local/bin/nvcc" or null
  */
-export function findNvcc(env: NodeJS.ProcessEnv = process.env): string | null {
+export function findNvcc(env: Readonly<Record<string, string | undefined>> = process.env): string | null {
   const candidates = [
     env.NVCC,
     env.CUDA_HOME && join(env.CUDA_HOME, "bin", "nvcc"),
@@ -66,7 +66,7 @@ export function findNvcc(env: NodeJS.ProcessEnv = process.env): string | null {
 }
 
 /** `findNvcc()`, or an error that says how to install or point to nvcc. */
-export function requireNvcc(env: NodeJS.ProcessEnv = process.env): string {
+export function requireNvcc(env: Readonly<Record<string, string | undefined>> = process.env): string {
   const nvcc = findNvcc(env);
   if (!nvcc) {
     throw new Error(

@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { evalSize, type KernelBundle, type ScalarType } from "../../codegen/kernel_ir";
 import type { AnyTypedArray } from "../../dsl/dtype";
 import { cudaBundleSource } from "./bundle";
-import { fromHalfBits, toHalfBits } from "./half";
+import { fromHalfBits, toHalfBits } from "../../dsl/half";
 import { compileCuda, compileCudaSync, formatDiagnostics, type NvccResult } from "./nvcc";
 
 /**

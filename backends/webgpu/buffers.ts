@@ -5,7 +5,7 @@
  * u32, f16 as 16-bit halves, f64 does not exist on WebGPU).
  */
 import type { ScalarType } from "../../codegen/kernel_ir";
-import { fromHalfBits, toHalfBits } from "../cuda/half"; // IEEE binary16 bits: the same host conversion as the CUDA target
+import { fromHalfBits, toHalfBits } from "../../dsl/half"; // IEEE binary16 bits: the same host conversion as the CUDA target
 import type { WebGPUContext } from "./device";
 
 // GPUBufferUsage / GPUMapMode values from the WebGPU spec (the Node package does not define the globals).

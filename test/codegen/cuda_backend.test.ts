@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { getBackend, grad, jit, ops, setBackend, tensor, type Tensor } from "../../index";
+import "../../cuda";
 import { cudaAvailability, nvidiaGpus } from "../../backends/cuda/device";
 import { findNvcc } from "../../backends/cuda/nvcc";
 import { relativeError } from "../../testing/random_programs";

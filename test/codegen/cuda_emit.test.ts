@@ -26,7 +26,7 @@ import {
 } from "../../codegen/kernel_ir";
 import { cudaBundleSource } from "../../backends/cuda/bundle";
 import { aliasedKernels, checkCudaBundle } from "../../backends/cuda/bundle_check";
-import { fromHalfBits, toHalfBits } from "../../backends/cuda/half";
+import { fromHalfBits, toHalfBits } from "../../dsl/half";
 import { decodeFromDevice, encodeForDevice } from "../../backends/cuda/runner";
 import { clampedShift, gatherRows, handKernels, rowSum } from "./cuda_hand_kernels";
 import { constantBundle, matmulReduceBundle, mixedBundle } from "./cuda_hand_bundles";

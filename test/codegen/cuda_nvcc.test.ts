@@ -15,7 +15,7 @@ import { CUDA_PRELUDE } from "../../codegen/emit/cuda_prelude";
 import { floatLiteral } from "../../codegen/emit/cuda_types";
 import { cudaBundleSource } from "../../backends/cuda/bundle";
 import { nvidiaGpus } from "../../backends/cuda/device";
-import { fromHalfBits, toHalfBits } from "../../backends/cuda/half";
+import { fromHalfBits, toHalfBits } from "../../dsl/half";
 import { compileCuda, compileCudaSync, DEFAULT_ARCHS, findNvcc, formatDiagnostics } from "../../backends/cuda/nvcc";
 import { buildCudaRunners, runCudaRunner, type CudaRunner } from "../../backends/cuda/runner";
 import { threefry2x32 } from "../../dsl/primitives/random";

@@ -1,7 +1,7 @@
 /**
- * IEEE 754 binary16 conversions for the host side of the CUDA target, where
- * f16 buffers hold `__half` bits (the interpreter keeps f16 values in
- * Float32Arrays).
+ * IEEE 754 binary16 conversions for every place f16 leaves the host as bits
+ * (CUDA `__half` and WebGPU f16 buffers, safetensors F16 data); on the host
+ * the interpreter keeps f16 values in Float32Arrays.
  */
 
 const f32 = new Float32Array(1);
