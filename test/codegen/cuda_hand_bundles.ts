@@ -116,7 +116,12 @@ export const constantBundle: KernelBundle = {
           kind: "store",
           buffer: "dst",
           index: { kind: "builtin", name: "localLinear", type: "u32" },
-          value: { kind: "load", buffer: "src", index: { kind: "builtin", name: "localLinear", type: "u32" }, type: "f32" },
+          value: {
+            kind: "load",
+            buffer: "src",
+            index: { kind: "builtin", name: "localLinear", type: "u32" },
+            type: "f32",
+          },
         },
       ],
     }),

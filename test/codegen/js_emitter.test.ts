@@ -122,7 +122,11 @@ describe("threads and workgroups", () => {
       shared: [],
       workgroupSize: 4,
       body: [
-        { kind: "if", cond: bin("ge", gid, { kind: "size", name: "N", type: "i32" }, "bool"), then: [{ kind: "return" }] },
+        {
+          kind: "if",
+          cond: bin("ge", gid, { kind: "size", name: "N", type: "i32" }, "bool"),
+          then: [{ kind: "return" }],
+        },
         { kind: "store", buffer: "out", index: gid, value: bin("add", gid, c(1), "i32") },
       ],
     };
