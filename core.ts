@@ -5,7 +5,8 @@
  * so that the layers only point one way: core <- backends/codegen <- moe <- index.
  */
 export type { DType, FloatDType } from "./dsl/dtype";
-export type { Dim, Shape } from "./dsl/shape";
+export type { Dim, DimExpr, Shape } from "./dsl/shape";
+export * as dims from "./dsl/dims_api";
 export { ShapeError } from "./dsl/shape";
 export { Tensor, type Operand } from "./dsl/tensor";
 export { Program, Var, type Aval, type Eqn } from "./dsl/program";

@@ -11,15 +11,17 @@
  * emitters compute the `groupLinear` / `globalLinear` builtins from the folded
  * ids, so kernels never see the folding. Kernels guard their own tail.
  */
+import { dimToString, evalDim, type Dim } from "../dsl/dims";
 
 /** Element types a kernel computes with. `f64` only exists on the JS target. */
 export type ScalarType = "f32" | "f64" | "f16" | "i32" | "u32" | "bool";
 
-/** A size known at launch time: a literal, a named dim, or arithmetic on those. */
-export type SizeExpr =
-  | number
-  | string
-  | { readonly op: "add" | "sub" | "mul" | "ceilDiv" | "div" | "max" | "min"; readonly args: readonly SizeExpr[] };
+/**
+ * A size known at launch time: a literal, a named dim, or arithmetic on those.
+ * It is the tracer's dim expression (dsl/dims.ts): one expression language for
+ * shapes, buffer sizes and launch grids.
+ */
+export type SizeExpr = Dim;
 
 export type UnaryOp =
   | "neg"
@@ -374,35 +376,10 @@ export const select = (cond: Expr, onTrue: Expr, onFalse: Expr, type: ScalarType
 
 /** Evaluates a SizeExpr for concrete dims. */
 export function evalSize(e: SizeExpr, dims: ReadonlyMap<string, number>): number {
-  if (typeof e === "number") return e;
-  if (typeof e === "string") {
-    const d = dims.get(e);
-    if (d === undefined) throw new Error(`size expression uses named dim "${e}", which is not bound`);
-    return d;
-  }
-  const xs = e.args.map((a) => evalSize(a, dims));
-  switch (e.op) {
-    case "add":
-      return xs.reduce((a, b) => a + b, 0);
-    case "sub":
-      return xs[0]! - xs[1]!;
-    case "mul":
-      return xs.reduce((a, b) => a * b, 1);
-    case "div":
-      return Math.floor(xs[0]! / xs[1]!);
-    case "ceilDiv":
-      return Math.ceil(xs[0]! / xs[1]!);
-    case "max":
-      return Math.max(...xs);
-    case "min":
-      return Math.min(...xs);
-  }
+  return evalDim(e, dims);
 }
 
 /** Renders a SizeExpr as text (manifests, comments). */
 export function sizeToText(e: SizeExpr): string {
-  if (typeof e === "number" || typeof e === "string") return String(e);
-  const xs = e.args.map(sizeToText);
-  const infix: Record<string, string> = { add: " + ", sub: " - ", mul: "*" };
-  return infix[e.op] ? `(${xs.join(infix[e.op])})` : `${e.op}(${xs.join(", ")})`;
+  return dimToString(e);
 }

@@ -123,7 +123,7 @@ export function scheduleFor(target: Target, options: ScheduleOptions = {}): Sche
     throw new Error(`schedule: reduceWorkgroup ${knobs.reduceWorkgroup} must be a power of two`);
   if (knobs.tileM % knobs.microM || knobs.tileN % knobs.microN)
     throw new Error("schedule: matmul tiles must be multiples of the micro-tile");
-  const wide = (len: Dim) => typeof len === "string" || len >= knobs.workgroupReduceMinLength;
+  const wide = (len: Dim) => typeof len !== "number" || len >= knobs.workgroupReduceMinLength;
   return {
     target,
     sharedMemory: caps.sharedMemory,

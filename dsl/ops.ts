@@ -15,10 +15,12 @@ import {
   normAxis,
   sameShape,
   shapeToString,
-  symbolicNumel,
+  inferredDim,
+  numelDim,
   type Dim,
   type Shape,
 } from "./shape";
+import { dimAdd, dimMul, dimToString } from "./dims";
 import { Tensor, type Operand } from "./tensor";
 import { bind, withCallSite } from "./trace";
 
@@ -212,20 +214,14 @@ export function reshape(x: Tensor, shape: readonly Dim[]): Tensor {
     if (infer > 1) throw new ShapeError(`reshape: at most one -1 in ${shapeToString(shape)}`);
     let target = shape;
     if (infer === 1) {
-      const total = symbolicNumel(x.shape);
-      const known = symbolicNumel(shape.filter((d) => d !== -1));
-      const syms = [...total.syms];
-      for (const s of known.syms) {
-        const i = syms.indexOf(s);
-        if (i < 0)
-          throw new ShapeError(`reshape: cannot infer -1 in ${shapeToString(shape)} from ${shapeToString(x.shape)}`);
-        syms.splice(i, 1);
-      }
-      const coef = total.coef / known.coef;
-      let d: Dim;
-      if (syms.length === 0 && Number.isInteger(coef)) d = coef;
-      else if (syms.length === 1 && coef === 1) d = syms[0]!;
-      else throw new ShapeError(`reshape: cannot infer -1 in ${shapeToString(shape)} from ${shapeToString(x.shape)}`);
+      const d = inferredDim(
+        x.shape,
+        shape.filter((d) => d !== -1),
+      );
+      if (d === undefined)
+        throw new ShapeError(
+          `reshape: cannot infer -1 in ${shapeToString(shape)} from ${shapeToString(x.shape)}: ${dimToString(numelDim(x.shape))} elements are not a whole multiple of ${dimToString(numelDim(shape.filter((d) => d !== -1)))}`,
+        );
       target = shape.map((s) => (s === -1 ? d : s));
     }
     return sameShape(x.shape, target) ? x : bind("reshape", [x], { shape: target });
@@ -305,19 +301,12 @@ export function slice(x: Tensor, starts: readonly number[], limits?: readonly (n
     const r = x.shape.length;
     if (starts.length > r || (limits && limits.length > r))
       throw new ShapeError(`slice: more bounds than dims of ${shapeToString(x.shape)}`);
-    const s: number[] = [];
+    const s: Dim[] = [];
     const l: Dim[] = [];
     x.shape.forEach((d, i) => {
       const st = starts[i] ?? 0;
       const li = limits?.[i] ?? null;
-      if (typeof d === "string") {
-        if (st !== 0 || li !== null)
-          throw new ShapeError(`slice: cannot slice named dim "${d}"; only whole named dims are supported`);
-        s.push(0);
-        l.push(d);
-        return;
-      }
-      const norm = (v: number) => (v < 0 ? v + d : v);
+      const norm = (v: number): Dim => (v < 0 ? dimAdd(d, v) : v);
       s.push(norm(st));
       l.push(li === null ? d : norm(li));
     });
@@ -643,9 +632,7 @@ export function einsum(spec: string, ...operands: Tensor[]): Tensor {
     const freeB = [...B.labels].filter((c) => !A.labels.includes(c));
     const merged = (labels: string[]): Dim => {
       const ds = labels.map((c) => sizes.get(c)!);
-      if (ds.every((d) => typeof d === "number")) return (ds as number[]).reduce((p, q) => p * q, 1);
-      if (ds.length === 1) return ds[0]!;
-      throw new ShapeError(`einsum: cannot merge named dims ${ds.join(",")} of "${spec}"`);
+      return dimMul(...ds);
     };
     const bshape = batch.map((c) => sizes.get(c)!);
     const a3 = reshape(

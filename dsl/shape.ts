@@ -1,21 +1,28 @@
 /**
- * Shapes. A dimension is a concrete size or a name ("T") that stays symbolic
- * in traced programs and is bound to a size when the program runs.
+ * Shapes. A dimension is a concrete size, a name ("T") that stays symbolic in
+ * traced programs and is bound to a size when the program runs, or an
+ * expression of those (dims.ts): `[T, 2]` reshapes to `[T*2]`.
  */
-export type Dim = number | string;
+import {
+  ShapeError,
+  dimEq,
+  dimExactDiv,
+  dimMul,
+  dimToString,
+  evalDim,
+  isDim,
+  normDim,
+  type Dim,
+  type DimEnv,
+} from "./dims";
+
+export { ShapeError, type Dim, type DimEnv, type DimExpr } from "./dims";
 export type Shape = readonly Dim[];
 /** A shape with every dimension known (what runs on a backend). */
 export type ConcreteShape = readonly number[];
 
-/** Maps each named dim to its size at run time. */
-export type DimEnv = ReadonlyMap<string, number>;
-
-export class ShapeError extends Error {
-  override name = "ShapeError";
-}
-
 export function shapeToString(s: Shape): string {
-  return `[${s.join(",")}]`;
+  return `[${s.map(dimToString).join(",")}]`;
 }
 
 export function isConcrete(s: Shape): s is ConcreteShape {
@@ -23,41 +30,25 @@ export function isConcrete(s: Shape): s is ConcreteShape {
 }
 
 export function sameShape(a: Shape, b: Shape): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+  return a.length === b.length && a.every((d, i) => dimEq(d, b[i]!));
 }
 
+/** Validates and normalises a user-given dim. */
 export function checkDim(d: unknown, what: string): Dim {
-  if (typeof d === "string" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(d)) return d;
-  if (typeof d === "number" && Number.isInteger(d) && d >= 0) return d;
+  if (isDim(d) && (typeof d !== "number" || d >= 0)) return normDim(d);
   throw new ShapeError(
-    `${what}: invalid dimension ${JSON.stringify(d)}; expected a non-negative integer or a dim name like "T"`,
+    `${what}: invalid dimension ${JSON.stringify(d)}; expected a non-negative integer, a dim name like "T" or a dim expression`,
   );
 }
 
-/** Product of dims as coefficient times a sorted list of symbols. */
-export interface SymbolicSize {
-  coef: number;
-  syms: string[];
+/** Number of elements of a shape, as a dim (an expression when the shape has named dims). */
+export function numelDim(s: Shape): Dim {
+  return dimMul(...s);
 }
 
-export function symbolicNumel(s: Shape): SymbolicSize {
-  let coef = 1;
-  const syms: string[] = [];
-  for (const d of s) {
-    if (typeof d === "number") coef *= d;
-    else syms.push(d);
-  }
-  syms.sort();
-  return { coef, syms };
-}
-
-export function sameSize(a: SymbolicSize, b: SymbolicSize): boolean {
-  if (a.coef === 0 && b.coef === 0) return true;
-  return a.coef === b.coef && a.syms.length === b.syms.length && a.syms.every((s, i) => s === b.syms[i]);
-}
-
-export function sizeToString(s: SymbolicSize): string {
-  return [String(s.coef), ...s.syms].filter((x, i) => !(i === 0 && x === "1" && s.syms.length > 0)).join("*");
+/** The size of the one inferred (-1) dim of a reshape target, or `undefined` when it is not a whole quotient. */
+export function inferredDim(total: Shape, known: Shape): Dim | undefined {
+  return dimExactDiv(numelDim(total), numelDim(known));
 }
 
 /** Number of elements of a concrete shape. */
@@ -78,15 +69,9 @@ export function stridesOf(s: ConcreteShape): number[] {
   return st;
 }
 
-/** Resolves named dims with an environment. */
+/** Resolves named dims (and expressions of them) with an environment. */
 export function resolveShape(s: Shape, env: DimEnv | undefined): number[] {
-  return s.map((d) => {
-    if (typeof d === "number") return d;
-    const v = env?.get(d);
-    if (v === undefined)
-      throw new ShapeError(`named dim "${d}" is not bound to a size; bind it through an input of that shape`);
-    return v;
-  });
+  return s.map((d) => evalDim(d, env ?? new Map()));
 }
 
 /** Normalises a possibly negative axis for a given rank. */
@@ -119,12 +104,12 @@ export function broadcastShapes(a: Shape, b: Shape, op: string): Dim[] {
   for (let i = 0; i < rank; i++) {
     const da = i < rank - a.length ? 1 : a[i - (rank - a.length)]!;
     const db = i < rank - b.length ? 1 : b[i - (rank - b.length)]!;
-    if (da === db) out.push(da);
+    if (dimEq(da, db)) out.push(da);
     else if (da === 1) out.push(db);
     else if (db === 1) out.push(da);
     else
       throw new ShapeError(
-        `${op}: shapes ${shapeToString(a)} and ${shapeToString(b)} do not broadcast (dim ${i}: ${da} vs ${db}); expected equal sizes or 1`,
+        `${op}: shapes ${shapeToString(a)} and ${shapeToString(b)} do not broadcast (dim ${i}: ${dimToString(da)} vs ${dimToString(db)}); expected equal sizes or 1`,
       );
   }
   return out;

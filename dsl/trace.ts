@@ -3,6 +3,7 @@ import { NDArray } from "./ndarray";
 import { Program, Var, type Aval, type Eqn } from "./program";
 import type { Primitive, PrimParams } from "./primitives/params";
 import { PRIMITIVES } from "./primitives/registry";
+import { dimEq, dimNames, dimToString, evalDim, isDimExpr, solveLinear, substituteDim } from "./dims";
 import { ShapeError, isConcrete, shapeToString, type Dim, type DimEnv } from "./shape";
 import { Tensor } from "./tensor";
 
@@ -225,13 +226,20 @@ export function traceFlat(
   });
 }
 
-/** Binds the named dims of `program`'s inputs to the sizes of actual arguments. */
+/**
+ * Binds the named dims of `program`'s inputs to the sizes of actual arguments:
+ * plain names first, then names that only occur in expressions (`T*2` bound
+ * to 8 gives T = 4, when the expression is linear in its one unbound name).
+ * Checks that every input dim, expressions included, has the bound size, that
+ * each name has one size, and the facts shape rules rely on (named dims >= 1).
+ */
 export function bindDims(program: Program, args: readonly Aval[], what = "program"): Map<string, number> {
   if (args.length !== program.inputs.length) {
     throw new Error(`${what}: expected ${program.inputs.length} inputs, got ${args.length}`);
   }
   const env = new Map<string, number>();
   const origin = new Map<string, string>();
+  const pending: { d: Dim; actual: number; where: string }[] = [];
   program.inputs.forEach((v, i) => {
     const a = args[i]!;
     if (a.dtype !== v.dtype) throw new TypeError(`${what}: input ${i} has dtype ${a.dtype}, expected ${v.dtype}`);
@@ -242,38 +250,89 @@ export function bindDims(program: Program, args: readonly Aval[], what = "progra
     }
     v.shape.forEach((d, j) => {
       const actual = a.shape[j]!;
-      if (typeof d === "number") {
+      const where = `input ${i}, dim ${j}`;
+      if (typeof actual !== "number") {
+        if (!dimEq(actual, d))
+          throw new ShapeError(
+            `${what}: input ${i} has dim ${dimToString(actual)} where ${dimToString(d)} is expected`,
+          );
+      } else if (typeof d === "number") {
         if (actual !== d)
           throw new ShapeError(
             `${what}: input ${i} has shape ${shapeToString(a.shape)}, expected ${shapeToString(v.shape)}`,
           );
-      } else if (typeof actual === "number") {
-        const prev = env.get(d);
-        if (prev !== undefined && prev !== actual) {
-          throw new ShapeError(
-            `${what}: named dim "${d}" is bound to ${prev} (${origin.get(d)}) and to ${actual} (input ${i}, dim ${j}); a named dim must have one size`,
-          );
-        }
-        if (prev === undefined) {
-          env.set(d, actual);
-          origin.set(d, `input ${i}, dim ${j}`);
-        }
-      } else if (actual !== d) {
-        throw new ShapeError(`${what}: input ${i} has named dim "${actual}" where "${d}" is expected`);
-      }
+      } else if (typeof d === "string") bindName(env, origin, d, actual, where, what);
+      else pending.push({ d, actual, where });
     });
   });
+  // Names that only occur inside expressions: solve linear ones until nothing changes.
+  for (let progress = true; progress;) {
+    progress = false;
+    for (const p of pending) {
+      const solved = solveLinear(p.d, p.actual, env);
+      if (!solved) continue;
+      if (!Number.isInteger(solved.value))
+        throw new ShapeError(
+          `${what}: ${p.where} has size ${p.actual}, but ${dimToString(p.d)} cannot equal ${p.actual} for an integer ${solved.name}`,
+        );
+      bindName(env, origin, solved.name, solved.value, p.where, what);
+      progress = true;
+    }
+  }
+  for (const p of pending) {
+    const unbound = dimNames(p.d).filter((n) => !env.has(n));
+    if (unbound.length)
+      throw new ShapeError(
+        `${what}: cannot bind named dim "${unbound[0]}" from ${p.where} (${dimToString(p.d)} = ${p.actual}); pass an input whose dim is "${unbound[0]}" itself`,
+      );
+    const value = evalDim(p.d, env);
+    if (value !== p.actual)
+      throw new ShapeError(
+        `${what}: ${p.where} has size ${p.actual}, expected ${dimToString(p.d)} = ${value} (${bindingText(env, p.d)})`,
+      );
+  }
   return env;
 }
+
+function bindName(
+  env: Map<string, number>,
+  origin: Map<string, string>,
+  name: string,
+  size: number,
+  where: string,
+  what: string,
+): void {
+  const prev = env.get(name);
+  if (prev !== undefined && prev !== size) {
+    throw new ShapeError(
+      `${what}: named dim "${name}" is bound to ${prev} (${origin.get(name)}) and to ${size} (${where}); a named dim must have one size`,
+    );
+  }
+  if (size < 1)
+    throw new ShapeError(
+      `${what}: named dim "${name}" is bound to ${size} (${where}); named dims are >= 1 (shape rules rely on it), trace with a concrete size for empty inputs`,
+    );
+  if (prev === undefined) {
+    env.set(name, size);
+    origin.set(name, where);
+  }
+}
+
+const bindingText = (env: DimEnv, d: Dim): string =>
+  dimNames(d)
+    .map((n) => `${n} = ${env.get(n)}`)
+    .join(", ");
 
 /** Replaces named dims in a primitive's params (arrays of dims) by their sizes. */
 function resolveParams<P>(params: P, env: DimEnv): P {
   if (env.size === 0) return params;
+  const bound = new Map<string, Dim>(env);
   let changed = false;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(params as Record<string, unknown>)) {
-    if (Array.isArray(v) && v.some((d) => typeof d === "string" && env.has(d))) {
-      out[k] = v.map((d: Dim) => (typeof d === "string" && env.has(d) ? env.get(d) : d));
+    const symbolic = (d: unknown) => (typeof d === "string" && env.has(d)) || isDimExpr(d);
+    if (Array.isArray(v) && v.some(symbolic)) {
+      out[k] = v.map((d: unknown) => (symbolic(d) ? substituteDim(d as Dim, bound) : d));
       changed = true;
     } else out[k] = v;
   }

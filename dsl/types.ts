@@ -4,27 +4,31 @@
  * elementwise operands and reshapes that change the element count. Where a
  * shape is not statically known (`Shape`), checks happen at trace time.
  */
-import type { Dim, Shape } from "./shape";
+import type { Dim, DimExpr, Shape } from "./shape";
 
 /** Is T a tuple of statically known length? */
 type IsTuple<T extends Shape> = number extends T["length"] ? false : true;
 
-/** Broadcast of two dims; `never` when both are distinct literals. */
+/** Broadcast of two dims; `never` when both are distinct literals. Dim expressions are checked at trace time. */
 export type BroadcastDim<A extends Dim, B extends Dim> = A extends 1
   ? B
   : B extends 1
     ? A
-    : number extends A
+    : A extends DimExpr
       ? B
-      : number extends B
+      : B extends DimExpr
         ? A
-        : string extends A
+        : number extends A
           ? B
-          : string extends B
+          : number extends B
             ? A
-            : [A] extends [B]
-              ? A
-              : never;
+            : string extends A
+              ? B
+              : string extends B
+                ? A
+                : [A] extends [B]
+                  ? A
+                  : never;
 
 type BroadcastRev<A extends Shape, B extends Shape> = A extends readonly [
   ...infer AR extends Dim[],
@@ -67,19 +71,23 @@ type Last<S extends Shape> = S extends readonly [...Dim[], infer L extends Dim] 
 type SecondLast<S extends Shape> = S extends readonly [...Dim[], infer L extends Dim, Dim] ? L : Dim;
 type Batch<S extends Shape> = S extends readonly [...infer B extends Dim[], Dim, Dim] ? B : Shape;
 
-type DimsAgree<A extends Dim, B extends Dim> = number extends A
+type DimsAgree<A extends Dim, B extends Dim> = A extends DimExpr
   ? true
-  : number extends B
+  : B extends DimExpr
     ? true
-    : string extends A
+    : number extends A
       ? true
-      : string extends B
+      : number extends B
         ? true
-        : [A] extends [B]
-          ? [B] extends [A]
+        : string extends A
+          ? true
+          : string extends B
             ? true
-            : false
-          : false;
+            : [A] extends [B]
+              ? [B] extends [A]
+                ? true
+                : false
+              : false;
 
 /** `unknown` when a @ b's inner dims agree and batch dims broadcast (or are not statically known). */
 export type CheckMatmul<A extends Shape, B extends Shape> =

@@ -13,7 +13,7 @@
  * (2 bytes), bool 1 byte (0 or 1). Outputs and temporaries are zeroed at the
  * start of every forward, like freshly created WebGPU buffers.
  */
-import type { BufferDecl, Kernel, KernelBundle, SizeExpr } from "../../codegen/kernel_ir";
+import { sizeToText, type BufferDecl, type Kernel, type KernelBundle, type SizeExpr } from "../../codegen/kernel_ir";
 import { emitCudaKernel } from "../../codegen/emit/cuda";
 import { CUDA_PRELUDE } from "../../codegen/emit/cuda_prelude";
 import { cudaElementBytes, cudaStorageType } from "../../codegen/emit/cuda_types";
@@ -145,7 +145,9 @@ const HOST_HELPERS = `#ifndef MOEFORGE_CUDA_HOST_HELPERS
 #include <string.h>
 
 // Size expressions of the dims (floor division; x / 0 is taken as 0).
-[[maybe_unused]] static inline long long mf_host_div(long long a, long long b) { return b == 0 ? 0 : a / b; }
+// Floor division and modulo (dim expressions use floor semantics).
+[[maybe_unused]] static inline long long mf_host_div(long long a, long long b) { return b == 0 ? 0 : (a >= 0 ? a / b : -((-a + b - 1) / b)); }
+[[maybe_unused]] static inline long long mf_host_mod(long long a, long long b) { return b == 0 ? 0 : ((a % b) + b) % b; }
 [[maybe_unused]] static inline long long mf_host_ceil_div(long long a, long long b) { return b == 0 ? 0 : (a + b - 1) / b; }
 [[maybe_unused]] static inline long long mf_host_max(long long a, long long b) { return a > b ? a : b; }
 [[maybe_unused]] static inline long long mf_host_min(long long a, long long b) { return a < b ? a : b; }
@@ -162,12 +164,7 @@ const HOST_HELPERS = `#ifndef MOEFORGE_CUDA_HOST_HELPERS
 #endif  // MOEFORGE_CUDA_HOST_HELPERS
 `;
 
-function sizeText(e: SizeExpr): string {
-  if (typeof e === "number" || typeof e === "string") return String(e);
-  const infix: Record<string, string> = { add: " + ", sub: " - ", mul: "*" };
-  const xs = e.args.map(sizeText);
-  return infix[e.op] ? `(${xs.join(infix[e.op])})` : `${e.op}(${xs.join(", ")})`;
-}
+const sizeText = sizeToText;
 
 /** A size expression as C over `d`, the context's dims. */
 function sizeC(e: SizeExpr, dims: readonly string[]): string {
@@ -180,12 +177,12 @@ function sizeC(e: SizeExpr, dims: readonly string[]): string {
   switch (e.op) {
     case "add":
       return `(${xs.join(" + ")})`;
-    case "sub":
-      return `(${xs[0]} - ${xs[1]})`;
     case "mul":
       return `(${xs.join(" * ")})`;
-    case "div":
+    case "floorDiv":
       return `mf_host_div(${xs[0]}, ${xs[1]})`;
+    case "mod":
+      return `mf_host_mod(${xs[0]}, ${xs[1]})`;
     case "ceilDiv":
       return `mf_host_ceil_div(${xs[0]}, ${xs[1]})`;
     case "max":

@@ -6,6 +6,8 @@
  * bounds; the interpreter raises on bad indices instead).
  */
 import type { Eqn } from "../../dsl/program";
+import { dimAdd } from "../../dsl/dims";
+import type { Dim, Shape } from "../../dsl/shape";
 import type { BinaryPrim, ComparePrim, Primitive, UnaryPrim } from "../../dsl/primitives/params";
 import { c, cast, select, type BinaryOp, type Expr, type UnaryOp } from "../kernel_ir";
 import { scalarType } from "../types";
@@ -74,7 +76,7 @@ function binaryRule(p: BinaryPrim | ComparePrim): LoweringRule<BinaryPrim | Comp
 }
 
 /** Whether a reshape only inserts or removes size-1 dims (then indices map without div/mod). */
-function squeezeMap(from: readonly (number | string)[], to: readonly (number | string)[]): number[] | undefined {
+function squeezeMap(from: Shape, to: Shape): number[] | undefined {
   const xs = from.map((d, i) => [d, i] as const).filter(([d]) => d !== 1);
   const ys = to.map((d, i) => [d, i] as const).filter(([d]) => d !== 1);
   if (xs.length !== ys.length || xs.some(([d], i) => d !== ys[i]![0])) return undefined;
@@ -166,7 +168,7 @@ export const exprRules = {
     (vals, e, idx) =>
       vals.at(
         e.inputs[0]!,
-        idx.map((i, k) => iadd(i, c(e.params.starts[k]!))),
+        idx.map((i, k) => iadd(i, dimExpr(e.params.starts[k]!))),
       ),
     true,
   ),
@@ -175,8 +177,8 @@ export const exprRules = {
     const { lo, hi } = e.params;
     let inside: Expr | undefined;
     const xi = idx.map((i, k) => {
-      if (!lo[k] && !hi[k]) return i;
-      const shifted = isub(i, c(lo[k]!));
+      if (lo[k] === 0 && hi[k] === 0) return i;
+      const shifted = isub(i, dimExpr(lo[k]!));
       const ok: Expr = {
         kind: "binary",
         op: "and",
@@ -193,23 +195,23 @@ export const exprRules = {
   concat: expr<"concat">((vals, e, idx) => {
     const { axis } = e.params;
     const t = scalarType(e.out.dtype);
-    const starts: number[] = [];
-    let at = 0;
+    const starts: Dim[] = [];
+    let at: Dim = 0;
     for (const x of e.inputs) {
       starts.push(at);
-      at += x.shape[axis] as number;
+      at = dimAdd(at, x.shape[axis]!);
     }
     // Last operand first, so the chain reads: i < end0 ? x0 : i < end1 ? x1 : ... : xn.
     let value: Expr | undefined;
     for (let j = e.inputs.length - 1; j >= 0; j--) {
       const x = e.inputs[j]!;
-      const len = x.shape[axis] as number;
-      const local = clampInto(isub(idx[axis]!, c(starts[j]!)), c(len));
+      const len = x.shape[axis]!;
+      const local = clampInto(isub(idx[axis]!, dimExpr(starts[j]!)), dimExpr(len));
       const v = vals.at(
         x,
         idx.map((i, k) => (k === axis ? vals.kb.let(local, "i") : i)),
       );
-      value = value === undefined ? v : select(ilt(idx[axis]!, c(starts[j]! + len)), v, value, t);
+      value = value === undefined ? v : select(ilt(idx[axis]!, dimExpr(dimAdd(starts[j]!, len))), v, value, t);
     }
     return value!;
   }, true),

@@ -7,6 +7,7 @@
  * buffer's element count, so index math never overflows as long as every
  * buffer holds fewer than 2^31 elements (checked by `compile`).
  */
+import { dimCeilDiv, dimMul, dimNames } from "../../dsl/dims";
 import { sameShape, type Dim, type Shape } from "../../dsl/shape";
 import { c, size, type BinaryOp, type Expr, type SizeExpr } from "../kernel_ir";
 
@@ -90,49 +91,46 @@ export function and(...xs: (Expr | undefined)[]): Expr | undefined {
   return ys.reduce((acc, x) => ({ kind: "binary", op: "and", lhs: acc, rhs: x, type: "bool" }));
 }
 
-/** A dim as an i32 expression: a literal or the named dim's size uniform. */
+/**
+ * A dim as an i32 expression: a literal, the named dim's size uniform, or the
+ * arithmetic of an expression over those. Dims are sizes, so the numerators of
+ * divisions are non-negative and truncating division is floor division.
+ */
 export function dimExpr(d: Dim): Expr {
-  return typeof d === "number" ? c(d) : size(d);
-}
-
-/** A dim as a size expression (for buffer sizes and launch grids). */
-export function dimSize(d: Dim): SizeExpr {
-  return d;
-}
-
-/** Product of sizes, with literals folded and named dims kept. */
-export function mulSizes(...xs: SizeExpr[]): SizeExpr {
-  let coef = 1;
-  const rest: SizeExpr[] = [];
-  for (const x of xs) {
-    if (typeof x === "number") coef *= x;
-    else if (typeof x === "object" && x.op === "mul") {
-      const inner = mulSizes(...x.args);
-      if (typeof inner === "number") coef *= inner;
-      else if (typeof inner === "object" && inner.op === "mul") {
-        for (const a of inner.args) {
-          if (typeof a === "number") coef *= a;
-          else rest.push(a);
-        }
-      } else rest.push(inner);
-    } else rest.push(x);
+  if (typeof d === "number") return c(d);
+  if (typeof d === "string") return size(d);
+  const xs = d.args.map(dimExpr);
+  switch (d.op) {
+    case "add":
+      return xs.reduce(iadd);
+    case "mul":
+      return xs.reduce(imul);
+    case "floorDiv":
+      return idiv(xs[0]!, xs[1]!);
+    case "ceilDiv":
+      return iceilDiv(xs[0]!, xs[1]!);
+    case "mod":
+      return irem(xs[0]!, xs[1]!);
+    case "max":
+      return xs.reduce(imax);
+    case "min":
+      return xs.reduce(imin);
   }
-  if (coef === 0) return 0;
-  if (rest.length === 0) return coef;
-  const args = coef === 1 ? rest : [coef, ...rest];
-  return args.length === 1 ? args[0]! : { op: "mul", args };
 }
 
-/** ceil(a / b) as a size expression, folded for literals. */
+/** Product of sizes, normalised (literals folded, named dims kept). */
+export function mulSizes(...xs: SizeExpr[]): SizeExpr {
+  return dimMul(...xs);
+}
+
+/** ceil(a / b) as a size expression, normalised. */
 export function ceilDivSize(a: SizeExpr, b: number): SizeExpr {
-  if (typeof a === "number") return Math.ceil(a / b);
-  if (b === 1) return a;
-  return { op: "ceilDiv", args: [a, b] };
+  return dimCeilDiv(a, b);
 }
 
 /** Number of elements of a shape, as a size expression. */
 export function numelSize(shape: Shape): SizeExpr {
-  return mulSizes(...shape.map(dimSize));
+  return dimMul(...shape);
 }
 
 /** Number of elements of a shape, as an i32 expression. */
@@ -209,7 +207,9 @@ export function delinearize(flat: Expr, shape: Shape): Expr[] {
   return out;
 }
 
-/** Named dims used by a shape, in order of appearance. */
+/** Named dims used by a shape (inside expressions too), in order of appearance. */
 export function namedDims(shape: Shape): string[] {
-  return shape.filter((d): d is string => typeof d === "string");
+  const out: string[] = [];
+  for (const d of shape) dimNames(d, out);
+  return out;
 }

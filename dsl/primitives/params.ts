@@ -98,8 +98,8 @@ export interface PrimParams {
   broadcastTo: { shape: readonly Dim[] };
   reshape: { shape: readonly Dim[] };
   transpose: { perm: readonly number[] };
-  slice: { starts: readonly number[]; limits: readonly Dim[] };
-  pad: { lo: readonly number[]; hi: readonly number[] };
+  slice: { starts: readonly Dim[]; limits: readonly Dim[] };
+  pad: { lo: readonly Dim[]; hi: readonly Dim[] };
   concat: { axis: number };
   iota: { shape: readonly Dim[]; axis: number; dtype: DType };
   // reductions and scans

@@ -1,16 +1,7 @@
 import { NDArray, forEachIndex } from "../ndarray";
 import { allocArray } from "../dtype";
-import {
-  ShapeError,
-  isConcrete,
-  numel,
-  sameSize,
-  shapeToString,
-  sizeToString,
-  stridesOf,
-  symbolicNumel,
-  type Dim,
-} from "../shape";
+import { dimAdd, dimEq, dimSub, dimToString, provablyGe } from "../dims";
+import { ShapeError, isConcrete, numel, numelDim, shapeToString, stridesOf, type Dim } from "../shape";
 import type { Tensor } from "../tensor";
 import * as ops from "../ops";
 import { bind } from "../trace";
@@ -28,7 +19,7 @@ const broadcastTo: PrimitiveDef<"broadcastTo"> = {
     checkArity("broadcastTo", inputs, 1);
     const x = inputs[0]!;
     const off = shape.length - x.shape.length;
-    const ok = off >= 0 && x.shape.every((d, i) => d === 1 || d === shape[i + off]);
+    const ok = off >= 0 && x.shape.every((d, i) => d === 1 || dimEq(d, shape[i + off]!));
     if (!ok) {
       throw new ShapeError(
         `broadcastTo: cannot broadcast shape ${shapeToString(x.shape)} to ${shapeToString(shape)}; each dim must equal the target's or be 1`,
@@ -70,11 +61,11 @@ const reshape: PrimitiveDef<"reshape"> = {
   abstractEval(inputs, { shape }) {
     checkArity("reshape", inputs, 1);
     const x = inputs[0]!;
-    const a = symbolicNumel(x.shape);
-    const b = symbolicNumel(shape);
-    if (!sameSize(a, b)) {
+    const a = numelDim(x.shape);
+    const b = numelDim(shape);
+    if (!dimEq(a, b)) {
       throw new ShapeError(
-        `reshape: cannot reshape ${shapeToString(x.shape)} (${sizeToString(a)} elements) to ${shapeToString(shape)} (${sizeToString(b)} elements)`,
+        `reshape: cannot reshape ${shapeToString(x.shape)} (${dimToString(a)} elements) to ${shapeToString(shape)} (${dimToString(b)} elements)`,
       );
     }
     return { shape, dtype: x.dtype };
@@ -141,23 +132,20 @@ const slice: PrimitiveDef<"slice"> = {
     const shape = x.shape.map((d, i) => {
       const s = starts[i]!;
       const l = limits[i]!;
-      if (typeof l === "string" || typeof d === "string") {
-        if (l !== d || s !== 0)
-          throw new ShapeError(`slice: a named dim "${d}" can only be kept whole (start 0, limit "${d}")`);
-        return d;
-      }
-      if (!(0 <= s && s <= l && l <= d))
+      // Symbolic bounds must hold for every binding (named dims >= 1), or the slice is rejected here.
+      if (!(provablyGe(s, 0) && provablyGe(l, s) && provablyGe(d, l)))
         throw new ShapeError(
-          `slice: range [${s}, ${l}) is out of bounds for dim ${i} of size ${d} in ${shapeToString(x.shape)}`,
+          `slice: range [${dimToString(s)}, ${dimToString(l)}) is out of bounds for dim ${i} of size ${dimToString(d)} in ${shapeToString(x.shape)}` +
+            (isConcrete([s, l, d]) ? "" : "; with named dims the bounds must hold for every size >= 1"),
         );
-      return l - s;
+      return dimSub(l, s);
     });
     return { shape, dtype: x.dtype };
   },
   impl([x], { starts, limits }) {
-    const outShape = (limits as number[]).map((l, i) => l - starts[i]!);
+    const outShape = (limits as number[]).map((l, i) => l - (starts[i] as number));
     const st = stridesOf(x!.shape);
-    const base = starts.reduce((acc, s, i) => acc + s * st[i]!, 0);
+    const base = (starts as number[]).reduce((acc, s, i) => acc + s * st[i]!, 0);
     const out = allocArray(x!.dtype, numel(outShape));
     forEachIndex(outShape, (flat, idx) => {
       let src = base;
@@ -170,7 +158,7 @@ const slice: PrimitiveDef<"slice"> = {
     return t && bind("slice", [t], p);
   },
   vjp(ct, [x], { starts, limits }) {
-    const hi = x!.shape.map((d, i) => (typeof d === "number" ? d - (limits[i] as number) : 0));
+    const hi = x!.shape.map((d, i) => dimSub(d, limits[i]!));
     return [bind("pad", [ct], { lo: starts, hi })];
   },
 };
@@ -179,31 +167,22 @@ const pad: PrimitiveDef<"pad"> = {
   abstractEval(inputs, { lo, hi }) {
     checkArity("pad", inputs, 1);
     const x = inputs[0]!;
-    if (
-      lo.length !== x.shape.length ||
-      hi.length !== x.shape.length ||
-      [...lo, ...hi].some((p) => !Number.isInteger(p) || p < 0)
-    ) {
+    if (lo.length !== x.shape.length || hi.length !== x.shape.length || [...lo, ...hi].some((p) => !provablyGe(p, 0))) {
       throw new ShapeError(
         `pad: lo [${lo}] and hi [${hi}] must be non-negative integers, one per dim of ${shapeToString(x.shape)}`,
       );
     }
-    const shape = x.shape.map((d, i) => {
-      if (typeof d === "string") {
-        if (lo[i] || hi[i]) throw new ShapeError(`pad: cannot pad named dim "${d}"`);
-        return d;
-      }
-      return d + lo[i]! + hi[i]!;
-    });
+    const shape = x.shape.map((d, i) => dimAdd(d, lo[i]!, hi[i]!));
     return { shape, dtype: x.dtype };
   },
   impl([x], { lo, hi }) {
-    const outShape = x!.shape.map((d, i) => d + lo[i]! + hi[i]!);
+    const [l, h] = [lo as number[], hi as number[]];
+    const outShape = x!.shape.map((d, i) => d + l[i]! + h[i]!);
     const ost = stridesOf(outShape);
     const out = allocArray(x!.dtype, numel(outShape));
     forEachIndex(x!.shape, (flat, idx) => {
       let dst = 0;
-      for (let d = 0; d < idx.length; d++) dst += (idx[d]! + lo[d]!) * ost[d]!;
+      for (let d = 0; d < idx.length; d++) dst += (idx[d]! + l[d]!) * ost[d]!;
       out[dst] = x!.data[flat]!;
     });
     return new NDArray(x!.dtype, outShape, out);
@@ -212,7 +191,7 @@ const pad: PrimitiveDef<"pad"> = {
     return t && bind("pad", [t], p);
   },
   vjp(ct, [x], { lo }) {
-    const limits = x!.shape.map((d, i) => (typeof d === "number" ? d + lo[i]! : d));
+    const limits = x!.shape.map((d, i) => dimAdd(d, lo[i]!));
     return [bind("slice", [ct], { starts: lo, limits })];
   },
 };
@@ -221,19 +200,17 @@ const concat: PrimitiveDef<"concat"> = {
   abstractEval(inputs, { axis }) {
     if (inputs.length === 0) throw new ShapeError("concat: needs at least one operand");
     const first = inputs[0]!;
-    let total = 0;
+    let total: Dim = 0;
     for (const x of inputs) {
       if (x.dtype !== first.dtype)
         throw new TypeError(`concat: dtypes ${inputs.map((i) => i.dtype).join(", ")} differ`);
-      const ok = x.shape.length === first.shape.length && x.shape.every((d, i) => i === axis || d === first.shape[i]);
+      const ok =
+        x.shape.length === first.shape.length && x.shape.every((d, i) => i === axis || dimEq(d, first.shape[i]!));
       if (!ok)
         throw new ShapeError(
           `concat: shapes ${inputs.map((i) => shapeToString(i.shape)).join(", ")} differ outside axis ${axis}`,
         );
-      const d = x.shape[axis];
-      if (typeof d !== "number")
-        throw new ShapeError(`concat: axis ${axis} must have a concrete size, got ${String(d)}`);
-      total += d;
+      total = dimAdd(total, x.shape[axis]!);
     }
     return { shape: first.shape.map((d, i) => (i === axis ? total : d)), dtype: first.dtype };
   },
@@ -261,12 +238,12 @@ const concat: PrimitiveDef<"concat"> = {
     );
   },
   vjp(ct, xs, { axis }) {
-    let start = 0;
+    let start: Dim = 0;
     return xs.map((x) => {
-      const size = x.shape[axis] as number;
+      const size = x.shape[axis]!;
       const starts = ct.shape.map((_, i) => (i === axis ? start : 0));
-      const limits = ct.shape.map((d, i) => (i === axis ? start + size : d));
-      start += size;
+      const limits = ct.shape.map((d, i) => (i === axis ? dimAdd(start, size) : d));
+      start = dimAdd(start, size);
       return bind("slice", [ct], { starts, limits });
     });
   },

@@ -10,7 +10,19 @@
  *
  * The model's density is P(y|x) = Σ_i g_i Σ_j g_{j|i} ... N(y; μ_leaf, I).
  */
-import { logSoftmax, logsumexp, mean, random, softmax, stack, sum, zeros, type DType, type Tensor } from "../../core";
+import {
+  logSoftmax,
+  logsumexp,
+  mean,
+  random,
+  softmax,
+  stack,
+  sum,
+  zeros,
+  type Dim,
+  type DType,
+  type Tensor,
+} from "../../core";
 import { affine, checkAffine, type AffineParams } from "./params";
 import { expectShape } from "./validate";
 
@@ -25,8 +37,8 @@ export type HmeNode = HmeGateNode | AffineParams;
 
 /** What `validateHierarchy` found. */
 export interface HmeStructure {
-  inputDim: number | string;
-  outputDim: number | string;
+  inputDim: Dim;
+  outputDim: Dim;
   /** Longest root-to-leaf path, in gates (a lone expert has depth 0). */
   depth: number;
   /** Number of expert leaves. */
@@ -43,10 +55,10 @@ const isGateNode = (n: HmeNode): n is HmeGateNode => n !== null && typeof n === 
  * @example const { depth, experts } = validateHierarchy(tree);
  */
 export function validateHierarchy(tree: HmeNode, fn = "validateHierarchy"): HmeStructure {
-  let inputDim: number | string | undefined;
-  let outputDim: { size: number | string; path: string } | undefined;
+  let inputDim: Dim | undefined;
+  let outputDim: { size: Dim; path: string } | undefined;
   let experts = 0;
-  const sameInput = (size: number | string, path: string, what: string) => {
+  const sameInput = (size: Dim, path: string, what: string) => {
     if (inputDim === undefined) inputDim = size;
     else if (size !== inputDim)
       throw new Error(

@@ -4,7 +4,7 @@
  * y ~ N(x W_i + b_i, σ_i² I). Its exact log-likelihood is what both EM
  * (`fitEm`) and gradient ascent maximise.
  */
-import { logSoftmax, logsumexp, mean, softmax, sum, zeros, type DType, type Tensor } from "../../core";
+import { logSoftmax, logsumexp, mean, softmax, sum, zeros, type Dim, type DType, type Tensor } from "../../core";
 import { affine, checkGatedExperts, expertBank, initGatedExperts, type GatedExpertsParams } from "./params";
 import { expectShape } from "./validate";
 
@@ -22,7 +22,7 @@ export function checkLinearGaussianMixture(
   x: Tensor,
   y: Tensor,
   fn: string,
-): [number | string, number | string] {
+): [Dim, Dim] {
   const [e, o] = checkGatedExperts(params, x, fn);
   expectShape(fn, "params.logVariance", params.logVariance, [e]);
   expectShape(fn, "y", y, [x.shape[0]!, o]);

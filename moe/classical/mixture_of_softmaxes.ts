@@ -6,7 +6,19 @@
  *   p(y | h) = Σ_k π_k(h) softmax(tanh(h P_k + c_k) W + b)_y,  π = softmax(h U + u),
  * is not limited that way. With K = 1 it is the usual softmax output layer.
  */
-import { gather, logSoftmax, logsumexp, mean, random, reshape, sum, zeros, type DType, type Tensor } from "../../core";
+import {
+  gather,
+  logSoftmax,
+  logsumexp,
+  mean,
+  random,
+  reshape,
+  sum,
+  zeros,
+  type Dim,
+  type DType,
+  type Tensor,
+} from "../../core";
 import { affine, checkAffine, checkExpertBank, expertBank, type AffineParams, type ExpertBankParams } from "./params";
 import { expectShape } from "./validate";
 
@@ -19,7 +31,7 @@ export interface MixtureOfSoftmaxesParams {
   output: AffineParams;
 }
 
-function check(params: MixtureOfSoftmaxesParams, h: Tensor, fn: string): { k: number | string; v: number | string } {
+function check(params: MixtureOfSoftmaxesParams, h: Tensor, fn: string): { k: Dim; v: Dim } {
   if (params === null || typeof params !== "object")
     throw new TypeError(
       `${fn}: params must be {prior, latent, output}, got ${params === null ? "null" : typeof params}`,

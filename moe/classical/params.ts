@@ -3,7 +3,7 @@
  * use: a gate (x W + b over the experts) and a bank of linear experts (one
  * affine map per expert, applied to every input).
  */
-import { matmul, random, reshape, transpose, zeros, type DType, type Tensor } from "../../core";
+import { matmul, random, reshape, transpose, zeros, type Dim, type DType, type Tensor } from "../../core";
 import { expectShape } from "./validate";
 
 /** An affine map y = x w + b with `w` [in, out] and `b` [out]. */
@@ -28,7 +28,7 @@ export interface GatedExpertsParams {
  * Checks an affine map's shapes and returns its [in, out] sizes.
  * @example const [inDim, outDim] = checkAffine("gate", p.gate, "metaPi");
  */
-export function checkAffine(what: string, p: AffineParams, fn: string): [number | string, number | string] {
+export function checkAffine(what: string, p: AffineParams, fn: string): [Dim, Dim] {
   if (p === null || typeof p !== "object")
     throw new TypeError(`${fn}: ${what} must be {w, b}, got ${p === null ? "null" : typeof p}`);
   const [i, o] = expectShape(fn, `${what}.w`, p.w, [null, null]);
@@ -40,11 +40,7 @@ export function checkAffine(what: string, p: AffineParams, fn: string): [number 
  * Checks a bank of experts' shapes and returns its [E, in, out] sizes.
  * @example const [E, D, O] = checkExpertBank("experts", p.experts, "metaPi");
  */
-export function checkExpertBank(
-  what: string,
-  p: ExpertBankParams,
-  fn: string,
-): [number | string, number | string, number | string] {
+export function checkExpertBank(what: string, p: ExpertBankParams, fn: string): [Dim, Dim, Dim] {
   if (p === null || typeof p !== "object")
     throw new TypeError(`${fn}: ${what} must be {w, b}, got ${p === null ? "null" : typeof p}`);
   const [e, i, o] = expectShape(fn, `${what}.w`, p.w, [null, null, null]);
@@ -73,12 +69,7 @@ export function expertBank(p: ExpertBankParams, x: Tensor): Tensor {
  * x [N, in] feeds the experts, `gateX` [N, gateIn] (default x) feeds the gate,
  * which must have one output per expert.
  */
-export function checkGatedExperts(
-  p: GatedExpertsParams,
-  x: Tensor,
-  fn: string,
-  gateX: Tensor = x,
-): [number | string, number | string] {
+export function checkGatedExperts(p: GatedExpertsParams, x: Tensor, fn: string, gateX: Tensor = x): [Dim, Dim] {
   if (p === null || typeof p !== "object")
     throw new TypeError(`${fn}: params must be {gate, experts}, got ${p === null ? "null" : typeof p}`);
   const [gateIn, gateOut] = checkAffine("params.gate", p.gate, fn);

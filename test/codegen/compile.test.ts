@@ -23,7 +23,7 @@ describe("bundles", () => {
     const b = compile(p, { target: "wgsl" });
     expect(b.dims).toEqual(["T", "E"]);
     const out = b.buffers.find((x) => x.name === b.outputs[0])!;
-    expect(sizeToText(out.size)).toBe("(T*E)");
+    expect(sizeToText(out.size)).toBe("E*T");
     const dims = new Map([
       ["T", 100],
       ["E", 8],

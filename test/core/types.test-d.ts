@@ -6,7 +6,7 @@
  * versions are accepted, with the expected result types.
  * Nothing here runs (vitest only picks up `*.test.ts`).
  */
-import { ones, zeros, type Tensor } from "../../index";
+import { dims, ones, zeros, type Dim, type Tensor } from "../../index";
 
 /** Compile-time equality of two types (true only when each is assignable to the other). */
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -96,5 +96,14 @@ ones(["T", 4]).reshape([2, "T", 2]);
 ones(["T", 4]).reshape(["S", 4]);
 // @ts-expect-error [T,4] has 4T elements, not 2T
 ones(["T", 4]).reshape(["T", 2]);
+
+// ---- dim expressions: accepted statically, checked at trace time ---------------------
+const T2 = dims.mul("T", 2);
+ones([T2, 4]).matmul(zeros([4, 3]));
+ones(["T", 4]).reshape([T2, 2]);
+const lead: Dim = ones(["T", 4]).shape[0];
+ones([dims.add(lead, 1)]).add(ones([1]));
+// @ts-expect-error literal inner dims still clash next to an expression
+ones([T2, 4]).matmul(zeros([5, 3]));
 
 void asInt;

@@ -5,6 +5,7 @@
  * is one kernel.
  */
 import type { Eqn } from "../../../dsl/program";
+import type { Dim, Shape } from "../../../dsl/shape";
 import { c, cast, type Expr } from "../../kernel_ir";
 import type { FusionGroup } from "../../passes/fusion";
 import { scalarType } from "../../types";
@@ -74,13 +75,7 @@ export function cdivExpr(x: Expr, n: number): Expr {
   return iceilDiv(x, c(n));
 }
 
-function mulTiles(
-  batch: readonly (number | string)[],
-  M: number | string,
-  N: number | string,
-  tm: number,
-  tn: number,
-): Expr {
+function mulTiles(batch: Shape, M: Dim, N: Dim, tm: number, tn: number): Expr {
   const count = [...batch.map(dimExpr), cdivExpr(dimExpr(M), tm), cdivExpr(dimExpr(N), tn)];
   return count.reduce((x, y) => imul(x, y));
 }

@@ -9,24 +9,22 @@
 import type { Eqn, Var } from "../../../dsl/program";
 import { c, type Expr } from "../../kernel_ir";
 import { scalarType } from "../../types";
-import { dimExpr, iadd, iceilDiv, idiv, imul, irem, linearize, mulSizes } from "../index_math";
+import { dimAdd, type Dim } from "../../../dsl/dims";
+import { ceilDivSize, dimExpr, iadd, iceilDiv, idiv, imul, irem, linearize, mulSizes } from "../index_math";
 import { lt } from "../ir_ops";
 import { gridFor, groupId, perItem } from "../kernels/common";
 import { groupedTileOrder, registerTile, sharedTile, type TileSpec } from "../kernels/contraction";
 import type { OpContext } from "../op_context";
 
-const ceilDiv = (a: number | string, b: number) =>
-  typeof a === "number" ? Math.ceil(a / b) : { op: "ceilDiv" as const, args: [a, b] };
-
 export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void {
   const [x, w, gs] = e.inputs as [Var, Var, Var];
-  const [M, K] = x.shape as [number | string, number | string];
-  const [G, , N] = w.shape as [number | string, number | string, number | string];
+  const [M, K] = x.shape as [Dim, Dim];
+  const [G, , N] = w.shape as [Dim, Dim, Dim];
   const s = ctx.schedule.matmul();
   const outType = scalarType(e.out.dtype);
   const accType = ctx.schedule.accumulator(outType);
-  const rowTiles = { op: "add" as const, args: [ceilDiv(M, s.tileM), G] };
-  const tiles = mulSizes(rowTiles, ceilDiv(N, s.tileN));
+  const rowTiles = dimAdd(ceilDivSize(M, s.tileM), G);
+  const tiles = mulSizes(rowTiles, ceilDivSize(N, s.tileN));
   const k = ctx.kernel("ragged_matmul", s.workgroupSize);
   const { kb, values } = k;
   const out = ctx.output(k, e.out);
@@ -101,7 +99,7 @@ export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmul
   };
   const outType = scalarType(e.out.dtype);
   const accType = ctx.schedule.accumulator(outType);
-  const tiles = mulSizes(G, ceilDiv(K, s.tileM), ceilDiv(N, s.tileN));
+  const tiles = mulSizes(G, ceilDivSize(K, s.tileM), ceilDivSize(N, s.tileN));
   const k = ctx.kernel("ragged_matmul_wgrad", s.workgroupSize);
   const { kb, values } = k;
   const out = ctx.output(k, e.out);

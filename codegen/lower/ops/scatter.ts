@@ -11,19 +11,10 @@
  */
 import type { Eqn, Var } from "../../../dsl/program";
 import type { Dim, Shape } from "../../../dsl/shape";
+import { dimAdd } from "../../../dsl/dims";
 import { c, select, type Expr } from "../../kernel_ir";
 import { scalarType } from "../../types";
-import {
-  delinearize,
-  delinearizeBound,
-  dimExpr,
-  iadd,
-  idiv,
-  linearize,
-  mulSizes,
-  numelExpr,
-  numelSize,
-} from "../index_math";
+import { delinearize, delinearizeBound, dimExpr, iadd, idiv, linearize, numelExpr, numelSize } from "../index_math";
 import { add, and, eq, ge, lt, or } from "../ir_ops";
 import { gridFor, perItem } from "../kernels/common";
 import type { KernelHandle, OpContext } from "../op_context";
@@ -138,7 +129,7 @@ function scatterSegments(
   const nSize = numelSize(ind.shape);
   const perm = ctx.temp("i32", nSize, "perm");
   const keys = ctx.temp("i32", nSize, "keys");
-  const starts = ctx.temp("i32", mulSizes(1, { op: "add", args: [len, 1] }), "starts");
+  const starts = ctx.temp("i32", dimAdd(len, 1), "starts");
   const keyOf = (k: KernelHandle, j: Expr) => {
     const p = k.kb.let(indexAt(k, j), "p");
     return k.kb.let(select(inRange(p, dimExpr(len)), p, dimExpr(len), "i32"), "key"); // invalid -> sorts last, never summed
@@ -180,7 +171,7 @@ function scatterSegments(
       "it",
     );
     kb.store(ctx.bindTemp(k, starts, "readWrite"), target, lo);
-    ctx.launch(k, gridFor({ op: "add", args: [len, 1] }, wg), `${ctx.describe(e)}: segment starts`);
+    ctx.launch(k, gridFor(dimAdd(len, 1), wg), `${ctx.describe(e)}: segment starts`);
   }
   return { perm, starts };
 }
