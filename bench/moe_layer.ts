@@ -6,6 +6,7 @@
  * (scatterAdd back to tokens).
  */
 import {
+  dims,
   arange,
   argsort,
   bincount,
@@ -25,6 +26,7 @@ import {
   trace,
   vjpProgram,
   zeros,
+  type Dim,
   type Program,
   type Tensor,
 } from "../index";
@@ -41,25 +43,30 @@ export interface MoeConfig {
 /** The issue's benchmark size: T=1024 tokens, D=256, H=512, E=8 experts, top-2. */
 export const BENCH_MOE: MoeConfig = { T: 1024, D: 256, H: 512, E: 8, K: 2 };
 
-/** One MoE FFN layer: x [T, D] -> [T, D]. */
+/** One MoE FFN layer: x [T, D] -> [T, D]; T is x's leading dim (a size, or a named dim traced once for every T). */
 export function moeLayer(cfg: MoeConfig, x: Tensor, router: Tensor, wGate: Tensor, wUp: Tensor, wDown: Tensor): Tensor {
-  const { T, D, E, K } = cfg;
+  const { D, E, K } = cfg;
+  const T = x.shape[0]!;
+  const TK = dims.mul(T, K);
   const [weights, experts] = topK(softmax(matmul(x, router)), K); // [T, K]
-  const slotExpert = reshape(experts, [T * K]);
+  const slotExpert = reshape(experts, [TK]);
   const order = argsort(slotExpert); // token slots in expert order (stable)
-  const slotToken = reshape(broadcastTo(reshape(arange(T), [T, 1]), [T, K]), [T * K]);
+  const slotToken = reshape(broadcastTo(reshape(arange(T), [T, 1]), [T, K]), [TK]);
   const tokenOf = take(slotToken, order);
   const groupSizes = bincount(slotExpert, E);
   const rows = take(x, tokenOf); // [T*K, D], grouped by expert
   const hidden = mul(silu(raggedMatmul(rows, wGate, groupSizes)), raggedMatmul(rows, wUp, groupSizes));
   const out = raggedMatmul(hidden, wDown, groupSizes); // [T*K, D]
-  const gate = reshape(take(reshape(weights, [T * K]), order), [T * K, 1]);
+  const gate = reshape(take(reshape(weights, [TK]), order), [TK, 1]);
   return scatterAdd(zeros([T, D]), tokenOf, mul(out, gate));
 }
 
-/** Forward program (the layer) and its loss: sum(y^2) / 2 for the backward pass. */
-export function moePrograms(cfg: MoeConfig): { forward: Program; loss: Program; gradient: Program } {
-  const { T, D, H, E } = cfg;
+/**
+ * Forward program (the layer) and its loss: sum(y^2) / 2 for the backward pass.
+ * `T` defaults to the config's size; pass a name ("T") to trace once for every token count.
+ */
+export function moePrograms(cfg: MoeConfig, T: Dim = cfg.T): { forward: Program; loss: Program; gradient: Program } {
+  const { D, H, E } = cfg;
   const specs = [spec([T, D]), spec([D, E]), spec([E, D, H]), spec([E, D, H]), spec([E, H, D])];
   const f = (...a: Tensor[]) => moeLayer(cfg, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!);
   const forward = trace(f, ...specs);

@@ -117,10 +117,11 @@ export function full<const S extends readonly Dim[], D extends DType = "f32">(
 
 /**
  * `arange(stop)` or `arange(start, stop, step = 1)`; i32 unless a dtype is given.
- * `arange("T")` (a named dim) gives 0..T-1 while tracing.
+ * `arange("T")` (a named dim, or a dim expression such as `dims.mul("T", 2)`) gives 0..T-1 while tracing.
  */
-export function arange(startOrStop: number | string, stop?: number, step = 1, dtype: DType = "i32"): Tensor {
-  if (typeof startOrStop === "string") return bind("iota", [], { shape: [startOrStop], axis: 0, dtype });
+export function arange(startOrStop: Dim, stop?: number, step = 1, dtype: DType = "i32"): Tensor {
+  if (typeof startOrStop !== "number")
+    return bind("iota", [], { shape: [checkDim(startOrStop, "arange")], axis: 0, dtype });
   const [start, end] = stop === undefined ? [0, startOrStop] : [startOrStop, stop];
   if (step === 0) throw new RangeError("arange: step must be nonzero");
   const n = Math.max(0, Math.ceil((end - start) / step));

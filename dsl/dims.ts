@@ -462,7 +462,12 @@ export function dimBounds(d: Dim): DimBounds {
 
 /** Is `a >= b` for every binding (named dims >= 1)? `false` means "not provable", not "never". */
 export function provablyGe(a: Dim, b: Dim): boolean {
-  return lowerOf(polyAdd(toPoly(a), toPoly(b), -1)) >= 0;
+  if (lowerOf(polyAdd(toPoly(a), toPoly(b), -1)) >= 0) return true;
+  // a >= min(..., x, ...) when a >= x; max(..., x, ...) >= b when x >= b.
+  const nb = normDim(b);
+  if (isDimExpr(nb) && nb.op === "min" && nb.args.some((x) => provablyGe(a, x))) return true;
+  const na = normDim(a);
+  return isDimExpr(na) && na.op === "max" && na.args.some((x) => provablyGe(x, b));
 }
 
 /** `a / b` when b divides a exactly as polynomials (b a single term), else `undefined`. */

@@ -15,6 +15,7 @@ import {
   normAxis,
   sameShape,
   shapeToString,
+  checkDim,
   inferredDim,
   numelDim,
   type Dim,
@@ -207,9 +208,10 @@ export const fullLike = (x: Tensor, value: number): Tensor => full(x.shape, valu
 // ------------------------------------------------------------- shape ops
 
 /** Reshapes (one dim may be -1: inferred). */
-export function reshape(x: Tensor, shape: readonly Dim[]): Tensor {
+export function reshape(x: Tensor, dims: readonly Dim[]): Tensor {
   return op(() => {
     checkTensor(x, "reshape");
+    const shape = dims.map((d) => (d === -1 ? d : checkDim(d, "reshape")));
     const infer = shape.filter((d) => d === -1).length;
     if (infer > 1) throw new ShapeError(`reshape: at most one -1 in ${shapeToString(shape)}`);
     let target = shape;
@@ -238,8 +240,9 @@ export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
 }
 
 /** numpy broadcast_to. */
-export function broadcastTo(x: Tensor, shape: readonly Dim[]): Tensor {
+export function broadcastTo(x: Tensor, target: readonly Dim[]): Tensor {
   return op(() => {
+    const shape = target.map((d) => checkDim(d, "broadcastTo"));
     broadcastShapes(checkTensor(x, "broadcastTo").shape, shape, "broadcastTo");
     return broadcastIfNeeded(x, shape);
   });
@@ -295,7 +298,7 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
  * Static slice: `starts[i] <= j < limits[i]` on each axis. Negative values count
  * from the end; a missing or null limit means "to the end".
  */
-export function slice(x: Tensor, starts: readonly number[], limits?: readonly (number | null)[]): Tensor {
+export function slice(x: Tensor, starts: readonly number[], limits?: readonly (Dim | null)[]): Tensor {
   return op(() => {
     checkTensor(x, "slice");
     const r = x.shape.length;
@@ -308,7 +311,7 @@ export function slice(x: Tensor, starts: readonly number[], limits?: readonly (n
       const li = limits?.[i] ?? null;
       const norm = (v: number): Dim => (v < 0 ? dimAdd(d, v) : v);
       s.push(norm(st));
-      l.push(li === null ? d : norm(li));
+      l.push(li === null ? d : typeof li === "number" ? norm(li) : checkDim(li, "slice"));
     });
     return bind("slice", [x], { starts: s, limits: l });
   });
@@ -572,7 +575,7 @@ export function sort(x: Tensor, axis = -1, descending = false): Tensor {
 }
 
 /** Counts of each value in [0, length) of a 1-D i32 tensor. */
-export function bincount(x: Tensor, length: number): Tensor<Shape, "i32"> {
+export function bincount(x: Tensor, length: Dim): Tensor<Shape, "i32"> {
   return op(() => bind("bincount", [checkTensor(x, "bincount")], { length })) as Tensor<Shape, "i32">;
 }
 

@@ -323,7 +323,7 @@ const bindingText = (env: DimEnv, d: Dim): string =>
     .map((n) => `${n} = ${env.get(n)}`)
     .join(", ");
 
-/** Replaces named dims in a primitive's params (arrays of dims) by their sizes. */
+/** Replaces named dims in a primitive's params (dims and arrays of dims; `dtype` is the one string param) by their sizes. */
 function resolveParams<P>(params: P, env: DimEnv): P {
   if (env.size === 0) return params;
   const bound = new Map<string, Dim>(env);
@@ -333,6 +333,9 @@ function resolveParams<P>(params: P, env: DimEnv): P {
     const symbolic = (d: unknown) => (typeof d === "string" && env.has(d)) || isDimExpr(d);
     if (Array.isArray(v) && v.some(symbolic)) {
       out[k] = v.map((d: unknown) => (symbolic(d) ? substituteDim(d as Dim, bound) : d));
+      changed = true;
+    } else if (k !== "dtype" && symbolic(v)) {
+      out[k] = substituteDim(v as Dim, bound); // a scalar dim param (bincount's length)
       changed = true;
     } else out[k] = v;
   }

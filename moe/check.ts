@@ -4,10 +4,10 @@
  * message naming the function, the offending value and what was expected,
  * instead of a shape error deep inside a trace.
  */
-import { Tensor, type DType, type FloatDType, type Shape } from "../core";
+import { Tensor, dims, type Dim, type DType, type FloatDType, type Shape } from "../core";
 
 const isFloat = (d: DType): d is FloatDType => d === "f32" || d === "f64" || d === "f16";
-const shapeToString = (s: Shape): string => `[${s.join(", ")}]`;
+const shapeToString = (s: Shape): string => `[${s.map(dims.format).join(", ")}]`;
 
 /** A bad MoE configuration or parameter pytree (k > E, capacity factor <= 0, mismatched expert shapes, ...). */
 export class MoeConfigError extends Error {
@@ -56,7 +56,8 @@ export function checkSameDType(a: Tensor, b: Tensor, where: string, what: string
 /**
  * Checks a tensor's shape against a pattern: a number must match exactly, a
  * string names a size that must agree across calls sharing `bound` (e.g. "E"),
- * and `null` accepts any size. Returns the concrete shape.
+ * null matches any size. Every dim must be concrete (parameters); token
+ * tensors, whose count may be a named dim, use `checkTokenShape`.
  *
  * @example checkShape(w1, [null, null, null], "ffnExperts", "w1", sizes)
  */
@@ -65,14 +66,45 @@ export function checkShape(
   pattern: readonly (number | string | null)[],
   where: string,
   what: string,
-  bound: Map<string, number> = new Map(),
+  bound: Map<string, Dim> = new Map(),
 ): number[] {
+  return matchShape(x, pattern, where, what, bound, []) as number[];
+}
+
+/**
+ * `checkShape` for token tensors: the axes in `tokenAxes` (default the first)
+ * may be symbolic (a named dim such as "T", or an expression of one), so one
+ * trace serves every token count; every other axis must be concrete.
+ *
+ * @example const [T, D] = checkTokenShape(x, [null, "D"], "topKGate", "x [T, D]", n); // T: "T" or 16
+ */
+export function checkTokenShape(
+  x: unknown,
+  pattern: readonly (number | string | null)[],
+  where: string,
+  what: string,
+  bound: Map<string, Dim> = new Map(),
+  tokenAxes: readonly number[] = [0],
+): Dim[] {
+  return matchShape(x, pattern, where, what, bound, tokenAxes);
+}
+
+function matchShape(
+  x: unknown,
+  pattern: readonly (number | string | null)[],
+  where: string,
+  what: string,
+  bound: Map<string, Dim>,
+  tokenAxes: readonly number[],
+): Dim[] {
   const t = checkTensor(x, where, what);
   const shape = t.shape;
   const expected = () =>
     "[" +
     pattern
-      .map((p) => (p === null ? "*" : typeof p === "number" ? String(p) : bound.has(p) ? `${p}=${bound.get(p)}` : p))
+      .map((p) =>
+        p === null ? "*" : typeof p === "number" ? String(p) : bound.has(p) ? `${p}=${String(bound.get(p))}` : p,
+      )
       .join(", ") +
     "]";
   if (shape.length !== pattern.length) {
@@ -80,19 +112,21 @@ export function checkShape(
       `${where}: ${what} has shape ${shapeToString(shape)}, expected rank ${pattern.length} ${expected()}`,
     );
   }
-  const out: number[] = [];
+  const out: Dim[] = [];
   shape.forEach((d, i) => {
-    if (typeof d !== "number")
-      throw new MoeConfigError(`${where}: ${what} has named dim "${d}"; the MoE library needs concrete sizes`);
+    if (typeof d !== "number" && !tokenAxes.includes(i))
+      throw new MoeConfigError(
+        `${where}: ${what} has the symbolic dim ${String(d)} at axis ${i}; only the token count may be symbolic, the MoE library needs a concrete size here (it sizes parameters and expert buffers)`,
+      );
     const p = pattern[i];
     if (typeof p === "number" && d !== p) {
       throw new MoeConfigError(`${where}: ${what} has shape ${shapeToString(shape)}, expected ${expected()}`);
     }
     if (typeof p === "string") {
       const prev = bound.get(p);
-      if (prev !== undefined && prev !== d) {
+      if (prev !== undefined && !dims.equal(prev, d)) {
         throw new MoeConfigError(
-          `${where}: ${what} has shape ${shapeToString(shape)}, expected ${expected()} (size ${p} is ${prev} elsewhere)`,
+          `${where}: ${what} has shape ${shapeToString(shape)}, expected ${expected()} (size ${p} is ${String(prev)} elsewhere)`,
         );
       }
       bound.set(p, d);

@@ -2,8 +2,9 @@
  * The MoE layer: gate -> dispatch -> experts -> combine, as one pure function
  * of a parameter pytree, returning the output and a routing report.
  */
-import { add, full, matmul, random, reshape, transpose, zeros, type FloatDType, type Tensor } from "../core";
-import { MoeConfigError, checkFloat, checkInt, checkShape, checkTensor } from "./check";
+import { add, dims as dimOps, full, matmul, random, reshape, transpose, zeros } from "../core";
+import type { Dim, FloatDType, Tensor } from "../core";
+import { MoeConfigError, checkFloat, checkInt, checkTensor, checkTokenShape } from "./check";
 import {
   combineRows,
   dispatchRows,
@@ -66,7 +67,7 @@ function route(
   router: AnyRouterParams | undefined,
   x: Tensor,
   ctx: MoeContext,
-  T: number,
+  T: Dim,
 ): Routing {
   const gate = config.gate;
   const needRouter = (): never => {
@@ -92,9 +93,9 @@ function route(
       if (ctx.tokenIds === undefined)
         throw new MoeConfigError("moeLayer: the hash gate needs ctx.tokenIds (i32 token ids, one per token)");
       checkTensor(ctx.tokenIds, "moeLayer", "ctx.tokenIds");
-      if (ctx.tokenIds.shape.reduce((a: number, d) => a * (d as number), 1) !== T) {
+      if (!dimOps.equal(dimOps.mul(...ctx.tokenIds.shape), T)) {
         throw new MoeConfigError(
-          `moeLayer: ctx.tokenIds has shape [${ctx.tokenIds.shape.join(",")}], expected one id per token (${T} tokens)`,
+          `moeLayer: ctx.tokenIds has shape [${ctx.tokenIds.shape.map(dimOps.format).join(",")}], expected one id per token (${dimOps.format(T)} tokens)`,
         );
       }
       return hashGate(gate.table, reshape(ctx.tokenIds, [T]), {
@@ -160,9 +161,18 @@ export function moeLayer<P, Q = unknown>(config: MoeLayerConfig<P, Q>): MoeLayer
   const apply = (params: MoeParams<P, Q>, x: Tensor, ctx: MoeContext = {}): { y: Tensor; report: MoeReport } => {
     const dtype = checkFloat(x, "moeLayer", "x");
     if (x.shape.length < 1) throw new MoeConfigError("moeLayer: x must have a feature axis [..., dModel]");
-    const lead = x.shape.slice(0, -1) as number[];
-    const D = checkShape(x, [...lead.map(() => null), null], "moeLayer", "x")[lead.length]!;
-    const T = lead.reduce((a, b) => a * b, 1);
+    // The leading (token) dims may be symbolic: one trace serves every batch size.
+    const lead = x.shape.slice(0, -1);
+    const pattern = [...lead.map(() => null), null];
+    const D = checkTokenShape(
+      x,
+      pattern,
+      "moeLayer",
+      "x",
+      new Map(),
+      lead.map((_, i) => i),
+    )[lead.length] as number;
+    const T = dimOps.mul(...lead);
     const tokens = reshape(x, [T, D]);
     const dims = config.experts.dims(params.experts, `moeLayer (${config.experts.name})`);
     if (dims.numExperts !== E)

@@ -21,9 +21,10 @@ import {
   topK,
   where,
   greater,
+  type Dim,
   type Tensor,
 } from "../core";
-import { MoeConfigError, checkFloat, checkPositive, checkShape } from "./check";
+import { MoeConfigError, checkFloat, checkPositive, checkShape, checkTokenShape } from "./check";
 import type { TokenChoice } from "./gates/types";
 import { normalCdf } from "./special";
 
@@ -56,7 +57,7 @@ export function gateMatrix(routing: TokenChoice): Tensor {
  * @example const L = importanceLoss(gateMatrix(routing));
  */
 export function importanceLoss(gates: Tensor): Tensor {
-  checkShape(gates, [null, null], "importanceLoss", "gates [T, E]");
+  checkTokenShape(gates, [null, null], "importanceLoss", "gates [T, E]");
   return cvSquared(sum(gates, 0));
 }
 
@@ -76,16 +77,16 @@ export function loadLoss(
 ): Tensor {
   if (!noise || typeof noise !== "object")
     throw new MoeConfigError("loadLoss: expected the `noise` terms of a noisy top-k gate { clean, noisy, std }");
-  const n = new Map<string, number>();
-  const [T, E] = checkShape(noise.clean, ["T", "E"], "loadLoss", "clean", n);
-  checkShape(noise.noisy, ["T", "E"], "loadLoss", "noisy", n);
-  checkShape(noise.std, ["T", "E"], "loadLoss", "std", n);
-  if (!Number.isInteger(k) || k < 1 || k > E!)
+  const n = new Map<string, Dim>();
+  const [T, E] = checkTokenShape(noise.clean, ["T", "E"], "loadLoss", "clean", n) as [Dim, number];
+  checkTokenShape(noise.noisy, ["T", "E"], "loadLoss", "noisy", n);
+  checkTokenShape(noise.std, ["T", "E"], "loadLoss", "std", n);
+  if (!Number.isInteger(k) || k < 1 || k > E)
     throw new MoeConfigError(`loadLoss: k = ${k} is out of range; expected 1 <= k <= E = ${E}`);
   if (k === E) return mul(sum(noise.clean), 0);
   const [top] = topK(noise.noisy, k + 1);
-  const thresholdIfIn = slice(top, [0, k], [T!, k + 1]);
-  const thresholdIfOut = slice(top, [0, k - 1], [T!, k]);
+  const thresholdIfIn = slice(top, [0, k], [T, k + 1]);
+  const thresholdIfOut = slice(top, [0, k - 1], [T, k]);
   const isIn = greater(noise.noisy, thresholdIfIn);
   const probIfIn = normalCdf(div(sub(noise.clean, thresholdIfIn), noise.std));
   const probIfOut = normalCdf(div(sub(noise.clean, thresholdIfOut), noise.std));
@@ -100,16 +101,16 @@ export function loadLoss(
  * @example const L = switchLoss(routing.probs!, routing.experts);
  */
 export function switchLoss(probs: Tensor, experts: Tensor, mask?: Tensor): Tensor {
-  const n = new Map<string, number>();
-  const [, E] = checkShape(probs, ["T", null], "switchLoss", "probs [T, E]", n);
-  checkShape(experts, ["T", null], "switchLoss", "experts [T, k]", n);
+  const n = new Map<string, Dim>();
+  const E = checkTokenShape(probs, ["T", null], "switchLoss", "probs [T, E]", n)[1] as number;
+  checkTokenShape(experts, ["T", null], "switchLoss", "experts [T, k]", n);
   if (experts.dtype !== "i32")
     throw new MoeConfigError(`switchLoss: experts must be i32 expert indices, got ${experts.dtype}`);
-  let hot = oneHot(experts, E!, probs.dtype); // [T, k, E]
+  let hot = oneHot(experts, E, probs.dtype); // [T, k, E]
   if (mask) hot = mul(hot, expandDims(cast(mask, probs.dtype), 2));
   const counts = sum(hot, [0, 1]);
   const f = stopGradient(div(counts, sum(counts)));
-  return mul(sum(mul(f, mean(probs, 0))), E!);
+  return mul(sum(mul(f, mean(probs, 0))), E);
 }
 
 /**
@@ -118,7 +119,7 @@ export function switchLoss(probs: Tensor, experts: Tensor, mask?: Tensor): Tenso
  * @example const L = routerZLoss(routing.logits!);
  */
 export function routerZLoss(logits: Tensor): Tensor {
-  checkShape(logits, [null, null], "routerZLoss", "logits [T, E]");
+  checkTokenShape(logits, [null, null], "routerZLoss", "logits [T, E]");
   return mean(square(logsumexp(logits, 1)));
 }
 

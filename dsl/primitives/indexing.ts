@@ -2,6 +2,7 @@ import { NDArray } from "../ndarray";
 import { allocArray } from "../dtype";
 import type { Aval } from "../program";
 import { ShapeError, numel, shapeToString, type Dim } from "../shape";
+import { isDim, provablyGe } from "../dims";
 import * as ops from "../ops";
 import { bind } from "../trace";
 import { checkArity, type PrimitiveDef } from "./def";
@@ -249,14 +250,15 @@ const bincount: PrimitiveDef<"bincount"> = {
     checkIndexDType("bincount", x);
     if (x.shape.length !== 1)
       throw new ShapeError(`bincount: expected a 1-D i32 tensor, got shape ${shapeToString(x.shape)}`);
-    if (!Number.isInteger(length) || length < 0)
-      throw new RangeError(`bincount: length ${length} must be a non-negative integer`);
+    if (!isDim(length) || !provablyGe(length, 0))
+      throw new RangeError(`bincount: length ${String(length)} must be a non-negative integer or a dim`);
     return { shape: [length], dtype: "i32" };
   },
   impl([x], { length }) {
-    const out = new Int32Array(length);
-    for (let i = 0; i < x!.size; i++) out[checkIndex("bincount", x!.data[i]!, length, 0)]!++;
-    return new NDArray("i32", [length], out);
+    const n = length as number;
+    const out = new Int32Array(n);
+    for (let i = 0; i < x!.size; i++) out[checkIndex("bincount", x!.data[i]!, n, 0)]!++;
+    return new NDArray("i32", [n], out);
   },
   jvp: () => null,
   vjp: () => [null],

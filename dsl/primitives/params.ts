@@ -120,7 +120,7 @@ export interface PrimParams {
   scatterAddAlong: { axis: number };
   topKIndices: { k: number };
   argsort: { descending: boolean };
-  bincount: { length: number };
+  bincount: { length: Dim };
   // random
   randomBits: { shape: readonly Dim[] };
   // autodiff control

@@ -3,16 +3,16 @@
  * mixtures (meta-pi, local experts, EM) need all E outputs or likelihoods;
  * shared experts (DeepSeekMoE) are experts that every token always uses.
  */
-import { reshape, sum, type Tensor } from "../../core";
+import { reshape, sum, type Dim, type Tensor } from "../../core";
 import { MoeConfigError } from "../check";
-import { staticDim, tile } from "../util";
+import { tile } from "../util";
 import { uniformGroups, type Experts, type ProbabilisticExperts } from "./types";
 
-function checkRows(x: Tensor, dIn: number | undefined, where: string): number {
+function checkRows(x: Tensor, dIn: number | undefined, where: string): Dim {
   if (x.shape.length !== 2) throw new MoeConfigError(`${where}: x must be [T, dIn], got rank ${x.shape.length}`);
   if (dIn !== undefined && x.shape[1] !== dIn)
     throw new MoeConfigError(`${where}: x has ${String(x.shape[1])} features, the experts expect dIn = ${dIn}`);
-  return staticDim(x, 0, where);
+  return x.shape[0]!; // the token count: concrete or symbolic
 }
 
 /**
@@ -35,7 +35,7 @@ export function everyExpertLogLikelihood<P>(experts: ProbabilisticExperts<P>, pa
   const where = `everyExpertLogLikelihood(${experts.name})`;
   const { numExperts, dIn } = experts.dims(params, where);
   const T = checkRows(x, dIn, where);
-  if (y.shape[0] !== T) throw new MoeConfigError(`${where}: y has ${String(y.shape[0])} rows, x has ${T}`);
+  if (y.shape[0] !== T) throw new MoeConfigError(`${where}: y has ${String(y.shape[0])} rows, x has ${String(T)}`);
   const ll = experts.logLikelihood(params, tile(x, numExperts), tile(y, numExperts), uniformGroups(numExperts, T));
   return reshape(ll, [numExperts, T]);
 }

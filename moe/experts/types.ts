@@ -4,8 +4,8 @@
  * contiguous expert groups (expert-sorted order), so a whole layer's experts
  * run as grouped GEMMs (`raggedMatmul`) whatever the routing was.
  */
-import { add, full, raggedMatmul, take, type FloatDType, type Tensor } from "../../core";
-import { iota, repeatEach } from "../util";
+import { add, broadcastTo, full, raggedMatmul, take, type Dim, type FloatDType, type Tensor } from "../../core";
+import { dimScalar, iota, repeatEach } from "../util";
 
 /** Rows of a batch laid out in contiguous expert groups. */
 export interface ExpertGroups {
@@ -58,8 +58,12 @@ export interface ProbabilisticExperts<P = unknown> extends Experts<P> {
  * (the layout of a capacity buffer, of expert-choice routing and of dense mixtures).
  * @example uniformGroups(3, 2) // sizes [2,2,2], ids [0,0,1,1,2,2]
  */
-export function uniformGroups(numExperts: number, rowsPerExpert: number): ExpertGroups {
-  return { sizes: full([numExperts], rowsPerExpert, "i32"), ids: repeatEach(iota(numExperts), rowsPerExpert) };
+export function uniformGroups(numExperts: number, rowsPerExpert: Dim): ExpertGroups {
+  const sizes =
+    typeof rowsPerExpert === "number"
+      ? full([numExperts], rowsPerExpert, "i32")
+      : broadcastTo(dimScalar(rowsPerExpert), [numExperts]);
+  return { sizes, ids: repeatEach(iota(numExperts), rowsPerExpert) };
 }
 
 /**

@@ -4,8 +4,8 @@
  * choice (each expert picks c tokens). The dispatch plan turns either into
  * expert-sorted rows for the grouped expert GEMMs.
  */
-import { matmul, type FloatDType, type Tensor } from "../../core";
-import { MoeConfigError, checkInt, checkShape } from "../check";
+import { matmul, type Dim, type FloatDType, type Tensor } from "../../core";
+import { MoeConfigError, checkInt, checkShape, checkTokenShape } from "../check";
 import { scaledNormal } from "../experts/affine";
 
 /** A linear router: `w` [D, E]; router logits are `x W`. */
@@ -50,11 +50,11 @@ export type Routing = TokenChoice | ExpertChoice;
  * Checks a router against tokens `x` [T, D] and returns [T, D, E].
  * @internal
  */
-export function routerDims(w: unknown, x: Tensor, where: string, what = "router weight"): [number, number, number] {
-  const n = new Map<string, number>();
-  const [T, D] = checkShape(x, [null, "D"], where, "x [T, D]", n);
+export function routerDims(w: unknown, x: Tensor, where: string, what = "router weight"): [Dim, number, number] {
+  const n = new Map<string, Dim>();
+  const [T, D] = checkTokenShape(x, [null, "D"], where, "x [T, D]", n);
   const E = checkShape(w, ["D", null], where, `${what} [D, E]`, n)[1]!;
-  return [T!, D!, E];
+  return [T!, D as number, E];
 }
 
 /** Router logits `x W` [T, E] after checking shapes. */

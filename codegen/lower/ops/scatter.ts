@@ -285,14 +285,14 @@ export function lowerBincount(ctx: OpContext, e: Eqn<"bincount">): void {
     const { kb, values } = k;
     const out = ctx.output(k, e.out);
     perItem(kb, c(1));
-    kb.for(c(0), c(length), (b) => kb.store(out, b, c(0)), "b");
+    kb.for(c(0), dimExpr(length), (b) => kb.store(out, b, c(0)), "b");
     kb.for(
       c(0),
       dimExpr(n),
       (i) => {
         const v = kb.let(values.at(x, [i]), "v");
-        ctx.checkIndex(kb, "bincount", 0, v, c(length));
-        kb.if(inRange(v, c(length)), () =>
+        ctx.checkIndex(kb, "bincount", 0, v, dimExpr(length));
+        kb.if(inRange(v, dimExpr(length)), () =>
           kb.store(out, v, iadd({ kind: "load", buffer: out, index: v, type: "i32" }, c(1))),
         );
       },
@@ -306,13 +306,13 @@ export function lowerBincount(ctx: OpContext, e: Eqn<"bincount">): void {
   const k = ctx.kernel("bincount", wg);
   const { kb, values } = k;
   const out = ctx.output(k, e.out);
-  const b = perItem(kb, c(length));
+  const b = perItem(kb, dimExpr(length));
   const count = kb.mutable(c(0), "count", "i32");
   kb.for(
     c(0),
     dimExpr(n),
     (i) => {
-      ctx.checkIndex(kb, "bincount", 0, values.at(x, [i]), c(length));
+      ctx.checkIndex(kb, "bincount", 0, values.at(x, [i]), dimExpr(length));
       kb.if(eq(values.at(x, [i]), b), () => kb.assign(count, iadd(count, c(1))));
     },
     "i",
