@@ -15,6 +15,7 @@ import {
   type Stmt,
 } from "../../codegen/kernel_ir";
 import { workerPool, type WorkerPool } from "./pool";
+import { MAX_I32_ELEMENTS, bindBufferSizes } from "../../codegen/bind_sizes";
 
 /** A compiled kernel: runs workgroups [first, last) of `numGroups`. */
 type KernelFn = (
@@ -94,8 +95,9 @@ export function runBundle(
   let arrays = p.arenas.get(key);
   if (!arrays) {
     arrays = new Map();
+    const sizes = bindBufferSizes(bundle, dims, MAX_I32_ELEMENTS, "cpu runtime"); // once per new binding
     for (const b of bundle.buffers) {
-      const a = allocFor(b.type, evalSize(b.size, dims), shared);
+      const a = allocFor(b.type, sizes.get(b.name)!, shared);
       if (b.init) a.set(b.init);
       arrays.set(b.name, a);
     }

@@ -237,3 +237,22 @@ describe("binding dims", () => {
     expect(() => evalProgram(r, [f64([1, 2, 3, 4], [4])])).toThrow(/cannot bind named dim "T" from input 0, dim 0/);
   });
 });
+
+describe("bind-time size checks of compiled bundles", () => {
+  it("a buffer that would pass 2^31 - 1 elements at the bound T is an error naming the buffer, its size and T", async () => {
+    const { compile } = await import("../../codegen/compile");
+    const { runBundle } = await import("../../backends/cpu/runtime");
+    const { bindBufferSizes } = await import("../../codegen/bind_sizes");
+    const b = compile(
+      trace((x: Tensor) => reshape(x.mul(2), [-1]), spec(["T", 64])),
+      { target: "js" },
+    );
+    expect(bindBufferSizes(b, new Map([["T", 3]])).get(b.outputs[0]!)).toBe(192);
+    const big = new Map([["T", 2 ** 26]]); // T*64 = 2^32 elements
+    expect(() => bindBufferSizes(b, big)).toThrow(/has 4294967296 elements at T = 67108864, more than the 2147483647/);
+    // the cpu runtime checks before it allocates anything
+    expect(() => runBundle(b, [new Float32Array(0)], big)).toThrow(
+      /cpu runtime: buffer .*\[T\*64\]\) has 4294967296 elements/,
+    );
+  });
+});
