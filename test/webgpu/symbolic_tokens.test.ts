@@ -1,0 +1,37 @@
+/**
+ * The MoE layers of test/moe/symbolic_tokens.test.ts, traced once with a
+ * symbolic token count T, run on WebGPU at T = 1, 7 and 33 and equal the
+ * programs traced at that T (forward and gradient). Larger T (300, 1024) run
+ * on interp and cpu only: SwiftShader executes WGSL on the CPU, and the
+ * gradient programs at T = 1024 take minutes there, not what a suite needs.
+ */
+import { describe, it } from "vitest";
+import { webgpuBackend } from "../../backends/webgpu/index";
+import { expectSameAsConcrete, inputsAt, symbolicCases, tracePrograms } from "../moe/symbolic_layers";
+import { webgpuForTests } from "./test_device";
+
+const ctx = await webgpuForTests();
+const onWebGPU = (p: Parameters<typeof webgpuBackend.run>[0], xs: Parameters<typeof webgpuBackend.run>[1]) =>
+  webgpuBackend.run(p, xs);
+
+describe.runIf(ctx)("webgpu: MoE layers traced once with a symbolic token count", () => {
+  for (const c of symbolicCases()) {
+    it(`${c.name}: forward and gradient at T = 1, 7, 33 equal the concrete traces`, async () => {
+      const sym = tracePrograms(c, "T");
+      for (const T of [1, 7, 33]) {
+        const conc = tracePrograms(c, T);
+        for (const [kind, gradient] of [
+          ["forward", false],
+          ["gradient", true],
+        ] as const)
+          await expectSameAsConcrete(
+            onWebGPU,
+            sym[kind],
+            conc[kind],
+            inputsAt(c, T, gradient),
+            `${c.name}, ${kind}, T = ${T}, webgpu`,
+          );
+      }
+    }, 300_000);
+  }
+});
