@@ -13,7 +13,7 @@
  */
 import { dimToString, evalDim, type Dim } from "../dsl/dims";
 
-/** Element types a kernel computes with. `f64` only exists on the JS target. */
+/** Element types a kernel computes with. `f64` only exists on the CPU targets (js, wasm). */
 export type ScalarType = "f32" | "f64" | "f16" | "i32" | "u32" | "bool";
 
 /**
@@ -176,7 +176,7 @@ export interface Launch {
   readonly bindings: Readonly<Record<string, string>>;
 }
 
-export type Target = "wgsl" | "cuda" | "js";
+export type Target = "wgsl" | "cuda" | "js" | "wasm";
 
 /**
  * Run-time index checks (optional): kernels that read or scatter through

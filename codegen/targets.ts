@@ -64,6 +64,16 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     runtimeChecksByDefault: true,
     hoistInvariants: true,
   },
+  wasm: {
+    name: "wasm",
+    threads: "serial",
+    sharedMemory: false,
+    integerAtomics: false,
+    floatAccumulator: "f64",
+    wideIndices: false,
+    runtimeChecksByDefault: true,
+    hoistInvariants: true,
+  },
 };
 
 /**

@@ -14,6 +14,7 @@
  * cpu backend runs on the calling thread alone.
  */
 import type { AnyTypedArray } from "../../dsl/dtype";
+import { hostImportsSource } from "../../codegen/emit/wasm/imports";
 
 type WorkerThreads = typeof import("node:worker_threads");
 
@@ -24,6 +25,17 @@ export interface LaunchTask {
   readonly sizes: readonly number[];
   readonly numGroups: number;
   readonly chunk: number;
+  /**
+   * A wasm kernel (then `source` and `buffers` are unused): each thread runs its
+   * own instance (cached under `key`) over the one shared memory, called as
+   * `kernel(...args, first, last)`.
+   */
+  readonly wasm?: {
+    readonly module: WebAssembly.Module;
+    readonly memory: WebAssembly.Memory;
+    readonly key: string;
+    readonly args: readonly number[];
+  };
 }
 
 const IDLE = 0;
@@ -32,7 +44,7 @@ const FAILED = 2;
 /** The worker thread has ended (set by its exit handler): the pool is closed. */
 const EXITED = 3;
 
-/** The worker's program: wait for a slice, run it (compiling each kernel source once), report. */
+/** The worker's program: wait for a slice, run it (compiling each kernel source or wasm instance once), report. */
 const WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require("node:worker_threads");
 const { port, status, next, index } = workerData;
@@ -42,6 +54,8 @@ process.on("exit", () => {
   Atomics.notify(status, index);
 });
 const kernels = new Map();
+// Host functions wasm kernels import (codegen/emit/wasm/imports.ts).
+const HOST = ${hostImportsSource()};
 for (;;) {
   // Sleep until the caller marks this worker BUSY (after posting a task); a
   // FAILED status stays until the caller has read the error and reset it.
@@ -49,16 +63,22 @@ for (;;) {
   for (let s = Atomics.load(status, index); s !== ${BUSY}; s = Atomics.load(status, index)) Atomics.wait(status, index, s);
   const task = receiveMessageOnPort(port).message;
   try {
-    let fn = kernels.get(task.source);
+    const w = task.wasm;
+    const key = w ? w.key : task.source;
+    let fn = kernels.get(key);
     if (!fn) {
       if (kernels.size > 512) kernels.clear();
-      fn = new Function("return " + task.source)();
-      kernels.set(task.source, fn);
+      fn = w
+        ? new WebAssembly.Instance(w.module, { mf: { memory: w.memory, ...HOST } }).exports.kernel
+        : new Function("return " + task.source)();
+      kernels.set(key, fn);
     }
     for (;;) {
       const first = Atomics.add(next, 0, task.chunk);
       if (first >= task.numGroups) break;
-      fn(task.buffers, task.sizes, task.numGroups, first, Math.min(first + task.chunk, task.numGroups));
+      const last = Math.min(first + task.chunk, task.numGroups);
+      if (w) fn(...w.args, first, last);
+      else fn(task.buffers, task.sizes, task.numGroups, first, last);
     }
     Atomics.store(status, index, ${IDLE});
   } catch (e) {

@@ -1,5 +1,5 @@
 /**
- * Runs a JS-target KernelBundle over typed arrays: allocates the bundle's
+ * Runs a JS-target KernelBundle over typed arrays (wasm-target bundles go to wasm_runtime.ts): allocates the bundle's
  * buffers for the bound dims (kept for the next run with the same dims),
  * runs the launch schedule, returns copies of the outputs. Launches with
  * enough work are split by workgroups across a pool of worker threads over
@@ -16,9 +16,10 @@ import {
 } from "../../codegen/kernel_ir";
 import { workerPool, type WorkerPool } from "./pool";
 import { MAX_I32_ELEMENTS, bindBufferSizes } from "../../codegen/bind_sizes";
+import { runWasmBundle } from "./wasm_runtime";
 
 /** A compiled kernel: runs workgroups [first, last) of `numGroups`. */
-type KernelFn = (
+export type KernelFn = (
   buffers: AnyTypedArray[],
   sizes: readonly number[],
   numGroups: number,
@@ -39,7 +40,7 @@ function prepare(bundle: KernelBundle): Prepared {
   let p = prepared.get(bundle);
   if (!p) {
     if (bundle.target !== "js")
-      throw new Error(`cpu runtime: bundle was compiled for target "${bundle.target}", expected "js"`);
+      throw new Error(`cpu runtime: bundle was compiled for target "${bundle.target}", expected "js" or "wasm"`);
     p = { fns: new Map(), kernels: new Map(), arenas: new Map() };
     for (const k of bundle.kernels) {
       p.fns.set(k.name, new Function(`return ${k.source}`)() as KernelFn);
@@ -63,13 +64,13 @@ function hasLoop(ss: readonly Stmt[]): boolean {
 }
 
 /** Whether a launch is worth splitting across threads (a wake-up costs tens of microseconds). */
-function worthSplitting(k: Kernel, groups: number): boolean {
+export function worthSplitting(k: Kernel, groups: number): boolean {
   const threads = groups * k.workgroupSize;
   return groups > 1 && (threads >= 16384 || (hasLoop(k.body) && threads >= 64));
 }
 
 /** Workgroups per claimed chunk: about 8 chunks per thread, so a slowed thread holds little back. */
-function chunkSize(groups: number, threads: number): number {
+export function chunkSize(groups: number, threads: number): number {
   return Math.max(1, Math.ceil(groups / (threads * 8)));
 }
 
@@ -86,6 +87,7 @@ export function runBundle(
   /** Called after each launch with its wall time (profiling). */
   observe?: (launch: Launch, kernel: Kernel, ms: number) => void,
 ): AnyTypedArray[] {
+  if (bundle.target === "wasm") return runWasmBundle(bundle, inputs, dims, observe);
   const p = prepare(bundle);
   if (inputs.length !== bundle.inputs.length)
     throw new Error(`cpu runtime: expected ${bundle.inputs.length} inputs, got ${inputs.length}`);
@@ -104,12 +106,7 @@ export function runBundle(
     if (p.arenas.size > 4) p.arenas.clear();
     p.arenas.set(key, arrays);
   }
-  bundle.inputs.forEach((name, i) => {
-    const dst = arrays!.get(name)!;
-    if (dst.length !== inputs[i]!.length)
-      throw new Error(`cpu runtime: input ${i} has ${inputs[i]!.length} elements, expected ${dst.length}`);
-    dst.set(inputs[i]!);
-  });
+  copyInputs(bundle, inputs, arrays);
   for (const launch of bundle.schedule) {
     const groups = evalSize(launch.grid, dims);
     if (groups <= 0) continue;
@@ -130,16 +127,38 @@ export function runBundle(
     } else fn(buffers, sizes, groups);
     observe?.(launch, kernel, performance.now() - t0);
   }
-  if (bundle.checks) {
-    const flag = arrays.get(bundle.checks.buffer)!;
-    if (flag[0]) {
-      const message = bundle.checks.messages[flag[0] - 1] ?? "an index is out of range";
-      throw new RangeError(message.replaceAll("{index}", String(flag[1])).replaceAll("{size}", String(flag[2])));
-    }
+  raiseIndexCheck(bundle, arrays);
+  return copyOutputs(bundle, arrays);
+}
+
+/** Copies the inputs into the arena's input buffers, checking their lengths. */
+export function copyInputs(
+  bundle: KernelBundle,
+  inputs: readonly AnyTypedArray[],
+  arrays: ReadonlyMap<string, AnyTypedArray>,
+): void {
+  bundle.inputs.forEach((name, i) => {
+    const dst = arrays.get(name)!;
+    if (dst.length !== inputs[i]!.length)
+      throw new Error(`cpu runtime: input ${i} has ${inputs[i]!.length} elements, expected ${dst.length}`);
+    dst.set(inputs[i]!);
+  });
+}
+
+/** Fails like the interpreter when a kernel reported a bad index (bundle.checks). */
+export function raiseIndexCheck(bundle: KernelBundle, arrays: ReadonlyMap<string, AnyTypedArray>): void {
+  if (!bundle.checks) return;
+  const flag = arrays.get(bundle.checks.buffer)!;
+  if (flag[0]) {
+    const message = bundle.checks.messages[flag[0] - 1] ?? "an index is out of range";
+    throw new RangeError(message.replaceAll("{index}", String(flag[1])).replaceAll("{size}", String(flag[2])));
   }
-  // Copies: the arena is reused by the next run, and callers get ordinary (unshared) arrays.
+}
+
+/** Copies of the outputs: the arena is reused by the next run, and callers get ordinary (unshared) arrays. */
+export function copyOutputs(bundle: KernelBundle, arrays: ReadonlyMap<string, AnyTypedArray>): AnyTypedArray[] {
   return bundle.outputs.map((name) => {
-    const a = arrays!.get(name)!;
+    const a = arrays.get(name)!;
     const out = allocFor(bundle.buffers.find((b) => b.name === name)!.type, a.length);
     out.set(a);
     return out;

@@ -5,3 +5,4 @@
 import "./cuda";
 import "./js";
 import "./wgsl";
+import "./wasm/emitter";

@@ -86,8 +86,8 @@ function id(name: string): string {
 
 const sizeId = (name: string) => `mf_d_${name}`;
 
-/** Helper functions kernels may call; each kernel includes the ones it uses. */
-const HELPERS: Record<string, string> = {
+/** Helper functions kernels may call; each kernel includes the ones it uses (the wasm target imports some). */
+export const JS_HELPERS: Record<string, string> = {
   mf_idiv: "function mf_idiv(a, b) { return b === 0 ? 0 : (a / b) | 0; }",
   mf_irem: "function mf_irem(a, b) { return b === 0 ? 0 : (a % b) | 0; }",
   mf_udiv: "function mf_udiv(a, b) { return b === 0 ? 0 : (a / b) >>> 0; }",
@@ -418,7 +418,7 @@ export function renderJs(kernel: Kernel): string {
   lines.push(`  const mf_lo = mf_first ?? 0, mf_hi = mf_last ?? mf_numGroups;`);
   if (kernel.params.length) lines.push(`  const [${kernel.params.map((p) => id(p.name)).join(", ")}] = mf_buffers;`);
   kernel.sizes.forEach((s, i) => lines.push(`  const ${sizeId(s)} = mf_sizes[${i}];`));
-  for (const h of w.helpers) lines.push(...HELPERS[h]!.split("\n").map((l) => `  ${l}`));
+  for (const h of w.helpers) lines.push(...JS_HELPERS[h]!.split("\n").map((l) => `  ${l}`));
   if (!generator) {
     lines.push(`  const mf_end = mf_hi * ${wg};`);
     lines.push(`  mf_thread: for (let mf_gid = mf_lo * ${wg}; mf_gid < mf_end; mf_gid++) {`);

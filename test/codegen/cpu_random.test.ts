@@ -12,48 +12,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { cpuBackend } from "../../backends/cpu/backend";
-import { gradientCase, randomProgramArb, runAndCompare } from "../../testing/random_programs";
+import { randomProgramArb } from "../../testing/random_programs";
+import { randomProgramSuite } from "./random_suite";
 import { gpuShapedOnJs, onCpu } from "./runners";
 
 describe("cpu backend equals the interpreter on random programs", () => {
-  it("forward programs (300 cases)", async () => {
-    await fc.assert(
-      fc.asyncProperty(randomProgramArb(), (c) => runAndCompare(onCpu, c.program, c.inputs, 1e-4).then(() => true)),
-      { numRuns: 300 },
-    );
-  });
-
-  it("gradient programs from vjpProgram (200 cases)", async () => {
-    await fc.assert(
-      fc.asyncProperty(randomProgramArb({ maxSteps: 5 }), fc.nat(), async (c, seed) => {
-        const g = gradientCase(c, seed);
-        await runAndCompare(onCpu, g.program, g.inputs, 1e-4);
-      }),
-      { numRuns: 200 },
-    );
-  });
-
-  it("f64 programs and their gradients match to 1e-10 (60 cases)", async () => {
-    await fc.assert(
-      fc.asyncProperty(randomProgramArb({ dtype: "f64", maxSteps: 4 }), async (c) => {
-        await runAndCompare(onCpu, c.program, c.inputs, 1e-10);
-        const g = gradientCase(c);
-        await runAndCompare(onCpu, g.program, g.inputs, 1e-10);
-      }),
-      { numRuns: 60 },
-    );
-  });
-
-  it("programs on inputs of more than 65535 elements, forward and gradient (6 cases)", async () => {
-    await fc.assert(
-      fc.asyncProperty(randomProgramArb({ large: true, maxSteps: 3 }), async (c) => {
-        await runAndCompare(onCpu, c.program, c.inputs, 1e-4);
-        const g = gradientCase(c);
-        await runAndCompare(onCpu, g.program, g.inputs, 1e-4);
-      }),
-      { numRuns: 6 },
-    );
-  });
+  randomProgramSuite(onCpu, { forward: 300, gradient: 200, f64: 60, large: 6 });
 
   it("outputs are host tensors of the program's output shapes", () => {
     const [c] = fc.sample(randomProgramArb(), { numRuns: 1, seed: 7 });
@@ -66,22 +30,5 @@ describe("cpu backend equals the interpreter on random programs", () => {
 });
 
 describe("GPU-shaped schedules (run on the JS target) equal the interpreter", () => {
-  it("forward programs (150 cases)", async () => {
-    await fc.assert(
-      fc.asyncProperty(randomProgramArb(), (c) =>
-        runAndCompare(gpuShapedOnJs, c.program, c.inputs, 1e-4).then(() => true),
-      ),
-      { numRuns: 150 },
-    );
-  });
-
-  it("gradient programs (100 cases)", async () => {
-    await fc.assert(
-      fc.asyncProperty(randomProgramArb({ maxSteps: 4 }), fc.nat(), async (c, seed) => {
-        const g = gradientCase(c, seed);
-        await runAndCompare(gpuShapedOnJs, g.program, g.inputs, 1e-4);
-      }),
-      { numRuns: 100 },
-    );
-  });
+  randomProgramSuite(gpuShapedOnJs, { forward: 150, gradient: 100 }, 4);
 });

@@ -9,7 +9,7 @@ import { runBundle } from "../../backends/cpu/runtime";
 import { cpuBackend } from "../../backends/cpu/backend";
 import { NDArray } from "../../dsl/ndarray";
 import { compile, type CompileOptions } from "../../codegen/compile";
-import type { KernelBundle } from "../../codegen/kernel_ir";
+import type { KernelBundle, Target } from "../../codegen/kernel_ir";
 import type { ScheduleKnobs } from "../../codegen/schedule";
 import type { Program } from "../../dsl/program";
 import { resolveShape } from "../../dsl/shape";
@@ -40,8 +40,8 @@ export function runCompiled(bundle: KernelBundle, program: Program, inputs: read
   return program.outputs.map((v, i) => Tensor._concrete(new NDArray(v.dtype, resolveShape(v.shape, dims), outs[i]!)));
 }
 
-/** A runner compiling with `options` (target js) each time. */
-export function compiledRunner(options: Omit<CompileOptions, "target"> = {}): ProgramRunner {
+/** A runner compiling with `options` (target js unless given) each time. */
+export function compiledRunner(options: Omit<CompileOptions, "target"> & { target?: Target } = {}): ProgramRunner {
   return (p, xs) => runCompiled(compile(p, { target: "js", ...options }), p, xs);
 }
 
@@ -50,3 +50,9 @@ export const onCpu: ProgramRunner = (p, xs) => cpuBackend.run(p, xs);
 
 /** GPU-shaped schedule on the JS target. */
 export const gpuShapedOnJs: ProgramRunner = compiledRunner({ like: "wgsl", knobs: SMALL_GPU_KNOBS });
+
+/** The wasm target (its own schedule). */
+export const onWasm: ProgramRunner = compiledRunner({ target: "wasm" });
+
+/** GPU-shaped schedule on the wasm target (barrier kernels run as JS over the wasm memory). */
+export const gpuShapedOnWasm: ProgramRunner = compiledRunner({ target: "wasm", like: "wgsl", knobs: SMALL_GPU_KNOBS });

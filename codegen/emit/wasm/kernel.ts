@@ -1,0 +1,567 @@
+/**
+ * Kernel IR as a WebAssembly module (scalar code). Semantics are the JS
+ * target's, value for value: f32 values live in f64 registers and are rounded
+ * to f32 whenever a variable is bound, a value is cast or stored (as the JS
+ * target's `Math.fround`), i32 arithmetic wraps, integer division by zero
+ * gives 0, float-to-int casts follow JS ToInt32, transcendentals are the host's
+ * Math functions (imports.ts). So the wasm and JS targets agree bit for bit on
+ * every kernel they both run, and the random-program suites hold for both.
+ *
+ * The module imports one memory ("mf"."memory"); buffers are byte offsets into
+ * it. It exports `kernel(base_0, ..., size_0, ..., numGroups, first, last)`,
+ * which runs workgroups [first, last) (threads one after another, like the JS
+ * target), so a worker pool over one shared memory splits launches by workgroups.
+ * Kernels with shared arrays or barriers are not rendered here (`wasmRenderable`).
+ */
+import {
+  walkExpr,
+  type BinaryOp,
+  type Expr,
+  type Kernel,
+  type ScalarType,
+  type Stmt,
+  type UnaryOp,
+} from "../../kernel_ir";
+import type { FunctionBody, Label } from "./code";
+import { HOST_IMPORTS, HOST_IMPORT_NAMES, type HostImportName } from "./imports";
+import { ModuleBuilder } from "./module";
+import type { Op, ValType } from "./opcodes";
+
+/** How kernels see their memory: shared (worker threads) or not (browsers without cross-origin isolation). */
+export interface WasmMemoryKind {
+  readonly shared: boolean;
+}
+
+/** Largest memory a kernel accepts: 65536 pages of 64 KiB (4 GiB, wasm32's whole address space). */
+export const MAX_PAGES = 65536;
+
+/** Bytes per element of a buffer of each type (f16 is held as f32, bool as u8, like the JS target). */
+export const ELEMENT_BYTES: Record<ScalarType, number> = { f32: 4, f16: 4, f64: 8, i32: 4, u32: 4, bool: 1 };
+const SHIFT: Record<ScalarType, number> = { f32: 2, f16: 2, f64: 3, i32: 2, u32: 2, bool: 0 };
+
+const isFloat = (t: ScalarType) => t === "f32" || t === "f16" || t === "f64";
+const isF32 = (t: ScalarType) => t === "f32" || t === "f16";
+/** The wasm type a value of `t` is held in: floats in f64, the rest in i32. */
+const stackType = (t: ScalarType): ValType => (isFloat(t) ? "f64" : "i32");
+const exprType = (e: Expr): ScalarType => (e.kind === "size" ? "i32" : e.kind === "builtin" ? "u32" : e.type);
+
+function stmtsHave(ss: readonly Stmt[], pred: (s: Stmt) => boolean): boolean {
+  return ss.some(
+    (s) =>
+      pred(s) ||
+      (s.kind === "if" && (stmtsHave(s.then, pred) || stmtsHave(s.else ?? [], pred))) ||
+      (s.kind === "for" && stmtsHave(s.body, pred)),
+  );
+}
+
+/** Whether the scalar wasm emitter renders `kernel` (no shared arrays, no barriers: those stay on the JS target). */
+export function wasmRenderable(kernel: Kernel): true | string {
+  if (kernel.shared.length) return "it uses workgroup shared memory";
+  if (stmtsHave(kernel.body, (s) => s.kind === "barrier")) return "it has barriers";
+  return true;
+}
+
+/** Functions defined in every kernel module after the imports (integer helpers with the JS target's edge cases). */
+type Helper = "idiv" | "irem" | "udiv" | "urem" | "imax" | "imin" | "umax" | "umin" | "iabs" | "fsign" | "toInt32";
+
+interface Local {
+  readonly index: number;
+  readonly type: ScalarType;
+}
+
+function hasLoad(e: Expr): boolean {
+  let found = false;
+  walkExpr(e, (x) => (found ||= x.kind === "load" || x.kind === "call"));
+  return found;
+}
+
+class KernelWriter {
+  private readonly vars = new Map<string, Local>();
+  private readonly bases = new Map<string, { index: number; type: ScalarType }>();
+  private readonly sizes = new Map<string, number>();
+  private readonly gid: number;
+  private readonly group: number;
+  private readonly lid: number;
+  private readonly numGroups: number;
+  private next: Label | null = null;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly fb: FunctionBody,
+    private readonly imports: Record<HostImportName, number>,
+    private readonly helpers: Record<Helper, number>,
+  ) {
+    kernel.params.forEach((p, i) => this.bases.set(p.name, { index: i, type: p.type }));
+    kernel.sizes.forEach((s, i) => this.sizes.set(s, kernel.params.length + i));
+    const extra = kernel.params.length + kernel.sizes.length;
+    this.numGroups = extra;
+    this.gid = fb.local("i32");
+    this.group = fb.local("i32");
+    this.lid = fb.local("i32");
+  }
+
+  /** The thread loop over workgroups [first, last), each thread's body in a block that `return` exits. */
+  run(): void {
+    const fb = this.fb;
+    const wg = this.kernel.workgroupSize;
+    const first = this.numGroups + 1;
+    const last = this.numGroups + 2;
+    const end = fb.local("i32");
+    fb.get(last).i32(wg).op("i32.mul").set(end);
+    fb.get(first).i32(wg).op("i32.mul").set(this.gid);
+    fb.block((done) =>
+      fb.loop((thread) => {
+        fb.get(this.gid).get(end).op("i32.ge_u").brIf(done);
+        if (wg === 1) fb.get(this.gid).set(this.group).i32(0).set(this.lid);
+        else {
+          fb.get(this.gid).i32(wg).op("i32.div_u").set(this.group);
+          fb.get(this.gid).i32(wg).op("i32.rem_u").set(this.lid);
+        }
+        fb.block((next) => {
+          this.next = next;
+          this.stmts(this.kernel.body);
+        });
+        fb.get(this.gid).i32(1).op("i32.add").set(this.gid);
+        fb.br(thread);
+      }),
+    );
+  }
+
+  private local(name: string, type: ScalarType): Local {
+    const have = this.vars.get(name);
+    if (have && stackType(have.type) === stackType(type)) return have;
+    const l = { index: this.fb.local(stackType(type)), type };
+    this.vars.set(name, l);
+    return l;
+  }
+
+  /** Rounds the f64 on the stack to f32 (a no-op for other types). */
+  private round(t: ScalarType): void {
+    if (isF32(t)) this.fb.op("f32.demote_f64").op("f64.promote_f32");
+  }
+
+  private stmts(ss: readonly Stmt[]): void {
+    for (const s of ss) this.stmt(s);
+  }
+
+  private stmt(s: Stmt): void {
+    const fb = this.fb;
+    switch (s.kind) {
+      case "let": {
+        const l = this.local(s.name, s.type);
+        this.bind(s.init, s.type);
+        fb.set(l.index);
+        return;
+      }
+      case "assign": {
+        const l = this.vars.get(s.name);
+        if (!l) throw new Error(`wasm emitter: assignment to undeclared variable ${s.name}`);
+        this.bind(s.value, l.type);
+        fb.set(l.index);
+        return;
+      }
+      case "store":
+      case "atomicAdd": {
+        const b = this.bases.get(s.buffer);
+        if (!b) throw new Error(`wasm emitter: store to unknown buffer ${s.buffer}`);
+        this.address(b.index, b.type, s.index);
+        this.exprAs(s.value, b.type);
+        if (s.kind === "atomicAdd") {
+          if (b.type !== "i32" && b.type !== "u32")
+            throw new Error(`wasm emitter: atomicAdd on a ${b.type} buffer (only i32/u32)`);
+          fb.atomic("i32.atomic.rmw.add").op("drop");
+        } else this.storeOp(b.type);
+        return;
+      }
+      case "if":
+        this.exprAs(s.cond, "bool");
+        fb.if(() => this.stmts(s.then), s.else?.length ? () => this.stmts(s.else!) : undefined);
+        return;
+      case "for": {
+        const v = this.local(s.var, "i32");
+        this.exprAs(s.start, "i32");
+        fb.set(v.index);
+        fb.block((exit) =>
+          fb.loop((again) => {
+            fb.get(v.index);
+            this.exprAs(s.end, "i32");
+            fb.op("i32.ge_s").brIf(exit);
+            this.stmts(s.body);
+            fb.get(v.index);
+            if (s.step) this.exprAs(s.step, "i32");
+            else fb.i32(1);
+            fb.op("i32.add").set(v.index);
+            fb.br(again);
+          }),
+        );
+        return;
+      }
+      case "return":
+        fb.br(this.next!);
+        return;
+      case "comment":
+        return;
+      case "barrier":
+      case "sharedStore":
+        throw new Error(`wasm emitter: ${s.kind} is not supported (kernel ${this.kernel.name} stays on the JS target)`);
+    }
+  }
+
+  /** A value bound to a variable of type `t`: f32 values are rounded (as the JS target's Math.fround). */
+  private bind(e: Expr, t: ScalarType): void {
+    this.exprAs(e, t);
+    if (isF32(t) && !(isF32(exprType(e)) && (e.kind === "load" || e.kind === "var" || e.kind === "const")))
+      this.round(t);
+  }
+
+  private address(base: number, type: ScalarType, index: Expr): void {
+    this.fb.get(base);
+    this.exprAs(index, "i32");
+    if (SHIFT[type]) this.fb.i32(SHIFT[type]).op("i32.shl");
+    this.fb.op("i32.add");
+  }
+
+  private storeOp(t: ScalarType): void {
+    if (isF32(t)) this.fb.op("f32.demote_f64").mem("f32.store");
+    else if (t === "f64") this.fb.mem("f64.store");
+    else if (t === "bool") this.fb.mem("i32.store8");
+    else this.fb.mem("i32.store");
+  }
+
+  /** Pushes `e` converted to type `t` (rounded when `t` is f32). */
+  private exprAs(e: Expr, t: ScalarType): void {
+    const from = exprType(e);
+    this.expr(e);
+    this.convert(from, t);
+  }
+
+  /** Converts the value on the stack from `from` to `to` (the JS target's cast). */
+  private convert(from: ScalarType, to: ScalarType): void {
+    const fb = this.fb;
+    if (from === to || (isF32(from) && isF32(to))) return;
+    if (to === "bool") {
+      if (isFloat(from))
+        fb.op("f64.abs").f64(0).op("f64.gt"); // !!x: false for 0, -0 and NaN
+      else fb.i32(0).op("i32.ne");
+      return;
+    }
+    if (isFloat(to)) {
+      if (from === "i32") fb.op("f64.convert_i32_s");
+      else if (from === "u32" || from === "bool") fb.op("f64.convert_i32_u");
+      this.round(to);
+      return;
+    }
+    // to i32 / u32 (same bits)
+    if (isFloat(from)) fb.call(this.helpers.toInt32);
+  }
+
+  private expr(e: Expr): void {
+    const fb = this.fb;
+    switch (e.kind) {
+      case "const":
+        if (isFloat(e.type)) fb.f64(isF32(e.type) ? Math.fround(e.value) : e.value);
+        else if (e.type === "bool") fb.i32(e.value ? 1 : 0);
+        else fb.i32(e.value | 0);
+        return;
+      case "var": {
+        const l = this.vars.get(e.name);
+        if (!l) throw new Error(`wasm emitter: variable ${e.name} is read before it is declared`);
+        fb.get(l.index);
+        return;
+      }
+      case "size": {
+        const i = this.sizes.get(e.name);
+        if (i === undefined) throw new Error(`wasm emitter: size ${e.name} is not among the kernel's sizes`);
+        fb.get(i);
+        return;
+      }
+      case "builtin":
+        fb.get(
+          e.name === "globalLinear"
+            ? this.gid
+            : e.name === "groupLinear"
+              ? this.group
+              : e.name === "localLinear"
+                ? this.lid
+                : this.numGroups,
+        );
+        return;
+      case "load": {
+        const b = this.bases.get(e.buffer);
+        if (!b) throw new Error(`wasm emitter: load from unknown buffer ${e.buffer}`);
+        this.address(b.index, b.type, e.index);
+        if (isF32(b.type)) fb.mem("f32.load").op("f64.promote_f32");
+        else if (b.type === "f64") fb.mem("f64.load");
+        else if (b.type === "bool") fb.mem("i32.load8_u");
+        else fb.mem("i32.load");
+        this.convert(b.type, e.type);
+        return;
+      }
+      case "sharedLoad":
+        throw new Error(`wasm emitter: shared memory is not supported (kernel ${this.kernel.name})`);
+      case "unary":
+        this.exprAs(e.arg, e.type === "bool" ? "bool" : e.type);
+        return this.unary(e.op, e.type);
+      case "binary":
+        return this.binary(e);
+      case "select": {
+        const t = stackType(e.type);
+        // Branches that load or call are evaluated only when taken (a select would run both).
+        if (hasLoad(e.onTrue) || hasLoad(e.onFalse)) {
+          this.exprAs(e.cond, "bool");
+          fb.if(
+            () => this.exprAs(e.onTrue, e.type),
+            () => this.exprAs(e.onFalse, e.type),
+            t,
+          );
+        } else {
+          this.exprAs(e.onTrue, e.type);
+          this.exprAs(e.onFalse, e.type);
+          this.exprAs(e.cond, "bool");
+          fb.op("select");
+        }
+        return;
+      }
+      case "cast":
+        return this.exprAs(e.arg, e.type);
+      case "call":
+        return this.call(e);
+    }
+  }
+
+  private unary(op: UnaryOp, t: ScalarType): void {
+    const fb = this.fb;
+    // Like the JS target, results stay unrounded until bound (`bind`).
+    const float = isFloat(t);
+    switch (op) {
+      case "neg":
+        if (float) fb.op("f64.neg");
+        else fb.i32(-1).op("i32.mul");
+        return;
+      case "exp":
+      case "log":
+      case "log1p":
+      case "tanh":
+      case "sin":
+      case "cos":
+      case "sigmoid":
+        fb.call(this.imports[op]);
+        return;
+      case "sqrt":
+        fb.op("f64.sqrt");
+        return;
+      case "rsqrt": {
+        const x = this.scratch("f64");
+        fb.set(x).f64(1).get(x).op("f64.sqrt").op("f64.div");
+        return;
+      }
+      case "abs":
+        if (float) fb.op("f64.abs");
+        else fb.call(this.helpers.iabs);
+        return;
+      case "sign":
+        if (float) fb.call(this.helpers.fsign);
+        else {
+          const x = this.scratch("i32");
+          // (x > 0) - (x < 0)
+          fb.tee(x).i32(0).op("i32.gt_s").get(x).i32(0).op("i32.lt_s").op("i32.sub");
+        }
+        return;
+      case "not":
+        fb.op("i32.eqz");
+        return;
+      case "bitNot":
+        fb.i32(-1).op("i32.xor");
+        return;
+    }
+  }
+
+  private readonly scratches = new Map<ValType, number>();
+  /** A scratch local, used only within one operation (never across sub-expressions). */
+  private scratch(t: ValType): number {
+    let i = this.scratches.get(t);
+    if (i === undefined) this.scratches.set(t, (i = this.fb.local(t)));
+    return i;
+  }
+
+  private binary(e: Expr & { kind: "binary" }): void {
+    const fb = this.fb;
+    const opType = ["eq", "ne", "lt", "le", "gt", "ge"].includes(e.op) ? exprType(e.lhs) : e.type;
+    const operand = opType === "bool" && !["and", "or", "eq", "ne"].includes(e.op) ? "i32" : opType;
+    const divisor = e.rhs.kind === "const" && e.rhs.value !== 0 && e.rhs.value !== -1 ? e.rhs.value : null;
+    this.exprAs(e.lhs, operand);
+    this.exprAs(e.rhs, operand);
+    const t = operand;
+    if (isFloat(t)) {
+      const FLOAT: Partial<Record<BinaryOp, Op>> = {
+        add: "f64.add",
+        sub: "f64.sub",
+        mul: "f64.mul",
+        div: "f64.div",
+        max: "f64.max",
+        min: "f64.min",
+        eq: "f64.eq",
+        ne: "f64.ne",
+        lt: "f64.lt",
+        le: "f64.le",
+        gt: "f64.gt",
+        ge: "f64.ge",
+      };
+      const op = FLOAT[e.op];
+      if (op) fb.op(op);
+      else if (e.op === "pow") fb.call(this.imports.pow);
+      else if (e.op === "rem") fb.call(this.imports.fmod);
+      else throw new Error(`wasm emitter: ${e.op} on ${t} values`);
+      return;
+    }
+    const unsigned = t === "u32";
+    switch (e.op) {
+      case "add":
+        return void fb.op("i32.add");
+      case "sub":
+        return void fb.op("i32.sub");
+      case "mul":
+        return void fb.op("i32.mul");
+      case "div":
+        if (divisor !== null && !unsigned) return void fb.op("i32.div_s");
+        return void fb.call(unsigned ? this.helpers.udiv : this.helpers.idiv);
+      case "rem":
+        if (divisor !== null && !unsigned) return void fb.op("i32.rem_s");
+        return void fb.call(unsigned ? this.helpers.urem : this.helpers.irem);
+      case "max":
+        return void fb.call(unsigned ? this.helpers.umax : this.helpers.imax);
+      case "min":
+        return void fb.call(unsigned ? this.helpers.umin : this.helpers.imin);
+      case "pow": {
+        // Integer pow as the JS target computes it: Math.pow on the numbers, then wrapped to 32 bits.
+        const b = this.scratch("i32");
+        fb.set(b).op(unsigned ? "f64.convert_i32_u" : "f64.convert_i32_s");
+        fb.get(b).op(unsigned ? "f64.convert_i32_u" : "f64.convert_i32_s");
+        fb.call(this.imports.pow).call(this.helpers.toInt32);
+        return;
+      }
+      case "eq":
+        return void fb.op("i32.eq");
+      case "ne":
+        return void fb.op("i32.ne");
+      case "lt":
+        return void fb.op(unsigned ? "i32.lt_u" : "i32.lt_s");
+      case "le":
+        return void fb.op(unsigned ? "i32.le_u" : "i32.le_s");
+      case "gt":
+        return void fb.op(unsigned ? "i32.gt_u" : "i32.gt_s");
+      case "ge":
+        return void fb.op(unsigned ? "i32.ge_u" : "i32.ge_s");
+      case "and":
+      case "bitAnd":
+        return void fb.op("i32.and");
+      case "or":
+      case "bitOr":
+        return void fb.op("i32.or");
+      case "bitXor":
+        return void fb.op("i32.xor");
+      case "shl":
+        return void fb.op("i32.shl");
+      case "shr":
+        return void fb.op(unsigned ? "i32.shr_u" : "i32.shr_s");
+    }
+  }
+
+  private call(e: Expr & { kind: "call" }): void {
+    const fb = this.fb;
+    switch (e.fn) {
+      case "threefry2x32_0":
+      case "threefry2x32_1":
+        for (const a of e.args) this.exprAs(a, "u32");
+        fb.i32(e.fn === "threefry2x32_0" ? 0 : 1).call(this.imports.threefry);
+        return;
+      case "bitsToUniform":
+        this.exprAs(e.args[0]!, "u32");
+        if (e.type === "f64") fb.op("f64.convert_i32_u").f64(2.3283064365386963e-10).op("f64.mul");
+        else fb.i32(8).op("i32.shr_u").op("f64.convert_i32_u").f64(5.960464477539063e-8).op("f64.mul");
+        return;
+      case "isNan": {
+        const x = this.scratch("f64");
+        this.exprAs(e.args[0]!, "f64");
+        fb.tee(x).get(x).op("f64.ne");
+        return;
+      }
+    }
+  }
+}
+
+/** Defines the integer helpers (JS-target edge cases: x / 0 = 0, INT_MIN / -1 wraps, ToInt32 casts). */
+function defineHelpers(m: ModuleBuilder, imports: Record<HostImportName, number>): Record<Helper, number> {
+  const ii: { params: ValType[]; results: ValType[] } = { params: ["i32", "i32"], results: ["i32"] };
+  const out = {} as Record<Helper, number>;
+  const divLike = (op: Op, signed: boolean) =>
+    m.func(ii, (f) => {
+      // b == 0 ? 0 : (signed && b == -1 ? (op is div ? -a : 0) : a op b)
+      f.get(1).op("i32.eqz");
+      f.if(
+        () => f.i32(0),
+        () => {
+          if (signed) {
+            f.get(1).i32(-1).op("i32.eq");
+            f.if(
+              () => (op === "i32.div_s" ? f.i32(0).get(0).op("i32.sub") : f.i32(0)),
+              () => f.get(0).get(1).op(op),
+              "i32",
+            );
+          } else f.get(0).get(1).op(op);
+        },
+        "i32",
+      );
+    }).index;
+  out.idiv = divLike("i32.div_s", true);
+  out.irem = divLike("i32.rem_s", true);
+  out.udiv = divLike("i32.div_u", false);
+  out.urem = divLike("i32.rem_u", false);
+  const pick = (cmp: Op) => m.func(ii, (f) => f.get(0).get(1).get(0).get(1).op(cmp).op("select")).index;
+  out.imax = pick("i32.gt_s");
+  out.imin = pick("i32.lt_s");
+  out.umax = pick("i32.gt_u");
+  out.umin = pick("i32.lt_u");
+  out.iabs = m.func({ params: ["i32"], results: ["i32"] }, (f) =>
+    f.get(0).i32(0).get(0).op("i32.sub").get(0).i32(0).op("i32.ge_s").op("select"),
+  ).index;
+  out.fsign = m.func({ params: ["f64"], results: ["f64"] }, (f) => {
+    // x > 0 ? 1 : x < 0 ? -1 : 0 (NaN and -0 give 0)
+    f.f64(1).f64(-1).f64(0).get(0).f64(0).op("f64.lt").op("select").get(0).f64(0).op("f64.gt").op("select");
+  }).index;
+  out.toInt32 = m.func({ params: ["f64"], results: ["i32"] }, (f) => {
+    f.get(0).op("f64.abs").f64(2147483648).op("f64.lt");
+    f.if(
+      () => f.get(0).misc("i32.trunc_sat_f64_s"),
+      () => f.get(0).call(imports.toInt32),
+      "i32",
+    );
+  }).index;
+  return out;
+}
+
+/** The module imports: memory, then every host function (HOST_IMPORTS order). */
+export function importHost(m: ModuleBuilder, memory: WasmMemoryKind): Record<HostImportName, number> {
+  m.importMemory({ module: "mf", name: "memory", initial: 0, maximum: MAX_PAGES, shared: memory.shared });
+  const out = {} as Record<HostImportName, number>;
+  for (const n of HOST_IMPORT_NAMES) out[n] = m.importFunc("mf", n, HOST_IMPORTS[n].type);
+  return out;
+}
+
+/**
+ * The wasm module of a kernel (see the file comment for its interface).
+ * @example const bytes = renderWasmKernel(kernel, { shared: true }); WebAssembly.validate(bytes) // true
+ */
+export function renderWasmKernel(kernel: Kernel, memory: WasmMemoryKind): Uint8Array<ArrayBuffer> {
+  const ok = wasmRenderable(kernel);
+  if (ok !== true) throw new Error(`wasm emitter: kernel ${kernel.name} cannot be rendered: ${ok}`);
+  const m = new ModuleBuilder();
+  const imports = importHost(m, memory);
+  const helpers = defineHelpers(m, imports);
+  const params: ValType[] = [...kernel.params.map(() => "i32" as const), ...kernel.sizes.map(() => "i32" as const)];
+  params.push("i32", "i32", "i32"); // numGroups, first, last
+  const { index, body } = m.func({ params, results: [] });
+  new KernelWriter(kernel, body, imports, helpers).run();
+  m.export("kernel", index);
+  return m.encode();
+}
