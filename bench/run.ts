@@ -9,7 +9,12 @@
  * a 1024^3 f32 matmul in GFLOP/s on cpu; then each peer's numbers (webgpu:
  * bench/webgpu.ts). Timings are medians; nothing here asserts a speed.
  *
- * Options: `--quick` (fewer repetitions), `--no-webgpu`.
+ * First (bench/cpu_peers.ts): the peers' layer (T=1024, D=256, H=512, E=8,
+ * top-2, ReLU experts) on moeforge cpu (wasm and js targets), jax-js wasm and
+ * TensorFlow.js wasm in interleaved rounds with the ratios, and GEMM GFLOP/s
+ * against numpy; bench/'s own dependencies (the peers) are installed if missing.
+ *
+ * Options: `--quick` (fewer repetitions), `--no-webgpu`, `--no-peers`.
  */
 import { cpuBackend, cpuBundle } from "../backends/cpu/backend";
 import { cpuThreads } from "../backends/cpu/pool";
@@ -18,6 +23,8 @@ import { evalProgram } from "../dsl/trace";
 import { matmul, spec, trace, type Program, type Tensor } from "../index";
 import { mulberry32, randomFloats } from "../testing/random_programs";
 import { BENCH_MOE, moeInputs, moePrograms } from "./moe_layer";
+import { ensurePeerDeps, gemmSection, layerSection } from "./cpu_peers";
+import { PEER_LAYER } from "./peer_layer";
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has("--quick");
@@ -147,6 +154,11 @@ function matmulSection(n = 1024): void {
 }
 
 async function main(): Promise<void> {
+  if (!args.has("--no-peers")) {
+    ensurePeerDeps();
+    await layerSection(PEER_LAYER, quick ? 3 : 7);
+    gemmSection(PEER_LAYER, quick ? 3 : 5);
+  }
   moeSection();
   matmulSection();
   for (const [name, bench] of Object.entries(PEERS)) {

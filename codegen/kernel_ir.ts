@@ -142,6 +142,33 @@ export interface SharedArray {
   readonly length: number;
 }
 
+/**
+ * A GEMM-shaped kernel, described for targets with contraction micro-kernels
+ * of their own (the wasm target's SIMD128 tiles). The kernel's `body` stays the
+ * definition every other target renders; a target using this computes the
+ * same outputs, its launch's workgroups [0, grid) covering the output tiles of
+ * `tileRows` x `tileCols` in an order of its choosing. Params are named as in
+ * the kernel; sizes are expressions of the kernel's `sizes`.
+ * - `dense`: out[i, n] = sum_k a[i, k] * b[k, n] (rows x depth times depth x cols, row-major);
+ * - `grouped`: rows of `a` come in contiguous groups (`groupSizes`, `groups` of them),
+ *   out[r, n] = sum_k a[r, k] * b[g(r), k, n];
+ * - `groupedWeightGrad`: out[g, k, n] = sum over the rows r of group g of a[r, k] * b[r, n]
+ *   (`rows` is the row count of a and b, `depth` = k's extent).
+ */
+export interface Contraction {
+  readonly kind: "dense" | "grouped" | "groupedWeightGrad";
+  readonly a: string;
+  readonly b: string;
+  readonly out: string;
+  readonly groupSizes?: string;
+  readonly rows: SizeExpr;
+  readonly cols: SizeExpr;
+  readonly depth: SizeExpr;
+  readonly groups?: SizeExpr;
+  readonly tileRows: number;
+  readonly tileCols: number;
+}
+
 /** One kernel, independent of any target. */
 export interface Kernel {
   readonly name: string;
@@ -155,6 +182,8 @@ export interface Kernel {
   readonly body: readonly Stmt[];
   /** Human-readable provenance: the Program variables this kernel computes. */
   readonly comment?: string;
+  /** Set on GEMM-shaped kernels (see Contraction); targets without micro-kernels ignore it. */
+  readonly contraction?: Contraction;
 }
 
 /** A buffer the bundle allocates. Sizes count elements. */

@@ -118,7 +118,13 @@ function isPowerOfTwo(n: number): boolean {
 export function scheduleFor(target: Target, options: ScheduleOptions = {}): Schedule {
   const caps = targetCapabilities(options.like ?? target);
   const gpu = caps.threads === "parallel";
-  const knobs: ScheduleKnobs = { ...(gpu ? GPU_KNOBS : SERIAL_KNOBS), ...options.knobs };
+  // A target with contraction micro-kernels of its own gets their tile as its register tile.
+  const tile = !gpu && caps.contractionTile;
+  const knobs: ScheduleKnobs = {
+    ...(gpu ? GPU_KNOBS : SERIAL_KNOBS),
+    ...(tile ? { tileM: tile.rows, microM: tile.rows, tileN: tile.cols, microN: tile.cols } : {}),
+    ...options.knobs,
+  };
   if (gpu && !isPowerOfTwo(knobs.reduceWorkgroup))
     throw new Error(`schedule: reduceWorkgroup ${knobs.reduceWorkgroup} must be a power of two`);
   if (knobs.tileM % knobs.microM || knobs.tileN % knobs.microN)

@@ -30,6 +30,12 @@ export interface TargetCapabilities {
   readonly runtimeChecksByDefault: boolean;
   /** Hoist loop-invariant code in kernel IR (the target's own compiler does little code motion, e.g. V8). */
   readonly hoistInvariants: boolean;
+  /**
+   * The target renders GEMM kernels (`Kernel.contraction`) with micro-kernels of its
+   * own on output tiles of this shape (its serial register tile); their operands are
+   * first written to plain buffers when they would be computed in place. null: none.
+   */
+  readonly contractionTile: { readonly rows: number; readonly cols: number } | null;
 }
 
 /** Every target's capabilities. */
@@ -43,6 +49,7 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     wideIndices: false,
     runtimeChecksByDefault: false,
     hoistInvariants: false,
+    contractionTile: null,
   },
   cuda: {
     name: "cuda",
@@ -53,6 +60,7 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     wideIndices: true,
     runtimeChecksByDefault: false,
     hoistInvariants: false,
+    contractionTile: null,
   },
   js: {
     name: "js",
@@ -63,6 +71,7 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     wideIndices: false,
     runtimeChecksByDefault: true,
     hoistInvariants: true,
+    contractionTile: null,
   },
   wasm: {
     name: "wasm",
@@ -73,6 +82,8 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     wideIndices: false,
     runtimeChecksByDefault: true,
     hoistInvariants: true,
+    // SIMD128: 4 rows x two f32x4 columns (8 accumulators), the tile that measured best (larger ones spill).
+    contractionTile: { rows: 4, cols: 8 },
   },
 };
 

@@ -1,7 +1,7 @@
 /**
- * The `cpu` backend: compiles a Program for the JS target (cached per program
- * and input signature), runs the kernels over typed arrays, returns host
- * tensors. The fast embedded default when no GPU is present; the interpreter
+ * The `cpu` backend: compiles a Program for the wasm target where WebAssembly
+ * SIMD128 validates, else the JS target (`cpuTarget()` says which and why;
+ * cached per program and target), runs the kernels, returns host tensors. The fast embedded default when no GPU is present; the interpreter
  * stays the oracle it is tested against.
  */
 import { compile } from "../../codegen/compile";
@@ -13,15 +13,19 @@ import { bindDims } from "../../dsl/trace";
 import { NDArray } from "../../dsl/ndarray";
 import type { Backend } from "../registry";
 import { runBundle } from "./runtime";
+import { cpuTarget, type CpuTarget } from "./target";
 
 const bundles = new WeakMap<Program, Map<string, KernelBundle>>();
 
-/** The JS-target bundle of `program` (compiled once per program; named dims stay symbolic). */
-export function cpuBundle(program: Program): KernelBundle {
+/**
+ * The bundle of `program` for the cpu backend's target (`cpuTarget()`, or `target`),
+ * compiled once per program and target; named dims stay symbolic.
+ */
+export function cpuBundle(program: Program, target: CpuTarget = cpuTarget().target): KernelBundle {
   let byKey = bundles.get(program);
   if (!byKey) bundles.set(program, (byKey = new Map()));
-  let b = byKey.get("js");
-  if (!b) byKey.set("js", (b = compile(program, { target: "js" })));
+  let b = byKey.get(target);
+  if (!b) byKey.set(target, (b = compile(program, { target })));
   return b;
 }
 

@@ -6,3 +6,4 @@ registerBackend(cpuBackend);
 
 export { cpuBackend, cpuBundle } from "./backend";
 export { runBundle } from "./runtime";
+export { cpuTarget, type CpuTarget, type CpuTargetChoice } from "./target";

@@ -5,6 +5,7 @@
  */
 import {
   walkBodyExprs,
+  type Contraction,
   type Expr,
   type Kernel,
   type KernelParam,
@@ -24,6 +25,8 @@ export class KernelBuilder {
   private readonly used = new Map<string, number>();
   private readonly paramList: KernelParam[] = [];
   private readonly sharedList: SharedArray[] = [];
+  /** The GEMM this kernel computes, for targets with their own micro-kernels (Kernel.contraction). */
+  contraction?: Contraction;
 
   constructor(
     readonly name: string,
@@ -162,6 +165,7 @@ export class KernelBuilder {
       workgroupSize: this.workgroupSize,
       body,
       ...(comment ? { comment } : {}),
+      ...(this.contraction ? { contraction: this.contraction } : {}),
     };
   }
 }

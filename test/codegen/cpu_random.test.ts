@@ -1,5 +1,6 @@
 /**
- * The cpu backend (JS kernels) equals the interpreter on random programs and
+ * The JS target (the cpu backend's fallback where WebAssembly SIMD is missing;
+ * test/codegen/wasm_random.test.ts runs the same suite on the wasm target) equals the interpreter on random programs and
  * on their reverse-mode gradient programs: f32 outputs to relative 2-norm
  * error 1e-4, f64 to 1e-10, integers and bools exactly. The same programs also
  * run with a GPU-shaped schedule on the JS target (tree reductions, shared
@@ -14,10 +15,10 @@ import { describe, expect, it } from "vitest";
 import { cpuBackend } from "../../backends/cpu/backend";
 import { randomProgramArb } from "../../testing/random_programs";
 import { randomProgramSuite } from "./random_suite";
-import { gpuShapedOnJs, onCpu } from "./runners";
+import { gpuShapedOnJs, onJs } from "./runners";
 
-describe("cpu backend equals the interpreter on random programs", () => {
-  randomProgramSuite(onCpu, { forward: 300, gradient: 200, f64: 60, large: 6 });
+describe("the JS target equals the interpreter on random programs", () => {
+  randomProgramSuite(onJs, { forward: 300, gradient: 200, f64: 60, large: 6 });
 
   it("outputs are host tensors of the program's output shapes", () => {
     const [c] = fc.sample(randomProgramArb(), { numRuns: 1, seed: 7 });

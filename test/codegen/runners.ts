@@ -51,6 +51,9 @@ export const onCpu: ProgramRunner = (p, xs) => cpuBackend.run(p, xs);
 /** GPU-shaped schedule on the JS target. */
 export const gpuShapedOnJs: ProgramRunner = compiledRunner({ like: "wgsl", knobs: SMALL_GPU_KNOBS });
 
+/** The JS target (its own schedule). */
+export const onJs: ProgramRunner = compiledRunner({ target: "js" });
+
 /** The wasm target (its own schedule). */
 export const onWasm: ProgramRunner = compiledRunner({ target: "wasm" });
 

@@ -12,6 +12,7 @@ import type { Kernel } from "../../kernel_ir";
 import { registerEmitter, type Emitter } from "../emitter";
 import { renderJs } from "../js";
 import { ModuleBuilder } from "./module";
+import { renderGemmKernel, simdContraction } from "./gemm";
 import { renderWasmKernel, wasmRenderable, type WasmMemoryKind } from "./kernel";
 
 const PREFIX = "wasm:";
@@ -52,7 +53,7 @@ export function decodeWasmSource(source: string): Uint8Array<ArrayBuffer> | null
 /** Renders a kernel for the wasm target (a validated module, or JS for barrier kernels). */
 export function renderWasmTarget(kernel: Kernel, memory: WasmMemoryKind = wasmMemoryKind()): string {
   if (wasmRenderable(kernel) !== true) return renderJs(kernel);
-  const bytes = renderWasmKernel(kernel, memory);
+  const bytes = simdContraction(kernel) ? renderGemmKernel(kernel, memory) : renderWasmKernel(kernel, memory);
   if (!WebAssembly.validate(bytes))
     throw new Error(`wasm emitter: the module of kernel ${kernel.name} does not validate (an encoder bug)`);
   return PREFIX + toBase64(bytes);

@@ -9,12 +9,18 @@
  *   of B in shared memory per K step (guarded loads, zero padding), barriers
  *   around the compute, each thread accumulating its microM x microN outputs.
  */
-import { c, cast, type Expr, type ScalarType } from "../../kernel_ir";
+import { c, cast, load, type Expr, type ScalarType } from "../../kernel_ir";
 import type { MatmulSchedule } from "../../schedule";
 import type { KernelBuilder } from "../builder";
 import { iadd, idiv, imax, imin, imul, irem, isub } from "../index_math";
 import { localId } from "./common";
 import { and, lt, sharedLoad } from "../ir_ops";
+import type { Var } from "../../../dsl/program";
+import type { ValueLowerer } from "../values";
+import type { KernelHandle, OpContext } from "../op_context";
+import { delinearize, linearize, numelExpr, numelSize } from "../index_math";
+import { gridFor, perItem } from "./common";
+import { targetCapabilities } from "../../targets";
 
 /** Row tiles per group of the grouped tile order. */
 const GROUP_M = 8;
@@ -222,6 +228,44 @@ export function sharedTile(kb: KernelBuilder, s: MatmulSchedule, spec: TileSpec)
     (r) => iadd(spec.rowStart, rowIn(r)),
     (q) => iadd(spec.colStart, colIn(q)),
   );
+}
+
+/** An operand of a GEMM kernel: how the kernel reads it, and the buffer param holding it (null: computed in place). */
+export interface ContractionOperand {
+  readonly buffer: string | null;
+  at(idx: readonly Expr[]): Expr;
+}
+
+/**
+ * How GEMM kernel `k` reads operand `v`. On a target with contraction
+ * micro-kernels (wasm) an f32 operand computed in place (a fused gather, an
+ * activation, a transpose) is first written to a scratch buffer by a kernel
+ * of its own, so the micro-kernel reads plain memory; elsewhere it stays fused.
+ */
+export function contractionOperand(ctx: OpContext, k: KernelHandle, v: Var): ContractionOperand {
+  const direct = bufferParam(k.values, v);
+  const materialise = targetCapabilities(ctx.target).contractionTile !== null && !ctx.schedule.sharedMemory;
+  if (direct || !materialise || v.dtype !== "f32" || k.values.scalars.has(v))
+    return { buffer: direct, at: (idx) => k.values.at(v, idx) };
+  const wg = ctx.schedule.knobs.elementwiseWorkgroup;
+  const m = ctx.kernel("operand", wg);
+  const temp = ctx.temp("f32", numelSize(v.shape), "operand");
+  const i = perItem(m.kb, numelExpr(v.shape));
+  const value = m.values.at(v, delinearize(i, v.shape));
+  m.kb.store(ctx.bindTemp(m, temp, "readWrite"), i, value);
+  ctx.launch(m, gridFor(numelSize(v.shape), wg), `${v} materialised for a SIMD contraction`);
+  const name = ctx.bindTemp(k, temp, "read");
+  return { buffer: name, at: (idx) => load(name, linearize(idx, v.shape), "f32") };
+}
+
+/**
+ * The buffer param holding `v` when the kernel reads it straight from memory
+ * (not computed in place, not a held scalar or literal), else null: a
+ * Contraction can only name buffers.
+ */
+export function bufferParam(values: ValueLowerer, v: Var): string | null {
+  if (values.members.has(v) || values.scalars.has(v) || values.source.consts.has(v)) return null;
+  return values.source.slotOf(v);
 }
 
 /** max(x, 0) for i32 (a tile of a ragged group may start past its end). */

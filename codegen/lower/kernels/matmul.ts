@@ -23,7 +23,7 @@ import {
 } from "../index_math";
 import type { Lowering } from "../lower";
 import { gridFor, groupId, perItem } from "./common";
-import { groupedTileOrder, registerTile, sharedTile, type TileSpec } from "./contraction";
+import { bufferParam, groupedTileOrder, registerTile, sharedTile, type TileSpec } from "./contraction";
 
 export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   const e = g.mains[0] as Eqn<"matmul">;
@@ -67,6 +67,21 @@ export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   };
   if (s.shared) sharedTile(kb, s, spec);
   else registerTile(kb, s, spec, spec.rowStart, spec.colStart);
+  // A plain 2-D product of two buffers with no epilogue is a Contraction (targets' own micro-kernels).
+  const aBuf = bufferParam(values, a);
+  const bBuf = bufferParam(values, b);
+  if (rank === 2 && aBuf && bBuf && g.roots.length === 1 && g.roots[0] === out && !s.shared)
+    kb.contraction = {
+      kind: "dense",
+      a: aBuf,
+      b: bBuf,
+      out: ctx.output(k, out),
+      rows: M,
+      cols: N,
+      depth: K,
+      tileRows: s.tileM,
+      tileCols: s.tileN,
+    };
   ctx.launch(k, s.shared ? tiles : gridFor(tiles, s.workgroupSize), ctx.describeGroup(g));
 }
 

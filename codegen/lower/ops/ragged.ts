@@ -13,7 +13,14 @@ import { dimAdd, type Dim } from "../../../dsl/dims";
 import { ceilDivSize, dimExpr, iadd, iceilDiv, idiv, imul, irem, linearize, mulSizes } from "../index_math";
 import { lt } from "../ir_ops";
 import { gridFor, groupId, perItem } from "../kernels/common";
-import { groupedTileOrder, registerTile, sharedTile, type TileSpec } from "../kernels/contraction";
+import {
+  bufferParam,
+  contractionOperand,
+  groupedTileOrder,
+  registerTile,
+  sharedTile,
+  type TileSpec,
+} from "../kernels/contraction";
 import type { OpContext } from "../op_context";
 
 export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void {
@@ -27,6 +34,8 @@ export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void 
   const tiles = mulSizes(rowTiles, ceilDivSize(N, s.tileN));
   const k = ctx.kernel("ragged_matmul", s.workgroupSize);
   const { kb, values } = k;
+  const opA = contractionOperand(ctx, k, x);
+  const opB = contractionOperand(ctx, k, w);
   const out = ctx.output(k, e.out);
   const tilesN = iceilDiv(dimExpr(N), c(s.tileN));
   const tileCount = imul(iadd(iceilDiv(dimExpr(M), c(s.tileM)), dimExpr(G)), tilesN);
@@ -69,8 +78,8 @@ export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void 
     kStart: c(0),
     kEnd: dimExpr(K),
     accType,
-    loadA: (row, kk) => values.at(x, [row, kk]),
-    loadB: (kk, col) => values.at(w, [g, kk, col]),
+    loadA: (row, kk) => opA.at([row, kk]),
+    loadB: (kk, col) => opB.at([g, kk, col]),
     store: (row, col, acc) =>
       kb.store(
         out,
@@ -80,6 +89,21 @@ export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void 
   };
   if (s.shared) sharedTile(kb, s, spec);
   else registerTile(kb, s, spec, rowStart, spec.colStart);
+  const gsBuf = bufferParam(values, gs);
+  if (opA.buffer && opB.buffer && gsBuf)
+    kb.contraction = {
+      kind: "grouped",
+      a: opA.buffer,
+      b: opB.buffer,
+      out,
+      groupSizes: gsBuf,
+      rows: M,
+      cols: N,
+      depth: K,
+      groups: G,
+      tileRows: s.tileM,
+      tileCols: s.tileN,
+    };
   ctx.launch(k, s.shared ? tiles : gridFor(tiles, s.workgroupSize), ctx.describe(e));
 }
 
@@ -102,6 +126,8 @@ export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmul
   const tiles = mulSizes(G, ceilDivSize(K, s.tileM), ceilDivSize(N, s.tileN));
   const k = ctx.kernel("ragged_matmul_wgrad", s.workgroupSize);
   const { kb, values } = k;
+  const opA = contractionOperand(ctx, k, x);
+  const opB = contractionOperand(ctx, k, dy);
   const out = ctx.output(k, e.out);
   const tilesN = iceilDiv(dimExpr(N), c(s.tileN));
   const tilesK = iceilDiv(dimExpr(K), c(s.tileM));
@@ -120,8 +146,8 @@ export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmul
     kStart: offset,
     kEnd: end,
     accType,
-    loadA: (row, r) => values.at(x, [r, row]),
-    loadB: (r, col) => values.at(dy, [r, col]),
+    loadA: (row, r) => opA.at([r, row]),
+    loadB: (r, col) => opB.at([r, col]),
     store: (row, col, acc) =>
       kb.store(
         out,
@@ -130,5 +156,20 @@ export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmul
       ),
   };
   registerTile(kb, s, spec, spec.rowStart, spec.colStart);
+  const gsBuf = bufferParam(values, gs);
+  if (s.workgroupSize === 1 && opA.buffer && opB.buffer && gsBuf)
+    kb.contraction = {
+      kind: "groupedWeightGrad",
+      a: opA.buffer,
+      b: opB.buffer,
+      out,
+      groupSizes: gsBuf,
+      rows: x.shape[0]!,
+      cols: N,
+      depth: K,
+      groups: G,
+      tileRows: s.tileM,
+      tileCols: s.tileN,
+    };
   ctx.launch(k, gridFor(tiles, s.workgroupSize), ctx.describe(e));
 }

@@ -1,0 +1,111 @@
+/**
+ * The peers' implementations of the benchmark layer (bench/peer_layer.ts):
+ * jax-js on its wasm device (eager) and TensorFlow.js on its wasm backend,
+ * both from bench/node_modules (bench/package.json). Dense: every expert runs
+ * on every token, gates masked to the top K (the same function). The top-K
+ * mask is piecewise constant in the parameters, so its gradient is zero: it
+ * is computed inside the timed region and held constant for differentiation
+ * (TensorFlow.js has no TopK gradient).
+ */
+import type { PeerImpl, PeerInputs, PeerLayerConfig } from "./peer_layer";
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- the peers' own types come from bench/node_modules */
+
+/** jax-js 0.1.x on the wasm device. Arrays are reference counted: `.ref` keeps one for another use. */
+export async function jaxJsImpl(cfg: PeerLayerConfig, inputs: PeerInputs): Promise<PeerImpl> {
+  const jax: any = await import("@jax-js/jax");
+  const { numpy: np, nn, lax } = jax;
+  await jax.init("wasm");
+  jax.defaultDevice("wasm");
+  const { T, D, H, E, K } = cfg;
+  const params = {
+    x: np.array(inputs.x).reshape([T, D]),
+    router: np.array(inputs.router).reshape([D, E]),
+    w1: np.array(inputs.w1).reshape([E, D, H]),
+    w2: np.array(inputs.w2).reshape([E, H, D]),
+  };
+  const topMask = (probs: any) => {
+    const [values, indices] = lax.topK(probs.ref, K, -1);
+    indices.dispose();
+    return lax.stopGradient(probs.greaterEqual(values.min(-1, { keepdims: true })).astype(np.float32));
+  };
+  const loss = (p: any) => {
+    const probs = nn.softmax(np.matmul(p.x.ref, p.router), -1); // [T, E]
+    const mask = topMask(probs.ref);
+    const gates = probs.ref.mul(mask.ref).transpose().reshape([E, T, 1]);
+    const y = np.matmul(nn.relu(np.matmul(p.x.reshape([1, T, D]), p.w1)), p.w2); // [E, T, D]
+    const out = y.mul(gates).sum(0);
+    const aux = mask
+      .sum(0)
+      .div(T * K)
+      .mul(probs.mean(0))
+      .sum()
+      .mul(E);
+    return np.square(out).mean().add(aux.mul(0.01));
+  };
+  const refs = () => ({ x: params.x.ref, router: params.router.ref, w1: params.w1.ref, w2: params.w2.ref });
+  const valueAndGrad = jax.valueAndGrad(loss);
+  return {
+    name: "jax-js wasm (eager)",
+    forward: async () => {
+      const l = loss(refs());
+      return { loss: (await l.data())[0] };
+    },
+    forwardBackward: async () => {
+      const [l, g] = valueAndGrad(refs());
+      const grads = [];
+      for (const k of ["x", "router", "w1", "w2"]) grads.push(new Float32Array(await g[k].data()));
+      return { loss: (await l.data())[0], grads };
+    },
+    dispose: () => {
+      for (const a of Object.values(params)) (a as any).dispose();
+    },
+  };
+}
+
+/** TensorFlow.js 4.x on the wasm backend. */
+export async function tfjsImpl(cfg: PeerLayerConfig, inputs: PeerInputs): Promise<PeerImpl> {
+  const tf: any = await import("@tensorflow/tfjs");
+  await import("@tensorflow/tfjs-backend-wasm");
+  await tf.setBackend("wasm");
+  await tf.ready();
+  const { T, D, H, E, K } = cfg;
+  const x = tf.tensor(inputs.x, [T, D]);
+  const router = tf.tensor(inputs.router, [D, E]);
+  const w1 = tf.tensor(inputs.w1, [E, D, H]);
+  const w2 = tf.tensor(inputs.w2, [E, H, D]);
+  const topMask = (x: any, router: any) =>
+    tf.tidy(() => {
+      const probs = tf.softmax(tf.matMul(x, router));
+      const { values } = tf.topk(probs, K);
+      return tf.cast(tf.greaterEqual(probs, tf.min(values, -1, true)), "float32");
+    });
+  const lossWith = (mask: any) => (x: any, router: any, w1: any, w2: any) => {
+    const probs = tf.softmax(tf.matMul(x, router));
+    const gates = tf.reshape(tf.transpose(tf.mul(probs, mask)), [E, T, 1]);
+    const xs = tf.broadcastTo(tf.expandDims(x, 0), [E, T, D]);
+    const y = tf.matMul(tf.relu(tf.matMul(xs, w1)), w2); // [E, T, D]
+    const out = tf.sum(tf.mul(y, gates), 0);
+    const aux = tf.mul(tf.sum(tf.mul(tf.div(tf.sum(mask, 0), T * K), tf.mean(probs, 0))), E);
+    return tf.add(tf.mean(tf.square(out)), tf.mul(aux, 0.01));
+  };
+  return {
+    name: "tfjs wasm",
+    forward: async () => {
+      const l = tf.tidy(() => lossWith(topMask(x, router))(x, router, w1, w2));
+      const v = (await l.data())[0];
+      l.dispose();
+      return { loss: v };
+    },
+    forwardBackward: async () => {
+      const mask = topMask(x, router);
+      const { value, grads } = tf.valueAndGrads(lossWith(mask))([x, router, w1, w2]);
+      const out = [];
+      for (const g of grads) out.push(new Float32Array(await g.data()));
+      const v = (await value.data())[0];
+      tf.dispose([mask, value, ...grads]);
+      return { loss: v, grads: out };
+    },
+    dispose: () => tf.dispose([x, router, w1, w2]),
+  };
+}

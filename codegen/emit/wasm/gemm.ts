@@ -1,0 +1,431 @@
+/**
+ * SIMD128 contraction kernels for the wasm target (kernels carrying a
+ * `Contraction`, f32): each workgroup is one 4 x 8 output tile, computed by a
+ * register-blocked micro-kernel: 4 rows x two f32x4 column vectors = 8 vector
+ * accumulators; per contraction step two vector loads of B, four
+ * load-and-splat of A, eight multiply-adds (f32x4.relaxed_madd where the
+ * engine validates it, else mul + add). Accumulation is in f32. Tiles that
+ * are not 8 columns wide take a scalar loop (same f32 sums).
+ *
+ * Tile order: runs of GROUP_ROWS row tiles sweep the column tiles together,
+ * column tile outermost, so consecutive workgroups (one thread's chunk) reuse
+ * the same B panel from L1 while A rows come from L2. The grouped GEMM finds
+ * each row tile's group by walking the group sizes; its weight gradient
+ * contracts over the group's rows with A read transposed (x[r, k0..k0+3]).
+ * The module's interface is the scalar kernels' (kernel.ts).
+ */
+import type { Contraction, Kernel, SizeExpr } from "../../kernel_ir";
+import type { FunctionBody, Label } from "./code";
+import { importHost, type WasmMemoryKind } from "./kernel";
+import { ModuleBuilder } from "./module";
+import type { ValType } from "./opcodes";
+
+/** Row tiles per group of the tile order. */
+const GROUP_ROWS = 16;
+const TILE_ROWS = 4;
+const TILE_COLS = 8;
+
+/** Whether this engine validates relaxed SIMD (f32x4.relaxed_madd), checked once. */
+export function relaxedSimdAvailable(): boolean {
+  if (relaxed === undefined) {
+    const m = new ModuleBuilder();
+    m.func({ params: ["v128"], results: ["v128"] }, (f) => f.get(0).get(0).get(0).simd("f32x4.relaxed_madd"));
+    relaxed = typeof WebAssembly === "object" && WebAssembly.validate(m.encode());
+  }
+  return relaxed;
+}
+let relaxed: boolean | undefined;
+
+export interface GemmOptions extends WasmMemoryKind {
+  /** Use f32x4.relaxed_madd (default: when the engine validates it). */
+  readonly relaxedMadd?: boolean;
+}
+
+/** Whether `kernel` gets a SIMD contraction kernel: a Contraction over f32 operands, in 4 x 8 tiles. */
+export function simdContraction(kernel: Kernel): Contraction | null {
+  const c = kernel.contraction;
+  if (!c || c.tileRows !== TILE_ROWS || c.tileCols !== TILE_COLS) return null;
+  const typeOf = (name: string) => kernel.params.find((p) => p.name === name)?.type;
+  return [c.a, c.b, c.out].every((n) => typeOf(n) === "f32") ? c : null;
+}
+
+/** Arguments of the micro-kernel function, in order (all i32; strides in bytes). */
+const TILE_PARAMS = ["a", "aRow", "aStep", "b", "bStep", "steps", "c", "cRow", "rows", "cols"] as const;
+type TileParam = (typeof TILE_PARAMS)[number];
+const P = Object.fromEntries(TILE_PARAMS.map((n, i) => [n, i])) as Record<TileParam, number>;
+
+/**
+ * The micro-kernel: c[r, q] = sum_s a[r*aRow + s*aStep] * b[s*bStep + q] for r < rows, q < cols
+ * (byte addresses and strides; rows <= 4, cols <= 8).
+ */
+function defineTile(m: ModuleBuilder, relaxedMadd: boolean): number {
+  const params: ValType[] = TILE_PARAMS.map(() => "i32");
+  return m.func({ params, results: [] }, (f) => {
+    const s = f.local("i32");
+    const pb = f.local("i32");
+    const pa = [0, 1, 2, 3].map(() => f.local("i32"));
+    // Rows past `rows` read the last valid row (their sums are never stored).
+    pa.forEach((p, r) => {
+      f.get(P.a);
+      if (r > 0) {
+        f.i32(r).get(P.rows).i32(1).op("i32.sub");
+        f.i32(r).get(P.rows).i32(1).op("i32.sub").op("i32.lt_s").op("select");
+        f.get(P.aRow).op("i32.mul").op("i32.add");
+      }
+      f.set(p);
+    });
+    f.get(P.b).set(pb);
+    f.get(P.cols).i32(TILE_COLS).op("i32.eq");
+    f.if(
+      () => {
+        const acc = Array.from({ length: 8 }, () => f.local("v128"));
+        const b0 = f.local("v128");
+        const b1 = f.local("v128");
+        const av = f.local("v128");
+        for (const x of acc) f.f32(0).simd("f32x4.splat").set(x);
+        f.i32(0).set(s);
+        loopWhile(
+          f,
+          () => f.get(s).get(P.steps).op("i32.lt_s"),
+          () => {
+            f.get(pb).simdMem("v128.load").set(b0);
+            f.get(pb).simdMem("v128.load", 16).set(b1);
+            pa.forEach((p, r) => {
+              f.get(p).simdMem("v128.load32_splat").set(av);
+              [b0, b1].forEach((bv, q) => {
+                const x = acc[r * 2 + q]!;
+                if (relaxedMadd) f.get(av).get(bv).get(x).simd("f32x4.relaxed_madd");
+                else f.get(x).get(av).get(bv).simd("f32x4.mul").simd("f32x4.add");
+                f.set(x);
+              });
+              f.get(p).get(P.aStep).op("i32.add").set(p);
+            });
+            f.get(pb).get(P.bStep).op("i32.add").set(pb);
+            f.get(s).i32(1).op("i32.add").set(s);
+          },
+        );
+        for (let r = 0; r < TILE_ROWS; r++) {
+          f.i32(r).get(P.rows).op("i32.lt_s");
+          f.if(() => {
+            for (let q = 0; q < 2; q++) {
+              f.get(P.c).i32(r).get(P.cRow).op("i32.mul").op("i32.add");
+              f.get(acc[r * 2 + q]!).simdMem("v128.store", 16 * q);
+            }
+          });
+        }
+      },
+      () => scalarTile(f, pa),
+    );
+  }).index;
+}
+
+/** The narrow-tile path: one f32 sum per output, same order of terms as the vector path. */
+function scalarTile(f: FunctionBody, pa: readonly number[]): void {
+  const r = f.local("i32");
+  const q = f.local("i32");
+  const s = f.local("i32");
+  const sum = f.local("f32");
+  const pA = f.local("i32");
+  const pB = f.local("i32");
+  forRange(
+    f,
+    r,
+    () => f.get(P.rows),
+    () => {
+      forRange(
+        f,
+        q,
+        () => f.get(P.cols),
+        () => {
+          f.f32(0).set(sum);
+          // Row r's first A element: pa[r] (rows are clamped the same way as the vector path).
+          f.get(pa[0]!).get(r).get(P.aRow).op("i32.mul").op("i32.add").set(pA);
+          f.get(P.b).get(q).i32(2).op("i32.shl").op("i32.add").set(pB);
+          forRange(
+            f,
+            s,
+            () => f.get(P.steps),
+            () => {
+              f.get(sum).get(pA).mem("f32.load").get(pB).mem("f32.load").op("f32.mul").op("f32.add").set(sum);
+              f.get(pA).get(P.aStep).op("i32.add").set(pA);
+              f.get(pB).get(P.bStep).op("i32.add").set(pB);
+            },
+          );
+          f.get(P.c).get(r).get(P.cRow).op("i32.mul").op("i32.add").get(q).i32(2).op("i32.shl").op("i32.add");
+          f.get(sum).mem("f32.store");
+        },
+      );
+    },
+  );
+}
+
+function loopWhile(f: FunctionBody, cond: () => void, body: () => void): void {
+  f.block((exit: Label) =>
+    f.loop((again) => {
+      cond();
+      f.op("i32.eqz").brIf(exit);
+      body();
+      f.br(again);
+    }),
+  );
+}
+
+/** for (v = 0; v < end; v++) */
+function forRange(f: FunctionBody, v: number, end: () => void, body: () => void): void {
+  f.i32(0).set(v);
+  loopWhile(
+    f,
+    () => {
+      f.get(v);
+      end();
+      f.op("i32.lt_s");
+    },
+    () => {
+      body();
+      f.get(v).i32(1).op("i32.add").set(v);
+    },
+  );
+}
+
+/** Pushes a SizeExpr's value (i32) from the kernel's size params. */
+function sizeValue(f: FunctionBody, e: SizeExpr, sizeParam: (name: string) => number): void {
+  if (typeof e === "number") return void f.i32(e);
+  if (typeof e === "string") return void f.get(sizeParam(e));
+  const [x, y] = e.args;
+  const binary = (op: "i32.add" | "i32.sub" | "i32.mul" | "i32.div_s") => {
+    sizeValue(f, e.args[0]!, sizeParam);
+    for (const a of e.args.slice(1)) {
+      sizeValue(f, a, sizeParam);
+      f.op(op);
+    }
+  };
+  switch (e.op) {
+    case "add":
+      return binary("i32.add");
+    case "sub":
+      return binary("i32.sub");
+    case "mul":
+      return binary("i32.mul");
+    case "div":
+      return binary("i32.div_s");
+    case "ceilDiv":
+      sizeValue(f, x!, sizeParam);
+      sizeValue(f, y!, sizeParam);
+      f.op("i32.add").i32(1).op("i32.sub");
+      sizeValue(f, y!, sizeParam);
+      return void f.op("i32.div_s");
+    case "max":
+    case "min": {
+      const t = f.local("i32");
+      const u = f.local("i32");
+      sizeValue(f, x!, sizeParam);
+      f.set(t);
+      sizeValue(f, y!, sizeParam);
+      f.set(u);
+      f.get(t)
+        .get(u)
+        .get(t)
+        .get(u)
+        .op(e.op === "max" ? "i32.gt_s" : "i32.lt_s")
+        .op("select");
+      return;
+    }
+  }
+}
+
+/**
+ * The SIMD module of a contraction kernel (`simdContraction(kernel)` must be non-null).
+ * @example WebAssembly.validate(renderGemmKernel(kernel, { shared: true })) // true
+ */
+export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Array<ArrayBuffer> {
+  const c = simdContraction(kernel);
+  if (!c) throw new Error(`wasm emitter: kernel ${kernel.name} has no f32 4x8 contraction`);
+  const m = new ModuleBuilder();
+  importHost(m, options);
+  const tile = defineTile(m, options.relaxedMadd ?? relaxedSimdAvailable());
+  const nParams = kernel.params.length + kernel.sizes.length + 3;
+  const { index } = m.func({ params: Array.from({ length: nParams }, () => "i32" as const), results: [] }, (f) => {
+    const base = (name: string) => {
+      const i = kernel.params.findIndex((p) => p.name === name);
+      if (i < 0) throw new Error(`wasm emitter: contraction buffer ${name} is not a param of ${kernel.name}`);
+      return i;
+    };
+    const sizeParam = (name: string) => {
+      const i = kernel.sizes.indexOf(name);
+      if (i < 0) throw new Error(`wasm emitter: contraction size ${name} is not among ${kernel.name}'s sizes`);
+      return kernel.params.length + i;
+    };
+    const first = nParams - 2;
+    const last = nParams - 1;
+    const local = (e: SizeExpr) => {
+      const l = f.local("i32");
+      sizeValue(f, e, sizeParam);
+      f.set(l);
+      return l;
+    };
+    const rows = local(c.rows);
+    const cols = local(c.cols);
+    const depth = local(c.depth);
+    const groups = c.groups !== undefined ? local(c.groups) : -1;
+    const [t, rt, ct, tilesN, tilesM, row0, col0, g, off, size, rest, gi] = Array.from({ length: 12 }, () =>
+      f.local("i32"),
+    );
+    const i32 = (l: number) => () => f.get(l);
+    f.get(cols)
+      .i32(TILE_COLS - 1)
+      .op("i32.add")
+      .i32(TILE_COLS)
+      .op("i32.div_s")
+      .set(tilesN!);
+    // Row tiles: dense ceil(rows/4); grouped ceil(rows/4) + groups (an upper bound on the groups' tiles);
+    // weight gradient ceil(depth/4) per group.
+    f.get(c.kind === "groupedWeightGrad" ? depth : rows)
+      .i32(TILE_ROWS - 1)
+      .op("i32.add")
+      .i32(TILE_ROWS);
+    f.op("i32.div_s");
+    if (c.kind === "grouped") f.get(groups).op("i32.add");
+    f.set(tilesM!);
+    const gsLoad = (idx: number) =>
+      f.get(base(c.groupSizes!)).get(idx).i32(2).op("i32.shl").op("i32.add").mem("i32.load");
+    f.get(first).set(t!);
+    loopWhile(
+      f,
+      () => f.get(t!).get(last).op("i32.lt_s"),
+      () => {
+        f.block((skip) => {
+          // Weight gradient: t = g * perGroup + tile within the group.
+          const within = f.local("i32");
+          if (c.kind === "groupedWeightGrad") {
+            f.get(t!).get(tilesM!).get(tilesN!).op("i32.mul").op("i32.div_s").set(g!);
+            f.get(t!).get(tilesM!).get(tilesN!).op("i32.mul").op("i32.rem_s").set(within);
+          } else f.get(t!).set(within);
+          tileOrder(f, within, tilesM!, tilesN!, rt!, ct!);
+          f.get(ct!).i32(TILE_COLS).op("i32.mul").set(col0!);
+          const colsLeft = () => {
+            f.get(cols).get(col0!).op("i32.sub").set(size!);
+            f.i32(TILE_COLS).get(size!).get(size!).i32(TILE_COLS).op("i32.gt_s").op("select");
+          };
+          const call = (args: (() => void)[]) => {
+            args.forEach((a) => a());
+            f.call(tile);
+          };
+          if (c.kind === "dense" || c.kind === "grouped") {
+            const rowEnd = f.local("i32");
+            if (c.kind === "dense") {
+              f.i32(0).set(g!);
+              f.get(rt!).i32(TILE_ROWS).op("i32.mul").set(row0!);
+              f.get(rows).set(rowEnd);
+            } else {
+              // Walk the groups to find row tile rt's group and rows.
+              f.i32(-1).set(g!);
+              f.get(rt!).set(rest!);
+              f.i32(0).set(off!);
+              forRange(f, gi!, i32(groups), () => {
+                gsLoad(gi!);
+                f.set(size!);
+                f.get(g!).i32(0).op("i32.lt_s");
+                f.if(() => {
+                  const count = f.local("i32");
+                  f.get(size!)
+                    .i32(TILE_ROWS - 1)
+                    .op("i32.add")
+                    .i32(TILE_ROWS)
+                    .op("i32.div_s")
+                    .set(count);
+                  f.get(rest!).get(count).op("i32.lt_s");
+                  f.if(
+                    () => {
+                      f.get(gi!).set(g!);
+                      f.get(off!).get(rest!).i32(TILE_ROWS).op("i32.mul").op("i32.add").set(row0!);
+                      f.get(off!).get(size!).op("i32.add").set(rowEnd);
+                    },
+                    () => f.get(rest!).get(count).op("i32.sub").set(rest!),
+                  );
+                });
+                f.get(off!).get(size!).op("i32.add").set(off!);
+              });
+              f.get(g!).i32(0).op("i32.lt_s").brIf(skip);
+            }
+            f.get(row0!).get(rowEnd).op("i32.ge_s").brIf(skip);
+            call([
+              () => addr(f, base(c.a), () => f.get(row0!).get(depth).op("i32.mul")),
+              () => f.get(depth).i32(2).op("i32.shl"),
+              () => f.i32(4),
+              () =>
+                addr(f, base(c.b), () => {
+                  f.get(g!).get(depth).op("i32.mul").get(cols).op("i32.mul").get(col0!).op("i32.add");
+                }),
+              () => f.get(cols).i32(2).op("i32.shl"),
+              i32(depth),
+              () => addr(f, base(c.out), () => f.get(row0!).get(cols).op("i32.mul").get(col0!).op("i32.add")),
+              () => f.get(cols).i32(2).op("i32.shl"),
+              () => {
+                f.get(rowEnd).get(row0!).op("i32.sub").set(size!);
+                f.i32(TILE_ROWS).get(size!).get(size!).i32(TILE_ROWS).op("i32.gt_s").op("select");
+              },
+              colsLeft,
+            ]);
+          } else {
+            // out[g, k0.., col0..] = sum over the group's rows r of x[r, k0..] * dy[r, col0..]
+            f.i32(0).set(off!);
+            forRange(f, gi!, i32(g!), () => {
+              gsLoad(gi!);
+              f.get(off!).op("i32.add").set(off!);
+            });
+            gsLoad(g!);
+            f.set(rest!); // the group's row count
+            f.get(rt!).i32(TILE_ROWS).op("i32.mul").set(row0!); // k0
+            call([
+              () => addr(f, base(c.a), () => f.get(off!).get(depth).op("i32.mul").get(row0!).op("i32.add")),
+              () => f.i32(4),
+              () => f.get(depth).i32(2).op("i32.shl"),
+              () => addr(f, base(c.b), () => f.get(off!).get(cols).op("i32.mul").get(col0!).op("i32.add")),
+              () => f.get(cols).i32(2).op("i32.shl"),
+              i32(rest!),
+              () =>
+                addr(f, base(c.out), () => {
+                  f.get(g!).get(depth).op("i32.mul").get(row0!).op("i32.add").get(cols).op("i32.mul");
+                  f.get(col0!).op("i32.add");
+                }),
+              () => f.get(cols).i32(2).op("i32.shl"),
+              () => {
+                f.get(depth).get(row0!).op("i32.sub").set(size!);
+                f.i32(TILE_ROWS).get(size!).get(size!).i32(TILE_ROWS).op("i32.gt_s").op("select");
+              },
+              colsLeft,
+            ]);
+          }
+        });
+        f.get(t!).i32(1).op("i32.add").set(t!);
+      },
+    );
+  });
+  m.export("kernel", index);
+  return m.encode();
+}
+
+/** Pushes the byte address of element `index()` (f32) of the buffer whose base is param `param`. */
+function addr(f: FunctionBody, param: number, index: () => void): void {
+  f.get(param);
+  index();
+  f.i32(2).op("i32.shl").op("i32.add");
+}
+
+/**
+ * Tile `t` of a tilesM x tilesN grid in grouped order: runs of GROUP_ROWS row
+ * tiles, column tile outer within a run, so consecutive tiles share B's panel.
+ */
+function tileOrder(f: FunctionBody, t: number, tilesM: number, tilesN: number, rt: number, ct: number): void {
+  const inGroup = f.local("i32");
+  const firstM = f.local("i32");
+  const groupRows = f.local("i32");
+  const r = f.local("i32");
+  f.i32(GROUP_ROWS).get(tilesN).op("i32.mul").set(inGroup);
+  f.get(t).get(inGroup).op("i32.div_s").i32(GROUP_ROWS).op("i32.mul").set(firstM);
+  f.get(tilesM).get(firstM).op("i32.sub").set(groupRows);
+  f.i32(GROUP_ROWS).get(groupRows).get(groupRows).i32(GROUP_ROWS).op("i32.gt_s").op("select").set(groupRows);
+  f.get(t).get(inGroup).op("i32.rem_s").set(r);
+  f.get(firstM).get(r).get(groupRows).op("i32.rem_s").op("i32.add").set(rt);
+  f.get(r).get(groupRows).op("i32.div_s").set(ct);
+}
