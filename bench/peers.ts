@@ -11,9 +11,12 @@ import type { PeerImpl, PeerInputs, PeerLayerConfig } from "./peer_layer";
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the peers' own types come from bench/node_modules */
 
+/** Imports a peer from bench/node_modules at run time (a variable specifier: tsc does not resolve it, CI lacks it). */
+const peer = (name: string): Promise<any> => import(name);
+
 /** jax-js 0.1.x on the wasm device. Arrays are reference counted: `.ref` keeps one for another use. */
 export async function jaxJsImpl(cfg: PeerLayerConfig, inputs: PeerInputs): Promise<PeerImpl> {
-  const jax: any = await import("@jax-js/jax");
+  const jax: any = await peer("@jax-js/jax");
   const { numpy: np, nn, lax } = jax;
   await jax.init("wasm");
   jax.defaultDevice("wasm");
@@ -65,8 +68,8 @@ export async function jaxJsImpl(cfg: PeerLayerConfig, inputs: PeerInputs): Promi
 
 /** TensorFlow.js 4.x on the wasm backend. */
 export async function tfjsImpl(cfg: PeerLayerConfig, inputs: PeerInputs): Promise<PeerImpl> {
-  const tf: any = await import("@tensorflow/tfjs");
-  await import("@tensorflow/tfjs-backend-wasm");
+  const tf: any = await peer("@tensorflow/tfjs");
+  await peer("@tensorflow/tfjs-backend-wasm");
   await tf.setBackend("wasm");
   await tf.ready();
   const { T, D, H, E, K } = cfg;
