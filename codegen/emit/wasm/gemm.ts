@@ -192,7 +192,7 @@ function sizeValue(f: FunctionBody, e: SizeExpr, sizeParam: (name: string) => nu
   if (typeof e === "number") return void f.i32(e);
   if (typeof e === "string") return void f.get(sizeParam(e));
   const [x, y] = e.args;
-  const binary = (op: "i32.add" | "i32.sub" | "i32.mul" | "i32.div_s") => {
+  const binary = (op: "i32.add" | "i32.mul" | "i32.div_s" | "i32.rem_s") => {
     sizeValue(f, e.args[0]!, sizeParam);
     for (const a of e.args.slice(1)) {
       sizeValue(f, a, sizeParam);
@@ -202,12 +202,13 @@ function sizeValue(f: FunctionBody, e: SizeExpr, sizeParam: (name: string) => nu
   switch (e.op) {
     case "add":
       return binary("i32.add");
-    case "sub":
-      return binary("i32.sub");
     case "mul":
       return binary("i32.mul");
-    case "div":
+    // Sizes are non-negative: truncating division and remainder are floor division and mod.
+    case "floorDiv":
       return binary("i32.div_s");
+    case "mod":
+      return binary("i32.rem_s");
     case "ceilDiv":
       sizeValue(f, x!, sizeParam);
       sizeValue(f, y!, sizeParam);
