@@ -93,6 +93,7 @@ export { tensor, zeros, ones, full, arange, eye, fromTypedArray } from "./dsl/cr
 export * as random from "./dsl/random";
 export { tree, flatten as treeFlatten, unflatten as treeUnflatten, PytreeError, type TreeDef } from "./dsl/pytree";
 export { trace, spec, Spec } from "./dsl/api";
+export { NumericsError, type CheckNumericsMode } from "./dsl/checked_numerics";
 export { grad, valueAndGrad, vjp, jvp, hessianVectorProduct, customVjp, type GradOptions } from "./autodiff/api";
 export { jvpProgram } from "./autodiff/jvp";
 export { vjpProgram } from "./autodiff/vjp";

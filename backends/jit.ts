@@ -8,12 +8,22 @@ import type { Program } from "../dsl/program";
 import { flatten, treeDefKey, unflatten } from "../dsl/pytree";
 import { shapeToString } from "../dsl/shape";
 import type { Tensor } from "../dsl/tensor";
-import { evalProgram } from "../dsl/trace";
+import { checkNumericsMode, checkOutputs, type CheckNumericsMode } from "../dsl/checked_numerics";
+import { evalProgram, withCallSite } from "../dsl/trace";
 import { getBackend, type BackendName } from "./registry";
 
 export interface JitOptions {
   /** Backend to run on; default: the best available (see `setBackend`). */
   backend?: BackendName;
+  /**
+   * Checked numerics (like JAX's `debug_nans`): `true` or `"nan"` fails when an output holds a NaN,
+   * `"nonfinite"` also on ±Inf, with a `NumericsError` naming the first equation that created
+   * the value, its op and your file:line (found by re-running on the interpreter). Costs one
+   * scan of the outputs per call. Device outputs (webgpu) are checked when read: `await
+   * y.data()` rejects. Default off.
+   * @example jit(loss, { checkNumerics: true })(params, batch) // NumericsError: ... = log(...) produced NaN ... at model.ts:12:5
+   */
+  checkNumerics?: boolean | CheckNumericsMode;
 }
 
 /** A jitted function, with access to its traced programs. */
@@ -32,6 +42,7 @@ export interface JitFunction<F extends (...args: never[]) => unknown> {
  */
 export function jit<F extends (...args: never[]) => unknown>(fn: F, options: JitOptions = {}): JitFunction<F> {
   const cache = new Map<string, Program>();
+  const checkMode = checkNumericsMode(options.checkNumerics);
   const lookup = (args: unknown[]): { program: Program; leaves: Tensor[]; captures: Tensor[] } => {
     const [leaves, inTree] = flatten<Tensor>(args, undefined, "args");
     const key = treeDefKey(inTree) + "|" + leaves.map((l) => `${l.dtype}${shapeToString(l.shape)}`).join(";");
@@ -44,10 +55,15 @@ export function jit<F extends (...args: never[]) => unknown>(fn: F, options: Jit
   const run = (...args: unknown[]) => {
     const { program, leaves, captures } = lookup(args);
     const inputs = [...leaves, ...captures];
-    const outs = inputs.some((t) => t.isTracer)
-      ? evalProgram(program, inputs)
-      : getBackend(options.backend).run(program, inputs);
-    return unflatten(program.outTree!, outs);
+    if (inputs.some((t) => t.isTracer)) return unflatten(program.outTree!, evalProgram(program, inputs));
+    try {
+      const backend = getBackend(options.backend);
+      const outs = backend.run(program, inputs);
+      const checked = checkMode ? checkOutputs(program, inputs, outs, checkMode, backend.name) : outs;
+      return unflatten(program.outTree!, checked);
+    } catch (e) {
+      return withCallSite(e); // run-time errors (an index out of range) name the call of the jitted function
+    }
   };
   const f = run as unknown as JitFunction<F>;
   Object.defineProperty(f, "program", { value: (...args: unknown[]) => lookup(args).program });

@@ -68,3 +68,27 @@ export function userCallSite(): string | undefined {
   const stack = new Error().stack;
   return stack === undefined ? undefined : callSiteFromStack(stack, import.meta.url);
 }
+
+/**
+ * Where the user's code created an equation. The stack is captured when the
+ * equation is recorded (cheap: V8 formats it only when read) and resolved to
+ * file:line:col on demand, e.g. when checked numerics names a culprit.
+ */
+export class CallSite {
+  private readonly capture: Error;
+  private resolved: string | null | undefined;
+
+  constructor() {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 40; // composites and MoE layers sit many frames below the user's line
+    this.capture = new Error();
+    Error.stackTraceLimit = limit;
+  }
+
+  /** file:line:col of the user's frame, or undefined when the stack holds none. */
+  get location(): string | undefined {
+    if (this.resolved === undefined)
+      this.resolved = (this.capture.stack && callSiteFromStack(this.capture.stack, import.meta.url)) ?? null;
+    return this.resolved ?? undefined;
+  }
+}

@@ -412,8 +412,16 @@ export function argmin(x: Tensor, axis = -1, keepdims = false): Tensor<Shape, "i
 /** log(sum(exp(x))) over axes, computed stably. */
 export function logsumexp(x: Tensor, axis?: number | readonly number[], keepdims = false): Tensor {
   return op(() => {
-    const m = stopGradient(max(x, axis, true));
-    const s = add(log(sum(exp(sub(x, m)), axis, true)), m);
+    // Shift by the max where it is finite (like scipy and JAX): a row of -Inf (fully masked) shifts
+    // by 0 instead of computing -Inf - -Inf = NaN, and its sum of exps is 0.
+    const rowMax = max(x, axis, true);
+    const m = stopGradient(where(less(abs(rowMax), Infinity), rowMax, 0));
+    const total = sum(exp(sub(x, m)), axis, true);
+    // log(0) = -Inf is the value of a fully masked row; its gradient is 0 (every input is -Inf:
+    // moving one by a finite amount changes nothing), so that row takes log(1) on the
+    // differentiated path and -Inf is selected in, instead of 1/0 * 0 = NaN.
+    const empty = equal(total, 0);
+    const s = where(empty, -Infinity, add(log(where(empty, 1, total)), m));
     return keepdims ? s : squeeze(s, normAxes(axis, x.shape.length, "logsumexp"));
   });
 }
@@ -542,7 +550,11 @@ export function oneHot<D extends DType = "f32">(indices: Tensor, n: number, dtyp
   }) as Tensor<Shape, D>;
 }
 
-/** The k largest entries along the last axis, descending, ties to the lower index: [values, indices]. */
+/**
+ * The k largest entries along the last axis, descending, ties to the lower index: [values, indices].
+ * NaN ranks as the largest value (like `max` and `argmax`), so a NaN is never dropped.
+ * @example topK(tensor([[1, NaN, 3, 2]]), 2) // values [[NaN, 3]], indices [[1, 2]]
+ */
 export function topK(x: Tensor, k: number): [Tensor, Tensor<Shape, "i32">] {
   return op(() => {
     const idx = bind("topKIndices", [checkTensor(x, "topK")], { k });
@@ -558,14 +570,18 @@ function alongLast(x: Tensor, axis: number, name: string, f: (t: Tensor) => Tens
   return transpose(f(transpose(x, perm)), perm);
 }
 
-/** Stable argsort along `axis` (i32). */
+/**
+ * Stable argsort along `axis` (i32). NaN ranks as the largest value: last ascending (numpy, JAX),
+ * first descending (torch, XLA's top-k); NaNs keep their index order.
+ * @example argsort(tensor([2, NaN, 1])) // [2, 0, 1]; argsort(x, -1, true) gives [1, 0, 2]
+ */
 export function argsort(x: Tensor, axis = -1, descending = false): Tensor<Shape, "i32"> {
   return op(() =>
     alongLast(checkTensor(x, "argsort"), axis, "argsort", (t) => bind("argsort", [t], { descending })),
   ) as Tensor<Shape, "i32">;
 }
 
-/** Stable sort along `axis`; differentiable in the values. */
+/** Stable sort along `axis`; differentiable in the values. NaN sorts as the largest value (see `argsort`). */
 export function sort(x: Tensor, axis = -1, descending = false): Tensor {
   return op(() =>
     alongLast(checkTensor(x, "sort"), axis, "sort", (t) =>

@@ -29,6 +29,8 @@ export interface Eqn<P extends Primitive = Primitive> {
   readonly inputs: readonly Var[];
   readonly params: PrimParams[P];
   readonly out: Var;
+  /** Where the user's code created it (equations recorded by a trace; transforms may drop it). */
+  readonly site?: { readonly location: string | undefined };
 }
 
 /**

@@ -16,6 +16,8 @@ export interface DeviceValue {
   readonly shape: readonly number[];
   /** Copies the value to the host. */
   read(): Promise<NDArray>;
+  /** The backend's own value, when this one wraps it (checked numerics checks before reading). */
+  readonly wrapped?: DeviceValue;
 }
 
 /** @internal What a tensor is: a host value, a device value, or a variable of a trace in progress. */

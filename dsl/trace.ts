@@ -1,4 +1,4 @@
-import { userCallSite } from "./call_site";
+import { CallSite, userCallSite } from "./call_site";
 import { NDArray } from "./ndarray";
 import { Program, Var, type Aval, type Eqn } from "./program";
 import type { Primitive, PrimParams } from "./primitives/params";
@@ -166,7 +166,7 @@ export function bind<P extends Primitive>(prim: P, inputs: readonly Tensor[], pa
     }
   }
   const v = target.newVar(out);
-  target.eqns.push({ prim, inputs: inputs.map((t) => target!.toVar(t)), params, out: v } as Eqn);
+  target.eqns.push({ prim, inputs: inputs.map((t) => target!.toVar(t)), params, out: v, site: new CallSite() } as Eqn);
   return Tensor._tracer(target, v);
 }
 
@@ -346,14 +346,21 @@ function resolveParams<P>(params: P, env: DimEnv): P {
  * Evaluates a Program by binding each equation: concrete arguments compute on
  * the interpreter, traced arguments inline the program into the current trace.
  */
-export function evalProgram(program: Program, args: readonly Tensor[]): Tensor[] {
+export function evalProgram(
+  program: Program,
+  args: readonly Tensor[],
+  /** Called after each equation with its inputs and output (checked numerics stops at a culprit by throwing). */
+  observe?: (eqn: Eqn, index: number, inputs: readonly Tensor[], out: Tensor) => void,
+): Tensor[] {
   const env = bindDims(program, args);
   const vals = new Map<Var, Tensor>();
   program.inputs.forEach((v, i) => vals.set(v, args[i]!));
   for (const [v, arr] of program.consts) vals.set(v, Tensor._concrete(arr));
-  for (const e of program.eqns) {
+  for (const [i, e] of program.eqns.entries()) {
     const ins = e.inputs.map((v) => vals.get(v)!);
-    vals.set(e.out, bind(e.prim, ins, resolveParams(e.params, env)));
+    const out = bind(e.prim, ins, resolveParams(e.params, env));
+    observe?.(e, i, ins, out);
+    vals.set(e.out, out);
   }
   return program.outputs.map((v) => vals.get(v)!);
 }

@@ -66,7 +66,10 @@ export class WebGPUValue implements DeviceValue {
 /** The WebGPU value of a tensor, or undefined for tensors that do not live on WebGPU. */
 export function webgpuValueOf(t: Tensor): WebGPUValue | undefined {
   const node = t._node;
-  return node.kind === "device" && node.value instanceof WebGPUValue ? node.value : undefined;
+  if (node.kind !== "device") return undefined;
+  let value = node.value;
+  while (value.wrapped) value = value.wrapped; // e.g. checked numerics
+  return value instanceof WebGPUValue ? value : undefined;
 }
 
 /**
@@ -78,6 +81,10 @@ export function webgpuValueOf(t: Tensor): WebGPUValue | undefined {
  * releaseWebGPU(y);        // give its buffer back before the next big step
  */
 export function releaseWebGPU(t: Tensor): void {
+  if (!(t && typeof t === "object" && "_node" in t))
+    throw new TypeError(
+      `releaseWebGPU: expected a webgpu tensor (the result of a webgpu jit), got ${t === null ? "null" : typeof t}`,
+    );
   const v = webgpuValueOf(t);
   if (!v)
     throw new TypeError(

@@ -107,14 +107,13 @@ type Render = (x: string, t: ScalarType, w: WgslKernelWriter) => string;
 
 const UNARY: Readonly<Record<UnaryOp, Render>> = {
   neg: (x, t) => (t === "u32" ? `(0u - ${x})` : `(-${x})`),
-  exp: (x) => `exp(${x})`,
-  log: (x) => `log(${x})`,
+  exp: (x, t, w) => `${w.helper(t === "f16" ? "exp_f16" : "exp_f32")}(${x})`,
+  log: (x, t, w) => `${w.helper(t === "f16" ? "log_f16" : "log_f32")}(${x})`,
   log1p: (x, t, w) => `${w.helper(t === "f16" ? "log1p_f16" : "log1p_f32")}(${x})`,
   sqrt: (x) => `sqrt(${x})`,
   rsqrt: (x) => `inverseSqrt(${x})`,
-  // Clamped: SwiftShader's tanh returns NaN for |x| > ~88; tanh(±15) is already ±1 in f32.
-  tanh: (x) => `tanh(clamp(${x}, -15.0, 15.0))`,
-  sigmoid: (x) => `(1.0 / (1.0 + exp(-${x})))`,
+  tanh: (x, t, w) => `${w.helper(t === "f16" ? "tanh_f16" : "tanh_f32")}(${x})`,
+  sigmoid: (x, t, w) => `${w.helper(t === "f16" ? "sigmoid_f16" : "sigmoid_f32")}(${x})`,
   abs: (x) => `abs(${x})`,
   sign: (x) => `sign(${x})`,
   // WGSL's sin/cos are only accurate to 2^-11 absolute: use the prelude's f32-accurate ones.
@@ -545,6 +544,9 @@ class WgslKernelWriter {
       case "min":
         if (type === "f32" || type === "f16") return `${this.helper(`${op}_${type}`)}(${a}, ${b})`;
         return `${op}(${a}, ${b})`;
+      case "ne":
+        if (operandType === "f32" || operandType === "f16") return `${this.helper(`ne_${operandType}`)}(${a}, ${b})`;
+        return `(${a} != ${b})`;
       case "pow":
         if (isFloatType(type)) return `${this.helper(type === "f16" ? "pow_f16" : "pow_f32")}(${a}, ${b})`;
         return `${this.valueType(type)}(${this.helper("pow_f32")}(f32(${a}), f32(${b})))`;

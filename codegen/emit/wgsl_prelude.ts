@@ -3,18 +3,20 @@
  * them: the intrinsics of the kernel IR (Threefry-2x32, bits -> uniform) and
  * the scalar functions whose WGSL builtins differ from the interpreter
  * (log1p is missing, pow is undefined for negative bases, integer division by
- * zero returns the dividend, non-finite literals are rejected by the compiler).
+ * zero returns the dividend, non-finite literals are rejected by the compiler)
+ * and, in `wgsl_ieee.ts`, the float functions whose builtins assume finite math.
  */
+import { IEEE_SOURCES, usesF32Bits, type WgslIeeeHelper } from "./wgsl_ieee";
+import { wgslIsNan } from "./wgsl_nan";
+
+export { wgslIsNan };
 
 /** Names of the prelude helpers; the emitter collects the ones a kernel uses. */
 export type WgslHelper =
   | "f32_bits"
   | "threefry2x32"
   | "bits_to_uniform"
-  | "log1p_f32"
-  | "log1p_f16"
-  | "pow_f32"
-  | "pow_f16"
+  | WgslIeeeHelper
   | "div_i32"
   | "div_u32"
   | "max_f32"
@@ -30,24 +32,6 @@ export type WgslHelper =
   | "rt_u32"
   | "rt_bool";
 
-// log(1 + x) without cancellation for small x. (The classic log(u) * x / (u - 1) trick is
-// undone by GPU compilers that reassociate u - 1 into x, so small x use the Taylor series,
-// whose x^6/6 remainder is below f32 precision for |x| < 0.01.)
-const log1p = (t: string) => `fn mf_log1p_${t}(x: ${t}) -> ${t} {
-  if (abs(x) < 0.01) { return x * (1.0 - x * (0.5 - x * (1.0 / 3.0 - x * (0.25 - x * 0.2)))); }
-  return log(1.0 + x);
-}`;
-
-const pow = (t: string) => `// Math.pow semantics: WGSL's pow is undefined for a negative base, so handle the sign here.
-fn mf_pow_${t}(a: ${t}, b: ${t}) -> ${t} {
-  if (b == 0.0) { return 1.0; }
-  if (a == 0.0) { return select(0.0, ${t}(mf_f32_bits(0x7f800000u)), b < 0.0); }
-  let m = pow(abs(a), b);
-  if (a > 0.0) { return m; }
-  if (trunc(b) != b) { return ${t}(mf_f32_bits(0x7fc00000u)); }
-  return select(m, -m, trunc(b * 0.5) != b * 0.5);
-}`;
-
 // Identity functions: an operation whose operands are all literals is a WGSL const-expression,
 // and const-expressions that overflow (1 << 31, 65536 * 65537, exp(100.0)) are compile errors.
 // Passing one literal through a function makes the operation a run-time one, like the other targets.
@@ -56,17 +40,6 @@ const runtime = (t: string) => `fn mf_rt_${t}(x: ${t}) -> ${t} {\n  return x;\n}
 // max/min that return NaN when either side is NaN, like Math.max and the interpreter's
 // reductions (WGSL's max/min may return the other operand). NaN is tested on the bits,
 // which no fast-math rewrite can fold away.
-/**
- * WGSL code testing a float for NaN by its bits: WGSL lets compilers assume
- * finite math, so `x != x` may fold to false (SwiftShader's does). f16 widens
- * to f32 exactly, NaN included.
- */
-export function wgslIsNan(x: string, t: "f32" | "f16"): string {
-  return t === "f32"
-    ? `((bitcast<u32>(${x}) & 0x7fffffffu) > 0x7f800000u)`
-    : `((bitcast<u32>(f32(${x})) & 0x7fffffffu) > 0x7f800000u)`;
-}
-
 const extremum = (op: "max" | "min", t: "f32" | "f16") => {
   return `fn mf_${op}_${t}(a: ${t}, b: ${t}) -> ${t} {
   if (${wgslIsNan("a", t)} || ${wgslIsNan("b", t)}) { return a + b; }
@@ -91,6 +64,8 @@ fn mf_sincos_reduced(x: f32) -> vec3<f32> {
   return vec3<f32>(s, c, f32(i32(k) & 3));
 }`,
   sin: `fn mf_sin(x: f32) -> f32 {
+  if ((bitcast<u32>(x) & 0x7fffffffu) >= 0x7f800000u) { return mf_f32_bits(0x7fc00000u); }
+  if (abs(x) > 1e5) { return sin(x); } // past the reduction's range: the builtin (finite, not f32-accurate)
   let v = mf_sincos_reduced(x);
   let q = i32(v.z);
   if (q == 0) { return v.x; }
@@ -99,6 +74,8 @@ fn mf_sincos_reduced(x: f32) -> vec3<f32> {
   return -v.y;
 }`,
   cos: `fn mf_cos(x: f32) -> f32 {
+  if ((bitcast<u32>(x) & 0x7fffffffu) >= 0x7f800000u) { return mf_f32_bits(0x7fc00000u); }
+  if (abs(x) > 1e5) { return cos(x); } // past the reduction's range: the builtin (finite, not f32-accurate)
   let v = mf_sincos_reduced(x);
   let q = i32(v.z);
   if (q == 0) { return v.y; }
@@ -137,10 +114,7 @@ fn mf_threefry2x32(k0: u32, k1: u32, c0: u32, c1: u32) -> vec2<u32> {
 fn mf_bits_to_uniform(bits: u32) -> f32 {
   return f32(bits >> 8u) * 5.9604644775390625e-8;
 }`,
-  log1p_f32: log1p("f32"),
-  log1p_f16: log1p("f16"),
-  pow_f32: pow("f32"),
-  pow_f16: pow("f16"),
+  ...IEEE_SOURCES,
   div_i32: `// Integer division truncating toward zero; x / 0 = 0 like the interpreter (WGSL would return x).
 fn mf_div_i32(a: i32, b: i32) -> i32 {
   if (b == 0) { return 0; }
@@ -159,10 +133,11 @@ fn mf_div_i32(a: i32, b: i32) -> i32 {
 
 /** Helpers a helper calls (emitted before it). */
 const DEPENDS: Partial<Record<WgslHelper, readonly WgslHelper[]>> = {
-  sin: ["sincos_reduced"],
-  cos: ["sincos_reduced"],
-  pow_f32: ["f32_bits"],
-  pow_f16: ["f32_bits"],
+  sin: ["sincos_reduced", "f32_bits"],
+  cos: ["sincos_reduced", "f32_bits"],
+  ...Object.fromEntries(
+    (Object.keys(IEEE_SOURCES) as WgslIeeeHelper[]).filter(usesF32Bits).map((h) => [h, ["f32_bits"]]),
+  ),
 };
 
 /**

@@ -184,16 +184,22 @@ const scatterAddAlong: PrimitiveDef<"scatterAddAlong"> = {
   },
 };
 
-/** Row-wise order along the last axis: stable, descending or ascending, NaN last. */
+/**
+ * Row-wise order along the last axis, stable (ties keep the lower index first).
+ * NaN ranks as the largest value, as in `max`/`argmax` (and torch.topk, XLA):
+ * first when descending (so topK never drops a NaN), last when ascending (numpy, JAX).
+ */
 function sortedOrder(row: ArrayLike<number>, descending: boolean): number[] {
   const order = Array.from({ length: row.length }, (_, i) => i);
-  const key = (i: number) => row[i]!;
+  const sign = descending ? -1 : 1;
   order.sort((i, j) => {
-    const a = key(i);
-    const b = key(j);
-    if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) ? (Number.isNaN(b) ? i - j : 1) : -1;
-    if (a !== b) return descending ? b - a : a - b;
-    return i - j; // stable: ties keep the lower index first
+    const a = row[i]!;
+    const b = row[j]!;
+    const nanA = Number.isNaN(a);
+    const nanB = Number.isNaN(b);
+    if (nanA || nanB) return nanA && nanB ? i - j : nanA ? sign : -sign;
+    if (a !== b) return sign * (a - b);
+    return i - j;
   });
   return order;
 }

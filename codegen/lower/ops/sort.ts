@@ -2,7 +2,8 @@
  * topK indices and stable argsort along the last axis, by `emitRowSort`
  * (merge_sort.ts: ranking within runs of 64, then merge passes; rows of up to
  * 64 elements, e.g. top-k over experts, are one kernel). The order: larger
- * first for descending, equal values by lower index, NaN last. top-k keeps the
+ * first for descending, equal values by lower index, NaN as the largest value
+ * (first descending, last ascending, like `argmax`). top-k keeps the
  * first k places of the last kernel.
  */
 import type { Eqn } from "../../../dsl/program";
@@ -13,11 +14,19 @@ import { and, eq, gt, isNan, lt, notNan, or } from "../ir_ops";
 import type { OpContext } from "../op_context";
 import { emitRowSort } from "./merge_sort";
 
-/** Whether element j (value xj) comes before element i (value xi) in the stable order. */
+/**
+ * Whether element j (value xj) comes before element i (value xi) in the stable
+ * order, NaN ranking as the largest value (the interpreter's `sortedOrder`):
+ * NaNs come first descending, last ascending, among themselves by index. The
+ * NaN tests are explicit so no comparison with a NaN operand is relied on.
+ */
 function before(xj: Expr, xi: Expr, j: Expr, i: Expr, descending: boolean): Expr {
   const first = lt(j, i);
   const better = descending ? gt(xj, xi) : lt(xj, xi);
-  return select(isNan(xi), or(notNan(xj), first), or(better, and(eq(xj, xi), first)), "bool");
+  const numbers = or(better, and(eq(xj, xi), first));
+  // The element that leads when exactly one side is NaN: j when descending and xj is NaN.
+  const [leadNan, otherNan] = descending ? [xj, xi] : [xi, xj];
+  return select(isNan(leadNan), or(notNan(otherNan), first), and(notNan(otherNan), numbers), "bool");
 }
 
 function lowerSorted(ctx: OpContext, e: Eqn, descending: boolean, keep: number | undefined): void {
