@@ -2,7 +2,7 @@
 import { traceFlatTree } from "../dsl/api";
 import { isFloat } from "../dsl/dtype";
 import { full } from "../dsl/ops";
-import { flatten, unflatten, type TreeDef } from "../dsl/pytree";
+import { flatten, treeDefEqual, treeDefKey, unflatten, type TreeDef } from "../dsl/pytree";
 import { shapeToString } from "../dsl/shape";
 import type { Tensor } from "../dsl/tensor";
 import { bind, evalProgram, withCallSite } from "../dsl/trace";
@@ -44,6 +44,11 @@ function normArgnums(argnums: number | readonly number[], nargs: number, fname: 
     if (!Number.isInteger(a) || a < 0 || a >= nargs)
       throw new RangeError(`${fname}: argnums ${a} is out of range for ${nargs} argument(s)`);
   }
+  const repeated = list.find((a, i) => list.indexOf(a) !== i);
+  if (repeated !== undefined)
+    throw new RangeError(
+      `${fname}: argnums [${list.join(", ")}] lists argument ${repeated} twice; list each argument once`,
+    );
   return list;
 }
 
@@ -94,7 +99,15 @@ export function valueAndGrad<F extends Fn>(f: F, options: GradOptions = {}): (..
       const { program, captures } = traceFlatTree(
         ((...a: unknown[]) => {
           const out = (f as unknown as (...x: unknown[]) => unknown)(...a);
-          if (!hasAux) return [out];
+          if (!hasAux) {
+            const [leaves] = flatten<Tensor>(out, undefined, "result");
+            if (leaves.length > 1)
+              throw new TypeError(
+                `grad: f returned ${leaves.length} tensors (${leaves.map((l) => `${l.dtype}${shapeToString(l.shape)}`).join(", ")}); ` +
+                  `grad needs a single scalar. If the rest is auxiliary output, pass { hasAux: true } to get [grad, aux]`,
+              );
+            return [out];
+          }
           if (!Array.isArray(out) || out.length !== 2) throw new TypeError("grad (hasAux): f must return [loss, aux]");
           const [auxLeaves, def] = flatten<Tensor>(out[1], undefined, "aux");
           auxTree = def;
@@ -192,7 +205,12 @@ export function vjp<F extends Fn>(f: F, ...primals: Parameters<F>): [any, (ct: u
 export function jvp<F extends Fn>(f: F, primals: Parameters<F>, tangents: readonly unknown[]): [any, any] {
   try {
     const flat = flattenArgs(primals as unknown[], "jvp");
-    const [tLeaves] = flatten<Tensor>(tangents, undefined, "jvp tangents");
+    const [tLeaves, tTree] = flatten<Tensor>(tangents, undefined, "jvp tangents");
+    if (!treeDefEqual(tTree, flat.tree))
+      throw new TypeError(
+        `jvp: the tangents have structure ${treeDefKey(tTree)}, the primals ${treeDefKey(flat.tree)}; ` +
+          `pass one tangent per primal, in the same structure`,
+      );
     if (tLeaves.length !== flat.leaves.length)
       throw new TypeError(`jvp: ${tLeaves.length} tangent leaves for ${flat.leaves.length} primal leaves`);
     tLeaves.forEach((t, i) => {

@@ -3,7 +3,7 @@ import { allocArray, assertDType, type AnyTypedArray, type DType } from "./dtype
 import { full as fullOp } from "./ops";
 import { ShapeError, checkDim, numel, shapeToString, type Dim, type Shape } from "./shape";
 import { Tensor } from "./tensor";
-import { bind } from "./trace";
+import { atCallSite, bind } from "./trace";
 
 type Nested = number | boolean | readonly Nested[];
 
@@ -50,27 +50,31 @@ export function tensor<D extends DType = "f32">(
   shape?: readonly number[],
   dtype: D = "f32" as D,
 ): Tensor<Shape, D> {
-  assertDType(dtype, "tensor");
-  let flat: ArrayLike<number>;
-  let inferred: number[];
-  if (ArrayBuffer.isView(data)) {
-    flat = data as AnyTypedArray;
-    inferred = [flat.length];
-  } else {
-    const buf: number[] = [];
-    inferred = inferShape(data as Nested);
-    flattenNested(data as Nested, buf);
-    flat = buf;
-  }
-  const s = shape ? checkShape(shape, "tensor") : inferred;
-  if (numel(s) !== flat.length) {
-    throw new ShapeError(`tensor: ${flat.length} values do not fill shape ${shapeToString(s)} (${numel(s)} elements)`);
-  }
-  const arr = allocArray(dtype, flat.length);
-  if (dtype === "i32") for (let i = 0; i < flat.length; i++) arr[i] = Math.trunc(flat[i]!);
-  else if (dtype === "bool") for (let i = 0; i < flat.length; i++) arr[i] = flat[i] ? 1 : 0;
-  else arr.set(flat);
-  return Tensor._concrete(new NDArray(dtype, s, arr)) as Tensor<Shape, D>;
+  return atCallSite(() => {
+    assertDType(dtype, "tensor");
+    let flat: ArrayLike<number>;
+    let inferred: number[];
+    if (ArrayBuffer.isView(data)) {
+      flat = data as AnyTypedArray;
+      inferred = [flat.length];
+    } else {
+      const buf: number[] = [];
+      inferred = inferShape(data as Nested);
+      flattenNested(data as Nested, buf);
+      flat = buf;
+    }
+    const s = shape ? checkShape(shape, "tensor") : inferred;
+    if (numel(s) !== flat.length) {
+      throw new ShapeError(
+        `tensor: ${flat.length} values do not fill shape ${shapeToString(s)} (${numel(s)} elements)`,
+      );
+    }
+    const arr = allocArray(dtype, flat.length);
+    if (dtype === "i32") for (let i = 0; i < flat.length; i++) arr[i] = Math.trunc(flat[i]!);
+    else if (dtype === "bool") for (let i = 0; i < flat.length; i++) arr[i] = flat[i] ? 1 : 0;
+    else arr.set(flat);
+    return Tensor._concrete(new NDArray(dtype, s, arr)) as Tensor<Shape, D>;
+  });
 }
 
 /** Wraps a typed array (copied); dtype from the array type unless given. */
@@ -97,14 +101,14 @@ export function zeros<const S extends readonly Dim[], D extends DType = "f32">(
   shape: S,
   dtype: D = "f32" as D,
 ): Tensor<S, D> {
-  return fullOp(shapeArg(shape, "zeros"), 0, dtype) as never;
+  return atCallSite(() => fullOp(shapeArg(shape, "zeros"), 0, dtype)) as never;
 }
 /** A tensor of ones. */
 export function ones<const S extends readonly Dim[], D extends DType = "f32">(
   shape: S,
   dtype: D = "f32" as D,
 ): Tensor<S, D> {
-  return fullOp(shapeArg(shape, "ones"), 1, dtype) as never;
+  return atCallSite(() => fullOp(shapeArg(shape, "ones"), 1, dtype)) as never;
 }
 /** A tensor filled with `value`. */
 export function full<const S extends readonly Dim[], D extends DType = "f32">(
@@ -112,7 +116,7 @@ export function full<const S extends readonly Dim[], D extends DType = "f32">(
   value: number,
   dtype: D = "f32" as D,
 ): Tensor<S, D> {
-  return fullOp(shapeArg(shape, "full"), value, dtype) as never;
+  return atCallSite(() => fullOp(shapeArg(shape, "full"), value, dtype)) as never;
 }
 
 /**
@@ -120,20 +124,24 @@ export function full<const S extends readonly Dim[], D extends DType = "f32">(
  * `arange("T")` (a named dim, or a dim expression such as `dims.mul("T", 2)`) gives 0..T-1 while tracing.
  */
 export function arange(startOrStop: Dim, stop?: number, step = 1, dtype: DType = "i32"): Tensor {
-  if (typeof startOrStop !== "number")
-    return bind("iota", [], { shape: [checkDim(startOrStop, "arange")], axis: 0, dtype });
-  const [start, end] = stop === undefined ? [0, startOrStop] : [startOrStop, stop];
-  if (step === 0) throw new RangeError("arange: step must be nonzero");
-  const n = Math.max(0, Math.ceil((end - start) / step));
-  const arr = allocArray(dtype, n);
-  for (let i = 0; i < n; i++) arr[i] = start + i * step;
-  return Tensor._concrete(new NDArray(dtype, [n], arr));
+  return atCallSite(() => {
+    if (typeof startOrStop !== "number")
+      return bind("iota", [], { shape: [checkDim(startOrStop, "arange")], axis: 0, dtype });
+    const [start, end] = stop === undefined ? [0, startOrStop] : [startOrStop, stop];
+    if (step === 0) throw new RangeError("arange: step must be nonzero");
+    const n = Math.max(0, Math.ceil((end - start) / step));
+    const arr = allocArray(dtype, n);
+    for (let i = 0; i < n; i++) arr[i] = start + i * step;
+    return Tensor._concrete(new NDArray(dtype, [n], arr));
+  });
 }
 
 /** Identity matrix [n, m]. */
 export function eye(n: number, m = n, dtype: DType = "f32"): Tensor {
-  checkShape([n, m], "eye");
-  const arr = allocArray(dtype, n * m);
-  for (let i = 0; i < Math.min(n, m); i++) arr[i * m + i] = 1;
-  return Tensor._concrete(new NDArray(dtype, [n, m], arr));
+  return atCallSite(() => {
+    checkShape([n, m], "eye");
+    const arr = allocArray(dtype, n * m);
+    for (let i = 0; i < Math.min(n, m); i++) arr[i * m + i] = 1;
+    return Tensor._concrete(new NDArray(dtype, [n, m], arr));
+  });
 }

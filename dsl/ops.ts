@@ -5,7 +5,7 @@
  * their derivatives and kernels come for free.
  */
 import { NDArray } from "./ndarray";
-import { castScalar, isFloat, type DType } from "./dtype";
+import { assertDType, castScalar, isFloat, type DType } from "./dtype";
 import type { Program } from "./program";
 import {
   ShapeError,
@@ -23,21 +23,19 @@ import {
 } from "./shape";
 import { dimAdd, dimMul, dimToString } from "./dims";
 import { Tensor, type Operand } from "./tensor";
-import { bind, withCallSite } from "./trace";
+import { atCallSite, bind } from "./trace";
 
 export type { Operand };
 
 /** Runs an op body, adding the user's call site to any error it throws. */
-function op<R>(body: () => R): R {
-  try {
-    return body();
-  } catch (e) {
-    return withCallSite(e);
-  }
-}
+const op = atCallSite;
 
 function checkTensor(x: unknown, opName: string, what = "operand"): Tensor {
   if (x instanceof Tensor) return x;
+  if (Array.isArray(x))
+    throw new TypeError(
+      `${opName}: ${what} is a JS array; wrap arrays with tensor(), e.g. tensor(${JSON.stringify(x).slice(0, 40).replaceAll(",", ", ")})`,
+    );
   throw new TypeError(`${opName}: ${what} must be a Tensor, got ${x === null ? "null" : typeof x}`);
 }
 
@@ -188,7 +186,10 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
 
 /** Converts to another dtype (float -> int truncates; nonzero -> true). */
 export function cast<D extends DType>(x: Tensor, dtype: D): Tensor<Shape, D> {
-  return op(() => (checkTensor(x, "cast").dtype === dtype ? x : bind("cast", [x], { dtype }))) as Tensor<Shape, D>;
+  return op(() => {
+    assertDType(dtype, "cast");
+    return checkTensor(x, "cast").dtype === dtype ? x : bind("cast", [x], { dtype });
+  }) as Tensor<Shape, D>;
 }
 
 /** Identity in value; zero derivative. */
@@ -199,7 +200,13 @@ export const stopGradient = <T extends Tensor>(x: T): T =>
 
 /** A tensor of `shape` filled with `value` (named dims allowed while tracing). */
 export function full(shape: Shape, value: number, dtype: DType = "f32"): Tensor {
-  return op(() => broadcastIfNeeded(scalar(value, dtype), shape));
+  return op(() => {
+    if (typeof value !== "number" && typeof value !== "boolean")
+      throw new TypeError(
+        `full: the fill value must be a number or boolean, got ${typeof value} (${JSON.stringify(value)})`,
+      );
+    return broadcastIfNeeded(scalar(Number(value), dtype), shape);
+  });
 }
 export const zerosLike = (x: Tensor): Tensor => full(x.shape, 0, x.dtype);
 export const onesLike = (x: Tensor): Tensor => full(x.shape, 1, x.dtype);
@@ -286,6 +293,12 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
 export function stack(xs: readonly Tensor[], axis = 0): Tensor {
   return op(() => {
     if (!Array.isArray(xs) || xs.length === 0) throw new ShapeError("stack: expected a non-empty array of tensors");
+    xs.forEach((x, i) => checkTensor(x, "stack", `element ${i}`));
+    const mismatch = xs.findIndex((x) => !sameShape(x.shape, xs[0]!.shape));
+    if (mismatch > 0)
+      throw new ShapeError(
+        `stack: tensor ${mismatch} has shape ${shapeToString(xs[mismatch]!.shape)}, tensor 0 has ${shapeToString(xs[0]!.shape)}; stack needs equal shapes`,
+      );
     const a = normAxis(axis, xs[0]!.shape.length + 1, "stack");
     return concat(
       xs.map((x) => expandDims(x, a)),

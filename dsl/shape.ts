@@ -37,7 +37,7 @@ export function sameShape(a: Shape, b: Shape): boolean {
 export function checkDim(d: unknown, what: string): Dim {
   if (isDim(d) && (typeof d !== "number" || d >= 0)) return normDim(d);
   throw new ShapeError(
-    `${what}: invalid dimension ${JSON.stringify(d)}; expected a non-negative integer, a dim name like "T" or a dim expression`,
+    `${what}: invalid dimension ${typeof d === "number" ? String(d) : JSON.stringify(d)}; expected a non-negative integer, a dim name like "T" or a dim expression`,
   );
 }
 

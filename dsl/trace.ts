@@ -114,6 +114,15 @@ export function withCallSite(e: unknown): never {
   throw e;
 }
 
+/** Runs `body` (an op or a creation function), adding the user's call site to any error it throws. */
+export function atCallSite<R>(body: () => R): R {
+  try {
+    return body();
+  } catch (e) {
+    return withCallSite(e);
+  }
+}
+
 /**
  * Applies a primitive: checks shapes, then either computes it now (no trace
  * active: eager mode on the interpreter) or records an equation in the current

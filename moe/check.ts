@@ -5,6 +5,7 @@
  * instead of a shape error deep inside a trace.
  */
 import { Tensor, dims, type Dim, type DType, type FloatDType, type Shape } from "../core";
+import { userCallSite } from "../dsl/trace";
 
 const isFloat = (d: DType): d is FloatDType => d === "f32" || d === "f64" || d === "f16";
 const shapeToString = (s: Shape): string => `[${s.map(dims.format).join(", ")}]`;
@@ -12,6 +13,12 @@ const shapeToString = (s: Shape): string => `[${s.map(dims.format).join(", ")}]`
 /** A bad MoE configuration or parameter pytree (k > E, capacity factor <= 0, mismatched expert shapes, ...). */
 export class MoeConfigError extends Error {
   override name = "MoeConfigError";
+  /** The message already names the user's call site (see `withCallSite`). */
+  readonly _sited = true;
+  constructor(message: string) {
+    const site = userCallSite();
+    super(site ? `${message}\n    at ${site}` : message);
+  }
 }
 
 /** Checks that `value` is an integer >= `min` and returns it. */

@@ -27,15 +27,9 @@ import {
   zeros,
   type Tensor,
 } from "../../index";
-import { f64, i32, thrown } from "./helpers";
+import { f64, here, i32, thrown } from "./helpers";
 
 const THIS_FILE = fileURLToPath(import.meta.url);
-
-/** The line of the caller of `here()` in this file, as reported by the JS engine. */
-function here(): number {
-  const frame = new Error().stack!.split("\n")[2]!;
-  return Number(/:(\d+):\d+\)?$/.exec(frame)![1]);
-}
 
 /** Asserts that an error message points at `THIS_FILE:line`. */
 function expectCallSite(e: Error, line: number): void {

@@ -72,6 +72,12 @@ export function thrown(fn: () => unknown): Error {
   throw new Error("expected the call to throw, it returned normally");
 }
 
+/** The line of the caller of `here()` (in the test file that calls it), as reported by the JS engine. */
+export function here(): number {
+  const frame = new Error().stack!.split("\n")[2]!;
+  return Number(/:(\d+):\d+\)?$/.exec(frame)![1]);
+}
+
 /** Binds a primitive directly (for primitives with no public op, e.g. scatterAddAlong). */
 export const prim = bind;
 
