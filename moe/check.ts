@@ -5,7 +5,7 @@
  * instead of a shape error deep inside a trace.
  */
 import { Tensor, dims, type Dim, type DType, type FloatDType, type Shape } from "../core";
-import { userCallSite } from "../dsl/trace";
+import { userCallSite } from "../dsl/call_site";
 
 const isFloat = (d: DType): d is FloatDType => d === "f32" || d === "f64" || d === "f16";
 const shapeToString = (s: Shape): string => `[${s.map(dims.format).join(", ")}]`;
