@@ -21,6 +21,12 @@ export const CUDA_PRELUDE = `#ifndef ${CUDA_PRELUDE_GUARD}
 // ---- moeforge device prelude: semantics shared with the interpreter ----
 // Host-callable too, so the helpers can be checked against the interpreter without a GPU.
 #define MF_FN __host__ __device__ __forceinline__
+// Loop unrolling hints for the device pass only: the host compiler (gcc -Wall) rejects the unknown pragma.
+#ifdef __CUDA_ARCH__
+#define MF_UNROLL _Pragma("unroll")
+#else
+#define MF_UNROLL
+#endif
 
 // Math.max / Math.min: NaN in either operand gives NaN (fmaxf would drop it).
 MF_FN float mf_max(float a, float b) { return (a != a || b != b) ? a + b : fmaxf(a, b); }
@@ -69,9 +75,9 @@ MF_FN uint2 mf_threefry2x32(unsigned int k0, unsigned int k1, unsigned int c0, u
   const int rotations[8] = {13, 15, 26, 6, 17, 29, 16, 24};
   unsigned int x0 = c0 + ks[0];
   unsigned int x1 = c1 + ks[1];
-#pragma unroll
+MF_UNROLL
   for (int group = 0; group < 5; group++) {
-#pragma unroll
+MF_UNROLL
     for (int r = 0; r < 4; r++) {
       x0 += x1;
       x1 = mf_rotl32(x1, rotations[(group % 2) * 4 + r]);

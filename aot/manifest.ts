@@ -1,0 +1,232 @@
+/**
+ * `manifest.json`: everything an application (or a host module generator for
+ * another language) needs to run the exported kernels without moeforge:
+ * tensors by pytree path, per program and target the kernels with their
+ * explicit bind group layouts, workgroup sizes, uniforms, needed limits and
+ * features, buffers with sizes as expressions of the dims, the launch
+ * schedule, and the range each dynamic dim may take. The JSON Schema is
+ * `aot/manifest.schema.json`; `SCHEMA_VERSION` changes with any incompatible
+ * change to the format.
+ */
+import { createHash } from "node:crypto";
+import { evalSize, sizeToText, type KernelBundle, type ScalarType, type SizeExpr } from "../codegen/kernel_ir";
+import { wgslLayout } from "../codegen/emit/wgsl";
+import type { DimBinding } from "./dims";
+import type { TensorSlot } from "./inputs";
+
+export const SCHEMA_VERSION = 1;
+
+/** A tensor the application passes or receives, with its shape as dims (names are dynamic dims). */
+export interface ManifestTensor {
+  readonly path: string;
+  readonly dtype: string;
+  readonly shape: readonly (number | string)[];
+}
+
+export interface ManifestBinding {
+  readonly binding: number;
+  readonly name: string;
+  /** Element type in the kernel; `storage` is how it is stored (bool as u32, f16 as 16-bit halves). */
+  readonly type: ScalarType;
+  readonly storage: "f32" | "f16" | "i32" | "u32";
+  readonly access: "read-only" | "read-write";
+}
+
+export interface ManifestKernel {
+  readonly name: string;
+  /** Path of the source, relative to the manifest. */
+  readonly file: string;
+  /** sha256 of the source text. */
+  readonly sha256: string;
+  readonly workgroupSize: number;
+  readonly bindings: readonly ManifestBinding[];
+  /** The uniform buffer of i32 fields: `mf_groups` (the 1-D workgroup count), then named dims. */
+  readonly uniforms: { readonly binding: number; readonly fields: readonly string[] };
+  readonly sharedBytes: number;
+  readonly features: readonly string[];
+  /** Minimum WebGPU limits (or CUDA block size) the kernel needs. */
+  readonly limits: Readonly<Record<string, number>>;
+  readonly comment?: string;
+}
+
+export interface ManifestBuffer {
+  readonly name: string;
+  readonly type: ScalarType;
+  /** Element count as an expression of the dims (a number, a dim name, or { op, args }). */
+  readonly size: SizeExpr;
+  readonly sizeText: string;
+  readonly role: "input" | "output" | "temp" | "const";
+  readonly init?: readonly number[];
+}
+
+export interface ManifestLaunch {
+  readonly kernel: string;
+  readonly grid: SizeExpr;
+  readonly gridText: string;
+  readonly bindings: Readonly<Record<string, string>>;
+}
+
+/** One compiled program (forward or backward) for one target. */
+export interface ManifestProgram {
+  readonly target: "wgsl" | "cuda";
+  readonly dims: readonly string[];
+  readonly kernels: readonly ManifestKernel[];
+  readonly buffers: readonly ManifestBuffer[];
+  readonly schedule: readonly ManifestLaunch[];
+  /** Buffer names, in the order of the program's tensors (see `Manifest.programs`). */
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly checks?: { readonly buffer: string; readonly messages: readonly string[] };
+}
+
+export interface DimRange {
+  readonly min: number;
+  /** The largest value for which every buffer and launch stays inside 32-bit index math. */
+  readonly max: number;
+}
+
+export interface Manifest {
+  readonly schemaVersion: number;
+  readonly moeforgeVersion: string;
+  /** sha256 of this manifest without the field, kernel source hashes included: identifies the build. */
+  readonly contentHash: string;
+  readonly name: string;
+  readonly model: { readonly file: string; readonly export: string };
+  readonly dims: Readonly<Record<string, DimBinding>>;
+  readonly dynamicDims: Readonly<Record<string, DimRange>>;
+  readonly inputs: readonly ManifestTensor[];
+  readonly outputs: readonly ManifestTensor[];
+  /**
+   * With --grad: the activations the forward saves for the backward, the
+   * cotangents the backward takes (one per output) and the gradients it
+   * returns (one per float input).
+   */
+  readonly saved?: readonly ManifestTensor[];
+  readonly cotangents?: readonly ManifestTensor[];
+  readonly gradients?: readonly ManifestTensor[];
+  /**
+   * forward: inputs -> outputs (+ saved with --grad).
+   * backward: inputs, saved, cotangents -> gradients.
+   */
+  readonly programs: {
+    readonly forward: Readonly<Partial<Record<"wgsl" | "cuda", ManifestProgram>>>;
+    readonly backward?: Readonly<Partial<Record<"wgsl" | "cuda", ManifestProgram>>>;
+  };
+}
+
+export const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
+
+const STORAGE: Record<ScalarType, ManifestBinding["storage"] | undefined> = {
+  f32: "f32",
+  f16: "f16",
+  i32: "i32",
+  u32: "u32",
+  bool: "u32",
+  f64: undefined,
+};
+
+export const tensorEntry = (s: TensorSlot): ManifestTensor => ({ path: s.path, dtype: s.dtype, shape: [...s.shape] });
+
+/** A bundle as a manifest program; `file(kernel)` names each kernel's source file. */
+export function manifestProgram(bundle: KernelBundle, file: (kernel: string) => string): ManifestProgram {
+  if (bundle.target === "js") throw new Error("internal: the manifest describes GPU targets only");
+  const kernels = bundle.kernels.map((k): ManifestKernel => {
+    const layout = wgslLayout(k);
+    const sharedBytes = k.shared.reduce((s, a) => s + a.length * (a.type === "f16" ? 2 : 4), 0);
+    const usesF16 = [...k.params.map((p) => p.type), ...k.shared.map((s) => s.type)].includes("f16");
+    const limits: Record<string, number> =
+      bundle.target === "wgsl"
+        ? {
+            maxComputeInvocationsPerWorkgroup: k.workgroupSize,
+            maxComputeWorkgroupSizeX: k.workgroupSize,
+            maxComputeWorkgroupStorageSize: sharedBytes,
+            maxStorageBuffersPerShaderStage: k.params.length,
+          }
+        : { maxThreadsPerBlock: k.workgroupSize, sharedMemPerBlock: sharedBytes };
+    return {
+      name: k.name,
+      file: file(k.name),
+      sha256: sha256(k.source),
+      workgroupSize: k.workgroupSize,
+      bindings: k.params.map((p, i) => ({
+        binding: layout.params[i]!.bindings[0]!,
+        name: p.name,
+        type: p.type,
+        storage: STORAGE[p.type]!,
+        access: p.access === "read" ? "read-only" : "read-write",
+      })),
+      uniforms: { binding: layout.uniformBinding, fields: layout.uniformFields },
+      sharedBytes,
+      features: usesF16 && bundle.target === "wgsl" ? ["shader-f16"] : [],
+      limits,
+      ...(k.comment ? { comment: k.comment } : {}),
+    };
+  });
+  return {
+    target: bundle.target,
+    dims: bundle.dims,
+    kernels,
+    buffers: bundle.buffers.map((b) => ({
+      name: b.name,
+      type: b.type,
+      size: b.size,
+      sizeText: sizeToText(b.size),
+      role: b.role,
+      ...(b.init ? { init: [...b.init] } : {}),
+    })),
+    schedule: bundle.schedule.map((l) => ({
+      kernel: l.kernel,
+      grid: l.grid,
+      gridText: sizeToText(l.grid),
+      bindings: l.bindings,
+    })),
+    inputs: bundle.inputs,
+    outputs: bundle.outputs,
+    ...(bundle.checks ? { checks: bundle.checks } : {}),
+  };
+}
+
+const I32_MAX = 2 ** 31 - 1;
+
+/**
+ * The range of each dynamic dim: from 1 up to the largest value for which
+ * every buffer's element count and every launch's thread count fit in i32
+ * (other dynamic dims at 1; sizes only grow with a dim).
+ */
+export function dimRanges(bundles: readonly KernelBundle[], dynamic: readonly string[]): Record<string, DimRange> {
+  const fits = (dim: string, value: number): boolean => {
+    const env = new Map(dynamic.map((d) => [d, d === dim ? value : 1]));
+    return bundles.every((b) => {
+      const wg = new Map(b.kernels.map((k) => [k.name, k.workgroupSize]));
+      return (
+        b.buffers.every((x) => evalSize(x.size, env) <= I32_MAX) &&
+        b.schedule.every((l) => evalSize(l.grid, env) * wg.get(l.kernel)! <= I32_MAX)
+      );
+    });
+  };
+  const out: Record<string, DimRange> = {};
+  for (const d of dynamic) {
+    let lo = 1;
+    let hi = I32_MAX;
+    if (!fits(d, lo)) throw new Error(`the model's buffers do not fit 32-bit indexing even with ${d} = 1`);
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi + 1) / 2);
+      if (fits(d, mid)) lo = mid;
+      else hi = mid - 1;
+    }
+    out[d] = { min: 1, max: lo };
+  }
+  return out;
+}
+
+/** Stable JSON: object keys in insertion order (the builders fix it), two-space indent, final newline. */
+export function manifestJson(m: Manifest): string {
+  return JSON.stringify(m, null, 2) + "\n";
+}
+
+/** The manifest with its content hash filled in. */
+export function sealManifest(m: Omit<Manifest, "contentHash">): Manifest {
+  const { schemaVersion, moeforgeVersion, ...rest } = m;
+  const hash = sha256(JSON.stringify({ schemaVersion, moeforgeVersion, ...rest }));
+  return { schemaVersion, moeforgeVersion, contentHash: `sha256:${hash}`, ...rest };
+}

@@ -1,0 +1,128 @@
+/**
+ * `moeforge compile` / `ir` / `check` without a device: the files an export
+ * writes, the manifest (valid against the shipped JSON Schema, hash, tensors
+ * by pytree path, dims as expressions), byte-identical output on recompiling,
+ * and the ir and check commands' text and JSON.
+ */
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import Ajv from "ajv";
+import { afterAll, describe, expect, it } from "vitest";
+import type { Manifest } from "../../aot/manifest";
+import { EXAMPLES, compileExample } from "./examples";
+import { REPO, runCli } from "./run_cli";
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+const files = (dir: string): string[] =>
+  readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
+    .sort();
+
+describe("moeforge compile", () => {
+  const m = EXAMPLES[0]!;
+  let first = "";
+
+  it("writes kernels, the manifest, the host module and the CUDA launcher, header and example", async () => {
+    first = await compileExample(m, "wgsl,cuda");
+    dirs.push(first);
+    const list = files(first);
+    for (const f of [
+      "manifest.json",
+      "switchLayer.ts",
+      "switchLayer.cu",
+      "switchLayer.h",
+      "switchLayer_example.cpp",
+      "kernels/forward.cu",
+      "kernels/backward.cu",
+    ])
+      expect(list).toContain(f);
+    expect(list.filter((f) => /^kernels\/(forward|backward)_.*\.wgsl$/.test(f)).length).toBeGreaterThan(10);
+  }, 120_000);
+
+  it("compiling again (in the same process: fresh variable ids) writes byte-identical files", async () => {
+    const again = await compileExample(m, "wgsl,cuda");
+    dirs.push(again);
+    expect(files(again)).toEqual(files(first));
+    for (const f of files(first)) expect(readFileSync(join(again, f)).equals(readFileSync(join(first, f))), f).toBe(true);
+  }, 120_000);
+
+  it("the manifest is valid against the shipped JSON Schema and describes the export", () => {
+    const manifest = JSON.parse(readFileSync(join(first, "manifest.json"), "utf8")) as Manifest;
+    const schema = JSON.parse(readFileSync(join(REPO, "aot/manifest.schema.json"), "utf8")) as object;
+    const validate = new Ajv({ allErrors: true }).compile(schema);
+    expect(validate(manifest), JSON.stringify(validate.errors)).toBe(true);
+    // A broken manifest is rejected (the schema is not vacuous).
+    expect(validate({ ...manifest, schemaVersion: 2 })).toBe(false);
+
+    const { contentHash, ...rest } = manifest;
+    expect(contentHash).toBe(`sha256:${createHash("sha256").update(JSON.stringify(rest)).digest("hex")}`);
+    expect(manifest.dims).toEqual({ T: "dynamic", D: 8, H: 16, E: 4 });
+    expect(manifest.dynamicDims.T!.min).toBe(1);
+    expect(manifest.inputs).toEqual([
+      { path: "params.router", dtype: "f32", shape: [8, 4] },
+      { path: "params.w1", dtype: "f32", shape: [4, 8, 16] },
+      { path: "params.w2", dtype: "f32", shape: [4, 16, 8] },
+      { path: "x", dtype: "f32", shape: ["T", 8] },
+    ]);
+    expect(manifest.outputs).toEqual([{ path: "output", dtype: "f32", shape: ["T", 8] }]);
+    expect(manifest.gradients!.map((g) => g.path)).toEqual(manifest.inputs.map((i) => i.path));
+    const fwd = manifest.programs.forward.wgsl!;
+    expect(fwd.outputs).toHaveLength(1 + manifest.saved!.length);
+    expect(manifest.programs.backward!.wgsl!.inputs).toHaveLength(4 + manifest.saved!.length + 1);
+    // Every launch's grid and every buffer's size is an expression of T alone; sources match their hashes.
+    const names = (e: unknown): string[] =>
+      typeof e === "string" ? [e] : typeof e === "object" && e ? (e as { args: unknown[] }).args.flatMap(names) : [];
+    for (const l of fwd.schedule) expect(names(l.grid).every((n) => n === "T")).toBe(true);
+    expect(fwd.buffers.some((b) => names(b.size).includes("T"))).toBe(true);
+    for (const k of fwd.kernels) {
+      const source = readFileSync(join(first, k.file), "utf8");
+      expect(createHash("sha256").update(source).digest("hex"), k.file).toBe(k.sha256);
+      expect(k.bindings.map((b) => b.binding)).toEqual(k.bindings.map((_, i) => i));
+      expect(k.uniforms).toEqual({ binding: k.bindings.length, fields: ["mf_groups", ...(source.includes("mf_sizes.T") ? ["T"] : [])] });
+    }
+  });
+});
+
+describe("moeforge ir and check", () => {
+  const m = EXAMPLES[3]!; // the mixture of local experts: small, every parameter differentiable
+
+  it("ir prints the program, the forward/backward split and the kernels; --json gives the same", async () => {
+    const args = ["ir", m.file, "--export", m.export, "--dims", m.dims, "--quiet"];
+    const plain = await runCli(args);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/^== forward: \d+ equations\nprogram\(%\d+:f32\[8,4\]/);
+    const grad = await runCli([...args, "--grad", "--optimized", "--kernels"]);
+    expect(grad.stdout).toMatch(/== forward \(optimized\)/);
+    expect(grad.stdout).toMatch(/== backward \(optimized\)/);
+    expect(grad.stdout).toMatch(/-- backward kernels: \d+ kernels, \d+ launches/);
+    const json = JSON.parse((await runCli([...args, "--grad", "--json"])).stdout) as Record<string, { equations: number }>;
+    expect(Object.keys(json)).toEqual(["forward", "backward"]);
+    expect(json.backward!.equations).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("check prints a pass/fail table per parameter", async () => {
+    const r = await runCli(["check", m.file, "--export", m.export, "--dims", m.dims, "--size", "3", "--json", "--quiet"]);
+    expect(r.code, r.stderr).toBe(0);
+    const table = JSON.parse(r.stdout) as { passed: number; failed: number; rows: { parameter: string; ok: boolean }[] };
+    expect(table.rows.map((row) => row.parameter)).toEqual([
+      "params.gate.w",
+      "params.gate.b",
+      "params.experts.w",
+      "params.experts.b",
+      "x",
+      "y",
+    ]);
+    expect(table).toMatchObject({ passed: 6, failed: 0 });
+  }, 120_000);
+
+  it("check fails (exit code 1, FAIL rows) for a model whose gradient is wrong", async () => {
+    const r = await runCli(["check", "test/cli/fixtures/wrong_gradient.ts", "--export", "f", "--dims", "N=3", "--quiet"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^w\s+FAIL/m);
+    expect(r.stdout).toMatch(/0 passed, 1 failed/);
+  }, 60_000);
+});
