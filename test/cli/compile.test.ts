@@ -47,7 +47,8 @@ describe("moeforge compile", () => {
     const again = await compileExample(m, "wgsl,cuda");
     dirs.push(again);
     expect(files(again)).toEqual(files(first));
-    for (const f of files(first)) expect(readFileSync(join(again, f)).equals(readFileSync(join(first, f))), f).toBe(true);
+    for (const f of files(first))
+      expect(readFileSync(join(again, f)).equals(readFileSync(join(first, f))), f).toBe(true);
   }, 120_000);
 
   it("the manifest is valid against the shipped JSON Schema and describes the export", () => {
@@ -82,7 +83,10 @@ describe("moeforge compile", () => {
       const source = readFileSync(join(first, k.file), "utf8");
       expect(createHash("sha256").update(source).digest("hex"), k.file).toBe(k.sha256);
       expect(k.bindings.map((b) => b.binding)).toEqual(k.bindings.map((_, i) => i));
-      expect(k.uniforms).toEqual({ binding: k.bindings.length, fields: ["mf_groups", ...(source.includes("mf_sizes.T") ? ["T"] : [])] });
+      expect(k.uniforms).toEqual({
+        binding: k.bindings.length,
+        fields: ["mf_groups", ...(source.includes("mf_sizes.T") ? ["T"] : [])],
+      });
     }
   });
 });
@@ -99,15 +103,33 @@ describe("moeforge ir and check", () => {
     expect(grad.stdout).toMatch(/== forward \(optimized\)/);
     expect(grad.stdout).toMatch(/== backward \(optimized\)/);
     expect(grad.stdout).toMatch(/-- backward kernels: \d+ kernels, \d+ launches/);
-    const json = JSON.parse((await runCli([...args, "--grad", "--json"])).stdout) as Record<string, { equations: number }>;
+    const json = JSON.parse((await runCli([...args, "--grad", "--json"])).stdout) as Record<
+      string,
+      { equations: number }
+    >;
     expect(Object.keys(json)).toEqual(["forward", "backward"]);
     expect(json.backward!.equations).toBeGreaterThan(0);
   }, 60_000);
 
   it("check prints a pass/fail table per parameter", async () => {
-    const r = await runCli(["check", m.file, "--export", m.export, "--dims", m.dims, "--size", "3", "--json", "--quiet"]);
+    const r = await runCli([
+      "check",
+      m.file,
+      "--export",
+      m.export,
+      "--dims",
+      m.dims,
+      "--size",
+      "3",
+      "--json",
+      "--quiet",
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    const table = JSON.parse(r.stdout) as { passed: number; failed: number; rows: { parameter: string; ok: boolean }[] };
+    const table = JSON.parse(r.stdout) as {
+      passed: number;
+      failed: number;
+      rows: { parameter: string; ok: boolean }[];
+    };
     expect(table.rows.map((row) => row.parameter)).toEqual([
       "params.gate.w",
       "params.gate.b",
@@ -120,7 +142,15 @@ describe("moeforge ir and check", () => {
   }, 120_000);
 
   it("check fails (exit code 1, FAIL rows) for a model whose gradient is wrong", async () => {
-    const r = await runCli(["check", "test/cli/fixtures/wrong_gradient.ts", "--export", "f", "--dims", "N=3", "--quiet"]);
+    const r = await runCli([
+      "check",
+      "test/cli/fixtures/wrong_gradient.ts",
+      "--export",
+      "f",
+      "--dims",
+      "N=3",
+      "--quiet",
+    ]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^w\s+FAIL/m);
     expect(r.stdout).toMatch(/0 passed, 1 failed/);
