@@ -12,7 +12,10 @@
 export type SizeExpr =
   | number
   | string
-  | { readonly op: "add" | "sub" | "mul" | "ceilDiv" | "div" | "max" | "min"; readonly args: readonly SizeExpr[] };
+  | {
+      readonly op: "add" | "mul" | "floorDiv" | "ceilDiv" | "mod" | "max" | "min";
+      readonly args: readonly SizeExpr[];
+    };
 
 export type ElementType = "f32" | "f16" | "i32" | "u32" | "bool";
 
@@ -79,12 +82,12 @@ export function evalSize(e: SizeExpr, dims: Readonly<Record<string, number>>): n
   switch (e.op) {
     case "add":
       return xs.reduce((a, b) => a + b, 0);
-    case "sub":
-      return xs[0]! - xs[1]!;
     case "mul":
       return xs.reduce((a, b) => a * b, 1);
-    case "div":
+    case "floorDiv":
       return Math.floor(xs[0]! / xs[1]!);
+    case "mod":
+      return ((xs[0]! % xs[1]!) + xs[1]!) % xs[1]!;
     case "ceilDiv":
       return Math.ceil(xs[0]! / xs[1]!);
     case "max":

@@ -63,6 +63,8 @@ export function resolveInputs(
         throw new InputsError(`${what}: ${path} has dim ${d}; sizes are integers >= 0`);
       return d;
     }
+    if (typeof d !== "string")
+      throw new InputsError(`${what}: ${path} has a dim expression; write input shapes with numbers and names`);
     const b = dims.get(d);
     if (b === undefined)
       throw new InputsError(

@@ -20,7 +20,7 @@ export const SCHEMA_VERSION = 1;
 export interface ManifestTensor {
   readonly path: string;
   readonly dtype: string;
-  readonly shape: readonly (number | string)[];
+  readonly shape: readonly SizeExpr[];
 }
 
 export interface ManifestBinding {

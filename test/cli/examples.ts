@@ -11,6 +11,7 @@ import { build } from "esbuild";
 import { loadModel } from "../../cli/load";
 import { parseDims } from "../../aot/dims";
 import { traceModel, type TracedModel } from "../../aot/export";
+import { evalDim, type Dim } from "../../dsl/dims";
 import { runCli } from "./run_cli";
 
 export interface ExampleModel {
@@ -123,7 +124,7 @@ export function caseInputs(
   seed: number,
 ): CaseInputs {
   const next = valueStream(seed);
-  const concrete = (shape: readonly (number | string)[]) => shape.map((d) => (typeof d === "number" ? d : T));
+  const concrete = (shape: readonly Dim[]) => shape.map((d) => evalDim(d, new Map([["T", T]])));
   const shapes = traced.inputs.leaves.map((l) => concrete(l.shape));
   const data = shapes.map((s, i) => {
     const a = Float32Array.from({ length: s.reduce((x, y) => x * y, 1) }, next);

@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { nvidiaGpus } from "../../backends/cuda/device";
 import { DEFAULT_ARCHS, findNvcc } from "../../backends/cuda/nvcc";
 import { EXAMPLES, compileExample, traceExample, type ExampleModel } from "./examples";
+import { evalDim, type Dim } from "../../dsl/dims";
 import { interpreterForwardBackward } from "./oracle";
 
 const NVCC = findNvcc();
@@ -43,7 +44,7 @@ function driverInput(n: number, seed: number): Float32Array {
 
 async function interpreterChecksums(m: ExampleModel, T: number): Promise<Map<string, number>> {
   const traced = await traceExample(m);
-  const concrete = (s: readonly (number | string)[]) => s.map((d) => (typeof d === "number" ? d : T));
+  const concrete = (s: readonly Dim[]) => s.map((d) => evalDim(d, new Map([["T", T]])));
   const inputs = traced.inputs.leaves.map((l, i) => {
     const shape = concrete(l.shape);
     return {
