@@ -129,7 +129,8 @@ export const tensorEntry = (s: TensorSlot): ManifestTensor => ({ path: s.path, d
 
 /** A bundle as a manifest program; `file(kernel)` names each kernel's source file. */
 export function manifestProgram(bundle: KernelBundle, file: (kernel: string) => string): ManifestProgram {
-  if (bundle.target === "js") throw new Error("internal: the manifest describes GPU targets only");
+  const target = bundle.target;
+  if (target !== "wgsl" && target !== "cuda") throw new Error("internal: the manifest describes GPU targets only");
   const kernels = bundle.kernels.map((k): ManifestKernel => {
     const layout = wgslLayout(k);
     const sharedBytes = k.shared.reduce((s, a) => s + a.length * (a.type === "f16" ? 2 : 4), 0);
@@ -163,7 +164,7 @@ export function manifestProgram(bundle: KernelBundle, file: (kernel: string) => 
     };
   });
   return {
-    target: bundle.target,
+    target,
     dims: bundle.dims,
     kernels,
     buffers: bundle.buffers.map((b) => ({
