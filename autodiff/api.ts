@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-explicit-any -- transforms of arbitrary user functions return user-shaped values; typed results are the package issue's to add */
 import { traceFlatTree } from "../dsl/api";
 import { isFloat } from "../dsl/dtype";
 import { full } from "../dsl/ops";
@@ -10,6 +9,7 @@ import { jvpProgram } from "./jvp";
 import { vjpProgram } from "./vjp";
 
 // `any[]` (not `never[]`): as a contextual type it must not force `never` parameters on an inner `grad(f)` (e.g. `jvp(grad(f), [x], [v])`).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Fn = (...args: any[]) => unknown;
 
 export interface GradOptions {
@@ -18,6 +18,41 @@ export interface GradOptions {
   /** f returns `[loss, aux]`; aux is returned alongside, undifferentiated. */
   hasAux?: boolean;
 }
+
+/**
+ * The gradient `grad(f, { argnums })` returns: the type of the differentiated
+ * argument (a gradient has its argument's pytree structure, shapes and dtypes),
+ * or a tuple of them for a tuple of argnums. Non-literal argnums give the union
+ * of the parameter types.
+ */
+export type GradOutput<F extends Fn, A> = [A] extends [undefined]
+  ? Parameters<F>[0]
+  : A extends number
+    ? number extends A
+      ? Parameters<F>[number]
+      : Parameters<F>[A]
+    : A extends readonly number[]
+      ? number extends A["length"]
+        ? Parameters<F>[number][]
+        : { -readonly [K in keyof A]: A[K] extends number ? Parameters<F>[A[K]] : never }
+      : Parameters<F>[number];
+
+/** The `argnums` of an options type (undefined when not given). */
+type ArgnumsOf<O> = O extends { readonly argnums: infer A } ? A : undefined;
+/** Whether an options type sets `hasAux: true`. */
+type HasAux<O> = O extends { readonly hasAux: true } ? true : false;
+/** `f`'s aux output under `hasAux` (f returns `[loss, aux]`). */
+type AuxOf<F extends Fn> = ReturnType<F> extends readonly [unknown, infer Aux] ? Aux : unknown;
+/** `f`'s value: its loss, or `[loss, aux]` with `hasAux`. */
+type ValueOf<F extends Fn, O extends GradOptions> =
+  HasAux<O> extends true
+    ? ReturnType<F> extends readonly [infer L, infer Aux]
+      ? [L, Aux]
+      : [Tensor, unknown]
+    : ReturnType<F>;
+/** What `grad(f, options)` returns: the gradient, or `[gradient, aux]` with `hasAux`. */
+export type GradResult<F extends Fn, O extends GradOptions> =
+  HasAux<O> extends true ? [GradOutput<F, ArgnumsOf<O>>, AuxOf<F>] : GradOutput<F, ArgnumsOf<O>>;
 
 interface FlatArgs {
   leaves: Tensor[];
@@ -75,7 +110,10 @@ function regroup(
  * @example
  * const [loss, g] = valueAndGrad((w, x) => x.matmul(w).square().sum())(w, x);
  */
-export function valueAndGrad<F extends Fn>(f: F, options: GradOptions = {}): (...args: Parameters<F>) => [any, any] {
+export function valueAndGrad<F extends Fn, const O extends GradOptions = Record<never, never>>(
+  f: F,
+  options: O = {} as O,
+): (...args: Parameters<F>) => [ValueOf<F, O>, GradOutput<F, ArgnumsOf<O>>] {
   const { argnums = 0, hasAux = false } = options;
   return (...args: Parameters<F>) => {
     try {
@@ -130,7 +168,7 @@ export function valueAndGrad<F extends Fn>(f: F, options: GradOptions = {}): (..
       const grads = regroup(flat, argList, nums, res.slice(nOut));
       const gradOut = typeof argnums === "number" ? grads[0] : grads;
       const value = hasAux ? [res[0]!, unflatten(auxTree!, res.slice(1, nOut))] : res[0]!;
-      return [value, gradOut];
+      return [value, gradOut] as [ValueOf<F, O>, GradOutput<F, ArgnumsOf<O>>];
     } catch (e) {
       return withCallSite(e);
     }
@@ -143,11 +181,14 @@ export function valueAndGrad<F extends Fn>(f: F, options: GradOptions = {}): (..
  * With `hasAux`, returns `[grad, aux]`.
  * @example const dw = grad((w) => loss(w, batch))(w);
  */
-export function grad<F extends Fn>(f: F, options: GradOptions = {}): (...args: Parameters<F>) => any {
+export function grad<F extends Fn, const O extends GradOptions = Record<never, never>>(
+  f: F,
+  options: O = {} as O,
+): (...args: Parameters<F>) => GradResult<F, O> {
   const vg = valueAndGrad(f, options);
   return (...args: Parameters<F>) => {
     const [value, g] = vg(...args);
-    return options.hasAux ? [g, (value as [Tensor, unknown])[1]] : g;
+    return (options.hasAux ? [g, (value as [Tensor, unknown])[1]] : g) as GradResult<F, O>;
   };
 }
 
@@ -156,7 +197,13 @@ export function grad<F extends Fn>(f: F, options: GradOptions = {}): (...args: P
  * cotangent with out's structure and returns one cotangent per primal.
  * @example const [y, back] = vjp(f, x, w); const [dx, dw] = back(onesLike(y));
  */
-export function vjp<F extends Fn>(f: F, ...primals: Parameters<F>): [any, (ct: unknown) => any[]] {
+/** A primal's cotangent from `vjp`: its own type, or null for a non-float primal. */
+type Cotangents<P extends readonly unknown[]> = { -readonly [K in keyof P]: P[K] | null };
+
+export function vjp<F extends Fn>(
+  f: F,
+  ...primals: Parameters<F>
+): [ReturnType<F>, (ct: ReturnType<F>) => Cotangents<Parameters<F>>] {
   try {
     const flat = flattenArgs(primals as unknown[], "vjp");
     const { program, captures } = traceFlatTree(f, flat.leaves, flat.tree);
@@ -191,7 +238,7 @@ export function vjp<F extends Fn>(f: F, ...primals: Parameters<F>): [any, (ct: u
         return withCallSite(e);
       }
     };
-    return [out, pullback];
+    return [out as ReturnType<F>, pullback as (ct: ReturnType<F>) => Cotangents<Parameters<F>>];
   } catch (e) {
     return withCallSite(e);
   }
@@ -202,7 +249,11 @@ export function vjp<F extends Fn>(f: F, ...primals: Parameters<F>): [any, (ct: u
  * entry per argument, same structures).
  * @example const [y, dy] = jvp(f, [x], [v]);
  */
-export function jvp<F extends Fn>(f: F, primals: Parameters<F>, tangents: readonly unknown[]): [any, any] {
+export function jvp<F extends Fn>(
+  f: F,
+  primals: Parameters<F>,
+  tangents: readonly unknown[],
+): [ReturnType<F>, ReturnType<F>] {
   try {
     const flat = flattenArgs(primals as unknown[], "jvp");
     const [tLeaves, tTree] = flatten<Tensor>(tangents, undefined, "jvp tangents");
@@ -226,7 +277,10 @@ export function jvp<F extends Fn>(f: F, primals: Parameters<F>, tangents: readon
     const jp = jvpProgram(program, mask);
     const res = evalProgram(jp, [...flat.leaves, ...captures, ...tLeaves.filter((_, i) => mask[i])]);
     const n = program.outputs.length;
-    return [unflatten(program.outTree!, res.slice(0, n)), unflatten(program.outTree!, res.slice(n))];
+    return [unflatten(program.outTree!, res.slice(0, n)), unflatten(program.outTree!, res.slice(n))] as [
+      ReturnType<F>,
+      ReturnType<F>,
+    ];
   } catch (e) {
     return withCallSite(e);
   }
@@ -238,8 +292,8 @@ export function jvp<F extends Fn>(f: F, primals: Parameters<F>, tangents: readon
  */
 export function hessianVectorProduct<F extends (x: never) => Tensor>(
   f: F,
-): (x: Parameters<F>[0], v: Parameters<F>[0]) => any {
-  return (x, v) => jvp(grad(f), [x] as never, [v])[1];
+): (x: Parameters<F>[0], v: Parameters<F>[0]) => Parameters<F>[0] {
+  return (x, v) => jvp(grad(f), [x] as never, [v])[1] as Parameters<F>[0];
 }
 
 /**
@@ -251,10 +305,10 @@ export function hessianVectorProduct<F extends (x: never) => Tensor>(
  * // straight-through estimator
  * const roundSte = customVjp((x) => round(x), (x) => [round(x), null], (_r, g) => [g]);
  */
-export function customVjp<P extends Tensor[]>(
+export function customVjp<P extends Tensor[], R = unknown>(
   fn: (...primals: P) => Tensor,
-  fwd: (...primals: P) => [Tensor, unknown],
-  bwd: (residuals: any, ct: Tensor) => readonly (Tensor | null | undefined)[],
+  fwd: (...primals: P) => [Tensor, NoInfer<R>],
+  bwd: (residuals: R, ct: Tensor) => readonly (Tensor | null | undefined)[],
 ): (...primals: P) => Tensor {
   const name = fn.name || "anonymous";
   return (...primals: P) => {

@@ -41,26 +41,30 @@ export function bits(k: Tensor, shape: readonly Dim[]): Tensor {
   return bind("randomBits", [checkKey(k, "bits")], { shape: shape.map((d) => checkDim(d, "random.bits")) });
 }
 
-/** Uniform in [minval, maxval). */
-export function uniform(
+/** Uniform in [minval, maxval), of the given (literal) shape. @example random.uniform(k, [2, 3]) // Tensor<[2, 3], "f32"> */
+export function uniform<const S extends readonly Dim[], D extends DType = "f32">(
   k: Tensor,
-  shape: readonly Dim[],
-  opts: { minval?: number; maxval?: number; dtype?: DType } = {},
-): Tensor {
+  shape: S,
+  opts: { minval?: number; maxval?: number; dtype?: D } = {},
+): Tensor<S, D> {
   const dtype = floatDType(opts.dtype ?? "f32", "uniform");
   const u = bind("bitsToUniform", [bits(k, shape)], { dtype });
   const { minval = 0, maxval = 1 } = opts;
-  return minval === 0 && maxval === 1 ? u : ops.add(ops.mul(u, maxval - minval), minval);
+  return (minval === 0 && maxval === 1 ? u : ops.add(ops.mul(u, maxval - minval), minval)) as Tensor<S, D>;
 }
 
-/** Standard normal draws (Box-Muller on two independent uniform streams). */
-export function normal(k: Tensor, shape: readonly Dim[], dtype: DType = "f32"): Tensor {
+/** Standard normal draws (Box-Muller on two independent uniform streams). @example random.normal(k, ["T", 16]) // Tensor<["T", 16], "f32"> */
+export function normal<const S extends readonly Dim[], D extends DType = "f32">(
+  k: Tensor,
+  shape: S,
+  dtype: D = "f32" as D,
+): Tensor<S, D> {
   floatDType(dtype, "normal");
   const [k1, k2] = split(k, 2);
   const u1 = uniform(k1!, shape, { dtype });
   const u2 = uniform(k2!, shape, { dtype });
   const radius = ops.sqrt(ops.mul(ops.log(ops.sub(1, u1)), -2));
-  return ops.mul(radius, ops.cos(ops.mul(u2, 2 * Math.PI)));
+  return ops.mul(radius, ops.cos(ops.mul(u2, 2 * Math.PI))) as Tensor<S, D>;
 }
 
 /** Standard Gumbel draws: -log(-log(u)). */

@@ -139,6 +139,29 @@ export class Tensor<out S extends Shape = Shape, out D extends DType = DType> {
     return `${head}${JSON.stringify(this.toArray(), (_k, x) => (typeof x === "number" ? fmt(x) : x)).replaceAll('"', "")}`;
   }
 
+  /**
+   * `console.log(t)` and `util.inspect(t)` in Node show `toString()` (the dtype, shape and
+   * values), not the internals. A registered symbol, so no Node import is needed.
+   */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
+  }
+
+  /**
+   * `JSON.stringify(t)` gives `{ dtype, shape, data }` (data row-major, as numbers);
+   * traced and device tensors have no host value and are refused with the reason.
+   * @example JSON.stringify(tensor([[1, 2]])) // '{"dtype":"f32","shape":[1,2],"data":[1,2]}'
+   */
+  toJSON(): { dtype: D; shape: S; data: number[] } {
+    if (this._node.kind !== "concrete") {
+      throw new TypeError(
+        `JSON.stringify: ${this.toString()} has no host value to serialise` +
+          (this._node.kind === "device" ? "; read it first (`await t.data()`)" : " (it is being traced)"),
+      );
+    }
+    return { dtype: this.dtype, shape: this.shape, data: Array.from(this._node.value.data) };
+  }
+
   // ---- common ops as methods (see `ops` for the full set) ----
   add<T extends Shape, E extends DType, B extends Shape = readonly []>(
     this: Tensor<T, E>,

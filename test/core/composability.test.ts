@@ -191,10 +191,8 @@ describe("pytrees", () => {
       const loss = sum(mul(o.y, o.y));
       return [loss, { pred: o.y, count: [sum(xx)] }] as const;
     };
-    const [[loss, aux], g] = valueAndGrad(lossWithAux, { hasAux: true })(params, x) as [
-      [Tensor, { pred: Tensor; count: Tensor[] }],
-      Params,
-    ];
+    // Typed: [[loss, aux], grads] with aux's and the params' own types.
+    const [[loss, aux], g] = valueAndGrad(lossWithAux, { hasAux: true })(params, x);
     const plain = (p: Params, xx: Tensor) => lossWithAux(p, xx)[0];
     expect(loss.item()).toBeCloseTo(plain(params, x).item(), 14);
     expectAllClose(values(aux.pred), values(model(params, x).y), 0, "aux.pred");

@@ -40,7 +40,7 @@ function alongIndicesArb(s: number[], axis: number): fc.Arbitrary<Tensor> {
 /** x * sin(y) with a hand-written (correct) reverse rule. */
 const sinTimes = customVjp(
   (x: Tensor, y: Tensor) => mul(x, sin(y)),
-  (x: Tensor, y: Tensor) => [mul(x, sin(y)), [x, y]],
+  (x: Tensor, y: Tensor) => [mul(x, sin(y)), [x, y] as [Tensor, Tensor]],
   ([x, y]: [Tensor, Tensor], ct: Tensor) => [mul(ct, sin(y)), mul(ct, mul(x, cos(y)))],
 );
 
