@@ -10,11 +10,19 @@ import { IndentationText, Project, QuoteKind, VariableDeclarationKind } from "ts
 import type { Manifest, ManifestProgram, ManifestTensor } from "./manifest";
 import { accessor, pascalCase, pathTree, treeLiteral, treeType } from "./paths";
 
-/** The runtime's source text (shipped next to this file). */
+/**
+ * The runtime's source text: `host_runtime.ts` next to this file in the sources,
+ * `host_runtime.ts.txt` next to the built CLI (the package ships no .ts sources).
+ */
 function runtimeSource(): string {
-  const path = fileURLToPath(new URL("./host_runtime.ts", import.meta.url));
-  if (!existsSync(path))
-    throw new Error(`moeforge is installed without aot/host_runtime.ts (looked at ${path}); reinstall moeforge`);
+  const candidates = ["./host_runtime.ts", "./host_runtime.ts.txt"].map((f) =>
+    fileURLToPath(new URL(f, import.meta.url)),
+  );
+  const path = candidates.find((p) => existsSync(p));
+  if (!path)
+    throw new Error(
+      `moeforge is installed without its host runtime (looked at ${candidates.join(" and ")}); reinstall moeforge`,
+    );
   const text = readFileSync(path, "utf8");
   // Drop the file's own header comment: the module gets its own.
   return text.replace(/^\/\*\*[\s\S]*?\*\/\n/, "");

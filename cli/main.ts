@@ -5,6 +5,8 @@
  * public API: argument parsing, progress on stderr, results on stdout (`--json`
  * for machines), and every usage or model error as one line with exit code 2.
  */
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { checkCommand, compileCommand, irCommand } from "./commands";
 import { CliError, EXIT_USAGE } from "./errors";
@@ -203,7 +205,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isEntry || process.argv[1]?.endsWith("/cli/main.ts") || process.argv[1]?.endsWith("/cli/main.js")) {
+/** Run as a command (also through npm's `.bin/moeforge` symlink), not imported. */
+function isEntry(script: string | undefined): boolean {
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry(process.argv[1])) {
   main(process.argv.slice(2)).then((code) => process.exit(code));
 }

@@ -4,7 +4,7 @@
 // Shared code goes to dist/chunks/, so both subpaths share one registry of backends.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -65,6 +65,13 @@ for (const file of declarations(dist)) {
 for (const entry of ["index.d.ts", "cuda.d.ts"]) {
   const file = join(dist, entry);
   if (existsSync(file)) writeFileSync(file, `/// <reference types="@webgpu/types" />\n` + readFileSync(file, "utf8"));
+}
+
+// The CLI copies the host runtime's source into every generated module, and the manifest's
+// JSON Schema ships for users' tools.
+if (entries.includes("cli/main.ts")) {
+  copyFileSync(join(root, "aot", "host_runtime.ts"), join(dist, "cli", "host_runtime.ts.txt"));
+  copyFileSync(join(root, "aot", "manifest.schema.json"), join(dist, "manifest.schema.json"));
 }
 
 console.log(`build: ${entries.join(", ")} -> ${relative(root, dist)}/`);

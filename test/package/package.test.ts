@@ -186,6 +186,19 @@ describe("the packed tarball, installed into an app", () => {
     const attw = join(ROOT, "node_modules", "@arethetypeswrong", "cli", "dist", "index.js");
     run(process.execPath, [attw, tarball, "--profile", "esm-only", "--no-definitely-typed", "--no-color"], app);
   });
+
+  it("6. the `moeforge` bin runs on plain Node and exports a user's model that imports the installed moeforge", () => {
+    const bin = join(app, "node_modules", ".bin", "moeforge");
+    expect(run(bin, ["--help"], app)).toMatch(/usage: moeforge <command>/);
+    const out = join(tmp, "export");
+    const args = ["compile", "tiny_model.ts", "--export", "layer", "--dims", "T=dynamic,D=4,H=3"];
+    run(bin, [...args, "--target", "wgsl", "--grad", "--out", out], app);
+    const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")) as { inputs: { path: string }[] };
+    expect(manifest.inputs.map((i) => i.path)).toEqual(["w", "x"]);
+    const host = readFileSync(join(out, "layer.ts"), "utf8");
+    expect(host).toMatch(/export function createLayer\(device: GPUDevice/);
+    expect(host).not.toMatch(/from "moeforge"/);
+  });
 });
 
 let bundled: Promise<{ text: string; metafile: import("esbuild").Metafile }> | undefined;
