@@ -13,6 +13,7 @@ import {
   type SharedArray,
   type Stmt,
 } from "../kernel_ir";
+import { dimNames } from "../../dsl/dims";
 
 /** A `let` is worth making when its value is not already a name or a literal. */
 function isTrivial(e: Expr): boolean {
@@ -160,7 +161,7 @@ export class KernelBuilder {
     return {
       name: this.name,
       params: [...this.paramList],
-      sizes: collectSizes(body),
+      sizes: collectSizes(body, this.contraction),
       shared: [...this.sharedList],
       workgroupSize: this.workgroupSize,
       body,
@@ -170,11 +171,19 @@ export class KernelBuilder {
   }
 }
 
-/** Named dims an IR body reads, in first-use order. */
-export function collectSizes(body: readonly Stmt[]): string[] {
+/**
+ * Named dims an IR body reads, in first-use order, then those only the kernel's
+ * contraction description reads (a micro-kernel target takes its sizes from there).
+ */
+export function collectSizes(body: readonly Stmt[], contraction?: Contraction): string[] {
   const seen = new Set<string>();
   walkBodyExprs(body, (e) => {
     if (e.kind === "size") seen.add(e.name);
   });
+  if (contraction) {
+    const { rows, cols, depth, groups } = contraction;
+    for (const d of [rows, cols, depth, ...(groups === undefined ? [] : [groups])])
+      for (const n of dimNames(d)) seen.add(n);
+  }
   return [...seen];
 }

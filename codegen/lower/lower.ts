@@ -201,11 +201,15 @@ export class Lowering implements OpContext, ValueSource {
   launch(k: KernelHandle, grid: SizeExpr, comment: string): void {
     const built = k.kb.build(comment);
     // Verified as lowered and again after the kernel-IR rewrites below.
-    verifyKernel({ ...built, sizes: collectSizes(built.body) });
+    verifyKernel({ ...built, sizes: collectSizes(built.body, built.contraction) });
     const body = removeDeadLets(built.body);
     // Some targets' compilers (V8) hoist little out of loops; GPU compilers do their own code motion.
     const hoist = targetCapabilities(this.target).hoistInvariants;
-    const kernel = { ...built, sizes: collectSizes(body), body: hoist ? hoistInvariants(body) : body };
+    const kernel = {
+      ...built,
+      sizes: collectSizes(body, built.contraction),
+      body: hoist ? hoistInvariants(body) : body,
+    };
     verifyKernel(kernel);
     this.kernels.push(kernel);
     const bindings: Record<string, string> = {};
