@@ -11,6 +11,7 @@ export { ShapeError } from "./dsl/shape";
 export { Tensor, type Operand } from "./dsl/tensor";
 export { Program, Var, type Aval, type Eqn } from "./dsl/program";
 export type { Primitive, PrimParams } from "./dsl/primitives/params";
+// Loading the registry also installs the table `bind` applies (dsl/trace.ts cannot import it: no cycle).
 export { PRIMITIVES } from "./dsl/primitives/registry";
 export * as ops from "./dsl/ops";
 export {

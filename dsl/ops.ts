@@ -22,7 +22,7 @@ import {
   type Shape,
 } from "./shape";
 import { dimAdd, dimMul, dimToString } from "./dims";
-import { Tensor, type Operand } from "./tensor";
+import { Tensor, installTensorOps, type Operand } from "./tensor";
 import { atCallSite, bind } from "./trace";
 
 export type { Operand };
@@ -693,3 +693,45 @@ export function einsum(spec: string, ...operands: Tensor[]): Tensor {
 }
 
 export type { Program };
+
+// The methods of `Tensor` (a.add(b), x.sum(), ...) call these.
+installTensorOps({
+  abs,
+  add,
+  argmax,
+  broadcastTo,
+  cast,
+  div,
+  equal,
+  exp,
+  expandDims,
+  gather,
+  gelu,
+  greater,
+  less,
+  log,
+  logSoftmax,
+  logsumexp,
+  matmul,
+  max,
+  maximum,
+  mean,
+  min,
+  minimum,
+  mul,
+  neg,
+  pow,
+  relu,
+  reshape,
+  sigmoid,
+  silu,
+  softmax,
+  sqrt,
+  square,
+  squeeze,
+  sub,
+  sum,
+  take,
+  tanh,
+  transpose,
+});

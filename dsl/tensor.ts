@@ -4,7 +4,61 @@ import type { Var } from "./program";
 import type { Dim, Shape } from "./shape";
 import type { TraceBuilder } from "./trace";
 import type { Broadcast, CheckBroadcast, CheckMatmul, CheckReshape, MatmulShape } from "./types";
-import * as ops from "./ops";
+import type * as opsModule from "./ops";
+
+/** The ops the tensor methods call. */
+export type TensorOps = Pick<
+  typeof opsModule,
+  | "abs"
+  | "add"
+  | "argmax"
+  | "broadcastTo"
+  | "cast"
+  | "div"
+  | "equal"
+  | "exp"
+  | "expandDims"
+  | "gather"
+  | "gelu"
+  | "greater"
+  | "less"
+  | "log"
+  | "logSoftmax"
+  | "logsumexp"
+  | "matmul"
+  | "max"
+  | "maximum"
+  | "mean"
+  | "min"
+  | "minimum"
+  | "mul"
+  | "neg"
+  | "pow"
+  | "relu"
+  | "reshape"
+  | "sigmoid"
+  | "silu"
+  | "softmax"
+  | "sqrt"
+  | "square"
+  | "squeeze"
+  | "sub"
+  | "sum"
+  | "take"
+  | "tanh"
+  | "transpose"
+>;
+
+/**
+ * Installed by dsl/ops.ts when it loads: the ops import `Tensor`, so this module
+ * cannot import them back; a tensor exists only once the ops have loaded.
+ */
+let ops: TensorOps;
+
+/** @internal Called once, by dsl/ops.ts. */
+export function installTensorOps(table: TensorOps): void {
+  ops = table;
+}
 
 /**
  * A value that lives on an accelerator (e.g. a WebGPU buffer). Backends that

@@ -1,8 +1,8 @@
 import { CallSite, userCallSite } from "./call_site";
 import { NDArray } from "./ndarray";
 import { Program, Var, type Aval, type Eqn } from "./program";
+import type { PrimitiveTable } from "./primitives/def";
 import type { Primitive, PrimParams } from "./primitives/params";
-import { PRIMITIVES } from "./primitives/registry";
 import { dimEq, dimNames, dimToString, evalDim, isDimExpr, solveLinear, substituteDim } from "./dims";
 import { ShapeError, isConcrete, shapeToString, type Dim, type DimEnv } from "./shape";
 import { Tensor } from "./tensor";
@@ -79,6 +79,27 @@ export class TraceBuilder {
 }
 
 let nextVarId = 1;
+
+/**
+ * The primitive definitions `bind` applies. dsl/primitives/registry.ts installs them when it loads
+ * (the primitives' AD rules call the ops, which call `bind`, so this module cannot import them).
+ */
+let primitives: PrimitiveTable | undefined;
+
+/** Installs the primitive table (called once, by dsl/primitives/registry.ts). */
+export function installPrimitives(table: PrimitiveTable): void {
+  primitives = table;
+}
+
+function primitiveDef<P extends Primitive>(prim: P): PrimitiveTable[P] {
+  if (!primitives) {
+    throw new Error(
+      `${prim}: no primitive table is installed; import moeforge (index.ts) or its core barrel (core.ts), ` +
+        `which load dsl/primitives/registry.ts`,
+    );
+  }
+  return primitives[prim];
+}
 const traceStack: TraceBuilder[] = [];
 
 /** Runs `body` with a fresh builder on top of the trace stack. */
@@ -129,7 +150,7 @@ export function atCallSite<R>(body: () => R): R {
  * (innermost) trace.
  */
 export function bind<P extends Primitive>(prim: P, inputs: readonly Tensor[], params: PrimParams[P]): Tensor {
-  const def = PRIMITIVES[prim];
+  const def = primitiveDef(prim);
   if (substitutions.length) inputs = inputs.map(substitute);
   let target: TraceBuilder | undefined;
   for (const t of inputs) {

@@ -1,7 +1,7 @@
 /**
- * The experiments, by name, in the issue's order. Modules load lazily (by
- * file URL, so a missing module is reported at run time, not as a compile
- * error: three of them come from the sparse-MoE part of the library).
+ * The experiments, by name, in the issue's order. Modules load lazily (by file
+ * URL: running one experiment loads only its module), so an entry whose file
+ * is missing (a typo in `file`) is reported by name at run time.
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";

@@ -53,13 +53,6 @@ export function checkFloat(x: unknown, where: string, what: string): FloatDType 
   return t.dtype;
 }
 
-/** Checks that two tensors share a dtype. */
-export function checkSameDType(a: Tensor, b: Tensor, where: string, what: string): DType {
-  if (a.dtype !== b.dtype)
-    throw new MoeConfigError(`${where}: ${what} have dtypes ${a.dtype} and ${b.dtype}; expected one dtype`);
-  return a.dtype;
-}
-
 /**
  * Checks a tensor's shape against a pattern: a number must match exactly, a
  * string names a size that must agree across calls sharing `bound` (e.g. "E"),

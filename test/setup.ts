@@ -5,6 +5,8 @@
  * explore (the seed of a failure is always printed by fast-check).
  */
 import fc from "fast-check";
+// Tests import dsl/ modules directly: load the primitive table `bind` applies (core.ts does it for the package).
+import "../dsl/primitives/registry";
 
 const env = process.env.FC_SEED;
 const seed =

@@ -12,12 +12,12 @@ export type ImportGraph = ReadonlyMap<string, readonly string[]>;
 
 const IMPORT_RE = /^\s*(?:import|export)\s+(type\s+)?(?:[^;'"]*?\s+from\s+)?"(\.[^"]+)"/gm;
 
-/** The run-time import graph of the tracked `.ts` files under `root` (tests excluded). */
-export function importGraph(root: string): ImportGraph {
+/** The run-time import graph of the tracked `.ts` files under `root` (tests excluded unless asked for). */
+export function importGraph(root: string, options: { tests?: boolean } = {}): ImportGraph {
   const files = execFileSync("git", ["ls-files", "*.ts"], { cwd: root, encoding: "utf8" })
     .trim()
     .split("\n")
-    .filter((f) => f && !f.startsWith("test/") && !f.endsWith(".d.ts"));
+    .filter((f) => f && (options.tests || !f.startsWith("test/")) && !f.endsWith(".d.ts"));
   const graph = new Map<string, string[]>();
   for (const file of files) {
     const deps: string[] = [];
@@ -68,4 +68,16 @@ export function importCycles(graph: ImportGraph): string[][] {
   };
   for (const v of graph.keys()) if (!index.has(v)) visit(v);
   return cycles;
+}
+
+/** The files `from` reaches through imports, itself included. */
+export function reachable(graph: ImportGraph, from: string): Set<string> {
+  const seen = new Set<string>();
+  const todo = [from];
+  for (let f = todo.pop(); f !== undefined; f = todo.pop()) {
+    if (seen.has(f)) continue;
+    seen.add(f);
+    todo.push(...(graph.get(f) ?? []));
+  }
+  return seen;
 }

@@ -171,11 +171,6 @@ export async function initWebGPU(options: WebGPUInitOptions = {}): Promise<WebGP
   }
 }
 
-/** The context `initWebGPU` made, or `undefined` before it resolves. */
-export function webgpuContextOrUndefined(): WebGPUContext | undefined {
-  return current;
-}
-
 /** `true` when the backend can run now, else a sentence saying why not and what to do. */
 export function webgpuAvailability(): true | string {
   if (!current)

@@ -7,7 +7,7 @@
  * buffer's element count, so index math never overflows as long as every
  * buffer holds fewer than 2^31 elements (checked by `compile`).
  */
-import { dimCeilDiv, dimMul, dimNames } from "../../dsl/dims";
+import { dimCeilDiv, dimMul } from "../../dsl/dims";
 import { sameShape, type Dim, type Shape } from "../../dsl/shape";
 import { c, size, type BinaryOp, type Expr, type SizeExpr } from "../kernel_ir";
 
@@ -204,12 +204,5 @@ export function delinearize(flat: Expr, shape: Shape): Expr[] {
     out[i] = irem(rest, dimExpr(d));
     rest = idiv(rest, dimExpr(d));
   }
-  return out;
-}
-
-/** Named dims used by a shape (inside expressions too), in order of appearance. */
-export function namedDims(shape: Shape): string[] {
-  const out: string[] = [];
-  for (const d of shape) dimNames(d, out);
   return out;
 }

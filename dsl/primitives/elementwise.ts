@@ -327,11 +327,3 @@ export const elementwisePrimitives = {
   cast,
   bitsToUniform,
 };
-
-/** Scalar semantics of elementwise primitives, shared with code generators' constant folding. */
-export const UNARY_SCALAR: { readonly [P in UnaryPrim]: (x: number) => number } = Object.fromEntries(
-  Object.entries(UNARY).map(([k, v]) => [k, v.f]),
-) as never;
-export const BINARY_SCALAR: { readonly [P in BinaryPrim]: (a: number, b: number) => number } = Object.fromEntries(
-  Object.entries(BINARY).map(([k, v]) => [k, v.f]),
-) as never;

@@ -6,31 +6,23 @@ import { linalgPrimitives } from "./linalg";
 import { randomPrimitives } from "./random";
 import { reducePrimitives } from "./reduce";
 import { shapePrimitives } from "./shape_ops";
+import { installPrimitives } from "../trace";
 
 /**
  * Every primitive's definition. Typed as a mapped type over `Primitive`, so a
  * primitive added to `PrimParams` without a definition is a compile error.
  */
-function buildTable(): PrimitiveTable {
-  return {
-    ...elementwisePrimitives,
-    ...shapePrimitives,
-    ...reducePrimitives,
-    ...linalgPrimitives,
-    ...indexingPrimitives,
-    ...randomPrimitives,
-    ...controlPrimitives,
-  } satisfies PrimitiveTable;
-}
+export const PRIMITIVES: PrimitiveTable = {
+  ...elementwisePrimitives,
+  ...shapePrimitives,
+  ...reducePrimitives,
+  ...linalgPrimitives,
+  ...indexingPrimitives,
+  ...randomPrimitives,
+  ...controlPrimitives,
+};
 
-let table: PrimitiveTable | undefined;
-
-/**
- * Built on first use: primitive modules import the ops they use in their rules,
- * and the ops bind primitives, so the table must not be read while modules load.
- */
-export const PRIMITIVES: PrimitiveTable = new Proxy({} as PrimitiveTable, {
-  get: (_t, key) => (table ??= buildTable())[key as keyof PrimitiveTable],
-  ownKeys: () => Reflect.ownKeys((table ??= buildTable())),
-  getOwnPropertyDescriptor: (_t, key) => Reflect.getOwnPropertyDescriptor((table ??= buildTable()), key),
-});
+// `bind` (dsl/trace.ts) applies these definitions. The primitives' AD rules call the ops,
+// which call `bind`, so trace.ts cannot import this module: it is installed from here,
+// and the entries (core.ts, so index.ts; test/setup.ts) load this module.
+installPrimitives(PRIMITIVES);

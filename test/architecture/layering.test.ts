@@ -1,7 +1,7 @@
 // The layers point one way: core (dsl/, autodiff/) <- codegen/, backends/ <- moe/ <- the package entry.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { importCycles, importGraph } from "../../testing/imports";
+import { importCycles, importGraph, reachable } from "../../testing/imports";
 
 const root = new URL("../..", import.meta.url).pathname;
 const graph = importGraph(root);
@@ -41,9 +41,31 @@ describe("layering", () => {
     expect(bad).toEqual([]);
   });
 
-  it("the package entry and moe/ are in no import cycle", () => {
-    const cycles = importCycles(graph).filter((c) => c.some((f) => f === "index.ts" || f.startsWith("moe/")));
-    expect(cycles).toEqual([]);
+  it("no import cycle anywhere in the source tree (tests, scripts and benches included)", () => {
+    // Each exception names why it stands; the test fails when one is fixed, so the list only shrinks.
+    const exceptions: { cycle: string[]; reason: string }[] = [
+      {
+        cycle: ["backends/cpu/runtime.ts", "backends/cpu/wasm_runtime.ts"],
+        reason:
+          "the wasm runtime reuses the js runtime's host-array helpers, and runBundle dispatches to it; " +
+          "the helpers move to their own module with the #11 cpu-runtime rework (memory arenas), not before",
+      },
+    ];
+    expect(importCycles(importGraph(root, { tests: true }))).toEqual(exceptions.map((e) => e.cycle));
+  });
+
+  it("every entry that can bind a primitive loads the primitive table", () => {
+    // trace.ts cannot import the table (the primitives' AD rules call the ops, which bind);
+    // dsl/primitives/registry.ts installs it. An entry (a file nothing imports: the package
+    // entries, scripts, benches, examples) that reaches `bind` must load the registry too.
+    const imported = new Set([...graph.values()].flat());
+    const entries = [...graph.keys()].filter((f) => !imported.has(f));
+    const missing = entries.filter((f) => {
+      const seen = reachable(graph, f);
+      return seen.has("dsl/trace.ts") && !seen.has("dsl/primitives/registry.ts");
+    });
+    expect(entries).toEqual(expect.arrayContaining(["cuda.ts", "bench/run.ts"]));
+    expect(missing).toEqual([]);
   });
 
   it("finds a cycle when there is one (the checker itself)", () => {

@@ -6,7 +6,8 @@
  *
  * Cases per run: RANDOM_CASES random programs + LARGE_CASES programs over
  * more than 65535 elements, each with its gradient program (2 bundles per
- * case). A fresh fast-check seed every run (printed, and in failure messages).
+ * case). fast-check runs from the suite's fixed seed (test/setup.ts; FC_SEED=<n>
+ * or FC_SEED=random for another), printed in failure messages.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";

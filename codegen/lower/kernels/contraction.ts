@@ -12,7 +12,7 @@
 import { c, cast, load, type Expr, type ScalarType } from "../../kernel_ir";
 import type { MatmulSchedule } from "../../schedule";
 import type { KernelBuilder } from "../builder";
-import { iadd, idiv, imax, imin, imul, irem, isub } from "../index_math";
+import { iadd, idiv, imin, imul, irem, isub } from "../index_math";
 import { localId } from "./common";
 import { and, lt, sharedLoad } from "../ir_ops";
 import type { Var } from "../../../dsl/program";
@@ -266,9 +266,4 @@ export function contractionOperand(ctx: OpContext, k: KernelHandle, v: Var): Con
 export function bufferParam(values: ValueLowerer, v: Var): string | null {
   if (values.members.has(v) || values.scalars.has(v) || values.source.consts.has(v)) return null;
   return values.source.slotOf(v);
-}
-
-/** max(x, 0) for i32 (a tile of a ragged group may start past its end). */
-export function nonNegative(x: Expr): Expr {
-  return imax(x, c(0));
 }
