@@ -20,7 +20,14 @@ import { runBundle } from "../backends/cpu/runtime";
 import { cpuTarget } from "../backends/cpu/target";
 import { compile } from "../codegen/index";
 import { matmul, raggedMatmul, spec, trace, type Tensor } from "../index";
-import { moeforgeImpl, peerInputs, type LossAndGrads, type PeerImpl, type PeerLayerConfig } from "./peer_layer";
+import {
+  moeforgeImpl,
+  peerInputs,
+  type LossAndGrads,
+  type PeerImpl,
+  type PeerInputs,
+  type PeerLayerConfig,
+} from "./peer_layer";
 import { jaxJsImpl, tfjsImpl } from "./peers";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -78,7 +85,8 @@ export async function layerSection(cfg: PeerLayerConfig, rounds: number): Promis
   const inputs = peerInputs(cfg);
   const impls: PeerImpl[] = [moeforgeImpl(cfg, inputs, "js"), moeforgeImpl(cfg, inputs, "wasm")];
   for (const [name, make] of [
-    ["jax-js", jaxJsImpl],
+    ["jax-js (eager)", (c: PeerLayerConfig, i: PeerInputs) => jaxJsImpl(c, i, { jit: false })],
+    ["jax-js (jit)", (c: PeerLayerConfig, i: PeerInputs) => jaxJsImpl(c, i, { jit: true })],
     ["tfjs", tfjsImpl],
   ] as const) {
     try {
@@ -92,6 +100,9 @@ export async function layerSection(cfg: PeerLayerConfig, rounds: number): Promis
     `peers' layer T=${T} D=${D} H=${H} E=${E} top-${K}, ReLU experts, loss = mean(out^2) + 0.01 * Switch aux (f32)`,
   );
   row("cpu target chosen by default", `${cpuTarget().target} (${cpuTarget().reason}); ${cpuThreads()} threads`);
+  // The peers sum in f32 with 4-lane SIMD accumulators: on this layer that alone moves mean(out^2) by
+  // ~9e-6 relative to an f64 sum (measured by re-summing moeforge's output that way), which is the
+  // peers' loss difference below (moeforge's wasm loss equals its js target's, whose sums are f64).
   console.log("  agreement with moeforge cpu (js: f64 sums), relative: loss fwd / loss fwd+bwd / gradients (2-norm)");
   for (const a of await checkAgreement(impls))
     row(a.name, `${a.fwd.toExponential(1)} / ${a.bwd.toExponential(1)} / ${a.grads.toExponential(1)}`);
@@ -102,9 +113,13 @@ export async function layerSection(cfg: PeerLayerConfig, rounds: number): Promis
       fwd[i]!.push(await timeOnce(() => impls[i]!.forward()));
       bwd[i]!.push(await timeOnce(() => impls[i]!.forwardBackward()));
     }
-  const jax = impls.findIndex((p) => p.name.startsWith("jax-js"));
+  // The baseline of the ratios: per round, the faster jax-js configuration (eager or jit).
+  const jaxRows = impls.flatMap((p, i) => (p.name.startsWith("jax-js") ? [i] : []));
+  const fastest = (times: number[][]) =>
+    jaxRows.length === 0 ? undefined : times[0]!.map((_, r) => Math.min(...jaxRows.map((i) => times[i]![r]!)));
+  const base = { f: fastest(fwd), w: fastest(bwd) };
   console.log(
-    `  time, median [range] of ${rounds} interleaved rounds; speed-up over jax-js (median of per-round ratios)`,
+    `  time, median [range] of ${rounds} interleaved rounds; speed-up over jax-js at its best per round (median of per-round ratios)`,
   );
   console.log(`  ${"".padEnd(34)} ${"fwd".padEnd(26)} fwd+bwd`);
   impls.forEach((impl, i) => {
@@ -112,8 +127,7 @@ export async function layerSection(cfg: PeerLayerConfig, rounds: number): Promis
       const ratio = base ? `  ${median(base.map((b, r) => b / xs[r]!)).toFixed(2)}x` : "";
       return `${median(xs).toFixed(1)} ms [${range(xs)}]${ratio}`;
     };
-    const b = jax >= 0 ? { f: fwd[jax], w: bwd[jax] } : { f: undefined, w: undefined };
-    row(impl.name, `${cell(fwd[i]!, b.f).padEnd(26)} ${cell(bwd[i]!, b.w)}`);
+    row(impl.name, `${cell(fwd[i]!, base.f).padEnd(26)} ${cell(bwd[i]!, base.w)}`);
   });
   impls.forEach((p) => p.dispose?.());
 }
