@@ -460,9 +460,46 @@ export function dimBounds(d: Dim): DimBounds {
   return polyBounds(toPoly(d));
 }
 
+/**
+ * A lower bound of `p` times a positive factor, with each floorDiv / ceilDiv by
+ * a constant replaced by the linear bound its sign needs
+ * (v/d - (d-1)/d <= floorDiv(v, d) <= v/d, v/d <= ceilDiv(v, d) <= v/d + (d-1)/d),
+ * everything multiplied by the divisors so coefficients stay integers. Interval
+ * bounds alone lose the link between T and ceilDiv(T, 2); this keeps it
+ * (T - ceilDiv(T, 2) >= 0 because 2T - (T + 1) >= 0).
+ */
+function withoutDivisions(p: Poly): Poly {
+  let scale = 1;
+  const divs: { t: Term; a: DimNode; d: number }[] = [];
+  for (const t of p.values()) {
+    const a = t.atoms.length === 1 ? t.atoms[0] : undefined;
+    if (!(a instanceof DimNode) || (a.op !== "floorDiv" && a.op !== "ceilDiv")) continue;
+    const d = a.args[1];
+    if (typeof d !== "number") continue;
+    divs.push({ t, a, d });
+    scale = (scale * d) / gcd(scale, d);
+  }
+  if (divs.length === 0) return p;
+  let out: Poly = new Map();
+  for (const t of p.values()) if (!divs.some((x) => x.t === t)) addTerm(out, { coef: t.coef * scale, atoms: t.atoms });
+  for (const { t, a, d } of divs) {
+    // the bound that makes coef * atom smallest: the atom's lower bound for coef > 0, its upper for coef < 0
+    const low = t.coef > 0;
+    const slack = a.op === "floorDiv" ? (low ? -(d - 1) : 0) : low ? 0 : d - 1;
+    const bound = polyAdd(toPoly(a.args[0]!), constPoly(slack)); // d * (the atom's bound)
+    out = polyAdd(out, bound, (t.coef * scale) / d);
+  }
+  return out;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
 /** Is `a >= b` for every binding (named dims >= 1)? `false` means "not provable", not "never". */
 export function provablyGe(a: Dim, b: Dim): boolean {
-  if (lowerOf(polyAdd(toPoly(a), toPoly(b), -1)) >= 0) return true;
+  const diff = polyAdd(toPoly(a), toPoly(b), -1);
+  if (lowerOf(diff) >= 0 || lowerOf(withoutDivisions(diff)) >= 0) return true;
   // a >= min(..., x, ...) when a >= x; max(..., x, ...) >= b when x >= b.
   const nb = normDim(b);
   if (isDimExpr(nb) && nb.op === "min" && nb.args.some((x) => provablyGe(a, x))) return true;

@@ -26,6 +26,7 @@ import type { Aval, Program } from "../dsl/program";
 import * as random from "../dsl/random";
 import { broadcastShapes, numel, shapeToString } from "../dsl/shape";
 import { Tensor } from "../dsl/tensor";
+import type { Dim } from "../dsl/dims";
 import { bind, evalProgram, withNewTrace, type TraceBuilder } from "../dsl/trace";
 
 /** Dimension sizes the generator draws from: 1 and small primes. */
@@ -112,7 +113,8 @@ export function randomIndices(rng: () => number, shape: readonly number[], bound
   return Tensor._concrete(new NDArray("i32", shape, data));
 }
 
-const stepArb = (kinds: readonly StepKind[]): fc.Arbitrary<Step> =>
+/** Arbitrary of one recipe step over `kinds`. */
+export const stepArb = (kinds: readonly StepKind[]): fc.Arbitrary<Step> =>
   fc.record({ kind: fc.constantFrom(...kinds), a: fc.nat(999), b: fc.nat(999), c: fc.nat(999), flag: fc.boolean() });
 
 /** The arbitrary of recipes (exported so tests can shrink and print recipes directly). */
@@ -148,20 +150,58 @@ export function buildCase(recipe: Recipe, options: RandomProgramOptions = {}): R
     };
     const x0 = input(randomFloats(rng, dtype, recipe.shape));
     const ctx: BuildCtx = { b, rng, dtype, input, pool: [x0], inputs: [x0], extra: [], maxElems, stable };
-    for (const step of recipe.steps) {
-      const src = ctx.pool[step.a % ctx.pool.length]!;
-      const out = applyStep(ctx, step, src);
-      log.push(
-        `${step.kind}(a=${step.a}, b=${step.b}, c=${step.c}, ${step.flag}) on ${shapeToString(src.shape)} -> ${shapeToString(out.shape)}`,
-      );
-      ctx.pool.push(out);
-    }
-    const outs = [ctx.pool[ctx.pool.length - 1]!];
-    if (recipe.outputs > 1 && ctx.pool.length > 2) outs.push(ctx.pool[1 + (recipe.seed % (ctx.pool.length - 2))]!);
-    outs.push(...ctx.extra);
-    return b.finish(outs).program;
+    return b.finish(applySteps(recipe, ctx.pool, ctx.extra, (step, src) => applyStep(ctx, step, src), log)).program;
   });
   return { program, inputs: data, description: log.join("\n") };
+}
+
+/**
+ * Runs a recipe's steps over `pool` (each reads pool[a % n]; its result joins
+ * the pool), logging each, and picks the outputs: the last result, one earlier
+ * result when the recipe asks for two, then `extra` (index outputs).
+ */
+export function applySteps(
+  recipe: Pick<Recipe, "steps" | "seed" | "outputs">,
+  pool: Tensor[],
+  extra: readonly Tensor[],
+  apply: (step: Step, src: Tensor) => Tensor,
+  log: string[],
+): Tensor[] {
+  for (const step of recipe.steps) {
+    const src = pool[step.a % pool.length]!;
+    const out = apply(step, src);
+    log.push(
+      `${step.kind}(a=${step.a}, b=${step.b}, c=${step.c}, ${step.flag}) on ${shapeToString(src.shape)} -> ${shapeToString(out.shape)}`,
+    );
+    pool.push(out);
+  }
+  const outs = [pool[pool.length - 1]!];
+  if (recipe.outputs > 1 && pool.length > 2) outs.push(pool[1 + (recipe.seed % (pool.length - 2))]!);
+  return [...outs, ...extra];
+}
+
+/** `x[..., start:limit, ...]` along one axis. */
+export function sliceAxis(x: Tensor, axis: number, start: number, limit: Dim): Tensor {
+  return ops.slice(
+    x,
+    x.shape.map((_, i) => (i === axis ? start : 0)),
+    x.shape.map((d, i) => (i === axis ? limit : d)),
+  );
+}
+
+/** Pad widths of 0..2 on each side of one axis (driven by `seed`), none elsewhere. */
+export function padWidths(rank: number, axis: number, seed: number): [number, number][] {
+  return Array.from({ length: rank }, (_, i): [number, number] => (i === axis ? [seed % 3, (seed >> 2) % 3] : [0, 0]));
+}
+
+/** A permutation of `rank` axes driven by `seed` (Fisher-Yates). */
+export function randomPermutation(rank: number, seed: number): number[] {
+  const perm = Array.from({ length: rank }, (_, i) => i);
+  for (let i = rank - 1, s = seed; i > 0; i--, s = Math.floor(s / 3) + 7) {
+    const j = s % (i + 1);
+    [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+  }
+  return perm;
 }
 
 interface BuildCtx {
@@ -178,7 +218,8 @@ interface BuildCtx {
   readonly stable: boolean;
 }
 
-const UNARY: readonly ((x: Tensor) => Tensor)[] = [
+/** Unary op families (also drawn by testing/symbolic_programs.ts). */
+export const UNARY_OPS: readonly ((x: Tensor) => Tensor)[] = [
   ops.neg,
   ops.tanh,
   ops.sigmoid,
@@ -194,7 +235,8 @@ const UNARY: readonly ((x: Tensor) => Tensor)[] = [
   (x) => ops.rsqrt(ops.add(ops.abs(x), 0.5)),
 ];
 
-const BINARY: readonly ((x: Tensor, y: Tensor) => Tensor)[] = [
+/** Binary op families. */
+export const BINARY_OPS: readonly ((x: Tensor, y: Tensor) => Tensor)[] = [
   ops.add,
   ops.sub,
   ops.mul,
@@ -204,7 +246,8 @@ const BINARY: readonly ((x: Tensor, y: Tensor) => Tensor)[] = [
   (x, y) => ops.where(ops.greater(x, y), x, ops.mul(y, 0.5)),
 ];
 
-const REDUCE: readonly ((x: Tensor, axes: number[], keep: boolean) => Tensor)[] = [
+/** Reductions over axes. */
+export const REDUCE_OPS: readonly ((x: Tensor, axes: number[], keep: boolean) => Tensor)[] = [
   ops.sum,
   ops.mean,
   ops.max,
@@ -212,8 +255,22 @@ const REDUCE: readonly ((x: Tensor, axes: number[], keep: boolean) => Tensor)[] 
   ops.logsumexp,
 ];
 
+/** A reduction over the axes the bits of `s.b` pick (else axis `s.c`), keeping dims when `s.flag`. */
+export function reduceStep(src: Tensor, s: Step): Tensor {
+  const axes = src.shape.flatMap((_, i) => ((s.b >> i) & 1 ? [i] : []));
+  const chosen = axes.length ? axes : [s.c % src.shape.length];
+  return REDUCE_OPS[s.a % REDUCE_OPS.length]!(src, chosen, s.flag);
+}
+
+/** softmax (or logSoftmax when `s.flag`) along axis `s.c`. */
+export function softmaxStep(src: Tensor, s: Step): Tensor {
+  const x = atLeast1d(src, s.b);
+  const axis = s.c % x.shape.length;
+  return s.flag ? ops.logSoftmax(x, axis) : ops.softmax(x, axis);
+}
+
 /** A rank >= 1 view of `x` (scalars are broadcast to a small vector). */
-function atLeast1d(x: Tensor, n: number): Tensor {
+export function atLeast1d(x: Tensor, n: number): Tensor {
   return x.shape.length === 0 ? ops.broadcastTo(x, [RANDOM_DIMS[n % RANDOM_DIMS.length]!]) : x;
 }
 
@@ -223,7 +280,7 @@ function dims(x: Tensor): number[] {
 
 function applyStep(ctx: BuildCtx, s: Step, src: Tensor): Tensor {
   const { rng, dtype } = ctx;
-  const fallback = () => UNARY[s.b % UNARY.length]!(src);
+  const fallback = () => UNARY_OPS[s.b % UNARY_OPS.length]!(src);
   const indexSource = (x: Tensor) => (ctx.stable ? fitTo(ctx.inputs[s.c % ctx.inputs.length]!, x) : x);
   switch (s.kind) {
     case "unary":
@@ -233,7 +290,7 @@ function applyStep(ctx: BuildCtx, s: Step, src: Tensor): Tensor {
       const drop = s.c % (shape.length + 1);
       const zShape = shape.slice(drop).map((d, i) => ((s.b >> i) & 1 ? 1 : d));
       const z = ctx.input(randomFloats(rng, dtype, zShape));
-      const f = BINARY[s.a % BINARY.length]!;
+      const f = BINARY_OPS[s.a % BINARY_OPS.length]!;
       return s.flag ? f(z, src) : f(src, z);
     }
     case "binaryPool": {
@@ -244,19 +301,12 @@ function applyStep(ctx: BuildCtx, s: Step, src: Tensor): Tensor {
       } catch {
         return fallback();
       }
-      return BINARY[s.c % BINARY.length]!(src, other);
+      return BINARY_OPS[s.c % BINARY_OPS.length]!(src, other);
     }
-    case "reduce": {
-      if (src.shape.length === 0) return fallback();
-      const axes = dims(src).flatMap((_, i) => ((s.b >> i) & 1 ? [i] : []));
-      const chosen = axes.length ? axes : [s.c % src.shape.length];
-      return REDUCE[s.a % REDUCE.length]!(src, chosen, s.flag);
-    }
-    case "softmax": {
-      const x = atLeast1d(src, s.b);
-      const axis = s.c % x.shape.length;
-      return s.flag ? ops.logSoftmax(x, axis) : ops.softmax(x, axis);
-    }
+    case "reduce":
+      return src.shape.length === 0 ? fallback() : reduceStep(src, s);
+    case "softmax":
+      return softmaxStep(src, s);
     case "matmul": {
       const x = atLeast1d(src, s.b);
       const k = dims(x)[x.shape.length - 1]!;
@@ -357,15 +407,8 @@ function move(ctx: BuildCtx, s: Step, src: Tensor): Tensor {
   const shape = dims(x);
   const r = shape.length;
   switch (s.a % 6) {
-    case 0: {
-      // a random permutation (Fisher-Yates driven by b)
-      const perm = shape.map((_, i) => i);
-      for (let i = r - 1, seed = s.b; i > 0; i--, seed = Math.floor(seed / 3) + 7) {
-        const j = seed % (i + 1);
-        [perm[i], perm[j]] = [perm[j]!, perm[i]!];
-      }
-      return ops.transpose(x, perm);
-    }
+    case 0:
+      return ops.transpose(x, randomPermutation(r, s.b));
     case 1:
       return s.flag || r < 2
         ? ops.reshape(x, [numel(shape)])
@@ -375,15 +418,11 @@ function move(ctx: BuildCtx, s: Step, src: Tensor): Tensor {
       const d = shape[axis]!;
       const start = d > 1 ? s.b % d : 0;
       const limit = start + 1 + ((s.b >> 3) % (d - start));
-      return ops.slice(
-        x,
-        shape.map((_, i) => (i === axis ? start : 0)),
-        shape.map((dd, i) => (i === axis ? limit : dd)),
-      );
+      return sliceAxis(x, axis, start, limit);
     }
     case 3: {
       const axis = s.c % r;
-      const widths = shape.map((_, i): [number, number] => (i === axis ? [s.b % 3, (s.b >> 2) % 3] : [0, 0]));
+      const widths = padWidths(r, axis, s.b);
       if (numel(shape.map((d, i) => d + widths[i]![0] + widths[i]![1])) > ctx.maxElems) return ops.neg(x);
       return ops.pad(x, widths, s.flag ? 0 : 0.5);
     }
@@ -473,15 +512,29 @@ export async function runAndCompare(
 ): Promise<Comparison> {
   const want = evalProgram(program, inputs);
   const got = await runner(program, inputs);
+  return compareOutputs(got, want, rtol, String(program));
+}
+
+/**
+ * Compares outputs `got` with `want` (the interpreter's): same count, dtypes
+ * and shapes; floats to `rtol` in relative 2-norm error, integers and bools
+ * exactly. Throws naming the output and ending with `context` on mismatch.
+ */
+export async function compareOutputs(
+  got: readonly Tensor[],
+  want: readonly Tensor[],
+  rtol: number,
+  context: string,
+): Promise<Comparison> {
   if (got.length !== want.length)
-    throw new Error(`backend returned ${got.length} outputs, expected ${want.length}\n${program}`);
+    throw new Error(`backend returned ${got.length} outputs, expected ${want.length}\n${context}`);
   const errors: number[] = [];
   for (let i = 0; i < want.length; i++) {
     const w = want[i]!;
     const g = got[i]!;
     if (g.dtype !== w.dtype || g.shape.length !== w.shape.length || g.shape.some((d, j) => d !== w.shape[j])) {
       throw new Error(
-        `output ${i}: backend gave ${g.dtype}${shapeToString(g.shape)}, expected ${w.dtype}${shapeToString(w.shape)}\n${program}`,
+        `output ${i}: backend gave ${g.dtype}${shapeToString(g.shape)}, expected ${w.dtype}${shapeToString(w.shape)}\n${context}`,
       );
     }
     const gd = await g.data();
@@ -493,14 +546,14 @@ export async function runAndCompare(
       err = bad < 0 ? 0 : Infinity;
       if (bad >= 0) {
         throw new Error(
-          `output ${i} (${w.dtype}${shapeToString(w.shape)}) differs at flat index ${bad}: got ${gd[bad]}, expected ${wd[bad]}\n${program}`,
+          `output ${i} (${w.dtype}${shapeToString(w.shape)}) differs at flat index ${bad}: got ${gd[bad]}, expected ${wd[bad]}\n${context}`,
         );
       }
     }
     errors.push(err);
     if (!(err <= rtol)) {
       throw new Error(
-        `output ${i} (${w.dtype}${shapeToString(w.shape)}) relative error ${err.toExponential(3)} > rtol ${rtol}\n${program}`,
+        `output ${i} (${w.dtype}${shapeToString(w.shape)}) relative error ${err.toExponential(3)} > rtol ${rtol}\n${context}`,
       );
     }
   }

@@ -60,6 +60,29 @@ const envArb = fc
       ]),
   );
 
+/** Random trees, or linear sums with one division (what shape rules compare: T - ceilDiv(T, 2), ...). */
+const provableArb: fc.Arbitrary<Dim> = fc.oneof(
+  exprArb,
+  fc
+    .tuple(
+      fc.integer({ min: -3, max: 3 }),
+      fc.integer({ min: -3, max: 3 }),
+      fc.integer({ min: -2, max: 2 }),
+      fc.constantFrom("floorDiv" as const, "ceilDiv" as const),
+      fc.integer({ min: 0, max: 4 }),
+      fc.integer({ min: -3, max: 3 }),
+      fc.integer({ min: 1, max: 5 }),
+    )
+    .map(([a, b, c, op, p, q, k]): Dim => ({
+      op: "add",
+      args: [
+        { op: "mul", args: [a, "T"] },
+        b,
+        { op: "mul", args: [c, { op, args: [{ op: "add", args: [{ op: "mul", args: [p, "T"] }, q] }, k] }] },
+      ],
+    })),
+);
+
 /** The reference meaning of a tree, written independently of dims.ts. */
 function reference(d: Dim, env: ReadonlyMap<string, number>): number {
   if (typeof d === "number") return d;
@@ -137,6 +160,34 @@ describe("dim expressions: normal form", () => {
     expect(dims.provablyAtLeast("T", 2)).toBe(false);
     expect(dims.bounds(dims.mod("T", 8))).toEqual({ lo: 0, hi: 7 });
     expect(dims.bounds(dims.ceilDiv("T", 64))).toEqual({ lo: 1, hi: Infinity });
+    // divisions keep their link to the dividend (interval bounds alone lose it)
+    expect(dims.provablyAtLeast("T", dims.ceilDiv("T", 2))).toBe(true);
+    expect(dims.provablyAtLeast(dims.mul("T", 3), dims.ceilDiv(dims.mul("T", 5), 2))).toBe(true);
+    expect(dims.provablyAtLeast(dims.floorDiv(dims.mul("T", 3), 2), "T")).toBe(true);
+    expect(dims.provablyAtLeast(dims.ceilDiv("T", 2), "T")).toBe(false);
+    expect(dims.provablyAtLeast(dims.mul("T", 3), dims.ceilDiv(dims.mul("T", 7), 2))).toBe(false);
+  });
+
+  it("provablyAtLeast is sound: what it proves holds at random bindings of random expressions", () => {
+    fc.assert(
+      fc.property(
+        provableArb,
+        fc.oneof(provableArb, fc.constantFrom<Dim>(0, 1, "T")),
+        fc.array(envArb, { minLength: 8, maxLength: 8 }),
+        (a, b, envs) => {
+          let na: Dim, nb: Dim;
+          try {
+            na = dims.normalize(a);
+            nb = dims.normalize(b);
+          } catch {
+            return true; // a divisor that is not provably positive: no dim to compare
+          }
+          if (!dims.provablyAtLeast(na, nb)) return true;
+          return envs.every((env) => reference(a, env) >= reference(b, env));
+        },
+      ),
+      { numRuns: 3000 },
+    );
   });
 
   it("bad expressions are errors naming what was wrong", () => {
