@@ -3,8 +3,8 @@
  * of a parameter pytree, returning the output and a routing report.
  */
 import { add, dims as dimOps, full, matmul, random, reshape, transpose, zeros } from "../core";
-import type { Dim, FloatDType, Tensor } from "../core";
-import { MoeConfigError, checkFloat, checkInt, checkTensor, checkTokenShape } from "./check";
+import type { FloatDType, Tensor } from "../core";
+import { MoeConfigError, checkFloat, checkInt, checkTokenShape } from "./check";
 import {
   combineRows,
   dispatchRows,
@@ -15,34 +15,18 @@ import {
 } from "./dispatch";
 import { sharedExpertsOutput } from "./experts/every";
 import { uniformGroups } from "./experts/types";
-import { expertChoiceGate } from "./gates/expert_choice";
-import { gshardTop2Gate } from "./gates/gshard";
-import { hashGate } from "./gates/hash";
-import { noisyTopKGate, type NoisyRouterParams } from "./gates/noisy";
-import { softMoeWeights, type SoftRouterParams } from "./gates/soft";
-import { softmaxGate, topKGate } from "./gates/topk";
-import { initRouter, type RouterParams, type Routing } from "./gates/types";
-import { tokenChoiceK, validateMoeConfig, type MoeLayerConfig } from "./layer_config";
-import { buildReport, routingLosses, type MoeReport } from "./report";
+import type { AnyGate, GateRouting, MoeContext } from "./gates/gate";
+import { gateFor, type AnyRouterParams } from "./gates/registry";
+import { validateMoeConfig, type MoeLayerConfig } from "./layer_config";
+import { buildReport, gateLosses, type MoeReport } from "./report";
 
-/** Router parameters of any gate: `{ w }`, `{ w, wNoise }` (noisy top-k) or `{ phi }` (soft MoE); none for hash routing. */
-export type AnyRouterParams = RouterParams | NoisyRouterParams | SoftRouterParams;
+export type { AnyRouterParams, MoeContext };
 
 /** Parameters of an MoE layer. */
 export interface MoeParams<P = unknown, Q = unknown> {
   readonly router?: AnyRouterParams;
   readonly experts: P;
   readonly shared?: Q;
-}
-
-/** Per-call inputs besides the tokens. */
-export interface MoeContext {
-  /** Random key for noisy gates (noisyTopK, gshardTop2); omit at evaluation. */
-  readonly key?: Tensor;
-  /** i32 token ids (the tokens' leading shape), for hash routing. */
-  readonly tokenIds?: Tensor;
-  /** [E] auxiliary-loss-free selection bias (topK gate), see `lossFreeBiasUpdate`. */
-  readonly selectionBias?: Tensor;
 }
 
 /** Sizes for `init`. */
@@ -62,69 +46,37 @@ export interface MoeLayer<P = unknown, Q = unknown> {
   apply(params: MoeParams<P, Q>, x: Tensor, ctx?: MoeContext): { y: Tensor; report: MoeReport };
 }
 
-function route(
-  config: MoeLayerConfig,
-  router: AnyRouterParams | undefined,
-  x: Tensor,
-  ctx: MoeContext,
-  T: Dim,
-): Routing {
-  const gate = config.gate;
-  const needRouter = (): never => {
-    throw new MoeConfigError(`moeLayer: params.router is missing; the ${gate.type} gate needs router parameters`);
-  };
-  if (gate.type !== "hash" && router === undefined) needRouter();
-  switch (gate.type) {
-    case "softmax":
-      return softmaxGate(router as RouterParams, x);
-    case "topK":
-      return topKGate(router as RouterParams, x, {
-        k: gate.k,
-        ...(gate.renormalize !== undefined ? { renormalize: gate.renormalize } : {}),
-        ...(ctx.selectionBias ? { selectionBias: ctx.selectionBias } : {}),
-      });
-    case "noisyTopK":
-      return noisyTopKGate(router as NoisyRouterParams, x, { k: gate.k, ...(ctx.key ? { key: ctx.key } : {}) });
-    case "gshardTop2":
-      return gshardTop2Gate(router as RouterParams, x, ctx.key ? { key: ctx.key } : {});
-    case "expertChoice":
-      return expertChoiceGate(router as RouterParams, x, { capacityFactor: gate.capacityFactor });
-    case "hash": {
-      if (ctx.tokenIds === undefined)
-        throw new MoeConfigError("moeLayer: the hash gate needs ctx.tokenIds (i32 token ids, one per token)");
-      checkTensor(ctx.tokenIds, "moeLayer", "ctx.tokenIds");
-      if (!dimOps.equal(dimOps.mul(...ctx.tokenIds.shape), T)) {
-        throw new MoeConfigError(
-          `moeLayer: ctx.tokenIds has shape [${ctx.tokenIds.shape.map(dimOps.format).join(",")}], expected one id per token (${dimOps.format(T)} tokens)`,
-        );
-      }
-      return hashGate(gate.table, reshape(ctx.tokenIds, [T]), {
-        numExperts: config.numExperts,
-        dtype: x.dtype as FloatDType,
-      });
-    }
-    case "soft":
-      throw new Error("unreachable: soft MoE has its own path");
-  }
-}
+type Plan = Pick<DispatchPlan, "expertCounts" | "dropFraction">;
 
-/** Soft MoE: slots are softmax-over-tokens mixtures of the tokens; outputs are softmax-over-slots mixtures of slot outputs. */
-function applySoft<P>(
+/**
+ * Runs the experts on a routing decision and combines their outputs: token and expert
+ * choice through the expert-sorted dispatch plan, soft MoE through its slot mixtures.
+ */
+function runExperts<P>(
   config: MoeLayerConfig<P>,
-  params: MoeParams<P>,
-  x: Tensor,
-  slotsPerExpert: number,
-): { y: Tensor; plan: Pick<DispatchPlan, "expertCounts" | "dropFraction"> } {
+  gate: AnyGate,
+  routing: GateRouting,
+  experts: P,
+  tokens: Tensor,
+): { y: Tensor; plan: Plan } {
   const E = config.numExperts;
-  if (params.router === undefined)
-    throw new MoeConfigError("moeLayer: params.router { phi } is missing; the soft gate needs it");
-  const w = softMoeWeights(params.router as SoftRouterParams, x, { numExperts: E, slotsPerExpert });
-  const slots = matmul(transpose(w.dispatch), x); // [S, D]
-  const out = config.experts.apply(params.experts, slots, uniformGroups(E, slotsPerExpert));
-  return {
-    y: matmul(w.combine, out),
-    plan: { expertCounts: full([E], slotsPerExpert, "i32"), dropFraction: zeros([], x.dtype) },
-  };
+  if (routing.kind === "soft") {
+    const p = routing.slotsPerExpert;
+    const slots = matmul(transpose(routing.dispatch), tokens); // [S, D]
+    const out = config.experts.apply(experts, slots, uniformGroups(E, p));
+    const plan = { expertCounts: full([E], p, "i32"), dropFraction: zeros([], tokens.dtype) };
+    return { y: matmul(routing.combine, out), plan };
+  }
+  const T = tokens.shape[0]!;
+  const k = gate.k(config.gate, E);
+  const plan =
+    routing.kind === "expertChoice"
+      ? planExpertChoice(routing, T)
+      : planTokenChoice(
+          routing,
+          config.capacityFactor === undefined ? {} : { capacity: expertCapacity(config.capacityFactor, k!, T, E) },
+        );
+  return { y: combineRows(config.experts.apply(experts, dispatchRows(tokens, plan), plan.groups), plan), plan };
 }
 
 /**
@@ -141,16 +93,13 @@ function applySoft<P>(
 export function moeLayer<P, Q = unknown>(config: MoeLayerConfig<P, Q>): MoeLayer<P, Q> {
   validateMoeConfig(config as MoeLayerConfig);
   const E = config.numExperts;
+  const gate = gateFor(config.gate)!; // validateMoeConfig rejects unknown gate types
   const init = (key: Tensor, dims: MoeInitDims, dtype: FloatDType = "f32"): MoeParams<P, Q> => {
     const D = checkInt(dims.dModel, "moeLayer.init", "dims.dModel");
     const dOut = dims.dOut ?? D;
     const [kr, ke, ks] = random.split(key, 3);
     const expertDims = { numExperts: E, dIn: D, dOut, ...(dims.hidden !== undefined ? { hidden: dims.hidden } : {}) };
-    const gate = config.gate;
-    let router: AnyRouterParams | undefined;
-    if (gate.type === "soft") router = { phi: initRouter(kr!, D, E * gate.slotsPerExpert, dtype).w };
-    else if (gate.type === "noisyTopK") router = { w: initRouter(kr!, D, E, dtype).w, wNoise: zeros([D, E], dtype) };
-    else if (gate.type !== "hash") router = initRouter(kr!, D, E, dtype);
+    const router: AnyRouterParams | undefined = gate.initRouter(config.gate, kr!, D, E, dtype);
     const experts = config.experts.init(ke!, expertDims, dtype);
     const shared = config.shared
       ? config.shared.experts.init(ks!, { ...expertDims, numExperts: config.shared.count }, dtype)
@@ -182,25 +131,15 @@ export function moeLayer<P, Q = unknown>(config: MoeLayerConfig<P, Q>): MoeLayer
     if (dims.dIn !== undefined && dims.dIn !== D)
       throw new MoeConfigError(`moeLayer: the experts take dIn = ${dims.dIn} features, x has ${D}`);
 
-    let y: Tensor;
-    let plan: Pick<DispatchPlan, "expertCounts" | "dropFraction">;
-    let losses = {};
-    if (config.gate.type === "soft") {
-      ({ y, plan } = applySoft(config, params, tokens, config.gate.slotsPerExpert));
-    } else {
-      const routing = route(config as MoeLayerConfig, params.router, tokens, ctx, T);
-      const k = tokenChoiceK(config.gate, E);
-      const full =
-        routing.kind === "expertChoice"
-          ? planExpertChoice(routing, T)
-          : planTokenChoice(
-              routing,
-              config.capacityFactor === undefined ? {} : { capacity: expertCapacity(config.capacityFactor, k!, T, E) },
-            );
-      y = combineRows(config.experts.apply(params.experts, dispatchRows(tokens, full), full.groups), full);
-      plan = full;
-      losses = routingLosses(routing);
-    }
+    if (gate.routerShape !== null && params.router === undefined)
+      throw new MoeConfigError(
+        `moeLayer: params.router is missing; the ${config.gate.type} gate needs router parameters ${gate.routerShape}`,
+      );
+    const routing = gate.route(config.gate, params.router, tokens, ctx, E);
+    const ran = runExperts(config, gate, routing, params.experts, tokens);
+    const plan = ran.plan;
+    let y = ran.y;
+    const losses = gateLosses(gate, routing);
     if (config.shared) {
       if (params.shared === undefined)
         throw new MoeConfigError("moeLayer: params.shared is missing; the config has shared experts");

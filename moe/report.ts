@@ -1,9 +1,8 @@
 /** The routing report an MoE layer returns beside its output: a pytree of tensors. */
 import { add, cast, div, max, mean, mul, zeros, type FloatDType, type Tensor } from "../core";
 import type { DispatchPlan } from "./dispatch";
-import type { Routing } from "./gates/types";
-import type { AuxLossWeights } from "./layer_config";
-import { gateMatrix, importanceLoss, loadLoss, routerZLoss, switchLoss } from "./losses";
+import type { AnyGate, GateRouting } from "./gates/gate";
+import { AUX_LOSS_NAMES, type AuxLossWeights } from "./layer_config";
 
 /** Auxiliary losses available for the gate used (absent = not defined for it). */
 export interface MoeLosses {
@@ -28,23 +27,20 @@ export interface MoeReport {
   readonly auxLoss: Tensor;
 }
 
-/** The losses a routing decision supports. */
-export function routingLosses(routing: Routing): MoeLosses {
+/** The losses a gate supports, computed from its routing decision. */
+export function gateLosses(gate: AnyGate, routing: GateRouting): MoeLosses {
   const out: { -readonly [K in keyof MoeLosses]: Tensor } = {};
-  if (routing.kind === "tokenChoice" && routing.probs) {
-    out.switch = switchLoss(routing.probs, routing.experts, routing.mask);
-    out.importance = importanceLoss(gateMatrix(routing));
+  for (const name of AUX_LOSS_NAMES) {
+    const loss = gate.losses[name];
+    if (loss) out[name] = loss(routing);
   }
-  if (routing.kind === "tokenChoice" && routing.noise)
-    out.load = loadLoss(routing.noise, routing.experts.shape[1] as number);
-  if (routing.logits) out.zLoss = routerZLoss(routing.logits);
   return out;
 }
 
 /** Σ weight · loss over the configured weights. */
 export function weightedAuxLoss(losses: MoeLosses, weights: AuxLossWeights, dtype: FloatDType): Tensor {
   let total: Tensor = zeros([], dtype);
-  for (const name of ["switch", "importance", "load", "zLoss"] as const) {
+  for (const name of AUX_LOSS_NAMES) {
     const w = weights[name];
     const l = losses[name];
     if (w && l) total = add(total, mul(l, w));

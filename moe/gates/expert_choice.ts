@@ -2,7 +2,8 @@
 import { argsort, dims, gather, slice, softmax, topK, transpose, type Dim, type Tensor } from "../../core";
 import { MoeConfigError, checkPositive } from "../check";
 import { rational } from "../util";
-import { routerLogits, type ExpertChoice, type RouterParams } from "./types";
+import { routerLosses, type Gate } from "./gate";
+import { initRouter, routerLogits, type ExpertChoice, type RouterParams } from "./types";
 
 /**
  * Tokens per expert under expert choice: `c = ceil(T · capacityFactor / E)`
@@ -61,3 +62,25 @@ export function expertChoiceGate(
   const tokens = slice(argsort(scores, 1, true), [0, 0], [E, c]);
   return { kind: "expertChoice", numExperts: E, tokens, weights: gather(scores, tokens, 1), logits, probs };
 }
+
+/** The layer's `gate` config of expert choice: each expert takes ceil(T · capacityFactor / E) tokens. */
+export interface ExpertChoiceGateConfig {
+  readonly type: "expertChoice";
+  readonly capacityFactor: number;
+}
+
+/** The expert-choice gate in an MoE layer (no token-choice capacity: it sets its own). */
+export const expertChoiceGateDef: Gate<ExpertChoiceGateConfig, RouterParams, ExpertChoice> = {
+  validate: (config, E, where) => {
+    checkPositive(config.capacityFactor, `${where} (expertChoice gate)`, "capacityFactor");
+    if (config.capacityFactor > E)
+      throw new MoeConfigError(
+        `${where}: expert-choice capacityFactor = ${config.capacityFactor} exceeds E = ${E}; an expert cannot take more than all tokens`,
+      );
+  },
+  k: () => undefined,
+  routerShape: "{ w }",
+  initRouter: (_config, key, D, E, dtype) => initRouter(key, D, E, dtype),
+  route: (config, router, x) => expertChoiceGate(router, x, { capacityFactor: config.capacityFactor }),
+  losses: { zLoss: routerLosses.zLoss },
+};

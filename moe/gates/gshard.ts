@@ -1,6 +1,8 @@
 /** GShard top-2 gating with a randomly kept second expert (Lepikhin et al. 2020). */
 import { concat, div, less, mul, ones, random, slice, softmax, sum, topK, type Tensor } from "../../core";
-import { checkK, routerLogits, type RouterParams, type TokenChoice } from "./types";
+import { MoeConfigError } from "../check";
+import { routerLosses, type Gate } from "./gate";
+import { checkK, initRouter, routerLogits, type RouterParams, type TokenChoice } from "./types";
 
 /** Options of the GShard top-2 gate. */
 export interface GshardTop2Options {
@@ -33,3 +35,20 @@ export function gshardTop2Gate(router: RouterParams, x: Tensor, options: GshardT
   );
   return { ...routing, mask: concat([ones([T, 1], "bool"), keepSecond], 1) };
 }
+
+/** The layer's `gate` config of GShard top-2 with a sampled second expert; pass `ctx.key` when training. */
+export interface GshardTop2GateConfig {
+  readonly type: "gshardTop2";
+}
+
+/** The GShard top-2 gate in an MoE layer. */
+export const gshardTop2GateDef: Gate<GshardTop2GateConfig, RouterParams, TokenChoice> = {
+  validate: (_config, E, where) => {
+    if (E < 2) throw new MoeConfigError(`${where}: gshardTop2 needs at least 2 experts, got E = ${E}`);
+  },
+  k: () => 2,
+  routerShape: "{ w }",
+  initRouter: (_config, key, D, E, dtype) => initRouter(key, D, E, dtype),
+  route: (_config, router, x, ctx) => gshardTop2Gate(router, x, ctx.key ? { key: ctx.key } : {}),
+  losses: routerLosses,
+};

@@ -1,6 +1,7 @@
 /** Hash routing (Roller et al. 2021): a fixed, parameter-free token-id -> expert table per layer. */
-import { ones, reshape, take, tensor, type FloatDType, type Tensor } from "../../core";
-import { MoeConfigError, checkInt } from "../check";
+import { dims, ones, reshape, take, tensor, type FloatDType, type Tensor } from "../../core";
+import { MoeConfigError, checkInt, checkTensor } from "../check";
+import type { Gate } from "./gate";
 import type { TokenChoice } from "./types";
 
 /** MurmurHash3's 32-bit finaliser: a cheap bijective mix of 32-bit integers. */
@@ -95,3 +96,36 @@ export function hashGate(table: Tensor, tokenIds: Tensor, options: HashGateOptio
   const experts = reshape(take(table, tokenIds), [T, 1]);
   return { kind: "tokenChoice", numExperts: E, experts, weights: ones([T, 1], options.dtype ?? "f32") };
 }
+
+/** The layer's `gate` config of hash routing by token id; pass `ctx.tokenIds`. */
+export interface HashGateConfig {
+  readonly type: "hash";
+  readonly table: Tensor;
+}
+
+/** Hash routing in an MoE layer: no router parameters, no balancing loss. */
+export const hashGateDef: Gate<HashGateConfig, undefined, TokenChoice> = {
+  validate: (config, _E, where) => {
+    const t = checkTensor(config.table, `${where} (hash gate)`, "table");
+    if (t.dtype !== "i32" || t.shape.length !== 1)
+      throw new MoeConfigError(
+        `${where}: the hash table must be a 1-D i32 tensor, got ${t.dtype}[${t.shape.join(",")}]`,
+      );
+  },
+  k: () => 1,
+  routerShape: null,
+  initRouter: () => undefined,
+  route: (config, _router, x, ctx, E) => {
+    const T = x.shape[0]!;
+    if (ctx.tokenIds === undefined)
+      throw new MoeConfigError("moeLayer: the hash gate needs ctx.tokenIds (i32 token ids, one per token)");
+    checkTensor(ctx.tokenIds, "moeLayer", "ctx.tokenIds");
+    if (!dims.equal(dims.mul(...ctx.tokenIds.shape), T)) {
+      throw new MoeConfigError(
+        `moeLayer: ctx.tokenIds has shape [${ctx.tokenIds.shape.map(dims.format).join(",")}], expected one id per token (${dims.format(T)} tokens)`,
+      );
+    }
+    return hashGate(config.table, reshape(ctx.tokenIds, [T]), { numExperts: E, dtype: x.dtype as FloatDType });
+  },
+  losses: {},
+};

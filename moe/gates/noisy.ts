@@ -1,7 +1,10 @@
 /** Noisy top-k gating (Shazeer et al. 2017). */
-import { add, matmul, mul, random, softmax, softplus, topK, type Tensor } from "../../core";
+import { add, matmul, mul, random, softmax, softplus, topK, zeros, type Tensor } from "../../core";
 import { MoeConfigError } from "../check";
-import { checkK, routerDims, type TokenChoice } from "./types";
+import { loadLoss } from "../losses";
+import { routerLosses, type Gate } from "./gate";
+import { checkConfigK } from "./topk";
+import { checkK, initRouter, routerDims, type TokenChoice } from "./types";
 
 /** A noisy router: `w` [D, E] for the clean logits, `wNoise` [D, E] for the learned noise scale. */
 export interface NoisyRouterParams {
@@ -46,3 +49,23 @@ export function noisyTopKGate(router: NoisyRouterParams, x: Tensor, options: Noi
     noise: { clean, noisy, std },
   };
 }
+
+/** The layer's `gate` config of noisy top-k (Shazeer et al. 2017); pass `ctx.key` when training. */
+export interface NoisyTopKGateConfig {
+  readonly type: "noisyTopK";
+  readonly k: number;
+}
+
+/** The noisy top-k gate in an MoE layer: the noise weights start at zero; it alone supports the load loss. */
+export const noisyTopKGateDef: Gate<NoisyTopKGateConfig, NoisyRouterParams, TokenChoice> = {
+  validate: checkConfigK,
+  k: (config) => config.k,
+  routerShape: "{ w, wNoise }",
+  initRouter: (_config, key, D, E, dtype) => ({ w: initRouter(key, D, E, dtype).w, wNoise: zeros([D, E], dtype) }),
+  route: (config, router, x, ctx) => noisyTopKGate(router, x, { k: config.k, ...(ctx.key ? { key: ctx.key } : {}) }),
+  losses: {
+    ...routerLosses,
+    // loadLoss names what is missing if a routing carries no noise terms.
+    load: (r) => loadLoss(r.noise!, r.experts.shape[1] as number),
+  },
+};

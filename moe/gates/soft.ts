@@ -1,7 +1,8 @@
 /** Soft MoE dispatch and combine weights (Puigcerver et al. 2023). */
 import { matmul, softmax, type Tensor } from "../../core";
 import { MoeConfigError, checkInt } from "../check";
-import { routerDims } from "./types";
+import type { Gate, SoftRouting } from "./gate";
+import { initRouter, routerDims } from "./types";
 
 /** Soft MoE router: `phi` [D, E·p], one column per slot (p slots per expert). */
 export interface SoftRouterParams {
@@ -39,3 +40,28 @@ export function softMoeWeights(
   const logits = matmul(x, router.phi);
   return { dispatch: softmax(logits, 0), combine: softmax(logits, 1), logits };
 }
+
+/** The layer's `gate` config of soft MoE with `slotsPerExpert` slots per expert. */
+export interface SoftGateConfig {
+  readonly type: "soft";
+  readonly slotsPerExpert: number;
+}
+
+/** Soft MoE in an MoE layer: every token reaches every slot, so nothing is dropped and there is no balancing loss. */
+export const softGateDef: Gate<SoftGateConfig, SoftRouterParams, SoftRouting> = {
+  validate: (config, _E, where) => void checkInt(config.slotsPerExpert, `${where} (soft gate)`, "slotsPerExpert"),
+  k: () => undefined,
+  routerShape: "{ phi }",
+  initRouter: (config, key, D, E, dtype) => ({ phi: initRouter(key, D, E * config.slotsPerExpert, dtype).w }),
+  route: (config, router, x, _ctx, E) => {
+    const w = softMoeWeights(router, x, { numExperts: E, slotsPerExpert: config.slotsPerExpert });
+    return {
+      kind: "soft",
+      numExperts: E,
+      slotsPerExpert: config.slotsPerExpert,
+      dispatch: w.dispatch,
+      combine: w.combine,
+    };
+  },
+  losses: {},
+};

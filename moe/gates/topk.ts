@@ -1,7 +1,8 @@
 /** The dense softmax gate and the top-k gate (with optional selection bias for auxiliary-loss-free balancing). */
 import { add, arange, broadcastTo, gather, reshape, softmax, stopGradient, topK, type Tensor } from "../../core";
-import { checkShape } from "../check";
-import { checkK, routerLogits, type RouterParams, type TokenChoice } from "./types";
+import { MoeConfigError, checkInt, checkShape } from "../check";
+import { routerLosses, type Gate } from "./gate";
+import { checkK, initRouter, routerLogits, type RouterParams, type TokenChoice } from "./types";
 
 /**
  * The softmax gate of a dense mixture (Jacobs et al. 1991): every token uses
@@ -56,3 +57,47 @@ export function topKGate(router: RouterParams, x: Tensor, options: TopKGateOptio
   const weights = options.renormalize === false ? gather(probs, experts, 1) : softmax(gather(logits, experts, 1));
   return { kind: "tokenChoice", numExperts: E, experts, weights, logits, probs };
 }
+
+/** The layer's `gate` config of the dense softmax gate: every expert, weights softmax(x W) (classical mixtures). */
+export interface SoftmaxGateConfig {
+  readonly type: "softmax";
+}
+
+/** The layer's `gate` config of the top-k gate (Switch: k = 1, renormalize false; Mixtral: k = 2, renormalize true). */
+export interface TopKGateConfig {
+  readonly type: "topK";
+  readonly k: number;
+  readonly renormalize?: boolean;
+}
+
+/** Checks a configured k against E (token-choice gates with a k field). */
+export function checkConfigK(config: { readonly type: string; readonly k: number }, E: number, where: string): void {
+  checkInt(config.k, `${where} (${config.type} gate)`, "k");
+  if (config.k > E)
+    throw new MoeConfigError(`${where}: k = ${config.k} exceeds the number of experts E = ${E}; expected 1 <= k <= E`);
+}
+
+/** The softmax gate in an MoE layer. */
+export const softmaxGateDef: Gate<SoftmaxGateConfig, RouterParams, TokenChoice> = {
+  validate: () => {},
+  k: (_config, E) => E,
+  routerShape: "{ w }",
+  initRouter: (_config, key, D, E, dtype) => initRouter(key, D, E, dtype),
+  route: (_config, router, x) => softmaxGate(router, x),
+  losses: routerLosses,
+};
+
+/** The top-k gate in an MoE layer (`ctx.selectionBias` for auxiliary-loss-free balancing). */
+export const topKGateDef: Gate<TopKGateConfig, RouterParams, TokenChoice> = {
+  validate: checkConfigK,
+  k: (config) => config.k,
+  routerShape: "{ w }",
+  initRouter: (_config, key, D, E, dtype) => initRouter(key, D, E, dtype),
+  route: (config, router, x, ctx) =>
+    topKGate(router, x, {
+      k: config.k,
+      ...(config.renormalize !== undefined ? { renormalize: config.renormalize } : {}),
+      ...(ctx.selectionBias ? { selectionBias: ctx.selectionBias } : {}),
+    }),
+  losses: routerLosses,
+};
