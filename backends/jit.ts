@@ -24,6 +24,14 @@ export interface JitOptions {
    * @example jit(loss, { checkNumerics: true })(params, batch) // NumericsError: ... = log(...) produced NaN ... at model.ts:12:5
    */
   checkNumerics?: boolean | CheckNumericsMode;
+  /**
+   * Run-time checks of data-dependent indices (take, scatterAdd, bincount, ...)
+   * and raggedMatmul group sizes: on by default on every backend, so a bad index
+   * throws like the interpreter. `false` turns them off for speed; bad indices
+   * are then clamped or skipped (never read out of bounds).
+   * @example jit(f, { backend: "webgpu", checks: false })
+   */
+  checks?: boolean;
 }
 
 /** A jitted function, with access to its traced programs. */
@@ -58,7 +66,7 @@ export function jit<F extends (...args: never[]) => unknown>(fn: F, options: Jit
     if (inputs.some((t) => t.isTracer)) return unflatten(program.outTree!, evalProgram(program, inputs));
     try {
       const backend = getBackend(options.backend);
-      const outs = backend.run(program, inputs);
+      const outs = backend.run(program, inputs, options.checks === false ? { checks: false } : {});
       const checked = checkMode ? checkOutputs(program, inputs, outs, checkMode, backend.name) : outs;
       return unflatten(program.outTree!, checked);
     } catch (e) {

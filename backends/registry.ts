@@ -8,6 +8,16 @@ import { interpBackend } from "./interp/backend";
  */
 export type BackendName = "interp" | "cpu" | "webgpu" | "cuda" | (string & {});
 
+/** Per-call options of `Backend.run` (from `jit`'s options). */
+export interface RunOptions {
+  /**
+   * Run-time checks of data-dependent indices and raggedMatmul group sizes
+   * (default true): a failure throws like the interpreter. `false` skips them
+   * for speed (bad indices are then clamped or skipped). The interpreter always checks.
+   */
+  readonly checks?: boolean;
+}
+
 /**
  * A backend executes Programs; it never redefines what a primitive means
  * (the interpreter's definitions are the oracle).
@@ -16,7 +26,7 @@ export interface Backend {
   readonly name: BackendName;
   /** `true`, or a sentence saying why the backend cannot run here and how to fix that. */
   available(): true | string;
-  run(program: Program, inputs: readonly Tensor[]): Tensor[];
+  run(program: Program, inputs: readonly Tensor[], options?: RunOptions): Tensor[];
 }
 
 const backends = new Map<BackendName, Backend>([["interp", interpBackend]]);

@@ -14,7 +14,9 @@
  * TensorFlow.js wasm in interleaved rounds with the ratios, and GEMM GFLOP/s
  * against numpy; bench/'s own dependencies (the peers) are installed if missing.
  *
- * Options: `--quick` (fewer repetitions), `--no-webgpu`, `--no-peers`.
+ * Options: `--quick` (fewer repetitions), `--no-webgpu`, `--no-peers`, `--no-checks`.
+ *
+ * Then the cost of the run-time checks (bench/checks.ts).
  */
 import { cpuBackend, cpuBundle } from "../backends/cpu/backend";
 import { cpuThreads } from "../backends/cpu/pool";
@@ -78,6 +80,11 @@ export const PEERS: Record<string, PeerBench> = {
       );
     const mm = await benchMatmulWebGPU(1024, { reps });
     row("matmul 1024^3", `${ms(mm.runMs)}  ${mm.gflops?.toFixed(2)} GFLOP/s`);
+  },
+  // Run-time index and group-size checks: on vs `checks: false` (bench/checks.ts).
+  checks: async () => {
+    const { benchChecks } = await import("./checks");
+    await benchChecks(row, { rounds: quick ? 1 : 3, webgpu: !args.has("--no-webgpu") });
   },
 };
 

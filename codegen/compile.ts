@@ -10,7 +10,10 @@
 import type { Program } from "../dsl/program";
 import "./emit/js";
 import { getEmitter } from "./emit/emitter";
-import { evalSize, type KernelBundle, type Launch, type SizeExpr, type Target } from "./kernel_ir";
+import { shapeToString } from "../dsl/shape";
+import { sizeLimits } from "./analysis/limits";
+import { I32_MAX } from "./analysis/ranges";
+import type { KernelBundle, Launch, Target } from "./kernel_ir";
 import { LOWERINGS } from "./lower/table";
 import { lowerPlan } from "./lower/lower";
 import { assignBuffers } from "./passes/buffer_reuse";
@@ -28,14 +31,13 @@ export interface CompileOptions extends ScheduleOptions {
   /** Fuse equations into kernels (default true; false gives one kernel per equation). */
   readonly fuse?: boolean;
   /**
-   * Check data-dependent indices at run time and report the first bad one
-   * (bundle.checks). Default: the target's `runtimeChecksByDefault` (codegen/targets.ts).
+   * Check data-dependent indices (take, scatterAdd, bincount, ...) and group
+   * sizes (raggedMatmul) at run time and report the first failure
+   * (bundle.checks). Default: the target's `runtimeChecksByDefault` (codegen/targets.ts: on for every target); `false` drops the checks
+   * (out-of-range indices are then clamped or skipped, never read out of bounds).
    */
   readonly checks?: boolean;
 }
-
-/** The largest element count a 32-bit-indexed target can address. */
-const MAX_I32_ELEMENTS = 2 ** 31 - 1;
 
 /**
  * Compiles a Program to kernels for a target: kernel sources, buffers (with
@@ -63,7 +65,8 @@ export function compile(program: Program, options: CompileOptions): KernelBundle
   const plan = fuse(prepared, LOWERINGS, { fuse: options.fuse ?? true });
   const caps = targetCapabilities(options.target);
   const lowered = lowerPlan(plan, schedule, LOWERINGS, options.checks ?? caps.runtimeChecksByDefault);
-  if (!caps.wideIndices) checkIndexRange(lowered.slots.values(), options.target);
+  if (options.target === "cuda") checkCudaAxes(prepared);
+  const limits = sizeLimits(options.target, lowered.kernels, lowered.slots.values(), lowered.dims);
   const { buffers, bufferOf } = assignBuffers(
     lowered.slots,
     lowered.launches,
@@ -96,22 +99,25 @@ export function compile(program: Program, options: CompileOptions): KernelBundle
     ...(lowered.checks
       ? { checks: { buffer: bufferOf.get(lowered.checks.slot)!, messages: lowered.checks.messages } }
       : {}),
+    ...(limits.length ? { limits } : {}),
   };
 }
 
-/** 32-bit-indexed targets: every concretely sized buffer must have fewer than 2^31 elements. */
-function checkIndexRange(slots: Iterable<{ name: string; size: SizeExpr }>, target: Target): void {
-  for (const s of slots) {
-    let n: number;
-    try {
-      n = evalSize(s.size, new Map());
-    } catch {
-      continue; // symbolic: checked by the runtime when the dims are bound
-    }
-    if (n > MAX_I32_ELEMENTS) {
-      throw new CompileError(
-        `cannot compile for target "${target}": buffer ${s.name} has ${n} elements, more than the 2^31 - 1 that 32-bit index math addresses`,
-      );
+/**
+ * CUDA: index tensors and positions computed as values (argsort, topK, iota,
+ * take, scatterAdd, ...) are i32, so an op with i32 operands or results can
+ * only address axes below 2^31; everything else is computed in 64 bits.
+ */
+function checkCudaAxes(program: Program): void {
+  for (const e of program.eqns) {
+    const vars = [e.out, ...e.inputs];
+    if (!vars.some((x) => x.dtype === "i32")) continue;
+    for (const x of vars) {
+      const big = x.shape.find((d) => typeof d === "number" && d > I32_MAX);
+      if (big !== undefined)
+        throw new CompileError(
+          `cannot compile op "${e.prim}" (${e.out}:${e.out.dtype}${shapeToString(e.out.shape)} = ${e.prim} ${e.inputs.join(" ")}) for target "cuda": its operand ${x}:${x.dtype}${shapeToString(x.shape)} has an axis of ${big} elements, more than the 2^31 - 1 that i32 indices address`,
+        );
     }
   }
 }

@@ -184,6 +184,11 @@ export interface Kernel {
   readonly comment?: string;
   /** Set on GEMM-shaped kernels (see Contraction); targets without micro-kernels ignore it. */
   readonly contraction?: Contraction;
+  /**
+   * The workgroup count of its launch, when known (set by lowering). Range
+   * analysis (`codegen/analysis/ranges.ts`) bounds the thread builtins with it.
+   */
+  readonly grid?: SizeExpr;
 }
 
 /** A buffer the bundle allocates. Sizes count elements. */
@@ -220,6 +225,20 @@ export interface IndexChecks {
   readonly messages: readonly string[];
 }
 
+/**
+ * A size the bundle's target cannot exceed: a runtime evaluates `size` with the
+ * bound dims before running and fails with `what` when it is over `limit`
+ * (see `codegen/analysis/limits.ts`). Static sizes are checked by `compile`.
+ */
+export interface SizeLimit {
+  readonly size: SizeExpr;
+  readonly limit: number;
+  /** What the size is: "buffer v3 (f32[T,65536]) elements", "index values of kernel k2_reduce (reduceSum)". */
+  readonly what: string;
+  /** Why the limit exists: "WGSL index math is i32". */
+  readonly why: string;
+}
+
 /** What `compile(program, { target })` returns: everything needed to run the program with no moeforge at run time. */
 export interface KernelBundle {
   readonly target: Target;
@@ -233,6 +252,8 @@ export interface KernelBundle {
   readonly outputs: readonly string[];
   /** Present when kernels check data-dependent indices (see IndexChecks). */
   readonly checks?: IndexChecks;
+  /** Sizes that depend on named dims and must stay below a limit of the target (checked when dims are bound). */
+  readonly limits?: readonly SizeLimit[];
 }
 
 // ---- walking kernel IR ----

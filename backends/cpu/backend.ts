@@ -11,7 +11,7 @@ import { resolveShape, shapeToString } from "../../dsl/shape";
 import { Tensor } from "../../dsl/tensor";
 import { bindDims } from "../../dsl/trace";
 import { NDArray } from "../../dsl/ndarray";
-import type { Backend } from "../registry";
+import type { Backend, RunOptions } from "../registry";
 import { runBundle } from "./runtime";
 import { cpuTarget, type CpuTarget } from "./target";
 
@@ -19,22 +19,23 @@ const bundles = new WeakMap<Program, Map<string, KernelBundle>>();
 
 /**
  * The bundle of `program` for the cpu backend's target (`cpuTarget()`, or `target`),
- * compiled once per program and target; named dims stay symbolic.
+ * compiled once per program, target and checks setting; named dims stay symbolic.
  */
-export function cpuBundle(program: Program, target: CpuTarget = cpuTarget().target): KernelBundle {
+export function cpuBundle(program: Program, target: CpuTarget = cpuTarget().target, checks = true): KernelBundle {
   let byKey = bundles.get(program);
   if (!byKey) bundles.set(program, (byKey = new Map()));
-  let b = byKey.get(target);
-  if (!b) byKey.set(target, (b = compile(program, { target })));
+  const key = checks ? target : `${target}-unchecked`;
+  let b = byKey.get(key);
+  if (!b) byKey.set(key, (b = compile(program, { target, checks })));
   return b;
 }
 
 export const cpuBackend: Backend = {
   name: "cpu",
   available: () => true,
-  run(program: Program, inputs: readonly Tensor[]): Tensor[] {
+  run(program: Program, inputs: readonly Tensor[], options: RunOptions = {}): Tensor[] {
     const dims = bindDims(program, inputs, "cpu backend");
-    const bundle = cpuBundle(program);
+    const bundle = cpuBundle(program, cpuTarget().target, options.checks ?? true);
     const arrays = inputs.map((t, i) => {
       if (t.isDevice)
         throw new Error(

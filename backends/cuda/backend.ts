@@ -11,19 +11,22 @@ import { resolveShape } from "../../dsl/shape";
 import { Tensor } from "../../dsl/tensor";
 import { bindDims } from "../../dsl/trace";
 import { NDArray } from "../../dsl/ndarray";
-import { registerBackend, type Backend } from "../registry";
+import { checkSizeLimits } from "../../codegen/analysis/limits";
+import { registerBackend, type Backend, type RunOptions } from "../registry";
 import { cudaAvailability } from "./device";
 import { buildCudaRunners, runCudaRunner, type CudaRunner } from "./runner";
 
-const runners = new WeakMap<Program, CudaRunner>();
+const runners = new WeakMap<Program, Map<boolean, { bundle: KernelBundle; runner: CudaRunner }>>();
 
-/** The bundle of `program` for the CUDA target, compiled once per Program. */
-function runnerFor(program: Program): CudaRunner {
-  let r = runners.get(program);
+/** The bundle of `program` for the CUDA target and its runner, built once per Program and checks setting. */
+function runnerFor(program: Program, checks: boolean): { bundle: KernelBundle; runner: CudaRunner } {
+  let byChecks = runners.get(program);
+  if (!byChecks) runners.set(program, (byChecks = new Map()));
+  let r = byChecks.get(checks);
   if (!r) {
-    const bundle: KernelBundle = compile(program, { target: "cuda" });
-    r = buildCudaRunners([bundle])[0]!;
-    runners.set(program, r);
+    const bundle: KernelBundle = compile(program, { target: "cuda", checks });
+    r = { bundle, runner: buildCudaRunners([bundle])[0]! };
+    byChecks.set(checks, r);
   }
   return r;
 }
@@ -38,9 +41,10 @@ function runnerFor(program: Program): CudaRunner {
 export const cudaBackend: Backend = {
   name: "cuda",
   available: cudaAvailability,
-  run(program: Program, inputs: readonly Tensor[]): Tensor[] {
+  run(program: Program, inputs: readonly Tensor[], options: RunOptions = {}): Tensor[] {
     const dims = bindDims(program, inputs, "cuda backend");
-    const runner = runnerFor(program);
+    const { bundle, runner } = runnerFor(program, options.checks ?? true);
+    checkSizeLimits(bundle.limits, dims, "cuda backend");
     const { outputs } = runCudaRunner(
       runner,
       dims,

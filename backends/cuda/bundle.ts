@@ -108,7 +108,8 @@ typedef enum {
   ${P}_OK = 0,
   ${P}_ERR_INVALID_ARGUMENT = 1, /* a null pointer, a bad index, a byte count or dim that does not fit */
   ${P}_ERR_CUDA = 2,             /* a CUDA runtime call or kernel launch failed */
-  ${P}_ERR_OUT_OF_MEMORY = 3     /* device allocation failed */
+  ${P}_ERR_OUT_OF_MEMORY = 3,    /* device allocation failed */
+  ${P}_ERR_CHECK_FAILED = 4      /* a run-time check failed: an index out of range, group sizes that do not add up */
 } ${P}_status;
 
 typedef struct ${P}_ctx ${P}_ctx;
@@ -203,6 +204,48 @@ function sizeC(e: SizeExpr, dims: readonly string[]): string {
   }
 }
 
+/** A C string literal of `text` for a printf format (quotes, backslashes and % escaped). */
+function cFormat(text: string): string {
+  return JSON.stringify(text.replaceAll("%", "%%"));
+}
+
+/** Checks of the bundle's size limits for dims `d` (see SizeLimit). */
+function limitChecks(bundle: KernelBundle, P: string): string {
+  return (bundle.limits ?? [])
+    .map((l, i) => {
+      const message = `${cFormat(`${P}_create: for these dims, ${l.what} is `)} "%lld" ${cFormat(`, more than ${l.limit} (${l.why})`)}`;
+      return `  {  // limit ${i}
+    const long long n = ${sizeC(l.size, bundle.dims)};
+    if (n > ${l.limit}LL) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, ${message}, n);
+  }`;
+    })
+    .join("\n");
+}
+
+/** After the schedule: reads the run-time check flag (IndexChecks) and fails with the first failed check's message. */
+function checkReport(bundle: KernelBundle, P: string): string {
+  if (!bundle.checks) return "";
+  const flag = bundle.buffers.findIndex((b) => b.name === bundle.checks!.buffer);
+  const cases = bundle.checks.messages.map((m, i) => {
+    const args: string[] = [];
+    const format = m.replaceAll("%", "%%").replace(/\{(index|size)\}/g, (_, which: string) => {
+      args.push(which === "index" ? "flag[1]" : "flag[2]");
+      return "%d";
+    });
+    return `    case ${i + 1}: return ${P}_fail(${P}_ERR_CHECK_FAILED, ${JSON.stringify(format)}${args.map((a) => `, ${a}`).join("")});`;
+  });
+  return `  {  // run-time checks (index ranges, group sizes): the first failure is in the flag buffer
+    int flag[3] = {0, 0, 0};
+    MF_${P}_CHECK(cudaMemcpyAsync(flag, ctx->buf[${flag}], sizeof flag, cudaMemcpyDeviceToHost, ctx->stream), "reading the check flag");
+    MF_${P}_CHECK(cudaStreamSynchronize(ctx->stream), "reading the check flag");
+    switch (flag[0]) {
+      case 0: break;
+${cases.join("\n")}
+      default: return ${P}_fail(${P}_ERR_CHECK_FAILED, "run-time check %d failed", flag[0]);
+    }
+  }`;
+}
+
 /** A const buffer's contents as the hex words of its device bytes. */
 function constData(b: BufferDecl): { cType: string; values: string } {
   const init = b.init!;
@@ -242,7 +285,8 @@ function hostLauncher(bundle: KernelBundle, P: string): string {
   });
   const constUploads = consts.map(
     ({ b, i }) =>
-      `  if (ctx->bytes[${i}] != ${b.init!.length}ULL * ${cudaElementBytes(b.type)}) { ${P}_destroy(ctx); return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "const buffer ${b.name} holds ${b.init!.length} elements, but these dims size it to %zu bytes", ctx->bytes[${i}]); }\n` +
+      // Read the size before destroy frees ctx.
+      `  if (ctx->bytes[${i}] != ${b.init!.length}ULL * ${cudaElementBytes(b.type)}) { const size_t got = ctx->bytes[${i}]; ${P}_destroy(ctx); return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "const buffer ${b.name} holds ${b.init!.length} elements, but these dims size it to %zu bytes", got); }\n` +
       `  MF_${P}_CHECK_CREATE(cudaMemcpyAsync(ctx->buf[${i}], ${P}_const_${b.name.replace(/\W/g, "_")}, ctx->bytes[${i}], cudaMemcpyHostToDevice, ctx->stream), "uploading const buffer ${b.name}");`,
   );
   const zeroed = bundle.buffers.map((b, i) => ({ b, i })).filter(({ b }) => b.role === "output" || b.role === "temp");
@@ -327,6 +371,7 @@ extern "C" const char* ${P}_status_string(int status) {
     case ${P}_ERR_INVALID_ARGUMENT: return "invalid argument";
     case ${P}_ERR_CUDA: return "CUDA error";
     case ${P}_ERR_OUT_OF_MEMORY: return "out of device memory";
+    case ${P}_ERR_CHECK_FAILED: return "run-time check failed";
     default: return "unknown status";
   }
 }
@@ -336,6 +381,12 @@ extern "C" const char* ${P}_input_name(int i) { return i >= 0 && i < ${P}_NUM_IN
 extern "C" const char* ${P}_input_dtype(int i) { return i >= 0 && i < ${P}_NUM_INPUTS ? ${P}_input_dtypes[i] : 0; }
 extern "C" const char* ${P}_output_name(int i) { return i >= 0 && i < ${P}_NUM_OUTPUTS ? ${P}_output_names[i] : 0; }
 extern "C" const char* ${P}_output_dtype(int i) { return i >= 0 && i < ${P}_NUM_OUTPUTS ? ${P}_output_dtypes[i] : 0; }
+
+// The sizes these dims give must stay within the target's limits (KernelBundle.limits).
+static int ${P}_check_limits([[maybe_unused]] const long long* d) {
+${limitChecks(bundle, P)}
+  return ${P}_OK;
+}
 
 extern "C" void ${P}_destroy(${P}_ctx* ctx) {
   if (!ctx) return;
@@ -352,6 +403,12 @@ extern "C" int ${P}_create(const int64_t* dims, int num_dims, ${P}_ctx** out) {
   for (int i = 0; i < num_dims; i++) {
     // Kernels take dims as int: each must fit in 31 bits (products of dims are computed in 64 bits).
     if (dims[i] < 0 || dims[i] > 2147483647LL) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_create: dim %s = %lld is outside 0..2147483647", ${P}_dim_names[i], (long long)dims[i]);
+  }
+  {
+    long long bound[${Math.max(1, dims.length)}] = {0};
+    for (int i = 0; i < num_dims; i++) bound[i] = dims[i];
+    const int status = ${P}_check_limits(bound);
+    if (status != ${P}_OK) return status;
   }
   ${P}_ctx* ctx = (${P}_ctx*)calloc(1, sizeof(${P}_ctx));
   if (!ctx) return ${P}_fail(${P}_ERR_OUT_OF_MEMORY, "${P}_create: out of host memory");
@@ -421,6 +478,7 @@ extern "C" int ${P}_forward(${P}_ctx* ctx) {
 ${zeroed.map(({ b, i }) => `  MF_${P}_CHECK(cudaMemsetAsync(ctx->buf[${i}], 0, ctx->bytes[${i}], ctx->stream), "zeroing ${b.name}");`).join("\n")}
 ${launches.join("\n")}
   MF_${P}_CHECK(cudaStreamSynchronize(ctx->stream), "running the forward schedule");
+${checkReport(bundle, P)}
   return ${P}_OK;
 }
 

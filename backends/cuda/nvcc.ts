@@ -77,6 +77,12 @@ export function requireNvcc(env: Readonly<Record<string, string | undefined>> = 
   return nvcc;
 }
 
+/**
+ * Flags that make every host-code warning an error (the tests build generated code with them); optimized,
+ * because g++'s flow-sensitive warnings (-Wuse-after-free) only fire when functions are inlined.
+ */
+export const HOST_WARNINGS_AS_ERRORS: readonly string[] = ["-Xcompiler", "-O2,-Wall,-Werror"];
+
 /** The nvcc command line for compiling `file`. Warnings are errors. */
 export function nvccArgs(file: string, output: string, options: NvccOptions = {}): string[] {
   const archs = options.archs ?? DEFAULT_ARCHS;

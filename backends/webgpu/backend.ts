@@ -10,27 +10,34 @@ import type { Program } from "../../dsl/program";
 import { resolveShape, shapeToString } from "../../dsl/shape";
 import { Tensor } from "../../dsl/tensor";
 import { bindDims } from "../../dsl/trace";
-import type { Backend } from "../registry";
+import type { Backend, RunOptions as BackendRunOptions } from "../registry";
 import { allocArray, releaseArray, uploadArray, type DeviceArray } from "./buffers";
 import { requireWebGPU, webgpuAvailability, type WebGPUContext } from "./device";
 import { WebGPUExecutable, type LaunchTime, type RunOptions } from "./executor";
 import { runtimeFor } from "./runtime";
 import { WebGPUValue, webgpuValueOf } from "./value";
 
-const executables = new WeakMap<Program, WeakMap<WebGPUContext, WebGPUExecutable>>();
+const executables = new WeakMap<Program, WeakMap<WebGPUContext, Map<boolean, WebGPUExecutable>>>();
 
 /**
  * The compiled form of `program` on a device (WGSL bundle + pipelines), made on first use.
+ * `checks` (default true) compiles the run-time index and group-size checks in.
  * @example webgpuExecutable(program, await initWebGPU()).bundle.kernels.length
  */
-export function webgpuExecutable(program: Program, ctx: WebGPUContext = requireWebGPU()): WebGPUExecutable {
+export function webgpuExecutable(
+  program: Program,
+  ctx: WebGPUContext = requireWebGPU(),
+  checks = true,
+): WebGPUExecutable {
   let byCtx = executables.get(program);
   if (!byCtx) executables.set(program, (byCtx = new WeakMap()));
-  let exe = byCtx.get(ctx);
+  let byChecks = byCtx.get(ctx);
+  if (!byChecks) byCtx.set(ctx, (byChecks = new Map()));
+  let exe = byChecks.get(checks);
   if (!exe) {
     const rt = runtimeFor(ctx);
-    exe = new WebGPUExecutable(ctx, rt.pool, rt.pipelines, compile(program, { target: "wgsl" }));
-    byCtx.set(ctx, exe);
+    exe = new WebGPUExecutable(ctx, rt.pool, rt.pipelines, compile(program, { target: "wgsl", checks }));
+    byChecks.set(checks, exe);
   }
   return exe;
 }
@@ -39,8 +46,13 @@ export function webgpuExecutable(program: Program, ctx: WebGPUContext = requireW
  * Runs `program` on a WebGPU context: host inputs are uploaded, webgpu inputs
  * used in place; returns device tensors (one per program output).
  */
-export function runOnWebGPU(ctx: WebGPUContext, program: Program, inputs: readonly Tensor[]): Tensor[] {
-  return submitOnWebGPU(ctx, program, inputs).outputs;
+export function runOnWebGPU(
+  ctx: WebGPUContext,
+  program: Program,
+  inputs: readonly Tensor[],
+  options: BackendRunOptions = {},
+): Tensor[] {
+  return submitOnWebGPU(ctx, program, inputs, {}, options.checks ?? true).outputs;
 }
 
 /**
@@ -64,9 +76,10 @@ function submitOnWebGPU(
   program: Program,
   inputs: readonly Tensor[],
   options: RunOptions = {},
+  checks = true,
 ): { outputs: Tensor[]; launchTimes?: Promise<LaunchTime[]> } {
   const dims = bindDims(program, inputs, "webgpu backend");
-  const exe = webgpuExecutable(program, ctx);
+  const exe = webgpuExecutable(program, ctx, checks);
   const rt = runtimeFor(ctx);
   const uploaded = new Map<DeviceArray, number>();
   const arrays = inputs.map((t, i) => {
@@ -119,7 +132,7 @@ function submitOnWebGPU(
 export const webgpuBackend: Backend = {
   name: "webgpu",
   available: webgpuAvailability,
-  run(program: Program, inputs: readonly Tensor[]): Tensor[] {
-    return runOnWebGPU(requireWebGPU(), program, inputs);
+  run(program: Program, inputs: readonly Tensor[], options: BackendRunOptions = {}): Tensor[] {
+    return runOnWebGPU(requireWebGPU(), program, inputs, options);
   },
 };

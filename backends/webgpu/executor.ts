@@ -8,6 +8,7 @@
  * Large buffers: an array over the binding limit is stored as chunks and the
  * kernels that touch it are re-emitted with a split layout (`WgslSplit`).
  */
+import { checkSizeLimits } from "../../codegen/analysis/limits";
 import { evalSize, type BufferDecl, type Kernel, type KernelBundle } from "../../codegen/kernel_ir";
 import { emitWgsl, wgslLayout, type WgslEmitOptions, type WgslSplit } from "../../codegen/emit/wgsl";
 import { USAGE, allocArray, releaseArray, uploadArray, type BufferPool, type DeviceArray } from "./buffers";
@@ -111,6 +112,7 @@ export class WebGPUExecutable {
       throw new Error(`webgpu backend: the device was lost (${ctx.lostReason}); call \`await initWebGPU()\` again`);
     if (inputs.length !== bundle.inputs.length)
       throw new Error(`webgpu backend: the bundle takes ${bundle.inputs.length} inputs, got ${inputs.length}`);
+    checkSizeLimits(bundle.limits, dims, "webgpu backend");
     const arrays = new Map<string, DeviceArray>();
     const fresh: DeviceArray[] = [];
     const external = new Set<DeviceArray>();

@@ -64,7 +64,7 @@ export function emitCudaKernel(kernel: Kernel, options: CudaKernelOptions = {}):
     kernel: kernel.name,
     elements,
     sizes: new Set(kernel.sizes),
-    widths: indexWidths(kernel.body),
+    widths: indexWidths(kernel),
     ident: (n) => names.ident(n),
   };
   const restrict = (options.restrict ?? true) ? " __restrict__" : "";
@@ -186,7 +186,7 @@ class StmtWriter {
   private expr = (e: Parameters<typeof renderExpr>[0], inIndex = false) => renderExpr(e, this.scope, inIndex);
 
   private varType(name: string, type: Parameters<typeof cudaType>[0]) {
-    return type === "i32" && this.scope.widths.wideVars.has(name)
+    return type === "i32" && this.scope.widths.isWideVar(name)
       ? "long long"
       : cudaType(type, `CUDA emitter, kernel "${this.kernel.name}", variable "${name}"`);
   }

@@ -4,7 +4,8 @@
  * inserts conversions, when integer math is widened to 64 bits).
  */
 import type { BinaryOp, Builtin, Expr, Intrinsic, ScalarType, UnaryOp } from "../kernel_ir";
-import { isIndexExpr, isWideExpr, type IndexWidths } from "./cuda_index_width";
+import { I32_MAX } from "../analysis/ranges";
+import type { IndexWidths } from "./cuda_index_width";
 import { cudaType, literal, type CudaStorageType, type CudaType } from "./cuda_types";
 
 /** A rendered expression and its C++ type. */
@@ -169,11 +170,14 @@ export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered
   const sub = (x: Expr): Rendered => renderExpr(x, scope, inIndex);
   switch (e.kind) {
     case "const":
+      // A folded index constant past 2^31 (a static element count) is a 64-bit literal.
+      if (e.type === "i32" && (e.value > I32_MAX || e.value < -I32_MAX - 1))
+        return { code: `${e.value}LL`, type: "long long" };
       return { code: literal(e.value, e.type), type: cudaType(e.type) };
     case "var":
       return {
         code: scope.ident(e.name),
-        type: e.type === "i32" && scope.widths.wideVars.has(e.name) ? "long long" : cudaType(e.type),
+        type: e.type === "i32" && scope.widths.isWideVar(e.name) ? "long long" : cudaType(e.type),
       };
     case "size":
       if (!scope.sizes.has(e.name))
@@ -196,7 +200,7 @@ export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered
     }
     case "unary": {
       const a = sub(e.arg);
-      const wide = e.op === "neg" && e.type === "i32" && (inIndex || isWideExpr(e, scope.widths));
+      const wide = e.op === "neg" && e.type === "i32" && (inIndex || scope.widths.isWide(e));
       const arg = wide ? widen(a) : a;
       const fmt =
         UNARY[e.op][opClass(arg.type)] ?? fail(`unary op "${e.op}" has no CUDA lowering for ${e.type} operands`);
@@ -257,8 +261,8 @@ function renderBinary(
   let [a, b] = lhs.type === rhs.type ? [lhs, rhs] : unify(lhs, rhs);
   // Index math (positions, sizes) uses plain C++ operators; sums and products that
   // can pass 2^31 are computed in 64 bits.
-  const indexMath = e.type === "i32" && (inIndex || isIndexExpr(e, scope.widths.indexVars));
-  const wide = e.type === "i32" && (inIndex || isWideExpr(e, scope.widths));
+  const indexMath = e.type === "i32" && (inIndex || scope.widths.isIndex(e));
+  const wide = e.type === "i32" && (inIndex || scope.widths.isWide(e));
   if (wide && (e.op === "add" || e.op === "sub" || e.op === "mul") && a.type === "int") {
     a = widen(a);
     b = { code: b.code, type: "long long" }; // C++ promotes the other operand
@@ -274,7 +278,7 @@ function renderBinary(
 }
 
 function renderCast(arg: Rendered, to: ScalarType, scope: ExprScope, e: Expr, inIndex: boolean): Rendered {
-  if (to === "i32" && arg.type === "long long" && (inIndex || isWideExpr(e, scope.widths))) return arg; // stays a 64-bit index
+  if (to === "i32" && arg.type === "long long" && (inIndex || scope.widths.isWide(e))) return arg; // stays a 64-bit index
   const target = cudaType(to, `CUDA emitter, kernel "${scope.kernel}"`);
   const code = convert(arg, target);
   // A cast to f16 rounds to half precision even though the value computes in float.

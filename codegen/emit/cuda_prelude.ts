@@ -75,9 +75,9 @@ MF_FN uint2 mf_threefry2x32(unsigned int k0, unsigned int k1, unsigned int c0, u
   const int rotations[8] = {13, 15, 26, 6, 17, 29, 16, 24};
   unsigned int x0 = c0 + ks[0];
   unsigned int x1 = c1 + ks[1];
-MF_UNROLL
+  MF_UNROLL
   for (int group = 0; group < 5; group++) {
-MF_UNROLL
+    MF_UNROLL
     for (int r = 0; r < 4; r++) {
       x0 += x1;
       x1 = mf_rotl32(x1, rotations[(group % 2) * 4 + r]);

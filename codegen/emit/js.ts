@@ -2,7 +2,9 @@
  * The JS emitter: kernel IR rendered as a plain JavaScript function over typed
  * arrays, run by the `cpu` backend. Semantics follow the interpreter: f32
  * values are rounded (`Math.fround`) whenever a variable is bound or cast, i32
- * arithmetic wraps, integer division by zero gives 0.
+ * arithmetic wraps, integer division by zero gives 0. Index math that the range
+ * analysis cannot prove below 2^31 (`codegen/analysis/ranges.ts`) is computed
+ * with plain JS numbers instead (exact up to 2^53), so it never wraps.
  *
  * A kernel becomes `(function name(buffers, sizes, numGroups, first?, last?) { ... })`:
  * `buffers` are typed arrays in param order, `sizes` the named dims in
@@ -12,6 +14,7 @@
  * as generators that yield at every barrier, with shared arrays per workgroup:
  * slow, but the same IR the GPU targets run, so GPU schedules can be tested on CPU.
  */
+import { analyzeRanges, type KernelRanges } from "../analysis/ranges";
 import type { BinaryOp, Builtin, Expr, Intrinsic, Kernel, ScalarType, Stmt, UnaryOp } from "../kernel_ir";
 import { registerEmitter, type Emitter } from "./emitter";
 
@@ -92,6 +95,8 @@ export const JS_HELPERS: Record<string, string> = {
   mf_irem: "function mf_irem(a, b) { return b === 0 ? 0 : (a % b) | 0; }",
   mf_udiv: "function mf_udiv(a, b) { return b === 0 ? 0 : (a / b) >>> 0; }",
   mf_urem: "function mf_urem(a, b) { return b === 0 ? 0 : (a % b) >>> 0; }",
+  mf_wdiv: "function mf_wdiv(a, b) { return b === 0 ? 0 : Math.trunc(a / b); }",
+  mf_wrem: "function mf_wrem(a, b) { return b === 0 ? 0 : a % b; }",
   mf_sigmoid: "function mf_sigmoid(x) { return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)); }",
   mf_sign: "function mf_sign(x) { return x > 0 ? 1 : x < 0 ? -1 : 0; }",
   mf_threefry: [
@@ -158,7 +163,29 @@ class JsWriter {
   constructor(
     private readonly kernel: Kernel,
     private readonly generator: boolean,
+    private readonly ranges: KernelRanges,
   ) {}
+
+  /** Index math that may pass 2^31, with plain numbers (exact below 2^53); `undefined` for other ops. */
+  wideBinary(op: BinaryOp, a: Rendered, b: Rendered): Rendered | undefined {
+    switch (op) {
+      case "add":
+        return `(${a} + ${b})`;
+      case "sub":
+        return `(${a} - ${b})`;
+      case "mul":
+        return `(${a} * ${b})`;
+      case "div":
+      case "rem": {
+        if (nonzeroLiteral(b)) return op === "div" ? `Math.trunc(${a} / ${b})` : `(${a} % ${b})`;
+        const h = op === "div" ? "mf_wdiv" : "mf_wrem";
+        this.helpers.add(h);
+        return `${h}(${a}, ${b})`;
+      }
+      default:
+        return undefined;
+    }
+  }
 
   builtin(b: Builtin): Rendered {
     const wg = this.kernel.workgroupSize;
@@ -313,9 +340,13 @@ class JsWriter {
       case "sharedLoad":
         return `${id(e.array)}[${this.expr(e.index)}]`;
       case "unary":
+        if (e.op === "neg" && e.type === "i32" && this.ranges.mayExceedI32(e)) return `(-${this.expr(e.arg)})`;
         return this.unary(e.op, this.expr(e.arg), e.type);
-      case "binary":
-        return this.binary(e.op, this.expr(e.lhs), this.expr(e.rhs), e.type);
+      case "binary": {
+        const [a, b] = [this.expr(e.lhs), this.expr(e.rhs)];
+        const wide = e.type === "i32" && this.ranges.mayExceedI32(e) ? this.wideBinary(e.op, a, b) : undefined;
+        return wide ?? this.binary(e.op, a, b, e.type);
+      }
       case "select":
         return `(${this.expr(e.cond)} ? ${this.expr(e.onTrue)} : ${this.expr(e.onFalse)})`;
       case "cast":
@@ -329,6 +360,12 @@ class JsWriter {
     }
   }
 
+  /** The value a variable is bound to, rounded to its type (wide index variables hold exact integers already). */
+  private bind(name: string, e: Expr, t: ScalarType): Rendered {
+    const code = this.expr(e);
+    return t === "i32" && this.ranges.varMayExceedI32(name) ? code : coerce(e, code, t);
+  }
+
   stmts(ss: readonly Stmt[], pad: string, out: string[]): void {
     for (const s of ss) this.stmt(s, pad, out);
   }
@@ -337,10 +374,10 @@ class JsWriter {
     switch (s.kind) {
       case "let":
         this.varTypes.set(s.name, s.type);
-        out.push(`${pad}${s.mutable ? "let" : "const"} ${id(s.name)} = ${coerce(s.init, this.expr(s.init), s.type)};`);
+        out.push(`${pad}${s.mutable ? "let" : "const"} ${id(s.name)} = ${this.bind(s.name, s.init, s.type)};`);
         return;
       case "assign":
-        out.push(`${pad}${id(s.name)} = ${coerce(s.value, this.expr(s.value), this.varTypes.get(s.name) ?? "f64")};`);
+        out.push(`${pad}${id(s.name)} = ${this.bind(s.name, s.value, this.varTypes.get(s.name) ?? "f64")};`);
         return;
       case "store":
         out.push(`${pad}${id(s.buffer)}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
@@ -407,7 +444,7 @@ const TYPED: Record<ScalarType, string> = {
  */
 export function renderJs(kernel: Kernel): string {
   const generator = hasBarrier(kernel.body);
-  const w = new JsWriter(kernel, generator);
+  const w = new JsWriter(kernel, generator, analyzeRanges(kernel));
   const body: string[] = [];
   w.stmts(kernel.body, generator ? "      " : "    ", body);
   const wg = kernel.workgroupSize;

@@ -143,15 +143,18 @@ export class Lowering implements OpContext, ValueSource {
   }
 
   checkIndex(kb: KernelBuilder, prim: string, axis: number, index: Expr, size: Expr): void {
-    if (!this.checks) return;
     const message = `${prim}: index {index} is out of range for axis ${axis} of size {size}; expected 0 <= index < {size}`;
+    this.check(kb, message, or(lt(index, c(0)), ge(index, size)), index, size);
+  }
+
+  check(kb: KernelBuilder, message: string, failed: Expr, index: Expr, size: Expr): void {
+    if (!this.checks) return;
     let code = this.checkMessages.indexOf(message);
     if (code < 0) code = this.checkMessages.push(message) - 1;
     if (!this.slots.has(CHECK_SLOT))
       this.slots.set(CHECK_SLOT, { name: CHECK_SLOT, type: "i32", size: 3, role: "temp" });
     const flag = kb.param(CHECK_SLOT, "i32", "readWrite");
-    const bad = or(lt(index, c(0)), ge(index, size));
-    kb.if(and(bad, eq({ kind: "load", buffer: flag, index: c(0), type: "i32" }, c(0))), () => {
+    kb.if(and(failed, eq({ kind: "load", buffer: flag, index: c(0), type: "i32" }, c(0))), () => {
       kb.store(flag, c(0), c(code + 1));
       kb.store(flag, c(1), index);
       kb.store(flag, c(2), size);
@@ -163,7 +166,7 @@ export class Lowering implements OpContext, ValueSource {
     const kb = new KernelBuilder("k_clear_checks", 1);
     const flag = kb.param(CHECK_SLOT, "i32", "readWrite");
     for (let i = 0; i < 3; i++) kb.store(flag, c(i), c(0));
-    const kernel = kb.build("clears the index-check flag");
+    const kernel = { ...kb.build("clears the index-check flag"), grid: 1 };
     this.kernels.unshift(kernel);
     this.launches.unshift({ kernel: kernel.name, grid: 1, bindings: { [CHECK_SLOT]: CHECK_SLOT } });
   }
@@ -209,6 +212,7 @@ export class Lowering implements OpContext, ValueSource {
       ...built,
       sizes: collectSizes(body, built.contraction),
       body: hoist ? hoistInvariants(body) : body,
+      grid,
     };
     verifyKernel(kernel);
     this.kernels.push(kernel);

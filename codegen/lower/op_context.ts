@@ -38,6 +38,13 @@ export interface OpContext {
   bindTemp(k: KernelHandle, name: string, access: "read" | "readWrite", atomic?: boolean): string;
   /** Emits a run-time check that `index` is in [0, size) for `prim`'s `axis` (a no-op when checks are off). */
   checkIndex(kb: KernelBuilder, prim: string, axis: number, index: Expr, size: Expr): void;
+  /** Whether run-time checks are compiled in. */
+  readonly checks: boolean;
+  /**
+   * Emits a run-time check: when `failed` holds, the bundle fails with `message`,
+   * its `{index}` and `{size}` replaced by the values of `index` and `size` (no-op when checks are off).
+   */
+  check(kb: KernelBuilder, message: string, failed: Expr, index: Expr, size: Expr): void;
   /** Program text of an equation (for kernel comments). */
   describe(e: Eqn): string;
 }

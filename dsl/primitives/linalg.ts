@@ -81,14 +81,21 @@ const matmul: PrimitiveDef<"matmul"> = {
   },
 };
 
+/** The errors of bad group sizes (also the text of the kernels' run-time checks, with placeholders). */
+export const GROUP_SIZE_ERRORS = {
+  negative: (op: string, g: number | string, n: number | string) => `${op}: groupSizes[${g}] = ${n} is negative`,
+  sum: (op: string, total: number | string, rows: number | string) =>
+    `${op}: groupSizes sum to ${total}, expected the row count ${rows}`,
+};
+
 function checkGroupSizes(op: string, gs: NDArray, rows: number): void {
   let total = 0;
   for (let g = 0; g < gs.size; g++) {
     const n = gs.data[g]!;
-    if (n < 0) throw new RangeError(`${op}: groupSizes[${g}] = ${n} is negative`);
+    if (n < 0) throw new RangeError(GROUP_SIZE_ERRORS.negative(op, g, n));
     total += n;
   }
-  if (total !== rows) throw new RangeError(`${op}: groupSizes sum to ${total}, expected the row count ${rows}`);
+  if (total !== rows) throw new RangeError(GROUP_SIZE_ERRORS.sum(op, total, rows));
 }
 
 function checkGroupSizesAval(op: string, gs: Aval, groups: Dim): void {

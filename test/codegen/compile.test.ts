@@ -194,10 +194,13 @@ describe("run-time index checks (cpu backend)", () => {
     ]);
   });
 
-  it("GPU targets clamp instead unless asked (checks: true adds the flag buffer)", () => {
+  it("every target checks by default; checks: false drops the flag buffer (kernels clamp instead)", () => {
     const p = trace((a: Tensor, i: Tensor) => ops.take(a, i), spec([2, 3]), spec([1], "i32"));
-    expect(compile(p, { target: "wgsl" }).checks).toBeUndefined();
-    const b = compile(p, { target: "wgsl", checks: true });
+    for (const target of ["wgsl", "cuda", "js"] as const) {
+      expect(compile(p, { target, checks: false }).checks).toBeUndefined();
+      expect(compile(p, { target }).checks?.messages).toHaveLength(1);
+    }
+    const b = compile(p, { target: "wgsl" });
     expect(b.checks?.messages[0]).toContain("take: index {index} is out of range for axis 0 of size {size}");
     expect(b.buffers.some((q) => q.name === b.checks!.buffer)).toBe(true);
   });

@@ -7,12 +7,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { cudaEmitter, emitCudaKernel } from "../../codegen/emit/cuda";
-import { indexWidths } from "../../codegen/emit/cuda_index_width";
 import { floatLiteral, literal } from "../../codegen/emit/cuda_types";
 import { getEmitter } from "../../codegen/emit/emitter";
 import {
   bin,
-  builtin,
   c,
   cast,
   load,
@@ -187,39 +185,6 @@ describe("CUDA emitter", () => {
     expect(kernels.length).toBeGreaterThan(100);
     for (const k of kernels)
       expect(emitCudaKernel(k)).toContain(`void __launch_bounds__(${k.workgroupSize}) ${k.name}(`);
-  });
-});
-
-describe("index widths", () => {
-  const i32let = (name: string, init: Expr): Stmt => ({ kind: "let", name, type: "i32", init, mutable: true });
-
-  it("treats values built from builtins, sizes and constants as indices (wide when they scale with sizes or the grid), loaded values as data", () => {
-    const body: Stmt[] = [
-      i32let("row", bin("div", cast(builtin("globalLinear"), "i32"), size("N"), "i32")),
-      i32let("id", load("ids", v("row"), "i32")),
-      i32let("off", bin("mul", v("id"), size("N"), "i32")),
-      i32let("k", c(0)),
-      {
-        kind: "for",
-        var: "j",
-        start: v("row"),
-        end: size("N"),
-        body: [{ kind: "assign", name: "k", value: bin("add", v("k"), c(1), "i32") }],
-      },
-    ];
-    const w = indexWidths(body);
-    expect([...w.indexVars].sort()).toEqual(["j", "k", "row"]);
-    // row and j scale with the grid and N; k counts loop trips from a constant start.
-    expect([...w.wideVars].sort()).toEqual(["j", "row"]);
-  });
-
-  it("drops a variable once any assignment makes it data (fixpoint through loops)", () => {
-    const body: Stmt[] = [
-      i32let("a", c(0)),
-      i32let("b", v("a")),
-      { kind: "assign", name: "a", value: bin("add", v("b"), load("ids", c(0), "i32"), "i32") },
-    ];
-    expect([...indexWidths(body).indexVars]).toEqual([]);
   });
 });
 

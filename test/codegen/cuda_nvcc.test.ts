@@ -16,7 +16,14 @@ import { floatLiteral } from "../../codegen/emit/cuda_types";
 import { cudaBundleSource } from "../../backends/cuda/bundle";
 import { nvidiaGpus } from "../../backends/cuda/device";
 import { fromHalfBits, toHalfBits } from "../../dsl/half";
-import { compileCuda, compileCudaSync, DEFAULT_ARCHS, findNvcc, formatDiagnostics } from "../../backends/cuda/nvcc";
+import {
+  compileCuda,
+  HOST_WARNINGS_AS_ERRORS,
+  compileCudaSync,
+  DEFAULT_ARCHS,
+  findNvcc,
+  formatDiagnostics,
+} from "../../backends/cuda/nvcc";
 import { buildCudaRunners, runCudaRunner, type CudaRunner } from "../../backends/cuda/runner";
 import { threefry2x32 } from "../../dsl/primitives/random";
 import { tensor } from "../../dsl/creation";
@@ -39,7 +46,9 @@ if (!NVCC) {
 
 /** Compiles one translation unit for every default arch (in parallel) and fails with nvcc's diagnostics. */
 export async function expectCompiles(source: string, what: string): Promise<void> {
-  const results = await Promise.all(DEFAULT_ARCHS.map((arch) => compileCuda(source, { archs: [arch] })));
+  const results = await Promise.all(
+    DEFAULT_ARCHS.map((arch) => compileCuda(source, { archs: [arch], extraFlags: HOST_WARNINGS_AS_ERRORS })),
+  );
   results.forEach((r, i) => {
     if (!r.ok) throw new Error(`${what} does not compile for ${DEFAULT_ARCHS[i]}:\n${formatDiagnostics(r, source)}`);
   });

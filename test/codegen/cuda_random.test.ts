@@ -15,7 +15,13 @@ import { compile } from "../../codegen/compile";
 import "../../codegen/emit/cuda";
 import type { KernelBundle } from "../../codegen/kernel_ir";
 import { cudaBundleSource } from "../../backends/cuda/bundle";
-import { compileCuda, DEFAULT_ARCHS, findNvcc, formatDiagnostics } from "../../backends/cuda/nvcc";
+import {
+  compileCuda,
+  HOST_WARNINGS_AS_ERRORS,
+  DEFAULT_ARCHS,
+  findNvcc,
+  formatDiagnostics,
+} from "../../backends/cuda/nvcc";
 import { trace, spec, ops, vjpProgram, type Program, type Tensor } from "../../index";
 import { buildCase, gradientCase, recipeArb, type RandomCase } from "../../testing/random_programs";
 
@@ -102,7 +108,9 @@ describe.skipIf(!NVCC)("nvcc: bundles lowered from random programs and their gra
       bundle: compile(program, { target: "cuda" }),
     }));
     const { source, owner } = batch(units);
-    const results = await Promise.all(DEFAULT_ARCHS.map((arch) => compileCuda(source, { archs: [arch] })));
+    const results = await Promise.all(
+      DEFAULT_ARCHS.map((arch) => compileCuda(source, { archs: [arch], extraFlags: HOST_WARNINGS_AS_ERRORS })),
+    );
     results.forEach((r, a) => {
       if (!r.ok)
         throw new Error(
@@ -133,7 +141,9 @@ describe.skipIf(!NVCC)("nvcc: bundles lowered from random programs and their gra
     });
     const kernels = units.reduce((n, u) => n + u.bundle.kernels.length, 0);
     const { source, owner } = batch(units);
-    const results = await Promise.all(DEFAULT_ARCHS.map((arch) => compileCuda(source, { archs: [arch] })));
+    const results = await Promise.all(
+      DEFAULT_ARCHS.map((arch) => compileCuda(source, { archs: [arch], extraFlags: HOST_WARNINGS_AS_ERRORS })),
+    );
     results.forEach((r, a) => {
       if (r.ok) return;
       const culprits = [

@@ -5,13 +5,19 @@
  * row tiles, an upper bound on sum_g ceil(size_g/tile); spare tiles write
  * nothing). Weight gradient: dw[g] = x_g^T dy_g, one tile of dw per thread,
  * summing over the group's rows (data-dependent loop bounds, so no barriers).
+ *
+ * Group sizes are data: a one-thread kernel checks them (non-negative, summing
+ * to M) like the interpreter, once per group-size array, when checks are on;
+ * the GEMMs clamp their row ranges into [0, M), so bad sizes never read or
+ * write out of bounds either way.
  */
 import type { Eqn, Var } from "../../../dsl/program";
 import { c, type Expr } from "../../kernel_ir";
 import { scalarType } from "../../types";
 import { dimAdd, type Dim } from "../../../dsl/dims";
-import { ceilDivSize, dimExpr, iadd, iceilDiv, idiv, imul, irem, linearize, mulSizes } from "../index_math";
-import { lt } from "../ir_ops";
+import { GROUP_SIZE_ERRORS } from "../../../dsl/primitives/linalg";
+import { ceilDivSize, dimExpr, iadd, iceilDiv, idiv, imax, imin, imul, irem, linearize, mulSizes } from "../index_math";
+import { lt, ne } from "../ir_ops";
 import { gridFor, groupId, perItem } from "../kernels/common";
 import {
   bufferParam,
@@ -23,10 +29,40 @@ import {
 } from "../kernels/contraction";
 import type { OpContext } from "../op_context";
 
+/**
+ * A run-time check of group sizes `gs` for `rows` rows (one per array and row
+ * count). Reported as raggedMatmul's error for the weight gradient too: the
+ * interpreter checks the forward op first, and that is the op the user called.
+ */
+function checkGroupSizes(ctx: OpContext, e: Eqn, gs: Var, rows: Dim): void {
+  if (!ctx.checks) return;
+  ctx.once(`groupSizes:${gs.id}:${JSON.stringify(rows)}`, () => {
+    const k = ctx.kernel("check_group_sizes", 1);
+    const { kb, values } = k;
+    const total = kb.mutable(c(0), "total", "i32");
+    kb.for(
+      c(0),
+      dimExpr(gs.shape[0]!),
+      (g) => {
+        const n = kb.let(values.at(gs, [g]), "n");
+        ctx.check(kb, GROUP_SIZE_ERRORS.negative("raggedMatmul", "{index}", "{size}"), lt(n, c(0)), g, n);
+        kb.assign(total, iadd(total, n));
+      },
+      "g",
+    );
+    const message = GROUP_SIZE_ERRORS.sum("raggedMatmul", "{index}", "{size}");
+    ctx.check(kb, message, ne(total, dimExpr(rows)), total, dimExpr(rows));
+    ctx.launch(k, 1, `checks the group sizes of ${ctx.describe(e)}`);
+  });
+}
+
+const clampRow = (r: Expr, M: Dim): Expr => imin(imax(r, c(0)), dimExpr(M));
+
 export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void {
   const [x, w, gs] = e.inputs as [Var, Var, Var];
   const [M, K] = x.shape as [Dim, Dim];
   const [G, , N] = w.shape as [Dim, Dim, Dim];
+  checkGroupSizes(ctx, e, gs, M);
   const s = ctx.schedule.matmul();
   const outType = scalarType(e.out.dtype);
   const accType = ctx.schedule.accumulator(outType);
@@ -58,8 +94,8 @@ export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void 
           lt(rest, count),
           () => {
             kb.assign(group, g);
-            kb.assign(rowStart, iadd(offset, imul(rest, c(s.tileM))));
-            kb.assign(rowEnd, iadd(offset, size));
+            kb.assign(rowStart, clampRow(iadd(offset, imul(rest, c(s.tileM))), M));
+            kb.assign(rowEnd, clampRow(iadd(offset, size), M));
           },
           () => kb.assign(rest, { kind: "binary", op: "sub", lhs: rest, rhs: count, type: "i32" }),
         ),
@@ -109,6 +145,8 @@ export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void 
 
 export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmulWeightGrad">): void {
   const [x, dy, gs] = e.inputs as [Var, Var, Var];
+  const M = x.shape[0]!;
+  checkGroupSizes(ctx, e, gs, M);
   const K = x.shape[1]!;
   const N = dy.shape[1]!;
   const G = gs.shape[0]!;
@@ -137,13 +175,14 @@ export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmul
   const { tm: tk, tn } = groupedTileOrder(kb, irem(tile, perGroup), tilesK, tilesN);
   const offset = kb.mutable(c(0), "offset", "i32");
   kb.for(c(0), g, (q) => kb.assign(offset, iadd(offset, values.at(gs, [q]))), "q");
-  const end = kb.let(iadd(offset, values.at(gs, [g])), "end");
+  const start = kb.let(clampRow(offset, M), "start");
+  const end = kb.let(clampRow(iadd(offset, values.at(gs, [g])), M), "end");
   const spec: TileSpec = {
     rowStart: kb.let(imul(tk, c(s.tileM)), "rowStart"),
     rowEnd: dimExpr(K),
     colStart: kb.let(imul(tn, c(s.tileN)), "colStart"),
     colEnd: dimExpr(N),
-    kStart: offset,
+    kStart: start,
     kEnd: end,
     accType,
     loadA: (row, r) => opA.at([r, row]),

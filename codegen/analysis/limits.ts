@@ -1,0 +1,146 @@
+/**
+ * Size limits per target, from the range analysis: what a target cannot
+ * compute exactly is rejected, at compile time when the size is static, at
+ * bind time when it depends on named dims (`KernelBundle.limits`, evaluated
+ * by every runtime with `checkSizeLimits` and by the CUDA host launcher).
+ *
+ *   target  elements/buffer  index values             threads/launch  named dims
+ *   wgsl    2^31 - 1         2^31 - 1 (i32)           2^31 - 1        2^31 - 1
+ *   js      2^31 - 1         2^53 (plain numbers)     2^31 - 1        -
+ *   cuda    2^53 - 1         long long where needed   (grid fold)     2^31 - 1 (int params)
+ */
+import { evalSize, type Kernel, type SizeExpr, type SizeLimit, type Target } from "../kernel_ir";
+import { CompileError } from "../types";
+import { analyzeRanges, foldSize, I32_MAX, sMax, sMul } from "./ranges";
+
+interface TargetSpec {
+  readonly elements: number;
+  readonly elementsWhy: string;
+  /** Largest index value; `undefined` when the target computes every unproven index value wide. */
+  readonly index?: number;
+  readonly indexWhy: string;
+  readonly threads?: number;
+  readonly dims?: number;
+  readonly dimsWhy: string;
+}
+
+const I32 = "2^31 - 1";
+const SPECS: { readonly [t in Target]: TargetSpec } = {
+  wgsl: {
+    elements: I32_MAX,
+    elementsWhy: "WGSL index math is i32",
+    index: I32_MAX,
+    indexWhy: "WGSL index math is i32",
+    threads: I32_MAX,
+    dims: I32_MAX,
+    dimsWhy: "WGSL kernels take sizes as i32",
+  },
+  js: {
+    elements: I32_MAX,
+    elementsWhy: "the cpu backend addresses typed arrays with 32-bit indices",
+    index: Number.MAX_SAFE_INTEGER,
+    indexWhy: "JS numbers are exact integers up to 2^53",
+    threads: I32_MAX,
+    dimsWhy: "",
+  },
+  wasm: {
+    elements: I32_MAX,
+    elementsWhy: "wasm kernels address linear memory with 32-bit indices",
+    index: I32_MAX,
+    indexWhy: "wasm index math is i32",
+    threads: I32_MAX,
+    dims: I32_MAX,
+    dimsWhy: "wasm kernels take sizes as i32",
+  },
+  cuda: {
+    elements: Number.MAX_SAFE_INTEGER,
+    elementsWhy: "buffer sizes are computed exactly up to 2^53",
+    indexWhy: "",
+    dims: I32_MAX,
+    dimsWhy: "CUDA kernels take sizes as int",
+  },
+};
+
+const limitText = (n: number) => (n === I32_MAX ? I32 : n === Number.MAX_SAFE_INTEGER ? "2^53 - 1" : String(n));
+
+/** The ops a kernel computes, from its comment (one equation a line): "reduceSum, mul". */
+export function kernelOps(k: Kernel): string {
+  const ops = new Set<string>();
+  for (const line of (k.comment ?? "").split("\n")) {
+    const m = /^\S+ = (\w+)/.exec(line.trim());
+    if (m) ops.add(m[1]!);
+  }
+  const first = (k.comment ?? "").split("\n")[0]!.trim();
+  return `kernel ${k.name} (${[...ops].join(", ") || "no ops"}${first ? `: ${first}` : ""})`;
+}
+
+/** A buffer the limits look at. */
+export interface SizedBuffer {
+  readonly name: string;
+  readonly size: SizeExpr;
+  readonly role: string;
+}
+
+/**
+ * The size limits of a bundle for `target`: throws a CompileError naming the op,
+ * the size and the limit for static sizes over it; returns the checks of sizes
+ * that depend on named dims.
+ */
+export function sizeLimits(
+  target: Target,
+  kernels: readonly Kernel[],
+  buffers: Iterable<SizedBuffer>,
+  dims: readonly string[],
+): SizeLimit[] {
+  const spec = SPECS[target];
+  const out: SizeLimit[] = [];
+  const add = (unfolded: SizeExpr, limit: number, what: string, why: string): void => {
+    const size = foldSize(unfolded);
+    if (typeof size === "number") {
+      if (size > limit)
+        throw new CompileError(
+          `cannot compile for target "${target}": ${what} is ${size}, more than the ${limitText(limit)} it allows (${why}); split the computation into smaller pieces`,
+        );
+      return;
+    }
+    out.push({ size, limit, what, why });
+  };
+  for (const b of buffers)
+    add(b.size, spec.elements, `the element count of buffer ${b.name} (${b.role})`, spec.elementsWhy);
+  for (const k of kernels) {
+    const what = kernelOps(k);
+    if (spec.threads !== undefined && k.grid !== undefined)
+      add(sMul(k.grid, k.workgroupSize), spec.threads, `the thread count of ${what}`, spec.elementsWhy);
+    if (spec.index === undefined) continue;
+    const unproven = analyzeRanges(k).unproven;
+    const fixed = unproven.filter((u) => typeof u.bound === "number");
+    const worst = fixed.sort((a, b) => (b.bound as number) - (a.bound as number))[0];
+    if (worst) add(worst.bound, spec.index, `the largest index value (${worst.what}) of ${what}`, spec.indexWhy);
+    const symbolic = unproven.filter((u) => typeof u.bound !== "number").map((u) => u.bound);
+    if (symbolic.length) add(sMax(...symbolic), spec.index, `the largest index value of ${what}`, spec.indexWhy);
+  }
+  if (spec.dims !== undefined) for (const d of dims) add(d, spec.dims, `dim ${d}`, spec.dimsWhy);
+  return out;
+}
+
+/**
+ * Fails with a RangeError naming the size, the dims and the limit when a
+ * bundle's size limit is exceeded for these dims. Every runtime calls it when
+ * it binds dims (`who` names the runtime in the message).
+ * @example checkSizeLimits(bundle.limits, new Map([["T", 32769]]), "cpu backend");
+ */
+export function checkSizeLimits(
+  limits: readonly SizeLimit[] | undefined,
+  dims: ReadonlyMap<string, number>,
+  who: string,
+): void {
+  for (const l of limits ?? []) {
+    const n = evalSize(l.size, dims);
+    if (n > l.limit) {
+      const bound = [...dims].map(([k, v]) => `${k} = ${v}`).join(", ");
+      throw new RangeError(
+        `${who}: with ${bound}, ${l.what} is ${n}, more than the ${limitText(l.limit)} it allows (${l.why}); use smaller dims or split the computation`,
+      );
+    }
+  }
+}
