@@ -65,7 +65,7 @@ export function compile(program: Program, options: CompileOptions): KernelBundle
   const plan = fuse(prepared, LOWERINGS, { fuse: options.fuse ?? true });
   const caps = targetCapabilities(options.target);
   const lowered = lowerPlan(plan, schedule, LOWERINGS, options.checks ?? caps.runtimeChecksByDefault);
-  if (options.target === "cuda") checkCudaAxes(prepared);
+  if (caps.wideIndices) checkIndexTensorAxes(prepared, options.target);
   const limits = sizeLimits(options.target, lowered.kernels, lowered.slots.values(), lowered.dims);
   const { buffers, bufferOf } = assignBuffers(
     lowered.slots,
@@ -104,11 +104,11 @@ export function compile(program: Program, options: CompileOptions): KernelBundle
 }
 
 /**
- * CUDA: index tensors and positions computed as values (argsort, topK, iota,
+ * Targets with wide index math (CUDA): index tensors and positions computed as values (argsort, topK, iota,
  * take, scatterAdd, ...) are i32, so an op with i32 operands or results can
  * only address axes below 2^31; everything else is computed in 64 bits.
  */
-function checkCudaAxes(program: Program): void {
+function checkIndexTensorAxes(program: Program, target: Target): void {
   for (const e of program.eqns) {
     const vars = [e.out, ...e.inputs];
     if (!vars.some((x) => x.dtype === "i32")) continue;
@@ -116,7 +116,7 @@ function checkCudaAxes(program: Program): void {
       const big = x.shape.find((d) => typeof d === "number" && d > I32_MAX);
       if (big !== undefined)
         throw new CompileError(
-          `cannot compile op "${e.prim}" (${e.out}:${e.out.dtype}${shapeToString(e.out.shape)} = ${e.prim} ${e.inputs.join(" ")}) for target "cuda": its operand ${x}:${x.dtype}${shapeToString(x.shape)} has an axis of ${big} elements, more than the 2^31 - 1 that i32 indices address`,
+          `cannot compile op "${e.prim}" (${e.out}:${e.out.dtype}${shapeToString(e.out.shape)} = ${e.prim} ${e.inputs.join(" ")}) for target "${target}": its operand ${x}:${x.dtype}${shapeToString(x.shape)} has an axis of ${big} elements, more than the 2^31 - 1 that i32 indices address`,
         );
     }
   }
