@@ -2,19 +2,22 @@
  * The bind-time hook: a bundle's buffer sizes evaluated once for the bound
  * dims, with the checks that only a binding can decide. A bundle compiled
  * with a symbolic T has sizes like `T*64`; `compile` checks concrete sizes,
- * this checks the symbolic ones when a call binds T. Runtimes call it where
- * they size their buffers for a new binding (per-target limits plug in via
+ * this checks the symbolic ones when a call binds T, and the bundle's other
+ * size limits (index values, threads, dims: `KernelBundle.limits`). Every
+ * runtime calls it when it binds dims (per-target buffer limits plug in via
  * `maxElements`).
  */
 import { dimNames, dimToString, evalDim, type DimEnv } from "../dsl/dims";
 import type { KernelBundle } from "./kernel_ir";
+import { checkSizeLimits } from "./analysis/limits";
 
 /** i32 index math addresses buffers of fewer than 2^31 elements. */
 export const MAX_I32_ELEMENTS = 2 ** 31 - 1;
 
 /**
  * Element count of every buffer of `bundle` for `dims`; throws naming the
- * buffer, its size expression and the binding when one exceeds `maxElements`.
+ * buffer, its size expression and the binding when one exceeds `maxElements`,
+ * or naming the size and the limit when another of `bundle.limits` is exceeded.
  * @example const sizes = bindBufferSizes(bundle, new Map([["T", 300]])); // Map { "in0" => 4800, ... }
  */
 export function bindBufferSizes(
@@ -37,5 +40,6 @@ export function bindBufferSizes(
     if (n < 0) throw new RangeError(`${what}: buffer ${b.name} has size ${dimToString(b.size)} = ${n} < 0`);
     out.set(b.name, n);
   }
+  checkSizeLimits(bundle.limits, dims, what);
   return out;
 }

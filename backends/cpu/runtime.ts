@@ -14,7 +14,6 @@ import {
   type ScalarType,
   type Stmt,
 } from "../../codegen/kernel_ir";
-import { checkSizeLimits } from "../../codegen/analysis/limits";
 import { workerPool, type WorkerPool } from "./pool";
 import { MAX_I32_ELEMENTS, bindBufferSizes } from "../../codegen/bind_sizes";
 import { runWasmBundle } from "./wasm_runtime";
@@ -97,7 +96,6 @@ export function runBundle(
   const key = [...dims].map(([k, v]) => `${k}=${v}`).join(",");
   let arrays = p.arenas.get(key);
   if (!arrays) {
-    checkSizeLimits(bundle.limits, dims, "cpu backend");
     arrays = new Map();
     const sizes = bindBufferSizes(bundle, dims, MAX_I32_ELEMENTS, "cpu runtime"); // once per new binding
     for (const b of bundle.buffers) {

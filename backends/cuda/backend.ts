@@ -11,7 +11,7 @@ import { resolveShape } from "../../dsl/shape";
 import { Tensor } from "../../dsl/tensor";
 import { bindDims } from "../../dsl/trace";
 import { NDArray } from "../../dsl/ndarray";
-import { checkSizeLimits } from "../../codegen/analysis/limits";
+import { bindBufferSizes } from "../../codegen/bind_sizes";
 import { registerBackend, type Backend, type RunOptions } from "../registry";
 import { cudaAvailability } from "./device";
 import { buildCudaRunners, runCudaRunner, type CudaRunner } from "./runner";
@@ -44,7 +44,7 @@ export const cudaBackend: Backend = {
   run(program: Program, inputs: readonly Tensor[], options: RunOptions = {}): Tensor[] {
     const dims = bindDims(program, inputs, "cuda backend");
     const { bundle, runner } = runnerFor(program, options.checks ?? true);
-    checkSizeLimits(bundle.limits, dims, "cuda backend");
+    bindBufferSizes(bundle, dims, Number.MAX_SAFE_INTEGER, "cuda backend"); // 64-bit sizes; the other limits
     const { outputs } = runCudaRunner(
       runner,
       dims,

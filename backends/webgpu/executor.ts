@@ -8,7 +8,7 @@
  * Large buffers: an array over the binding limit is stored as chunks and the
  * kernels that touch it are re-emitted with a split layout (`WgslSplit`).
  */
-import { checkSizeLimits } from "../../codegen/analysis/limits";
+import { MAX_I32_ELEMENTS, bindBufferSizes } from "../../codegen/bind_sizes";
 import { evalSize, type BufferDecl, type Kernel, type KernelBundle } from "../../codegen/kernel_ir";
 import { emitWgsl, wgslLayout, type WgslEmitOptions, type WgslSplit } from "../../codegen/emit/wgsl";
 import { USAGE, allocArray, releaseArray, uploadArray, type BufferPool, type DeviceArray } from "./buffers";
@@ -112,14 +112,14 @@ export class WebGPUExecutable {
       throw new Error(`webgpu backend: the device was lost (${ctx.lostReason}); call \`await initWebGPU()\` again`);
     if (inputs.length !== bundle.inputs.length)
       throw new Error(`webgpu backend: the bundle takes ${bundle.inputs.length} inputs, got ${inputs.length}`);
-    checkSizeLimits(bundle.limits, dims, "webgpu backend");
+    const lengths = bindBufferSizes(bundle, dims, MAX_I32_ELEMENTS, "webgpu backend");
     const arrays = new Map<string, DeviceArray>();
     const fresh: DeviceArray[] = [];
     const external = new Set<DeviceArray>();
     bundle.inputs.forEach((name, i) => {
       const d = this.decl(name);
       const a = inputs[i]!;
-      const length = evalSize(d.size, dims);
+      const length = lengths.get(name)!;
       if (a.type !== d.type || a.length !== length) {
         throw new Error(
           `webgpu backend: input ${i} ("${name}") is ${a.type}[${a.length}], the bundle expects ${d.type}[${length}]`,
@@ -132,7 +132,7 @@ export class WebGPUExecutable {
       let a = arrays.get(name);
       if (a) return a;
       const d = this.decl(name);
-      const length = evalSize(d.size, dims);
+      const length = lengths.get(name)!;
       if (d.role === "const") {
         a = this.constArray(d, length);
         external.add(a);

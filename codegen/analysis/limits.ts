@@ -4,14 +4,16 @@
  * bind time when it depends on named dims (`KernelBundle.limits`, evaluated
  * by every runtime with `checkSizeLimits` and by the CUDA host launcher).
  *
- *   target  elements/buffer  index values             threads/launch  named dims
- *   wgsl    2^31 - 1         2^31 - 1 (i32)           2^31 - 1        2^31 - 1
- *   js      2^31 - 1         2^53 (plain numbers)     2^31 - 1        -
- *   cuda    2^53 - 1         long long where needed   (grid fold)     2^31 - 1 (int params)
+ *   target  elements/buffer  index values                     threads/launch  named dims
+ *   wgsl    2^31 - 1         2^31 - 1 (i32)                   2^31 - 1        2^31 - 1
+ *   js      2^31 - 1         2^53 (plain numbers)             2^31 - 1        -
+ *   wasm    2^31 - 1         static: 2^53 (kernel run as JS)  2^31 - 1        2^31 - 1
+ *                            symbolic: 2^31 - 1 (i32)
+ *   cuda    2^53 - 1         long long where needed           (grid fold)     2^31 - 1 (int params)
  */
 import { evalSize, type Kernel, type SizeExpr, type SizeLimit, type Target } from "../kernel_ir";
 import { CompileError } from "../types";
-import { analyzeRanges, foldSize, I32_MAX, sMax, sMul } from "./ranges";
+import { analyzeRanges, foldSize, I32_MAX, sMax, sMul, type KernelRanges } from "./ranges";
 
 interface TargetSpec {
   readonly elements: number;
@@ -19,6 +21,12 @@ interface TargetSpec {
   /** Largest index value; `undefined` when the target computes every unproven index value wide. */
   readonly index?: number;
   readonly indexWhy: string;
+  /**
+   * Set where a kernel whose index math has a static bound past `index` is
+   * rendered another way that computes it exactly (wasm: as JS, see
+   * `staticIndexPastI32`): that kernel's limit.
+   */
+  readonly staticWide?: { readonly index: number; readonly why: string };
   readonly threads?: number;
   readonly dims?: number;
   readonly dimsWhy: string;
@@ -48,6 +56,7 @@ const SPECS: { readonly [t in Target]: TargetSpec } = {
     elementsWhy: "wasm kernels address linear memory with 32-bit indices",
     index: I32_MAX,
     indexWhy: "wasm index math is i32",
+    staticWide: { index: Number.MAX_SAFE_INTEGER, why: "kernels past 2^31 run as JS, exact integers up to 2^53" },
     threads: I32_MAX,
     dims: I32_MAX,
     dimsWhy: "wasm kernels take sizes as i32",
@@ -72,6 +81,14 @@ export function kernelOps(k: Kernel): string {
   }
   const first = (k.comment ?? "").split("\n")[0]!.trim();
   return `kernel ${k.name} (${[...ops].join(", ") || "no ops"}${first ? `: ${first}` : ""})`;
+}
+
+/**
+ * Whether a kernel's index math has a static bound past 2^31 - 1: the wasm
+ * target renders such a kernel as JS (plain numbers) instead of rejecting it.
+ */
+export function staticIndexPastI32(ranges: KernelRanges): boolean {
+  return ranges.unproven.some((u) => typeof u.bound === "number" && u.bound > I32_MAX);
 }
 
 /** A buffer the limits look at. */
@@ -111,13 +128,17 @@ export function sizeLimits(
     const what = kernelOps(k);
     if (spec.threads !== undefined && k.grid !== undefined)
       add(sMul(k.grid, k.workgroupSize), spec.threads, `the thread count of ${what}`, spec.elementsWhy);
-    if (spec.index === undefined) continue;
-    const unproven = analyzeRanges(k).unproven;
+    const ranges = analyzeRanges(k);
+    const wide = spec.staticWide && staticIndexPastI32(ranges) ? spec.staticWide : undefined;
+    const index = wide ? wide.index : spec.index;
+    const indexWhy = wide ? wide.why : spec.indexWhy;
+    if (index === undefined) continue;
+    const unproven = ranges.unproven;
     const fixed = unproven.filter((u) => typeof u.bound === "number");
     const worst = fixed.sort((a, b) => (b.bound as number) - (a.bound as number))[0];
-    if (worst) add(worst.bound, spec.index, `the largest index value (${worst.what}) of ${what}`, spec.indexWhy);
+    if (worst) add(worst.bound, index, `the largest index value (${worst.what}) of ${what}`, indexWhy);
     const symbolic = unproven.filter((u) => typeof u.bound !== "number").map((u) => u.bound);
-    if (symbolic.length) add(sMax(...symbolic), spec.index, `the largest index value of ${what}`, spec.indexWhy);
+    if (symbolic.length) add(sMax(...symbolic), index, `the largest index value of ${what}`, indexWhy);
   }
   if (spec.dims !== undefined) for (const d of dims) add(d, spec.dims, `dim ${d}`, spec.dimsWhy);
   return out;

@@ -2,8 +2,9 @@
  * Run-time checks through the public API, on every backend that runs here:
  * out-of-range indices (take, gather via take along an axis, scatterAdd,
  * bincount) and bad raggedMatmul group sizes fail with the interpreter's own
- * message on cpu and webgpu (on by default), pass silently with
- * `jit(f, { checks: false })`, and good inputs give the interpreter's values.
+ * message on cpu (both its wasm and js targets) and webgpu (on by default),
+ * pass with `jit(f, { checks: false })` without touching memory outside the
+ * buffers, and good inputs give the interpreter's values.
  */
 import { describe, expect, it } from "vitest";
 import { grad, jit, ops, tensor, type Tensor } from "../../index";
@@ -12,26 +13,34 @@ import { mulberry32, randomFloats, relativeError } from "../../testing/random_pr
 import { webgpuForTests } from "../webgpu/test_device";
 
 const gpu = await webgpuForTests();
-const backends: BackendName[] = ["cpu", ...(gpu ? (["webgpu"] as const) : [])];
+/** Where a program runs: a backend, or the cpu backend on one of its two targets. */
+type Where = Exclude<BackendName, "cpu"> | "cpu-wasm" | "cpu-js";
+const backends: Where[] = ["cpu-wasm", "cpu-js", ...(gpu ? (["webgpu"] as const) : [])];
 
 type Fn = (...xs: Tensor[]) => Tensor;
 
 const jits = new Map<string, Fn>();
 /** One jit per function, backend and checks setting, so kernels compile once (SwiftShader compiles slowly). */
-function jitted(f: Fn, backend: BackendName, checks: boolean): Fn {
-  const key = `${f.name}|${backend}|${checks}`;
+function jitted(f: Fn, where: Where, checks: boolean): Fn {
+  const key = `${f.name}|${where}|${checks}`;
   let j = jits.get(key);
+  const backend = where.startsWith("cpu") ? "cpu" : (where as BackendName);
   if (!j) jits.set(key, (j = jit(f, { backend, ...(checks ? {} : { checks: false }) })));
   return j;
 }
 
-/** Runs `f` on `backend` and reads the result: its values, or the error message (sync or on read). */
-async function outcome(f: Fn, args: Tensor[], backend: BackendName, checks = true): Promise<number[] | string> {
+/** Runs `f` on `where` and reads the result: its values, or the error message (sync or on read). */
+async function outcome(f: Fn, args: Tensor[], where: Where, checks = true): Promise<number[] | string> {
+  const saved = process.env.MOEFORGE_CPU_TARGET;
+  if (where.startsWith("cpu-")) process.env.MOEFORGE_CPU_TARGET = where.slice(4); // read by every cpu run
   try {
-    const out = jitted(f, backend, checks)(...args);
+    const out = jitted(f, where, checks)(...args);
     return Array.from(await out.data());
   } catch (e) {
     return (e as Error).message.split("\n")[0]!; // the interpreter adds the user's call site on a second line
+  } finally {
+    if (saved === undefined) delete process.env.MOEFORGE_CPU_TARGET;
+    else process.env.MOEFORGE_CPU_TARGET = saved;
   }
 }
 
@@ -95,6 +104,21 @@ describe("checks: false", () => {
       // Clamped into range: index 7 reads row 2.
       expect([b, got]).toEqual([b, Array.from(await ops.take(x, i32([0, 2])).data())]);
       expect([b, typeof (await outcome(counts, [i32([0, 4, 1])], b, false))]).toEqual([b, "object"]);
+    }
+  });
+
+  it("bad group sizes keep every raggedMatmul tile inside the rows (rows past M are dropped)", async () => {
+    // Sizes [6, 0, 1] for 6 rows: group 2 would start at row 6. Clamped into [0, M) it is empty,
+    // so the values are those of sizes [6, 0, 0] (the wasm GEMM wrote row 6 into the next buffer).
+    const x = randomFloats(rng, "f32", [6, 2]);
+    const w = randomFloats(rng, "f32", [3, 2, 2]);
+    const dw: Fn = (x, w, gs) => grad((w2: Tensor) => ops.sum(ops.mul(ops.raggedMatmul(x, w2, gs), x)))(w);
+    for (const f of [ragged, dw]) {
+      const want = await outcome(f, [x, w, i32([6, 0, 0])], "interp");
+      for (const b of backends) {
+        const got = await outcome(f, [x, w, i32([6, 0, 1])], b, false);
+        expect([b, f.name, relativeError(got as number[], want as number[]) < 1e-5]).toEqual([b, f.name, true]);
+      }
     }
   });
 });

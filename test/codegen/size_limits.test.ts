@@ -140,7 +140,11 @@ describe("wgsl: i32 index math, proven or rejected", () => {
 describe("js: index math that may pass 2^31 uses plain numbers", () => {
   it("a launch whose indices pass 2^32 computes the right values", () => {
     const x = castOp(reshape(arange(M), [M, 1]), "f32");
-    expect(Array.from(jit(tail, { backend: "cpu" })(x).dataSync())).toEqual([M - 1, M - 1, M - 1]);
+    expect(Array.from(runBundle(compile(tailProgram, { target: "js" }), [x.dataSync()], T(0))[0]!)).toEqual([
+      M - 1,
+      M - 1,
+      M - 1,
+    ]);
   });
 
   it("symbolic products are never Math.imul; the static 2^31 reduce loop is exact", () => {
@@ -155,24 +159,47 @@ describe("js: index math that may pass 2^31 uses plain numbers", () => {
         .join("\n"),
     ).toMatch(/r0 < 2147488281/);
   });
+});
 
-  it("buffers past 2^31 elements: compile time when static, bind time for named dims", () => {
-    expect(
-      thrown(() =>
-        compile(
-          trace((x: Tensor) => mul(x, 2), spec([M, M])),
-          { target: "js" },
-        ),
-      ),
-    ).toMatch(/element count of buffer \w+ \(input\) is 4294967296, more than the 2\^31 - 1/);
-    const b = compile(
-      trace((x: Tensor) => mul(x, 2), spec(["T", M])),
-      { target: "js" },
-    );
-    expect(thrown(() => runBundle(b, [new Float32Array(0)], T(32769)))).toMatch(
-      /^cpu backend: with T = 32769, the element count of buffer \w+ \(input\) is 2147549184, more than the 2\^31 - 1/,
-    );
+describe("wasm (the cpu default): i32 kernels, JS where static index math passes 2^31", () => {
+  it("a launch whose indices pass 2^32 runs as JS and computes the right values, through jit too", () => {
+    const b = compile(tailProgram, { target: "wasm" });
+    expect(b.kernels.every((k) => !k.source.startsWith("wasm:"))).toBe(true);
+    const x = castOp(reshape(arange(M), [M, 1]), "f32");
+    expect(Array.from(runBundle(b, [x.dataSync()], T(0))[0]!)).toEqual([M - 1, M - 1, M - 1]);
+    expect(Array.from(jit(tail, { backend: "cpu" })(x).dataSync())).toEqual([M - 1, M - 1, M - 1]);
+    // Kernels that fit stay wasm.
+    expect(compile(fitsSum, { target: "wasm" }).kernels.some((k) => k.source.startsWith("wasm:"))).toBe(true);
   });
+
+  it("named dims are checked when the wasm runtime binds them: a clear error past 2^31, right values below", () => {
+    const b = compile(symbolicSum, { target: "wasm" });
+    expect(thrown(() => runBundle(b, [new Float32Array(32769).fill(1)], T(32769)))).toMatch(
+      /^cpu runtime \(wasm\): with T = 32769, the largest index value of kernel \w+ \(broadcastTo, reduceSum.*is 2147\d{6}, more than the 2\^31 - 1 it allows \(wasm index math is i32\)/,
+    );
+    expect(Array.from(runBundle(b, [new Float32Array(3).fill(1)], T(3))[0]!)).toEqual([3 * 65536]);
+  });
+});
+
+describe("cpu targets: buffers past 2^31 elements", () => {
+  for (const [target, runtime] of [
+    ["js", "cpu runtime"],
+    ["wasm", "cpu runtime \\(wasm\\)"],
+  ] as const) {
+    it(`${target}: a compile error when static, a bind-time error for named dims`, () => {
+      const huge = trace((x: Tensor) => mul(x, 2), spec([M, M]));
+      expect(thrown(() => compile(huge, { target }))).toMatch(
+        /element count of buffer \w+ \(input\) is 4294967296, more than the 2\^31 - 1/,
+      );
+      const b = compile(
+        trace((x: Tensor) => mul(x, 2), spec(["T", M])),
+        { target },
+      );
+      expect(thrown(() => runBundle(b, [new Float32Array(0)], T(32769)))).toMatch(
+        new RegExp(`^${runtime}: buffer \\w+ \\(f32\\[T\\*65536\\]\\) has 2147549184 elements at T = 32769`),
+      );
+    });
+  }
 });
 
 /** Kernel sources of a bundle without the prelude. */

@@ -1,7 +1,8 @@
 /**
  * The `wasm` target: each kernel rendered as a WebAssembly module (kernel.ts),
  * or, for kernels with workgroup shared memory and barriers (GPU-shaped
- * schedules), as the JS target's source over the same memory. Every module is
+ * schedules) or index math past 2^31, as the JS target's source over the same
+ * memory. Every module is
  * checked with `WebAssembly.validate` as it is emitted, so an encoder bug fails
  * at compile time, naming the kernel.
  *
@@ -11,6 +12,8 @@
 import type { Kernel } from "../../kernel_ir";
 import { registerEmitter, type Emitter } from "../emitter";
 import { renderJs } from "../js";
+import { staticIndexPastI32 } from "../../analysis/limits";
+import { analyzeRanges } from "../../analysis/ranges";
 import { ModuleBuilder } from "./module";
 import { renderGemmKernel, simdContraction } from "./gemm";
 import { renderWasmKernel, wasmRenderable, type WasmMemoryKind } from "./kernel";
@@ -50,9 +53,13 @@ export function decodeWasmSource(source: string): Uint8Array<ArrayBuffer> | null
   return out;
 }
 
-/** Renders a kernel for the wasm target (a validated module, or JS for barrier kernels). */
+/**
+ * Renders a kernel for the wasm target: a validated module, or JS for barrier
+ * kernels and for kernels whose index math passes 2^31 (wasm's is i32; JS
+ * numbers are exact to 2^53).
+ */
 export function renderWasmTarget(kernel: Kernel, memory: WasmMemoryKind = wasmMemoryKind()): string {
-  if (wasmRenderable(kernel) !== true) return renderJs(kernel);
+  if (wasmRenderable(kernel) !== true || staticIndexPastI32(analyzeRanges(kernel))) return renderJs(kernel);
   const bytes = simdContraction(kernel) ? renderGemmKernel(kernel, memory) : renderWasmKernel(kernel, memory);
   if (!WebAssembly.validate(bytes))
     throw new Error(`wasm emitter: the module of kernel ${kernel.name} does not validate (an encoder bug)`);

@@ -347,6 +347,8 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
                 f.get(off!).get(size!).op("i32.add").set(off!);
               });
               f.get(g!).i32(0).op("i32.lt_s").brIf(skip);
+              clampInto(f, row0!, rows);
+              clampInto(f, rowEnd, rows);
             }
             f.get(row0!).get(rowEnd).op("i32.ge_s").brIf(skip);
             call([
@@ -375,7 +377,11 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
               f.get(off!).op("i32.add").set(off!);
             });
             gsLoad(g!);
-            f.set(rest!); // the group's row count
+            f.get(off!).op("i32.add").set(rest!); // the group's end row
+            clampInto(f, off!, rows);
+            clampInto(f, rest!, rows);
+            f.get(rest!).get(off!).op("i32.sub").set(rest!); // the group's row count
+            f.get(rest!).i32(0).get(rest!).i32(0).op("i32.gt_s").op("select").set(rest!);
             f.get(rt!).i32(TILE_ROWS).op("i32.mul").set(row0!); // k0
             call([
               () => addr(f, base(c.a), () => f.get(off!).get(depth).op("i32.mul").get(row0!).op("i32.add")),
@@ -404,6 +410,17 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
   });
   m.export("kernel", index);
   return m.encode();
+}
+
+/**
+ * local = min(max(local, 0), hi). Group sizes are data: with checks off, bad
+ * ones (negative, or summing past M) must still keep every tile inside the
+ * rows, as the kernel-IR bodies do (ragged.ts), or a tile writes into the
+ * next buffer of the one wasm memory.
+ */
+function clampInto(f: FunctionBody, l: number, hi: number): void {
+  f.get(l).i32(0).get(l).i32(0).op("i32.gt_s").op("select").set(l);
+  f.get(l).get(hi).get(l).get(hi).op("i32.lt_s").op("select").set(l);
 }
 
 /** Pushes the byte address of element `index()` (f32) of the buffer whose base is param `param`. */
