@@ -18,6 +18,7 @@
  *
  * Then the cost of the run-time checks (bench/checks.ts).
  */
+import { parseArgs } from "node:util";
 import { cpuBackend, cpuBundle } from "../backends/cpu/backend";
 import { cpuThreads } from "../backends/cpu/pool";
 import { compile } from "../codegen/index";
@@ -27,9 +28,6 @@ import { mulberry32, randomFloats } from "../testing/random_programs";
 import { BENCH_MOE, moeInputs, moePrograms } from "./moe_layer";
 import { ensurePeerDeps, gemmSection, layerSection } from "./cpu_peers";
 import { PEER_LAYER } from "./peer_layer";
-
-const args = new Set(process.argv.slice(2));
-const quick = args.has("--quick");
 
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -84,9 +82,21 @@ export const PEERS: Record<string, PeerBench> = {
   // Run-time index and group-size checks: on vs `checks: false` (bench/checks.ts).
   checks: async () => {
     const { benchChecks } = await import("./checks");
-    await benchChecks(row, { rounds: quick ? 1 : 3, webgpu: !args.has("--no-webgpu") });
+    await benchChecks(row, { rounds: quick ? 1 : 3, webgpu: !flags["no-webgpu"] });
   },
 };
+
+/** `--quick`, `--no-peers` (the peer layer and GEMM sections), `--no-<peer>` for each of PEERS. */
+const flags = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    "no-peers": { type: "boolean", default: false },
+    ...Object.fromEntries(
+      Object.keys(PEERS).map((name) => [`no-${name}`, { type: "boolean", default: false } as const]),
+    ),
+  },
+}).values as Record<string, boolean>;
+const quick = flags.quick!;
 
 function moeSection(): { interpFwd: number; interpBwd: number; cpuFwd: number; cpuBwd: number } {
   const cfg = BENCH_MOE;
@@ -161,7 +171,7 @@ function matmulSection(n = 1024): void {
 }
 
 async function main(): Promise<void> {
-  if (!args.has("--no-peers")) {
+  if (!flags["no-peers"]) {
     ensurePeerDeps();
     await layerSection(PEER_LAYER, quick ? 3 : 7);
     gemmSection(PEER_LAYER, quick ? 3 : 5);
@@ -169,7 +179,7 @@ async function main(): Promise<void> {
   moeSection();
   matmulSection();
   for (const [name, bench] of Object.entries(PEERS)) {
-    if (args.has(`--no-${name}`)) continue;
+    if (flags[`no-${name}`]) continue;
     console.log(`${name}:`);
     try {
       await bench();

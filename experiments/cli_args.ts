@@ -1,4 +1,5 @@
 /** Command-line parsing for `experiments/run.ts`. */
+import { parseArgs as parseCommandLine } from "node:util";
 import { EXPERIMENTS, experimentNames } from "./registry";
 
 export const USAGE = `usage: npm run experiments -- <name...|all> [--reduced] [--out DIR]
@@ -17,22 +18,25 @@ export interface Args {
 
 /** Parses the command line; throws with the usage text on bad input. */
 export function parseArgs(argv: readonly string[]): Args {
-  const names: string[] = [];
-  let reduced = false;
-  let outDir = "out/experiments";
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--reduced") reduced = true;
-    else if (a === "--out") {
-      const dir = argv[++i];
-      if (!dir) throw new Error(`--out needs a directory\n\n${USAGE}`);
-      outDir = dir;
-    } else if (a.startsWith("-")) throw new Error(`unknown option ${a}\n\n${USAGE}`);
-    else names.push(a);
+  let parsed;
+  try {
+    parsed = parseCommandLine({
+      args: [...argv],
+      allowPositionals: true,
+      options: { reduced: { type: "boolean", default: false }, out: { type: "string", default: "out/experiments" } },
+    });
+  } catch (e) {
+    const { code, message } = e as { code?: string; message: string };
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
+      throw new Error(`unknown option ${/'([^']+)'/.exec(message)?.[1] ?? message}\n\n${USAGE}`, { cause: e });
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && message.includes("'--out"))
+      throw new Error(`--out needs a directory\n\n${USAGE}`, { cause: e });
+    throw new Error(`${message}\n\n${USAGE}`, { cause: e });
   }
+  const { values, positionals: names } = parsed;
   if (names.length === 0) throw new Error(`name an experiment or "all"\n\n${USAGE}`);
   const expanded = names.includes("all") ? experimentNames() : names;
   const unknown = expanded.filter((n) => !experimentNames().includes(n));
   if (unknown.length) throw new Error(`unknown experiment(s): ${unknown.join(", ")}\n\n${USAGE}`);
-  return { names: expanded, reduced, outDir };
+  return { names: expanded, reduced: values.reduced, outDir: values.out };
 }

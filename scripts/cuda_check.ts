@@ -19,6 +19,7 @@
  *
  * Usage on a GPU machine: `npm ci && npm run cuda:check`.
  */
+import { parseArgs } from "node:util";
 import { cpus } from "node:os";
 import { compile } from "../codegen/compile";
 import type { KernelBundle } from "../codegen/kernel_ir";
@@ -50,27 +51,39 @@ interface Options {
   archs?: string[];
 }
 
-function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { randomPrograms: 24, repeats: 10, rtol: 1e-4, buildOnly: false, bench: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const next = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`cuda:check: ${a} needs a value`);
-      return v;
-    };
-    if (a === "--random") o.randomPrograms = Number(next());
-    else if (a === "--repeats") o.repeats = Number(next());
-    else if (a === "--rtol") o.rtol = Number(next());
-    else if (a === "--build-only") o.buildOnly = true;
-    else if (a === "--archs") o.archs = next().split(",");
-    else if (a === "--bench") o.bench = true;
-    else
-      throw new Error(
-        `cuda:check: unknown option ${a} (known: --random N, --repeats N, --rtol X, --build-only, --bench, --archs sm_80,sm_90)`,
-      );
+const USAGE = "known options: --random N, --repeats N, --rtol X, --build-only, --bench, --archs sm_80,sm_90";
+
+function parseOptions(argv: readonly string[]): Options {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        random: { type: "string" },
+        repeats: { type: "string" },
+        rtol: { type: "string" },
+        "build-only": { type: "boolean" },
+        archs: { type: "string" },
+        bench: { type: "boolean" },
+      },
+    }));
+  } catch (e) {
+    throw new Error(`cuda:check: ${(e as Error).message} (${USAGE})`, { cause: e });
   }
-  return o;
+  const num = (v: string | undefined, name: string, fallback: number): number => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new Error(`cuda:check: --${name} ${v} is not a number`);
+    return n;
+  };
+  return {
+    randomPrograms: num(values.random, "random", 24),
+    repeats: num(values.repeats, "repeats", 10),
+    rtol: num(values.rtol, "rtol", 1e-4),
+    buildOnly: values["build-only"] ?? false,
+    bench: values.bench ?? false,
+    ...(values.archs !== undefined ? { archs: values.archs.split(",") } : {}),
+  };
 }
 
 /** A named program with concrete inputs. */
@@ -300,7 +313,7 @@ function printTable(rows: readonly Row[]): void {
 }
 
 async function main(): Promise<number> {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseOptions(process.argv.slice(2));
   const gpus = nvidiaGpus();
   if (gpus.length === 0 && !opts.buildOnly) {
     console.log(

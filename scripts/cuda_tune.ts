@@ -7,6 +7,7 @@
  *
  * Options: --repeats N (timed runs per program, default 50).
  */
+import { parseArgs } from "node:util";
 import { cpus } from "node:os";
 import { compile } from "../codegen/compile";
 import type { ScheduleKnobs } from "../codegen/schedule";
@@ -58,9 +59,10 @@ const label = (k: MatmulKnobs) =>
   `${k.tileM}x${k.tileN}x${k.tileK} micro ${k.microM}x${k.microN} ${k.stridedMicroTile ? "strided" : "blocked"}`;
 
 async function main(): Promise<number> {
-  const args = process.argv.slice(2);
-  const at = args.indexOf("--repeats");
-  const repeats = at >= 0 ? Number(args[at + 1]) : 50;
+  const { values } = parseArgs({ options: { repeats: { type: "string", default: "50" } } });
+  const repeats = Number(values.repeats);
+  if (!Number.isInteger(repeats) || repeats < 1)
+    throw new Error(`cuda:tune: --repeats ${values.repeats}: expected an integer >= 1`);
   if (nvidiaGpus().length === 0) {
     console.log("cuda:tune: no GPU: skipped");
     return 0;
