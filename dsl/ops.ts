@@ -7,6 +7,7 @@
 import { NDArray } from "./ndarray";
 import { assertDType, castScalar, isFloat, type DType } from "./dtype";
 import type { Program } from "./program";
+import type { BinaryPrim, ComparePrim, UnaryPrim } from "./primitives/params";
 import {
   ShapeError,
   broadcastShapes,
@@ -78,34 +79,15 @@ function coerce(opName: string, a: Operand, b: Operand): [Tensor, Tensor] {
   return [broadcastIfNeeded(ta, shape), broadcastIfNeeded(tb, shape)];
 }
 
-type BinaryName = "add" | "sub" | "mul" | "div" | "maximum" | "minimum" | "pow" | "rem";
-type CompareName =
-  "equal" | "notEqual" | "less" | "lessEqual" | "greater" | "greaterEqual" | "logicalAnd" | "logicalOr";
-
-function binary(prim: BinaryName, a: Operand, b: Operand): Tensor {
+function binary(prim: BinaryPrim, a: Operand, b: Operand): Tensor {
   return op(() => bind(prim, coerce(prim, a, b), {}));
 }
 
-function compare(prim: CompareName, a: Operand, b: Operand): Tensor<Shape, "bool"> {
+function compare(prim: ComparePrim, a: Operand, b: Operand): Tensor<Shape, "bool"> {
   return op(() => bind(prim, coerce(prim, a, b), {})) as Tensor<Shape, "bool">;
 }
 
-type UnaryName =
-  | "neg"
-  | "exp"
-  | "log"
-  | "log1p"
-  | "sqrt"
-  | "rsqrt"
-  | "tanh"
-  | "sigmoid"
-  | "abs"
-  | "sign"
-  | "sin"
-  | "cos"
-  | "logicalNot";
-
-function unary(prim: UnaryName, x: Tensor): Tensor {
+function unary(prim: UnaryPrim, x: Tensor): Tensor {
   return op(() => bind(prim, [checkTensor(x, prim)], {}));
 }
 

@@ -8,7 +8,15 @@
 import type { Eqn } from "../../dsl/program";
 import { dimAdd } from "../../dsl/dims";
 import type { Dim, Shape } from "../../dsl/shape";
-import type { BinaryPrim, ComparePrim, Primitive, UnaryPrim } from "../../dsl/primitives/params";
+import {
+  BINARY_PRIMS,
+  COMPARE_PRIMS,
+  UNARY_PRIMS,
+  type BinaryPrim,
+  type ComparePrim,
+  type Primitive,
+  type UnaryPrim,
+} from "../../dsl/primitives/params";
 import { c, cast, select, type BinaryOp, type Expr, type UnaryOp } from "../kernel_ir";
 import { scalarType } from "../types";
 import { delinearizeBound, dimExpr, iadd, idiv, ieq, ilt, imax, imin, irem, isub, linearize } from "./index_math";
@@ -94,36 +102,18 @@ function readIndex(vals: ValueLowerer, e: Eqn, idx: readonly Expr[]): Expr {
   return vals.at(e.inputs[1]!, idx);
 }
 
+/** One rule per name (the elementwise primitives share their lowering, keyed by the primitive). */
+function rulesFor<K extends UnaryPrim | BinaryPrim | ComparePrim>(
+  names: readonly K[],
+  rule: (name: K) => LoweringRule<K>,
+): { readonly [P in K]: LoweringRule<P> } {
+  return Object.fromEntries(names.map((name) => [name, rule(name)])) as { [P in K]: LoweringRule<P> };
+}
+
 export const exprRules = {
-  neg: unaryRule("neg"),
-  exp: unaryRule("exp"),
-  log: unaryRule("log"),
-  log1p: unaryRule("log1p"),
-  sqrt: unaryRule("sqrt"),
-  rsqrt: unaryRule("rsqrt"),
-  tanh: unaryRule("tanh"),
-  sigmoid: unaryRule("sigmoid"),
-  abs: unaryRule("abs"),
-  sign: unaryRule("sign"),
-  sin: unaryRule("sin"),
-  cos: unaryRule("cos"),
-  logicalNot: unaryRule("logicalNot"),
-  add: binaryRule("add"),
-  sub: binaryRule("sub"),
-  mul: binaryRule("mul"),
-  div: binaryRule("div"),
-  maximum: binaryRule("maximum"),
-  minimum: binaryRule("minimum"),
-  pow: binaryRule("pow"),
-  rem: binaryRule("rem"),
-  equal: binaryRule("equal"),
-  notEqual: binaryRule("notEqual"),
-  less: binaryRule("less"),
-  lessEqual: binaryRule("lessEqual"),
-  greater: binaryRule("greater"),
-  greaterEqual: binaryRule("greaterEqual"),
-  logicalAnd: binaryRule("logicalAnd"),
-  logicalOr: binaryRule("logicalOr"),
+  ...rulesFor(UNARY_PRIMS, unaryRule),
+  ...rulesFor(BINARY_PRIMS, binaryRule),
+  ...rulesFor(COMPARE_PRIMS, binaryRule),
 
   select: expr<"select">((vals, e, idx) =>
     select(vals.at(e.inputs[0]!, idx), vals.at(e.inputs[1]!, idx), vals.at(e.inputs[2]!, idx), scalarType(e.out.dtype)),

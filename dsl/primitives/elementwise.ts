@@ -5,7 +5,7 @@ import { ShapeError, sameShape, shapeToString } from "../shape";
 import type { Tensor } from "../tensor";
 import * as ops from "../ops";
 import { checkArity, type PrimitiveDef } from "./def";
-import type { BinaryPrim, ComparePrim, UnaryPrim } from "./params";
+import { BINARY_PRIMS, COMPARE_PRIMS, UNARY_PRIMS, type BinaryPrim, type ComparePrim, type UnaryPrim } from "./params";
 
 type DTypeClass = "float" | "numeric" | "bool" | "any";
 
@@ -293,36 +293,19 @@ const bitsToUniform: PrimitiveDef<"bitsToUniform"> = {
   vjp: () => [null],
 };
 
+/** One definition per name, built by `def` (each name's definition is typed for that name). */
+function defsFor<K extends UnaryPrim | BinaryPrim | ComparePrim>(
+  names: readonly K[],
+  def: (name: K) => PrimitiveDef<K>,
+): { readonly [P in K]: PrimitiveDef<P> } {
+  // PrimitiveDef<K> serves every P in K: the elementwise primitives all have the same (empty) params.
+  return Object.fromEntries(names.map((name) => [name, def(name)])) as { [P in K]: PrimitiveDef<P> };
+}
+
 export const elementwisePrimitives = {
-  neg: unaryDef("neg"),
-  exp: unaryDef("exp"),
-  log: unaryDef("log"),
-  log1p: unaryDef("log1p"),
-  sqrt: unaryDef("sqrt"),
-  rsqrt: unaryDef("rsqrt"),
-  tanh: unaryDef("tanh"),
-  sigmoid: unaryDef("sigmoid"),
-  abs: unaryDef("abs"),
-  sign: unaryDef("sign"),
-  sin: unaryDef("sin"),
-  cos: unaryDef("cos"),
-  logicalNot: unaryDef("logicalNot"),
-  add: binaryDef("add"),
-  sub: binaryDef("sub"),
-  mul: binaryDef("mul"),
-  div: binaryDef("div"),
-  maximum: binaryDef("maximum"),
-  minimum: binaryDef("minimum"),
-  pow: binaryDef("pow"),
-  rem: binaryDef("rem"),
-  equal: compareDef("equal"),
-  notEqual: compareDef("notEqual"),
-  less: compareDef("less"),
-  lessEqual: compareDef("lessEqual"),
-  greater: compareDef("greater"),
-  greaterEqual: compareDef("greaterEqual"),
-  logicalAnd: compareDef("logicalAnd"),
-  logicalOr: compareDef("logicalOr"),
+  ...defsFor(UNARY_PRIMS, unaryDef),
+  ...defsFor(BINARY_PRIMS, binaryDef),
+  ...defsFor(COMPARE_PRIMS, compareDef),
   select,
   cast,
   bitsToUniform,

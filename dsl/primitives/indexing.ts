@@ -6,6 +6,7 @@ import { isDim, provablyGe } from "../dims";
 import * as ops from "../ops";
 import { bind } from "../trace";
 import { checkArity, type PrimitiveDef } from "./def";
+import { linearJvp } from "./linear";
 
 function checkIndexDType(op: string, idx: Aval): void {
   if (idx.dtype !== "i32") throw new TypeError(`${op}: indices have dtype ${idx.dtype}, expected i32`);
@@ -52,9 +53,7 @@ const take: PrimitiveDef<"take"> = {
       }
     return new NDArray(x!.dtype, takeShape(x!.shape, idx!.shape, axis) as number[], out);
   },
-  jvp([, idx], [t], { axis }) {
-    return t && bind("take", [t, idx!], { axis });
-  },
+  jvp: linearJvp("take", [1]),
   vjp(ct, [x, idx], { axis }) {
     return [bind("scatterAdd", [ops.zerosLike(x!), idx!, ct], { axis }), null];
   },
@@ -93,10 +92,7 @@ const scatterAdd: PrimitiveDef<"scatterAdd"> = {
       }
     return new NDArray(x!.dtype, x!.shape, out);
   },
-  jvp([x, idx, upd], [tx, , tu], { axis }) {
-    if (!tx && !tu) return null;
-    return bind("scatterAdd", [tx ?? ops.zerosLike(x!), idx!, tu ?? ops.zerosLike(upd!)], { axis });
-  },
+  jvp: linearJvp("scatterAdd", [1]),
   vjp(ct, [, idx], { axis }) {
     return [ct, null, bind("take", [ct, idx!], { axis })];
   },
@@ -146,9 +142,7 @@ const gather: PrimitiveDef<"gather"> = {
     for (let i = 0; i < offs.length; i++) out[i] = x!.data[offs[i]!]!;
     return new NDArray(x!.dtype, idx!.shape, out);
   },
-  jvp([, idx], [t], { axis }) {
-    return t && bind("gather", [t, idx!], { axis });
-  },
+  jvp: linearJvp("gather", [1]),
   vjp(ct, [x, idx], { axis }) {
     return [bind("scatterAddAlong", [ops.zerosLike(x!), idx!, ct], { axis }), null];
   },
@@ -175,10 +169,7 @@ const scatterAddAlong: PrimitiveDef<"scatterAddAlong"> = {
     for (let i = 0; i < offs.length; i++) out[offs[i]!]! += upd!.data[i]!;
     return new NDArray(x!.dtype, x!.shape, out);
   },
-  jvp([x, idx, upd], [tx, , tu], { axis }) {
-    if (!tx && !tu) return null;
-    return bind("scatterAddAlong", [tx ?? ops.zerosLike(x!), idx!, tu ?? ops.zerosLike(upd!)], { axis });
-  },
+  jvp: linearJvp("scatterAddAlong", [1]),
   vjp(ct, [, idx], { axis }) {
     return [ct, null, bind("gather", [ct, idx!], { axis })];
   },

@@ -3,9 +3,9 @@ import { allocArray, isFloat } from "../dtype";
 import type { Aval } from "../program";
 import { ShapeError, numel, shapeToString, type Dim } from "../shape";
 import type { Tensor } from "../tensor";
-import * as ops from "../ops";
 import { bind } from "../trace";
 import { checkArity, type PrimitiveDef } from "./def";
+import { bilinearJvp } from "./linear";
 
 /** Swaps the last two axes. */
 export function swapLast2(x: Tensor): Tensor {
@@ -69,12 +69,7 @@ const matmul: PrimitiveDef<"matmul"> = {
     }
     return new NDArray(a!.dtype, [...a!.shape.slice(0, -1), N], out);
   },
-  jvp([a, b], [ta, tb]) {
-    const terms = [ta && bind("matmul", [ta, b!], {}), tb && bind("matmul", [a!, tb], {})].filter(
-      (t): t is Tensor => !!t,
-    );
-    return terms.length === 0 ? null : terms.length === 1 ? terms[0]! : ops.add(terms[0]!, terms[1]!);
-  },
+  jvp: bilinearJvp("matmul"),
   vjp(ct, [a, b]) {
     if (!isFloat(a!.dtype)) return [null, null];
     return [bind("matmul", [ct, swapLast2(b!)], {}), bind("matmul", [swapLast2(a!), ct], {})];
@@ -137,12 +132,7 @@ const raggedMatmul: PrimitiveDef<"raggedMatmul"> = {
     }
     return new NDArray(x!.dtype, [M, N], out);
   },
-  jvp([x, w, gs], [tx, tw]) {
-    const terms = [tx && bind("raggedMatmul", [tx, w!, gs!], {}), tw && bind("raggedMatmul", [x!, tw, gs!], {})].filter(
-      (t): t is Tensor => !!t,
-    );
-    return terms.length === 0 ? null : terms.length === 1 ? terms[0]! : ops.add(terms[0]!, terms[1]!);
-  },
+  jvp: bilinearJvp("raggedMatmul"),
   vjp(ct, [x, w, gs]) {
     return [
       bind("raggedMatmul", [ct, swapLast2(w!), gs!], {}),
@@ -185,13 +175,7 @@ const raggedMatmulWeightGrad: PrimitiveDef<"raggedMatmulWeightGrad"> = {
     out.set(acc);
     return new NDArray(x!.dtype, [G, K, N], out);
   },
-  jvp([x, dy, gs], [tx, tdy]) {
-    const terms = [
-      tx && bind("raggedMatmulWeightGrad", [tx, dy!, gs!], {}),
-      tdy && bind("raggedMatmulWeightGrad", [x!, tdy, gs!], {}),
-    ].filter((t): t is Tensor => !!t);
-    return terms.length === 0 ? null : terms.length === 1 ? terms[0]! : ops.add(terms[0]!, terms[1]!);
-  },
+  jvp: bilinearJvp("raggedMatmulWeightGrad"),
   vjp(ct, [x, dy, gs]) {
     // out_g = x_g^T dy_g  =>  dx_g = dy_g ct_g^T,  ddy_g = x_g ct_g.
     return [bind("raggedMatmul", [dy!, swapLast2(ct), gs!], {}), bind("raggedMatmul", [x!, ct, gs!], {}), null];

@@ -54,42 +54,16 @@ export interface CustomVjpParams {
   readonly name: string;
 }
 
+/** The table-driven elementwise primitives (the tuples above) have no params. */
+type ElementwiseParams = { readonly [P in UnaryPrim | BinaryPrim | ComparePrim]: None };
+
 /**
  * The parameters of every primitive. This map *is* the list of primitives:
  * tables typed `{ [P in Primitive]: ... }` fail to compile when a rule is missing.
+ * The elementwise ones come from the name tuples above, so a new unary primitive
+ * is one name in `UNARY_PRIMS`; tsc then points at its missing table rows.
  */
-export interface PrimParams {
-  // elementwise, unary
-  neg: None;
-  exp: None;
-  log: None;
-  log1p: None;
-  sqrt: None;
-  rsqrt: None;
-  tanh: None;
-  sigmoid: None;
-  abs: None;
-  sign: None;
-  sin: None;
-  cos: None;
-  logicalNot: None;
-  // elementwise, binary
-  add: None;
-  sub: None;
-  mul: None;
-  div: None;
-  maximum: None;
-  minimum: None;
-  pow: None;
-  rem: None;
-  equal: None;
-  notEqual: None;
-  less: None;
-  lessEqual: None;
-  greater: None;
-  greaterEqual: None;
-  logicalAnd: None;
-  logicalOr: None;
+export interface PrimParams extends ElementwiseParams {
   select: None; // select(cond, onTrue, onFalse)
   cast: { dtype: DType };
   /** Threefry-2x32 counter bits -> uniform floats in [0, 1), 24 (f32) or 32 (f64) bits of mantissa. */

@@ -5,6 +5,7 @@ import { ShapeError, keepDimsShape, numel, shapeToString, stridesOf } from "../s
 import * as ops from "../ops";
 import { bind } from "../trace";
 import { checkArity, type PrimitiveDef } from "./def";
+import { linearJvp } from "./linear";
 
 function checkAxis(op: string, x: Aval, axis: number): void {
   if (!Number.isInteger(axis) || axis < 0 || axis >= x.shape.length) {
@@ -42,9 +43,7 @@ const reduceSum: PrimitiveDef<"reduceSum"> = {
     out.set(acc);
     return new NDArray(x!.dtype, outShape, out);
   },
-  jvp(_x, [t], p) {
-    return t && bind("reduceSum", [t], p);
-  },
+  jvp: linearJvp("reduceSum"),
   vjp(ct, [x], { axes }) {
     const kept = bind("reshape", [ct], { shape: keepDimsShape(x!.shape, axes) });
     return [bind("broadcastTo", [kept], { shape: x!.shape })];
@@ -156,9 +155,7 @@ const cumsum: PrimitiveDef<"cumsum"> = {
       }
     return new NDArray(x!.dtype, x!.shape, out);
   },
-  jvp(_x, [t], p) {
-    return t && bind("cumsum", [t], p);
-  },
+  jvp: linearJvp("cumsum"),
   vjp(ct, _x, { axis, reverse }) {
     return [bind("cumsum", [ct], { axis, reverse: !reverse })];
   },

@@ -3,9 +3,9 @@ import { allocArray } from "../dtype";
 import { dimAdd, dimEq, dimSub, dimToString, provablyGe } from "../dims";
 import { ShapeError, isConcrete, numel, numelDim, shapeToString, stridesOf, type Dim } from "../shape";
 import type { Tensor } from "../tensor";
-import * as ops from "../ops";
 import { bind } from "../trace";
 import { checkArity, type PrimitiveDef } from "./def";
+import { linearJvp } from "./linear";
 
 /** Source index map of broadcasting `from` (right-aligned) into `to`. */
 function broadcastStrides(from: readonly number[], to: readonly number[]): number[] {
@@ -38,9 +38,7 @@ const broadcastTo: PrimitiveDef<"broadcastTo"> = {
     });
     return new NDArray(x!.dtype, to, out);
   },
-  jvp(_x, [t], { shape }) {
-    return t && bind("broadcastTo", [t], { shape });
-  },
+  jvp: linearJvp("broadcastTo"),
   vjp(ct, [x], { shape }) {
     return [unbroadcast(ct, x!.shape, shape)];
   },
@@ -73,9 +71,7 @@ const reshape: PrimitiveDef<"reshape"> = {
   impl([x], { shape }) {
     return new NDArray(x!.dtype, shape as number[], x!.data);
   },
-  jvp(_x, [t], { shape }) {
-    return t && bind("reshape", [t], { shape });
-  },
+  jvp: linearJvp("reshape"),
   vjp(ct, [x]) {
     return [bind("reshape", [ct], { shape: x!.shape })];
   },
@@ -111,9 +107,7 @@ const transpose: PrimitiveDef<"transpose"> = {
     });
     return new NDArray(x!.dtype, outShape, out);
   },
-  jvp(_x, [t], { perm }) {
-    return t && bind("transpose", [t], { perm });
-  },
+  jvp: linearJvp("transpose"),
   vjp(ct, _x, { perm }) {
     return [bind("transpose", [ct], { perm: inversePerm(perm) })];
   },
@@ -154,9 +148,7 @@ const slice: PrimitiveDef<"slice"> = {
     });
     return new NDArray(x!.dtype, outShape, out);
   },
-  jvp(_x, [t], p) {
-    return t && bind("slice", [t], p);
-  },
+  jvp: linearJvp("slice"),
   vjp(ct, [x], { starts, limits }) {
     const hi = x!.shape.map((d, i) => dimSub(d, limits[i]!));
     return [bind("pad", [ct], { lo: starts, hi })];
@@ -187,9 +179,7 @@ const pad: PrimitiveDef<"pad"> = {
     });
     return new NDArray(x!.dtype, outShape, out);
   },
-  jvp(_x, [t], p) {
-    return t && bind("pad", [t], p);
-  },
+  jvp: linearJvp("pad"),
   vjp(ct, [x], { lo }) {
     const limits = x!.shape.map((d, i) => dimAdd(d, lo[i]!));
     return [bind("slice", [ct], { starts: lo, limits })];
@@ -229,14 +219,7 @@ const concat: PrimitiveDef<"concat"> = {
     }
     return new NDArray(first.dtype, outShape, out);
   },
-  jvp(xs, ts, { axis }) {
-    if (ts.every((t) => !t)) return null;
-    return bind(
-      "concat",
-      ts.map((t, i) => t ?? ops.zerosLike(xs[i]!)),
-      { axis },
-    );
-  },
+  jvp: linearJvp("concat"),
   vjp(ct, xs, { axis }) {
     let start: Dim = 0;
     return xs.map((x) => {
