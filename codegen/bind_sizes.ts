@@ -7,12 +7,12 @@
  * runtime calls it when it binds dims (per-target buffer limits plug in via
  * `maxElements`).
  */
-import { dimNames, dimToString, evalDim, type DimEnv } from "../dsl/dims";
+import { MAX_I32_ELEMENTS, dimNames, dimToString, evalDim, type DimEnv } from "../dsl/dims";
 import type { KernelBundle } from "./kernel_ir";
 import { checkSizeLimits } from "./analysis/limits";
 
-/** i32 index math addresses buffers of fewer than 2^31 elements. */
-export const MAX_I32_ELEMENTS = 2 ** 31 - 1;
+// i32 index math addresses buffers of fewer than 2^31 elements.
+export { MAX_I32_ELEMENTS } from "../dsl/dims";
 
 /**
  * Element count of every buffer of `bundle` for `dims`; throws naming the
@@ -26,6 +26,9 @@ export function bindBufferSizes(
   maxElements = MAX_I32_ELEMENTS,
   what = "bundle",
 ): Map<string, number> {
+  // The bundle's own limits first: compile() records one per symbolic buffer size, index bound and
+  // thread count, each naming the ops involved. maxElements guards bundles built without them (by hand).
+  checkSizeLimits(bundle.limits, dims, what);
   const out = new Map<string, number>();
   for (const b of bundle.buffers) {
     const n = evalDim(b.size, dims);
@@ -40,6 +43,5 @@ export function bindBufferSizes(
     if (n < 0) throw new RangeError(`${what}: buffer ${b.name} has size ${dimToString(b.size)} = ${n} < 0`);
     out.set(b.name, n);
   }
-  checkSizeLimits(bundle.limits, dims, what);
   return out;
 }

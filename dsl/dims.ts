@@ -37,6 +37,9 @@ export type Dim = number | string | DimExpr;
 /** Maps each named dim to its size. */
 export type DimEnv = ReadonlyMap<string, number>;
 
+/** The most elements a buffer may have: every target's i32 index math (and the interpreter keeps to it too). */
+export const MAX_I32_ELEMENTS = 2 ** 31 - 1;
+
 /** A shape or dim error (thrown by shape rules and dim arithmetic). */
 export class ShapeError extends Error {
   override name = "ShapeError";

@@ -22,7 +22,7 @@ import {
   type Dim,
   type Shape,
 } from "./shape";
-import { dimAdd, dimMul, dimToString } from "./dims";
+import { dimAdd, dimMul, dimToString, requireConcrete } from "./dims";
 import { Tensor, installTensorOps, type Operand } from "./tensor";
 import { atCallSite, bind } from "./trace";
 
@@ -538,6 +538,7 @@ export function oneHot<D extends DType = "f32">(indices: Tensor, n: number, dtyp
   return op(() => {
     checkTensor(indices, "oneHot", "indices");
     if (indices.dtype !== "i32") throw new TypeError(`oneHot: indices have dtype ${indices.dtype}, expected i32`);
+    requireConcrete(n, "oneHot", "the depth n sizes the last axis of the one-hot output");
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`oneHot: n = ${n} must be a positive integer`);
     const shape = [...indices.shape, n];
     const classes = bind("iota", [], { shape, axis: shape.length - 1, dtype: "i32" });

@@ -3,7 +3,17 @@ import { NDArray } from "./ndarray";
 import { Program, Var, type Aval, type Eqn } from "./program";
 import type { PrimitiveTable } from "./primitives/def";
 import type { Primitive, PrimParams } from "./primitives/params";
-import { dimEq, dimNames, dimToString, evalDim, isDimExpr, solveLinear, substituteDim } from "./dims";
+import {
+  MAX_I32_ELEMENTS,
+  dimEq,
+  dimNames,
+  dimToString,
+  evalDim,
+  isDimExpr,
+  solveLinear,
+  substituteDim,
+  type DimExpr,
+} from "./dims";
 import { ShapeError, isConcrete, shapeToString, type Dim, type DimEnv } from "./shape";
 import { Tensor } from "./tensor";
 
@@ -291,7 +301,7 @@ export function bindDims(program: Program, args: readonly Aval[], what = "progra
           throw new ShapeError(
             `${what}: input ${i} has shape ${shapeToString(a.shape)}, expected ${shapeToString(v.shape)}`,
           );
-      } else if (typeof d === "string") bindName(env, origin, d, actual, where, what);
+      } else if (typeof d === "string") bindName(env, origin, d, actual, where, what, program);
       else pending.push({ d, actual, where });
     });
   });
@@ -305,7 +315,7 @@ export function bindDims(program: Program, args: readonly Aval[], what = "progra
         throw new ShapeError(
           `${what}: ${p.where} has size ${p.actual}, but ${dimToString(p.d)} cannot equal ${p.actual} for an integer ${solved.name}`,
         );
-      bindName(env, origin, solved.name, solved.value, p.where, what);
+      bindName(env, origin, solved.name, solved.value, p.where, what, program);
       progress = true;
     }
   }
@@ -331,16 +341,18 @@ function bindName(
   size: number,
   where: string,
   what: string,
+  program: Program,
 ): void {
   const prev = env.get(name);
   if (prev !== undefined && prev !== size) {
+    const first = origin.get(name)!;
     throw new ShapeError(
-      `${what}: named dim "${name}" is bound to ${prev} (${origin.get(name)}) and to ${size} (${where}); a named dim must have one size`,
+      `${what}: named dim "${name}" is bound to ${prev} (${first}) and to ${size} (${where}); a named dim must have one size (${readers(program, first)}; ${readers(program, where)})`,
     );
   }
   if (size < 1)
     throw new ShapeError(
-      `${what}: named dim "${name}" is bound to ${size} (${where}); named dims are >= 1 (shape rules rely on it), trace with a concrete size for empty inputs`,
+      `${what}: named dim "${name}" is bound to ${size} (${where}); it violates ${name} >= 1, which every named dim satisfies and the program was traced for (${readers(program, where)}); trace with a concrete size for empty inputs`,
     );
   if (prev === undefined) {
     env.set(name, size);
@@ -348,10 +360,42 @@ function bindName(
   }
 }
 
+/** "input 1 is read by matmul, add": the ops that read the input a `where` ("input 1, dim 0") names. */
+function readers(program: Program, where: string): string {
+  const i = Number(/^input (\d+)/.exec(where)?.[1]);
+  const v = program.inputs[i];
+  const ops = [...new Set(program.eqns.filter((e) => v && e.inputs.includes(v)).map((e) => e.prim))];
+  const used = ops.length
+    ? `read by ${ops.join(", ")}`
+    : program.outputs.includes(v!)
+      ? "returned as an output"
+      : "unused";
+  return `input ${i} is ${used}`;
+}
+
 const bindingText = (env: DimEnv, d: Dim): string =>
   dimNames(d)
     .map((n) => `${n} = ${env.get(n)}`)
     .join(", ");
+
+/**
+ * The interpreter's bind-time size check: an equation whose output would pass
+ * MAX_I32_ELEMENTS at the bound dims fails before anything is computed, naming
+ * the op, its shape expression and the dims (as the compiled targets do from
+ * their bundle's size limits), instead of an allocation failing midway.
+ */
+function checkBoundSizes(program: Program, env: DimEnv): void {
+  for (const e of program.eqns) {
+    if (isConcrete(e.out.shape)) continue;
+    const n = e.out.shape.reduce<number>((acc, d) => acc * evalDim(d, env), 1);
+    if (n > MAX_I32_ELEMENTS)
+      throw new RangeError(
+        `interpreter: with ${bindingText(env, numelOf(e.out.shape))}, the output of ${e.prim} (${e.out}: ${e.out.dtype}${shapeToString(e.out.shape)}) has ${n} elements, more than the 2^31 - 1 every target addresses; use smaller dims or split the computation`,
+      );
+  }
+}
+
+const numelOf = (shape: readonly Dim[]): DimExpr => ({ op: "mul", args: [1, ...shape] });
 
 /** Replaces named dims in a primitive's params (dims and arrays of dims; `dtype` is the one string param) by their sizes. */
 function resolveParams<P>(params: P, env: DimEnv): P {
@@ -383,6 +427,7 @@ export function evalProgram(
   observe?: (eqn: Eqn, index: number, inputs: readonly Tensor[], out: Tensor) => void,
 ): Tensor[] {
   const env = bindDims(program, args);
+  if (env.size) checkBoundSizes(program, env);
   const vals = new Map<Var, Tensor>();
   program.inputs.forEach((v, i) => vals.set(v, args[i]!));
   for (const [v, arr] of program.consts) vals.set(v, Tensor._concrete(arr));

@@ -19,6 +19,7 @@ import { CUDA_PRELUDE } from "../../codegen/emit/cuda_prelude";
 import { cudaElementBytes, cudaStorageType } from "../../codegen/emit/cuda_types";
 import { aliasedKernels, checkCudaBundle, CudaBundleError } from "./bundle_check";
 import { toHalfBits } from "../../dsl/half";
+import { dimNames } from "../../dsl/dims";
 
 export interface CudaBundleOptions {
   /** C identifier prefixed to every exported symbol and kernel name (default "moeforge"). */
@@ -213,10 +214,14 @@ function cFormat(text: string): string {
 function limitChecks(bundle: KernelBundle, P: string): string {
   return (bundle.limits ?? [])
     .map((l, i) => {
-      const message = `${cFormat(`${P}_create: for these dims, ${l.what} is `)} "%lld" ${cFormat(`, more than ${l.limit} (${l.why})`)}`;
+      // names the dims the size reads and their values, like the TS runtimes' checkSizeLimits
+      const read = dimNames(l.size).filter((d) => bundle.dims.includes(d));
+      const binding = read.map((d) => `${d} = %lld`).join(", ");
+      const message = `"${P}_create: with " "${binding}" ${cFormat(`, ${l.what} is `)} "%lld" ${cFormat(`, more than ${l.limit} (${l.why})`)}`;
+      const args = read.map((d) => `d[${bundle.dims.indexOf(d)}]`);
       return `  {  // limit ${i}
     const long long n = ${sizeC(l.size, bundle.dims)};
-    if (n > ${l.limit}LL) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, ${message}, n);
+    if (n > ${l.limit}LL) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, ${message}, ${[...args, "n"].join(", ")});
   }`;
     })
     .join("\n");
@@ -402,7 +407,9 @@ extern "C" int ${P}_create(const int64_t* dims, int num_dims, ${P}_ctx** out) {
   if (num_dims > 0 && !dims) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_create: dims is null");
   for (int i = 0; i < num_dims; i++) {
     // Kernels take dims as int: each must fit in 31 bits (products of dims are computed in 64 bits).
-    if (dims[i] < 0 || dims[i] > 2147483647LL) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_create: dim %s = %lld is outside 0..2147483647", ${P}_dim_names[i], (long long)dims[i]);
+    // Named dims are >= 1: shape rules relied on it when the program was traced.
+    if (dims[i] < 1) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_create: dim %s = %lld violates %s >= 1 (every named dim is at least 1; the program was traced for it)", ${P}_dim_names[i], (long long)dims[i], ${P}_dim_names[i]);
+    if (dims[i] > 2147483647LL) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_create: dim %s = %lld is more than 2147483647 (kernels take dims as int)", ${P}_dim_names[i], (long long)dims[i]);
   }
   {
     long long bound[${Math.max(1, dims.length)}] = {0};

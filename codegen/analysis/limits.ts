@@ -11,6 +11,7 @@
  *                            symbolic: 2^31 - 1 (i32)
  *   cuda    2^53 - 1         long long where needed           (grid fold)     2^31 - 1 (int params)
  */
+import { dimNames, dimToString } from "../../dsl/dims";
 import { evalSize, type Kernel, type SizeExpr, type SizeLimit, type Target } from "../kernel_ir";
 import { CompileError } from "../types";
 import { analyzeRanges, foldSize, I32_MAX, sMax, sMul, type KernelRanges } from "./ranges";
@@ -91,6 +92,13 @@ export function staticIndexPastI32(ranges: KernelRanges): boolean {
   return ranges.unproven.some((u) => typeof u.bound === "number" && u.bound > I32_MAX);
 }
 
+/** "temp, [T*64], written by kernel k2_map (reshape, mul: ...)": what a buffer holds and which ops write it. */
+function bufferOrigin(b: SizedBuffer, kernels: readonly Kernel[]): string {
+  const writer = kernels.find((k) => k.params.some((p) => p.name === b.name && p.access === "readWrite"));
+  const shape = `[${dimToString(b.size)}]`;
+  return `${b.role}, ${shape}${writer ? `, written by ${kernelOps(writer)}` : ""}`;
+}
+
 /** A buffer the limits look at. */
 export interface SizedBuffer {
   readonly name: string;
@@ -123,7 +131,7 @@ export function sizeLimits(
     out.push({ size, limit, what, why });
   };
   for (const b of buffers)
-    add(b.size, spec.elements, `the element count of buffer ${b.name} (${b.role})`, spec.elementsWhy);
+    add(b.size, spec.elements, `the element count of buffer ${b.name} (${bufferOrigin(b, kernels)})`, spec.elementsWhy);
   for (const k of kernels) {
     const what = kernelOps(k);
     if (spec.threads !== undefined && k.grid !== undefined)
@@ -158,7 +166,11 @@ export function checkSizeLimits(
   for (const l of limits ?? []) {
     const n = evalSize(l.size, dims);
     if (n > l.limit) {
-      const bound = [...dims].map(([k, v]) => `${k} = ${v}`).join(", ");
+      // the dims this size reads (all of them when it reads none: a constant folded late)
+      const read = dimNames(l.size).filter((d) => dims.has(d));
+      const bound = (read.length ? read.map((d) => [d, dims.get(d)!] as const) : [...dims])
+        .map(([k, v]) => `${k} = ${v}`)
+        .join(", ");
       throw new RangeError(
         `${who}: with ${bound}, ${l.what} is ${n}, more than the ${limitText(l.limit)} it allows (${l.why}); use smaller dims or split the computation`,
       );

@@ -2,7 +2,7 @@ import { NDArray } from "../ndarray";
 import { allocArray } from "../dtype";
 import type { Aval } from "../program";
 import { ShapeError, numel, shapeToString, type Dim } from "../shape";
-import { isDim, provablyGe } from "../dims";
+import { dimBounds, dimToString, isDim, provablyGe, requireConcrete } from "../dims";
 import * as ops from "../ops";
 import { bind } from "../trace";
 import { checkArity, type PrimitiveDef } from "./def";
@@ -201,11 +201,16 @@ const topKIndices: PrimitiveDef<"topKIndices"> = {
     const x = inputs[0]!;
     if (x.shape.length === 0) throw new ShapeError("topK: operand must have rank >= 1");
     const n = x.shape[x.shape.length - 1]!;
+    requireConcrete(k, "topK", "k sizes the output and each row's selection loop");
     if (!Number.isInteger(k) || k < 1 || (typeof n === "number" && k > n)) {
       throw new RangeError(
         `topK: k = ${k} is out of range for the last axis of size ${n} (shape ${shapeToString(x.shape)}); expected 1 <= k <= ${n}`,
       );
     }
+    if (typeof n !== "number" && !provablyGe(n, k))
+      throw new RangeError(
+        `topK: k = ${k} may exceed the last axis ${dimToString(n)} (shape ${shapeToString(x.shape)}): named dims are only known to be >= 1, so ${dimToString(n)} >= ${k} does not hold for every binding; take k <= ${dimBounds(n).lo}, or sort the axis (argsort) and slice`,
+      );
     return { shape: [...x.shape.slice(0, -1), k], dtype: "i32" };
   },
   impl([x], { k }) {

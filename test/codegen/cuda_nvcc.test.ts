@@ -31,6 +31,9 @@ import * as ops from "../../dsl/ops";
 import * as random from "../../dsl/random";
 import { handKernels } from "./cuda_hand_kernels";
 import { constantBundle, matmulReduceBundle, mixedBundle } from "./cuda_hand_bundles";
+import { compile } from "../../codegen/compile";
+import "../../codegen/emit/cuda";
+import { BAD_BINDINGS } from "./bad_bindings";
 
 const NVCC = findNvcc();
 if (!NVCC) {
@@ -84,11 +87,17 @@ describe.skipIf(!NVCC)("nvcc: the runner executable", () => {
   const dir = mkdtempSync(join(tmpdir(), "moeforge-cuda-test-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  // One executable for both bundles (as cuda:check builds them).
+  // One executable for the bundles (as cuda:check builds them); `cube` is compiled from a program
+  // over T (f32[T,T,T]), so its launcher carries the bundle's size limits.
   let constant: CudaRunner | undefined;
   let mixed: CudaRunner | undefined;
+  let cube: CudaRunner | undefined;
   beforeAll(() => {
-    [constant, mixed] = buildCudaRunners([constantBundle, mixedBundle], { archs: ["sm_80"], cacheDir: dir });
+    const cubeBundle = compile(BAD_BINDINGS.find((c) => c.name.startsWith("T^3"))!.program, { target: "cuda" });
+    [constant, mixed, cube] = buildCudaRunners([constantBundle, mixedBundle, cubeBundle], {
+      archs: ["sm_80"],
+      cacheDir: dir,
+    });
   });
 
   it("runs a bundle on a GPU, or fails with the CUDA runtime's reason where there is none", () => {
@@ -135,6 +144,24 @@ describe.skipIf(!NVCC)("nvcc: the runner executable", () => {
       /input 1 \(idx\) has 3 elements, expected 2/,
     );
     expect(() => runCudaRunner(runner, new Map([["N", 5]]), [])).toThrow(/got 0 inputs, the bundle takes 3/);
+  });
+
+  it("the host launcher checks the bundle's size limits before it needs the GPU, naming the dim and the ops", () => {
+    const T = 2 ** 18; // T^3 = 2^54 elements: past the 2^53 - 1 that CUDA sizes are exact to
+    expect(() => runCudaRunner(cube!, new Map([["T", T]]), [new Float32Array(T)])).toThrow(
+      /_create: with T = 262144, the element count of buffer \w+ \(output, \[T\*T\*T\], written by kernel \w+ \(reshape, broadcastTo, mul.*\) is 18014398509481984, more than 9007199254740991/,
+    );
+  });
+
+  it("the host launcher rejects a named dim of 0 (T >= 1) before it needs the GPU, naming the dim", () => {
+    const dims = new Map([
+      ["N", 5],
+      ["T", 0],
+      ["D", 3],
+    ]);
+    expect(() => runCudaRunner(mixed!, dims, [new Float32Array(0), new Int32Array(0), new Uint8Array(5)])).toThrow(
+      /_create: dim T = 0 violates T >= 1/,
+    );
   });
 });
 

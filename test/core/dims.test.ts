@@ -13,10 +13,12 @@ import {
   dims,
   grad,
   matmul,
+  oneHot,
   reshape,
   slice,
   spec,
   sum,
+  topK,
   trace,
   type Dim,
   type DimExpr,
@@ -261,6 +263,26 @@ describe("shape rules on dim expressions", () => {
   });
 });
 
+describe("where a concrete size is required, the error names the op, the dim and why", () => {
+  it("topK: k is concrete and must fit every binding of a symbolic last axis", () => {
+    expect(trace((x: Tensor) => topK(x, 1)[0], spec([3, "T"])).outputs[0]!.shape).toEqual([3, 1]);
+    expect(trace((x: Tensor) => topK(x, 2)[0], spec([3, dims.add("T", 1)])).outputs[0]!.shape).toEqual([3, 2]);
+    // at T = 1 a k of 2 has no second entry to take: rejected when traced, not silently wrong when run
+    expect(() => trace((x: Tensor) => topK(x, 2)[0], spec([3, "T"]))).toThrow(
+      /topK: k = 2 may exceed the last axis T \(shape \[3,T\]\): named dims are only known to be >= 1.*take k <= 1/,
+    );
+    expect(() => trace((x: Tensor) => topK(x, "T" as unknown as number)[0], spec([3, "T"]))).toThrow(
+      /topK: needs a concrete size, got the symbolic dim T \(k sizes the output/,
+    );
+  });
+
+  it("oneHot: the depth is concrete", () => {
+    expect(() => trace((i: Tensor) => oneHot(i, dims.mul("T", 2) as unknown as number), spec(["T"], "i32"))).toThrow(
+      /oneHot: needs a concrete size, got the symbolic dim T\*2 \(the depth n sizes the last axis/,
+    );
+  });
+});
+
 describe("binding dims", () => {
   const p = trace(
     (x: Tensor, y: Tensor) => add(reshape(x, [-1]), y),
@@ -271,7 +293,7 @@ describe("binding dims", () => {
   it("T = 0 violates T >= 1, and the error names the dim and the input", () => {
     const e = thrown(() => evalProgram(p, [f64([], [0, 2]), f64([], [0])]));
     expect(e).toBeInstanceOf(ShapeError);
-    expect(e.message).toMatch(/named dim "T" is bound to 0 \(input 0, dim 0\); named dims are >= 1/);
+    expect(e.message).toMatch(/named dim "T" is bound to 0 \(input 0, dim 0\); it violates T >= 1/);
   });
 
   it("an expression dim that disagrees with the bound size names the expression, both sizes and the binding", () => {
@@ -300,10 +322,12 @@ describe("bind-time size checks of compiled bundles", () => {
     );
     expect(bindBufferSizes(b, new Map([["T", 3]])).get(b.outputs[0]!)).toBe(192);
     const big = new Map([["T", 2 ** 26]]); // T*64 = 2^32 elements
-    expect(() => bindBufferSizes(b, big)).toThrow(/has 4294967296 elements at T = 67108864, more than the 2147483647/);
-    // the cpu runtime checks before it allocates anything
+    expect(() => bindBufferSizes(b, big)).toThrow(
+      /with T = 67108864, the element count of buffer \w+ \(input, \[T\*64\]\) is 4294967296, more than the 2\^31 - 1/,
+    );
+    // the cpu runtime checks before it allocates anything (the ops are named for outputs: test/codegen/bind_errors.test.ts)
     expect(() => runBundle(b, [new Float32Array(0)], big)).toThrow(
-      /cpu runtime: buffer .*\[T\*64\]\) has 4294967296 elements/,
+      /cpu runtime: with T = 67108864, the element count of buffer \w+ \(input, \[T\*64\]\) is 4294967296/,
     );
   });
 });

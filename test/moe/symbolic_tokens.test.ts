@@ -5,7 +5,7 @@
  * run at T = 1, 7, 300 and 1024 on the interpreter and the cpu backend and
  * equal the programs traced at that T. compile() for wgsl and cuda gives one
  * bundle whose buffer sizes and launch grids read T and nothing else.
- * (WebGPU runs the same programs at small T in test/webgpu/symbolic_tokens.test.ts.)
+ * (WebGPU runs the same programs at the same T in test/webgpu/symbolic_tokens.test.ts.)
  */
 import { describe, expect, it } from "vitest";
 import { compile } from "../../codegen/compile";
