@@ -85,13 +85,42 @@ const char* ${P}_status_string(int status);
 `;
 }
 
+/**
+ * C that fills `out` with a bundle's dims (in the bundle's order) from the
+ * model's dynamic dims: a dim itself, or the quotient a multiple of K traces as.
+ */
+function bundleDimsC(m: Manifest, bundleDims: readonly string[]): string {
+  const names = Object.keys(m.dynamicDims);
+  return bundleDims
+    .map((d, i) => {
+      if (names.includes(d)) return `  out[${i}] = dims[${names.indexOf(d)}];  // ${d}`;
+      const e = m.derivedDims?.[d];
+      if (
+        typeof e !== "object" ||
+        e.op !== "floorDiv" ||
+        typeof e.args[0] !== "string" ||
+        typeof e.args[1] !== "number"
+      )
+        throw new Error(`internal: the CUDA launcher cannot compute the bundle dim ${d}`);
+      return `  out[${i}] = dims[${names.indexOf(e.args[0])}] / ${e.args[1]};  // ${d} = ${e.args[0]} / ${e.args[1]}`;
+    })
+    .join("\n");
+}
+
 /** The model-level launcher over the `<P>_fwd` / `<P>_bwd` bundles. */
-function modelLauncher(m: Manifest, P: string, grad: boolean): string {
+function modelLauncher(
+  m: Manifest,
+  P: string,
+  grad: boolean,
+  fwdDims: readonly string[],
+  bwdDims: readonly string[],
+): string {
   const F = `${P}_fwd`;
   const B = `${P}_bwd`;
   const nIn = m.inputs.length;
   const nOut = m.outputs.length;
   const nSaved = m.saved?.length ?? 0;
+  const ranges = Object.values(m.dynamicDims);
   const sub = (call: string, what: string) =>
     `{ const int s = ${call}; if (s != 0) return ${P}_fail(s, "%s: %s", ${JSON.stringify(what)}, ${what.startsWith("backward") ? B : F}_last_error()); }`;
   const subB = (call: string, what: string) =>
@@ -111,6 +140,9 @@ static const char* const ${P}_input_names[] = ${cList(m.inputs.map((t) => t.path
 static const char* const ${P}_input_dtypes[] = ${cList(m.inputs.map((t) => t.dtype))};
 static const char* const ${P}_output_names[] = ${cList(m.outputs.map((t) => t.path))};
 static const char* const ${P}_gradient_names[] = ${cList((m.gradients ?? []).map((t) => t.path))};
+static const long long ${P}_dim_min[] = {${ranges.map((r) => r.min).join(", ") || "0"}};
+static const long long ${P}_dim_max[] = {${ranges.map((r) => r.max).join(", ") || "0"}};
+static const long long ${P}_dim_multiple[] = {${ranges.map((r) => r.multipleOf ?? 1).join(", ") || "1"}};
 
 static int ${P}_fail(int status, const char* fmt, ...) {
   va_list args;
@@ -121,6 +153,31 @@ static int ${P}_fail(int status, const char* fmt, ...) {
 }
 
 extern "C" const char* ${P}_last_error(void) { return ${P}_error; }
+
+/* Every dynamic dim in its range and a multiple of its divisor (what the manifest's dynamicDims say). */
+static int ${P}_check_dims(const int64_t* dims, int num_dims, const char* fn) {
+  if (num_dims != ${P}_NUM_DIMS) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "%s: got %d dims, expected ${Object.keys(m.dynamicDims).length} (${Object.keys(m.dynamicDims).join(", ") || "none"})", fn, num_dims);
+  if (num_dims > 0 && !dims) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "%s: dims is null", fn);
+  for (int i = 0; i < num_dims; i++) {
+    if (dims[i] < ${P}_dim_min[i] || dims[i] > ${P}_dim_max[i]) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "%s: dim %s = %lld; it must be in %lld..%lld", fn, ${P}_dims_names[i], (long long)dims[i], ${P}_dim_min[i], ${P}_dim_max[i]);
+    if (dims[i] % ${P}_dim_multiple[i] != 0) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "%s: dim %s = %lld; it must be a multiple of %lld", fn, ${P}_dims_names[i], (long long)dims[i], ${P}_dim_multiple[i]);
+  }
+  return ${P}_OK;
+}
+
+/* The forward bundle's dims from the model's. */
+static void ${F}_dims_of([[maybe_unused]] const int64_t* dims, [[maybe_unused]] int64_t* out) {
+${bundleDimsC(m, fwdDims)}
+}
+${
+  grad
+    ? `/* The backward bundle's dims from the model's. */
+static void ${B}_dims_of([[maybe_unused]] const int64_t* dims, [[maybe_unused]] int64_t* out) {
+${bundleDimsC(m, bwdDims)}
+}
+`
+    : ""
+}
 extern "C" const char* ${P}_status_string(int status) {
   switch (status) {
     case ${P}_OK: return "ok";
@@ -139,10 +196,13 @@ extern "C" const char* ${P}_gradient_name(int i) { return i >= 0 && i < ${P}_NUM
 
 extern "C" int ${P}_workspace_bytes(const int64_t* dims, int num_dims, size_t* bytes) {
   if (!bytes) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_workspace_bytes: bytes is null");
+  { const int s = ${P}_check_dims(dims, num_dims, "${P}_workspace_bytes"); if (s != 0) return s; }
+  int64_t fd[${Math.max(1, fwdDims.length)}];
+  ${F}_dims_of(dims, fd);
   size_t fwd = 0;
-  ${sub(`${F}_workspace_bytes(dims, num_dims, &fwd)`, "workspace of the forward")}
+  ${sub(`${F}_workspace_bytes(fd, ${F}_NUM_DIMS, &fwd)`, "workspace of the forward")}
   *bytes = fwd;
-${grad ? `  size_t bwd = 0;\n  ${subB(`${B}_workspace_bytes(dims, num_dims, &bwd)`, "backward workspace")}\n  *bytes += bwd;\n` : ""}  return ${P}_OK;
+${grad ? `  int64_t bd[${Math.max(1, bwdDims.length)}];\n  ${B}_dims_of(dims, bd);\n  size_t bwd = 0;\n  ${subB(`${B}_workspace_bytes(bd, ${B}_NUM_DIMS, &bwd)`, "backward workspace")}\n  *bytes += bwd;\n` : ""}  return ${P}_OK;
 }
 
 extern "C" void ${P}_destroy(${P}_model* model) {
@@ -154,11 +214,14 @@ ${grad ? `  ${B}_destroy(model->bwd);\n` : ""}  free(model);
 extern "C" int ${P}_create(const int64_t* dims, int num_dims, ${P}_model** out) {
   if (!out) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_create: out is null");
   *out = 0;
+  { const int s = ${P}_check_dims(dims, num_dims, "${P}_create"); if (s != 0) return s; }
   ${P}_model* model = (${P}_model*)calloc(1, sizeof(${P}_model));
   if (!model) return ${P}_fail(${P}_ERR_OUT_OF_MEMORY, "${P}_create: out of host memory");
-  int s = ${F}_create(dims, num_dims, &model->fwd);
+  int64_t fd[${Math.max(1, fwdDims.length)}];
+  ${F}_dims_of(dims, fd);
+  int s = ${F}_create(fd, ${F}_NUM_DIMS, &model->fwd);
   if (s != 0) { ${P}_destroy(model); return ${P}_fail(s, "${P}_create: %s", ${F}_last_error()); }
-${grad ? `  s = ${B}_create(dims, num_dims, &model->bwd);\n  if (s != 0) { ${P}_destroy(model); return ${P}_fail(s, "${P}_create: %s", ${B}_last_error()); }\n` : ""}  *out = model;
+${grad ? `  int64_t bd[${Math.max(1, bwdDims.length)}];\n  ${B}_dims_of(dims, bd);\n  s = ${B}_create(bd, ${B}_NUM_DIMS, &model->bwd);\n  if (s != 0) { ${P}_destroy(model); return ${P}_fail(s, "${P}_create: %s", ${B}_last_error()); }\n` : ""}  *out = model;
   return ${P}_OK;
 }
 
@@ -207,9 +270,14 @@ ${
 
 function exampleDriver(m: Manifest, P: string, grad: boolean): string {
   const dims = Object.keys(m.dynamicDims);
+  // 7 where allowed, else the allowed value nearest above it.
+  const defaults = Object.values(m.dynamicDims).map((r) => {
+    const k = r.multipleOf ?? 1;
+    return Math.min(r.max, Math.max(r.min, Math.ceil(7 / k) * k));
+  });
   return `// Example driver for "${m.name}" (generated by moeforge ${m.moeforgeVersion}): runs the forward${grad ? " and backward" : ""}
 // on deterministic inputs and prints a checksum of every result.
-//   nvcc -O2 -std=c++17 ${P}.cu ${P}_example.cpp -o ${P}_example && ./${P}_example${dims.map(() => " 7").join("")}
+//   nvcc -O2 -std=c++17 ${P}.cu ${P}_example.cpp -o ${P}_example && ./${P}_example${defaults.map((d) => ` ${d}`).join("")}
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -250,7 +318,7 @@ static double checksum(const std::vector<unsigned char>& bytes) {
 }
 
 int main(int argc, char** argv) {
-  int64_t dims[${Math.max(1, dims.length)}] = {${dims.map(() => "7").join(", ") || "0"}};
+  int64_t dims[${Math.max(1, dims.length)}] = {${defaults.join(", ") || "0"}};
   for (int i = 0; i < ${P}_NUM_DIMS && i + 1 < argc; i++) dims[i] = std::atoll(argv[i + 1]);
   size_t workspace = 0;
   check(${P}_workspace_bytes(dims, ${P}_NUM_DIMS, &workspace), "${P}_workspace_bytes");
@@ -314,7 +382,7 @@ export function cudaExport(m: Manifest, prefix: string, forward: KernelBundle, b
     header,
     fwd.cu,
     ...(bwd ? [bwd.cu] : []),
-    modelLauncher(m, prefix, grad),
+    modelLauncher(m, prefix, grad, forward.dims, backward?.dims ?? []),
   ].join("\n");
   const banner = (which: string) =>
     `// The ${which} kernels of "${m.name}" (generated by moeforge ${m.moeforgeVersion}), included by ${prefix}.cu.\n`;

@@ -12,10 +12,12 @@ import { trace } from "../dsl/api";
 import type { Program } from "../dsl/program";
 import { canonicalVars } from "./canonical";
 import { CUDA_KERNEL_FILES, cudaExport } from "./cuda_api";
-import type { DimBinding } from "./dims";
+import { dimMul, type Dim } from "../dsl/dims";
+import { atomOf, formatBinding, type DimBinding, type DynamicDim } from "./dims";
 import { hostModuleSource } from "./host_module";
 import { outputSlots, resolveInputs, type ResolvedInputs, type TensorSlot } from "./inputs";
 import {
+  derivedDims,
   dimRanges,
   manifestJson,
   manifestProgram,
@@ -26,6 +28,7 @@ import {
   type ManifestProgram,
 } from "./manifest";
 import { splitGradient } from "./split";
+import type { WeightBinding } from "./weights";
 
 export type ExportTarget = "wgsl" | "cuda";
 export const EXPORT_TARGETS: readonly ExportTarget[] = ["wgsl", "cuda"];
@@ -38,6 +41,8 @@ export interface ExportOptions {
   readonly dims: ReadonlyMap<string, DimBinding>;
   /** For the manifest: where the model came from. */
   readonly model: { readonly file: string; readonly export: string };
+  /** With --params: the inputs the host module reads from a safetensors buffer. */
+  readonly weights?: readonly WeightBinding[];
   /** Reports progress (one line per step). */
   readonly progress?: (step: string) => void;
 }
@@ -127,21 +132,30 @@ export function exportModel(traced: TracedModel, options: ExportOptions): Export
   const forwardPrograms = programsOf("forward");
   const backwardPrograms = split ? programsOf("backward") : undefined;
   const nOut = traced.outputs.length;
+  const dynamic = new Map(traced.inputs.dynamic.map((d) => [d, options.dims.get(d) as DynamicDim]));
+  // A multiple of K traces as K * <dim>_div<K>; tensor shapes show the dim itself.
+  const shown = new Map<Dim, string>(
+    [...dynamic].filter(([, b]) => b.multipleOf > 1).map(([d, b]) => [dimMul(b.multipleOf, atomOf(d, b)), d]),
+  );
+  const entry = (s: TensorSlot) => tensorEntry({ ...s, shape: s.shape.map((d) => shown.get(d) ?? d) });
+  const derived = derivedDims(dynamic);
   const allBundles = [...Object.values(bundles.forward), ...Object.values(bundles.backward)];
   const unsealed: Omit<Manifest, "contentHash"> = {
     schemaVersion: SCHEMA_VERSION,
     moeforgeVersion: moeforgeVersion(),
     name,
     model: options.model,
-    dims: Object.fromEntries(options.dims),
-    dynamicDims: dimRanges(allBundles, traced.inputs.dynamic),
-    inputs: traced.inputs.leaves.map(tensorEntry),
-    outputs: traced.outputs.map(tensorEntry),
+    dims: Object.fromEntries([...options.dims].map(([k, b]) => [k, formatBinding(b)])),
+    dynamicDims: dimRanges(allBundles, dynamic),
+    ...(Object.keys(derived).length ? { derivedDims: derived } : {}),
+    ...(options.weights ? { weights: options.weights.map((w) => ({ ...w, shape: [...w.shape] })) } : {}),
+    inputs: traced.inputs.leaves.map(entry),
+    outputs: traced.outputs.map(entry),
     ...(split
       ? {
-          saved: split.saved.map((v, i) => ({ path: `saved[${i}]`, dtype: v.dtype, shape: [...v.shape] })),
-          cotangents: traced.outputs.map(tensorEntry),
-          gradients: split.wrt.map((i) => tensorEntry(traced.inputs.leaves[i]!)),
+          saved: split.saved.map((v, i) => entry({ path: `saved[${i}]`, dtype: v.dtype, shape: v.shape })),
+          cotangents: traced.outputs.map(entry),
+          gradients: split.wrt.map((i) => entry(traced.inputs.leaves[i]!)),
         }
       : {}),
     programs: { forward: forwardPrograms, ...(backwardPrograms ? { backward: backwardPrograms } : {}) },

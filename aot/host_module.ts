@@ -101,6 +101,44 @@ export function hostModuleSource({ manifest, sources }: HostModuleInput): string
     docs: ["The dynamic dims and the values each may take."],
     declarations: [{ name: "DIMS", initializer: `${JSON.stringify(manifest.dynamicDims)} as const` }],
   });
+  file.addVariableStatement({
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ["Dims the kernels use that the dynamic dims define (a multiple of K: its quotient by K)."],
+    declarations: [
+      {
+        name: "DERIVED",
+        type: "Readonly<Record<string, SizeExpr>>",
+        initializer: JSON.stringify(manifest.derivedDims ?? {}),
+      },
+    ],
+  });
+  const weights = manifest.weights ?? [];
+  const weightIndex = new Map(weights.map((w, i) => [w.path, i]));
+  if (weights.length) {
+    file.addVariableStatement({
+      declarationKind: VariableDeclarationKind.Const,
+      docs: ["The inputs read from the safetensors weights, by tensor name."],
+      declarations: [
+        {
+          name: "WEIGHTS",
+          type: "readonly WeightSpec[]",
+          initializer: JSON.stringify(
+            weights.map((w) => ({ name: w.name, path: w.path, type: w.dtype, shape: w.shape })),
+          ),
+        },
+      ],
+    });
+    file.addTypeAlias({
+      isExported: true,
+      name: `${N}Weights`,
+      typeParameters: [{ name: "B", default: "GPUBuffer" }],
+      type: treeType(leafTypes(weights), "B"),
+      docs: [
+        `The weights the module read from safetensors (its own buffers):\n${weights.map((w) => `${w.path} <- "${w.name}" ${w.dtype}[${w.shape.join(", ")}]`).join("\n")}`,
+      ],
+    });
+  }
+  const dataInputs = manifest.inputs.filter((t) => !weightIndex.has(t.path));
   const dimsType = Object.keys(manifest.dynamicDims)
     .map((d) => `readonly ${d}: number;`)
     .join(" ");
@@ -116,8 +154,10 @@ export function hostModuleSource({ manifest, sources }: HostModuleInput): string
     isExported: true,
     name: `${N}Inputs`,
     typeParameters: [{ name: "B", default: "TensorInput" }],
-    type: treeType(leafTypes(manifest.inputs), "B"),
-    docs: [`The model's inputs, keyed by its parameter names:\n${tensorDocs(manifest.inputs)}`],
+    type: treeType(leafTypes(dataInputs), "B"),
+    docs: [
+      `The model's inputs, keyed by its parameter names${weights.length ? " (the weights come from the safetensors buffer given at create)" : ""}:\n${tensorDocs(dataInputs)}`,
+    ],
   });
   file.addTypeAlias({
     isExported: true,
@@ -145,7 +185,12 @@ export function hostModuleSource({ manifest, sources }: HostModuleInput): string
       declarations: [{ name, type: "ProgramSpec", initializer: JSON.stringify(programSpec(p, src)) }],
     });
   programConst("FORWARD", forward, sources.forward);
-  const inputList = `[${manifest.inputs.map((t) => `{ path: ${JSON.stringify(t.path)}, value: ${accessor("inputs", t.path)} }`).join(", ")}]`;
+  const inputValue = (path: string) =>
+    weightIndex.has(path) ? `weights[${weightIndex.get(path)}]!` : accessor("inputs", path);
+  const inputList = `[${manifest.inputs.map((t) => `{ path: ${JSON.stringify(t.path)}, value: ${inputValue(t.path)} }`).join(", ")}]`;
+  const weightsProperty = weights.length ? [{ name: "weights", isReadonly: true, type: `${N}Weights` }] : [];
+  const weightsValue = weights.length ? `weights: ${treeLiteral(leafTypes(weights), (i) => `weights[${i}]!`)},` : "";
+  const destroyWeights = weights.length ? " weights.forEach((b) => b.destroy());" : "";
   const outputsOf = (count: number, from: string) =>
     treeLiteral(leafTypes(manifest.outputs.slice(0, count)), (i) => `${from}[${i}]!`);
   const outputCount = manifest.outputs.length;
@@ -177,7 +222,7 @@ export function hostModuleSource({ manifest, sources }: HostModuleInput): string
       isExported: true,
       name: N,
       docs: [`The ${manifest.name} model on one GPUDevice: forward and backward, never reading back.`],
-      properties: [{ name: "manifestHash", isReadonly: true, type: "string" }],
+      properties: [{ name: "manifestHash", isReadonly: true, type: "string" }, ...weightsProperty],
       methods: [
         {
           name: "forward",
@@ -210,29 +255,30 @@ export function hostModuleSource({ manifest, sources }: HostModuleInput): string
       `const fwd = new ProgramRunner(device, FORWARD, ${JSON.stringify(`${manifest.name} forward`)});
       const bwd = new ProgramRunner(device, BACKWARD, ${JSON.stringify(`${manifest.name} backward`)});
       return {
-        manifestHash: MANIFEST_HASH,
+        manifestHash: MANIFEST_HASH,${weightsValue}
         forward(inputs, dims, options = {}) {
-          const d = checkDims(dims, DIMS, MODULE);
+          const d = checkDims(dims, DIMS, DERIVED, MODULE);
           const outs = fwd.run(d, ${inputList}, options.encoder);
           const buffers = outs.slice(${outputCount});
           return { outputs: ${outputsOf(outputCount, "outs")}, saved: { dims, buffers, destroy: () => buffers.forEach((b) => b.destroy()) } };
         },
         backward(inputs, saved, cotangent, options = {}) {
-          const d = checkDims(saved.dims, DIMS, MODULE);
+          const d = checkDims(saved.dims, DIMS, DERIVED, MODULE);
           if (saved.buffers.length !== ${manifest.saved.length}) throw new HostModuleError(\`\${MODULE}: saved holds \${saved.buffers.length} buffers, expected ${manifest.saved.length} (pass what forward returned)\`);
           const g = bwd.run(d, [...${inputList}, ...${savedList}, ...${cotangentList}], options.encoder);
           return ${treeLiteral(leafTypes(manifest.gradients), (i) => `g[${i}]!`)};
         },
-        destroy() { fwd.destroy(); bwd.destroy(); },
+        destroy() { fwd.destroy(); bwd.destroy();${destroyWeights} },
       };`,
       [FORWARD_AND_BACKWARD],
+      weights.length > 0,
     );
   } else {
     file.addInterface({
       isExported: true,
       name: N,
       docs: [`The ${manifest.name} model on one GPUDevice (forward only), never reading back.`],
-      properties: [{ name: "manifestHash", isReadonly: true, type: "string" }],
+      properties: [{ name: "manifestHash", isReadonly: true, type: "string" }, ...weightsProperty],
       methods: [
         {
           name: "forward",
@@ -253,14 +299,15 @@ export function hostModuleSource({ manifest, sources }: HostModuleInput): string
       manifest.name,
       `const fwd = new ProgramRunner(device, FORWARD, ${JSON.stringify(`${manifest.name} forward`)});
       return {
-        manifestHash: MANIFEST_HASH,
+        manifestHash: MANIFEST_HASH,${weightsValue}
         forward(inputs, dims, options = {}) {
-          const outs = fwd.run(checkDims(dims, DIMS, MODULE), ${inputList}, options.encoder);
+          const outs = fwd.run(checkDims(dims, DIMS, DERIVED, MODULE), ${inputList}, options.encoder);
           return { outputs: ${outputsOf(outputCount, "outs")} };
         },
-        destroy() { fwd.destroy(); },
+        destroy() { fwd.destroy();${destroyWeights} },
       };`,
       [],
+      weights.length > 0,
     );
   }
   file.formatText({ indentSize: 2, convertTabsToSpaces: true });
@@ -275,6 +322,7 @@ function addCreate(
   name: string,
   body: string,
   extraPrograms: readonly string[],
+  hasWeights: boolean,
 ): void {
   file.addVariableStatement({
     declarationKind: VariableDeclarationKind.Const,
@@ -285,20 +333,29 @@ function addCreate(
     name: `create${N}`,
     parameters: [
       { name: "device", type: "GPUDevice" },
-      { name: "options", type: "{ readonly manifestHash?: string }", initializer: "{}" },
+      hasWeights
+        ? {
+            name: "options",
+            type: "{ readonly weights: ArrayBuffer | ArrayBufferView; readonly manifestHash?: string }",
+          }
+        : { name: "options", type: "{ readonly manifestHash?: string }", initializer: "{}" },
     ],
     returnType: N,
     docs: [
       `Creates the pipelines of ${name} on \`device\`. Throws when \`options.manifestHash\` (the contentHash of the\n` +
         `manifest.json you ship) differs from the one this module was generated with, or when the device lacks a\n` +
-        `limit or feature a kernel needs.\n` +
-        `@example\n` +
-        `const model = create${N}(device);\n` +
+        `limit or feature a kernel needs.` +
+        (hasWeights
+          ? ` \`options.weights\` is the safetensors buffer the weights are read from, by name (checked before any upload).\n` +
+            `@example\n` +
+            `const model = create${N}(device, { weights: await (await fetch("weights.safetensors")).arrayBuffer() });\n`
+          : `\n@example\nconst model = create${N}(device);\n`) +
         `const { outputs } = model.forward(inputs, dims);`,
     ],
     statements: [
       `if (options.manifestHash !== undefined && options.manifestHash !== MANIFEST_HASH) throw new HostModuleError(\`\${MODULE}: the manifest's content hash is \${options.manifestHash}, but this module was generated from \${MANIFEST_HASH}; regenerate the module with the manifest (moeforge compile)\`);`,
       `checkDevice(device, [FORWARD${extraPrograms.map((p) => `, ${p}`).join("")}], MODULE);`,
+      ...(hasWeights ? ["const weights = uploadWeights(device, options.weights, WEIGHTS, MODULE);"] : []),
       body,
     ],
   });

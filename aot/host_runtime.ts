@@ -167,6 +167,17 @@ export function checkDevice(device: GPUDevice, programs: readonly ProgramSpec[],
   }
 }
 
+/** A storage buffer for `n` elements of `type`; throws naming `label` when the device cannot bind it. */
+function createStorageBuffer(device: GPUDevice, type: ElementType, n: number, label: string): GPUBuffer {
+  const bytes = allocBytes(type, n);
+  const max = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  if (bytes > max)
+    throw new HostModuleError(
+      `${label} needs ${bytes} bytes, more than this device's storage binding limit (${max}); use smaller dims or raise maxStorageBufferBindingSize`,
+    );
+  return device.createBuffer({ size: bytes, usage: STORAGE_USAGE, label });
+}
+
 interface DimsState {
   readonly sizes: readonly number[];
   readonly temps: readonly (GPUBuffer | undefined)[];
@@ -212,13 +223,7 @@ export class ProgramRunner {
   }
 
   private create(type: ElementType, n: number, label: string): GPUBuffer {
-    const bytes = allocBytes(type, n);
-    const max = Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize);
-    if (bytes > max)
-      throw new HostModuleError(
-        `${label} needs ${bytes} bytes, more than this device's storage binding limit (${max}); use smaller dims or raise maxStorageBufferBindingSize`,
-      );
-    return this.device.createBuffer({ size: bytes, usage: STORAGE_USAGE, label });
+    return createStorageBuffer(this.device, type, n, label);
   }
 
   private state(dims: Readonly<Record<string, number>>): DimsState {
@@ -361,20 +366,28 @@ function isHostArray(x: unknown): x is HostArray {
 }
 
 /**
- * Throws unless every dynamic dim is given as an integer in its range.
- * @param ranges the module's dims and their ranges
+ * Throws unless every dynamic dim is given as an integer in its range (and a
+ * multiple of its divisor); returns the sizes the programs use: the dims and
+ * the dims derived from them (`T_div8 = floorDiv(T, 8)`).
+ * @param ranges the module's dims and their constraints
+ * @param derived the derived dims and their expressions
  */
 export function checkDims(
   dims: Readonly<Record<string, number>> | undefined,
-  ranges: Readonly<Record<string, { readonly min: number; readonly max: number }>>,
+  ranges: Readonly<Record<string, { readonly min: number; readonly max: number; readonly multipleOf?: number }>>,
+  derived: Readonly<Record<string, SizeExpr>>,
   module: string,
 ): Readonly<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const [name, { min, max }] of Object.entries(ranges)) {
+  for (const [name, { min, max, multipleOf }] of Object.entries(ranges)) {
     const v = dims?.[name];
     if (v === undefined) throw new HostModuleError(`${module}: dim ${name} is not given; pass { ${name}: <size> }`);
     if (!Number.isInteger(v) || v < min || v > max)
       throw new HostModuleError(`${module}: dim ${name} = ${v}; it must be an integer in ${min}..${max}`);
+    if (multipleOf !== undefined && v % multipleOf !== 0)
+      throw new HostModuleError(
+        `${module}: dim ${name} = ${v}; it must be a multiple of ${multipleOf} (the model was exported for ${name} in steps of ${multipleOf}; pad to ${Math.ceil(v / multipleOf) * multipleOf})`,
+      );
     out[name] = v;
   }
   for (const name of Object.keys(dims ?? {})) {
@@ -383,6 +396,7 @@ export function checkDims(
         `${module}: dim ${name} is not a dynamic dim of this module (it has: ${Object.keys(ranges).join(", ") || "none"})`,
       );
   }
+  for (const [name, e] of Object.entries(derived)) out[name] = evalSize(e, out);
   return out;
 }
 
@@ -405,4 +419,145 @@ export async function readBuffer(
   if (type === "i32") return new Int32Array(copy, 0, length);
   if (type === "f16") return new Uint16Array(copy, 0, length);
   return new Uint32Array(copy, 0, length);
+}
+
+/** One tensor of a safetensors buffer: its dtype name (`F32`, `F16`, `I32`, `BOOL`, ...), shape and data bytes. */
+export interface SafetensorsTensor {
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  readonly bytes: Uint8Array;
+}
+
+/** Bytes per element of the safetensors dtypes (the format's names). */
+const SAFETENSORS_ELEMENT_BYTES: Readonly<Record<string, number>> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  U32: 4,
+  I16: 2,
+  U16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
+
+/** The safetensors dtype a buffer of each element type is loaded from (bool: one byte per element, widened). */
+export const SAFETENSORS_DTYPE: Readonly<Record<ElementType, string>> = {
+  f32: "F32",
+  f16: "F16",
+  i32: "I32",
+  u32: "U32",
+  bool: "BOOL",
+};
+
+/**
+ * Reads the tensors of a safetensors buffer (8-byte little-endian header
+ * length, a JSON header of `{ name: { dtype, shape, data_offsets } }`, the
+ * data). The bytes are views into `data`, not copies. Throws a
+ * HostModuleError naming `what` and the first thing that is wrong.
+ */
+export function readSafetensors(data: ArrayBuffer | ArrayBufferView, what: string): Map<string, SafetensorsTensor> {
+  const u8 =
+    data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (u8.length < 8)
+    throw new HostModuleError(
+      `${what}: ${u8.length} bytes is too short for safetensors (an 8-byte header length first)`,
+    );
+  const view = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+  const headerBytes = view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
+  if (headerBytes > u8.length - 8)
+    throw new HostModuleError(
+      `${what}: header length ${headerBytes} does not fit the ${u8.length}-byte buffer (not a safetensors file?)`,
+    );
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(u8.subarray(8, 8 + headerBytes)));
+  } catch (e) {
+    throw new HostModuleError(
+      `${what}: the header is not UTF-8 JSON (${(e as Error).message}); not a safetensors file?`,
+    );
+  }
+  if (typeof header !== "object" || header === null || Array.isArray(header))
+    throw new HostModuleError(`${what}: the header is not a JSON object of tensors`);
+  const dataStart = 8 + headerBytes;
+  const dataBytes = u8.length - dataStart;
+  const out = new Map<string, SafetensorsTensor>();
+  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
+    if (name === "__metadata__") continue;
+    const bad = (why: string) => new HostModuleError(`${what}: tensor "${name}" ${why}`);
+    const { dtype, shape, data_offsets: offsets } = (entry ?? {}) as Record<string, unknown>;
+    const size = typeof dtype === "string" ? SAFETENSORS_ELEMENT_BYTES[dtype] : undefined;
+    if (size === undefined)
+      throw bad(
+        `has dtype ${JSON.stringify(dtype)}; expected one of ${Object.keys(SAFETENSORS_ELEMENT_BYTES).join(", ")}`,
+      );
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw bad(`has shape ${JSON.stringify(shape)}; expected an array of non-negative integers`);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0))
+      throw bad(`has data_offsets ${JSON.stringify(offsets)}; expected [begin, end]`);
+    const [begin, end] = offsets as [number, number];
+    const want = (shape as number[]).reduce((a, b) => a * b, 1) * size;
+    if (end - begin !== want)
+      throw bad(
+        `holds ${end - begin} bytes (data_offsets [${begin}, ${end}]); ${dtype}[${shape.join(", ")}] needs ${want}`,
+      );
+    if (end > dataBytes) throw bad(`ends at byte ${end}, past the data (${dataBytes} bytes): a truncated file?`);
+    out.set(name, {
+      dtype: dtype as string,
+      shape: shape as number[],
+      bytes: u8.subarray(dataStart + begin, dataStart + end),
+    });
+  }
+  return out;
+}
+
+/** A weight the module binds from safetensors: the tensor's name, the input it feeds, its element type and shape. */
+export interface WeightSpec {
+  readonly name: string;
+  readonly path: string;
+  readonly type: ElementType;
+  readonly shape: readonly number[];
+}
+
+/**
+ * Uploads the weights `specs` name from safetensors `data` into new storage
+ * buffers (in `specs` order). Every tensor is checked (present, dtype, shape)
+ * before any buffer is created; tensors the module does not use are ignored.
+ */
+export function uploadWeights(
+  device: GPUDevice,
+  data: ArrayBuffer | ArrayBufferView,
+  specs: readonly WeightSpec[],
+  module: string,
+): GPUBuffer[] {
+  const tensors = readSafetensors(data, `${module}: weights`);
+  const chosen = specs.map((s) => {
+    const t = tensors.get(s.name);
+    const want = `${SAFETENSORS_DTYPE[s.type]}[${s.shape.join(", ")}]`;
+    if (!t)
+      throw new HostModuleError(
+        `${module}: the weights have no tensor "${s.name}" (input ${s.path}, ${want}); they have ${[...tensors.keys()].join(", ") || "none"}`,
+      );
+    const got = `${t.dtype}[${t.shape.join(", ")}]`;
+    if (
+      t.dtype !== SAFETENSORS_DTYPE[s.type] ||
+      t.shape.length !== s.shape.length ||
+      t.shape.some((d, i) => d !== s.shape[i])
+    )
+      throw new HostModuleError(`${module}: weight "${s.name}" is ${got}; input ${s.path} needs ${want}`);
+    return t;
+  });
+  return chosen.map((t, i) => {
+    const s = specs[i]!;
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    const buffer = createStorageBuffer(device, s.type, n, `${module} weight ${s.name}`);
+    const padded = new Uint8Array(boundBytes(s.type, n));
+    if (s.type === "bool") new Uint32Array(padded.buffer, 0, n).set(t.bytes.map((b) => (b ? 1 : 0)));
+    else padded.set(t.bytes);
+    device.queue.writeBuffer(buffer, 0, padded);
+    return buffer;
+  });
 }

@@ -11,7 +11,8 @@ import { Spec } from "../dsl/api";
 import { assertDType, type DType } from "../dsl/dtype";
 import type { Dim } from "../dsl/shape";
 import type { TreeDef } from "../dsl/pytree";
-import type { DimBinding } from "./dims";
+import { dimMul } from "../dsl/dims";
+import { atomOf, formatBinding, type DimBinding } from "./dims";
 
 /** One leaf of an input or output pytree: its path (e.g. `params.w1`), dtype and shape. */
 export interface TensorSlot {
@@ -44,7 +45,7 @@ const isSpecLike = (x: unknown): x is { shape: readonly Dim[]; dtype: string } =
  * Resolves `description` with the `--dims` bindings: named dims bound to sizes
  * become numbers, `dynamic` ones stay names. Throws an InputsError naming the
  * leaf for a dim `--dims` does not give, or a malformed shape.
- * @example resolveInputs({ x: ["T", "D"] }, new Map([["T", "dynamic"], ["D", 8]])).specs // [spec(["T", 8])]
+ * @example resolveInputs({ x: ["T", "D"] }, parseDims("T=dynamic,D=8")).specs // [spec(["T", 8])]
  */
 export function resolveInputs(
   description: unknown,
@@ -70,11 +71,9 @@ export function resolveInputs(
       throw new InputsError(
         `the model needs dim ${d} (input ${path}), which --dims does not give; add ${d}=<size> or ${d}=dynamic`,
       );
-    if (b === "dynamic") {
-      if (!dynamic.includes(d)) dynamic.push(d);
-      return d;
-    }
-    return b;
+    if (typeof b === "number") return b;
+    if (!dynamic.includes(d)) dynamic.push(d);
+    return b.multipleOf === 1 ? d : dimMul(b.multipleOf, atomOf(d, b));
   };
   const walk = (x: unknown, path: string): unknown => {
     if (isShape(x) || isSpecLike(x)) {
@@ -94,7 +93,11 @@ export function resolveInputs(
   const specs = names.map((n) => walk((description as Record<string, unknown>)[n], n));
   for (const [name, b] of dims) {
     if (!leavesUse(description, name))
-      throw new InputsError(`--dims gives ${name}=${b}, but no input of the model has a dim ${name}`);
+      throw new InputsError(`--dims gives ${name}=${formatBinding(b)}, but no input of the model has a dim ${name}`);
+    if (typeof b !== "number" && b.multipleOf > 1 && leavesUse(description, atomOf(name, b)))
+      throw new InputsError(
+        `--dims: ${name} is a multiple of ${b.multipleOf}, traced as ${b.multipleOf}*${atomOf(name, b)}, but the inputs already use a dim named ${atomOf(name, b)}; rename it`,
+      );
   }
   return { names, specs, leaves, dynamic };
 }

@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { evalSize, sizeToText, type KernelBundle, type ScalarType, type SizeExpr } from "../codegen/kernel_ir";
 import { wgslLayout } from "../codegen/emit/wgsl";
-import type { DimBinding } from "./dims";
+import { atomOf, type DynamicDim } from "./dims";
 import type { TensorSlot } from "./inputs";
 
 export const SCHEMA_VERSION = 1;
@@ -81,8 +81,18 @@ export interface ManifestProgram {
 
 export interface DimRange {
   readonly min: number;
-  /** The largest value for which every buffer and launch stays inside 32-bit index math. */
+  /** The largest value (at most the one --dims gives) for which every buffer and launch stays inside 32-bit index math. */
   readonly max: number;
+  /** The dim must be a multiple of this (absent: any integer in range). */
+  readonly multipleOf?: number;
+}
+
+/** A tensor read from the `--params` safetensors file: its name there, the input it feeds, dtype and shape. */
+export interface ManifestWeight {
+  readonly name: string;
+  readonly path: string;
+  readonly dtype: string;
+  readonly shape: readonly number[];
 }
 
 export interface Manifest {
@@ -92,8 +102,16 @@ export interface Manifest {
   readonly contentHash: string;
   readonly name: string;
   readonly model: { readonly file: string; readonly export: string };
-  readonly dims: Readonly<Record<string, DimBinding>>;
+  /** The --dims bindings as given: a size, or `dynamic` with its constraints (`dynamic:8..4096:%8`). */
+  readonly dims: Readonly<Record<string, number | string>>;
   readonly dynamicDims: Readonly<Record<string, DimRange>>;
+  /**
+   * Dims the programs use that are defined by the dynamic dims: `T_div8 =
+   * floorDiv(T, 8)` for `T` a multiple of 8. Evaluate them before any size.
+   */
+  readonly derivedDims?: Readonly<Record<string, SizeExpr>>;
+  /** With --params: the inputs the host module reads from a safetensors buffer, by tensor name. */
+  readonly weights?: readonly ManifestWeight[];
   readonly inputs: readonly ManifestTensor[];
   readonly outputs: readonly ManifestTensor[];
   /**
@@ -189,14 +207,41 @@ export function manifestProgram(bundle: KernelBundle, file: (kernel: string) => 
 
 const I32_MAX = 2 ** 31 - 1;
 
+/** The programs' dims for values of the dynamic dims: each dim, and `<dim>_div<K>` for a multiple of K. */
+export function dimEnv(
+  dynamic: ReadonlyMap<string, DynamicDim>,
+  values: ReadonlyMap<string, number>,
+): Map<string, number> {
+  const env = new Map<string, number>();
+  for (const [name, b] of dynamic) {
+    const v = values.get(name)!;
+    env.set(name, v);
+    if (b.multipleOf > 1) env.set(atomOf(name, b), Math.floor(v / b.multipleOf));
+  }
+  return env;
+}
+
+/** The derived dims of the dynamic dims (`T_div8 = floorDiv(T, 8)`), for the manifest. */
+export function derivedDims(dynamic: ReadonlyMap<string, DynamicDim>): Record<string, SizeExpr> {
+  const out: Record<string, SizeExpr> = {};
+  for (const [name, b] of dynamic)
+    if (b.multipleOf > 1) out[atomOf(name, b)] = { op: "floorDiv", args: [name, b.multipleOf] };
+  return out;
+}
+
 /**
- * The range of each dynamic dim: from 1 up to the largest value for which
- * every buffer's element count and every launch's thread count fit in i32
- * (other dynamic dims at 1; sizes only grow with a dim).
+ * The range of each dynamic dim: from its minimum up to the largest allowed
+ * value (a multiple of its divisor, at most its given maximum) for which every
+ * buffer's element count and every launch's thread count fit in i32 (other
+ * dynamic dims at their minimum; sizes only grow with a dim).
  */
-export function dimRanges(bundles: readonly KernelBundle[], dynamic: readonly string[]): Record<string, DimRange> {
+export function dimRanges(
+  bundles: readonly KernelBundle[],
+  dynamic: ReadonlyMap<string, DynamicDim>,
+): Record<string, DimRange> {
   const fits = (dim: string, value: number): boolean => {
-    const env = new Map(dynamic.map((d) => [d, d === dim ? value : 1]));
+    const values = new Map([...dynamic].map(([d, b]) => [d, d === dim ? value : b.min]));
+    const env = dimEnv(dynamic, values);
     return bundles.every((b) => {
       const wg = new Map(b.kernels.map((k) => [k.name, k.workgroupSize]));
       return (
@@ -206,16 +251,18 @@ export function dimRanges(bundles: readonly KernelBundle[], dynamic: readonly st
     });
   };
   const out: Record<string, DimRange> = {};
-  for (const d of dynamic) {
-    let lo = 1;
-    let hi = I32_MAX;
-    if (!fits(d, lo)) throw new Error(`the model's buffers do not fit 32-bit indexing even with ${d} = 1`);
+  for (const [d, b] of dynamic) {
+    const k = b.multipleOf;
+    // Search over q = value / k.
+    let lo = b.min / k;
+    let hi = Math.floor(Math.min(b.max ?? I32_MAX, I32_MAX) / k);
+    if (!fits(d, lo * k)) throw new Error(`the model's buffers do not fit 32-bit indexing even with ${d} = ${lo * k}`);
     while (lo < hi) {
       const mid = Math.floor((lo + hi + 1) / 2);
-      if (fits(d, mid)) lo = mid;
+      if (fits(d, mid * k)) lo = mid;
       else hi = mid - 1;
     }
-    out[d] = { min: 1, max: lo };
+    out[d] = { min: b.min, max: lo * k, ...(k > 1 ? { multipleOf: k } : {}) };
   }
   return out;
 }

@@ -3,7 +3,7 @@
  * and the public API, reports progress on stderr and returns what to print
  * on stdout (text, or an object for --json).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { checkGrads, mulberry32 } from "../autodiff/check";
 import { Spec } from "../dsl/api";
@@ -16,6 +16,7 @@ import { parseDims, type DimBinding } from "../aot/dims";
 import { EXPORT_TARGETS, exportModel, traceModel, type ExportTarget, type TracedModel } from "../aot/export";
 import { InputsError, resolveInputs, type ResolvedInputs } from "../aot/inputs";
 import { splitGradient } from "../aot/split";
+import { matchWeights, WeightsError, type WeightBinding } from "../aot/weights";
 import { CliError } from "./errors";
 import { loadModel, userFrame } from "./load";
 import type { Reporter } from "./report";
@@ -121,6 +122,20 @@ export interface CompileCommandOptions extends ModelOptions {
   readonly grad: boolean;
   readonly name?: string;
   readonly out: string;
+  /** A safetensors file whose tensors the host module binds by name. */
+  readonly params?: string;
+}
+
+/** Reads `--params` and matches its tensors to the traced inputs. */
+function readWeights(file: string, traced: TracedModel): WeightBinding[] {
+  if (!existsSync(file)) throw new CliError(`--params ${file}: no such file`);
+  if (!statSync(file).isFile()) throw new CliError(`--params ${file}: not a file`);
+  try {
+    return matchWeights(readFileSync(file), traced.inputs.leaves, file);
+  } catch (e) {
+    if (e instanceof WeightsError) throw new CliError(e.message);
+    throw e;
+  }
 }
 
 const C_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -146,6 +161,8 @@ export async function compileCommand(
     );
   }
   const traced = await loadAndTrace(o, report);
+  const weights =
+    o.params === undefined ? undefined : report.stepSync(`reading ${o.params}`, () => readWeights(o.params!, traced));
   const files = report.stepSync(
     `compiling ${o.export} for ${targets.join(", ")}${o.grad ? " (forward and backward)" : ""}`,
     () =>
@@ -155,6 +172,7 @@ export async function compileCommand(
         grad: o.grad,
         dims: traced.dims,
         model: { file: o.file, export: o.export },
+        ...(weights ? { weights } : {}),
         progress: (s) => report.note(s),
       }),
   );
@@ -235,7 +253,14 @@ export async function checkCommand(
   report: Reporter,
 ): Promise<CheckRow[]> {
   const x = await loadExport(o, report);
-  const dims = new Map([...x.dims].map(([k, v]) => [k, v === "dynamic" ? o.size : v]));
+  // A dynamic dim takes --size, moved into its range (the nearest allowed value at or above it).
+  const dims = new Map(
+    [...x.dims].map(([k, v]) => {
+      if (typeof v === "number") return [k, v];
+      const size = Math.ceil(Math.max(o.size, v.min) / v.multipleOf) * v.multipleOf;
+      return [k, v.max !== undefined && size > v.max ? v.max - (v.max % v.multipleOf) : size];
+    }),
+  );
   let resolved: ResolvedInputs;
   try {
     resolved = resolveInputs(x.description, dims, `${x.file}: ${x.inputsName}`);

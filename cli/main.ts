@@ -35,7 +35,9 @@ const MODEL_HELP = `  <model.ts>              a TypeScript (or JavaScript) modul
   --export, -e <name>     the exported function to trace; the module also exports <name>Inputs, the shapes of
                           its arguments: { params: { w: ["D", "H"] }, x: ["T", "D"] } (a dim is a number or a name)
   --dims, -d <list>       NAME=SIZE or NAME=dynamic, comma-separated: binds every named dim of the inputs
-                          (dynamic dims stay symbolic: one build serves every size)`;
+                          (dynamic dims stay symbolic: one build serves every size); a dynamic dim may be
+                          constrained: T=dynamic:16..4096 (a range), T=dynamic:%8 (a multiple of 8), both:
+                          T=dynamic:16..4096:%8; the host code checks them before launching`;
 const COMMON_HELP = `  --json                  print the result as JSON
   --quiet, -q             no progress on stderr
   --verbose, -v           stack traces with errors
@@ -54,19 +56,23 @@ const COMMANDS: Record<string, Command> = {
   compile: {
     summary: "export a model's kernels, manifest, TypeScript host module and CUDA C API",
     usage:
-      "moeforge compile <model.ts> --export <name> --dims T=dynamic,D=512 --target wgsl,cuda [--grad] [--name <id>] --out <dir>",
+      "moeforge compile <model.ts> --export <name> --dims T=dynamic,D=512 --target wgsl,cuda [--grad] [--name <id>] [--params <weights.safetensors>] --out <dir>",
     options: {
       ...COMMON,
       target: { type: "string", short: "t" },
       grad: { type: "boolean" },
       name: { type: "string" },
       out: { type: "string", short: "o" },
+      params: { type: "string", short: "p" },
     },
     help: `${MODEL_HELP}
   --target, -t <list>     wgsl, cuda or both (default wgsl)
   --grad                  also the backward: forward saves activations, backward returns the inputs' gradients
   --name <id>             identifier of the export: file names, create<Name>(), the C prefix (default: --export)
   --out, -o <dir>         output directory (created); writes kernels/, manifest.json, <id>.ts, <id>.cu/.h
+  --params, -p <file>     a safetensors file of weights: each tensor, named by its input's path (params.w1 or
+                          w1), must match that input's dtype and shape; create<Name>(device, { weights }) then
+                          reads those inputs from a safetensors buffer by name, and forward takes the others
 ${COMMON_HELP}`,
     async run(file, values, json) {
       const result = await compileCommand(
@@ -78,6 +84,7 @@ ${COMMON_HELP}`,
           grad: values.grad === true,
           ...(str(values.name) !== undefined ? { name: str(values.name)! } : {}),
           out: required(values, "out", "compile"),
+          ...(str(values.params) !== undefined ? { params: str(values.params)! } : {}),
         },
         reporter(values),
       );

@@ -3,6 +3,7 @@
  * ("slots": one per materialised variable, plus scratch). Buffer reuse later
  * maps slots onto the bundle's buffers.
  */
+import { dimNames } from "../../dsl/dims";
 import type { Eqn, Program, Var } from "../../dsl/program";
 import { shapeToString } from "../../dsl/shape";
 import {
@@ -128,9 +129,9 @@ export class Lowering implements OpContext, ValueSource {
     }
     if (this.checkMessages.length) this.zeroChecksFirst();
     const outputs = this.program.outputs.map((v) => this.slotOf(v));
+    // Every name the inputs' shapes read, also inside expressions (an input of [4*T_div4, 8] binds T_div4).
     const dims: string[] = [];
-    for (const v of this.program.inputs)
-      for (const d of v.shape) if (typeof d === "string" && !dims.includes(d)) dims.push(d);
+    for (const v of this.program.inputs) for (const d of v.shape) dimNames(d, dims);
     return {
       kernels: this.kernels,
       launches: this.launches,

@@ -5,12 +5,14 @@
  * and the ir and check commands' text and JSON.
  */
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Ajv from "ajv";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Manifest } from "../../aot/manifest";
-import { EXAMPLES, compileExample } from "./examples";
+import { saveSafetensors, tensor } from "../../index";
+import { EXAMPLES, compileExample, sharedExport } from "./examples";
 import { REPO, runCli } from "./run_cli";
 
 const dirs: string[] = [];
@@ -27,8 +29,7 @@ describe("moeforge compile", () => {
   let first = "";
 
   it("writes kernels, the manifest, the host module and the CUDA launcher, header and example", async () => {
-    first = await compileExample(m, "wgsl,cuda");
-    dirs.push(first);
+    first = await sharedExport(m);
     const list = files(first);
     for (const f of [
       "manifest.json",
@@ -43,7 +44,7 @@ describe("moeforge compile", () => {
     expect(list.filter((f) => /^kernels\/(forward|backward)_.*\.wgsl$/.test(f)).length).toBeGreaterThan(10);
   }, 120_000);
 
-  it("compiling again (in the same process: fresh variable ids) writes byte-identical files", async () => {
+  it("compiling again (another process, or this one: fresh variable ids) writes byte-identical files", async () => {
     const again = await compileExample(m, "wgsl,cuda");
     dirs.push(again);
     expect(files(again)).toEqual(files(first));
@@ -89,6 +90,59 @@ describe("moeforge compile", () => {
       });
     }
   });
+});
+
+describe("moeforge compile: dim constraints and --params in the manifest", () => {
+  const schema = JSON.parse(readFileSync(join(REPO, "aot/manifest.schema.json"), "utf8")) as object;
+  const validate = new Ajv({ allErrors: true }).compile(schema);
+
+  it("a dim that must be a multiple of 4: its range, its divisor, the derived T_div4 the kernels use", async () => {
+    const out = await compileExample(
+      { file: "test/cli/fixtures/token_groups.ts", export: "grouped", dims: "T=dynamic:8..4096:%4,D=8,O=4" },
+      "wgsl,cuda",
+    );
+    dirs.push(out);
+    const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")) as Manifest;
+    expect(validate(manifest), JSON.stringify(validate.errors)).toBe(true);
+    expect(manifest.dims).toEqual({ T: "dynamic:8..4096:%4", D: 8, O: 4 });
+    expect(manifest.dynamicDims).toEqual({ T: { min: 8, max: 4096, multipleOf: 4 } });
+    expect(manifest.derivedDims).toEqual({ T_div4: { op: "floorDiv", args: ["T", 4] } });
+    // Tensors show T itself; the programs run on T_div4.
+    expect(manifest.inputs.map((t) => t.shape)).toEqual([
+      [8, 4],
+      ["T", 8],
+    ]);
+    expect(manifest.outputs[0]!.shape).toEqual(["T", 4]);
+    expect(manifest.programs.forward.wgsl!.dims).toEqual(["T_div4"]);
+    // The C launcher checks the dims and hands each bundle its own.
+    const cu = readFileSync(join(out, "grouped.cu"), "utf8");
+    expect(cu).toMatch(/static const long long grouped_dim_multiple\[\] = \{4\};/);
+    expect(cu).toMatch(/out\[0\] = dims\[0\] \/ 4;  \/\/ T_div4 = T \/ 4/);
+    // The example driver's default T is allowed.
+    expect(readFileSync(join(out, "grouped_example.cpp"), "utf8")).toMatch(/int64_t dims\[1\] = \{8\};/);
+  }, 120_000);
+
+  it("--params records which inputs come from the safetensors file, by name", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "moeforge-params-"));
+    dirs.push(dir);
+    const file = join(dir, "w.safetensors");
+    writeFileSync(file, saveSafetensors({ params: { w: tensor(new Float32Array(32), [8, 4]) } }));
+    const out = await compileExample(
+      { file: "test/cli/fixtures/token_groups.ts", export: "grouped", dims: "T=dynamic:%4,D=8,O=4" },
+      "wgsl",
+      ["--params", file],
+    );
+    dirs.push(out);
+    const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")) as Manifest;
+    expect(validate(manifest), JSON.stringify(validate.errors)).toBe(true);
+    expect(manifest.weights).toEqual([{ name: "params.w", path: "params.w", dtype: "f32", shape: [8, 4] }]);
+    const host = readFileSync(join(out, "grouped.ts"), "utf8");
+    expect(host).toMatch(
+      /export function createGrouped\(\s*device: GPUDevice,\s*options: \{ readonly weights: ArrayBuffer \| ArrayBufferView/,
+    );
+    // forward takes only x: the type of its inputs has no params.
+    expect(host).toMatch(/export type GroupedInputs<B = TensorInput> = \{ readonly x: B \}/);
+  }, 120_000);
 });
 
 describe("moeforge ir and check", () => {

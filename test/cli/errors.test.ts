@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { saveSafetensors, tensor } from "../../index";
 import { runCli, spawnCli } from "./run_cli";
 
 const dir = mkdtempSync(join(tmpdir(), "moeforge-cli-errors-"));
@@ -112,6 +113,37 @@ describe("moeforge compile: bad input", () => {
     await expectUsageError(
       [...SWITCH, "--dims", SWITCH_DIMS, "--out", join(file, "sub")],
       /--out .*a-file\/sub: cannot write there \(ENOTDIR\)/,
+    );
+  });
+
+  it("--params: a missing file, a file that is not safetensors, a tensor no input takes", async () => {
+    await expectUsageError(
+      [...SWITCH, "--dims", SWITCH_DIMS, "--params", join(dir, "none.safetensors"), "--out", out],
+      /--params .*none\.safetensors: no such file/,
+    );
+    const junk = join(dir, "junk.safetensors");
+    writeFileSync(junk, "not safetensors at all");
+    await expectUsageError(
+      [...SWITCH, "--dims", SWITCH_DIMS, "--params", junk, "--out", out],
+      /--params .*junk\.safetensors: header length \d+ does not fit the 22-byte buffer \(not a safetensors file\?\)/,
+    );
+    const typo = join(dir, "typo.safetensors");
+    writeFileSync(typo, saveSafetensors({ rooter: tensor(new Float32Array(32), [8, 4]) }));
+    await expectUsageError(
+      [...SWITCH, "--dims", SWITCH_DIMS, "--params", typo, "--out", out],
+      /tensor "rooter" matches no input of the model \(inputs: params\.router, params\.w1, params\.w2, x\)/,
+    );
+  });
+
+  it("a dim constraint no value satisfies, and a size that breaks a reshape without one", async () => {
+    await expectUsageError(
+      [...SWITCH, "--dims", "T=dynamic:9..15:%8,D=8,H=8,E=4", "--out", out],
+      /--dims: T=dynamic:9\.\.15:%8: no value of T is allowed/,
+    );
+    // Without the divisor the reshape into groups of 4 cannot be traced for every T: the model's line.
+    await expectUsageError(
+      ["test/cli/fixtures/token_groups.ts", "--export", "grouped", "--dims", "T=dynamic,D=8,O=4", "--out", out],
+      /token_groups\.ts:\d+:\d+: grouped failed while tracing: .*reshape/,
     );
   });
 

@@ -3,16 +3,29 @@
  * slow), their inputs for a given T and routing scenario, and helpers to
  * compile them through the CLI and bundle the generated host module.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { loadModel } from "../../cli/load";
 import { parseDims } from "../../aot/dims";
 import { traceModel, type TracedModel } from "../../aot/export";
 import { evalDim, type Dim } from "../../dsl/dims";
-import { runCli } from "./run_cli";
+import type { DynamicDim } from "../../aot/dims";
+import { dimEnv } from "../../aot/manifest";
+import { REPO, runCli } from "./run_cli";
 
 export interface ExampleModel {
   readonly file: string;
@@ -61,6 +74,55 @@ export async function compileExample(m: ExampleModel, targets: string, extra: re
   return out;
 }
 
+/** What an export depends on: every source the CLI runs (not the tests). */
+const SOURCE_DIRS = ["aot", "autodiff", "backends", "cli", "codegen", "dsl", "examples", "moe"];
+
+/** A hash of the sources an export is made from (file names and contents). */
+function sourcesHash(): string {
+  const h = createHash("sha256");
+  const files = [
+    ...SOURCE_DIRS.flatMap((d) =>
+      readdirSync(join(REPO, d), { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => join(e.parentPath, e.name)),
+    ),
+    join(REPO, "index.ts"),
+    join(REPO, "package.json"),
+  ].sort();
+  for (const f of files) h.update(relative(REPO, f)).update("\0").update(readFileSync(f)).update("\0");
+  return h.digest("hex").slice(0, 24);
+}
+
+const SHARED = join(tmpdir(), "moeforge-test-exports");
+let sources: string | undefined;
+
+/**
+ * The export of `m` for wgsl and cuda with --grad, compiled once for the
+ * current sources and shared by every test file (and later runs until a source
+ * changes). Read-only: tests that write files write elsewhere.
+ */
+export async function sharedExport(m: ExampleModel): Promise<string> {
+  sources ??= sourcesHash();
+  const key = createHash("sha256").update(`${sources} ${m.file} ${m.export} ${m.dims}`).digest("hex").slice(0, 24);
+  const dir = join(SHARED, key);
+  if (existsSync(dir)) return dir;
+  mkdirSync(SHARED, { recursive: true });
+  // Exports of older sources go after a day.
+  for (const old of readdirSync(SHARED)) {
+    const path = join(SHARED, old);
+    if (Date.now() - statSync(path).mtimeMs > 86_400_000) rmSync(path, { recursive: true, force: true });
+  }
+  const fresh = await compileExample(m, "wgsl,cuda");
+  try {
+    renameSync(fresh, dir); // atomic: another worker sees all of it or nothing
+  } catch (e) {
+    // Another test file made it first: use theirs.
+    rmSync(fresh, { recursive: true, force: true });
+    if (!existsSync(dir)) throw e;
+  }
+  return dir;
+}
+
 /** The traced program of `m` (what the CLI traces), for the interpreter. */
 export async function traceExample(m: ExampleModel): Promise<TracedModel> {
   const { exports } = await loadModel(m.file);
@@ -84,12 +146,17 @@ export async function bundleModule(
   return { code: r.outputFiles[0]!.text, inputs: Object.keys(r.metafile.inputs) };
 }
 
-/** Imports a generated host module in Node (bundled to plain JS first). */
+/** Imports a generated host module in Node (bundled to plain JS first, outside `out`). */
 export async function importModule(out: string, name: string): Promise<Record<string, unknown>> {
   const { code } = await bundleModule(join(out, `${name}.ts`), "node");
-  const file = join(out, `${name}.bundle.mjs`);
+  const dir = mkdtempSync(join(tmpdir(), "moeforge-module-"));
+  const file = join(dir, `${name}.mjs`);
   writeFileSync(file, code);
-  return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  try {
+    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** A deterministic generator of distinct non-zero values in [-1, -0.05] ∪ [0.05, 1]. */
@@ -124,7 +191,8 @@ export function caseInputs(
   seed: number,
 ): CaseInputs {
   const next = valueStream(seed);
-  const concrete = (shape: readonly Dim[]) => shape.map((d) => evalDim(d, new Map([["T", T]])));
+  const env = tokenEnv(m, T);
+  const concrete = (shape: readonly Dim[]) => shape.map((d) => evalDim(d, env));
   const shapes = traced.inputs.leaves.map((l) => concrete(l.shape));
   const data = shapes.map((s, i) => {
     const a = Float32Array.from({ length: s.reduce((x, y) => x * y, 1) }, next);
@@ -141,6 +209,12 @@ export function caseInputs(
     return { shape, data: Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, next) };
   });
   return { shapes, data, cotangents };
+}
+
+/** The sizes of the dims a program of `m` uses when its token count is T (T, and T_div<K> for a multiple of K). */
+export function tokenEnv(m: ExampleModel, T: number): Map<string, number> {
+  const dynamic = new Map([...parseDims(m.dims)].filter((e): e is [string, DynamicDim] => typeof e[1] !== "number"));
+  return dimEnv(dynamic, new Map([...dynamic.keys()].map((d) => [d, T])));
 }
 
 /** Experts each token picks under `router` (x @ router, top-k by value), to check a scenario is what it claims. */
