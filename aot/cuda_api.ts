@@ -49,7 +49,8 @@ typedef enum {
   ${P}_ERR_INVALID_ARGUMENT = 1, /* a null pointer, a bad index, a dim out of range */
   ${P}_ERR_CUDA = 2,             /* a CUDA runtime call or kernel launch failed */
   ${P}_ERR_OUT_OF_MEMORY = 3,    /* device allocation failed */
-  ${P}_ERR_STATE = 4             /* backward before any forward */
+  ${P}_ERR_CHECK_FAILED = 4,     /* a run-time check failed: an index out of range, group sizes that do not add up */
+  ${P}_ERR_STATE = 5             /* backward before any forward */
 } ${P}_status;
 
 typedef struct ${P}_model ${P}_model;
@@ -184,6 +185,7 @@ extern "C" const char* ${P}_status_string(int status) {
     case ${P}_ERR_INVALID_ARGUMENT: return "invalid argument";
     case ${P}_ERR_CUDA: return "CUDA error";
     case ${P}_ERR_OUT_OF_MEMORY: return "out of device memory";
+    case ${P}_ERR_CHECK_FAILED: return "run-time check failed";
     case ${P}_ERR_STATE: return "backward before forward";
     default: return "unknown status";
   }

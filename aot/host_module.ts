@@ -57,6 +57,7 @@ function programSpec(p: ManifestProgram, sources: ReadonlyMap<string, string>): 
     })),
     inputs: p.inputs.map((n) => bufferIndex.get(n)!),
     outputs: p.outputs.map((n) => bufferIndex.get(n)!),
+    ...(p.limits ? { limits: p.limits } : {}),
   };
 }
 

@@ -53,6 +53,13 @@ export interface ProgramSpec {
   /** Buffer indices of the program's inputs and outputs, in order. */
   readonly inputs: readonly number[];
   readonly outputs: readonly number[];
+  /** Sizes that must stay within a limit (i32 index math): checked once per set of dims. */
+  readonly limits?: readonly {
+    readonly size: SizeExpr;
+    readonly limit: number;
+    readonly what: string;
+    readonly why: string;
+  }[];
 }
 
 /** Host arrays accepted for convenience (bool as 0/1 in a Uint32Array, f16 as bits in a Uint16Array). */
@@ -231,6 +238,13 @@ export class ProgramRunner {
     const hit = this.perDims.get(key);
     if (hit) return hit;
     const { spec, device } = this;
+    for (const l of spec.limits ?? []) {
+      const n = evalSize(l.size, dims);
+      if (n > l.limit)
+        throw new HostModuleError(
+          `${this.label}: for dims ${JSON.stringify(dims)}, ${l.what} is ${n}, more than ${l.limit} (${l.why}); use smaller dims`,
+        );
+    }
     const sizes = spec.buffers.map((b) => evalSize(b.size, dims));
     const temps = spec.buffers.map((b, i) =>
       b.role === "temp" ? this.create(b.type, sizes[i]!, `${this.label} ${b.name}`) : undefined,

@@ -77,6 +77,13 @@ export interface ManifestProgram {
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   readonly checks?: { readonly buffer: string; readonly messages: readonly string[] };
+  /** Sizes that must stay within a limit for the dims given (the range analysis'; see docs/EXPORT.md). */
+  readonly limits?: readonly {
+    readonly size: SizeExpr;
+    readonly limit: number;
+    readonly what: string;
+    readonly why: string;
+  }[];
 }
 
 export interface DimRange {
@@ -202,6 +209,7 @@ export function manifestProgram(bundle: KernelBundle, file: (kernel: string) => 
     inputs: bundle.inputs,
     outputs: bundle.outputs,
     ...(bundle.checks ? { checks: bundle.checks } : {}),
+    ...(bundle.limits?.length ? { limits: bundle.limits } : {}),
   };
 }
 
@@ -232,8 +240,9 @@ export function derivedDims(dynamic: ReadonlyMap<string, DynamicDim>): Record<st
 /**
  * The range of each dynamic dim: from its minimum up to the largest allowed
  * value (a multiple of its divisor, at most its given maximum) for which every
- * buffer's element count and every launch's thread count fit in i32 (other
- * dynamic dims at their minimum; sizes only grow with a dim).
+ * bundle's size limits hold (`KernelBundle.limits`, from the range analysis:
+ * element counts, index values, threads per launch), other dynamic dims at
+ * their minimum (sizes only grow with a dim).
  */
 export function dimRanges(
   bundles: readonly KernelBundle[],
@@ -242,13 +251,7 @@ export function dimRanges(
   const fits = (dim: string, value: number): boolean => {
     const values = new Map([...dynamic].map(([d, b]) => [d, d === dim ? value : b.min]));
     const env = dimEnv(dynamic, values);
-    return bundles.every((b) => {
-      const wg = new Map(b.kernels.map((k) => [k.name, k.workgroupSize]));
-      return (
-        b.buffers.every((x) => evalSize(x.size, env) <= I32_MAX) &&
-        b.schedule.every((l) => evalSize(l.grid, env) * wg.get(l.kernel)! <= I32_MAX)
-      );
-    });
+    return bundles.every((b) => (b.limits ?? []).every((l) => evalSize(l.size, env) <= l.limit));
   };
   const out: Record<string, DimRange> = {};
   for (const [d, b] of dynamic) {

@@ -117,9 +117,44 @@ describe("moeforge compile: dim constraints and --params in the manifest", () =>
     // The C launcher checks the dims and hands each bundle its own.
     const cu = readFileSync(join(out, "grouped.cu"), "utf8");
     expect(cu).toMatch(/static const long long grouped_dim_multiple\[\] = \{4\};/);
-    expect(cu).toMatch(/out\[0\] = dims\[0\] \/ 4;  \/\/ T_div4 = T \/ 4/);
+    expect(cu).toContain(`out[0] = dims[0] / 4;  // T_div4 = T / 4`);
     // The example driver's default T is allowed.
     expect(readFileSync(join(out, "grouped_example.cpp"), "utf8")).toMatch(/int64_t dims\[1\] = \{8\};/);
+  }, 120_000);
+
+  it("--json prints the files written as JSON on stdout; progress and timings go to stderr", async () => {
+    const out = mkdtempSync(join(tmpdir(), "moeforge-json-"));
+    dirs.push(out);
+    const r = await runCli([
+      "compile",
+      "test/cli/fixtures/token_groups.ts",
+      "--export",
+      "grouped",
+      "--dims",
+      "T=dynamic:%4,D=8,O=4",
+      "--out",
+      out,
+      "--json",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as { out: string; files: string[] };
+    expect(result.out).toBe(out);
+    expect(result.files).toEqual(expect.arrayContaining(["manifest.json", "grouped.ts"]));
+    expect(r.stderr).toMatch(/^moeforge: bundling test\/cli\/fixtures\/token_groups\.ts \(\d+ ms\)$/m);
+    expect(r.stderr).toMatch(/^moeforge: tracing grouped \(\d+ ms\)$/m);
+    expect(r.stderr).toMatch(/^moeforge: compiling grouped for wgsl \(\d+ ms\)$/m);
+    // --quiet: nothing on stderr.
+    const quiet = await runCli([
+      "ir",
+      "test/cli/fixtures/token_groups.ts",
+      "-e",
+      "grouped",
+      "-d",
+      "T=dynamic:%4,D=8,O=4",
+      "-q",
+    ]);
+    expect(quiet.stderr).toBe("");
+    expect(quiet.stdout).toContain("f32[T_div4*4,8]");
   }, 120_000);
 
   it("--params records which inputs come from the safetensors file, by name", async () => {
@@ -141,7 +176,7 @@ describe("moeforge compile: dim constraints and --params in the manifest", () =>
       /export function createGrouped\(\s*device: GPUDevice,\s*options: \{ readonly weights: ArrayBuffer \| ArrayBufferView/,
     );
     // forward takes only x: the type of its inputs has no params.
-    expect(host).toMatch(/export type GroupedInputs<B = TensorInput> = \{ readonly x: B \}/);
+    expect(host).toMatch(/export type GroupedInputs<B = TensorInput> = \{ readonly x: B; \}/);
   }, 120_000);
 });
 

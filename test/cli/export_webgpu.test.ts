@@ -12,8 +12,10 @@
  * headless Chromium giving the Node run's values.
  *
  * One file, one Dawn device: pipelines compile once per kernel source
- * (SwiftShader's shader compiles are most of this suite's time), and the
- * examples' exports are shared with the other CLI tests (`sharedExport`).
+ * (SwiftShader's shader compiles are most of this suite's time; Dawn reuses a
+ * pipeline of the same source while it is alive, so the models made here are
+ * kept), and the examples' exports are shared with the other CLI tests
+ * (`sharedExport`).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -159,6 +161,17 @@ async function expectMatchesInterpreter(
   expect(counting.mapAsyncCalls()).toBe(1);
   saved.destroy();
   model.destroy();
+  keepAlive.push(model);
+}
+
+/** Every model made (buffers destroyed): their pipelines stay alive, so later creates of the same sources hit Dawn's cache. */
+const keepAlive: unknown[] = [];
+const modules = new Map<string, Promise<Record<string, unknown>>>();
+/** The generated module of `name` in `out`, imported once. */
+function hostModule(out: string, name: string): Promise<Record<string, unknown>> {
+  const key = join(out, name);
+  if (!modules.has(key)) modules.set(key, importModule(out, name));
+  return modules.get(key)!;
 }
 
 /** A model whose token count must be a multiple of its group size (4). */
@@ -259,7 +272,7 @@ describe.runIf(ctx)("exported host modules on WebGPU (Node, Dawn)", () => {
   it.each(cases.map(([m, T, s]) => [`${m.export} T=${T} ${s}`, m, T, s] as const))(
     "%s: forward and backward match the interpreter, with no readback",
     async (_, m, T, scenario) => {
-      const mod = await importModule(outs.get(m.export)!, m.export);
+      const mod = await hostModule(outs.get(m.export)!, m.export);
       const traced = await traceExample(m);
       const inputs = caseInputs(m, traced, T, scenario, 17 * T + 3);
       if (scenario === "oneExpert") {
@@ -282,13 +295,13 @@ describe.runIf(ctx)("exported host modules on WebGPU (Node, Dawn)", () => {
         { useBuffers: T === 7 },
       );
     },
-    240_000,
+    600_000,
   );
 
   it("the module checks the manifest hash, the dims and its inputs before launching", async () => {
     const m = EXAMPLES[0]!;
     const out = outs.get(m.export)!;
-    const mod = await importModule(out, m.export);
+    const mod = await hostModule(out, m.export);
     const create = mod.createSwitchLayer as Create;
     const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")) as { contentHash: string };
     expect(() => create(ctx!.device, { manifestHash: "sha256:0" })).toThrow(
@@ -308,11 +321,12 @@ describe.runIf(ctx)("exported host modules on WebGPU (Node, Dawn)", () => {
       /input params\.router is a Float32Array of 32 elements|input x is a Float32Array of 24 elements; expected a Float32Array of 32/,
     );
     model.destroy();
+    keepAlive.push(model);
   });
 
   it("--params: weights bound by name from a safetensors buffer; forward and backward match the interpreter", async () => {
     const { out, file, inputs, traced } = weighted!;
-    const mod = await importModule(out, "switchWeighted");
+    const mod = await hostModule(out, "switchWeighted");
     const create = mod.createSwitchWeighted as Create;
     const readBuffer = mod.readBuffer as ReadBuffer;
     const bytes = readFileSync(file);
@@ -339,6 +353,7 @@ describe.runIf(ctx)("exported host modules on WebGPU (Node, Dawn)", () => {
     );
     expect(Array.from(got)).toEqual(Array.from(inputs.data[w1]!));
     model.destroy();
+    keepAlive.push(model);
     // A buffer with another shape for one tensor is refused before anything is uploaded.
     const wrong = saveSafetensors({
       router: tensor(inputs.data[0]!.slice(0, 8), [2, 4]),
@@ -356,7 +371,7 @@ describe.runIf(ctx)("exported host modules on WebGPU (Node, Dawn)", () => {
   it.each([4, 12, 1024])(
     "a dim that must be a multiple of 4 (T=dynamic:%%4): T=%i matches the interpreter",
     async (T) => {
-      const mod = await importModule(outs.get(GROUPED.export)!, GROUPED.export);
+      const mod = await hostModule(outs.get(GROUPED.export)!, GROUPED.export);
       const traced = await traceExample(GROUPED);
       await expectMatchesInterpreter(
         ctx!.device,
@@ -367,11 +382,11 @@ describe.runIf(ctx)("exported host modules on WebGPU (Node, Dawn)", () => {
         caseInputs(GROUPED, traced, T, "random", T),
       );
     },
-    240_000,
+    600_000,
   );
 
   it("a T that is not a multiple of the group size is refused before launching", async () => {
-    const mod = await importModule(outs.get(GROUPED.export)!, GROUPED.export);
+    const mod = await hostModule(outs.get(GROUPED.export)!, GROUPED.export);
     const model = (mod.createGrouped as Create)(ctx!.device);
     const x = new Float32Array(6 * 8);
     expect(() => model.forward({ x, params: { w: new Float32Array(32) } }, { T: 6 })).toThrow(
@@ -381,6 +396,7 @@ describe.runIf(ctx)("exported host modules on WebGPU (Node, Dawn)", () => {
       /dim T = 0; it must be an integer in 4\.\.\d+/,
     );
     model.destroy();
+    keepAlive.push(model);
   });
 });
 
@@ -463,7 +479,7 @@ globalThis.runJob = async (job) => {
     );
     expect(errors).toEqual([]);
 
-    const mod = await importModule(out, m.export);
+    const mod = await hostModule(out, m.export);
     const inNode = await runHarness(
       {
         create: mod[createName(m.export)] as HostModule["create"],
@@ -486,5 +502,5 @@ globalThis.runJob = async (job) => {
     traced.inputs.leaves.forEach((l, i) =>
       expect(relativeError(inBrowser[`gradient ${l.path}`]!, want.gradients[i]!), l.path).toBeLessThan(1e-4),
     );
-  }, 240_000);
+  }, 600_000);
 });
