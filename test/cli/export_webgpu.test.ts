@@ -369,7 +369,7 @@ describe.runIf(ctx)("exported host modules on WebGPU (Node, Dawn)", () => {
   });
 
   it.each([4, 12, 1024])(
-    "a dim that must be a multiple of 4 (T=dynamic:%%4): T=%i matches the interpreter",
+    "a T that must be a multiple of the group size 4: T=%i matches the interpreter",
     async (T) => {
       const mod = await hostModule(outs.get(GROUPED.export)!, GROUPED.export);
       const traced = await traceExample(GROUPED);
@@ -439,7 +439,7 @@ globalThis.runJob = async (job) => {
   const device = await adapter.requestDevice();
   return runHarness({ create, readBuffer }, device, job);
 };`,
-        resolveDir: scratch,
+        resolveDir: out,
         loader: "ts",
       },
       bundle: true,
