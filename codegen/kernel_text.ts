@@ -3,28 +3,8 @@
  * `store y[gid] = exp(load x[gid]: f32): f32`. Not a renderer: no target
  * syntax, no guarantee it parses as anything.
  */
+import { INFIX } from "./emit/c_style";
 import type { Expr, Stmt } from "./kernel_ir";
-
-const INFIX: Readonly<Record<string, string>> = {
-  add: "+",
-  sub: "-",
-  mul: "*",
-  div: "/",
-  rem: "%",
-  eq: "==",
-  ne: "!=",
-  lt: "<",
-  le: "<=",
-  gt: ">",
-  ge: ">=",
-  and: "&&",
-  or: "||",
-  bitAnd: "&",
-  bitOr: "|",
-  bitXor: "^",
-  shl: "<<",
-  shr: ">>",
-};
 
 /** One expression as text. @example exprToText(add(x, c(1, "i32"))) // "(x + 1)" */
 export function exprToText(e: Expr): string {

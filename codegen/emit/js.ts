@@ -16,6 +16,7 @@
  */
 import { analyzeRanges, type KernelRanges } from "../analysis/ranges";
 import type { BinaryOp, Builtin, Expr, Intrinsic, Kernel, ScalarType, Stmt, UnaryOp } from "../kernel_ir";
+import { CStyleWriter, wordSet, type StmtOf } from "./c_style";
 import { registerEmitter, type Emitter } from "./emitter";
 
 /** Whether rendered code is an integer literal other than zero. */
@@ -26,66 +27,10 @@ function nonzeroLiteral(code: string): boolean {
 
 type Rendered = string;
 
-const RESERVED = new Set([
-  "break",
-  "case",
-  "catch",
-  "class",
-  "const",
-  "continue",
-  "debugger",
-  "default",
-  "delete",
-  "do",
-  "else",
-  "enum",
-  "export",
-  "extends",
-  "false",
-  "finally",
-  "for",
-  "function",
-  "if",
-  "import",
-  "in",
-  "instanceof",
-  "new",
-  "null",
-  "return",
-  "super",
-  "switch",
-  "this",
-  "throw",
-  "true",
-  "try",
-  "typeof",
-  "var",
-  "void",
-  "while",
-  "with",
-  "yield",
-  "let",
-  "static",
-  "implements",
-  "interface",
-  "package",
-  "private",
-  "protected",
-  "public",
-  "await",
-  "arguments",
-  "eval",
-  "undefined",
-  "NaN",
-  "Infinity",
-  "Math",
-]);
-
-/** A JS identifier for an IR name (IR names are identifiers; reserved words get a suffix). */
-function id(name: string): string {
-  if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name)) throw new Error(`JS emitter: "${name}" is not a valid identifier`);
-  return RESERVED.has(name) || name.startsWith("mf_") ? `${name}_` : name;
-}
+const JS_RESERVED = wordSet(`
+  break case catch class const continue debugger default delete do else enum export extends false finally for function
+  if import in instanceof new null return super switch this throw true try typeof var void while with yield let static
+  implements interface package private protected public await arguments eval undefined NaN Infinity Math`);
 
 const sizeId = (name: string) => `mf_d_${name}`;
 
@@ -156,15 +101,21 @@ function literal(x: number): Rendered {
   return x < 0 || Object.is(x, -0) ? `(${Object.is(x, -0) ? "-0" : String(x)})` : String(x);
 }
 
-class JsWriter {
+class JsWriter extends CStyleWriter {
+  readonly language = "JS";
   readonly helpers = new Set<string>();
-  /** Types of the kernel's variables (assignments round to them). */
-  private readonly varTypes = new Map<string, ScalarType>();
+  protected readonly barrier: string;
+  protected readonly earlyReturn: string;
   constructor(
     private readonly kernel: Kernel,
     private readonly generator: boolean,
     private readonly ranges: KernelRanges,
-  ) {}
+  ) {
+    super(JS_RESERVED);
+    // Threads run one at a time: a barrier is a generator's yield (or nothing), a return ends the thread.
+    this.barrier = generator ? "yield" : "/* barrier: no-op with one thread at a time */";
+    this.earlyReturn = generator ? "return" : "continue mf_thread";
+  }
 
   /** Index math that may pass 2^31, with plain numbers (exact below 2^53); `undefined` for other ops. */
   wideBinary(op: BinaryOp, a: Rendered, b: Rendered): Rendered | undefined {
@@ -330,15 +281,15 @@ class JsWriter {
           ? `(${Object.is(e.value, -0) ? "-0" : String(e.value)})`
           : String(e.value);
       case "var":
-        return id(e.name);
+        return this.ident(e.name);
       case "size":
         return sizeId(e.name);
       case "builtin":
         return this.builtin(e.name);
       case "load":
-        return `${id(e.buffer)}[${this.expr(e.index)}]`;
+        return `${this.ident(e.buffer)}[${this.expr(e.index)}]`;
       case "sharedLoad":
-        return `${id(e.array)}[${this.expr(e.index)}]`;
+        return `${this.ident(e.array)}[${this.expr(e.index)}]`;
       case "unary":
         if (e.op === "neg" && e.type === "i32" && this.ranges.mayExceedI32(e)) return `(-${this.expr(e.arg)})`;
         return this.unary(e.op, this.expr(e.arg), e.type);
@@ -366,57 +317,27 @@ class JsWriter {
     return t === "i32" && this.ranges.varMayExceedI32(name) ? code : coerce(e, code, t);
   }
 
-  stmts(ss: readonly Stmt[], pad: string, out: string[]): void {
-    for (const s of ss) this.stmt(s, pad, out);
+  protected condition(e: Expr): string {
+    return this.expr(e);
   }
 
-  stmt(s: Stmt, pad: string, out: string[]): void {
-    switch (s.kind) {
-      case "let":
-        this.varTypes.set(s.name, s.type);
-        out.push(`${pad}${s.mutable ? "let" : "const"} ${id(s.name)} = ${this.bind(s.name, s.init, s.type)};`);
-        return;
-      case "assign":
-        out.push(`${pad}${id(s.name)} = ${this.bind(s.name, s.value, this.varTypes.get(s.name) ?? "f64")};`);
-        return;
-      case "store":
-        out.push(`${pad}${id(s.buffer)}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
-        return;
-      case "sharedStore":
-        out.push(`${pad}${id(s.array)}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
-        return;
-      case "atomicAdd":
-        // One thread at a time on the CPU: a plain read-modify-write is atomic.
-        out.push(`${pad}${id(s.buffer)}[${this.expr(s.index)}] += ${this.expr(s.value)};`);
-        return;
-      case "if":
-        out.push(`${pad}if (${this.expr(s.cond)}) {`);
-        this.stmts(s.then, pad + "  ", out);
-        if (s.else?.length) {
-          out.push(`${pad}} else {`);
-          this.stmts(s.else, pad + "  ", out);
-        }
-        out.push(`${pad}}`);
-        return;
-      case "for": {
-        const v = id(s.var);
-        out.push(
-          `${pad}for (let ${v} = ${this.expr(s.start)}; ${v} < ${this.expr(s.end)}; ${v} += ${s.step ? this.expr(s.step) : "1"}) {`,
-        );
-        this.stmts(s.body, pad + "  ", out);
-        out.push(`${pad}}`);
-        return;
-      }
-      case "barrier":
-        out.push(`${pad}${this.generator ? "yield;" : "/* barrier: no-op with one thread at a time */"}`);
-        return;
-      case "return":
-        out.push(`${pad}${this.generator ? "return;" : "continue mf_thread;"}`);
-        return;
-      case "comment":
-        for (const line of s.text.split("\n")) out.push(`${pad}// ${line}`);
-        return;
-    }
+  protected declare(s: StmtOf<"let">): string {
+    return `${s.mutable ? "let" : "const"} ${this.ident(s.name)} = ${this.bind(s.name, s.init, s.type)}`;
+  }
+
+  protected assign(s: StmtOf<"assign">): string {
+    return `${this.ident(s.name)} = ${this.bind(s.name, s.value, s.value.type)}`;
+  }
+
+  protected bufferWrite(s: StmtOf<"store" | "sharedStore" | "atomicAdd">): string {
+    const target = `${this.ident(s.kind === "sharedStore" ? s.array : s.buffer)}[${this.expr(s.index)}]`;
+    // One thread at a time on the CPU: a plain read-modify-write is atomic.
+    return `${target} ${s.kind === "atomicAdd" ? "+=" : "="} ${this.expr(s.value)}`;
+  }
+
+  protected loopHeader(s: StmtOf<"for">): string {
+    const v = this.ident(s.var);
+    return `let ${v} = ${this.expr(s.start)}; ${v} < ${this.expr(s.end)}; ${v} += ${s.step ? this.expr(s.step) : "1"}`;
   }
 }
 
@@ -445,15 +366,15 @@ const TYPED: Record<ScalarType, string> = {
 export function renderJs(kernel: Kernel): string {
   const generator = hasBarrier(kernel.body);
   const w = new JsWriter(kernel, generator, analyzeRanges(kernel));
-  const body: string[] = [];
-  w.stmts(kernel.body, generator ? "      " : "    ", body);
+  const body = w.lines(kernel.body, generator ? 3 : 2);
   const wg = kernel.workgroupSize;
   const lines: string[] = [];
-  lines.push(`(function ${id(kernel.name)}(mf_buffers, mf_sizes, mf_numGroups, mf_first, mf_last) {`);
+  lines.push(`(function ${w.ident(kernel.name)}(mf_buffers, mf_sizes, mf_numGroups, mf_first, mf_last) {`);
   if (kernel.comment) for (const l of kernel.comment.split("\n")) lines.push(`  // ${l}`);
   lines.push(`  "use strict";`);
   lines.push(`  const mf_lo = mf_first ?? 0, mf_hi = mf_last ?? mf_numGroups;`);
-  if (kernel.params.length) lines.push(`  const [${kernel.params.map((p) => id(p.name)).join(", ")}] = mf_buffers;`);
+  if (kernel.params.length)
+    lines.push(`  const [${kernel.params.map((p) => w.ident(p.name)).join(", ")}] = mf_buffers;`);
   kernel.sizes.forEach((s, i) => lines.push(`  const ${sizeId(s)} = mf_sizes[${i}];`));
   for (const h of w.helpers) lines.push(...JS_HELPERS[h]!.split("\n").map((l) => `  ${l}`));
   if (!generator) {
@@ -464,7 +385,7 @@ export function renderJs(kernel: Kernel): string {
     lines.push("  }");
   } else {
     lines.push(`  for (let mf_group = mf_lo; mf_group < mf_hi; mf_group++) {`);
-    for (const s of kernel.shared) lines.push(`    const ${id(s.name)} = new ${TYPED[s.type]}(${s.length});`);
+    for (const s of kernel.shared) lines.push(`    const ${w.ident(s.name)} = new ${TYPED[s.type]}(${s.length});`);
     lines.push(`    const mf_threads = [];`);
     lines.push(`    for (let mf_l = 0; mf_l < ${wg}; mf_l++) mf_threads.push((function* (mf_lid) {`);
     lines.push(`      const mf_gid = mf_group * ${wg} + mf_lid;`);

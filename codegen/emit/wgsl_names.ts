@@ -1,17 +1,15 @@
 /**
- * WGSL identifiers for kernel-IR names. Kernel IR names come from lowering
- * (Program variable names, loop counters); WGSL rejects its keywords and
- * reserved words as identifiers, and identifiers starting with `__`. Every
- * name the emitter itself introduces starts with `mf_`, so user names with
- * that prefix are renamed too.
+ * WGSL's reserved words, for the shared identifier sanitiser (`identifier` in
+ * c_style.ts). Kernel IR names come from lowering (Program variable names, loop
+ * counters); WGSL rejects its keywords and reserved words as identifiers.
  */
+import { identifier, wordSet } from "./c_style";
 
 // WGSL keywords, reserved words, and the predeclared names the emitted code relies on
 // (WGSL spec sections 15.1-15.2; type and builtin-function names shadowed by a
 // local would break the code that follows it).
-const RESERVED = new Set(
-  (
-    "alias break case const const_assert continue continuing default diagnostic discard else enable false fn for if let loop " +
+export const WGSL_RESERVED = wordSet(
+  "alias break case const const_assert continue continuing default diagnostic discard else enable false fn for if let loop " +
     "override requires return struct switch true var while " +
     "NULL Self abstract active alignas alignof as asm asm_fragment async attribute auto await become binding_array cast catch " +
     "class co_await co_return co_yield coherent column_major common compile compile_fragment concept const_cast consteval " +
@@ -27,20 +25,13 @@ const RESERVED = new Set(
     "bool f16 f32 i32 u32 vec2 vec3 vec4 array atomic ptr sampler texture_2d " +
     "abs acos all any asin atan atan2 bitcast ceil clamp cos cosh exp exp2 floor fma fract inverseSqrt log log2 max min mix " +
     "pow round select sign sin sinh sqrt step tan tanh trunc atomicAdd atomicLoad atomicStore workgroupBarrier storageBarrier " +
-    "main"
-  ).split(" "),
+    "main",
 );
 
 /**
- * A valid, readable WGSL identifier for a kernel-IR name: characters outside
- * `[A-Za-z0-9_]` become `_`, and names WGSL reserves (or that would collide
- * with the emitter's own `mf_` names) get a trailing `_`.
+ * A valid, readable WGSL identifier for a kernel-IR name (see `identifier`).
  * @example wgslIdent("x.grad") === "x_grad"; wgslIdent("filter") === "filter_"
  */
 export function wgslIdent(name: string): string {
-  let id = name.replace(/[^A-Za-z0-9_]/g, "_");
-  if (id === "" || /^[0-9]/.test(id)) id = "v" + id;
-  if (id.startsWith("__")) id = "v" + id;
-  if (id === "_" || RESERVED.has(id) || id.startsWith("mf_")) id += "_";
-  return id;
+  return identifier(name, WGSL_RESERVED);
 }

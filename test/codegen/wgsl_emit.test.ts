@@ -8,11 +8,14 @@
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { bin, builtin, c, load, un, v, type Kernel, type Stmt } from "../../codegen/kernel_ir";
+import { bin, builtin, c, cast, load, size, un, v, type Kernel, type Stmt } from "../../codegen/kernel_ir";
 import { getEmitter } from "../../codegen/emit/emitter";
 import { emitWgsl, wgslLayout, WgslEmitError } from "../../codegen/emit/wgsl";
 import { wgslIdent } from "../../codegen/emit/wgsl_names";
 import { foldGrid } from "../../backends/webgpu/launch";
+import { prepareKernel, type KernelRewrite } from "../../codegen/emit/prepare";
+import { boolStorageAsU32 } from "../../codegen/emit/wgsl_rewrites";
+import { exprToText } from "../../codegen/kernel_text";
 
 const kernel = (body: Stmt[], extra: Partial<Kernel> = {}): Kernel => ({
   name: "k",
@@ -103,8 +106,8 @@ describe("WGSL emitter", () => {
   it("integer division guards zero divisors unless the divisor is a nonzero literal", () => {
     const src = emitWgsl(
       kernel([
-        { kind: "let", name: "a", type: "i32", init: bin("div", builtin("localLinear"), c(16), "i32") },
-        { kind: "let", name: "b", type: "i32", init: bin("div", builtin("localLinear"), v("a"), "i32") },
+        { kind: "let", name: "a", type: "i32", init: bin("div", cast(builtin("localLinear"), "i32"), c(16), "i32") },
+        { kind: "let", name: "b", type: "i32", init: bin("div", cast(builtin("localLinear"), "i32"), v("a"), "i32") },
       ]),
     );
     expect(src).toContain("let a: i32 = (mf_local / 16i);");
@@ -112,7 +115,10 @@ describe("WGSL emitter", () => {
   });
 
   it("routes every access of a split param through chunk accessors", () => {
-    const k = kernel([storeY(load("x", bin("sub", v("n"), builtin("globalLinear"), "i32"), "f32"))]);
+    const k = kernel([
+      { kind: "let", name: "n", type: "i32", init: size("T") },
+      storeY(load("x", bin("sub", v("n"), cast(builtin("globalLinear"), "i32"), "i32"), "f32")),
+    ]);
     const src = emitWgsl(k, {
       splits: { x: { chunks: 3, chunkElements: 1000 }, y: { chunks: 2, chunkElements: 1000 } },
     });
@@ -175,7 +181,7 @@ describe("WGSL emitter", () => {
     expect(src).toContain("var<storage, read> h: array<f16>;");
   });
 
-  it("fails at compile time, naming the kernel, for f64 and for unknown buffers, sizes and variables", () => {
+  it("fails at compile time, naming the kernel, for f64 and (through the verifier) unknown buffers, sizes and variables", () => {
     expect(() =>
       emitWgsl(kernel([storeY(un("exp", c(1, "f64"), "f64"))], { name: "k_exp", comment: "%2 = exp %1" })),
     ).toThrow(
@@ -183,15 +189,17 @@ describe("WGSL emitter", () => {
         'wgsl: kernel "k_exp" (%2 = exp %1): uses f64, which WGSL does not have; run f64 programs on the "cpu" or "interp" backend, or cast to f32 first',
       ),
     );
-    expect(() => emitWgsl(kernel([storeY(load("nope", c(0), "f32"))]))).toThrow(/buffer "nope", which is not a param/);
+    expect(() => emitWgsl(kernel([storeY(load("nope", c(0), "f32"))]))).toThrow(
+      /kernel "k".*loads from "nope", which is not a param/,
+    );
     expect(() => emitWgsl(kernel([storeY({ kind: "size", name: "D", type: "i32" })]))).toThrow(
-      /size "D", which is not in its sizes \(T\)/,
+      /kernel "k".*reads size "D", which is not in the kernel's sizes/,
     );
     expect(() => emitWgsl(kernel([{ kind: "assign", name: "q", value: c(1) }]))).toThrow(
       /assigns to "q", which is not declared/,
     );
     expect(() => emitWgsl(kernel([{ kind: "store", buffer: "x", index: c(0), value: c(1, "f32") }]))).toThrow(
-      /stores to "x", which is declared read-only/,
+      /kernel "k".*writes "x", which is declared read-only/,
     );
   });
 });
@@ -211,5 +219,40 @@ describe("launch folding", () => {
     );
     expect(foldGrid(70001, 65535)).toEqual([35001, 2, 1]);
     expect(() => foldGrid(8 ** 3 + 1, 8)).toThrow(/exceed/);
+  });
+});
+
+describe("WGSL fix-ups as kernel-IR rewrites", () => {
+  const halfK = (op: "sin" | "exp") =>
+    kernel([storeY(un(op, load("h", c(0), "f16"), "f16"))], {
+      params: [
+        { name: "h", type: "f16", access: "read" },
+        { name: "y", type: "f16", access: "readWrite" },
+      ],
+    });
+
+  it("stores bool params as u32: loads compare with 0, stores select 1 or 0, and the result verifies", () => {
+    const k = kernel(
+      [{ kind: "store", buffer: "b", index: c(0), value: bin("ne", load("b", c(1), "bool"), c(1, "bool"), "bool") }],
+      {
+        params: [{ name: "b", type: "bool", access: "readWrite" }],
+      },
+    );
+    const out = prepareKernel(k, [boolStorageAsU32]);
+    expect(out.params).toEqual([{ name: "b", type: "u32", access: "readWrite" }]);
+    expect(exprToText((out.body[0] as Extract<Stmt, { kind: "store" }>).value)).toBe(
+      "select(((b[1] != 0) != 1), 1, 0)",
+    );
+    expect(emitWgsl(k)).toContain("b[0i] = select(0u, 1u, ((b[1i] != 0u) != true));");
+  });
+
+  it("computes f16 sin/cos in f32 (the prelude's accurate ones) and leaves other f16 math alone", () => {
+    expect(emitWgsl(halfK("sin"))).toContain("y[mf_global] = f16(mf_sin(f32(h[0i])));");
+    expect(emitWgsl(halfK("exp"))).toContain("y[mf_global] = mf_exp_f16(h[0i]);");
+  });
+
+  it("verifies what the rewrites produce (a rewrite that breaks typing is caught, naming the kernel)", () => {
+    const broken: KernelRewrite = (k) => ({ ...k, params: k.params.map((p) => ({ ...p, type: "i32" as const })) });
+    expect(() => prepareKernel(halfK("exp"), [broken])).toThrow(/kernel "k".*loads a f16 from "h" of i32/);
   });
 });

@@ -46,7 +46,7 @@ function perElement(
     shared: [],
     workgroupSize,
     body: [
-      { kind: "let", name: "i", type: "i32", init: builtin("globalLinear") },
+      { kind: "let", name: "i", type: "i32", init: cast(builtin("globalLinear"), "i32") },
       { kind: "if", cond: bin("lt", i, size(count), "bool"), then: body },
     ],
   };
@@ -219,7 +219,7 @@ export const groupIds: Kernel = {
       kind: "store",
       buffer: "out",
       index: builtin("groupLinear"),
-      value: bin("sub", builtin("numGroupsLinear"), builtin("groupLinear"), "i32"),
+      value: bin("sub", cast(builtin("numGroupsLinear"), "i32"), cast(builtin("groupLinear"), "i32"), "i32"),
     },
   ],
 };

@@ -1,0 +1,41 @@
+/**
+ * WGSL's fix-ups as kernel-IR rewrites (tinygrad's `wgsl_matcher`), run before
+ * the final verify and the renderer, so the renderer itself is a table:
+ * - bool buffers are stored as u32 (bool is not host-shareable in WGSL): loads
+ *   compare with 0, stores select 1 or 0;
+ * - what WGSL computes badly or not at all in a type goes through f32: f16
+ *   sin/cos (the prelude's f32-accurate ones), integer pow.
+ * The kernel the bundle keeps is not rewritten; only the rendered one is.
+ */
+import { c, cast, mapBody, select, un, type Expr, type Kernel } from "../kernel_ir";
+import { ne } from "../lower/ir_ops";
+import type { KernelRewrite } from "./prepare";
+
+/** bool params become u32 params holding 0 or 1. */
+export const boolStorageAsU32: KernelRewrite = (kernel) => {
+  const bools = new Set(kernel.params.filter((p) => p.type === "bool").map((p) => p.name));
+  if (bools.size === 0) return kernel;
+  const asU32 = (e: Expr): Expr =>
+    e.kind === "load" && bools.has(e.buffer) ? ne({ ...e, type: "u32" }, c(0, "u32")) : e;
+  const body = mapBody(kernel.body, asU32, (s) =>
+    s.kind === "store" && bools.has(s.buffer)
+      ? [{ ...s, value: select(s.value, c(1, "u32"), c(0, "u32"), "u32") }]
+      : [s],
+  );
+  return { ...kernel, params: kernel.params.map((p) => (bools.has(p.name) ? { ...p, type: "u32" } : p)), body };
+};
+
+/** f16 sin/cos and integer pow compute in f32 and convert back. */
+export const viaF32: KernelRewrite = (kernel) => {
+  const widen = (e: Expr): Expr => {
+    if (e.kind === "unary" && (e.op === "sin" || e.op === "cos") && e.type === "f16")
+      return cast(un(e.op, cast(e.arg, "f32"), "f32"), "f16");
+    if (e.kind === "binary" && e.op === "pow" && (e.type === "i32" || e.type === "u32"))
+      return cast({ ...e, lhs: cast(e.lhs, "f32"), rhs: cast(e.rhs, "f32"), type: "f32" }, e.type);
+    return e;
+  };
+  return { ...kernel, body: mapBody(kernel.body, widen) };
+};
+
+/** The WGSL renderer's rewrites, in order. */
+export const WGSL_REWRITES: readonly KernelRewrite[] = [boolStorageAsU32, viaF32];
