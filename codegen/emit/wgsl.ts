@@ -18,7 +18,6 @@ import {
   type Expr,
   type Kernel,
   type ScalarType,
-  type Stmt,
   type UnaryOp,
 } from "../kernel_ir";
 import { CStyleWriter, claimNames, floatLiteral, i32Literal, INFIX, type FloatSpelling, type StmtOf } from "./c_style";

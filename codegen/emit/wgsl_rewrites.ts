@@ -7,7 +7,7 @@
  *   sin/cos (the prelude's f32-accurate ones), integer pow.
  * The kernel the bundle keeps is not rewritten; only the rendered one is.
  */
-import { c, cast, mapBody, select, un, type Expr, type Kernel } from "../kernel_ir";
+import { c, cast, mapBody, select, un, type Expr } from "../kernel_ir";
 import { ne } from "../lower/ir_ops";
 import type { KernelRewrite } from "./prepare";
 

@@ -3,7 +3,8 @@
  * in a few kinds, and the kind is also what the fusion pass reads:
  * - `expr`: an elementwise / indexing expression, evaluated per output element
  *   at an index (fusable into any consumer's kernel; `movement` ones only remap
- *   indices and are cheap enough to recompute in every consumer);
+ *   indices and are cheap enough to recompute in every consumer). Its `indexMap`
+ *   tells fusion where it reads each input, given where its output is read;
  * - `reduce`: a reduction over axes (its own row kernel, with prologue and epilogue fused);
  * - `matmul`: a contraction (a tiled kernel, epilogue fused);
  * - `op`: a primitive with its own kernel(s) (scans, sorts, scatters, grouped GEMMs);
@@ -12,6 +13,7 @@
  */
 import type { Eqn } from "../../dsl/program";
 import type { Primitive } from "../../dsl/primitives/params";
+import { sameShape } from "../../dsl/shape";
 import type { Expr } from "../kernel_ir";
 import type { OpLowering } from "./op_context";
 import type { ValueLowerer } from "./values";
@@ -19,8 +21,41 @@ import type { ValueLowerer } from "./values";
 /** Computes the value of `eqn.out` at a multi-index, reading operands through `values`. */
 export type ExprLowering<P extends Primitive> = (values: ValueLowerer, eqn: Eqn<P>, idx: readonly Expr[]) => Expr;
 
+/**
+ * Where each index of a value read by a kernel comes from: an axis of the
+ * kernel's domain, the literal 0, or unknown (`null`: computed, e.g. a gather's
+ * data-dependent index or a reshape's div/mod). Fusion compares these maps to
+ * decide whether a producer can be computed where a consumer reads it.
+ */
+export type IndexComp = number | "zero" | null;
+export type IndexMap = readonly IndexComp[];
+
+/** The map of input `pos` of `eqn`, given the map its output is read with. */
+export type IndexMapRule<P extends Primitive> = (eqn: Eqn<P>, pos: number, out: IndexMap) => IndexMap;
+
+/** Nothing is known about the indices (every component unknown). */
+export const opaqueMap = (rank: number): IndexMap => new Array<IndexComp>(rank).fill(null);
+
+/** Elementwise: an input of the output's shape is read at the output's index. */
+export const elementwiseMap: IndexMapRule<Primitive> = (eqn, pos, out) => {
+  const x = eqn.inputs[pos]!;
+  return sameShape(x.shape, eqn.out.shape) ? out : opaqueMap(x.shape.length);
+};
+
+/** Reads its inputs at unknown indices (pads, concats, gathers, hashes of the flat index). */
+export const opaqueInputs: IndexMapRule<Primitive> = (eqn, pos) => opaqueMap(eqn.inputs[pos]!.shape.length);
+
 export type LoweringRule<P extends Primitive> =
-  | { readonly kind: "expr"; readonly movement: boolean; readonly expr: ExprLowering<P> }
+  | {
+      readonly kind: "expr";
+      readonly expr: ExprLowering<P>;
+      /**
+       * Only remaps indices (cheap: recomputed in every consuming kernel); `indexed`:
+       * through data-dependent indices (take, gather), recomputed only where one kernel reads it.
+       */
+      readonly movement: false | "static" | "indexed";
+      readonly indexMap: IndexMapRule<P>;
+    }
   | { readonly kind: "reduce" }
   | { readonly kind: "matmul" }
   | {

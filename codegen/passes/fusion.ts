@@ -19,7 +19,7 @@
  */
 import type { Eqn, Program, Var } from "../../dsl/program";
 import { sameShape, type Dim, type Shape } from "../../dsl/shape";
-import type { LoweringTable } from "../lower/rule";
+import { opaqueMap, type IndexMap, type IndexMapRule, type LoweringTable } from "../lower/rule";
 
 export type GroupKind = "elementwise" | "reduce" | "matmul" | "op";
 
@@ -60,9 +60,6 @@ export interface FusionOptions {
   readonly maxBuffers?: number;
 }
 
-/** Where an index of a variable comes from: an axis of the group's domain, the literal 0, or unknown. */
-type Comp = number | "zero" | null;
-type IndexMap = readonly Comp[];
 type Region = "main" | "operand";
 
 interface Placement {
@@ -70,45 +67,14 @@ interface Placement {
   region: Region;
 }
 
-/** Movement ops that read data-dependent indices. */
-const INDEXED: ReadonlySet<string> = new Set(["take", "gather"]);
-
 const identity = (rank: number): number[] => Array.from({ length: rank }, (_, i) => i);
-const opaque = (rank: number): IndexMap => new Array<Comp>(rank).fill(null);
 
-/** The index map of input `pos` of `eqn`, given the map of its output. */
+/** The index map of input `pos` of `eqn`, given the map of its output: the lowering rule knows it. */
 function inputMap(eqn: Eqn, pos: number, out: IndexMap, table: LoweringTable): IndexMap {
-  const x = eqn.inputs[pos]!;
-  const rank = x.shape.length;
-  switch (eqn.prim) {
-    case "broadcastTo": {
-      const off = eqn.out.shape.length - rank;
-      return x.shape.map((d, k) => (d === 1 && eqn.out.shape[k + off] !== 1 ? "zero" : out[k + off]!));
-    }
-    case "reshape": {
-      const xs = x.shape.filter((d) => d !== 1);
-      const ys = eqn.out.shape.map((d, i) => [d, i] as const).filter(([d]) => d !== 1);
-      if (xs.length !== ys.length || xs.some((d, i) => d !== ys[i]![0])) return opaque(rank);
-      let j = 0;
-      return x.shape.map((d) => (d === 1 ? "zero" : out[ys[j++]![1]]!));
-    }
-    case "transpose": {
-      const perm = (eqn as Eqn<"transpose">).params.perm;
-      const m = new Array<Comp>(rank);
-      perm.forEach((p, k) => (m[p] = out[k]!));
-      return m;
-    }
-    case "slice":
-      return (eqn as Eqn<"slice">).params.starts.every((s) => s === 0) ? out : opaque(rank);
-    default: {
-      const rule = table[eqn.prim];
-      const sameShapeElementwise =
-        rule.kind === "expr" &&
-        sameShape(x.shape, eqn.out.shape) &&
-        !["take", "gather", "concat", "pad", "randomBits"].includes(eqn.prim);
-      return sameShapeElementwise ? out : opaque(rank);
-    }
-  }
+  const rule = table[eqn.prim];
+  return rule.kind === "expr"
+    ? (rule.indexMap as IndexMapRule<typeof eqn.prim>)(eqn, pos, out)
+    : opaqueMap(eqn.inputs[pos]!.shape.length);
 }
 
 function sameMap(m: IndexMap, want: readonly number[], domain: Shape): boolean {
@@ -171,7 +137,7 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
       if (g.mains.includes(eqn)) {
         if (g.kind === "reduce") maps.push(identity(v.shape.length));
         else {
-          maps.push(opaque(v.shape.length));
+          maps.push(opaqueMap(v.shape.length));
           if (!inlineOperand(g, eqn, pos)) region = "operand";
         }
         continue;
@@ -195,7 +161,7 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
     if (rule.kind === "expr") {
       // Index remaps are recomputed in every consumer; gathers only when one kernel reads them
       // (a gather read by several GEMMs is cheaper written once than re-gathered in each inner loop).
-      const duplicable = rule.movement && !(INDEXED.has(e.prim) && consumerGroups.length > 1);
+      const duplicable = rule.movement && !(rule.movement === "indexed" && consumerGroups.length > 1);
       if (fuseOn && duplicable && !isOut && consumerGroups.every((g) => fitsWith(g, e, false))) {
         for (const g of consumerGroups) {
           const r = readsIn(g, v);

@@ -99,6 +99,25 @@ describe("kernel counts", () => {
     );
   });
 
+  it("fusion follows the lowering rules' index maps (a matmul read through a transpose round trip keeps its epilogue)", () => {
+    const p = trace(
+      (x: Tensor, w: Tensor) => ops.tanh(ops.transpose(ops.transpose(ops.matmul(x, w)))),
+      spec([6, 4]),
+      spec([4, 5]),
+    );
+    // Without the graph passes the two transposes stay; their composed index map is the identity.
+    const plan = fuse(p, LOWERINGS);
+    expect(plan.groups.map((g) => g.kind)).toEqual(["matmul"]);
+    const opaqueTranspose = {
+      ...LOWERINGS,
+      transpose: {
+        ...LOWERINGS.transpose,
+        indexMap: (_e: unknown, _pos: number, out: readonly unknown[]) => out.map(() => null),
+      },
+    } as typeof LOWERINGS;
+    expect(fuse(p, opaqueTranspose).groups.map((g) => g.kind)).toEqual(["matmul", "elementwise"]);
+  });
+
   it("the fused kernels compute what the interpreter does", async () => {
     const rng = mulberry32(3);
     const p = trace(

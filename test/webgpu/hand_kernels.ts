@@ -78,8 +78,8 @@ export const rowSum: Kernel = {
   shared: [{ name: "acc", type: "f32", length: 64 }],
   workgroupSize: 64,
   body: [
-    { kind: "let", name: "row", type: "i32", init: builtin("groupLinear") },
-    { kind: "let", name: "lane", type: "i32", init: builtin("localLinear") },
+    { kind: "let", name: "row", type: "i32", init: cast(builtin("groupLinear"), "i32") },
+    { kind: "let", name: "lane", type: "i32", init: cast(builtin("localLinear"), "i32") },
     { kind: "let", name: "s", type: "f32", init: c(0, "f32"), mutable: true },
     {
       kind: "for",
