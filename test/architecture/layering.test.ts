@@ -80,12 +80,20 @@ describe("layering", () => {
 });
 
 describe("targets are described by capabilities", () => {
+  // A comparison with a target name (either side), or a switch case on one.
+  const NAME_CHECK =
+    /(===|!==)\s*"(js|wgsl|cuda|wasm)"|"(js|wgsl|cuda|wasm)"\s*(===|!==)|case\s+"(js|wgsl|cuda|wasm)"\s*:/;
+
   it("codegen compares no target names outside the emitters and the capability table", () => {
     const offenders = [...graph.keys()]
       .filter((f) => f.startsWith("codegen/") && !f.startsWith("codegen/emit/") && f !== "codegen/targets.ts")
-      .filter((f) =>
-        /(===|!==)\s*"(js|wgsl|cuda|wasm)"|"(js|wgsl|cuda|wasm)"\s*(===|!==)/.test(readFileSync(root + f, "utf8")),
-      );
+      .filter((f) => NAME_CHECK.test(readFileSync(root + f, "utf8")));
     expect(offenders).toEqual([]);
+  });
+
+  it("the name check sees comparisons and switch cases (the checker itself)", () => {
+    for (const bad of ['if (target === "js")', 'gpu = "wgsl" !== shape', 'case "cuda":'])
+      expect(NAME_CHECK.test(bad)).toBe(true);
+    expect(NAME_CHECK.test('scheduleFor("wgsl")')).toBe(false);
   });
 });
