@@ -16,8 +16,16 @@ export {
 } from "./backends/registry";
 export * as moe from "./moe/index";
 import "./backends/cpu";
+export { cpuMemoryStats, setCpuMemoryBudget, clearCpuMemory, type CpuMemoryStats } from "./backends/cpu/index";
 // The webgpu backend registers itself; `await initWebGPU()` once before using it (device creation is async).
-export { initWebGPU, releaseWebGPU, type WebGPUInitOptions } from "./backends/webgpu/index";
+export {
+  initWebGPU,
+  releaseWebGPU,
+  webgpuMemoryStats,
+  setWebGPUMemoryBudget,
+  type WebGPUInitOptions,
+  type WebGPUMemoryStats,
+} from "./backends/webgpu/index";
 // The cuda backend is Node-only (it runs nvcc): `import "moeforge/cuda"` (cuda.ts) registers it.
 // Code generation: compile a Program to kernels (WGSL, CUDA, JS) with every emitter registered.
 export { compile, CompileError, type CompileOptions, type KernelBundle } from "./codegen/index";

@@ -64,11 +64,11 @@ export const PEERS: Record<string, PeerBench> = {
     const { forward, forwardBackward } = await benchMoeWebGPU(BENCH_MOE, { reps });
     row(
       `MoE fwd (${forward.device})`,
-      `${ms(forward.runMs)}  [codegen ${ms(forward.codegenMs)}, pipelines ${ms(forward.pipelineMs)}]`,
+      `${ms(forward.runMs)}  [host ${ms(forward.hostMs)}/call, codegen ${ms(forward.codegenMs)}, pipelines ${ms(forward.pipelineMs)}]`,
     );
     row(
       "MoE fwd+bwd",
-      `${ms(forwardBackward.runMs)}  [codegen ${ms(forwardBackward.codegenMs)}, pipelines ${ms(forwardBackward.pipelineMs)}]`,
+      `${ms(forwardBackward.runMs)}  [host ${ms(forwardBackward.hostMs)}/call, codegen ${ms(forwardBackward.codegenMs)}, pipelines ${ms(forwardBackward.pipelineMs)}]`,
     );
     const gpu = await kernelTimeMoeWebGPU(BENCH_MOE, reps);
     if (gpu)

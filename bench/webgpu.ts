@@ -7,7 +7,8 @@
  * (`compile(..., { target: "wgsl" })`) and the device's shader compilation.
  *
  * Run times are medians over `reps` calls on inputs already on the device,
- * each measured from the call to `queue.onSubmittedWorkDone()` (no readback).
+ * each measured from the call to `queue.onSubmittedWorkDone()` (no readback);
+ * host times are the synchronous part of a call (what the caller waits for).
  * On a machine without a GPU this is Dawn on SwiftShader (2 CPU cores here):
  * the numbers say the path works end to end, not how fast a GPU is.
  *
@@ -18,7 +19,7 @@
 import { ones, ops, random, trace, type Program, type Tensor } from "../index";
 import { initWebGPU, type WebGPUContext } from "../backends/webgpu/device";
 import { profileOnWebGPU, runOnWebGPU, webgpuExecutable } from "../backends/webgpu/backend";
-import type { LaunchTime } from "../backends/webgpu/executor";
+import { executorCounters, type LaunchTime } from "../backends/webgpu/executor";
 import { BENCH_MOE, moeInputs, moePrograms, type MoeConfig } from "./moe_layer";
 
 /** One benchmark's timings on WebGPU. */
@@ -34,6 +35,13 @@ export interface WebGPUTiming {
   readonly pipelineMs: number;
   /** Median time per call, submit to idle queue. */
   readonly runMs: number;
+  /**
+   * Median host time per call: the synchronous part (planning, bind groups, encoding, submit), which a
+   * caller pays before the device starts; the device works while the caller goes on.
+   */
+  readonly hostMs: number;
+  /** Bind groups created per steady-state call (cached per bundle: 0 when outputs are disposed). */
+  readonly bindGroupsPerCall: number;
   readonly reps: number;
   readonly kernels: number;
   readonly launches: number;
@@ -76,22 +84,32 @@ export async function timeProgramOnWebGPU(
   await exe.warm();
   const pipelineMs = performance.now() - t;
   const onDevice = toDevice(ctx, inputs);
+  const hostTimes: number[] = [];
   const call = async () => {
     const start = performance.now();
-    runOnWebGPU(ctx, program, onDevice);
+    const outs = runOnWebGPU(ctx, program, onDevice);
+    hostTimes.push(performance.now() - start);
     await ctx.device.queue.onSubmittedWorkDone();
-    return performance.now() - start;
+    const took = performance.now() - start;
+    for (const t of outs) t.dispose(); // a steady loop: the next call gets the same buffers and bind groups
+    return took;
   };
   await call();
+  hostTimes.length = 0;
+  const groupsBefore = executorCounters.bindGroups;
   const times: number[] = [];
   for (let i = 0; i < reps; i++) times.push(await call());
   const runMs = median(times);
+  const hostMs = median(hostTimes);
+  const bindGroupsPerCall = (executorCounters.bindGroups - groupsBefore) / reps;
   return {
     name,
     device: ctx.adapterName,
     codegenMs,
     pipelineMs,
     runMs,
+    hostMs,
+    bindGroupsPerCall,
     reps,
     kernels: exe.bundle.kernels.length,
     launches: exe.bundle.schedule.length,

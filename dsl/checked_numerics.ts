@@ -191,6 +191,9 @@ class CheckedDeviceValue implements DeviceValue {
     await this.check();
     return this.wrapped.read();
   }
+  dispose(): void {
+    this.wrapped.dispose?.();
+  }
 }
 
 /**

@@ -72,6 +72,8 @@ export interface DeviceValue {
   read(): Promise<NDArray>;
   /** The backend's own value, when this one wraps it (checked numerics checks before reading). */
   readonly wrapped?: DeviceValue;
+  /** Frees the device memory now (idempotent); reading afterwards is an error. */
+  dispose?(): void;
 }
 
 /** @internal What a tensor is: a host value, a device value, or a variable of a trace in progress. */
@@ -87,7 +89,8 @@ export type Operand<S extends Shape = Shape, D extends DType = DType> = Tensor<S
  * An n-dimensional array with a static shape type `S` and element type `D`.
  * Tensors are immutable values. Outside a trace they hold data (eager mode on
  * the interpreter); inside `trace`/`grad`/`jit` they stand for program variables.
- * Memory is garbage-collected like any JS value: there is no `dispose()` to call.
+ * Memory is garbage-collected like any JS value: `dispose()` (or `using`) only
+ * frees a device tensor's memory early, for those who want to.
  *
  * @example
  * const x = tensor([[1, 2], [3, 4]]);        // Tensor<Shape, "f32">
@@ -152,6 +155,27 @@ export class Tensor<out S extends Shape = Shape, out D extends DType = DType> {
     if (this._node.kind === "device")
       return (await this._node.value.read()).data.slice() as AnyTypedArray as TypedArrayFor<D>;
     return this.dataSync();
+  }
+
+  /**
+   * Frees a device tensor's memory now (e.g. a WebGPU buffer goes back to the
+   * pool) instead of when the tensor is garbage-collected; the tensor cannot be
+   * read afterwards. Optional: memory comes back on its own. Useful in a loop
+   * that never awaits, or to keep the peak low; a no-op for host tensors.
+   * `using` calls it when the scope ends.
+   * @example
+   * for (const batch of batches) {
+   *   using logits = model(batch);          // freed at the end of each iteration
+   *   total += (await logits.data())[0];
+   * }
+   */
+  dispose(): void {
+    if (this._node.kind === "device") this._node.value.dispose?.();
+  }
+
+  /** `using t = f(x)`: `dispose()` when the scope ends. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   /** Whether the value lives on an accelerator (read it with `await data()`). */

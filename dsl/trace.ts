@@ -259,8 +259,12 @@ export function traceFlat(
   fn: (...inputs: Tensor[]) => readonly Tensor[],
   avals: readonly Aval[],
 ): { program: Program; captures: Tensor[] } {
+  // Only shapes and dtypes go into the closure: every equation keeps its call-site stack (CallSite),
+  // whose frames keep their closures' variables alive, so closing over the arguments (often tensors
+  // with data) would keep them alive as long as the program (a jit caches one per shape).
+  const abstract: Aval[] = avals.map((a) => ({ shape: a.shape, dtype: a.dtype }));
   return withNewTrace((b) => {
-    const ins = avals.map((a) => b.addInput(a));
+    const ins = abstract.map((a) => b.addInput(a));
     const outs = fn(...ins);
     return b.finish(outs);
   });

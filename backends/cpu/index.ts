@@ -5,5 +5,6 @@ import { cpuBackend } from "./backend";
 registerBackend(cpuBackend);
 
 export { cpuBackend, cpuBundle } from "./backend";
-export { runBundle } from "./runtime";
+export { runBundle, cpuMemoryStats, setCpuMemoryBudget, clearCpuMemory } from "./runtime";
+export type { CpuMemoryStats } from "./memory";
 export { cpuTarget, type CpuTarget, type CpuTargetChoice } from "./target";

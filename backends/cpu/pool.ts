@@ -10,11 +10,21 @@
  * memory; workgroups of a launch are independent (kernels never communicate
  * across workgroups), so any split is correct.
  *
+ * Memory: a worker's copy of a SharedArrayBuffer keeps the memory alive until
+ * the worker's own garbage collector runs, and an idle worker allocates too
+ * little to ever run it; so the pool can tell its workers to collect
+ * (`collect()`, called by the arena cache after it drops blocks, see
+ * arenas.ts). Compiled JS kernels are cached per worker by source, least
+ * recently used first out past KERNEL_CACHE_BYTES of source; wasm instances per
+ * arena block, dropped when the block's arena is evicted (`forget`), since an
+ * instance keeps its memory alive.
+ *
  * Node only (worker_threads); elsewhere, or with MOEFORGE_CPU_THREADS=1, the
  * cpu backend runs on the calling thread alone.
  */
 import type { AnyTypedArray } from "../../dsl/dtype";
 import { hostImportsSource } from "../../codegen/emit/wasm/imports";
+import { COLLECTOR_SOURCE, GC_FLAG_LOCK } from "../gc";
 
 type WorkerThreads = typeof import("node:worker_threads");
 
@@ -27,16 +37,24 @@ export interface LaunchTask {
   readonly chunk: number;
   /**
    * A wasm kernel (then `source` and `buffers` are unused): each thread runs its
-   * own instance (cached under `key`) over the one shared memory, called as
-   * `kernel(...args, first, last)`.
+   * own instance over the one shared memory (cached by the arena's block and
+   * the module's uid), called as `kernel(...args, first, last)`.
    */
   readonly wasm?: {
     readonly module: WebAssembly.Module;
     readonly memory: WebAssembly.Memory;
-    readonly key: string;
+    readonly block: number;
+    readonly uid: number;
     readonly args: readonly number[];
   };
+  /** Run the worker's garbage collector after the launch (frees buffers the caller has dropped). */
+  readonly collect?: boolean;
+  /** Blocks whose arenas were evicted: the worker drops its wasm instances over them first. */
+  readonly forget?: readonly number[];
 }
+
+/** Bytes of kernel source a worker keeps compiled (least recently used out first). */
+const KERNEL_CACHE_BYTES = 16 * 2 ** 20;
 
 const IDLE = 0;
 const BUSY = 1;
@@ -47,38 +65,67 @@ const EXITED = 3;
 /** The worker's program: wait for a slice, run it (compiling each kernel source or wasm instance once), report. */
 const WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require("node:worker_threads");
-const { port, status, next, index } = workerData;
+const { port, status, next, index, gcLock } = workerData;
 // However this thread ends, tell a caller that may be waiting on it.
 process.on("exit", () => {
   Atomics.store(status, index, ${EXITED});
   Atomics.notify(status, index);
 });
+// This isolate's garbage collector (see backends/gc.ts).
+const collect = ${COLLECTOR_SOURCE}(gcLock);
+// Compiled kernels by source, least recently used first.
 const kernels = new Map();
 // Host functions wasm kernels import (codegen/emit/wasm/imports.ts).
 const HOST = ${hostImportsSource()};
+let kernelBytes = 0;
+function kernel(source) {
+  let fn = kernels.get(source);
+  if (fn) {
+    kernels.delete(source);
+  } else {
+    fn = new Function("return " + source)();
+    kernelBytes += source.length;
+    for (const [old] of kernels) {
+      if (kernelBytes <= ${KERNEL_CACHE_BYTES}) break;
+      kernels.delete(old);
+      kernelBytes -= old.length;
+    }
+  }
+  kernels.set(source, fn);
+  return fn;
+}
+// Wasm kernel instances by arena block, then module uid (dropped with the arena: task.forget).
+const instances = new Map();
+function instance(w) {
+  let byUid = instances.get(w.block);
+  if (!byUid) instances.set(w.block, (byUid = new Map()));
+  let fn = byUid.get(w.uid);
+  if (!fn) {
+    fn = new WebAssembly.Instance(w.module, { mf: { memory: w.memory, ...HOST } }).exports.kernel;
+    byUid.set(w.uid, fn);
+  }
+  return fn;
+}
 for (;;) {
   // Sleep until the caller marks this worker BUSY (after posting a task); a
   // FAILED status stays until the caller has read the error and reset it.
   // (A caller only posts to a worker that has not EXITED.)
   for (let s = Atomics.load(status, index); s !== ${BUSY}; s = Atomics.load(status, index)) Atomics.wait(status, index, s);
-  const task = receiveMessageOnPort(port).message;
+  let task = receiveMessageOnPort(port).message;
   try {
-    const w = task.wasm;
-    const key = w ? w.key : task.source;
-    let fn = kernels.get(key);
-    if (!fn) {
-      if (kernels.size > 512) kernels.clear();
-      fn = w
-        ? new WebAssembly.Instance(w.module, { mf: { memory: w.memory, ...HOST } }).exports.kernel
-        : new Function("return " + task.source)();
-      kernels.set(key, fn);
-    }
+    for (const block of task.forget ?? []) instances.delete(block);
+    let w = task.wasm;
+    const fn = task.numGroups <= 0 ? undefined : w ? instance(w) : kernel(task.source);
     for (;;) {
       const first = Atomics.add(next, 0, task.chunk);
       if (first >= task.numGroups) break;
       const last = Math.min(first + task.chunk, task.numGroups);
       if (w) fn(...w.args, first, last);
       else fn(task.buffers, task.sizes, task.numGroups, first, last);
+    }
+    if (task.collect) {
+      task = w = undefined;
+      if (collect) collect();
     }
     Atomics.store(status, index, ${IDLE});
   } catch (e) {
@@ -99,6 +146,8 @@ export class WorkerPool {
   private readonly status: Int32Array;
   /** Set once a worker thread has ended: the pool runs nothing more (`workerPool()` makes a new one). */
   closed = false;
+  /** Blocks to forget, sent with the next task (see `forget`). */
+  private forgotten: number[] = [];
   /** The next unclaimed workgroup of the launch in flight. */
   private readonly next: Int32Array;
 
@@ -112,7 +161,7 @@ export class WorkerPool {
       const { port1, port2 } = new wt.MessageChannel();
       const worker = new wt.Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { port: port2, status: this.status, next: this.next, index },
+        workerData: { port: port2, status: this.status, next: this.next, index, gcLock: GC_FLAG_LOCK },
         transferList: [port2],
       });
       worker.unref();
@@ -135,6 +184,10 @@ export class WorkerPool {
     }
     Atomics.store(this.next, 0, 0);
     const started: number[] = [];
+    if (this.forgotten.length) {
+      task = { ...task, forget: this.forgotten };
+      this.forgotten = [];
+    }
     for (let w = 0; w < this.workers.length; w++) {
       this.workers[w]!.port.postMessage(task);
       Atomics.store(this.status, w, BUSY);
@@ -168,6 +221,16 @@ export class WorkerPool {
     }
     if (exited) this.close(); // the live workers are idle now
     if (error) throw error;
+  }
+
+  /** Makes every worker run its garbage collector (after the caller dropped shared buffers), and waits for it. */
+  collect(): void {
+    this.run({ source: "", buffers: [], sizes: [], numGroups: 0, chunk: 1, collect: true }, () => {});
+  }
+
+  /** Blocks whose arenas were evicted: sent with the next task, so workers drop their wasm instances over them. */
+  forget(block: number): void {
+    this.forgotten.push(block);
   }
 
   /** Ends every worker thread; the pool runs nothing more. */

@@ -1,57 +1,39 @@
 /**
  * Runs a wasm-target KernelBundle: the bundle's buffers for the bound dims
- * live in one WebAssembly.Memory (an arena, shared when threads are available,
- * kept for the next run with the same dims); wasm kernels get buffers as byte
- * offsets into it, JS-rendered kernels (barrier kernels) get typed-array views
- * of the same bytes, so both kinds mix in one schedule. Launches with enough
- * work are split by workgroups across the worker pool, every thread running
- * its own instance of the kernel over the one shared memory.
+ * live in one WebAssembly.Memory (an arena from the cpu backend's arena cache,
+ * arenas.ts: shared when the kernels are built for threads, kept for the next
+ * run with the same dims under the cache's byte budget); wasm kernels get
+ * buffers as byte offsets into it, JS-rendered kernels (barrier kernels, index
+ * math past 2^31) get typed-array views of the same bytes, so both kinds mix
+ * in one schedule. Launches with enough work are split by workgroups across
+ * the worker pool, every thread running its own instance of the kernel over
+ * the one shared memory (instances are per arena, dropped with it).
  */
 import type { AnyTypedArray } from "../../dsl/dtype";
-import { evalSize, type Kernel, type KernelBundle, type Launch, type ScalarType } from "../../codegen/kernel_ir";
+import { evalSize, type Kernel, type KernelBundle, type Launch } from "../../codegen/kernel_ir";
 import { MAX_I32_ELEMENTS, bindBufferSizes } from "../../codegen/bind_sizes";
-import { decodeWasmSource } from "../../codegen/emit/wasm/emitter";
+import { decodeWasmSource, wasmMemoryKind } from "../../codegen/emit/wasm/emitter";
 import { hostImportsSource } from "../../codegen/emit/wasm/imports";
-import { ELEMENT_BYTES } from "../../codegen/emit/wasm/kernel";
+import { arenaFor } from "./arenas";
+import { chunkSize, copyInputs, copyOutputs, raiseIndexCheck, worthSplitting, type KernelFn } from "./host_arrays";
+import type { Arena } from "./memory";
 import { workerPool } from "./pool";
-import {
-  allocFor,
-  chunkSize,
-  copyInputs,
-  copyOutputs,
-  raiseIndexCheck,
-  worthSplitting,
-  type KernelFn,
-} from "./runtime";
 
 type WasmKernelFn = (...args: number[]) => void;
 
 interface PreparedKernel {
   readonly kernel: Kernel & { readonly source: string };
-  /** The compiled module (wasm kernels), or the JS function (barrier kernels). */
+  /** The compiled module (wasm kernels), or the JS function (JS-rendered kernels). */
   readonly module?: WebAssembly.Module;
   readonly js?: KernelFn;
   /** Unique per compiled module: names its instances in worker threads. */
   readonly uid: number;
 }
 
-interface Arena {
-  readonly memory: WebAssembly.Memory;
-  readonly id: number;
-  readonly offsets: Map<string, number>;
-  readonly views: Map<string, AnyTypedArray>;
-  /** This thread's instances of the bundle's kernels over this memory. */
-  readonly instances: Map<string, WasmKernelFn>;
-}
-
-interface Prepared {
-  readonly kernels: Map<string, PreparedKernel>;
-  readonly arenas: Map<string, Arena>;
-}
-
-const prepared = new WeakMap<KernelBundle, Prepared>();
+const prepared = new WeakMap<KernelBundle, Map<string, PreparedKernel>>();
+/** This thread's instances of the kernels over each arena's memory (they go with the arena). */
+const instances = new WeakMap<Arena, Map<number, WasmKernelFn>>();
 let nextUid = 1;
-let nextMemoryId = 1;
 let hostImports: Record<string, unknown> | undefined;
 
 /** The host functions kernels import (imports.ts), built once from their sources. */
@@ -59,58 +41,30 @@ function host(): Record<string, unknown> {
   return (hostImports ??= new Function(`return ${hostImportsSource()}`)() as Record<string, unknown>);
 }
 
-function prepare(bundle: KernelBundle): Prepared {
+function prepare(bundle: KernelBundle): Map<string, PreparedKernel> {
   let p = prepared.get(bundle);
   if (!p) {
-    p = { kernels: new Map(), arenas: new Map() };
+    p = new Map();
     for (const k of bundle.kernels) {
       const bytes = decodeWasmSource(k.source);
       const entry: PreparedKernel = bytes
         ? { kernel: k, module: new WebAssembly.Module(bytes), uid: nextUid++ }
         : { kernel: k, js: new Function(`return ${k.source}`)() as KernelFn, uid: nextUid++ };
-      p.kernels.set(k.name, entry);
+      p.set(k.name, entry);
     }
     prepared.set(bundle, p);
   }
   return p;
 }
 
-/** Buffers start on 16-byte boundaries (v128 loads). */
-const align16 = (n: number) => Math.ceil(n / 16) * 16;
-
-function viewOf(t: ScalarType, buffer: ArrayBufferLike, byteOffset: number, length: number): AnyTypedArray {
-  const ctor = allocFor(t, 0).constructor as new (b: ArrayBufferLike, o: number, n: number) => AnyTypedArray;
-  return new ctor(buffer, byteOffset, length);
-}
-
-function makeArena(bundle: KernelBundle, dims: ReadonlyMap<string, number>, shared: boolean): Arena {
-  const offsets = new Map<string, number>();
-  // The JS target's bind-time check: every buffer under 2^31 elements (32-bit index math).
-  const lengths = bindBufferSizes(bundle, dims, MAX_I32_ELEMENTS, "cpu runtime (wasm)");
-  let bytes = 16; // offset 0 stays unused
-  for (const b of bundle.buffers) {
-    const n = lengths.get(b.name)!;
-    offsets.set(b.name, bytes);
-    bytes += align16(n * ELEMENT_BYTES[b.type]);
-  }
-  if (bytes > 2 ** 32) throw new RangeError(`cpu backend (wasm): the bundle needs ${bytes} bytes, over wasm32's 4 GiB`);
-  const pages = Math.max(1, Math.ceil(bytes / 65536));
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
-  const views = new Map<string, AnyTypedArray>();
-  for (const b of bundle.buffers) {
-    const v = viewOf(b.type, memory.buffer, offsets.get(b.name)!, lengths.get(b.name)!);
-    if (b.init) v.set(b.init);
-    views.set(b.name, v);
-  }
-  return { memory, id: nextMemoryId++, offsets, views, instances: new Map() };
-}
-
 function instance(arena: Arena, k: PreparedKernel): WasmKernelFn {
-  let fn = arena.instances.get(k.kernel.name);
+  let byUid = instances.get(arena);
+  if (!byUid) instances.set(arena, (byUid = new Map()));
+  let fn = byUid.get(k.uid);
   if (!fn) {
-    const inst = new WebAssembly.Instance(k.module!, { mf: { memory: arena.memory, ...host() } });
+    const inst = new WebAssembly.Instance(k.module!, { mf: { memory: arena.block.memory!, ...host() } });
     fn = inst.exports.kernel as WasmKernelFn;
-    arena.instances.set(k.kernel.name, fn);
+    byUid.set(k.uid, fn);
   }
   return fn;
 }
@@ -126,22 +80,20 @@ export function runWasmBundle(
   observe?: (launch: Launch, kernel: Kernel, ms: number) => void,
 ): AnyTypedArray[] {
   const p = prepare(bundle);
-  if (inputs.length !== bundle.inputs.length)
-    throw new Error(`cpu runtime: expected ${bundle.inputs.length} inputs, got ${inputs.length}`);
-  const pool = workerPool();
-  const key = [...dims].map(([k, v]) => `${k}=${v}`).join(",");
-  let arena = p.arenas.get(key);
-  if (!arena) {
-    arena = makeArena(bundle, dims, pool !== null);
-    if (p.arenas.size > 4) p.arenas.clear();
-    p.arenas.set(key, arena);
-  }
+  // The kernels' memory import is shared exactly when they were built for threads; the pool may still be off.
+  const shared = wasmMemoryKind().shared;
+  const pool = shared ? workerPool() : null;
+  const arena = arenaFor(bundle, dims, shared ? "wasm-shared" : "wasm", () => {
+    // The JS target's bind-time check: every buffer under 2^31 elements (32-bit index math).
+    const lengths = bindBufferSizes(bundle, dims, MAX_I32_ELEMENTS, "cpu runtime (wasm)");
+    return bundle.buffers.map((b) => ({ name: b.name, type: b.type, length: lengths.get(b.name)!, init: b.init }));
+  });
   const views = arena.views;
   copyInputs(bundle, inputs, views);
   for (const launch of bundle.schedule) {
     const groups = evalSize(launch.grid, dims);
     if (groups <= 0) continue;
-    const k = p.kernels.get(launch.kernel)!;
+    const k = p.get(launch.kernel)!;
     const kernel = k.kernel;
     const sizes = kernel.sizes.map((s) => evalSize(s, dims));
     const split = pool !== null && worthSplitting(kernel, groups);
@@ -168,7 +120,7 @@ export function runWasmBundle(
           sizes: [],
           numGroups: groups,
           chunk: chunkSize(groups, pool.size + 1),
-          wasm: { module: k.module!, memory: arena.memory, key: `${arena.id}/${k.uid}`, args },
+          wasm: { module: k.module!, memory: arena.block.memory!, block: arena.block.id, uid: k.uid, args },
         };
         pool.run(task, (first, last) => fn(...args, first, last));
       } else fn(...args, 0, groups);

@@ -91,7 +91,7 @@ function submitOnWebGPU(
         );
       if (dev.isReleased)
         throw new Error(
-          `webgpu backend: input ${i} (${t.dtype}${shapeToString(t.shape)}) was released with releaseWebGPU()`,
+          `webgpu backend: input ${i} (${t.dtype}${shapeToString(t.shape)}) was released (dispose() or releaseWebGPU())`,
         );
       return dev.array;
     }
@@ -119,7 +119,8 @@ function submitOnWebGPU(
     if (!value) {
       // Fresh outputs and uploaded inputs returned as outputs are owned by the new value; constants are not.
       const owned = sub.owned[i] || uploaded.has(a);
-      value = new WebGPUValue(ctx, a, v.dtype, resolveShape(v.shape, dims), sub.done, owned ? rt.pool : undefined);
+      const shape = resolveShape(v.shape, dims);
+      value = new WebGPUValue(ctx, a, v.dtype, shape, sub.done, owned ? rt.pool : undefined, sub.pace);
       values.set(a, value);
       uploaded.delete(a);
     }

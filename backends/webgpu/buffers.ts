@@ -1,11 +1,13 @@
 /**
  * Device memory for the WebGPU backend: logical buffers made of one or more
  * GPUBuffers ("chunks", see `WgslSplit`), a pool that recycles GPUBuffers by
- * size, and host <-> device conversion of element types (bool is stored as
+ * size class under a byte budget, and host <-> device conversion of element types (bool is stored as
  * u32, f16 as 16-bit halves, f64 does not exist on WebGPU).
  */
 import type { ScalarType } from "../../codegen/kernel_ir";
 import { fromHalfBits, toHalfBits } from "../../dsl/half"; // IEEE binary16 bits: the same host conversion as the CUDA target
+import { collectGarbage } from "../gc";
+import { sizeClass } from "../size_class";
 import type { WebGPUContext } from "./device";
 
 // GPUBufferUsage / GPUMapMode values from the WebGPU spec (the Node package does not define the globals).
@@ -27,39 +29,88 @@ export function chunkElementsFor(ctx: WebGPUContext, type: ScalarType): number {
   return Math.floor(ctx.maxBindingBytes / elementBytes(type));
 }
 
-/** Rounded allocation size: multiples of 256 bytes (at least 16) so buffers are reusable across near sizes. */
-function allocBytes(bytes: number): number {
-  return Math.max(16, Math.ceil(bytes / 256) * 256);
+/** Smallest pooled buffer (bytes). */
+const MIN_BUFFER = 256;
+
+/** Bytes allocated for a request: its size class, or a multiple of 256 where the class would pass the binding limit. */
+function allocBytes(bytes: number, maxBinding: number): number {
+  const cls = sizeClass(bytes, MIN_BUFFER);
+  return cls <= maxBinding ? cls : Math.max(16, Math.ceil(bytes / 256) * 256);
+}
+
+/** What a buffer pool holds (see `webgpuMemoryStats`). */
+export interface WebGPUMemoryStats {
+  /** Bytes of buffers handed out and not yet returned: live tensors, constants, buffers of runs in flight. */
+  readonly liveBytes: number;
+  /** Bytes of returned buffers kept for reuse. */
+  readonly freeBytes: number;
+  /**
+   * Target for liveBytes + freeBytes: past it free buffers are destroyed (down to an eighth of the budget)
+   * and, when liveBytes alone pass it, a garbage collection is asked for.
+   */
+  readonly budgetBytes: number;
+  /** Buffers the pool created and destroyed so far. */
+  readonly created: number;
+  readonly destroyed: number;
+  /** Garbage collections the pool asked for because liveBytes passed the budget. */
+  readonly collections: number;
 }
 
 /**
- * GPUBuffers recycled by rounded size. Buffers of finished launches go back
- * here instead of being destroyed, since creating buffers is slow; the pool
- * destroys what exceeds `maxFreeBytes`.
+ * GPUBuffers recycled by size class. Buffers of dead tensors and finished
+ * launches come back here instead of being destroyed (creating buffers is
+ * slow), up to a byte budget for live + free buffers: past it the pool
+ * destroys free buffers, oldest first (keeping an eighth of the budget), and when the live bytes alone pass it
+ * asks the JS engine for a garbage collection (`collectGarbage`), so that
+ * tensors nobody references any more return their buffers (their finalizers
+ * run right after) instead of waiting for a collection the small JS heap
+ * would not need for a long time. The budget is a target, not a cap: live
+ * buffers are never taken away.
  */
 export class BufferPool {
+  /** Free buffers by usage and size, oldest first; a Map in insertion order. */
   private readonly free = new Map<string, GPUBuffer[]>();
+  private liveBytes = 0;
   private freeBytes = 0;
+  private created = 0;
+  private destroyed = 0;
+  private collections = 0;
+  /** Bytes created since the last collection asked for (rate limit: one per budget/4 of new buffers). */
+  private sinceCollection = 0;
+
   constructor(
     private readonly device: GPUDevice,
-    private readonly maxFreeBytes = 512 * 2 ** 20,
+    public budgetBytes = 1024 * 2 ** 20,
+    /** Asks for a garbage collection; returns whether one ran. */
+    private readonly collect: () => boolean = collectGarbage,
   ) {}
 
   /** A buffer of at least `bytes` bytes with exactly `usage` (storage + copies by default). */
   acquire(bytes: number, usage: number = STORAGE_USAGE): GPUBuffer {
-    const size = allocBytes(bytes);
+    const size = allocBytes(bytes, this.device.limits.maxStorageBufferBindingSize);
     const hit = this.free.get(`${usage}:${size}`)?.pop();
     if (hit) {
       this.freeBytes -= size;
+      this.liveBytes += size;
       return hit;
     }
-    return this.device.createBuffer({ size, usage });
+    this.trim(size);
+    if (this.liveBytes + size > this.budgetBytes && this.sinceCollection >= this.budgetBytes / 4) {
+      this.sinceCollection = 0;
+      if (this.collect()) this.collections++;
+    }
+    const buffer = this.device.createBuffer({ size, usage });
+    this.created++;
+    this.sinceCollection += size;
+    this.liveBytes += size;
+    return buffer;
   }
 
   /** Takes a buffer back for reuse (work already submitted with it runs first: queue order). */
   release(buffer: GPUBuffer): void {
-    if (this.freeBytes + buffer.size > this.maxFreeBytes) {
-      buffer.destroy();
+    this.liveBytes -= buffer.size;
+    if (this.freeBytes + buffer.size > this.freeAllowance(0)) {
+      this.destroy(buffer);
       return;
     }
     const key = `${buffer.usage}:${buffer.size}`;
@@ -69,9 +120,46 @@ export class BufferPool {
     this.freeBytes += buffer.size;
   }
 
+  /** Destroys every free buffer (live ones stay). */
+  clear(): void {
+    this.trim(Infinity);
+  }
+
   /** Bytes held for reuse (for tests and diagnostics). */
   get heldBytes(): number {
     return this.freeBytes;
+  }
+
+  stats(): WebGPUMemoryStats {
+    const { liveBytes, freeBytes, budgetBytes, created, destroyed, collections } = this;
+    return { liveBytes, freeBytes, budgetBytes, created, destroyed, collections };
+  }
+
+  /**
+   * Free bytes the pool may keep with `extra` more live: what the budget leaves, but at least an eighth of
+   * it, so that when live bytes are at the budget (e.g. garbage waiting for its collection) a buffer freed
+   * with `dispose()` still serves the next call instead of being destroyed and created again.
+   */
+  private freeAllowance(extra: number): number {
+    return Math.max(this.budgetBytes - this.liveBytes - extra, this.budgetBytes / 8);
+  }
+
+  /** Destroys free buffers, oldest size first, until `extra` more live bytes leave them within their allowance. */
+  private trim(extra: number): void {
+    for (const [key, list] of this.free) {
+      while (list.length && this.freeBytes > this.freeAllowance(extra)) {
+        const b = list.shift()!;
+        this.freeBytes -= b.size;
+        this.destroy(b);
+      }
+      if (!list.length) this.free.delete(key);
+      if (this.freeBytes <= this.freeAllowance(extra)) return;
+    }
+  }
+
+  private destroy(buffer: GPUBuffer): void {
+    buffer.destroy();
+    this.destroyed++;
   }
 }
 

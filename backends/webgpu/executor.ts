@@ -14,6 +14,7 @@ import { emitWgsl, wgslLayout, type WgslEmitOptions, type WgslSplit } from "../.
 import { USAGE, allocArray, releaseArray, uploadArray, type BufferPool, type DeviceArray } from "./buffers";
 import type { WebGPUContext } from "./device";
 import { checkIndexRange, foldGrid } from "./launch";
+import { RunTimeEstimate, SubmissionPace } from "./pacing";
 import type { PipelineCache } from "./pipelines";
 
 export interface RunOptions {
@@ -35,18 +36,64 @@ export interface Submission {
   readonly owned: readonly boolean[];
   /** Resolves when the device accepted the work; rejects with the validation/compile/out-of-memory error otherwise. */
   readonly done: Promise<void>;
+  /** Waits on the submission's work through this (sleeping first, see pacing.ts). */
+  readonly pace: SubmissionPace;
   /** Per-launch GPU times, when `timeLaunches` was asked for. */
   readonly launchTimes?: Promise<LaunchTime[]>;
 }
 
 type BundleKernel = Kernel & { readonly source: string };
 
+/** Device memory an executable keeps across runs; freed by `dispose()` or when the executable is garbage-collected. */
+interface Resident {
+  readonly pool: BufferPool;
+  readonly consts: Map<string, DeviceArray>;
+  uniform?: { buffer: GPUBuffer; last: Int32Array<ArrayBuffer> };
+  /**
+   * Intermediate buffers (neither inputs nor outputs) for the dims of the last run: reused by the next run
+   * (the queue runs submissions in order, so its writes follow this run's reads), which keeps the bind
+   * groups of launches over them and the weights valid across calls.
+   */
+  temps?: { key: string; arrays: Map<string, DeviceArray> };
+  /** Bind groups by launch and bound buffers, least recently used first. */
+  readonly bindGroups: Map<string, GPUBindGroup>;
+}
+
+function freeTemps(r: Resident): void {
+  for (const a of r.temps?.arrays.values() ?? []) releaseArray(r.pool, a);
+  r.temps = undefined;
+}
+
+function freeResident(r: Resident): void {
+  for (const a of r.consts.values()) releaseArray(r.pool, a);
+  r.consts.clear();
+  freeTemps(r);
+  r.bindGroups.clear();
+  r.uniform?.buffer.destroy();
+  r.uniform = undefined;
+}
+
+/** Identities of GPUBuffers, for bind-group cache keys. */
+const bufferIds = new WeakMap<GPUBuffer, number>();
+let nextBufferId = 0;
+function bufferId(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
+  return id;
+}
+
+/** Counts of what runs created, for tests and the benchmark (a steady-state call creates no bind groups). */
+export const executorCounters = { bindGroups: 0, bindGroupHits: 0 };
+
+const executableGone = new FinalizationRegistry<Resident>(freeResident);
+
 /** A compiled bundle bound to a device: run it as often as needed with different inputs and dims. */
 export class WebGPUExecutable {
   private readonly kernels = new Map<string, BundleKernel>();
-  private readonly consts = new Map<string, DeviceArray>();
+  private readonly resident: Resident;
   private readonly splitSources = new Map<string, string>();
-  private uniform?: { buffer: GPUBuffer; last: Int32Array<ArrayBuffer> };
+  /** How long a run of this bundle takes on the device (reads sleep for most of it before polling). */
+  private readonly runTime = new RunTimeEstimate();
 
   constructor(
     private readonly ctx: WebGPUContext,
@@ -58,6 +105,8 @@ export class WebGPUExecutable {
       throw new Error(
         `webgpu backend: a bundle compiled for "${bundle.target}" cannot run on WebGPU; compile with target "wgsl"`,
       );
+    this.resident = { pool, consts: new Map(), bindGroups: new Map() };
+    executableGone.register(this, this.resident, this);
     for (const k of bundle.kernels) this.kernels.set(k.name, k);
     for (const l of bundle.schedule) {
       if (!this.kernels.has(l.kernel))
@@ -72,7 +121,7 @@ export class WebGPUExecutable {
   }
 
   private constArray(d: BufferDecl, length: number): DeviceArray {
-    const hit = this.consts.get(d.name);
+    const hit = this.resident.consts.get(d.name);
     if (hit && hit.length === length) return hit;
     const a = allocArray(this.ctx, this.pool, d.type, length);
     const init = d.init ?? [];
@@ -81,7 +130,8 @@ export class WebGPUExecutable {
         `webgpu backend: constant buffer "${d.name}" has ${init.length} initial values for ${length} elements`,
       );
     uploadArray(this.ctx, a, init);
-    this.consts.set(d.name, a);
+    if (hit) releaseArray(this.pool, hit);
+    this.resident.consts.set(d.name, a);
     return a;
   }
 
@@ -114,6 +164,8 @@ export class WebGPUExecutable {
       throw new Error(`webgpu backend: the bundle takes ${bundle.inputs.length} inputs, got ${inputs.length}`);
     const lengths = bindBufferSizes(bundle, dims, MAX_I32_ELEMENTS, "webgpu backend");
     const arrays = new Map<string, DeviceArray>();
+    const outputNames = new Set(bundle.outputs);
+    const dimsKey = [...dims].map(([k, v]) => `${k}=${v}`).join(",");
     const fresh: DeviceArray[] = [];
     const external = new Set<DeviceArray>();
     bundle.inputs.forEach((name, i) => {
@@ -138,6 +190,9 @@ export class WebGPUExecutable {
         external.add(a);
       } else if (d.role === "input") {
         throw new Error(`webgpu backend: input buffer "${name}" is not among the bundle's inputs`);
+      } else if (!outputNames.has(name) && !d.init) {
+        a = this.temporary(d, length, dimsKey);
+        external.add(a);
       } else {
         a = allocArray(ctx, this.pool, d.type, length);
         if (d.init) uploadArray(ctx, a, d.init); // e.g. outputs the compiler folded to constants
@@ -219,7 +274,7 @@ export class WebGPUExecutable {
         resource: { buffer: uniform, offset: i * stride, size: Math.ceil((p.uniforms.length * 4) / 16) * 16 },
       });
       pass!.setPipeline(p.pipe.pipeline);
-      pass!.setBindGroup(0, device.createBindGroup({ layout: p.pipe.bindGroupLayout, entries }));
+      pass!.setBindGroup(0, this.bindGroup(i, p.pipe.bindGroupLayout, entries));
       const [x, y, z] = foldGrid(p.groups, ctx.maxWorkgroupsPerDimension);
       pass!.dispatchWorkgroups(x, y, z);
     });
@@ -227,6 +282,7 @@ export class WebGPUExecutable {
     timer?.resolve(encoder);
     const checkFlag = bundle.checks ? copyCheckFlag(device, encoder, arrayOf(bundle.checks.buffer)) : undefined;
     device.queue.submit([encoder.finish()]);
+    const pace = new SubmissionPace(this.runTime);
     const oom = device.popErrorScope();
     const validation = device.popErrorScope();
 
@@ -240,15 +296,50 @@ export class WebGPUExecutable {
         ...(o ? [`out of memory: ${o.message}`] : []),
       ];
       if (problems.length) throw new Error(`webgpu backend: the device rejected the program:\n${problems.join("\n")}`);
-      if (checkFlag) return throwOnFailedCheck(checkFlag, bundle.checks!.messages);
+      if (checkFlag) return pace.poll(() => throwOnFailedCheck(checkFlag, bundle.checks!.messages));
     });
     done.catch(() => undefined); // reported to whoever reads an output; never an unhandled rejection
     const launchTimes = timer?.read(planned.map((p) => (p.groups === 0 ? undefined : p.kernel)));
-    return { outputs, owned: outputs.map((a) => !external.has(a)), done, ...(launchTimes ? { launchTimes } : {}) };
+    return {
+      outputs,
+      owned: outputs.map((a) => !external.has(a)),
+      done,
+      pace,
+      ...(launchTimes ? { launchTimes } : {}),
+    };
+  }
+
+  /** The intermediate buffer `d` for the dims `key`: the last run's when the dims are the same. */
+  private temporary(d: BufferDecl, length: number, key: string): DeviceArray {
+    const r = this.resident;
+    if (r.temps?.key !== key) {
+      freeTemps(r); // queue order: work already submitted with them runs first
+      r.temps = { key, arrays: new Map() };
+    }
+    let a = r.temps.arrays.get(d.name);
+    if (!a) r.temps.arrays.set(d.name, (a = allocArray(this.ctx, this.pool, d.type, length)));
+    return a;
+  }
+
+  /** The bind group of launch `launch` over `entries`, made once per distinct set of buffers. */
+  private bindGroup(launch: number, layout: GPUBindGroupLayout, entries: readonly GPUBindGroupEntry[]): GPUBindGroup {
+    const cache = this.resident.bindGroups;
+    const key = `${launch}|${entries.map((e) => bufferId((e.resource as GPUBufferBinding).buffer)).join(",")}`;
+    let group = cache.get(key);
+    if (group) {
+      cache.delete(key); // refresh its place: the cache drops the least recently used
+      executorCounters.bindGroupHits++;
+    } else {
+      group = this.ctx.device.createBindGroup({ layout, entries });
+      executorCounters.bindGroups++;
+      if (cache.size >= Math.max(64, 4 * this.bundle.schedule.length)) cache.delete(cache.keys().next().value!);
+    }
+    cache.set(key, group);
+    return group;
   }
 
   private uniformBuffer(data: Int32Array<ArrayBuffer>): GPUBuffer {
-    const u = this.uniform;
+    const u = this.resident.uniform;
     if (u && u.last.length === data.length) {
       if (!u.last.every((x, i) => x === data[i])) {
         this.ctx.device.queue.writeBuffer(u.buffer, 0, data);
@@ -262,7 +353,8 @@ export class WebGPUExecutable {
       label: "moeforge sizes",
     });
     this.ctx.device.queue.writeBuffer(buffer, 0, data);
-    this.uniform = { buffer, last: data.slice() };
+    u?.buffer.destroy();
+    this.resident.uniform = { buffer, last: data.slice() };
     return buffer;
   }
 
@@ -277,12 +369,10 @@ export class WebGPUExecutable {
     if (problems.length) throw new Error(problems.join("\n"));
   }
 
-  /** Frees the constants this executable uploaded. */
+  /** Frees the constants this executable uploaded (done by itself when the executable is garbage-collected). */
   dispose(): void {
-    for (const a of this.consts.values()) releaseArray(this.pool, a);
-    this.consts.clear();
-    this.uniform?.buffer.destroy();
-    this.uniform = undefined;
+    executableGone.unregister(this);
+    freeResident(this.resident);
   }
 }
 

@@ -30,6 +30,7 @@ export {
   type WebGPUInitOptions,
 } from "./device";
 export { releaseWebGPU, webgpuValueOf, WebGPUValue } from "./value";
-export { runWgslBundle, runtimeFor, type HostArray } from "./runtime";
+export { runWgslBundle, runtimeFor, webgpuMemoryStats, setWebGPUMemoryBudget, type HostArray } from "./runtime";
+export type { WebGPUMemoryStats } from "./buffers";
 export { wgslCompilationMessages } from "./pipelines";
 export { foldGrid } from "./launch";

@@ -3,8 +3,16 @@
  * run a WGSL `KernelBundle` on host data, without the tensor API.
  */
 import type { KernelBundle, ScalarType } from "../../codegen/kernel_ir";
-import { BufferPool, allocArray, downloadArray, releaseArray, uploadArray, type DeviceArray } from "./buffers";
-import type { WebGPUContext } from "./device";
+import {
+  BufferPool,
+  allocArray,
+  downloadArray,
+  releaseArray,
+  uploadArray,
+  type DeviceArray,
+  type WebGPUMemoryStats,
+} from "./buffers";
+import { requireWebGPU, type WebGPUContext } from "./device";
 import { WebGPUExecutable } from "./executor";
 import { PipelineCache } from "./pipelines";
 
@@ -24,6 +32,31 @@ export function runtimeFor(ctx: WebGPUContext): WebGPURuntime {
     runtimes.set(ctx, r);
   }
   return r;
+}
+
+/**
+ * What the WebGPU buffer pool of a context holds: live bytes (tensors,
+ * constants, runs in flight), free bytes kept for reuse, the budget, and
+ * counts of buffers created and destroyed and of collections asked for.
+ * @example
+ * const { liveBytes, freeBytes } = webgpuMemoryStats();
+ * console.log(`${(liveBytes / 2 ** 20).toFixed(1)} MiB live, ${(freeBytes / 2 ** 20).toFixed(1)} MiB pooled`);
+ */
+export function webgpuMemoryStats(ctx: WebGPUContext = requireWebGPU()): WebGPUMemoryStats {
+  return runtimeFor(ctx).pool.stats();
+}
+
+/**
+ * Sets the byte budget of a context's buffer pool (default 1 GiB): past it,
+ * free buffers are destroyed and, when live bytes alone pass it, a garbage
+ * collection is asked for so that unreachable tensors return their buffers.
+ * Never frees a tensor that is still referenced.
+ * @example setWebGPUMemoryBudget(256 * 2 ** 20);
+ */
+export function setWebGPUMemoryBudget(bytes: number, ctx: WebGPUContext = requireWebGPU()): void {
+  if (!Number.isFinite(bytes) || bytes < 0)
+    throw new RangeError(`setWebGPUMemoryBudget: ${bytes} must be a byte count >= 0`);
+  runtimeFor(ctx).pool.budgetBytes = bytes;
 }
 
 /** Host data for one bundle input. */
@@ -53,7 +86,7 @@ export async function runWgslBundle(
   try {
     const sub = exe.run(dims, uploaded);
     await sub.done;
-    const out = await Promise.all(sub.outputs.map((a) => downloadArray(ctx, a)));
+    const out = await sub.pace.poll(() => Promise.all(sub.outputs.map((a) => downloadArray(ctx, a))));
     new Set(sub.outputs.filter((_, i) => sub.owned[i])).forEach((a) => releaseArray(rt.pool, a));
     return out;
   } finally {

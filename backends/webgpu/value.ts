@@ -1,14 +1,16 @@
 /**
  * Tensors whose values live in WebGPU buffers. The buffer is owned by the
  * value: when the tensor is garbage-collected a FinalizationRegistry returns
- * it to the pool, so users never count references; `releaseWebGPU(t)` frees
- * it earlier when memory is tight.
+ * it to the pool, so users never count references (and the pool asks for a
+ * collection when its live bytes pass the budget, see BufferPool);
+ * `t.dispose()` / `using` (or `releaseWebGPU(t)`) frees it earlier.
  */
 import { NDArray } from "../../dsl/ndarray";
 import type { DType } from "../../dsl/dtype";
 import type { DeviceValue, Tensor } from "../../dsl/tensor";
 import { downloadArray, releaseArray, type BufferPool, type DeviceArray } from "./buffers";
 import type { WebGPUContext } from "./device";
+import type { SubmissionPace } from "./pacing";
 
 interface Held {
   readonly pool: BufferPool;
@@ -33,6 +35,8 @@ export class WebGPUValue implements DeviceValue {
     readonly shape: readonly number[],
     private readonly ready: Promise<void>,
     private readonly owner?: BufferPool,
+    /** The submission that computes the value, to wait on it without starving the device (pacing.ts). */
+    private readonly pace?: SubmissionPace,
   ) {
     if (owner) collector.register(this, { pool: owner, array }, this);
   }
@@ -41,10 +45,12 @@ export class WebGPUValue implements DeviceValue {
   async read(): Promise<NDArray> {
     if (this.released)
       throw new Error(
-        `webgpu backend: this ${this.dtype}[${this.shape.join(",")}] tensor was released with releaseWebGPU(); it has no value any more`,
+        `webgpu backend: this ${this.dtype}[${this.shape.join(",")}] tensor was released (dispose() or releaseWebGPU()); it has no value any more`,
       );
     await this.ready;
-    const data = await downloadArray(this.ctx, this.array);
+    const data = await (this.pace
+      ? this.pace.poll(() => downloadArray(this.ctx, this.array))
+      : downloadArray(this.ctx, this.array));
     return new NDArray(this.dtype, [...this.shape], data as NDArray["data"]);
   }
 
@@ -56,6 +62,11 @@ export class WebGPUValue implements DeviceValue {
       collector.unregister(this);
       releaseArray(this.owner, this.array);
     }
+  }
+
+  /** `Tensor.dispose()` of a webgpu tensor. */
+  dispose(): void {
+    this.release();
   }
 
   get isReleased(): boolean {
@@ -74,7 +85,8 @@ export function webgpuValueOf(t: Tensor): WebGPUValue | undefined {
 
 /**
  * Frees a WebGPU tensor's buffer now instead of when it is garbage-collected
- * (optional: memory is reclaimed automatically). The tensor cannot be read afterwards.
+ * (optional: memory is reclaimed automatically). The tensor cannot be read
+ * afterwards. The same as `t.dispose()`, but an error for a tensor that is not on WebGPU.
  * @example
  * const y = f(x);          // a webgpu tensor
  * console.log(await y.data());

@@ -28,3 +28,51 @@ export function webgpuForTests(): Promise<WebGPUContext | undefined> {
 export function separateWebGPUForTests(options: WebGPUInitOptions): Promise<WebGPUContext | undefined> {
   return acquire(() => createWebGPUContext(options));
 }
+
+/** What a device was asked to create, counted by `countDeviceCalls`. */
+export interface DeviceCounts {
+  /** Bytes of buffers created and not destroyed, and the most there were. */
+  live: number;
+  peak: number;
+  buffers: number;
+  bindGroups: number;
+  pipelines: number;
+  encoders: number;
+}
+
+/**
+ * Counts what `device` creates (buffers with their live bytes, bind groups, pipelines, command encoders)
+ * by wrapping its methods; `restore()` unwraps them.
+ */
+export function countDeviceCalls(device: GPUDevice): { counts: DeviceCounts; restore: () => void } {
+  const counts: DeviceCounts = { live: 0, peak: 0, buffers: 0, bindGroups: 0, pipelines: 0, encoders: 0 };
+  const own = device as unknown as Record<string, unknown>;
+  const wrap = <A extends unknown[], R>(name: string, after: (r: R) => void) => {
+    const original = (own[name] as (...a: A) => R).bind(device);
+    own[name] = (...args: A) => {
+      const r = original(...args);
+      after(r);
+      return r;
+    };
+  };
+  wrap<[GPUBufferDescriptor], GPUBuffer>("createBuffer", (b) => {
+    counts.buffers++;
+    counts.live += b.size;
+    counts.peak = Math.max(counts.peak, counts.live);
+    const destroy = b.destroy.bind(b);
+    let destroyed = false;
+    b.destroy = () => {
+      if (!destroyed) counts.live -= b.size;
+      destroyed = true;
+      destroy();
+    };
+  });
+  wrap("createBindGroup", () => counts.bindGroups++);
+  wrap("createComputePipeline", () => counts.pipelines++);
+  wrap("createCommandEncoder", () => counts.encoders++);
+  const restore = () => {
+    for (const name of ["createBuffer", "createBindGroup", "createComputePipeline", "createCommandEncoder"])
+      delete own[name];
+  };
+  return { counts, restore };
+}

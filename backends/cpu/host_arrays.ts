@@ -1,0 +1,77 @@
+/**
+ * What both cpu runtimes (JS kernels: runtime.ts, wasm kernels:
+ * wasm_runtime.ts) do alike around a run: the typed array of each scalar
+ * type, when a launch is split across threads, copying inputs in and outputs
+ * out of an arena, and failing like the interpreter when a kernel reported a
+ * bad index.
+ */
+import { allocArray, type AnyTypedArray } from "../../dsl/dtype";
+import type { Kernel, KernelBundle, ScalarType, Stmt } from "../../codegen/kernel_ir";
+
+/** A compiled JS kernel: runs workgroups [first, last) of `numGroups`. */
+export type KernelFn = (
+  buffers: AnyTypedArray[],
+  sizes: readonly number[],
+  numGroups: number,
+  first?: number,
+  last?: number,
+) => void;
+
+/** A zeroed typed array for `n` elements of `t` (f16 is held as f32, bool as u8, u32 as i32 bits), optionally shared. */
+export function allocFor(t: ScalarType, n: number, shared = false): AnyTypedArray {
+  const plain = allocArray(t === "u32" ? "i32" : t, n);
+  if (!shared) return plain;
+  const ctor = plain.constructor as new (b: SharedArrayBuffer) => AnyTypedArray;
+  return new ctor(new SharedArrayBuffer(plain.byteLength));
+}
+
+function hasLoop(ss: readonly Stmt[]): boolean {
+  return ss.some((s) => s.kind === "for" || (s.kind === "if" && (hasLoop(s.then) || hasLoop(s.else ?? []))));
+}
+
+/** Whether a launch is worth splitting across threads (a wake-up costs tens of microseconds). */
+export function worthSplitting(k: Kernel, groups: number): boolean {
+  const threads = groups * k.workgroupSize;
+  return groups > 1 && (threads >= 16384 || (hasLoop(k.body) && threads >= 64));
+}
+
+/** Workgroups per claimed chunk: about 8 chunks per thread, so a slowed thread holds little back. */
+export function chunkSize(groups: number, threads: number): number {
+  return Math.max(1, Math.ceil(groups / (threads * 8)));
+}
+
+/** Copies the inputs into the arena's input buffers, checking their lengths. */
+export function copyInputs(
+  bundle: KernelBundle,
+  inputs: readonly AnyTypedArray[],
+  arrays: ReadonlyMap<string, AnyTypedArray>,
+): void {
+  if (inputs.length !== bundle.inputs.length)
+    throw new Error(`cpu runtime: expected ${bundle.inputs.length} inputs, got ${inputs.length}`);
+  bundle.inputs.forEach((name, i) => {
+    const dst = arrays.get(name)!;
+    if (dst.length !== inputs[i]!.length)
+      throw new Error(`cpu runtime: input ${i} has ${inputs[i]!.length} elements, expected ${dst.length}`);
+    dst.set(inputs[i]!);
+  });
+}
+
+/** Fails like the interpreter when a kernel reported a bad index (bundle.checks). */
+export function raiseIndexCheck(bundle: KernelBundle, arrays: ReadonlyMap<string, AnyTypedArray>): void {
+  if (!bundle.checks) return;
+  const flag = arrays.get(bundle.checks.buffer)!;
+  if (flag[0]) {
+    const message = bundle.checks.messages[flag[0] - 1] ?? "an index is out of range";
+    throw new RangeError(message.replaceAll("{index}", String(flag[1])).replaceAll("{size}", String(flag[2])));
+  }
+}
+
+/** Copies of the outputs: the arena is reused by the next run, and callers get ordinary (unshared) arrays. */
+export function copyOutputs(bundle: KernelBundle, arrays: ReadonlyMap<string, AnyTypedArray>): AnyTypedArray[] {
+  return bundle.outputs.map((name) => {
+    const a = arrays.get(name)!;
+    const out = allocFor(bundle.buffers.find((b) => b.name === name)!.type, a.length);
+    out.set(a);
+    return out;
+  });
+}
