@@ -85,6 +85,7 @@ function checkNoClosedOverGradient(e: Eqn<"customVjpCall">, active: ReadonlySet<
   if (!v) return;
   throw new Error(
     `customVjp "${name}": differentiating with respect to a value the function closes over (${v.dtype}${shapeToString(v.shape)}); ` +
-      `a custom rule only gives gradients for its explicit arguments. Pass that value as an argument of the customVjp function and return its cotangent from bwd.`,
+      `a custom rule only gives gradients for its explicit arguments. Pass that value as an argument of the customVjp ` +
+      `function and return its cotangent from bwd.`,
   );
 }

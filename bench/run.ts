@@ -157,7 +157,8 @@ function moeSection(): { interpFwd: number; interpBwd: number; cpuFwd: number; c
   row(`cpu fwd+bwd (${cpuThreads()} threads)`, ms(cpuBwd));
   row(
     "cpu speed-up over interp: fwd / fwd+bwd",
-    `${median(fwd.ratio).toFixed(1)}x${range(fwd.ratio)} / ${median(bwd.ratio).toFixed(1)}x${range(bwd.ratio)}  (median of per-round ratios; target >= 5x)`,
+    `${median(fwd.ratio).toFixed(1)}x${range(fwd.ratio)} / ${median(bwd.ratio).toFixed(1)}x${range(bwd.ratio)}  ` +
+      `(median of per-round ratios; target >= 5x)`,
   );
   return { interpFwd, interpBwd, cpuFwd, cpuBwd };
 }

@@ -211,7 +211,8 @@ export function reshape(x: Tensor, dims: readonly Dim[]): Tensor {
       );
       if (d === undefined)
         throw new ShapeError(
-          `reshape: cannot infer -1 in ${shapeToString(shape)} from ${shapeToString(x.shape)}: ${dimToString(numelDim(x.shape))} elements are not a whole multiple of ${dimToString(numelDim(shape.filter((d) => d !== -1)))}`,
+          `reshape: cannot infer -1 in ${shapeToString(shape)} from ${shapeToString(x.shape)}: ` +
+            `${dimToString(numelDim(x.shape))} elements are not a whole multiple of ${dimToString(numelDim(shape.filter((d) => d !== -1)))}`,
         );
       target = shape.map((s) => (s === -1 ? d : s));
     }
@@ -279,7 +280,8 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
     const mismatch = xs.findIndex((x) => !sameShape(x.shape, xs[0]!.shape));
     if (mismatch > 0)
       throw new ShapeError(
-        `stack: tensor ${mismatch} has shape ${shapeToString(xs[mismatch]!.shape)}, tensor 0 has ${shapeToString(xs[0]!.shape)}; stack needs equal shapes`,
+        `stack: tensor ${mismatch} has shape ${shapeToString(xs[mismatch]!.shape)}, tensor 0 has ` +
+          `${shapeToString(xs[0]!.shape)}; stack needs equal shapes`,
       );
     const a = normAxis(axis, xs[0]!.shape.length + 1, "stack");
     return concat(

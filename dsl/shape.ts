@@ -37,7 +37,8 @@ export function sameShape(a: Shape, b: Shape): boolean {
 export function checkDim(d: unknown, what: string): Dim {
   if (isDim(d) && (typeof d !== "number" || d >= 0)) return normDim(d);
   throw new ShapeError(
-    `${what}: invalid dimension ${typeof d === "number" ? String(d) : JSON.stringify(d)}; expected a non-negative integer, a dim name like "T" or a dim expression`,
+    `${what}: invalid dimension ${typeof d === "number" ? String(d) : JSON.stringify(d)}; expected a non-negative ` +
+      `integer, a dim name like "T" or a dim expression`,
   );
 }
 
@@ -109,7 +110,8 @@ export function broadcastShapes(a: Shape, b: Shape, op: string): Dim[] {
     else if (db === 1) out.push(da);
     else
       throw new ShapeError(
-        `${op}: shapes ${shapeToString(a)} and ${shapeToString(b)} do not broadcast (dim ${i}: ${dimToString(da)} vs ${dimToString(db)}); expected equal sizes or 1`,
+        `${op}: shapes ${shapeToString(a)} and ${shapeToString(b)} do not broadcast (dim ${i}: ${dimToString(da)} vs ` +
+          `${dimToString(db)}); expected equal sizes or 1`,
       );
   }
   return out;

@@ -327,7 +327,8 @@ export function bindDims(program: Program, args: readonly Aval[], what = "progra
     const unbound = dimNames(p.d).filter((n) => !env.has(n));
     if (unbound.length)
       throw new ShapeError(
-        `${what}: cannot bind named dim "${unbound[0]}" from ${p.where} (${dimToString(p.d)} = ${p.actual}); pass an input whose dim is "${unbound[0]}" itself`,
+        `${what}: cannot bind named dim "${unbound[0]}" from ${p.where} (${dimToString(p.d)} = ${p.actual}); pass an ` +
+          `input whose dim is "${unbound[0]}" itself`,
       );
     const value = evalDim(p.d, env);
     if (value !== p.actual)
@@ -351,12 +352,14 @@ function bindName(
   if (prev !== undefined && prev !== size) {
     const first = origin.get(name)!;
     throw new ShapeError(
-      `${what}: named dim "${name}" is bound to ${prev} (${first}) and to ${size} (${where}); a named dim must have one size (${readers(program, first)}; ${readers(program, where)})`,
+      `${what}: named dim "${name}" is bound to ${prev} (${first}) and to ${size} (${where}); a named dim must have ` +
+        `one size (${readers(program, first)}; ${readers(program, where)})`,
     );
   }
   if (size < 1)
     throw new ShapeError(
-      `${what}: named dim "${name}" is bound to ${size} (${where}); it violates ${name} >= 1, which every named dim satisfies and the program was traced for (${readers(program, where)}); trace with a concrete size for empty inputs`,
+      `${what}: named dim "${name}" is bound to ${size} (${where}); it violates ${name} >= 1, which every named dim ` +
+        `satisfies and the program was traced for (${readers(program, where)}); trace with a concrete size for empty inputs`,
     );
   if (prev === undefined) {
     env.set(name, size);
@@ -394,7 +397,9 @@ function checkBoundSizes(program: Program, env: DimEnv): void {
     const n = e.out.shape.reduce<number>((acc, d) => acc * evalDim(d, env), 1);
     if (n > MAX_I32_ELEMENTS)
       throw new RangeError(
-        `interpreter: with ${bindingText(env, numelOf(e.out.shape))}, the output of ${e.prim} (${e.out}: ${e.out.dtype}${shapeToString(e.out.shape)}) has ${n} elements, more than the 2^31 - 1 every target addresses; use smaller dims or split the computation`,
+        `interpreter: with ${bindingText(env, numelOf(e.out.shape))}, the output of ${e.prim} (${e.out}: ` +
+          `${e.out.dtype}${shapeToString(e.out.shape)}) has ${n} elements, more than the 2^31 - 1 every target ` +
+          `addresses; use smaller dims or split the computation`,
       );
   }
 }

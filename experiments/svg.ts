@@ -109,7 +109,8 @@ function text(x: number, y: number, s: string, attrs = ""): string {
 function frame(spec: PlotSpec, body: string[], legend: string[]): string {
   const WIDTH = MARGIN.left + plotW + legendWidth(spec.series.map((s) => s.name));
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" ` +
+      `font-family="sans-serif" font-size="12">`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
     text(MARGIN.left + plotW / 2, 24, spec.title, `text-anchor="middle" font-size="15" font-weight="bold"`),
     ...body,
@@ -257,7 +258,9 @@ function renderBar(spec: BarPlot): string {
         const x = MARGIN.left + i * groupW + groupW * 0.1 + j * barW;
         const [top, bottom] = [py(Math.max(v, 0)), py(Math.min(v, 0))];
         return [
-          `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${barW.toFixed(1)}" height="${(bottom - top).toFixed(1)}" fill="${PALETTE[j % PALETTE.length]}"><title>${escapeXml(`${s.name} / ${spec.categories[i]}: ${formatTick(v)}`)}</title></rect>`,
+          `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${barW.toFixed(1)}" ` +
+            `height="${(bottom - top).toFixed(1)}" fill="${PALETTE[j % PALETTE.length]}">` +
+            `<title>${escapeXml(`${s.name} / ${spec.categories[i]}: ${formatTick(v)}`)}</title></rect>`,
         ];
       }),
     ),

@@ -116,7 +116,8 @@ function matchShape(
   shape.forEach((d, i) => {
     if (typeof d !== "number" && !tokenAxes.includes(i))
       throw new MoeConfigError(
-        `${where}: ${what} has the symbolic dim ${String(d)} at axis ${i}; only the token count may be symbolic, the MoE library needs a concrete size here (it sizes parameters and expert buffers)`,
+        `${where}: ${what} has the symbolic dim ${String(d)} at axis ${i}; only the token count may be symbolic, the ` +
+          `MoE library needs a concrete size here (it sizes parameters and expert buffers)`,
       );
     const p = pattern[i];
     if (typeof p === "number" && d !== p) {

@@ -37,7 +37,8 @@ export function createProgress(
         const width = 24;
         const filled = Math.round((width * step) / total);
         stream.write(
-          `\r${label} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${step}/${total} loss ${loss.toPrecision(5)} ${rate(step).toFixed(1)} it/s `,
+          `\r${label} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${step}/${total} loss ` +
+            `${loss.toPrecision(5)} ${rate(step).toFixed(1)} it/s `,
         );
       } else if (step % every === 0 || step === total) {
         stream.write(line(step, loss) + "\n");

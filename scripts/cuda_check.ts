@@ -372,7 +372,8 @@ async function main(): Promise<number> {
   const bad = rows.filter((r) => r.status === "MISMATCH" || r.status === "FAILED");
   const elements = cases.reduce((n, c) => n + c.inputs.reduce((m, t) => m + numel(t.shape as number[]), 0), 0);
   console.log(
-    `cuda:check: ${rows.length - bad.length}/${rows.length} ${opts.buildOnly ? "built" : "match the interpreter"} (${elements} input elements in all)${bad.length ? `; ${bad.length} failed` : ""}`,
+    `cuda:check: ${rows.length - bad.length}/${rows.length} ${opts.buildOnly ? "built" : "match the interpreter"} ` +
+      `(${elements} input elements in all)${bad.length ? `; ${bad.length} failed` : ""}`,
   );
   return bad.length ? 1 : 0;
 }

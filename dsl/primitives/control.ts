@@ -51,7 +51,8 @@ const customVjpCall: PrimitiveDef<"customVjpCall"> = {
     });
     if (!Array.isArray(cts) || cts.length !== nPrimals) {
       throw new Error(
-        `customVjp "${name}": bwd must return an array of ${nPrimals} cotangent(s), one per primal, got ${Array.isArray(cts) ? cts.length : typeof cts}`,
+        `customVjp "${name}": bwd must return an array of ${nPrimals} cotangent(s), one per primal, got ` +
+          `${Array.isArray(cts) ? cts.length : typeof cts}`,
       );
     }
     cts.forEach((c, i) => {

@@ -68,7 +68,8 @@ const scatterAdd: PrimitiveDef<"scatterAdd"> = {
     const want = takeShape(x.shape, idx.shape, axis);
     if (upd.shape.length !== want.length || upd.shape.some((d, i) => d !== want[i])) {
       throw new ShapeError(
-        `scatterAdd: updates have shape ${shapeToString(upd.shape)}, expected ${shapeToString(want)} (operand ${shapeToString(x.shape)}, indices ${shapeToString(idx.shape)}, axis ${axis})`,
+        `scatterAdd: updates have shape ${shapeToString(upd.shape)}, expected ${shapeToString(want)} (operand ` +
+          `${shapeToString(x.shape)}, indices ${shapeToString(idx.shape)}, axis ${axis})`,
       );
     }
     if (upd.dtype !== x.dtype)
@@ -209,7 +210,9 @@ const topKIndices: PrimitiveDef<"topKIndices"> = {
     }
     if (typeof n !== "number" && !provablyGe(n, k))
       throw new RangeError(
-        `topK: k = ${k} may exceed the last axis ${dimToString(n)} (shape ${shapeToString(x.shape)}): named dims are only known to be >= 1, so ${dimToString(n)} >= ${k} does not hold for every binding; take k <= ${dimBounds(n).lo}, or sort the axis (argsort) and slice`,
+        `topK: k = ${k} may exceed the last axis ${dimToString(n)} (shape ${shapeToString(x.shape)}): named dims are ` +
+          `only known to be >= 1, so ${dimToString(n)} >= ${k} does not hold for every binding; take k <= ` +
+          `${dimBounds(n).lo}, or sort the axis (argsort) and slice`,
       );
     return { shape: [...x.shape.slice(0, -1), k], dtype: "i32" };
   },

@@ -149,7 +149,8 @@ const raggedMatmulWeightGrad: PrimitiveDef<"raggedMatmulWeightGrad"> = {
     checkFloatPair("raggedMatmulWeightGrad", x, dy);
     if (x.shape.length !== 2 || dy.shape.length !== 2 || x.shape[0] !== dy.shape[0] || gs.shape.length !== 1) {
       throw new ShapeError(
-        `raggedMatmulWeightGrad: expected x [M,K], dy [M,N], groupSizes [G]; got ${shapeToString(x.shape)}, ${shapeToString(dy.shape)}, ${shapeToString(gs.shape)}`,
+        `raggedMatmulWeightGrad: expected x [M,K], dy [M,N], groupSizes [G]; got ${shapeToString(x.shape)}, ` +
+          `${shapeToString(dy.shape)}, ${shapeToString(gs.shape)}`,
       );
     }
     checkGroupSizesAval("raggedMatmulWeightGrad", gs, gs.shape[0]!);

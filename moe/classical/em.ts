@@ -147,7 +147,8 @@ export function emStep(
  * log-likelihood per case before and after each (it never decreases, up to
  * round-off and the tiny ridge).
  * @example
- * const { params, logLikelihoods } = fitEm(initLinearGaussianMixture(random.key(0), { inputDim: 1, outputDim: 1, experts: 3 }, "f64"), x, y, { iterations: 20 });
+ * const init = initLinearGaussianMixture(random.key(0), { inputDim: 1, outputDim: 1, experts: 3 }, "f64");
+ * const { params, logLikelihoods } = fitEm(init, x, y, { iterations: 20 });
  */
 export function fitEm(params: LinearGaussianMixtureParams, x: Tensor, y: Tensor, options: EmFitOptions): EmResult {
   const { iterations } = options;

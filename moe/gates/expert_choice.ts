@@ -29,7 +29,8 @@ export function expertChoiceCapacity(numTokens: Dim, numExperts: number, capacit
   const c = Math.ceil((numTokens * capacityFactor) / numExperts - 1e-9);
   if (c > numTokens) {
     throw new MoeConfigError(
-      `expert choice: capacityFactor = ${capacityFactor} gives ${c} tokens per expert but there are only T = ${numTokens} tokens; expected capacityFactor <= E = ${numExperts}`,
+      `expert choice: capacityFactor = ${capacityFactor} gives ${c} tokens per expert but there are only T = ` +
+        `${numTokens} tokens; expected capacityFactor <= E = ${numExperts}`,
     );
   }
   return Math.max(c, 1);

@@ -6,8 +6,8 @@
  *
  * Cases per run: RANDOM_CASES random programs + LARGE_CASES programs over
  * more than 65535 elements, each with its gradient program (2 bundles per
- * case). fast-check runs from the suite's fixed seed (test/setup.ts; FC_SEED=<n>
- * or FC_SEED=random for another), printed in failure messages.
+ * case). Unlike the suite's other property tests (fixed seed, test/setup.ts), this
+ * file draws a fresh seed every run (Date.now(), printed, and in failure messages).
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -114,7 +114,8 @@ describe.skipIf(!NVCC)("nvcc: bundles lowered from random programs and their gra
     results.forEach((r, a) => {
       if (!r.ok)
         throw new Error(
-          `nvcc ${DEFAULT_ARCHS[a]}:\n${formatDiagnostics(r, source)}\n${[...new Set(r.diagnostics.map((d) => d.line && owner(d.line)?.description))].join("\n")}`,
+          `nvcc ${DEFAULT_ARCHS[a]}:\n${formatDiagnostics(r, source)}\n` +
+            [...new Set(r.diagnostics.map((d) => d.line && owner(d.line)?.description))].join("\n"),
         );
     });
     expect(units.some((u) => u.bundle.dims.includes("T"))).toBe(true);
@@ -122,7 +123,10 @@ describe.skipIf(!NVCC)("nvcc: bundles lowered from random programs and their gra
 
   const seed = Date.now() % 2 ** 31;
 
-  it(`${RANDOM_CASES + LARGE_CASES} random programs + their gradient programs compile for ${DEFAULT_ARCHS.join(" and ")} (seed printed)`, async () => {
+  const title =
+    `${RANDOM_CASES + LARGE_CASES} random programs + their gradient programs ` +
+    `compile for ${DEFAULT_ARCHS.join(" and ")} (seed printed)`;
+  it(title, async () => {
     console.log(
       `cuda_random: fast-check seed ${seed}; ${RANDOM_CASES} random + ${LARGE_CASES} large programs, each with its gradient`,
     );

@@ -186,7 +186,8 @@ describe("WGSL emitter", () => {
       emitWgsl(kernel([storeY(un("exp", c(1, "f64"), "f64"))], { name: "k_exp", comment: "%2 = exp %1" })),
     ).toThrow(
       new WgslEmitError(
-        'wgsl: kernel "k_exp" (%2 = exp %1): uses f64, which WGSL does not have; run f64 programs on the "cpu" or "interp" backend, or cast to f32 first',
+        'wgsl: kernel "k_exp" (%2 = exp %1): uses f64, which WGSL does not have; ' +
+          'run f64 programs on the "cpu" or "interp" backend, or cast to f32 first',
       ),
     );
     expect(() => emitWgsl(kernel([storeY(load("nope", c(0), "f32"))]))).toThrow(

@@ -259,7 +259,8 @@ export function expectAllClose(got: ArrayLike<number>, want: ArrayLike<number>, 
   }
   if (worst >= 0) {
     throw new Error(
-      `${what}: element ${worst}: got ${got[worst]}, expected ${want[worst]} (|diff| ${worstErr.toExponential(2)} > ${tol} * ${scale.toPrecision(3)})\n` +
+      `${what}: element ${worst}: got ${got[worst]}, expected ${want[worst]} (|diff| ${worstErr.toExponential(2)} > ` +
+        `${tol} * ${scale.toPrecision(3)})\n` +
         `  got  [${Array.from(got, (x) => x.toPrecision(6)).join(", ")}]\n  want [${Array.from(want, (x) => x.toPrecision(6)).join(", ")}]`,
     );
   }

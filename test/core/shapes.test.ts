@@ -50,7 +50,8 @@ function checkAvalsAgainstImpls(program: Program, inputs: readonly NDArray[]): n
   for (const e of program.eqns) {
     const ins = e.inputs.map((v) => env.get(v)!);
     const out = (PRIMITIVES[e.prim].impl as (i: readonly NDArray[], p: unknown) => NDArray)(ins, e.params);
-    const where = `${e.prim}{${JSON.stringify(e.params, (k, v) => (k === "program" || typeof v === "function" ? undefined : v))}} on ${ins.map((a) => `[${a.shape}]`).join(" ")}`;
+    const params = JSON.stringify(e.params, (k, v) => (k === "program" || typeof v === "function" ? undefined : v));
+    const where = `${e.prim}{${params}} on ${ins.map((a) => `[${a.shape}]`).join(" ")}`;
     expect(out.shape, `shape of ${where}`).toEqual(e.out.shape);
     expect(out.dtype, `dtype of ${where}`).toBe(e.out.dtype);
     env.set(e.out, out);
