@@ -230,6 +230,13 @@ describe("moeforge ir and check", () => {
     expect(table).toMatchObject({ passed: 6, failed: 0 });
   }, 120_000);
 
+  it("check moves --size into a constrained dim's allowed values (a multiple of 4: 5 -> 8)", async () => {
+    const args = ["check", "test/cli/fixtures/token_groups.ts", "-e", "grouped", "-d", "T=dynamic:%4,D=8,O=4"];
+    const r = await runCli([...args, "--size", "5", "--json", "--quiet"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ passed: 2, failed: 0 });
+  }, 60_000);
+
   it("check fails (exit code 1, FAIL rows) for a model whose gradient is wrong", async () => {
     const r = await runCli([
       "check",

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { atomOf, parseDims, type DynamicDim } from "../../aot/dims";
-import { checkDims, readSafetensors } from "../../aot/host_runtime";
+import { checkDims, ProgramRunner, readSafetensors, type ProgramSpec } from "../../aot/host_runtime";
 import { matchWeights } from "../../aot/weights";
 import { saveSafetensors, tensor } from "../../index";
 import type { TensorSlot } from "../../aot/inputs";
@@ -151,5 +151,40 @@ describe("--dims constraints and the host module's dim check", () => {
     expect(() => checkDims({ T: 8, S: 0 }, ranges, derived, "m")).toThrow(/dim S = 0; it must be an integer in 1\.\.5/);
     expect(() => checkDims({ T: 8 }, ranges, derived, "m")).toThrow(/dim S is not given/);
     expect(() => checkDims({ T: 8, S: 1, U: 2 }, ranges, derived, "m")).toThrow(/dim U is not a dynamic dim .*T, S/);
+  });
+});
+
+describe("the host module checks the programs' size limits per set of dims", () => {
+  it("a size past its limit is refused before any buffer is made, naming what and why", () => {
+    const made: string[] = [];
+    // Just enough of a GPUDevice for a runner whose program has no kernels.
+    const device = {
+      limits: { minUniformBufferOffsetAlignment: 256, maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30 },
+      createBuffer: (d: GPUBufferDescriptor) => (made.push(d.label ?? ""), { destroy() {} }),
+      queue: { writeBuffer() {}, submit() {} },
+      createCommandEncoder: () => ({ beginComputePass: () => ({ end() {} }), finish: () => ({}) }),
+    } as unknown as GPUDevice;
+    const spec: ProgramSpec = {
+      kernels: [],
+      buffers: [{ name: "v1", type: "f32", size: { op: "mul", args: ["T", 4096] }, role: "temp" }],
+      schedule: [],
+      inputs: [],
+      outputs: [],
+      limits: [
+        {
+          size: { op: "mul", args: ["T", 4096] },
+          limit: 2 ** 31 - 1,
+          what: "buffer v1 elements",
+          why: "WGSL index math is i32",
+        },
+      ],
+    };
+    const runner = new ProgramRunner(device, spec, "m forward");
+    expect(() => runner.run({ T: 2 ** 20 }, [])).toThrow(
+      /m forward: for dims \{"T":1048576\}, buffer v1 elements is 4294967296, more than 2147483647 \(WGSL index math is i32\)/,
+    );
+    expect(made).toEqual([]);
+    runner.run({ T: 2 }, []);
+    expect(made).toEqual(["m forward v1", "m forward sizes"]);
   });
 });
