@@ -8,7 +8,7 @@
  * rules hold (codegen/verify.ts): every expression is typed, names are in
  * scope, buffers exist with the right access, so no renderer re-checks them.
  */
-import type { BinaryOp, Expr, Stmt } from "../kernel_ir";
+import { walkBodyExprs, type BinaryOp, type Expr, type Kernel, type ScalarType, type Stmt } from "../kernel_ir";
 
 /** Infix spellings of binary ops, shared by C-family syntax (and kernel-IR text). */
 export const INFIX: Readonly<Partial<Record<BinaryOp, string>>> = {
@@ -92,6 +92,13 @@ export function i32Literal(value: number, suffix: string, intMin: (text: string)
   const v = value | 0;
   if (v === -2147483648) return intMin("-2147483647 - 1");
   return v < 0 ? `(${v}${suffix})` : `${v}${suffix}`;
+}
+
+/** Whether any buffer, shared array or expression of `kernel` has type `t` (a target lacking `t` rejects the kernel). */
+export function usesType(kernel: Kernel, t: ScalarType): boolean {
+  let found = kernel.params.some((p) => p.type === t) || kernel.shared.some((s) => s.type === t);
+  walkBodyExprs(kernel.body, (e) => (found ||= e.type === t));
+  return found;
 }
 
 /** Comment text as lines; a trailing backslash would splice the next source line into a `//` comment. */

@@ -5,7 +5,7 @@
  */
 import type { BinaryOp, Builtin, Expr, Intrinsic, ScalarType, UnaryOp } from "../kernel_ir";
 import { I32_MAX } from "../analysis/ranges";
-import type { IndexWidths } from "./cuda_index_width";
+import type { KernelRanges } from "../analysis/ranges";
 import { cudaType, literal, type CudaStorageType, type CudaType } from "./cuda_types";
 
 /** A rendered expression and its C++ type. */
@@ -101,11 +101,11 @@ export const BUILTINS: { readonly [b in Builtin]: Rendered } = {
   numGroupsLinear: { code: "mf_num_groups", type: "long long" },
 };
 
-const INTRINSICS: { readonly [f in Intrinsic]: { readonly fn: string; readonly arity: number } } = {
-  threefry2x32_0: { fn: "mf_threefry2x32_0", arity: 4 },
-  threefry2x32_1: { fn: "mf_threefry2x32_1", arity: 4 },
-  bitsToUniform: { fn: "mf_bits_to_uniform", arity: 1 },
-  isNan: { fn: "isnan", arity: 1 },
+const INTRINSICS: { readonly [f in Intrinsic]: { readonly fn: string } } = {
+  threefry2x32_0: { fn: "mf_threefry2x32_0" },
+  threefry2x32_1: { fn: "mf_threefry2x32_1" },
+  bitsToUniform: { fn: "mf_bits_to_uniform" },
+  isNan: { fn: "isnan" },
 };
 
 function opClass(t: CudaType): OpClass {
@@ -144,17 +144,13 @@ export function toStorage(r: Rendered, storage: CudaStorageType): string {
   return storage === "__half" ? `__float2half(${convert(r, "float")})` : convert(r, storage);
 }
 
-/** Where a kernel's expressions read their names from. */
+/** Where a kernel's expressions read their names and index widths from. */
 export interface ExprScope {
-  readonly kernel: string;
-  /** Buffer and shared-array element types, by IR name. */
-  readonly elements: ReadonlyMap<
-    string,
-    { readonly type: ScalarType; readonly storage: CudaStorageType; readonly what: "buffer" | "shared array" }
-  >;
-  readonly sizes: ReadonlySet<string>;
-  /** Index variables and those computed in 64 bits (see cuda_index_width.ts). */
-  readonly widths: IndexWidths;
+  readonly kernelName: string;
+  /** Buffer and shared-array element types in device memory, by IR name. */
+  readonly storage: ReadonlyMap<string, CudaStorageType>;
+  /** Which i32 index math may pass 2^31 (computed in 64 bits). */
+  readonly ranges: KernelRanges;
   /** The C++ identifier for an IR name. */
   ident(name: string): string;
 }
@@ -165,7 +161,7 @@ export interface ExprScope {
  */
 export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered {
   const fail = (why: string): never => {
-    throw new TypeError(`CUDA emitter, kernel "${scope.kernel}": ${why}`);
+    throw new TypeError(`CUDA emitter, kernel "${scope.kernelName}": ${why}`);
   };
   const sub = (x: Expr): Rendered => renderExpr(x, scope, inIndex);
   switch (e.kind) {
@@ -177,30 +173,23 @@ export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered
     case "var":
       return {
         code: scope.ident(e.name),
-        type: e.type === "i32" && scope.widths.isWideVar(e.name) ? "long long" : cudaType(e.type),
+        type: e.type === "i32" && scope.ranges.varMayExceedI32(e.name) ? "long long" : cudaType(e.type),
       };
     case "size":
-      if (!scope.sizes.has(e.name))
-        fail(`size "${e.name}" is not among the kernel's sizes [${[...scope.sizes].join(", ")}]`);
       return { code: scope.ident(e.name), type: "int" };
     case "builtin":
       return BUILTINS[e.name];
     case "load":
     case "sharedLoad": {
-      const what = e.kind === "load" ? "buffer" : "shared array";
-      const el = scope.elements.get(e.kind === "load" ? e.buffer : e.array);
       const name = e.kind === "load" ? e.buffer : e.array;
-      if (!el || el.what !== what) return fail(`${e.kind} reads ${what} "${name}", which the kernel does not declare`);
-      if (el.type !== e.type)
-        fail(`${e.kind} of ${what} "${name}" has type ${e.type}, but its elements are ${el.type}`);
       // Buffer offsets can pass 2^31; shared-array offsets are bounded by the array's length.
       const index = renderExpr(e.index, scope, e.kind === "load");
       const code = `${scope.ident(name)}[${index.code}]`;
-      return { code: el.storage === "__half" ? `__half2float(${code})` : code, type: cudaType(e.type) };
+      return { code: scope.storage.get(name) === "__half" ? `__half2float(${code})` : code, type: cudaType(e.type) };
     }
     case "unary": {
       const a = sub(e.arg);
-      const wide = e.op === "neg" && e.type === "i32" && (inIndex || scope.widths.isWide(e));
+      const wide = e.op === "neg" && e.type === "i32" && (inIndex || scope.ranges.mayExceedI32(e));
       const arg = wide ? widen(a) : a;
       const fmt =
         UNARY[e.op][opClass(arg.type)] ?? fail(`unary op "${e.op}" has no CUDA lowering for ${e.type} operands`);
@@ -218,14 +207,9 @@ export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered
       return renderCast(sub(e.arg), e.type, scope, e, inIndex);
     case "call": {
       const spec = INTRINSICS[e.fn];
-      if (e.args.length !== spec.arity) fail(`intrinsic ${e.fn} takes ${spec.arity} arguments, got ${e.args.length}`);
       if (e.fn === "isNan") return { code: `${spec.fn}(${convert(sub(e.args[0]!), "float")})`, type: "bool" }; // f16 widens exactly
       const args = e.args.map((x) => convert(sub(x), "unsigned int"));
-      if (e.fn === "bitsToUniform") {
-        if (e.type !== "f32" && e.type !== "f16")
-          fail(`bitsToUniform to ${e.type} is not supported (f32 or f16 expected)`);
-        return { code: `${spec.fn}(${args[0]})`, type: "float" };
-      }
+      if (e.fn === "bitsToUniform") return { code: `${spec.fn}(${args[0]})`, type: "float" };
       return { code: `${spec.fn}(${args.join(", ")})`, type: "unsigned int" };
     }
   }
@@ -261,8 +245,8 @@ function renderBinary(
   let [a, b] = lhs.type === rhs.type ? [lhs, rhs] : unify(lhs, rhs);
   // Index math (positions, sizes) uses plain C++ operators; sums and products that
   // can pass 2^31 are computed in 64 bits.
-  const indexMath = e.type === "i32" && (inIndex || scope.widths.isIndex(e));
-  const wide = e.type === "i32" && (inIndex || scope.widths.isWide(e));
+  const indexMath = e.type === "i32" && (inIndex || scope.ranges.isIndex(e));
+  const wide = e.type === "i32" && (inIndex || scope.ranges.mayExceedI32(e));
   if (wide && (e.op === "add" || e.op === "sub" || e.op === "mul") && a.type === "int") {
     a = widen(a);
     b = { code: b.code, type: "long long" }; // C++ promotes the other operand
@@ -278,8 +262,8 @@ function renderBinary(
 }
 
 function renderCast(arg: Rendered, to: ScalarType, scope: ExprScope, e: Expr, inIndex: boolean): Rendered {
-  if (to === "i32" && arg.type === "long long" && (inIndex || scope.widths.isWide(e))) return arg; // stays a 64-bit index
-  const target = cudaType(to, `CUDA emitter, kernel "${scope.kernel}"`);
+  if (to === "i32" && arg.type === "long long" && (inIndex || scope.ranges.mayExceedI32(e))) return arg; // stays a 64-bit index
+  const target = cudaType(to, `CUDA emitter, kernel "${scope.kernelName}"`);
   const code = convert(arg, target);
   // A cast to f16 rounds to half precision even though the value computes in float.
   return { code: to === "f16" ? `__half2float(__float2half(${code}))` : code, type: target };

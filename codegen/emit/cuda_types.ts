@@ -4,6 +4,7 @@
  * same element types and byte sizes as the kernels.
  */
 import type { ScalarType } from "../kernel_ir";
+import { floatLiteral as sharedFloatLiteral, i32Literal, type FloatSpelling } from "./c_style";
 
 /**
  * C++ types an emitted CUDA expression can have. `long long` is the 64-bit
@@ -68,32 +69,23 @@ export function cudaElementBytes(t: ScalarType): number {
 }
 
 const F32_INF = "__int_as_float(0x7f800000)";
-const F32_NAN = "__int_as_float(0x7fc00000)";
+
+/** f32 literals: `0.1f`; NaN and infinities from their bits. */
+const CUDA_FLOAT: FloatSpelling = {
+  suffix: "f",
+  max: 3.4028234663852886e38,
+  nonFinite: (x) => (Number.isNaN(x) ? "__int_as_float(0x7fc00000)" : x > 0 ? F32_INF : `(-${F32_INF})`),
+};
 
 /**
- * A float literal that reads back as exactly the float32 value `Math.fround(x)`:
- * the shortest decimal (at most 9 significant digits, which always suffice for
- * f32) whose nearest float32 is that value.
+ * A float literal that reads back as exactly the float32 value `Math.fround(x)`
+ * (the shared `floatLiteral` with CUDA's spelling).
  *
  * @example
  * floatLiteral(0.1); // "0.1f"
  */
 export function floatLiteral(x: number): string {
-  const f = Math.fround(x);
-  if (Number.isNaN(f)) return F32_NAN;
-  if (f === Infinity) return F32_INF;
-  if (f === -Infinity) return `(-${F32_INF})`;
-  if (Object.is(f, -0)) return "(-0.0f)";
-  let s = String(f);
-  for (let digits = 1; digits <= 9; digits++) {
-    const candidate = f.toPrecision(digits);
-    if (Math.fround(Number(candidate)) === f) {
-      s = String(Number(candidate));
-      break;
-    }
-  }
-  const text = /[.e]/.test(s) ? s : `${s}.0`;
-  return f < 0 ? `(${text}f)` : `${text}f`;
+  return sharedFloatLiteral(x, CUDA_FLOAT);
 }
 
 /**
@@ -106,14 +98,10 @@ export function floatLiteral(x: number): string {
 export function literal(value: number, t: ScalarType): string {
   switch (t) {
     case "f32":
-      return floatLiteral(value);
     case "f16": // computes in float
       return floatLiteral(value);
-    case "i32": {
-      const i = value | 0;
-      if (i === -2147483648) return "(-2147483647 - 1)";
-      return i < 0 ? `(${i})` : String(i);
-    }
+    case "i32":
+      return i32Literal(value, "", (text) => `(${text})`);
     case "u32":
       return `${value >>> 0}u`;
     case "bool":

@@ -11,16 +11,17 @@
  * `var<workgroup>`, and prelude helpers (`wgsl_prelude.ts`) where WGSL's
  * builtins differ from the interpreter.
  */
+import { type BinaryOp, type Builtin, type Expr, type Kernel, type ScalarType, type UnaryOp } from "../kernel_ir";
 import {
-  walkBodyExprs,
-  type BinaryOp,
-  type Builtin,
-  type Expr,
-  type Kernel,
-  type ScalarType,
-  type UnaryOp,
-} from "../kernel_ir";
-import { CStyleWriter, claimNames, floatLiteral, i32Literal, INFIX, type FloatSpelling, type StmtOf } from "./c_style";
+  CStyleWriter,
+  claimNames,
+  floatLiteral,
+  i32Literal,
+  INFIX,
+  usesType,
+  type FloatSpelling,
+  type StmtOf,
+} from "./c_style";
 import { prepareKernel } from "./prepare";
 import { registerEmitter } from "./emitter";
 import {
@@ -121,13 +122,6 @@ const spelling = (type: "f32" | "f16", w: WgslWriter): FloatSpelling => ({
     return type === "f16" ? `f16(${x})` : x;
   },
 });
-
-/** Whether any buffer, shared array or expression of `kernel` has type `t`. */
-function usesType(kernel: Kernel, t: ScalarType): boolean {
-  let found = kernel.params.some((p) => p.type === t) || kernel.shared.some((s) => s.type === t);
-  walkBodyExprs(kernel.body, (e) => (found ||= e.type === t));
-  return found;
-}
 
 // ---------------------------------------------------------------- the writer
 
