@@ -74,7 +74,8 @@ export type Intrinsic =
   | "threefry2x32_0" // (k0, k1, c0, c1: u32) -> u32: first word of Threefry-2x32-20
   | "threefry2x32_1" // second word
   | "bitsToUniform" // (bits: u32) -> float in [0,1): (bits >> 8) * 2^-24 (f32) or bits * 2^-32 (f64)
-  | "isNan"; // (x: float) -> bool, by bit pattern where a shader compiler may assume x == x
+  | "isNan" // (x: float) -> bool, by bit pattern where a shader compiler may assume x == x
+  | "opaque"; // (x) -> x: the same value, computed at run time (a shader compiler must not constant-evaluate it)
 
 export type Expr =
   | { readonly kind: "const"; readonly type: ScalarType; readonly value: number }

@@ -38,12 +38,17 @@ const FLOAT_ONLY_UNARY = new Set(["exp", "log", "log1p", "sqrt", "rsqrt", "tanh"
 
 /** Argument and result types of each intrinsic (a float parameter accepts any float type). */
 const INTRINSICS: {
-  readonly [I in Intrinsic]: { readonly args: readonly ("u32" | "float")[]; readonly result: "u32" | "bool" | "float" };
+  readonly [I in Intrinsic]: {
+    readonly args: readonly ("u32" | "float" | "any")[];
+    /** `arg`: the type of the first argument. */
+    readonly result: "u32" | "bool" | "float" | "arg";
+  };
 } = {
   threefry2x32_0: { args: ["u32", "u32", "u32", "u32"], result: "u32" },
   threefry2x32_1: { args: ["u32", "u32", "u32", "u32"], result: "u32" },
   bitsToUniform: { args: ["u32"], result: "float" },
   isNan: { args: ["float"], result: "bool" },
+  opaque: { args: ["any"], result: "arg" },
 };
 
 interface Binding {
@@ -264,11 +269,12 @@ class Verifier {
         e.args.forEach((a, i) => {
           const t = this.expr(a);
           const want = sig.args[i]!;
-          if (want === "float" ? !FLOATS.has(t) : t !== want)
+          if (want === "float" ? !FLOATS.has(t) : want !== "any" && t !== want)
             this.fail(`argument ${i + 1} of ${e.fn} has type ${t}; expected ${want === "float" ? "a float" : want}`);
         });
-        const ok = sig.result === "float" ? FLOATS.has(e.type) : e.type === sig.result;
-        if (!ok) this.fail(`${e.fn} is typed ${e.type}; it gives ${sig.result === "float" ? "a float" : sig.result}`);
+        const result = sig.result === "arg" ? e.args[0]!.type : sig.result;
+        const ok = result === "float" ? FLOATS.has(e.type) : e.type === result;
+        if (!ok) this.fail(`${e.fn} is typed ${e.type}; it gives ${result === "float" ? "a float" : result}`);
         return e.type;
       }
     }

@@ -254,6 +254,8 @@ class JsWriter extends CStyleWriter {
         return t === "f64"
           ? `((${args[0]} >>> 0) * 2.3283064365386963e-10)`
           : `((${args[0]} >>> 8) * 5.960464477539063e-8)`;
+      case "opaque":
+        return args[0]!;
       case "isNan":
         return `Number.isNaN(${args[0]})`;
     }

@@ -261,20 +261,6 @@ class WgslWriter extends CStyleWriter {
     return want === undefined || want === t ? s : `${want}(${s})`;
   }
 
-  /**
-   * Renders the operands of an operation; when they are all literals, the first
-   * goes through an identity function so the operation is not a WGSL
-   * const-expression (whose overflow would be a compile error).
-   */
-  private operands(args: readonly { e: Expr; want?: ScalarType }[]): string[] {
-    const out = args.map(({ e, want }) => this.expr(e, want));
-    if (args.every(({ e }) => e.kind === "const")) {
-      const { e, want } = args[0]!;
-      out[0] = `${this.helper(`rt_${(want ?? this.typeOf(e)) as Wgsl}`)}(${out[0]})`;
-    }
-    return out;
-  }
-
   private split(buffer: string): WgslSplit | undefined {
     return this.options.splits?.[buffer];
   }
@@ -308,21 +294,13 @@ class WgslWriter extends CStyleWriter {
       case "sharedLoad":
         return `${this.ids.get(e.array)}[${this.index(e.index)}]`;
       case "unary":
-        return UNARY[e.op](this.operands([{ e: e.arg, want: e.type }])[0]!, e.type as Wgsl, this);
+        return UNARY[e.op](this.expr(e.arg, e.type), e.type as Wgsl, this);
       case "binary":
         return this.binary(e.op, e.lhs, e.rhs, e.type as Wgsl);
-      case "select": {
-        const [f, t, cond] = this.operands([
-          { e: e.onFalse, want: e.type },
-          { e: e.onTrue, want: e.type },
-          { e: e.cond, want: "bool" },
-        ]);
-        return `select(${f}, ${t}, ${cond})`;
-      }
+      case "select":
+        return `select(${this.expr(e.onFalse, e.type)}, ${this.expr(e.onTrue, e.type)}, ${this.expr(e.cond, "bool")})`;
       case "cast":
-        return e.arg.kind === "const" && e.arg.type !== e.type
-          ? this.convert(this.operands([{ e: e.arg }])[0]!, e.arg.type, e.type)
-          : this.expr(e.arg, e.type);
+        return this.expr(e.arg, e.type);
       case "call":
         return this.call(e);
     }
@@ -344,10 +322,8 @@ class WgslWriter extends CStyleWriter {
 
   private binary(op: BinaryOp, lhs: Expr, rhs: Expr, type: Wgsl): string {
     const operandType = op === "and" || op === "or" ? "bool" : COMPARISONS.has(op) ? this.operandType(lhs, rhs) : type;
-    const [a, b] = this.operands([
-      { e: lhs, want: operandType },
-      { e: rhs, want: op === "shl" || op === "shr" ? "u32" : operandType },
-    ]);
+    const a = this.expr(lhs, operandType);
+    const b = this.expr(rhs, op === "shl" || op === "shr" ? "u32" : operandType);
     switch (op) {
       case "div":
         // Integer division by zero is 0 (the interpreter's rule); a nonzero literal divisor needs no check.
@@ -378,6 +354,8 @@ class WgslWriter extends CStyleWriter {
   }
 
   private call(e: Extract<Expr, { kind: "call" }>): string {
+    // An identity function: the operation it feeds is not a const-expression (wgsl_rewrites.ts).
+    if (e.fn === "opaque") return `${this.helper(`rt_${this.typeOf(e.args[0]!)}`)}(${this.expr(e.args[0]!)})`;
     if (e.fn === "isNan") return wgslIsNan(this.expr(e.args[0]!), this.typeOf(e.args[0]!) as "f32" | "f16");
     const xs = e.args.map((a) => this.expr(a, "u32"));
     if (e.fn === "bitsToUniform") return this.convert(`${this.helper("bits_to_uniform")}(${xs[0]})`, "f32", e.type);

@@ -4,7 +4,11 @@
  * - bool buffers are stored as u32 (bool is not host-shareable in WGSL): loads
  *   compare with 0, stores select 1 or 0;
  * - what WGSL computes badly or not at all in a type goes through f32: f16
- *   sin/cos (the prelude's f32-accurate ones), integer pow.
+ *   sin/cos (the prelude's f32-accurate ones), integer pow;
+ * - an operation on literals only would be a WGSL const-expression, whose
+ *   overflow (1 << 31, 65536 * 65537, i32(1e10)) is a compile error: one literal
+ *   goes through the `opaque` intrinsic, so it computes at run time like on
+ *   every other target.
  * The kernel the bundle keeps is not rewritten; only the rendered one is.
  */
 import { c, cast, mapBody, select, un, type Expr } from "../kernel_ir";
@@ -37,5 +41,26 @@ export const viaF32: KernelRewrite = (kernel) => {
   return { ...kernel, body: mapBody(kernel.body, widen) };
 };
 
-/** The WGSL renderer's rewrites, in order. */
-export const WGSL_REWRITES: readonly KernelRewrite[] = [boolStorageAsU32, viaF32];
+/** Operations whose operands are all literals compute at run time (their first operand made opaque). */
+export const literalsAtRunTime: KernelRewrite = (kernel) => {
+  const opaque = (x: Expr): Expr => ({ kind: "call", fn: "opaque", args: [x], type: x.type });
+  const allLiteral = (...xs: Expr[]) => xs.every((x) => x.kind === "const");
+  const runTime = (e: Expr): Expr => {
+    switch (e.kind) {
+      case "unary":
+        return allLiteral(e.arg) ? { ...e, arg: opaque(e.arg) } : e;
+      case "cast":
+        return allLiteral(e.arg) && e.arg.type !== e.type ? { ...e, arg: opaque(e.arg) } : e;
+      case "binary":
+        return allLiteral(e.lhs, e.rhs) ? { ...e, lhs: opaque(e.lhs) } : e;
+      case "select":
+        return allLiteral(e.cond, e.onTrue, e.onFalse) ? { ...e, onFalse: opaque(e.onFalse) } : e;
+      default:
+        return e;
+    }
+  };
+  return { ...kernel, body: mapBody(kernel.body, runTime) };
+};
+
+/** The WGSL renderer's rewrites, in order (the literal rule last: the others make new operations). */
+export const WGSL_REWRITES: readonly KernelRewrite[] = [boolStorageAsU32, viaF32, literalsAtRunTime];

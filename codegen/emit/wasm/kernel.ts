@@ -480,6 +480,8 @@ class KernelWriter {
         if (e.type === "f64") fb.op("f64.convert_i32_u").f64(2.3283064365386963e-10).op("f64.mul");
         else fb.i32(8).op("i32.shr_u").op("f64.convert_i32_u").f64(5.960464477539063e-8).op("f64.mul");
         return;
+      case "opaque":
+        return this.exprAs(e.args[0]!, e.type);
       case "isNan": {
         const x = this.scratch("f64");
         this.exprAs(e.args[0]!, "f64");
