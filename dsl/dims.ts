@@ -480,8 +480,12 @@ function withoutDivisions(p: Poly): Poly {
     const d = a.args[1];
     if (typeof d !== "number") continue;
     divs.push({ t, a, d });
-    scale = (scale * d) / gcd(scale, d);
   }
+  // Only the outermost divisions: one nested in another's dividend stays an atom this round, so
+  // ceilDiv(T,2) - ceilDiv(ceilDiv(T,2),2) becomes 2*ceilDiv(T,2) - (ceilDiv(T,2) + 1) >= 0.
+  const outer = divs.filter((x) => !divs.some((y) => y !== x && contains(y.a.args[0]!, x.a)));
+  divs.splice(0, divs.length, ...outer);
+  for (const { d } of divs) scale = (scale * d) / gcd(scale, d);
   if (divs.length === 0) return p;
   let out: Poly = new Map();
   for (const t of p.values()) if (!divs.some((x) => x.t === t)) addTerm(out, { coef: t.coef * scale, atoms: t.atoms });
@@ -495,14 +499,26 @@ function withoutDivisions(p: Poly): Poly {
   return out;
 }
 
+/** Does the tree of `d` contain the node `n`? */
+function contains(d: Dim, n: DimNode): boolean {
+  return d === n || (typeof d === "object" && d.args.some((a) => contains(a, n)));
+}
+
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 
 /** Is `a >= b` for every binding (named dims >= 1)? `false` means "not provable", not "never". */
 export function provablyGe(a: Dim, b: Dim): boolean {
-  const diff = polyAdd(toPoly(a), toPoly(b), -1);
-  if (lowerOf(diff) >= 0 || lowerOf(withoutDivisions(diff)) >= 0) return true;
+  let diff = polyAdd(toPoly(a), toPoly(b), -1);
+  if (lowerOf(diff) >= 0) return true;
+  // Each round replaces the outermost divisions by their linear bounds (exposing nested ones).
+  for (let round = 0; round < 4; round++) {
+    const next = withoutDivisions(diff);
+    if (next === diff) break;
+    diff = next;
+    if (lowerOf(diff) >= 0) return true;
+  }
   // a >= min(..., x, ...) when a >= x; max(..., x, ...) >= b when x >= b.
   const nb = normDim(b);
   if (isDimExpr(nb) && nb.op === "min" && nb.args.some((x) => provablyGe(a, x))) return true;

@@ -75,14 +75,17 @@ const provableArb: fc.Arbitrary<Dim> = fc.oneof(
       fc.integer({ min: -3, max: 3 }),
       fc.integer({ min: 1, max: 5 }),
     )
-    .map(([a, b, c, op, p, q, k]): Dim => ({
-      op: "add",
-      args: [
-        { op: "mul", args: [a, "T"] },
-        b,
-        { op: "mul", args: [c, { op, args: [{ op: "add", args: [{ op: "mul", args: [p, "T"] }, q] }, k] }] },
-      ],
-    })),
+    .chain(([a, b, c, op, p, q, k]) =>
+      // the division's dividend is linear in T, or itself a division of T (ceilDiv(ceilDiv(T,2),2))
+      fc.constantFrom<Dim>("T", { op, args: ["T", k] }).map((x): Dim => ({
+        op: "add",
+        args: [
+          { op: "mul", args: [a, x] },
+          b,
+          { op: "mul", args: [c, { op, args: [{ op: "add", args: [{ op: "mul", args: [p, x] }, q] }, k] }] },
+        ],
+      })),
+    ),
 );
 
 /** The reference meaning of a tree, written independently of dims.ts. */
@@ -166,6 +169,7 @@ describe("dim expressions: normal form", () => {
     expect(dims.provablyAtLeast("T", dims.ceilDiv("T", 2))).toBe(true);
     expect(dims.provablyAtLeast(dims.mul("T", 3), dims.ceilDiv(dims.mul("T", 5), 2))).toBe(true);
     expect(dims.provablyAtLeast(dims.floorDiv(dims.mul("T", 3), 2), "T")).toBe(true);
+    expect(dims.provablyAtLeast(dims.ceilDiv("T", 2), dims.ceilDiv(dims.ceilDiv("T", 2), 2))).toBe(true); // nested
     expect(dims.provablyAtLeast(dims.ceilDiv("T", 2), "T")).toBe(false);
     expect(dims.provablyAtLeast(dims.mul("T", 3), dims.ceilDiv(dims.mul("T", 7), 2))).toBe(false);
   });

@@ -33,6 +33,6 @@ describe.runIf(ctx)("webgpu: MoE layers traced once with a symbolic token count"
             `${c.name}, ${kind}, T = ${T}, webgpu`,
           );
       }
-    }, 300_000);
+    }, 600_000);
   }
 });
