@@ -216,14 +216,24 @@ describe("cuda: long long where a size can pass 2^31", () => {
     expect(kernelText(compile(hugeSum, { target: "cuda" }))).toMatch(/for \(long long r0 = \w+; r0 < 2147488281LL;/);
   });
 
-  it("the benchmark MoE layer at T = 2^23 has no wrapped guard or bound (forward and gradient)", () => {
-    const { forward, gradient } = moePrograms({ ...BENCH_MOE, T: 2 ** 23 });
-    for (const p of [forward, gradient]) {
-      const src = kernelText(compile(p, { target: "cuda" }));
-      expect(src).not.toMatch(/INT_MIN|-2147483647 - 1|\(-\d{9,}\)|[^\d.]\d{10,}(?!\d*LL)/);
-      expect(src).toMatch(/2147483648LL/); // T * D = 2^31 elements: 64-bit
-    }
-  });
+  /** Integer literals of kernel text past 2^31 - 1 without a 64-bit suffix (a wrapped size in an int). */
+  const intLiteralsPastI32 = (src: string) =>
+    [...src.matchAll(/(?<![\w.])\d{10,}(?![\d.])(?!LL)/g)].map((m) => Number(m[0])).filter((n) => n > 2 ** 31 - 1);
+
+  for (const [cfg, wide] of [
+    [{ ...BENCH_MOE, T: 2 ** 23 }, "2147483648LL"], // T * D = 2^31 elements
+    [{ ...BENCH_MOE, T: 2 ** 20, D: 4096 }, "4294967296LL"], // T * D = 2^32 elements
+  ] as const) {
+    it(`the benchmark MoE layer at T = ${cfg.T}, D = ${cfg.D} has no wrapped guard or bound (forward and gradient)`, () => {
+      const { forward, gradient } = moePrograms(cfg);
+      for (const p of [forward, gradient]) {
+        const src = kernelText(compile(p, { target: "cuda" }));
+        expect(src).not.toMatch(/INT_MIN|-2147483647 - 1|\(-\d{9,}\)/);
+        expect(intLiteralsPastI32(src)).toEqual([]);
+        expect(src).toContain(wide); // the element count, 64-bit
+      }
+    });
+  }
 
   it("named dims: the host launcher and the backend check the limits", () => {
     const b = compile(symbolicSum, { target: "cuda" });
