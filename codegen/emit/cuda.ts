@@ -40,7 +40,8 @@ export interface CudaKernelOptions {
  *
  * @example
  * const src = emitCudaKernel({ name: "scale", params: [...], sizes: ["N"], shared: [], workgroupSize: 256, body: [...] });
- * // extern "C" __global__ void __launch_bounds__(256) scale(const float* __restrict__ x, float* __restrict__ y, int N, long long mf_num_groups) { ... }
+ * // extern "C" __global__ void __launch_bounds__(256) scale(const float* __restrict__ x, float* __restrict__ y,
+ * //                                                       int N, long long mf_num_groups) { ... }
  */
 export function emitCudaKernel(kernel: Kernel, options: CudaKernelOptions = {}): string {
   const where = `CUDA emitter, kernel "${kernel.name}"`;
@@ -111,7 +112,8 @@ function checkLaunchShape(kernel: Kernel, where: string): void {
   );
   if (sharedBytes > MAX_STATIC_SHARED_BYTES) {
     throw new RangeError(
-      `${where}: shared arrays need ${sharedBytes} bytes, more than the ${MAX_STATIC_SHARED_BYTES} bytes of static shared memory a CUDA block may declare`,
+      `${where}: shared arrays need ${sharedBytes} bytes, more than the ${MAX_STATIC_SHARED_BYTES} bytes ` +
+        "of static shared memory a CUDA block may declare",
     );
   }
 }
