@@ -19,7 +19,12 @@ node -e '
 const r = JSON.parse(require("fs").readFileSync("out/vitest.json", "utf8"));
 const tscFailed = Number(process.argv[1]) !== 0 ? 1 : 0;
 const lintFailed = Number(process.argv[2]) !== 0 ? 1 : 0;
-const failed = r.numFailedTests + tscFailed + lintFailed + (r.numFailedTestSuites || 0);
+// A file that failed without a failing test (it did not load, or a hook threw) counts once;
+// numFailedTestSuites would also count the describe blocks around each failing test.
+const brokenFiles = r.testResults.filter(
+  (f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed"),
+).length;
+const failed = r.numFailedTests + tscFailed + lintFailed + brokenFiles;
 console.log(`${r.numPassedTests} passed, ${failed} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
 ' "$tsc_rc" "$lint_rc" || { echo "0 passed, 1 failed"; exit 1; }
 
