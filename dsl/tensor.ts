@@ -6,6 +6,16 @@ import type { TraceBuilder } from "./trace";
 import type { Broadcast, CheckBroadcast, CheckMatmul, CheckReshape, MatmulShape } from "./types";
 import type * as opsModule from "./ops";
 
+declare global {
+  interface SymbolConstructor {
+    /**
+     * The `using` protocol's key (TypeScript's lib.esnext.disposable declares it as well). Declared
+     * here so that a consumer whose `lib` predates it still type-checks moeforge's declarations.
+     */
+    readonly dispose: unique symbol;
+  }
+}
+
 /** The ops the tensor methods call. */
 export type TensorOps = Pick<
   typeof opsModule,
