@@ -253,9 +253,7 @@ export function hostModuleSource({ manifest, sources }: HostModuleInput): string
       file,
       N,
       manifest.name,
-      `const fwd = new ProgramRunner(device, FORWARD, ${JSON.stringify(`${manifest.name} forward`)});
-      const bwd = new ProgramRunner(device, BACKWARD, ${JSON.stringify(`${manifest.name} backward`)});
-      return {
+      `return {
         manifestHash: MANIFEST_HASH,${weightsValue}
         forward(inputs, dims, options = {}) {
           const d = checkDims(dims, DIMS, DERIVED, MODULE);
@@ -271,7 +269,10 @@ export function hostModuleSource({ manifest, sources }: HostModuleInput): string
         },
         destroy() { fwd.destroy(); bwd.destroy();${destroyWeights} },
       };`,
-      [FORWARD_AND_BACKWARD],
+      [
+        ["fwd", "FORWARD", `${manifest.name} forward`],
+        ["bwd", "BACKWARD", `${manifest.name} backward`],
+      ],
       weights.length > 0,
     );
   } else {
@@ -298,8 +299,7 @@ export function hostModuleSource({ manifest, sources }: HostModuleInput): string
       file,
       N,
       manifest.name,
-      `const fwd = new ProgramRunner(device, FORWARD, ${JSON.stringify(`${manifest.name} forward`)});
-      return {
+      `return {
         manifestHash: MANIFEST_HASH,${weightsValue}
         forward(inputs, dims, options = {}) {
           const outs = fwd.run(checkDims(dims, DIMS, DERIVED, MODULE), ${inputList}, options.encoder);
@@ -307,7 +307,7 @@ export function hostModuleSource({ manifest, sources }: HostModuleInput): string
         },
         destroy() { fwd.destroy();${destroyWeights} },
       };`,
-      [],
+      [["fwd", "FORWARD", `${manifest.name} forward`]],
       weights.length > 0,
     );
   }
@@ -315,14 +315,19 @@ export function hostModuleSource({ manifest, sources }: HostModuleInput): string
   return file.getFullText();
 }
 
-const FORWARD_AND_BACKWARD = "BACKWARD";
+/** A program the model runs: the runner's variable name, its ProgramSpec constant, its label. */
+type RunnerDecl = readonly [variable: string, spec: string, label: string];
 
+/**
+ * `create<N>` (pipelines compiled one by one) and `create<N>Async` (compiled concurrently), both
+ * checking the manifest hash, the device and the weights first, then binding the runners with `body`.
+ */
 function addCreate(
   file: ReturnType<Project["createSourceFile"]>,
   N: string,
   name: string,
   body: string,
-  extraPrograms: readonly string[],
+  runners: readonly RunnerDecl[],
   hasWeights: boolean,
 ): void {
   file.addVariableStatement({
@@ -330,34 +335,65 @@ function addCreate(
     declarations: [{ name: "MODULE", initializer: JSON.stringify(name) }],
   });
   file.addFunction({
-    isExported: true,
-    name: `create${N}`,
+    name: `bind${N}`,
     parameters: [
-      { name: "device", type: "GPUDevice" },
-      hasWeights
-        ? {
-            name: "options",
-            type: "{ readonly weights: ArrayBuffer | ArrayBufferView; readonly manifestHash?: string }",
-          }
-        : { name: "options", type: "{ readonly manifestHash?: string }", initializer: "{}" },
+      ...runners.map(([variable]) => ({ name: variable, type: "ProgramRunner" })),
+      ...(hasWeights ? [{ name: "weights", type: "readonly GPUBuffer[]" }] : []),
     ],
     returnType: N,
+    statements: [body],
+  });
+  const options = hasWeights
+    ? { name: "options", type: "{ readonly weights: ArrayBuffer | ArrayBufferView; readonly manifestHash?: string }" }
+    : { name: "options", type: "{ readonly manifestHash?: string }", initializer: "{}" };
+  const checks = [
+    `if (options.manifestHash !== undefined && options.manifestHash !== MANIFEST_HASH) throw new HostModuleError(\`\${MODULE}: the manifest's content hash is \${options.manifestHash}, but this module was generated from \${MANIFEST_HASH}; regenerate the module with the manifest (moeforge compile)\`);`,
+    `checkDevice(device, [${runners.map(([, spec]) => spec).join(", ")}], MODULE);`,
+    ...(hasWeights ? ["const weights = uploadWeights(device, options.weights, WEIGHTS, MODULE);"] : []),
+  ];
+  const args = (runnerValues: readonly string[]) => [...runnerValues, ...(hasWeights ? ["weights"] : [])].join(", ");
+  const example = hasWeights
+    ? `const model = create${N}(device, { weights: await (await fetch("weights.safetensors")).arrayBuffer() });\n`
+    : `const model = create${N}(device);\n`;
+  const what =
+    `Throws when \`options.manifestHash\` (the contentHash of the\n` +
+    `manifest.json you ship) differs from the one this module was generated with, or when the device lacks a\n` +
+    `limit or feature a kernel needs.` +
+    (hasWeights
+      ? ` \`options.weights\` is the safetensors buffer the weights are read from, by name (checked before any upload).\n`
+      : `\n`);
+  file.addFunction({
+    isExported: true,
+    name: `create${N}`,
+    parameters: [{ name: "device", type: "GPUDevice" }, options],
+    returnType: N,
     docs: [
-      `Creates the pipelines of ${name} on \`device\`. Throws when \`options.manifestHash\` (the contentHash of the\n` +
-        `manifest.json you ship) differs from the one this module was generated with, or when the device lacks a\n` +
-        `limit or feature a kernel needs.` +
-        (hasWeights
-          ? ` \`options.weights\` is the safetensors buffer the weights are read from, by name (checked before any upload).\n` +
-            `@example\n` +
-            `const model = create${N}(device, { weights: await (await fetch("weights.safetensors")).arrayBuffer() });\n`
-          : `\n@example\nconst model = create${N}(device);\n`) +
-        `const { outputs } = model.forward(inputs, dims);`,
+      `Creates the pipelines of ${name} on \`device\`, one after another (see create${N}Async). ${what}` +
+        `@example\n${example}const { outputs } = model.forward(inputs, dims);`,
     ],
     statements: [
-      `if (options.manifestHash !== undefined && options.manifestHash !== MANIFEST_HASH) throw new HostModuleError(\`\${MODULE}: the manifest's content hash is \${options.manifestHash}, but this module was generated from \${MANIFEST_HASH}; regenerate the module with the manifest (moeforge compile)\`);`,
-      `checkDevice(device, [FORWARD${extraPrograms.map((p) => `, ${p}`).join("")}], MODULE);`,
-      ...(hasWeights ? ["const weights = uploadWeights(device, options.weights, WEIGHTS, MODULE);"] : []),
-      body,
+      ...checks,
+      `return bind${N}(${args(runners.map(([, spec, label]) => `ProgramRunner.create(device, ${spec}, ${JSON.stringify(label)})`))});`,
+    ],
+  });
+  file.addFunction({
+    isExported: true,
+    isAsync: true,
+    name: `create${N}Async`,
+    parameters: [{ name: "device", type: "GPUDevice" }, options],
+    returnType: `Promise<${N}>`,
+    docs: [
+      `Like create${N}, with the pipelines compiled concurrently (\`createComputePipelineAsync\`): faster\n` +
+        `where the device compiles in parallel, and the caller's thread stays free meanwhile. Rejects where\n` +
+        `create${N} throws. ${what}` +
+        `@example\n${example.replace(`create${N}(`, `await create${N}Async(`)}const { outputs } = model.forward(inputs, dims);`,
+    ],
+    statements: [
+      ...checks,
+      `const runners = await Promise.all([${runners
+        .map(([, spec, label]) => `ProgramRunner.createAsync(device, ${spec}, ${JSON.stringify(label)})`)
+        .join(", ")}]);`,
+      `return bind${N}(${args(runners.map((_, i) => `runners[${i}]!`))});`,
     ],
   });
 }

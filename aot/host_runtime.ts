@@ -194,32 +194,68 @@ interface DimsState {
   readonly groups: readonly number[];
 }
 
+interface BoundPipeline {
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+}
+
+/** Each kernel's bind group layout and pipeline descriptor (explicit layouts: one bind group per launch). */
+function pipelineDescriptors(
+  device: GPUDevice,
+  spec: ProgramSpec,
+  label: string,
+): { layout: GPUBindGroupLayout; descriptor: GPUComputePipelineDescriptor }[] {
+  return spec.kernels.map((k) => {
+    const entries: GPUBindGroupLayoutEntry[] = k.bindings.map((b) => ({
+      binding: b.binding,
+      visibility: 4 /* COMPUTE */,
+      buffer: { type: b.access === "read-only" ? "read-only-storage" : "storage" },
+    }));
+    entries.push({ binding: k.uniformBinding, visibility: 4, buffer: { type: "uniform" } });
+    const layout = device.createBindGroupLayout({ entries, label: k.name });
+    const descriptor: GPUComputePipelineDescriptor = {
+      label: `${label} ${k.name}`,
+      layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module: device.createShaderModule({ code: k.source, label: k.name }), entryPoint: "main" },
+    };
+    return { layout, descriptor };
+  });
+}
+
 /** One program bound to a device. */
 export class ProgramRunner {
-  private readonly pipelines: { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }[];
   private readonly consts = new Map<number, GPUBuffer>();
   private readonly perDims = new Map<string, DimsState>();
 
-  constructor(
+  /** Creates the pipelines one after another (the device compiles each before returning). */
+  static create(device: GPUDevice, spec: ProgramSpec, label: string): ProgramRunner {
+    const pipelines = pipelineDescriptors(device, spec, label).map(({ layout, descriptor }) => ({
+      layout,
+      pipeline: device.createComputePipeline(descriptor),
+    }));
+    return new ProgramRunner(device, spec, label, pipelines);
+  }
+
+  /**
+   * Creates the pipelines concurrently (`createComputePipelineAsync`): a device that compiles in parallel
+   * may finish sooner, and the caller's thread (a browser's main thread) stays free meanwhile.
+   */
+  static async createAsync(device: GPUDevice, spec: ProgramSpec, label: string): Promise<ProgramRunner> {
+    const pipelines = await Promise.all(
+      pipelineDescriptors(device, spec, label).map(async ({ layout, descriptor }) => ({
+        layout,
+        pipeline: await device.createComputePipelineAsync(descriptor),
+      })),
+    );
+    return new ProgramRunner(device, spec, label, pipelines);
+  }
+
+  private constructor(
     private readonly device: GPUDevice,
     private readonly spec: ProgramSpec,
     private readonly label: string,
+    private readonly pipelines: readonly BoundPipeline[],
   ) {
-    this.pipelines = spec.kernels.map((k) => {
-      const entries: GPUBindGroupLayoutEntry[] = k.bindings.map((b) => ({
-        binding: b.binding,
-        visibility: 4 /* COMPUTE */,
-        buffer: { type: b.access === "read-only" ? "read-only-storage" : "storage" },
-      }));
-      entries.push({ binding: k.uniformBinding, visibility: 4, buffer: { type: "uniform" } });
-      const layout = device.createBindGroupLayout({ entries, label: k.name });
-      const pipeline = device.createComputePipeline({
-        label: `${label} ${k.name}`,
-        layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-        compute: { module: device.createShaderModule({ code: k.source, label: k.name }), entryPoint: "main" },
-      });
-      return { pipeline, layout };
-    });
     spec.buffers.forEach((b, i) => {
       if (b.role !== "const") return;
       const n = evalSize(b.size, {});

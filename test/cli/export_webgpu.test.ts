@@ -60,6 +60,7 @@ interface HostModel {
 }
 type ReadBuffer = (device: GPUDevice, buffer: GPUBuffer, type: "f32", length: number) => Promise<Float32Array>;
 type Create = (device: GPUDevice, options?: { manifestHash?: string; weights?: Uint8Array }) => HostModel;
+type CreateAsync = (...args: Parameters<Create>) => Promise<HostModel>;
 
 /** Builds the nested object of `paths` with `values` at the leaves. */
 function nest(paths: readonly string[], values: readonly unknown[]): Record<string, unknown> {
@@ -103,6 +104,8 @@ function countingDevice(device: GPUDevice): { device: GPUDevice; mapAsyncCalls: 
 }
 
 const createName = (name: string) => `create${name[0]!.toUpperCase()}${name.slice(1)}`;
+/** The create that compiles the pipelines concurrently (the sync one is tested by the manifest and weights cases). */
+const createAsyncName = (name: string) => `${createName(name)}Async`;
 
 /**
  * Runs `model` forward and backward on `inputs` (minus the inputs in `bound`,
@@ -111,7 +114,7 @@ const createName = (name: string) => `create${name[0]!.toUpperCase()}${name.slic
  */
 async function expectMatchesInterpreter(
   ctxDevice: GPUDevice,
-  create: (device: GPUDevice) => HostModel,
+  create: (device: GPUDevice) => HostModel | Promise<HostModel>,
   readBuffer: ReadBuffer,
   traced: TracedModel,
   T: number,
@@ -120,7 +123,7 @@ async function expectMatchesInterpreter(
 ): Promise<void> {
   const device = ctxDevice;
   const counting = countingDevice(device);
-  const model = create(counting.device);
+  const model = await create(counting.device);
   const paths = traced.inputs.leaves.map((l) => l.path);
   const given = paths.flatMap((p, i) => (options.bound?.has(p) ? [] : [i]));
   const upload = (a: Float32Array) => {
@@ -287,7 +290,7 @@ describe.runIf(ctx)("exported host modules on WebGPU (Node, Dawn)", () => {
       // T = 7: the caller's GPUBuffers and the caller's encoder; otherwise host arrays and the module's encoder.
       await expectMatchesInterpreter(
         ctx!.device,
-        mod[createName(m.export)] as Create,
+        mod[createAsyncName(m.export)] as CreateAsync,
         mod.readBuffer as ReadBuffer,
         traced,
         T,
@@ -305,6 +308,10 @@ describe.runIf(ctx)("exported host modules on WebGPU (Node, Dawn)", () => {
     const create = mod.createSwitchLayer as Create;
     const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")) as { contentHash: string };
     expect(() => create(ctx!.device, { manifestHash: "sha256:0" })).toThrow(
+      /manifest's content hash is sha256:0, but this module was generated from sha256:/,
+    );
+    const createAsync = mod.createSwitchLayerAsync as CreateAsync;
+    await expect(createAsync(ctx!.device, { manifestHash: "sha256:0" })).rejects.toThrow(
       /manifest's content hash is sha256:0, but this module was generated from sha256:/,
     );
     const model = create(ctx!.device, { manifestHash: manifest.contentHash });
@@ -375,7 +382,7 @@ describe.runIf(ctx)("exported host modules on WebGPU (Node, Dawn)", () => {
       const traced = await traceExample(GROUPED);
       await expectMatchesInterpreter(
         ctx!.device,
-        mod.createGrouped as Create,
+        mod.createGroupedAsync as CreateAsync,
         mod.readBuffer as ReadBuffer,
         traced,
         T,
@@ -432,7 +439,7 @@ describe.runIf(ctx && haveChromium)("an exported host module in headless Chromiu
     // The page: the generated module and the harness, bundled for the browser.
     const page = await build({
       stdin: {
-        contents: `import { ${createName(m.export)} as create, readBuffer } from ${JSON.stringify(join(out, `${m.export}.ts`))};
+        contents: `import { ${createAsyncName(m.export)} as create, readBuffer } from ${JSON.stringify(join(out, `${m.export}.ts`))};
 import { runHarness } from ${JSON.stringify(new URL("./page_harness.ts", import.meta.url).pathname)};
 globalThis.runJob = async (job) => {
   const adapter = await navigator.gpu.requestAdapter();
@@ -482,7 +489,7 @@ globalThis.runJob = async (job) => {
     const mod = await hostModule(out, m.export);
     const inNode = await runHarness(
       {
-        create: mod[createName(m.export)] as HostModule["create"],
+        create: mod[createAsyncName(m.export)] as HostModule["create"],
         readBuffer: mod.readBuffer as HostModule["readBuffer"],
       },
       ctx!.device,

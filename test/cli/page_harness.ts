@@ -18,7 +18,7 @@ interface HostModel {
 }
 
 export interface HostModule {
-  create(device: GPUDevice): HostModel;
+  create(device: GPUDevice): HostModel | Promise<HostModel>;
   readBuffer(device: GPUDevice, buffer: GPUBuffer, type: "f32", length: number): Promise<ArrayLike<number>>;
 }
 
@@ -40,7 +40,7 @@ export async function runHarness(
   device: GPUDevice,
   job: HarnessJob,
 ): Promise<Record<string, number[]>> {
-  const model = mod.create(device);
+  const model = await mod.create(device);
   const inputs = nest(job.inputs.map(([p, v]) => [p, Float32Array.from(v)] as const));
   const { outputs, saved } = model.forward(inputs, { T: job.T });
   const grads = model.backward(inputs, saved, nest(job.cotangents.map(([p, v]) => [p, Float32Array.from(v)] as const)));

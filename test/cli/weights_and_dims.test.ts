@@ -179,7 +179,7 @@ describe("the host module checks the programs' size limits per set of dims", () 
         },
       ],
     };
-    const runner = new ProgramRunner(device, spec, "m forward");
+    const runner = ProgramRunner.create(device, spec, "m forward");
     expect(() => runner.run({ T: 2 ** 20 }, [])).toThrow(
       /m forward: for dims \{"T":1048576\}, buffer v1 elements is 4294967296, more than 2147483647 \(WGSL index math is i32\)/,
     );
