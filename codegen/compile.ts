@@ -73,11 +73,13 @@ export function compile(program: Program, options: CompileOptions): KernelBundle
     lowered.inputs,
     lowered.outputs,
     lowered.checks ? [lowered.checks.slot] : [],
+    lowered.kept,
   );
   const schedule_: Launch[] = lowered.launches.map((l) => ({
     kernel: l.kernel,
     grid: l.grid,
     bindings: Object.fromEntries(Object.entries(l.bindings).map(([p, slot]) => [p, bufferOf.get(slot)!])),
+    ...(l.reusable ? { reusable: { inputs: l.reusable.inputs.map((s) => bufferOf.get(s)!) } } : {}),
   }));
   for (const k of lowered.kernels) {
     for (const t of [...k.params.map((p) => p.type), ...k.shared.map((s) => s.type)]) {

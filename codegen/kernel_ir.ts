@@ -155,6 +155,14 @@ export interface SharedArray {
  *   out[r, n] = sum_k a[r, k] * b[g(r), k, n];
  * - `groupedWeightGrad`: out[g, k, n] = sum over the rows r of group g of a[r, k] * b[r, n]
  *   (`rows` is the row count of a and b, `depth` = k's extent).
+ *
+ * `bLayout` says how `b` is stored: "rowMajor" (the default) as above, or
+ * "panels": column panels of `tileCols`, each contiguous over the contraction
+ * (depth, or rows for groupedWeightGrad) and zero past `cols`, so element
+ * (g, k, n) of b is at ((g * ceil(cols / tileCols) + floor(n / tileCols)) * depth + k) * tileCols
+ * + n % tileCols (g = 0 when b has no group axis). A lowering packs b this way
+ * (`panelOperand` in lower/kernels/contraction.ts) for targets whose
+ * micro-kernels stream B.
  */
 export interface Contraction {
   readonly kind: "dense" | "grouped" | "groupedWeightGrad";
@@ -168,6 +176,7 @@ export interface Contraction {
   readonly groups?: SizeExpr;
   readonly tileRows: number;
   readonly tileCols: number;
+  readonly bLayout?: "rowMajor" | "panels";
 }
 
 /** One kernel, independent of any target. */
@@ -209,6 +218,13 @@ export interface Launch {
   readonly grid: SizeExpr;
   /** Kernel param name -> bundle buffer name. */
   readonly bindings: Readonly<Record<string, string>>;
+  /**
+   * Set on a launch whose results depend only on bundle inputs (`inputs`, buffer
+   * names) and go to buffers no other launch writes (packed weight panels): a
+   * runtime that keeps buffers across runs may skip it while every one of those
+   * inputs holds the same bytes as when it last ran over those buffers.
+   */
+  readonly reusable?: { readonly inputs: readonly string[] };
 }
 
 export type Target = "wgsl" | "cuda" | "js" | "wasm";

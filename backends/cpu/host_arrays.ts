@@ -40,20 +40,46 @@ export function chunkSize(groups: number, threads: number): number {
   return Math.max(1, Math.ceil(groups / (threads * 8)));
 }
 
-/** Copies the inputs into the arena's input buffers, checking their lengths. */
+/**
+ * Copies the inputs into the arena's input buffers, checking their lengths.
+ * Inputs named in `compare` are first compared byte for byte with what the
+ * buffer holds (the previous run's input): equal ones are not copied. Returns
+ * the names in `compare` whose bytes changed.
+ */
 export function copyInputs(
   bundle: KernelBundle,
   inputs: readonly AnyTypedArray[],
   arrays: ReadonlyMap<string, AnyTypedArray>,
-): void {
+  compare: ReadonlySet<string> = new Set(),
+): Set<string> {
   if (inputs.length !== bundle.inputs.length)
     throw new Error(`cpu runtime: expected ${bundle.inputs.length} inputs, got ${inputs.length}`);
+  const changed = new Set<string>();
   bundle.inputs.forEach((name, i) => {
     const dst = arrays.get(name)!;
-    if (dst.length !== inputs[i]!.length)
-      throw new Error(`cpu runtime: input ${i} has ${inputs[i]!.length} elements, expected ${dst.length}`);
-    dst.set(inputs[i]!);
+    const src = inputs[i]!;
+    if (dst.length !== src.length)
+      throw new Error(`cpu runtime: input ${i} has ${src.length} elements, expected ${dst.length}`);
+    if (compare.has(name)) {
+      if (sameBytes(src, dst)) return;
+      changed.add(name);
+    }
+    dst.set(src);
   });
+  return changed;
+}
+
+/** Whether two arrays of one length and type hold the same bits (NaN payloads and -0 included). */
+function sameBytes(a: AnyTypedArray, b: AnyTypedArray): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  const words = a.byteLength % 4 === 0 && a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0;
+  const view = (x: AnyTypedArray) =>
+    words
+      ? new Int32Array(x.buffer, x.byteOffset, x.byteLength / 4)
+      : new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  const [u, v] = [view(a), view(b)];
+  for (let i = 0; i < u.length; i++) if (u[i] !== v[i]) return false;
+  return true;
 }
 
 /** Fails like the interpreter when a kernel reported a bad index (bundle.checks). */

@@ -46,6 +46,8 @@ export interface LoweredProgram {
   readonly dims: readonly string[];
   /** Index checks: the flag slot and one message per check (see IndexChecks). */
   readonly checks?: { readonly slot: string; readonly messages: readonly string[] };
+  /** Scratch slots written by reusable launches: each keeps a buffer of its own. */
+  readonly kept: readonly string[];
 }
 
 /** Program text of one equation: `%12 = exp %11`. */
@@ -79,6 +81,7 @@ export class Lowering implements OpContext, ValueSource {
   private tempCount = 0;
   private readonly built = new Map<string, unknown>();
   private readonly checkMessages: string[] = [];
+  private readonly kept: string[] = [];
 
   constructor(
     readonly program: Program,
@@ -139,6 +142,7 @@ export class Lowering implements OpContext, ValueSource {
       inputs: this.program.inputs.map((v) => this.slotOf(v)),
       outputs,
       dims,
+      kept: this.kept,
       ...(this.checkMessages.length ? { checks: { slot: CHECK_SLOT, messages: this.checkMessages } } : {}),
     };
   }
@@ -202,7 +206,7 @@ export class Lowering implements OpContext, ValueSource {
     return { kb, values: new ValueLowerer(kb, this, members) };
   }
 
-  launch(k: KernelHandle, grid: SizeExpr, comment: string): void {
+  launch(k: KernelHandle, grid: SizeExpr, comment: string, options: { readonly reusable?: boolean } = {}): void {
     const built = k.kb.build(comment);
     // Verified as lowered and again after the kernel-IR rewrites below.
     verifyKernel({ ...built, sizes: collectSizes(built.body, built.contraction) });
@@ -219,7 +223,19 @@ export class Lowering implements OpContext, ValueSource {
     this.kernels.push(kernel);
     const bindings: Record<string, string> = {};
     for (const p of kernel.params) bindings[p.name] = p.name;
-    this.launches.push({ kernel: kernel.name, grid, bindings });
+    this.launches.push({ kernel: kernel.name, grid, bindings, ...this.reusable(kernel, options.reusable) });
+  }
+
+  /** A reusable launch's inputs: when `k` reads only program inputs and writes only scratch (kept apart). */
+  private reusable(k: Kernel, asked = false): { reusable?: { inputs: string[] } } {
+    if (!asked) return {};
+    const inputs = new Set(this.program.inputs.map((v) => `v${v.id}`));
+    const reads = k.params.filter((p) => p.access === "read").map((p) => p.name);
+    const writes = k.params.filter((p) => p.access === "readWrite").map((p) => p.name);
+    const scratch = (name: string) => this.slots.get(name)?.role === "temp" && !name.startsWith("v");
+    if (!reads.every((r) => inputs.has(r)) || !writes.every(scratch)) return {};
+    this.kept.push(...writes);
+    return { reusable: { inputs: reads } };
   }
 
   output(k: KernelHandle, v: Var, atomic = false): string {

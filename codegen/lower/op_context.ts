@@ -20,8 +20,12 @@ export interface OpContext {
   readonly target: Target;
   /** Starts a kernel named after `hint` with `workgroupSize` threads per workgroup. */
   kernel(hint: string, workgroupSize: number): KernelHandle;
-  /** Finishes `k` and appends a launch of `grid` workgroups (`comment`: what it computes, in Program terms). */
-  launch(k: KernelHandle, grid: SizeExpr, comment: string): void;
+  /**
+   * Finishes `k` and appends a launch of `grid` workgroups (`comment`: what it computes, in Program terms).
+   * `reusable`: `k` writes only scratch that nothing else writes (a packed weight); when it reads only
+   * program inputs, its scratch gets a buffer of its own and the launch is marked `Launch.reusable`.
+   */
+  launch(k: KernelHandle, grid: SizeExpr, comment: string, options?: { readonly reusable?: boolean }): void;
   /** The buffer param for a variable the group writes (declared read-write in `k`). */
   output(k: KernelHandle, v: Var, atomic?: boolean): string;
   /** A scratch buffer of `size` elements, live for this group only; returns its name (bind it with `bindTemp`). */

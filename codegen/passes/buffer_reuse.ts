@@ -28,6 +28,8 @@ export function assignBuffers(
   outputs: readonly string[],
   /** Temporaries that keep a buffer of their own (e.g. the index-check flag, read after the run). */
   dedicated: readonly string[] = [],
+  /** Scratch written by reusable launches (`Launch.reusable`: kept across runs), each in a buffer of its own. */
+  kept: readonly string[] = [],
 ): BufferAssignment {
   const bufferOf = new Map<string, string>();
   const buffers: BufferDecl[] = [];
@@ -40,6 +42,7 @@ export function assignBuffers(
     if (!bufferOf.has(s)) add(slots.get(s)!, `out${i}`, "output");
   });
   dedicated.forEach((s, i) => add(slots.get(s)!, i === 0 ? "checks" : `kept${i}`, "temp"));
+  kept.forEach((s, i) => add(slots.get(s)!, `panels${i}`, "temp"));
   let nConst = 0;
   for (const slot of slots.values())
     if (slot.role === "const" && !bufferOf.has(slot.name)) add(slot, `const${nConst++}`, "const");

@@ -45,11 +45,15 @@ function groupSizes(rng: () => number, rows: number, groups: number): Tensor {
   return Tensor._concrete(new NDArray("i32", [groups], sizes));
 }
 
-/** Runs `p` on the wasm target (both multiply-add paths) and checks it against the interpreter; returns the SIMD kernel count. */
+/**
+ * Runs `p` on the wasm target (both multiply-add paths) and checks it against the interpreter; returns the
+ * SIMD kernel count (each one's B packed in panels).
+ */
 function check(p: Program, inputs: Tensor[]): number {
   const want = evalProgram(p, inputs).map((t) => t._value().data);
   const bundle = compile(p, { target: "wasm" });
   const simd = bundle.kernels.filter((k) => simdContraction(k)).length;
+  expect(bundle.kernels.filter((k) => simdContraction(k)?.bLayout === "panels").length).toBe(simd);
   for (const k of bundle.kernels) expect(WebAssembly.validate(decodeWasmSource(k.source)!)).toBe(true);
   for (const relaxed of [false, true]) {
     const outs = runBundle(
@@ -82,8 +86,8 @@ describe("wasm SIMD contraction kernels equal the interpreter", () => {
         const grad = vjpProgram(loss);
         const inputs = [randomFloats(rng, "f32", [M, K]), randomFloats(rng, "f32", [G, K, N]), groupSizes(rng, M, G)];
         const simd = check(grad, [...inputs, Tensor._concrete(new NDArray("f32", [], new Float32Array([1])))]);
-        // Forward, dx (a grouped GEMM against w transposed, fused read: not a Contraction) and dw.
-        expect(simd).toBeGreaterThanOrEqual(2);
+        // Forward, dx (a grouped GEMM against w transposed: the pack kernel reads it transposed) and dw.
+        expect(simd).toBe(3);
       }),
       { numRuns: 40 },
     );
@@ -115,5 +119,42 @@ describe("wasm SIMD contraction kernels equal the interpreter", () => {
         groupSizes(rng, 2048, 8),
       ]),
     ).toBe(1);
+  });
+
+  it("packed weight panels are kept across runs and repacked when the weight's bytes change", () => {
+    const [M, K, N, G] = [37, 19, 21, 3];
+    const rng = mulberry32(11);
+    const p = trace(
+      (x: Tensor, w: Tensor, gs: Tensor) => raggedMatmul(x, w, gs),
+      spec([M, K]),
+      spec([G, K, N]),
+      spec([G], "i32"),
+    );
+    const bundle = compile(p, { target: "wasm" });
+    const pack = bundle.schedule.find((l) => l.reusable);
+    expect(pack?.reusable?.inputs, "the pack launch reads the weight input only").toEqual([bundle.inputs[1]]);
+    const x = randomFloats(rng, "f32", [M, K]);
+    const gs = groupSizes(rng, M, G);
+    const run = (w: Tensor) => {
+      let packed = false;
+      const inputs = [x, w, gs];
+      const [got] = runBundle(
+        bundle,
+        inputs.map((t) => t._value().data),
+        bindDims(p, inputs),
+        (l) => void (packed ||= l === pack),
+      );
+      expect(relativeError(got!, evalProgram(p, inputs)[0]!._value().data)).toBeLessThan(1e-5);
+      return packed;
+    };
+    const w1 = randomFloats(rng, "f32", [G, K, N]);
+    expect(run(w1), "first run packs").toBe(true);
+    expect(run(w1), "same weight: panels reused").toBe(false);
+    expect(run(randomFloats(rng, "f32", [G, K, N])), "a new weight repacks").toBe(true);
+    const data = w1._value().data as Float32Array;
+    expect(run(w1), "back to the first weight repacks").toBe(true);
+    data[data.length - 1] = -data[data.length - 1]! - 1; // one element changed in place, same array
+    expect(run(w1), "an in-place change repacks").toBe(true);
+    expect(run(w1)).toBe(false);
   });
 });

@@ -4,14 +4,21 @@
  * register-blocked micro-kernel: 4 rows x two f32x4 column vectors = 8 vector
  * accumulators; per contraction step two vector loads of B, four
  * load-and-splat of A, eight multiply-adds (f32x4.relaxed_madd where the
- * engine validates it, else mul + add). Accumulation is in f32. Tiles that
- * are not 8 columns wide take a scalar loop (same f32 sums).
+ * engine validates it, else mul + add). Accumulation is in f32. B comes packed
+ * in 8-column panels (`bLayout: "panels"`, written by the lowering's pack
+ * kernel: contiguous over the contraction, zero past the last column), so the
+ * micro-kernel streams it with a fixed 32-byte step (B read in place with a
+ * power-of-two row stride thrashed L1 sets: 15 GFLOP/s per thread at 1024^3)
+ * and narrow tiles take the same vector path, storing lane by lane. Row-major B
+ * (a lowering that does not pack) still works: its narrow tiles take a scalar
+ * loop (same f32 sums).
  *
  * Tile order: runs of GROUP_ROWS row tiles sweep the column tiles together,
  * column tile outermost, so consecutive workgroups (one thread's chunk) reuse
  * the same B panel from L1 while A rows come from L2. The grouped GEMM finds
  * each row tile's group by walking the group sizes; its weight gradient
- * contracts over the group's rows with A read transposed (x[r, k0..k0+3]).
+ * contracts over the group's rows with A read transposed (x[r, k0..k0+3]) and
+ * B = dy in panels over all rows (a group's rows are a contiguous run of each).
  * The module's interface is the scalar kernels' (kernel.ts).
  */
 import type { Contraction, Kernel, SizeExpr } from "../../kernel_ir";
@@ -56,9 +63,10 @@ const P = Object.fromEntries(TILE_PARAMS.map((n, i) => [n, i])) as Record<TilePa
 
 /**
  * The micro-kernel: c[r, q] = sum_s a[r*aRow + s*aStep] * b[s*bStep + q] for r < rows, q < cols
- * (byte addresses and strides; rows <= 4, cols <= 8).
+ * (byte addresses and strides; rows <= 4, cols <= 8). With `padded` B (panels, zero past the last
+ * column) every tile takes the vector path and a narrow one stores its columns lane by lane.
  */
-function defineTile(m: ModuleBuilder, relaxedMadd: boolean): number {
+function defineTile(m: ModuleBuilder, relaxedMadd: boolean, padded: boolean): number {
   const params: ValType[] = TILE_PARAMS.map(() => "i32");
   return m.func({ params, results: [] }, (f) => {
     const s = f.local("i32");
@@ -75,7 +83,8 @@ function defineTile(m: ModuleBuilder, relaxedMadd: boolean): number {
       f.set(p);
     });
     f.get(P.b).set(pb);
-    f.get(P.cols).i32(TILE_COLS).op("i32.eq");
+    if (padded) f.i32(1);
+    else f.get(P.cols).i32(TILE_COLS).op("i32.eq");
     f.if(
       () => {
         const acc = Array.from({ length: 8 }, () => f.local("v128"));
@@ -104,15 +113,35 @@ function defineTile(m: ModuleBuilder, relaxedMadd: boolean): number {
             f.get(s).i32(1).op("i32.add").set(s);
           },
         );
-        for (let r = 0; r < TILE_ROWS; r++) {
-          f.i32(r).get(P.rows).op("i32.lt_s");
-          f.if(() => {
-            for (let q = 0; q < 2; q++) {
-              f.get(P.c).i32(r).get(P.cRow).op("i32.mul").op("i32.add");
-              f.get(acc[r * 2 + q]!).simdMem("v128.store", 16 * q);
-            }
-          });
-        }
+        const storeRows = (row: (r: number) => void) => {
+          for (let r = 0; r < TILE_ROWS; r++) {
+            f.i32(r).get(P.rows).op("i32.lt_s");
+            f.if(() => row(r));
+          }
+        };
+        const rowAddress = (r: number) => f.get(P.c).i32(r).get(P.cRow).op("i32.mul").op("i32.add");
+        f.get(P.cols).i32(TILE_COLS).op("i32.eq");
+        f.if(
+          () =>
+            storeRows((r) => {
+              for (let q = 0; q < 2; q++)
+                rowAddress(r)
+                  .get(acc[r * 2 + q]!)
+                  .simdMem("v128.store", 16 * q);
+            }),
+          () =>
+            // A narrow tile (padded B only): each column that exists, lane by lane.
+            storeRows((r) => {
+              for (let q = 0; q < TILE_COLS; q++) {
+                f.i32(q).get(P.cols).op("i32.lt_s");
+                f.if(() => {
+                  rowAddress(r);
+                  f.get(acc[r * 2 + (q >> 2)]!).simdLane("f32x4.extract_lane", q & 3);
+                  f.mem("f32.store", 4 * q);
+                });
+              }
+            }),
+        );
       },
       () => scalarTile(f, pa),
     );
@@ -243,7 +272,8 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
   if (!c) throw new Error(`wasm emitter: kernel ${kernel.name} has no f32 4x8 contraction`);
   const m = new ModuleBuilder();
   importHost(m, options);
-  const tile = defineTile(m, options.relaxedMadd ?? relaxedSimdAvailable());
+  const panels = c.bLayout === "panels";
+  const tile = defineTile(m, options.relaxedMadd ?? relaxedSimdAvailable(), panels);
   const nParams = kernel.params.length + kernel.sizes.length + 3;
   const { index } = m.func({ params: Array.from({ length: nParams }, () => "i32" as const), results: [] }, (f) => {
     const base = (name: string) => {
@@ -272,6 +302,8 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
       f.local("i32"),
     );
     const i32 = (l: number) => () => f.get(l);
+    // B's step per contraction index, in bytes: one panel row, or one row of b.
+    const bStep = panels ? () => f.i32(TILE_COLS * 4) : () => f.get(cols).i32(2).op("i32.shl");
     f.get(cols)
       .i32(TILE_COLS - 1)
       .op("i32.add")
@@ -355,11 +387,18 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
               () => addr(f, base(c.a), () => f.get(row0!).get(depth).op("i32.mul")),
               () => f.get(depth).i32(2).op("i32.shl"),
               () => f.i32(4),
-              () =>
-                addr(f, base(c.b), () => {
-                  f.get(g!).get(depth).op("i32.mul").get(cols).op("i32.mul").get(col0!).op("i32.add");
-                }),
-              () => f.get(cols).i32(2).op("i32.shl"),
+              panels
+                ? () =>
+                    addr(f, base(c.b), () => {
+                      // ((g * tilesN + ct) * depth) * 8
+                      f.get(g!).get(tilesN!).op("i32.mul").get(ct!).op("i32.add").get(depth).op("i32.mul");
+                      f.i32(3).op("i32.shl");
+                    })
+                : () =>
+                    addr(f, base(c.b), () => {
+                      f.get(g!).get(depth).op("i32.mul").get(cols).op("i32.mul").get(col0!).op("i32.add");
+                    }),
+              bStep,
               i32(depth),
               () => addr(f, base(c.out), () => f.get(row0!).get(cols).op("i32.mul").get(col0!).op("i32.add")),
               () => f.get(cols).i32(2).op("i32.shl"),
@@ -387,8 +426,14 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
               () => addr(f, base(c.a), () => f.get(off!).get(depth).op("i32.mul").get(row0!).op("i32.add")),
               () => f.i32(4),
               () => f.get(depth).i32(2).op("i32.shl"),
-              () => addr(f, base(c.b), () => f.get(off!).get(cols).op("i32.mul").get(col0!).op("i32.add")),
-              () => f.get(cols).i32(2).op("i32.shl"),
+              panels
+                ? () =>
+                    addr(f, base(c.b), () => {
+                      // (ct * rows + off) * 8: panel ct of dy from the group's first row
+                      f.get(ct!).get(rows).op("i32.mul").get(off!).op("i32.add").i32(3).op("i32.shl");
+                    })
+                : () => addr(f, base(c.b), () => f.get(off!).get(cols).op("i32.mul").get(col0!).op("i32.add")),
+              bStep,
               i32(rest!),
               () =>
                 addr(f, base(c.out), () => {

@@ -18,7 +18,8 @@ import { and, lt, sharedLoad } from "../ir_ops";
 import type { Var } from "../../../dsl/program";
 import type { ValueLowerer } from "../values";
 import type { KernelHandle, OpContext } from "../op_context";
-import { delinearize, linearize, numelExpr, numelSize } from "../index_math";
+import { ceilDivSize, delinearize, dimExpr, linearize, mulSizes, numelExpr, numelSize } from "../index_math";
+import type { Dim, Shape } from "../../../dsl/shape";
 import { gridFor, perItem } from "./common";
 import { targetCapabilities } from "../../targets";
 
@@ -256,6 +257,46 @@ export function contractionOperand(ctx: OpContext, k: KernelHandle, v: Var): Con
   ctx.launch(m, gridFor(numelSize(v.shape), wg), `${v} materialised for a SIMD contraction`);
   const name = ctx.bindTemp(k, temp, "read");
   return { buffer: name, at: (idx) => load(name, linearize(idx, v.shape), "f32") };
+}
+
+/**
+ * The B operand of GEMM kernel `k` (`v`: [depth, cols], or [groups, depth, cols])
+ * packed for a target with contraction micro-kernels: a kernel of its own
+ * writes it as column panels of `tileCols` (`Contraction.bLayout` "panels":
+ * depth x tileCols, contiguous, zero past the last column), reading `v`
+ * through its fused producer (a transposed weight costs no extra pass), so the
+ * micro-kernel streams B sequentially (no cache-set aliasing at power-of-two
+ * row strides) and needs no column-tail path. Returns the panel buffer as a
+ * param of `k`, or null where nothing is packed (other targets, non-f32, a
+ * value `k` already holds).
+ */
+export function panelOperand(ctx: OpContext, k: KernelHandle, v: Var, tileCols: number): string | null {
+  const micro = targetCapabilities(ctx.target).contractionTile !== null && !ctx.schedule.sharedMemory;
+  if (!micro || v.dtype !== "f32" || k.values.scalars.has(v) || (v.shape.length !== 2 && v.shape.length !== 3))
+    return null;
+  const [depth, cols] = v.shape.slice(-2) as [Dim, Dim];
+  const groups: Dim = v.shape.length === 3 ? v.shape[0]! : 1;
+  const panels = ceilDivSize(cols, tileCols);
+  // One thread per panel row (g, p, kk): its tileCols entries.
+  const shape: Shape = [groups, panels, depth];
+  const wg = ctx.schedule.knobs.elementwiseWorkgroup;
+  const m = ctx.kernel("pack_panels", wg);
+  const temp = ctx.temp("f32", mulSizes(numelSize(shape), tileCols), "panels");
+  const i = perItem(m.kb, numelExpr(shape));
+  const [g, p, kk] = delinearize(i, shape).map((e) => m.kb.let(e, "pk")) as [Expr, Expr, Expr];
+  const dst = ctx.bindTemp(m, temp, "readWrite");
+  for (let j = 0; j < tileCols; j++) {
+    const col = m.kb.let(iadd(imul(p, c(tileCols)), c(j)), "col");
+    // Columns past the last read the last one (in bounds) and store 0.
+    const idx = [kk, imin(col, isub(dimExpr(cols), c(1)))];
+    const value = m.values.at(v, v.shape.length === 3 ? [g, ...idx] : idx);
+    const inside = lt(col, dimExpr(cols));
+    const padded: Expr = { kind: "select", cond: inside, onTrue: value, onFalse: c(0, "f32"), type: "f32" };
+    m.kb.store(dst, iadd(imul(i, c(tileCols)), c(j)), padded);
+  }
+  const comment = `${v} packed into ${tileCols}-column panels for a SIMD contraction`;
+  ctx.launch(m, gridFor(numelSize(shape), wg), comment, { reusable: true });
+  return ctx.bindTemp(k, temp, "read");
 }
 
 /**

@@ -23,7 +23,7 @@ import {
 } from "../index_math";
 import type { Lowering } from "../lower";
 import { gridFor, groupId, perItem } from "./common";
-import { bufferParam, groupedTileOrder, registerTile, sharedTile, type TileSpec } from "./contraction";
+import { bufferParam, groupedTileOrder, panelOperand, registerTile, sharedTile, type TileSpec } from "./contraction";
 
 export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   const e = g.mains[0] as Eqn<"matmul">;
@@ -42,6 +42,10 @@ export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
 
   const k = ctx.kernel("matmul", s.workgroupSize);
   const { kb, values } = k;
+  // A plain 2-D product with A in a buffer and no epilogue is a Contraction (targets' own micro-kernels),
+  // B packed in panels where the target streams it.
+  const contracts = rank === 2 && bufferParam(values, a) !== null && g.roots.length === 1 && g.roots[0] === out;
+  const panelsB = contracts && !s.shared ? panelOperand(ctx, k, b, s.tileN) : null;
   const tile = s.shared ? groupId(kb) : perItem(kb, mulTiles(batchShape, M, N, s.tileM, s.tileN));
   const tilesNExpr = kb.let(cdivExpr(dimExpr(N), s.tileN), "tilesN");
   const tilesMExpr = kb.let(cdivExpr(dimExpr(M), s.tileM), "tilesM");
@@ -67,10 +71,9 @@ export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   };
   if (s.shared) sharedTile(kb, s, spec);
   else registerTile(kb, s, spec, spec.rowStart, spec.colStart);
-  // A plain 2-D product of two buffers with no epilogue is a Contraction (targets' own micro-kernels).
   const aBuf = bufferParam(values, a);
-  const bBuf = bufferParam(values, b);
-  if (rank === 2 && aBuf && bBuf && g.roots.length === 1 && g.roots[0] === out && !s.shared)
+  const bBuf = panelsB ?? bufferParam(values, b);
+  if (contracts && aBuf && bBuf && !s.shared)
     kb.contraction = {
       kind: "dense",
       a: aBuf,
@@ -81,6 +84,7 @@ export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
       depth: K,
       tileRows: s.tileM,
       tileCols: s.tileN,
+      bLayout: panelsB ? "panels" : "rowMajor",
     };
   ctx.launch(k, s.shared ? tiles : gridFor(tiles, s.workgroupSize), ctx.describeGroup(g));
 }

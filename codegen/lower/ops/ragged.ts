@@ -23,6 +23,7 @@ import {
   bufferParam,
   contractionOperand,
   groupedTileOrder,
+  panelOperand,
   registerTile,
   sharedTile,
   type TileSpec,
@@ -71,7 +72,11 @@ export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void 
   const k = ctx.kernel("ragged_matmul", s.workgroupSize);
   const { kb, values } = k;
   const opA = contractionOperand(ctx, k, x);
-  const opB = contractionOperand(ctx, k, w);
+  // With A in a buffer, a micro-kernel target gets B (the experts' weights) packed in panels.
+  const panelsB = opA.buffer && bufferParam(values, gs) ? panelOperand(ctx, k, w, s.tileN) : null;
+  const opB = panelsB
+    ? { buffer: panelsB, at: (idx: readonly Expr[]) => values.at(w, idx) }
+    : contractionOperand(ctx, k, w);
   const out = ctx.output(k, e.out);
   const tilesN = iceilDiv(dimExpr(N), c(s.tileN));
   const tileCount = imul(iadd(iceilDiv(dimExpr(M), c(s.tileM)), dimExpr(G)), tilesN);
@@ -139,6 +144,7 @@ export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void 
       groups: G,
       tileRows: s.tileM,
       tileCols: s.tileN,
+      bLayout: panelsB ? "panels" : "rowMajor",
     };
   ctx.launch(k, s.shared ? tiles : gridFor(tiles, s.workgroupSize), ctx.describe(e));
 }
@@ -165,7 +171,12 @@ export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmul
   const k = ctx.kernel("ragged_matmul_wgrad", s.workgroupSize);
   const { kb, values } = k;
   const opA = contractionOperand(ctx, k, x);
-  const opB = contractionOperand(ctx, k, dy);
+  // B (dy, contracted over its rows) in panels on a micro-kernel target, when the kernel can be a Contraction.
+  const contracts = s.workgroupSize === 1 && opA.buffer !== null && bufferParam(values, gs) !== null;
+  const panelsB = contracts ? panelOperand(ctx, k, dy, s.tileN) : null;
+  const opB = panelsB
+    ? { buffer: panelsB, at: (idx: readonly Expr[]) => values.at(dy, idx) }
+    : contractionOperand(ctx, k, dy);
   const out = ctx.output(k, e.out);
   const tilesN = iceilDiv(dimExpr(N), c(s.tileN));
   const tilesK = iceilDiv(dimExpr(K), c(s.tileM));
@@ -209,6 +220,7 @@ export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmul
       groups: G,
       tileRows: s.tileM,
       tileCols: s.tileN,
+      bLayout: panelsB ? "panels" : "rowMajor",
     };
   ctx.launch(k, gridFor(tiles, s.workgroupSize), ctx.describe(e));
 }
