@@ -18,13 +18,10 @@
  * (`sharedExport`).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parsePath } from "../../aot/paths";
 import { saveSafetensors, tensor } from "../../index";
@@ -46,6 +43,7 @@ import {
 import type { TracedModel } from "../../aot/export";
 import { interpreterForwardBackward } from "./oracle";
 import { runHarness, type HarnessJob, type HostModule } from "./page_harness";
+import { chromiumAvailable, servePage, type PageServer } from "../helpers/chromium_page";
 import { REPO } from "./run_cli";
 
 interface HostModel {
@@ -407,20 +405,11 @@ describe.runIf(ctx)("exported host modules on WebGPU (Node, Dawn)", () => {
   });
 });
 
-const CHROMIUM = "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
-if (ctx && !haveChromium) {
-  if (process.env.CI) throw new Error(`the browser export test needs ${CHROMIUM} (apt-get install chromium)`);
-  console.warn(`\n*** SKIPPING the headless-Chromium export test: ${CHROMIUM} is not installed\n`);
-}
+const haveChromium = ctx !== undefined && chromiumAvailable("the headless-Chromium export test");
 
-describe.runIf(ctx && haveChromium)("an exported host module in headless Chromium", () => {
-  let server: Server | undefined;
-  let browser: Browser | undefined;
-  afterAll(async () => {
-    await browser?.close();
-    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
-  });
+describe.runIf(haveChromium)("an exported host module in headless Chromium", () => {
+  let server: PageServer | undefined;
+  afterAll(async () => server?.close());
 
   // The mixture of local experts: the smallest example (Chromium compiles its pipelines anew).
   it("runs forward and backward with the same values as in Node, and the interpreter's", async () => {
@@ -460,31 +449,13 @@ globalThis.runJob = async (job) => {
     expect(bundled.filter((f) => !f.endsWith("page_harness.ts") && f !== "<stdin>")).toEqual([
       expect.stringMatching(new RegExp(`${m.export}\\.ts$`)),
     ]);
-    const script = page.outputFiles[0]!.text;
-    server = createServer((req, res) => {
-      if (req.url === "/page.js") res.writeHead(200, { "content-type": "text/javascript" }).end(script);
-      else
-        res
-          .writeHead(200, { "content-type": "text/html" })
-          .end(`<!doctype html><script type="module" src="/page.js"></script>`);
-    });
-    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
-    const { chromium } = await import("playwright-core");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--enable-unsafe-webgpu", "--no-sandbox"],
-    });
-    const tab = await browser.newPage();
-    const errors: string[] = [];
-    tab.on("pageerror", (e) => errors.push(e.message));
-    await tab.goto(`http://localhost:${(server.address() as AddressInfo).port}/`);
-    await tab.waitForFunction(() => "runJob" in globalThis);
+    server = await servePage(page.outputFiles[0]!.text, { readyGlobal: "runJob" });
+    const tab = server.page;
     const inBrowser = await tab.evaluate(
       (j) => (globalThis as unknown as { runJob(j: unknown): Promise<Record<string, number[]>> }).runJob(j),
       job,
     );
-    expect(errors).toEqual([]);
+    expect(server.errors).toEqual([]);
 
     const mod = await hostModule(out, m.export);
     const inNode = await runHarness(

@@ -13,33 +13,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { publint } from "publint";
 import { compile, grad, jit, ops, spec, tensor, trace, type Tensor } from "../../index";
-import { servePage, type PageServer } from "./page_server";
+import { chromiumAvailable, servePage, type PageServer } from "../helpers/chromium_page";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const FIXTURES = fileURLToPath(new URL("./app", import.meta.url));
-const CHROMIUM = "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  if (process.env.CI)
-    throw new Error(`the packaging test's browser check needs ${CHROMIUM} (apt-get install chromium)`);
-  console.warn(`\n*** SKIPPING the packaged-bundle-in-Chromium check: ${CHROMIUM} is not installed\n`);
-}
+const haveChromium = chromiumAvailable("the packaged-bundle-in-Chromium check");
 
 /** Runs a command; fails the test with its output when it exits non-zero. */
 function run(cmd: string, args: readonly string[], cwd: string): string {
@@ -156,7 +141,7 @@ describe("the packed tarball, installed into an app", () => {
     afterAll(async () => server?.close());
 
     it("jit on webgpu and on cpu (one thread) equal the interpreter; safetensors round-trip", async () => {
-      server = await servePage(CHROMIUM, (await browserBundle()).text);
+      server = await servePage((await browserBundle()).text);
       const result = (await server.page.evaluate(
         () => (globalThis as { moeforgeResult?: Promise<unknown> }).moeforgeResult,
       )) as {

@@ -8,31 +8,20 @@
  * In CI a missing Chromium is a failure; locally the suite is skipped loudly.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import type { Browser, Page } from "playwright-core";
 import { compile } from "../../codegen/compile";
 import { grad, ops, trace, type Tensor } from "../../index";
 import { evalProgram } from "../../dsl/trace";
 import type { Program } from "../../dsl/program";
 import { mulberry32, randomFloats, relativeError } from "../../testing/random_programs";
 import type { BrowserJob } from "./browser_runner";
+import { chromiumAvailable, servePage, type PageServer } from "../helpers/chromium_page";
+import type { Page } from "playwright-core";
 
-const CHROMIUM = "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  if (process.env.CI)
-    throw new Error(
-      `the browser WebGPU test needs ${CHROMIUM} (apt-get install chromium; scripts/setup.sh installs it)`,
-    );
-  console.warn(`\n*** SKIPPING the headless-Chromium WebGPU test: ${CHROMIUM} is not installed\n`);
-}
+const haveChromium = chromiumAvailable("the headless-Chromium WebGPU test");
 
-let server: Server | undefined;
-let browser: Browser | undefined;
+let server: PageServer | undefined;
 let page: Page | undefined;
 
 async function runnerScript(): Promise<string> {
@@ -66,32 +55,13 @@ async function runInPage(program: Program, inputs: readonly Tensor[]): Promise<{
 
 describe.runIf(haveChromium)("WebGPU in headless Chromium", () => {
   beforeAll(async () => {
-    const script = await runnerScript();
-    server = createServer((req, res) => {
-      if (req.url === "/runner.js") {
-        res.writeHead(200, { "content-type": "text/javascript" }).end(script);
-      } else {
-        res
-          .writeHead(200, { "content-type": "text/html" })
-          .end(`<!doctype html><script type="module" src="/runner.js"></script>`);
-      }
-    });
-    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
-    const { chromium } = await import("playwright-core");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--enable-unsafe-webgpu", "--no-sandbox"],
-    });
-    page = await browser.newPage();
-    page.on("pageerror", (e) => console.error("page error:", e.message));
-    await page.goto(`http://localhost:${(server.address() as AddressInfo).port}/`);
-    await page.waitForFunction(() => "moeforgeRunJob" in globalThis);
+    server = await servePage(await runnerScript(), { readyGlobal: "moeforgeRunJob" });
+    page = server.page;
   }, 60_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    await server?.close();
+    expect(server?.errors ?? [], "errors the page threw").toEqual([]);
   });
 
   it("the page has navigator.gpu and an adapter", async () => {
