@@ -196,14 +196,30 @@ export function hostModuleSource({ manifest, sources }: HostModuleInput): string
     treeLiteral(leafTypes(manifest.outputs.slice(0, count)), (i) => `${from}[${i}]!`);
   const outputCount = manifest.outputs.length;
 
-  if (backward && manifest.saved && manifest.gradients && manifest.cotangents) {
+  const trainable = backward && manifest.saved && manifest.gradients && manifest.cotangents;
+  const forwardMethod = {
+    name: "forward",
+    parameters: [
+      { name: "inputs", type: `${N}Inputs` },
+      { name: "dims", type: `${N}Dims` },
+      { name: "options", hasQuestionToken: true, type: `${N}CallOptions` },
+    ],
+    returnType: trainable ? `{ outputs: ${N}Outputs; saved: ${N}Saved }` : `{ outputs: ${N}Outputs }`,
+    docs: ["Encodes the forward; outputs are new buffers the caller owns."],
+  };
+  const destroyMethod = { name: "destroy", returnType: "void", docs: ["Frees the module's own buffers."] };
+  const runners: RunnerDecl[] = [["fwd", "FORWARD", `${manifest.name} forward`]];
+  let members: string;
+  let backwardMethods: (typeof forwardMethod)[] = [];
+  if (trainable) {
     programConst("BACKWARD", backward, sources.backward!);
+    runners.push(["bwd", "BACKWARD", `${manifest.name} backward`]);
     file.addTypeAlias({
       isExported: true,
       name: `${N}Gradients`,
       typeParameters: [{ name: "B", default: "GPUBuffer" }],
-      type: treeType(leafTypes(manifest.gradients), "B"),
-      docs: [`Gradients of the float inputs:\n${tensorDocs(manifest.gradients)}`],
+      type: treeType(leafTypes(manifest.gradients!), "B"),
+      docs: [`Gradients of the float inputs:\n${tensorDocs(manifest.gradients!)}`],
     });
     file.addInterface({
       isExported: true,
@@ -217,45 +233,23 @@ export function hostModuleSource({ manifest, sources }: HostModuleInput): string
       ],
       methods: [{ name: "destroy", returnType: "void" }],
     });
-    const cotangentList = `[${manifest.cotangents.map((t) => `{ path: ${JSON.stringify(`cotangent.${t.path}`)}, value: ${accessor("cotangent", t.path)} }`).join(", ")}]`;
+    backwardMethods = [
+      {
+        name: "backward",
+        parameters: [
+          { name: "inputs", type: `${N}Inputs` },
+          { name: "saved", type: `${N}Saved` },
+          { name: "cotangent", type: `${N}Outputs<TensorInput>` },
+          { name: "options", hasQuestionToken: true, type: `${N}CallOptions` },
+        ],
+        returnType: `${N}Gradients`,
+        docs: ["Encodes the backward: gradients of the float inputs given the outputs' cotangents (new buffers)."],
+      },
+    ];
+    const cotangentList = `[${manifest.cotangents!.map((t) => `{ path: ${JSON.stringify(`cotangent.${t.path}`)}, value: ${accessor("cotangent", t.path)} }`).join(", ")}]`;
     const savedList = `saved.buffers.map((value, i) => ({ path: \`saved[\${i}]\`, value }))`;
-    file.addInterface({
-      isExported: true,
-      name: N,
-      docs: [`The ${manifest.name} model on one GPUDevice: forward and backward, never reading back.`],
-      properties: [{ name: "manifestHash", isReadonly: true, type: "string" }, ...weightsProperty],
-      methods: [
-        {
-          name: "forward",
-          parameters: [
-            { name: "inputs", type: `${N}Inputs` },
-            { name: "dims", type: `${N}Dims` },
-            { name: "options", hasQuestionToken: true, type: `${N}CallOptions` },
-          ],
-          returnType: `{ outputs: ${N}Outputs; saved: ${N}Saved }`,
-          docs: ["Encodes the forward; outputs are new buffers the caller owns."],
-        },
-        {
-          name: "backward",
-          parameters: [
-            { name: "inputs", type: `${N}Inputs` },
-            { name: "saved", type: `${N}Saved` },
-            { name: "cotangent", type: `${N}Outputs<TensorInput>` },
-            { name: "options", hasQuestionToken: true, type: `${N}CallOptions` },
-          ],
-          returnType: `${N}Gradients`,
-          docs: ["Encodes the backward: gradients of the float inputs given the outputs' cotangents (new buffers)."],
-        },
-        { name: "destroy", returnType: "void", docs: ["Frees the module's own buffers."] },
-      ],
-    });
-    addCreate(
-      file,
-      N,
-      manifest.name,
-      `return {
-        manifestHash: MANIFEST_HASH,${weightsValue}
-        forward(inputs, dims, options = {}) {
+    const savedCount = manifest.saved!.length;
+    members = `forward(inputs, dims, options = {}) {
           const d = checkDims(dims, DIMS, DERIVED, MODULE);
           const outs = fwd.run(d, ${inputList}, options.encoder);
           const buffers = outs.slice(${outputCount});
@@ -263,54 +257,40 @@ export function hostModuleSource({ manifest, sources }: HostModuleInput): string
         },
         backward(inputs, saved, cotangent, options = {}) {
           const d = checkDims(saved.dims, DIMS, DERIVED, MODULE);
-          if (saved.buffers.length !== ${manifest.saved.length}) throw new HostModuleError(\`\${MODULE}: saved holds \${saved.buffers.length} buffers, expected ${manifest.saved.length} (pass what forward returned)\`);
+          if (saved.buffers.length !== ${savedCount}) throw new HostModuleError(\`\${MODULE}: saved holds \${saved.buffers.length} buffers, expected ${savedCount} (pass what forward returned)\`);
           const g = bwd.run(d, [...${inputList}, ...${savedList}, ...${cotangentList}], options.encoder);
-          return ${treeLiteral(leafTypes(manifest.gradients), (i) => `g[${i}]!`)};
-        },
-        destroy() { fwd.destroy(); bwd.destroy();${destroyWeights} },
-      };`,
-      [
-        ["fwd", "FORWARD", `${manifest.name} forward`],
-        ["bwd", "BACKWARD", `${manifest.name} backward`],
-      ],
-      weights.length > 0,
-    );
+          return ${treeLiteral(leafTypes(manifest.gradients!), (i) => `g[${i}]!`)};
+        },`;
   } else {
-    file.addInterface({
-      isExported: true,
-      name: N,
-      docs: [`The ${manifest.name} model on one GPUDevice (forward only), never reading back.`],
-      properties: [{ name: "manifestHash", isReadonly: true, type: "string" }, ...weightsProperty],
-      methods: [
-        {
-          name: "forward",
-          parameters: [
-            { name: "inputs", type: `${N}Inputs` },
-            { name: "dims", type: `${N}Dims` },
-            { name: "options", hasQuestionToken: true, type: `${N}CallOptions` },
-          ],
-          returnType: `{ outputs: ${N}Outputs }`,
-          docs: ["Encodes the forward; outputs are new buffers the caller owns."],
-        },
-        { name: "destroy", returnType: "void", docs: ["Frees the module's own buffers."] },
-      ],
-    });
-    addCreate(
-      file,
-      N,
-      manifest.name,
-      `return {
-        manifestHash: MANIFEST_HASH,${weightsValue}
-        forward(inputs, dims, options = {}) {
+    members = `forward(inputs, dims, options = {}) {
           const outs = fwd.run(checkDims(dims, DIMS, DERIVED, MODULE), ${inputList}, options.encoder);
           return { outputs: ${outputsOf(outputCount, "outs")} };
-        },
-        destroy() { fwd.destroy();${destroyWeights} },
-      };`,
-      [["fwd", "FORWARD", `${manifest.name} forward`]],
-      weights.length > 0,
-    );
+        },`;
   }
+  file.addInterface({
+    isExported: true,
+    name: N,
+    docs: [
+      trainable
+        ? `The ${manifest.name} model on one GPUDevice: forward and backward, never reading back.`
+        : `The ${manifest.name} model on one GPUDevice (forward only), never reading back.`,
+    ],
+    properties: [{ name: "manifestHash", isReadonly: true, type: "string" }, ...weightsProperty],
+    methods: [forwardMethod, ...backwardMethods, destroyMethod],
+  });
+  const destroyRunners = runners.map(([variable]) => ` ${variable}.destroy();`).join("");
+  addCreate(
+    file,
+    N,
+    manifest.name,
+    `return {
+        manifestHash: MANIFEST_HASH,${weightsValue}
+        ${members}
+        destroy() {${destroyRunners}${destroyWeights} },
+      };`,
+    runners,
+    weights.length > 0,
+  );
   file.formatText({ indentSize: 2, convertTabsToSpaces: true });
   return file.getFullText();
 }
