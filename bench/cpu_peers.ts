@@ -135,7 +135,8 @@ export async function layerSection(cfg: PeerLayerConfig, rounds: number): Promis
 interface GemmShape {
   readonly name: string;
   readonly flops: number;
-  run(): void;
+  /** One call; returns the milliseconds its kernels took (the launches, without copying inputs in and outputs out). */
+  run(): number;
 }
 
 /** 1024^3 and the benchmark layer's grouped GEMMs (forward, and the weight gradient), on the wasm target. */
@@ -148,7 +149,12 @@ function gemmShapes(cfg: PeerLayerConfig): GemmShape[] {
   const add = (name: string, flops: number, p: ReturnType<typeof trace>, arrays: Float32Array[] | Int32Array[]) => {
     const b = compile(p, { target: "wasm" });
     const dims = new Map<string, number>();
-    shapes.push({ name, flops, run: () => void runBundle(b, arrays as never, dims) });
+    const run = () => {
+      let kernels = 0;
+      runBundle(b, arrays as never, dims, (_launch, _kernel, ms) => void (kernels += ms));
+      return kernels;
+    };
+    shapes.push({ name, flops, run });
   };
   const n = 1024;
   add(
@@ -206,28 +212,36 @@ print(os.environ.get("OPENBLAS_NUM_THREADS", "default"))
   }
 }
 
-/** GEMM throughput: moeforge wasm (rounds interleaved with numpy's single measurement) and the ratio. */
+/**
+ * GEMM throughput: moeforge wasm (rounds interleaved with numpy's single measurement) and the ratio.
+ * Per shape: the kernels' GFLOP/s (the launches of a call: the GEMM, and the weight's panel packing
+ * when it runs; per thread = divided by the threads) and end to end (runBundle: with copying the inputs
+ * in and a fresh output array out, whose first touch of new pages is slow in some VMs).
+ */
 export function gemmSection(cfg: PeerLayerConfig, rounds: number): void {
   const threads = cpuThreads();
   console.log(`GEMMs, f32, moeforge cpu (wasm, ${threads} threads) vs numpy/OpenBLAS measured here`);
   const shapes = gemmShapes(cfg);
-  const times = shapes.map(() => [] as number[]);
+  const kernels = shapes.map(() => [] as number[]);
+  const calls = shapes.map(() => [] as number[]);
   shapes.forEach((s) => s.run()); // warm-up
   for (let r = 0; r < rounds; r++)
     shapes.forEach((s, i) => {
       const t = performance.now();
-      s.run();
-      times[i]!.push(performance.now() - t);
+      kernels[i]!.push(s.run());
+      calls[i]!.push(performance.now() - t);
     });
   const numpy = numpyCeiling(cfg);
   if (typeof numpy === "string") row("numpy", numpy);
   shapes.forEach((s, i) => {
-    const gf = times[i]!.map((t) => s.flops / t / 1e6);
+    const gf = kernels[i]!.map((t) => s.flops / t / 1e6);
+    const call = median(calls[i]!.map((t) => s.flops / t / 1e6));
     const np = typeof numpy === "string" ? undefined : numpy.gflops[i];
     const vs = np ? `; numpy ${np.toFixed(1)} GFLOP/s -> ${((median(gf) / np) * 100).toFixed(0)}% of it` : "";
     row(
       s.name,
-      `${median(gf).toFixed(1)} GFLOP/s [${range(gf)}] = ${(median(gf) / threads).toFixed(1)} per thread${vs}`,
+      `${median(gf).toFixed(1)} GFLOP/s [${range(gf)}] = ${(median(gf) / threads).toFixed(1)} per thread` +
+        ` (end to end ${call.toFixed(1)})${vs}`,
     );
   });
 }

@@ -66,7 +66,13 @@ const P = Object.fromEntries(TILE_PARAMS.map((n, i) => [n, i])) as Record<TilePa
  * (byte addresses and strides; rows <= 4, cols <= 8). With `padded` B (panels, zero past the last
  * column) every tile takes the vector path and a narrow one stores its columns lane by lane.
  */
-function defineTile(m: ModuleBuilder, relaxedMadd: boolean, padded: boolean): number {
+function defineTile(
+  m: ModuleBuilder,
+  relaxedMadd: boolean,
+  padded: boolean,
+  /** A's row and step strides in bytes when they are static (the micro-kernel then addresses rows by constant offsets). */
+  staticA: { readonly row: number; readonly step: number } | null,
+): number {
   const params: ValType[] = TILE_PARAMS.map(() => "i32");
   return m.func({ params, results: [] }, (f) => {
     const s = f.local("i32");
@@ -93,26 +99,46 @@ function defineTile(m: ModuleBuilder, relaxedMadd: boolean, padded: boolean): nu
         const av = f.local("v128");
         for (const x of acc) f.f32(0).simd("f32x4.splat").set(x);
         f.i32(0).set(s);
-        loopWhile(
-          f,
-          () => f.get(s).get(P.steps).op("i32.lt_s"),
-          () => {
-            f.get(pb).simdMem("v128.load").set(b0);
-            f.get(pb).simdMem("v128.load", 16).set(b1);
-            pa.forEach((p, r) => {
-              f.get(p).simdMem("v128.load32_splat").set(av);
-              [b0, b1].forEach((bv, q) => {
-                const x = acc[r * 2 + q]!;
-                if (relaxedMadd) f.get(av).get(bv).get(x).simd("f32x4.relaxed_madd");
-                else f.get(x).get(av).get(bv).simd("f32x4.mul").simd("f32x4.add");
-                f.set(x);
-              });
-              f.get(p).get(P.aStep).op("i32.add").set(p);
-            });
-            f.get(pb).get(P.bStep).op("i32.add").set(pb);
-            f.get(s).i32(1).op("i32.add").set(s);
-          },
-        );
+        /** The contraction loop, A's row r loaded by `loadA(r)`, its pointers moved on by `stepA()`. */
+        const steps = (loadA: (r: number) => void, stepA: () => void) =>
+          loopWhile(
+            f,
+            () => f.get(s).get(P.steps).op("i32.lt_s"),
+            () => {
+              f.get(pb).simdMem("v128.load").set(b0);
+              f.get(pb).simdMem("v128.load", 16).set(b1);
+              for (let r = 0; r < TILE_ROWS; r++) {
+                loadA(r);
+                f.set(av);
+                [b0, b1].forEach((bv, q) => {
+                  const x = acc[r * 2 + q]!;
+                  if (relaxedMadd) f.get(av).get(bv).get(x).simd("f32x4.relaxed_madd");
+                  else f.get(x).get(av).get(bv).simd("f32x4.mul").simd("f32x4.add");
+                  f.set(x);
+                });
+              }
+              stepA();
+              f.get(pb).get(P.bStep).op("i32.add").set(pb);
+              f.get(s).i32(1).op("i32.add").set(s);
+            },
+          );
+        const fourPointers = () =>
+          steps(
+            (r) => f.get(pa[r]!).simdMem("v128.load32_splat"),
+            () => pa.forEach((p) => f.get(p).get(P.aStep).op("i32.add").set(p)),
+          );
+        if (staticA) {
+          // Full-height tiles with A's strides known: one pointer, rows at constant offsets.
+          f.get(P.rows).i32(TILE_ROWS).op("i32.eq");
+          f.if(
+            () =>
+              steps(
+                (r) => f.get(pa[0]!).simdMem("v128.load32_splat", r * staticA.row),
+                () => f.get(pa[0]!).i32(staticA.step).op("i32.add").set(pa[0]!),
+              ),
+            fourPointers,
+          );
+        } else fourPointers();
         const storeRows = (row: (r: number) => void) => {
           for (let r = 0; r < TILE_ROWS; r++) {
             f.i32(r).get(P.rows).op("i32.lt_s");
@@ -273,7 +299,15 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
   const m = new ModuleBuilder();
   importHost(m, options);
   const panels = c.bLayout === "panels";
-  const tile = defineTile(m, options.relaxedMadd ?? relaxedSimdAvailable(), panels);
+  // A's strides: rows of `depth` (dense, grouped), or transposed: rows 4 bytes apart, steps of `depth`.
+  const depthBytes = typeof c.depth === "number" ? c.depth * 4 : null;
+  const staticA =
+    depthBytes === null
+      ? null
+      : c.kind === "groupedWeightGrad"
+        ? { row: 4, step: depthBytes }
+        : { row: depthBytes, step: 4 };
+  const tile = defineTile(m, options.relaxedMadd ?? relaxedSimdAvailable(), panels, staticA);
   const nParams = kernel.params.length + kernel.sizes.length + 3;
   const { index } = m.func({ params: Array.from({ length: nParams }, () => "i32" as const), results: [] }, (f) => {
     const base = (name: string) => {
