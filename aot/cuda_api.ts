@@ -6,6 +6,7 @@
  * activations of the last forward, kept on the device (copied device to device).
  */
 import { cudaBundleSource } from "../backends/cuda/bundle";
+import { cNameAccessors, cNameArrays, cStatusString, type CNameTable } from "../backends/cuda/c_names";
 import type { KernelBundle } from "../codegen/kernel_ir";
 import type { Manifest, ManifestTensor } from "./manifest";
 
@@ -16,8 +17,6 @@ export interface CudaExport {
   /** kernels/forward.cu and kernels/backward.cu: the prelude and the kernels (with the C prefix). */
   readonly kernels: { readonly forward: string; readonly backward?: string };
 }
-
-const cList = (xs: readonly string[]) => `{${xs.map((x) => JSON.stringify(x)).join(", ") || "0"}}`;
 
 function headerText(m: Manifest, P: string, grad: boolean): string {
   const guard = `${P.toUpperCase()}_MODEL_H`;
@@ -122,6 +121,18 @@ function modelLauncher(
   const nOut = m.outputs.length;
   const nSaved = m.saved?.length ?? 0;
   const ranges = Object.values(m.dynamicDims);
+  const names: CNameTable[] = [
+    { accessor: "dim_name", array: "dim_names", count: `${P}_NUM_DIMS`, values: Object.keys(m.dynamicDims) },
+    { accessor: "input_name", array: "input_names", count: `${P}_NUM_INPUTS`, values: m.inputs.map((t) => t.path) },
+    { accessor: "input_dtype", array: "input_dtypes", count: `${P}_NUM_INPUTS`, values: m.inputs.map((t) => t.dtype) },
+    { accessor: "output_name", array: "output_names", count: `${P}_NUM_OUTPUTS`, values: m.outputs.map((t) => t.path) },
+    {
+      accessor: "gradient_name",
+      array: "gradient_names",
+      count: `${P}_NUM_GRADIENTS`,
+      values: (m.gradients ?? []).map((t) => t.path),
+    },
+  ];
   const sub = (call: string, what: string) =>
     `{ const int s = ${call}; if (s != 0) return ${P}_fail(s, "%s: %s", ${JSON.stringify(what)}, ${what.startsWith("backward") ? B : F}_last_error()); }`;
   const subB = (call: string, what: string) =>
@@ -136,11 +147,7 @@ struct ${P}_model {
 ${grad ? `  ${B}_ctx* bwd;\n  int has_forward;\n` : ""}};
 
 static thread_local char ${P}_error[1024];
-static const char* const ${P}_dims_names[] = ${cList(Object.keys(m.dynamicDims))};
-static const char* const ${P}_input_names[] = ${cList(m.inputs.map((t) => t.path))};
-static const char* const ${P}_input_dtypes[] = ${cList(m.inputs.map((t) => t.dtype))};
-static const char* const ${P}_output_names[] = ${cList(m.outputs.map((t) => t.path))};
-static const char* const ${P}_gradient_names[] = ${cList((m.gradients ?? []).map((t) => t.path))};
+${cNameArrays(P, names)}
 static const long long ${P}_dim_min[] = {${ranges.map((r) => r.min).join(", ") || "0"}};
 static const long long ${P}_dim_max[] = {${ranges.map((r) => r.max).join(", ") || "0"}};
 static const long long ${P}_dim_multiple[] = {${ranges.map((r) => r.multipleOf ?? 1).join(", ") || "1"}};
@@ -160,8 +167,8 @@ static int ${P}_check_dims(const int64_t* dims, int num_dims, const char* fn) {
   if (num_dims != ${P}_NUM_DIMS) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "%s: got %d dims, expected ${Object.keys(m.dynamicDims).length} (${Object.keys(m.dynamicDims).join(", ") || "none"})", fn, num_dims);
   if (num_dims > 0 && !dims) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "%s: dims is null", fn);
   for (int i = 0; i < num_dims; i++) {
-    if (dims[i] < ${P}_dim_min[i] || dims[i] > ${P}_dim_max[i]) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "%s: dim %s = %lld; it must be in %lld..%lld", fn, ${P}_dims_names[i], (long long)dims[i], ${P}_dim_min[i], ${P}_dim_max[i]);
-    if (dims[i] % ${P}_dim_multiple[i] != 0) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "%s: dim %s = %lld; it must be a multiple of %lld", fn, ${P}_dims_names[i], (long long)dims[i], ${P}_dim_multiple[i]);
+    if (dims[i] < ${P}_dim_min[i] || dims[i] > ${P}_dim_max[i]) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "%s: dim %s = %lld; it must be in %lld..%lld", fn, ${P}_dim_names[i], (long long)dims[i], ${P}_dim_min[i], ${P}_dim_max[i]);
+    if (dims[i] % ${P}_dim_multiple[i] != 0) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "%s: dim %s = %lld; it must be a multiple of %lld", fn, ${P}_dim_names[i], (long long)dims[i], ${P}_dim_multiple[i]);
   }
   return ${P}_OK;
 }
@@ -179,22 +186,8 @@ ${bundleDimsC(m, bwdDims)}
 `
     : ""
 }
-extern "C" const char* ${P}_status_string(int status) {
-  switch (status) {
-    case ${P}_OK: return "ok";
-    case ${P}_ERR_INVALID_ARGUMENT: return "invalid argument";
-    case ${P}_ERR_CUDA: return "CUDA error";
-    case ${P}_ERR_OUT_OF_MEMORY: return "out of device memory";
-    case ${P}_ERR_CHECK_FAILED: return "run-time check failed";
-    case ${P}_ERR_STATE: return "backward before forward";
-    default: return "unknown status";
-  }
-}
-extern "C" const char* ${P}_dim_name(int i) { return i >= 0 && i < ${P}_NUM_DIMS ? ${P}_dims_names[i] : 0; }
-extern "C" const char* ${P}_input_name(int i) { return i >= 0 && i < ${P}_NUM_INPUTS ? ${P}_input_names[i] : 0; }
-extern "C" const char* ${P}_input_dtype(int i) { return i >= 0 && i < ${P}_NUM_INPUTS ? ${P}_input_dtypes[i] : 0; }
-extern "C" const char* ${P}_output_name(int i) { return i >= 0 && i < ${P}_NUM_OUTPUTS ? ${P}_output_names[i] : 0; }
-extern "C" const char* ${P}_gradient_name(int i) { return i >= 0 && i < ${P}_NUM_GRADIENTS ? ${P}_gradient_names[i] : 0; }
+${cStatusString(P, [["ERR_STATE", "backward before forward"]])}
+${cNameAccessors(P, names)}
 
 extern "C" int ${P}_workspace_bytes(const int64_t* dims, int num_dims, size_t* bytes) {
   if (!bytes) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_workspace_bytes: bytes is null");

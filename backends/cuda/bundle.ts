@@ -13,6 +13,7 @@
  * (2 bytes), bool 1 byte (0 or 1). Outputs and temporaries are zeroed at the
  * start of every forward, like freshly created WebGPU buffers.
  */
+import { cNameAccessors, cNameArrays, cStatusString, type CNameTable } from "./c_names";
 import { sizeToText, type BufferDecl, type Kernel, type KernelBundle, type SizeExpr } from "../../codegen/kernel_ir";
 import { emitCudaKernel } from "../../codegen/emit/cuda";
 import { CUDA_PRELUDE } from "../../codegen/emit/cuda_prelude";
@@ -279,8 +280,19 @@ function hostLauncher(bundle: KernelBundle, P: string): string {
   const bufIndex = new Map(bundle.buffers.map((b, i) => [b.name, i]));
   const kernels = new Map(bundle.kernels.map((k) => [k.name, k]));
   const nBuf = Math.max(1, bundle.buffers.length);
-  const strs = (xs: readonly string[]) => `{${xs.map((x) => JSON.stringify(x)).join(", ") || "0"}}`;
   const dtypeOf = (name: string) => bundle.buffers[bufIndex.get(name)!]!.type;
+  const names: CNameTable[] = [
+    { accessor: "dim_name", array: "dim_names", count: `${P}_NUM_DIMS`, values: dims },
+    { accessor: "input_name", array: "input_names", count: `${P}_NUM_INPUTS`, values: bundle.inputs },
+    { accessor: "input_dtype", array: "input_dtypes", count: `${P}_NUM_INPUTS`, values: bundle.inputs.map(dtypeOf) },
+    { accessor: "output_name", array: "output_names", count: `${P}_NUM_OUTPUTS`, values: bundle.outputs },
+    {
+      accessor: "output_dtype",
+      array: "output_dtypes",
+      count: `${P}_NUM_OUTPUTS`,
+      values: bundle.outputs.map(dtypeOf),
+    },
+  ];
 
   const elementCases = bundle.buffers.map((b, i) => `    case ${i}: return ${sizeC(b.size, dims)};  // ${b.name}`);
   const consts = bundle.buffers.map((b, i) => ({ b, i })).filter(({ b }) => b.role === "const");
@@ -326,12 +338,8 @@ struct ${P}_ctx {
   cudaStream_t stream;
 };
 
-static const char* const ${P}_dim_names[] = ${strs(dims)};
-static const char* const ${P}_input_names[] = ${strs(bundle.inputs)};
-static const char* const ${P}_input_dtypes[] = ${strs(bundle.inputs.map(dtypeOf))};
+${cNameArrays(P, names)}
 static const int ${P}_input_buffers[] = {${bundle.inputs.map((n) => bufIndex.get(n)).join(", ") || "0"}};
-static const char* const ${P}_output_names[] = ${strs(bundle.outputs)};
-static const char* const ${P}_output_dtypes[] = ${strs(bundle.outputs.map(dtypeOf))};
 static const int ${P}_output_buffers[] = {${bundle.outputs.map((n) => bufIndex.get(n)).join(", ") || "0"}};
 static const size_t ${P}_element_bytes[] = {${bundle.buffers.map((b) => cudaElementBytes(b.type)).join(", ") || "0"}};
 ${constDecls.join("\n")}
@@ -370,22 +378,9 @@ ${elementCases.join("\n")}
 
 extern "C" const char* ${P}_last_error(void) { return ${P}_error; }
 
-extern "C" const char* ${P}_status_string(int status) {
-  switch (status) {
-    case ${P}_OK: return "ok";
-    case ${P}_ERR_INVALID_ARGUMENT: return "invalid argument";
-    case ${P}_ERR_CUDA: return "CUDA error";
-    case ${P}_ERR_OUT_OF_MEMORY: return "out of device memory";
-    case ${P}_ERR_CHECK_FAILED: return "run-time check failed";
-    default: return "unknown status";
-  }
-}
+${cStatusString(P)}
 
-extern "C" const char* ${P}_dim_name(int i) { return i >= 0 && i < ${P}_NUM_DIMS ? ${P}_dim_names[i] : 0; }
-extern "C" const char* ${P}_input_name(int i) { return i >= 0 && i < ${P}_NUM_INPUTS ? ${P}_input_names[i] : 0; }
-extern "C" const char* ${P}_input_dtype(int i) { return i >= 0 && i < ${P}_NUM_INPUTS ? ${P}_input_dtypes[i] : 0; }
-extern "C" const char* ${P}_output_name(int i) { return i >= 0 && i < ${P}_NUM_OUTPUTS ? ${P}_output_names[i] : 0; }
-extern "C" const char* ${P}_output_dtype(int i) { return i >= 0 && i < ${P}_NUM_OUTPUTS ? ${P}_output_dtypes[i] : 0; }
+${cNameAccessors(P, names)}
 
 // The sizes these dims give must stay within the target's limits (KernelBundle.limits).
 static int ${P}_check_limits([[maybe_unused]] const long long* d) {
