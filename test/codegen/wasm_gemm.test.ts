@@ -17,7 +17,21 @@ import type { KernelBundle } from "../../codegen/kernel_ir";
 import { NDArray } from "../../dsl/ndarray";
 import { Tensor } from "../../dsl/tensor";
 import { bindDims, evalProgram } from "../../dsl/trace";
-import { matmul, raggedMatmul, spec, trace, vjpProgram, sum, mul, type Program } from "../../index";
+import {
+  add,
+  gelu,
+  matmul,
+  mul,
+  raggedMatmul,
+  relu,
+  spec,
+  sum,
+  tanh,
+  trace,
+  transpose,
+  vjpProgram,
+  type Program,
+} from "../../index";
 import { mulberry32, randomFloats, relativeError } from "../../testing/random_programs";
 
 // Node 20 has relaxed SIMD behind a flag; later engines validate it as shipped.
@@ -99,6 +113,40 @@ describe("wasm SIMD contraction kernels equal the interpreter", () => {
         const rng = mulberry32(seed);
         const p = trace((a: Tensor, b: Tensor) => matmul(a, b), spec([M, K]), spec([K, N]));
         expect(check(p, [randomFloats(rng, "f32", [M, K]), randomFloats(rng, "f32", [K, N])])).toBe(1);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it("dense matmul with an epilogue (bias, activation) or a transposed A: a SIMD product, then the epilogue (30 cases)", () => {
+    const epilogues = [
+      (y: Tensor, bias: Tensor) => relu(add(y, bias)),
+      (y: Tensor, bias: Tensor) => gelu(add(y, bias)),
+      (y: Tensor, bias: Tensor) => mul(tanh(y), bias),
+    ];
+    fc.assert(
+      fc.property(dimArb, dimArb, dimArb, fc.nat(2), fc.boolean(), fc.nat(), (M, K, N, which, transposed, seed) => {
+        const rng = mulberry32(seed);
+        const epilogue = epilogues[which]!;
+        const p = transposed
+          ? trace(
+              (at: Tensor, b: Tensor, bias: Tensor) => epilogue(matmul(transpose(at), b), bias),
+              spec([K, M]),
+              spec([K, N]),
+              spec([N]),
+            )
+          : trace(
+              (a: Tensor, b: Tensor, bias: Tensor) => epilogue(matmul(a, b), bias),
+              spec([M, K]),
+              spec([K, N]),
+              spec([N]),
+            );
+        const inputs = [
+          randomFloats(rng, "f32", transposed ? [K, M] : [M, K]),
+          randomFloats(rng, "f32", [K, N]),
+          randomFloats(rng, "f32", [N]),
+        ];
+        expect(check(p, inputs)).toBe(1);
       }),
       { numRuns: 30 },
     );

@@ -4,9 +4,9 @@
  * the epilogue's outputs are computed from the accumulator, so `relu(x @ w + b)`
  * is one kernel.
  */
-import type { Eqn } from "../../../dsl/program";
+import type { Eqn, Var } from "../../../dsl/program";
 import type { Dim, Shape } from "../../../dsl/shape";
-import { c, cast, type Expr } from "../../kernel_ir";
+import { c, cast, load, type Expr } from "../../kernel_ir";
 import type { FusionGroup } from "../../passes/fusion";
 import { scalarType } from "../../types";
 import {
@@ -19,11 +19,21 @@ import {
   irem,
   linearize,
   mulSizes,
+  numelExpr,
   numelSize,
 } from "../index_math";
 import type { Lowering } from "../lower";
 import { gridFor, groupId, perItem } from "./common";
-import { bufferParam, groupedTileOrder, panelOperand, registerTile, sharedTile, type TileSpec } from "./contraction";
+import {
+  bufferParam,
+  contractionOperand,
+  groupedTileOrder,
+  panelOperand,
+  registerTile,
+  sharedTile,
+  type TileSpec,
+} from "./contraction";
+import { targetCapabilities } from "../../targets";
 
 export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   const e = g.mains[0] as Eqn<"matmul">;
@@ -42,10 +52,19 @@ export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
 
   const k = ctx.kernel("matmul", s.workgroupSize);
   const { kb, values } = k;
-  // A plain 2-D product with A in a buffer and no epilogue is a Contraction (targets' own micro-kernels),
-  // B packed in panels where the target streams it.
-  const contracts = rank === 2 && bufferParam(values, a) !== null && g.roots.length === 1 && g.roots[0] === out;
+  // A 2-D product with A in a buffer is a Contraction (targets' own micro-kernels). On a micro-kernel
+  // target an f32 one always is: A is materialised when computed in place, B packed in panels, and an
+  // epilogue (bias, activation) runs as a kernel of its own over the product.
+  const micro = targetCapabilities(ctx.target).contractionTile !== null && !s.shared;
+  const simd = micro && rank === 2 && out.dtype === "f32" && a.dtype === "f32";
+  const opA = simd
+    ? contractionOperand(ctx, k, a)
+    : { buffer: bufferParam(values, a), at: (idx: readonly Expr[]) => values.at(a, idx) };
+  const epilogue = !(g.roots.length === 1 && g.roots[0] === out);
+  const contracts = rank === 2 && opA.buffer !== null && (!epilogue || simd);
   const panelsB = contracts && !s.shared ? panelOperand(ctx, k, b, s.tileN) : null;
+  const product = contracts && epilogue ? ctx.temp("f32", mulSizes(M, N), "product") : null;
+  const productParam = product ? ctx.bindTemp(k, product, "readWrite") : null;
   const tile = s.shared ? groupId(kb) : perItem(kb, mulTiles(batchShape, M, N, s.tileM, s.tileN));
   const tilesNExpr = kb.let(cdivExpr(dimExpr(N), s.tileN), "tilesN");
   const tilesMExpr = kb.let(cdivExpr(dimExpr(M), s.tileM), "tilesM");
@@ -60,25 +79,26 @@ export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
     kStart: c(0),
     kEnd: dimExpr(K),
     accType,
-    loadA: (row, kk) => values.at(a, [...bIdx, row, kk]),
+    loadA: (row, kk) => opA.at([...bIdx, row, kk]),
     loadB: (kk, col) => values.at(b, [...bIdx, kk, col]),
     store: (row, col, acc) => {
-      values.scalars.set(out, kb.let(accType === outType ? acc : cast(acc, outType), "y", outType));
+      const y = kb.let(accType === outType ? acc : cast(acc, outType), "y", outType);
       const idx = [...bIdx, row, col];
       const flat = kb.let(linearize(idx, out.shape), "f");
+      if (productParam) return kb.store(productParam, flat, y);
+      values.scalars.set(out, y);
       for (const r of g.roots) kb.store(ctx.output(k, r), flat, values.at(r, idx));
     },
   };
   if (s.shared) sharedTile(kb, s, spec);
   else registerTile(kb, s, spec, spec.rowStart, spec.colStart);
-  const aBuf = bufferParam(values, a);
   const bBuf = panelsB ?? bufferParam(values, b);
-  if (contracts && aBuf && bBuf && !s.shared)
+  if (contracts && opA.buffer && bBuf && !s.shared)
     kb.contraction = {
       kind: "dense",
-      a: aBuf,
+      a: opA.buffer,
       b: bBuf,
-      out: ctx.output(k, out),
+      out: productParam ?? ctx.output(k, out),
       rows: M,
       cols: N,
       depth: K,
@@ -87,6 +107,19 @@ export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
       bLayout: panelsB ? "panels" : "rowMajor",
     };
   ctx.launch(k, s.shared ? tiles : gridFor(tiles, s.workgroupSize), ctx.describeGroup(g));
+  if (product) lowerEpilogue(ctx, g, out, product);
+}
+
+/** The group's roots computed from the product a micro-kernel GEMM wrote to `product`: one thread per element. */
+function lowerEpilogue(ctx: Lowering, g: FusionGroup, out: Var, product: string): void {
+  const wg = ctx.schedule.knobs.elementwiseWorkgroup;
+  const k = ctx.kernel("epilogue", wg);
+  const { kb, values } = k;
+  const i = perItem(kb, numelExpr(out.shape));
+  const idx = delinearize(i, out.shape).map((e) => kb.let(e, "ij"));
+  values.scalars.set(out, kb.let(load(ctx.bindTemp(k, product, "read"), i, "f32"), "y", "f32"));
+  for (const r of g.roots) kb.store(ctx.output(k, r), i, values.at(r, idx));
+  ctx.launch(k, gridFor(numelSize(out.shape), wg), `${ctx.describeGroup(g)}\n(epilogue of the SIMD product)`);
 }
 
 /** ceil(x / n) as an i32 expression. */
