@@ -23,44 +23,9 @@ export type ScalarType = "f32" | "f64" | "f16" | "i32" | "u32" | "bool";
  */
 export type SizeExpr = Dim;
 
-export type UnaryOp =
-  | "neg"
-  | "exp"
-  | "log"
-  | "log1p"
-  | "sqrt"
-  | "rsqrt"
-  | "tanh"
-  | "sigmoid"
-  | "abs"
-  | "sign"
-  | "sin"
-  | "cos"
-  | "not" // logical not (bool)
-  | "bitNot"; // bitwise not (i32/u32)
-
-export type BinaryOp =
-  | "add"
-  | "sub"
-  | "mul"
-  | "div"
-  | "rem"
-  | "max"
-  | "min"
-  | "pow"
-  | "eq"
-  | "ne"
-  | "lt"
-  | "le"
-  | "gt"
-  | "ge" // -> bool
-  | "and"
-  | "or" // logical (bool)
-  | "bitAnd"
-  | "bitOr"
-  | "bitXor"
-  | "shl"
-  | "shr"; // integer bit ops (shr is logical on u32, arithmetic on i32)
+// The elementwise ops and their typing and spelling per target are one table (kernel_ops.ts).
+import type { BinaryOp, UnaryOp } from "./kernel_ops";
+export type { BinaryOp, UnaryOp };
 
 /** Builtin thread coordinates, typed u32 (lowering casts them to i32 right away). */
 export type Builtin =

@@ -20,6 +20,7 @@
  *   early (its threads must all reach every barrier).
  */
 import type { Expr, Intrinsic, Kernel, KernelParam, ScalarType, SharedArray, Stmt } from "./kernel_ir";
+import { BINARY_OPS, binaryOperandTypes, OPERAND_CLASS_NAMES, OPERAND_TYPES, UNARY_OPS } from "./kernel_ops";
 import { exprToText, stmtToText } from "./kernel_text";
 import { CompileError } from "./types";
 
@@ -30,11 +31,6 @@ export class KernelVerifyError extends CompileError {
 
 const FLOATS: ReadonlySet<ScalarType> = new Set(["f32", "f16", "f64"]);
 const INTEGERS: ReadonlySet<ScalarType> = new Set(["i32", "u32"]);
-const COMPARISONS = new Set(["eq", "ne", "lt", "le", "gt", "ge"]);
-const LOGICAL = new Set(["and", "or"]);
-const BITWISE = new Set(["bitAnd", "bitOr", "bitXor"]);
-const SHIFTS = new Set(["shl", "shr"]);
-const FLOAT_ONLY_UNARY = new Set(["exp", "log", "log1p", "sqrt", "rsqrt", "tanh", "sigmoid", "sin", "cos"]);
 
 /** Argument and result types of each intrinsic (a float parameter accepts any float type). */
 const INTRINSICS: {
@@ -219,34 +215,32 @@ class Verifier {
         return e.type;
       }
       case "unary": {
+        // The op's typing rule is its row in kernel_ops.ts: an operand class, the result of the operand's type.
         const t = this.expr(e.arg);
-        if (e.op === "not") {
-          if (t !== "bool" || e.type !== "bool") this.fail(`not of ${t} giving ${e.type}; expected bool -> bool`);
-        } else if (e.op === "bitNot") {
-          if (!INTEGERS.has(t) || e.type !== t) this.fail(`bitNot of ${t} giving ${e.type}; expected an integer type`);
-        } else {
-          if (t !== e.type) this.fail(`${e.op} of ${t} typed ${e.type}; expected the operand's type`);
-          if (FLOAT_ONLY_UNARY.has(e.op) && !FLOATS.has(t)) this.fail(`${e.op} of ${t}; expected a float type`);
-          if (t === "bool") this.fail(`${e.op} of bool; expected a number type`);
-        }
+        const cls = UNARY_OPS[e.op].operands;
+        if (!OPERAND_TYPES[cls].includes(t)) this.fail(`${e.op} of ${t}; expected ${OPERAND_CLASS_NAMES[cls]}`);
+        if (t !== e.type) this.fail(`${e.op} of ${t} typed ${e.type}; expected the operand's type`);
         return e.type;
       }
       case "binary": {
         const l = this.expr(e.lhs);
         const r = this.expr(e.rhs);
         const what = `${exprToText(e)}: ${e.op} of ${l} and ${r} typed ${e.type}`;
-        if (SHIFTS.has(e.op)) {
-          if (!INTEGERS.has(l) || !INTEGERS.has(r) || e.type !== l) this.fail(`${what}; expected integer operands`);
+        const { kind } = BINARY_OPS[e.op];
+        const accepted = binaryOperandTypes(e.op);
+        if (kind === "shift") {
+          if (!accepted.includes(l) || !accepted.includes(r) || e.type !== l)
+            this.fail(`${what}; expected integer operands`);
         } else if (l !== r) {
           this.fail(`${what}; expected operands of one type (cast one)`);
-        } else if (COMPARISONS.has(e.op)) {
+        } else if (kind === "compare") {
           if (e.type !== "bool") this.fail(`${what}; comparisons give bool`);
-        } else if (LOGICAL.has(e.op)) {
+          if (!accepted.includes(l)) this.fail(`${what}; ordered comparisons take number operands`);
+        } else if (kind === "logical") {
           if (l !== "bool" || e.type !== "bool") this.fail(`${what}; expected bool operands`);
-        } else if (BITWISE.has(e.op)) {
-          if ((!INTEGERS.has(l) && l !== "bool") || e.type !== l) this.fail(`${what}; expected integer operands`);
-        } else if (e.type !== l || l === "bool") {
-          this.fail(`${what}; expected number operands of the result's type`);
+        } else if (!accepted.includes(l) || e.type !== l) {
+          const bitwise = BINARY_OPS[e.op].operands === "integerOrBool";
+          this.fail(`${what}; expected ${bitwise ? "integer operands" : "number operands of the result's type"}`);
         }
         return e.type;
       }

@@ -1,9 +1,11 @@
 /**
- * Kernel-IR expressions rendered as CUDA C++: the op tables and the type
- * rules (which C++ type each rendered expression has, where the emitter
- * inserts conversions, when integer math is widened to 64 bits).
+ * Kernel-IR expressions rendered as CUDA C++: the binary op table (unary ops
+ * are spelled by kernel_ops.ts), the type rules (which C++ type each rendered
+ * expression has, where the emitter inserts conversions, when integer math is
+ * widened to 64 bits).
  */
-import type { BinaryOp, Builtin, Expr, Intrinsic, ScalarType, UnaryOp } from "../kernel_ir";
+import type { BinaryOp, Builtin, Expr, Intrinsic, ScalarType } from "../kernel_ir";
+import { UNARY_OPS, type CudaOpClass } from "../kernel_ops";
 import { I32_MAX } from "../analysis/ranges";
 import type { KernelRanges } from "../analysis/ranges";
 import { cudaType, literal, type CudaStorageType, type CudaType } from "./cuda_types";
@@ -14,48 +16,20 @@ export interface Rendered {
   readonly type: CudaType;
 }
 
-/** Operand class an op table is indexed by. `wide` is 64-bit index math. */
-type OpClass = "float" | "int" | "uint" | "wide" | "bool";
+type OpClass = CudaOpClass;
 
-type Fmt1 = (a: string) => string;
 type Fmt2 = (a: string, b: string) => string;
 
-const call1 =
-  (fn: string): Fmt1 =>
-  (a) =>
-    `${fn}(${a})`;
 const call2 =
   (fn: string): Fmt2 =>
   (a, b) =>
     `${fn}(${a}, ${b})`;
-const prefix =
-  (op: string): Fmt1 =>
-  (a) =>
-    `(${op}${a})`;
 const infix =
   (op: string): Fmt2 =>
   (a, b) =>
     `(${a} ${op} ${b})`;
 const numeric = <F>(f: F): Partial<Record<OpClass, F>> => ({ float: f, int: f, uint: f, wide: f });
 const integer = <F>(f: F): Partial<Record<OpClass, F>> => ({ int: f, uint: f, wide: f });
-
-/** Unary ops: the CUDA spelling per operand class. A missing class is a type error in the kernel. */
-const UNARY: { readonly [op in UnaryOp]: Partial<Record<OpClass, Fmt1>> } = {
-  neg: numeric(prefix("-")),
-  exp: { float: call1("expf") },
-  log: { float: call1("logf") },
-  log1p: { float: call1("log1pf") },
-  sqrt: { float: call1("sqrtf") },
-  rsqrt: { float: call1("rsqrtf") },
-  tanh: { float: call1("tanhf") },
-  sigmoid: { float: call1("mf_sigmoid") },
-  abs: { float: call1("fabsf"), int: call1("abs"), wide: call1("llabs"), uint: (a) => a },
-  sign: { float: call1("mf_sign"), int: call1("mf_sign"), wide: call1("mf_sign") },
-  sin: { float: call1("sinf") },
-  cos: { float: call1("cosf") },
-  not: { bool: prefix("!") },
-  bitNot: integer(prefix("~")),
-};
 
 /** Binary ops: the CUDA spelling per operand class (both operands already have the same C++ type). */
 const BINARY: { readonly [op in BinaryOp]: Partial<Record<OpClass, Fmt2>> } = {
@@ -193,7 +167,8 @@ export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered
       const wide = e.op === "neg" && e.type === "i32" && (inIndex || scope.ranges.mayExceedI32(e));
       const arg = wide ? widen(a) : a;
       const fmt =
-        UNARY[e.op][opClass(arg.type)] ?? fail(`unary op "${e.op}" has no CUDA lowering for ${e.type} operands`);
+        UNARY_OPS[e.op].cuda[opClass(arg.type)] ??
+        fail(`unary op "${e.op}" has no CUDA lowering for ${e.type} operands`);
       return { code: fmt(arg.code), type: e.op === "not" ? "bool" : arg.type };
     }
     case "binary":

@@ -16,6 +16,7 @@
  */
 import { analyzeRanges, type KernelRanges } from "../analysis/ranges";
 import type { BinaryOp, Builtin, Expr, Intrinsic, Kernel, ScalarType, Stmt, UnaryOp } from "../kernel_ir";
+import { UNARY_OPS, type JsFunction, type JsOpContext } from "../kernel_ops";
 import { CStyleWriter, wordSet, type StmtOf } from "./c_style";
 import { registerEmitter, type Emitter } from "./emitter";
 
@@ -34,7 +35,7 @@ const JS_RESERVED = wordSet(`
 
 const sizeId = (name: string) => `mf_d_${name}`;
 
-/** Helper functions kernels may call; each kernel includes the ones it uses (the wasm target imports some). */
+/** Helper functions kernels may call besides the op table's; each kernel includes the ones it uses. */
 export const JS_HELPERS: Record<string, string> = {
   mf_idiv: "function mf_idiv(a, b) { return b === 0 ? 0 : (a / b) | 0; }",
   mf_irem: "function mf_irem(a, b) { return b === 0 ? 0 : (a % b) | 0; }",
@@ -42,8 +43,6 @@ export const JS_HELPERS: Record<string, string> = {
   mf_urem: "function mf_urem(a, b) { return b === 0 ? 0 : (a % b) >>> 0; }",
   mf_wdiv: "function mf_wdiv(a, b) { return b === 0 ? 0 : Math.trunc(a / b); }",
   mf_wrem: "function mf_wrem(a, b) { return b === 0 ? 0 : a % b; }",
-  mf_sigmoid: "function mf_sigmoid(x) { return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)); }",
-  mf_sign: "function mf_sign(x) { return x > 0 ? 1 : x < 0 ? -1 : 0; }",
   mf_threefry: [
     "function mf_rotl(x, r) { return ((x << r) | (x >>> (32 - r))) >>> 0; }",
     "const mf_ROT = [13, 15, 26, 6, 17, 29, 16, 24];",
@@ -101,9 +100,10 @@ function literal(x: number): Rendered {
   return x < 0 || Object.is(x, -0) ? `(${Object.is(x, -0) ? "-0" : String(x)})` : String(x);
 }
 
-class JsWriter extends CStyleWriter {
+class JsWriter extends CStyleWriter implements JsOpContext {
   readonly language = "JS";
-  readonly helpers = new Set<string>();
+  /** Helper sources the kernel uses, by name, in first-use order. */
+  readonly helperSources = new Map<string, string>();
   protected readonly barrier: string;
   protected readonly earlyReturn: string;
   constructor(
@@ -130,7 +130,7 @@ class JsWriter extends CStyleWriter {
       case "rem": {
         if (nonzeroLiteral(b)) return op === "div" ? `Math.trunc(${a} / ${b})` : `(${a} % ${b})`;
         const h = op === "div" ? "mf_wdiv" : "mf_wrem";
-        this.helpers.add(h);
+        this.fn({ name: h, source: JS_HELPERS[h]! });
         return `${h}(${a}, ${b})`;
       }
       default:
@@ -152,33 +152,16 @@ class JsWriter extends CStyleWriter {
     }
   }
 
+  /** The table's JS cell (kernel_ops.ts). */
   unary(op: UnaryOp, x: Rendered, t: ScalarType): Rendered {
-    switch (op) {
-      case "neg":
-        return t === "i32" ? `((-${x}) | 0)` : `(-${x})`;
-      case "exp":
-      case "log":
-      case "log1p":
-      case "sqrt":
-      case "tanh":
-      case "sin":
-      case "cos":
-        return `Math.${op}(${x})`;
-      case "rsqrt":
-        return `(1 / Math.sqrt(${x}))`;
-      case "sigmoid":
-        this.helpers.add("mf_sigmoid");
-        return `mf_sigmoid(${x})`;
-      case "abs":
-        return t === "i32" ? `(Math.abs(${x}) | 0)` : `Math.abs(${x})`;
-      case "sign":
-        this.helpers.add("mf_sign");
-        return `mf_sign(${x})`;
-      case "not":
-        return `(!${x})`;
-      case "bitNot":
-        return t === "u32" ? `((~${x}) >>> 0)` : `(~${x})`;
-    }
+    return UNARY_OPS[op].js(x, t, this);
+  }
+
+  /** A function a cell calls: its helper source is included in the kernel once. */
+  fn(f: JsFunction): string {
+    if (typeof f === "string") return f;
+    this.helperSources.set(f.name, f.source);
+    return f.name;
   }
 
   binary(op: BinaryOp, a: Rendered, b: Rendered, t: ScalarType): Rendered {
@@ -197,7 +180,7 @@ class JsWriter extends CStyleWriter {
         if (int && nonzeroLiteral(b)) return `((${a} / ${b}) | 0)`;
         if (int || uint) {
           const h = int ? "mf_idiv" : "mf_udiv";
-          this.helpers.add(h);
+          this.fn({ name: h, source: JS_HELPERS[h]! });
           return `${h}(${a}, ${b})`;
         }
         return `(${a} / ${b})`;
@@ -205,7 +188,7 @@ class JsWriter extends CStyleWriter {
         if (int && nonzeroLiteral(b)) return `((${a} % ${b}) | 0)`;
         if (int || uint) {
           const h = int ? "mf_irem" : "mf_urem";
-          this.helpers.add(h);
+          this.fn({ name: h, source: JS_HELPERS[h]! });
           return `${h}(${a}, ${b})`;
         }
         return `(${a} % ${b})`;
@@ -248,7 +231,7 @@ class JsWriter extends CStyleWriter {
     switch (fn) {
       case "threefry2x32_0":
       case "threefry2x32_1":
-        this.helpers.add("mf_threefry");
+        this.fn({ name: "mf_threefry", source: JS_HELPERS.mf_threefry! });
         return `mf_threefry(${args.join(", ")}, ${fn === "threefry2x32_0" ? 0 : 1})`;
       case "bitsToUniform":
         return t === "f64"
@@ -378,7 +361,7 @@ export function renderJs(kernel: Kernel): string {
   if (kernel.params.length)
     lines.push(`  const [${kernel.params.map((p) => w.ident(p.name)).join(", ")}] = mf_buffers;`);
   kernel.sizes.forEach((s, i) => lines.push(`  const ${sizeId(s)} = mf_sizes[${i}];`));
-  for (const h of w.helpers) lines.push(...JS_HELPERS[h]!.split("\n").map((l) => `  ${l}`));
+  for (const source of w.helperSources.values()) lines.push(...source.split("\n").map((l) => `  ${l}`));
   if (!generator) {
     lines.push(`  const mf_end = mf_hi * ${wg};`);
     lines.push(`  mf_thread: for (let mf_gid = mf_lo * ${wg}; mf_gid < mf_end; mf_gid++) {`);

@@ -3,15 +3,17 @@
  *
  * The statement skeleton, identifiers and literals come from the shared
  * C-style writer (`c_style.ts`); WGSL's fix-ups run first as kernel-IR
- * rewrites (`wgsl_rewrites.ts`); what is left here is WGSL syntax as tables
- * (types, unary ops, builtins) and hooks: storage-buffer declarations
+ * rewrites (`wgsl_rewrites.ts`); unary ops are spelled by the op table
+ * (`kernel_ops.ts`); what is left here is WGSL syntax as tables (types,
+ * builtins) and hooks: storage-buffer declarations
  * (`@group(0) @binding(i)`, atomics as `atomic<T>`, split buffers through
  * accessors: `wgsl_layout.ts`), a uniform struct of i32 sizes, the 1-D thread
  * builtins unfolded from the runtime's 2-D/3-D launch, shared arrays as
  * `var<workgroup>`, and prelude helpers (`wgsl_prelude.ts`) where WGSL's
  * builtins differ from the interpreter.
  */
-import { type BinaryOp, type Builtin, type Expr, type Kernel, type ScalarType, type UnaryOp } from "../kernel_ir";
+import { type BinaryOp, type Builtin, type Expr, type Kernel, type ScalarType } from "../kernel_ir";
+import { UNARY_OPS, type WgslOpContext } from "../kernel_ops";
 import {
   CStyleWriter,
   claimNames,
@@ -75,31 +77,6 @@ registerEmitter({
 // ---------------------------------------------------------------- tables
 
 type Wgsl = Exclude<ScalarType, "f64">;
-/** Storage elements: bool is stored as u32 by the rewrites, so the types are the value types. */
-type Render = (x: string, t: Wgsl, w: WgslWriter) => string;
-/** A float helper of the prelude, per float type (`mf_exp_f32`, `mf_exp_f16`). */
-const floatHelper =
-  (name: "exp" | "log" | "log1p" | "tanh" | "sigmoid"): Render =>
-  (x, t, w) =>
-    `${w.helper(`${name}_${t === "f16" ? "f16" : "f32"}`)}(${x})`;
-
-const UNARY: Readonly<Record<UnaryOp, Render>> = {
-  neg: (x, t) => (t === "u32" ? `(0u - ${x})` : `(-${x})`),
-  exp: floatHelper("exp"),
-  log: floatHelper("log"),
-  log1p: floatHelper("log1p"),
-  sqrt: (x) => `sqrt(${x})`,
-  rsqrt: (x) => `inverseSqrt(${x})`,
-  tanh: floatHelper("tanh"),
-  sigmoid: floatHelper("sigmoid"),
-  abs: (x) => `abs(${x})`,
-  sign: (x) => `sign(${x})`,
-  // WGSL's sin/cos are only accurate to 2^-11 absolute: the prelude's are f32-accurate (f16 goes via f32).
-  sin: (x, _t, w) => `${w.helper("sin")}(${x})`,
-  cos: (x, _t, w) => `${w.helper("cos")}(${x})`,
-  not: (x) => `(!${x})`,
-  bitNot: (x) => `(~${x})`,
-};
 
 /** The registers the kernel prologue defines for the thread builtins (all i32). */
 const BUILTINS: Readonly<Record<Builtin, string>> = {
@@ -125,7 +102,7 @@ const spelling = (type: "f32" | "f16", w: WgslWriter): FloatSpelling => ({
 
 // ---------------------------------------------------------------- the writer
 
-class WgslWriter extends CStyleWriter {
+class WgslWriter extends CStyleWriter implements WgslOpContext {
   readonly language = "WGSL";
   protected readonly barrier = "workgroupBarrier()";
   protected readonly earlyReturn = "return";
@@ -294,7 +271,7 @@ class WgslWriter extends CStyleWriter {
       case "sharedLoad":
         return `${this.ids.get(e.array)}[${this.index(e.index)}]`;
       case "unary":
-        return UNARY[e.op](this.expr(e.arg, e.type), e.type as Wgsl, this);
+        return UNARY_OPS[e.op].wgsl.render(this.expr(e.arg, e.type), e.type as Wgsl, this);
       case "binary":
         return this.binary(e.op, e.lhs, e.rhs, e.type as Wgsl);
       case "select":

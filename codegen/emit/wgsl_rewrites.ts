@@ -4,7 +4,8 @@
  * - bool buffers are stored as u32 (bool is not host-shareable in WGSL): loads
  *   compare with 0, stores select 1 or 0;
  * - what WGSL computes badly or not at all in a type goes through f32: f16
- *   sin/cos (the prelude's f32-accurate ones), integer pow;
+ *   unary ops whose table row says so (sin/cos: the prelude's f32-accurate
+ *   ones), integer pow;
  * - an operation on literals only would be a WGSL const-expression, whose
  *   overflow (1 << 31, 65536 * 65537, i32(1e10)) is a compile error: one literal
  *   goes through the `opaque` intrinsic, so it computes at run time like on
@@ -12,6 +13,7 @@
  * The kernel the bundle keeps is not rewritten; only the rendered one is.
  */
 import { c, cast, mapBody, select, un, type Expr } from "../kernel_ir";
+import { UNARY_OPS } from "../kernel_ops";
 import { ne } from "../lower/ir_ops";
 import type { KernelRewrite } from "./prepare";
 
@@ -29,10 +31,10 @@ export const boolStorageAsU32: KernelRewrite = (kernel) => {
   return { ...kernel, params: kernel.params.map((p) => (bools.has(p.name) ? { ...p, type: "u32" } : p)), body };
 };
 
-/** f16 sin/cos and integer pow compute in f32 and convert back. */
+/** f16 ops marked `f16ViaF32` in the op table and integer pow compute in f32 and convert back. */
 export const viaF32: KernelRewrite = (kernel) => {
   const widen = (e: Expr): Expr => {
-    if (e.kind === "unary" && (e.op === "sin" || e.op === "cos") && e.type === "f16")
+    if (e.kind === "unary" && UNARY_OPS[e.op].wgsl.f16ViaF32 && e.type === "f16")
       return cast(un(e.op, cast(e.arg, "f32"), "f32"), "f16");
     if (e.kind === "binary" && e.op === "pow" && (e.type === "i32" || e.type === "u32"))
       return cast({ ...e, lhs: cast(e.lhs, "f32"), rhs: cast(e.rhs, "f32"), type: "f32" }, e.type);

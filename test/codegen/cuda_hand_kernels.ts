@@ -21,6 +21,14 @@ import {
   type Stmt,
   type UnaryOp,
 } from "../../codegen/kernel_ir";
+import {
+  BINARY_OP_NAMES,
+  BINARY_OPS,
+  binaryOperandTypes,
+  OPERAND_TYPES,
+  UNARY_OP_NAMES,
+  UNARY_OPS,
+} from "../../codegen/kernel_ops";
 
 const gid = builtin("globalLinear");
 const lid = builtin("localLinear");
@@ -42,47 +50,19 @@ function guarded(body: Stmt[], n = "N"): Stmt[] {
   ];
 }
 
-/** Which operand dtypes each op accepts, written out independently of the emitter's tables. */
-export const UNARY_TYPES: Record<UnaryOp, ScalarType[]> = {
-  neg: ["f32", "i32", "f16"],
-  exp: ["f32", "f16"],
-  log: ["f32", "f16"],
-  log1p: ["f32"],
-  sqrt: ["f32", "f16"],
-  rsqrt: ["f32"],
-  tanh: ["f32", "f16"],
-  sigmoid: ["f32", "f16"],
-  abs: ["f32", "i32"],
-  sign: ["f32", "i32"],
-  sin: ["f32"],
-  cos: ["f32"],
-  not: ["bool"],
-  bitNot: ["i32", "u32"],
-};
-export const BINARY_TYPES: Record<BinaryOp, ScalarType[]> = {
-  add: ["f32", "i32", "u32", "f16"],
-  sub: ["f32", "i32"],
-  mul: ["f32", "i32", "u32", "f16"],
-  div: ["f32", "i32", "u32", "f16"],
-  rem: ["f32", "i32", "u32"],
-  max: ["f32", "i32", "f16"],
-  min: ["f32", "i32"],
-  pow: ["f32", "f16"],
-  eq: ["f32", "i32", "bool"],
-  ne: ["f32", "i32", "bool"],
-  lt: ["f32", "i32", "f16"],
-  le: ["f32", "i32"],
-  gt: ["f32", "u32"],
-  ge: ["f32", "i32"],
-  and: ["bool"],
-  or: ["bool"],
-  bitAnd: ["i32", "u32", "bool"],
-  bitOr: ["i32", "u32"],
-  bitXor: ["i32", "u32"],
-  shl: ["i32", "u32"],
-  shr: ["i32", "u32"],
-};
-const COMPARISONS = new Set<BinaryOp>(["eq", "ne", "lt", "le", "gt", "ge", "and", "or"]);
+/** CUDA has no f64 and, by design, no integer pow (its emitter rejects it: cuda_emit.test.ts). */
+const onCuda = (op: string, types: readonly ScalarType[]) =>
+  types.filter((t) => t !== "f64" && !(op === "pow" && (t === "i32" || t === "u32")));
+
+/** Each unary op on every operand type its typing rule accepts (kernel_ops.ts). */
+export const UNARY_TYPES = Object.fromEntries(
+  UNARY_OP_NAMES.map((op) => [op, onCuda(op, OPERAND_TYPES[UNARY_OPS[op].operands])]),
+) as Record<UnaryOp, ScalarType[]>;
+/** Each binary op on every operand type its typing rule accepts. */
+export const BINARY_TYPES = Object.fromEntries(
+  BINARY_OP_NAMES.map((op) => [op, onCuda(op, binaryOperandTypes(op))]),
+) as Record<BinaryOp, ScalarType[]>;
+const givesBool = (op: BinaryOp) => BINARY_OPS[op].kind === "compare" || BINARY_OPS[op].kind === "logical";
 
 /** One kernel per (unary op, dtype): y[i] = op(x[i]). */
 export function unaryKernels(): Kernel[] {
@@ -103,7 +83,7 @@ export function unaryKernels(): Kernel[] {
 export function binaryKernels(): Kernel[] {
   return Object.entries(BINARY_TYPES).flatMap(([op, types]) =>
     types.map((t): Kernel => {
-      const out = COMPARISONS.has(op as BinaryOp) ? "bool" : t;
+      const out = givesBool(op as BinaryOp) ? "bool" : t;
       return {
         name: `binary_${op}_${t}`,
         params: [input("x", t), input("y", t), output("z", out)],

@@ -1,10 +1,12 @@
 /**
  * Host functions wasm kernels import (module "mf"): the transcendental math
  * WebAssembly lacks, with exactly the JS target's semantics (the same Math
- * functions and helper sources), so both cpu targets compute the same values.
+ * functions and helper sources: the unary ones come from the op table,
+ * kernel_ops.ts), so both cpu targets compute the same values.
  * Implementations are JS source text, so worker threads build the same
  * functions from the same table.
  */
+import { UNARY_OP_NAMES, UNARY_OPS, type JsFunction, type UnaryOp } from "../../kernel_ops";
 import { JS_HELPERS } from "../js";
 import type { FuncType } from "./module";
 
@@ -14,20 +16,20 @@ export interface HostImport {
   readonly source: string;
 }
 
-const f64ToF64: FuncType = { params: ["f64"], results: ["f64"] };
 const f64f64ToF64: FuncType = { params: ["f64", "f64"], results: ["f64"] };
 
-/** Every import, in function-index order. */
+/** A JS expression evaluating to `fn` (a global, or a helper built from its source). */
+function jsFunctionSource(fn: JsFunction): string {
+  return typeof fn === "string" ? fn : `(() => { ${fn.source}; return ${fn.name}; })()`;
+}
+
+/** The unary ops whose wasm cell is a host import (kernel_ops.ts), each imported under the op's name. */
+export const UNARY_IMPORT_OPS: readonly UnaryOp[] = UNARY_OP_NAMES.filter((op) => "import" in UNARY_OPS[op].wasm);
+
+/** Every other import. */
 export const HOST_IMPORTS = {
-  exp: { type: f64ToF64, source: "Math.exp" },
-  log: { type: f64ToF64, source: "Math.log" },
-  log1p: { type: f64ToF64, source: "Math.log1p" },
-  tanh: { type: f64ToF64, source: "Math.tanh" },
-  sin: { type: f64ToF64, source: "Math.sin" },
-  cos: { type: f64ToF64, source: "Math.cos" },
   pow: { type: f64f64ToF64, source: "Math.pow" },
   fmod: { type: f64f64ToF64, source: "(a, b) => a % b" },
-  sigmoid: { type: f64ToF64, source: `(() => { ${JS_HELPERS.mf_sigmoid}; return mf_sigmoid; })()` },
   /** JS ToInt32 (x | 0) for floats outside (-2^31, 2^31): wraps modulo 2^32, NaN and infinities give 0. */
   toInt32: { type: { params: ["f64"], results: ["i32"] }, source: "(x) => x | 0" },
   threefry: {
@@ -39,7 +41,18 @@ export const HOST_IMPORTS = {
 export type HostImportName = keyof typeof HOST_IMPORTS;
 export const HOST_IMPORT_NAMES = Object.keys(HOST_IMPORTS) as HostImportName[];
 
+/** The unary ops' imports (f64 -> f64), by op name. */
+export function unaryImport(op: UnaryOp): HostImport {
+  const cell = UNARY_OPS[op].wasm;
+  if (!("import" in cell)) throw new Error(`wasm: unary op ${op} is not a host import`);
+  return { type: { params: ["f64"], results: ["f64"] }, source: jsFunctionSource(cell.import) };
+}
+
 /** Source of a JS expression building the import object's "mf" functions (for `new Function`). */
 export function hostImportsSource(): string {
-  return `({ ${HOST_IMPORT_NAMES.map((n) => `${n}: ${HOST_IMPORTS[n].source}`).join(", ")} })`;
+  const entries = [
+    ...HOST_IMPORT_NAMES.map((n) => `${n}: ${HOST_IMPORTS[n].source}`),
+    ...UNARY_IMPORT_OPS.map((op) => `${op}: ${unaryImport(op).source}`),
+  ];
+  return `({ ${entries.join(", ")} })`;
 }

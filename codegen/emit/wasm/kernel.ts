@@ -23,7 +23,8 @@ import {
   type UnaryOp,
 } from "../../kernel_ir";
 import type { FunctionBody, Label } from "./code";
-import { HOST_IMPORTS, HOST_IMPORT_NAMES, type HostImportName } from "./imports";
+import { UNARY_OPS, type WasmHelper, type WasmOpContext } from "../../kernel_ops";
+import { HOST_IMPORTS, HOST_IMPORT_NAMES, UNARY_IMPORT_OPS, unaryImport, type HostImportName } from "./imports";
 import { ModuleBuilder } from "./module";
 import type { Op, ValType } from "./opcodes";
 
@@ -61,8 +62,11 @@ export function wasmRenderable(kernel: Kernel): true | string {
   return true;
 }
 
-/** Functions defined in every kernel module after the imports (integer helpers with the JS target's edge cases). */
-type Helper = "idiv" | "irem" | "udiv" | "urem" | "imax" | "imin" | "umax" | "umin" | "iabs" | "fsign" | "toInt32";
+/** A module's imported host functions: the fixed ones by name, the op table's unary imports by op. */
+interface Imports {
+  readonly host: Record<HostImportName, number>;
+  readonly unary: ReadonlyMap<UnaryOp, number>;
+}
 
 interface Local {
   readonly index: number;
@@ -75,7 +79,7 @@ function hasLoad(e: Expr): boolean {
   return found;
 }
 
-class KernelWriter {
+class KernelWriter implements WasmOpContext {
   private readonly vars = new Map<string, Local>();
   private readonly bases = new Map<string, { index: number; type: ScalarType }>();
   private readonly sizes = new Map<string, number>();
@@ -87,9 +91,9 @@ class KernelWriter {
 
   constructor(
     private readonly kernel: Kernel,
-    private readonly fb: FunctionBody,
-    private readonly imports: Record<HostImportName, number>,
-    private readonly helpers: Record<Helper, number>,
+    readonly fb: FunctionBody,
+    private readonly imports: Imports,
+    private readonly helpers: Record<WasmHelper, number>,
   ) {
     kernel.params.forEach((p, i) => this.bases.set(p.name, { index: i, type: p.type }));
     kernel.sizes.forEach((s, i) => this.sizes.set(s, kernel.params.length + i));
@@ -329,56 +333,27 @@ class KernelWriter {
     }
   }
 
+  /** The table's wasm cell (kernel_ops.ts). Like the JS target, results stay unrounded until bound (`bind`). */
   private unary(op: UnaryOp, t: ScalarType): void {
-    const fb = this.fb;
-    // Like the JS target, results stay unrounded until bound (`bind`).
-    const float = isFloat(t);
-    switch (op) {
-      case "neg":
-        if (float) fb.op("f64.neg");
-        else fb.i32(-1).op("i32.mul");
-        return;
-      case "exp":
-      case "log":
-      case "log1p":
-      case "tanh":
-      case "sin":
-      case "cos":
-      case "sigmoid":
-        fb.call(this.imports[op]);
-        return;
-      case "sqrt":
-        fb.op("f64.sqrt");
-        return;
-      case "rsqrt": {
-        const x = this.scratch("f64");
-        fb.set(x).f64(1).get(x).op("f64.sqrt").op("f64.div");
-        return;
-      }
-      case "abs":
-        if (float) fb.op("f64.abs");
-        else fb.call(this.helpers.iabs);
-        return;
-      case "sign":
-        if (float) fb.call(this.helpers.fsign);
-        else {
-          const x = this.scratch("i32");
-          // (x > 0) - (x < 0)
-          fb.tee(x).i32(0).op("i32.gt_s").get(x).i32(0).op("i32.lt_s").op("i32.sub");
-        }
-        return;
-      case "not":
-        fb.op("i32.eqz");
-        return;
-      case "bitNot":
-        fb.i32(-1).op("i32.xor");
-        return;
-    }
+    const cell = UNARY_OPS[op].wasm;
+    if (typeof cell === "function") cell(this, t);
+    else if ("op" in cell) this.fb.op(cell.op);
+    else this.fb.call(this.unaryImport(op));
+  }
+
+  helper(h: WasmHelper): number {
+    return this.helpers[h];
+  }
+
+  unaryImport(op: UnaryOp): number {
+    const index = this.imports.unary.get(op);
+    if (index === undefined) throw new Error(`wasm emitter: unary op ${op} is not imported`);
+    return index;
   }
 
   private readonly scratches = new Map<ValType, number>();
   /** A scratch local, used only within one operation (never across sub-expressions). */
-  private scratch(t: ValType): number {
+  scratch(t: ValType): number {
     let i = this.scratches.get(t);
     if (i === undefined) this.scratches.set(t, (i = this.fb.local(t)));
     return i;
@@ -409,8 +384,8 @@ class KernelWriter {
       };
       const op = FLOAT[e.op];
       if (op) fb.op(op);
-      else if (e.op === "pow") fb.call(this.imports.pow);
-      else if (e.op === "rem") fb.call(this.imports.fmod);
+      else if (e.op === "pow") fb.call(this.imports.host.pow);
+      else if (e.op === "rem") fb.call(this.imports.host.fmod);
       else throw new Error(`wasm emitter: ${e.op} on ${t} values`);
       return;
     }
@@ -437,7 +412,7 @@ class KernelWriter {
         const b = this.scratch("i32");
         fb.set(b).op(unsigned ? "f64.convert_i32_u" : "f64.convert_i32_s");
         fb.get(b).op(unsigned ? "f64.convert_i32_u" : "f64.convert_i32_s");
-        fb.call(this.imports.pow).call(this.helpers.toInt32);
+        fb.call(this.imports.host.pow).call(this.helpers.toInt32);
         return;
       }
       case "eq":
@@ -473,7 +448,7 @@ class KernelWriter {
       case "threefry2x32_0":
       case "threefry2x32_1":
         for (const a of e.args) this.exprAs(a, "u32");
-        fb.i32(e.fn === "threefry2x32_0" ? 0 : 1).call(this.imports.threefry);
+        fb.i32(e.fn === "threefry2x32_0" ? 0 : 1).call(this.imports.host.threefry);
         return;
       case "bitsToUniform":
         this.exprAs(e.args[0]!, "u32");
@@ -493,9 +468,9 @@ class KernelWriter {
 }
 
 /** Defines the integer helpers (JS-target edge cases: x / 0 = 0, INT_MIN / -1 wraps, ToInt32 casts). */
-function defineHelpers(m: ModuleBuilder, imports: Record<HostImportName, number>): Record<Helper, number> {
+function defineHelpers(m: ModuleBuilder, imports: Imports): Record<WasmHelper, number> {
   const ii: { params: ValType[]; results: ValType[] } = { params: ["i32", "i32"], results: ["i32"] };
-  const out = {} as Record<Helper, number>;
+  const out = {} as Record<WasmHelper, number>;
   const divLike = (op: Op, signed: boolean) =>
     m.func(ii, (f) => {
       // b == 0 ? 0 : (signed && b == -1 ? (op is div ? -a : 0) : a op b)
@@ -535,19 +510,20 @@ function defineHelpers(m: ModuleBuilder, imports: Record<HostImportName, number>
     f.get(0).op("f64.abs").f64(2147483648).op("f64.lt");
     f.if(
       () => f.get(0).misc("i32.trunc_sat_f64_s"),
-      () => f.get(0).call(imports.toInt32),
+      () => f.get(0).call(imports.host.toInt32),
       "i32",
     );
   }).index;
   return out;
 }
 
-/** The module imports: memory, then every host function (HOST_IMPORTS order). */
-export function importHost(m: ModuleBuilder, memory: WasmMemoryKind): Record<HostImportName, number> {
+/** The module imports: memory, then every host function (HOST_IMPORTS order, then the unary ops' imports). */
+export function importHost(m: ModuleBuilder, memory: WasmMemoryKind): Imports {
   m.importMemory({ module: "mf", name: "memory", initial: 0, maximum: MAX_PAGES, shared: memory.shared });
-  const out = {} as Record<HostImportName, number>;
-  for (const n of HOST_IMPORT_NAMES) out[n] = m.importFunc("mf", n, HOST_IMPORTS[n].type);
-  return out;
+  const host = {} as Record<HostImportName, number>;
+  for (const n of HOST_IMPORT_NAMES) host[n] = m.importFunc("mf", n, HOST_IMPORTS[n].type);
+  const unary = new Map(UNARY_IMPORT_OPS.map((op) => [op, m.importFunc("mf", op, unaryImport(op).type)]));
+  return { host, unary };
 }
 
 /**
