@@ -16,6 +16,7 @@ import { I32_MAX } from "./analysis/ranges";
 import type { KernelBundle, Launch, Target } from "./kernel_ir";
 import { LOWERINGS } from "./lower/table";
 import { lowerPlan } from "./lower/lower";
+import { contractionNeedsPlainOperands } from "./lower/kernels/contraction";
 import { assignBuffers } from "./passes/buffer_reuse";
 import { fuse } from "./passes/fusion";
 import { inlineCalls } from "./passes/inline_calls";
@@ -62,7 +63,10 @@ export function compile(program: Program, options: CompileOptions): KernelBundle
     }
   }
   const schedule = scheduleFor(options.target, options);
-  const plan = fuse(prepared, LOWERINGS, { fuse: options.fuse ?? true });
+  const plan = fuse(prepared, LOWERINGS, {
+    fuse: options.fuse ?? true,
+    groupedGemms: !contractionNeedsPlainOperands(options.target, schedule),
+  });
   const caps = targetCapabilities(options.target);
   const lowered = lowerPlan(plan, schedule, LOWERINGS, options.checks ?? caps.runtimeChecksByDefault);
   if (caps.wideIndices) checkIndexTensorAxes(prepared, options.target);

@@ -26,6 +26,7 @@ import { hoistInvariants } from "./licm";
 import { numelSize } from "./index_math";
 import { lowerElementwiseGroup } from "./kernels/elementwise";
 import { lowerMatmulGroup } from "./kernels/matmul";
+import { lowerGroupedGemmGroup } from "./ops/ragged";
 import { lowerReduceGroup } from "./kernels/reduce";
 import type { KernelHandle, OpContext, OpLowering } from "./op_context";
 import type { LoweringTable } from "./rule";
@@ -117,7 +118,8 @@ export class Lowering implements OpContext, ValueSource {
           lowerReduceGroup(this, g);
           break;
         case "matmul":
-          lowerMatmulGroup(this, g);
+          if (g.mains[0]!.prim === "matmul") lowerMatmulGroup(this, g);
+          else lowerGroupedGemmGroup(this, g);
           break;
         case "op": {
           const e = g.mains[0]!;

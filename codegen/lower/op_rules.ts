@@ -1,9 +1,8 @@
 /**
  * Lowering rules of primitives with kernels of their own: scans, sorts,
- * scatters, counts and grouped GEMMs.
+ * scatters and counts.
  */
 import type { Primitive } from "../../dsl/primitives/params";
-import { lowerRaggedMatmul, lowerRaggedMatmulWeightGrad } from "./ops/ragged";
 import { lowerCumsum } from "./ops/scan";
 import { lowerBincount, lowerScatterAdd, lowerScatterAddAlong } from "./ops/scatter";
 import { lowerArgsort, lowerTopKIndices } from "./ops/sort";
@@ -11,8 +10,6 @@ import type { LoweringRule } from "./rule";
 
 export const opRules = {
   cumsum: { kind: "op", lower: lowerCumsum, inlineOperands: [0] },
-  raggedMatmul: { kind: "op", lower: lowerRaggedMatmul },
-  raggedMatmulWeightGrad: { kind: "op", lower: lowerRaggedMatmulWeightGrad },
   scatterAdd: { kind: "op", lower: lowerScatterAdd, inlineOperands: [0, 2] },
   scatterAddAlong: { kind: "op", lower: lowerScatterAddAlong, inlineOperands: [0, 2] },
   topKIndices: { kind: "op", lower: lowerTopKIndices },

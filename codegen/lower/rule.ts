@@ -6,7 +6,7 @@
  *   indices and are cheap enough to recompute in every consumer). Its `indexMap`
  *   tells fusion where it reads each input, given where its output is read;
  * - `reduce`: a reduction over axes (its own row kernel, with prologue and epilogue fused);
- * - `matmul`: a contraction (a tiled kernel, epilogue fused);
+ * - `matmul`: a contraction (a tiled kernel, epilogue fused; grouped GEMMs also with siblings);
  * - `op`: a primitive with its own kernel(s) (scans, sorts, scatters, grouped GEMMs);
  * - `inline`: calls that a graph pass inlines before lowering (customVjpCall);
  * - `unsupported`: no lowering; `compile` fails naming the op and the reason.
@@ -57,7 +57,14 @@ export type LoweringRule<P extends Primitive> =
       readonly indexMap: IndexMapRule<P>;
     }
   | { readonly kind: "reduce" }
-  | { readonly kind: "matmul" }
+  | {
+      readonly kind: "matmul";
+      /**
+       * A grouped GEMM (inputs [a, b, groupSizes]: rows in contiguous groups, one
+       * weight per group). Sibling grouped GEMMs over the same rows share a kernel.
+       */
+      readonly grouped?: true;
+    }
   | {
       readonly kind: "op";
       readonly lower: OpLowering<P>;

@@ -16,5 +16,7 @@ export const LOWERINGS: LoweringTable = {
   argmax: { kind: "reduce" },
   argmin: { kind: "reduce" },
   matmul: { kind: "matmul" },
+  raggedMatmul: { kind: "matmul", grouped: true },
+  raggedMatmulWeightGrad: { kind: "matmul", grouped: true },
   customVjpCall: { kind: "inline" },
 };

@@ -36,7 +36,7 @@ export interface FusionGroup {
   axes: number[];
   /** Variables computed inline (expression equations). */
   readonly members: Set<Var>;
-  /** reduce: reductions in program order; matmul / op: the one main equation. */
+  /** reduce: reductions in program order; matmul: its GEMMs in program order (siblings); op: the one main equation. */
   readonly mains: Eqn[];
   /** Variables written to buffers, in program order. */
   readonly roots: Var[];
@@ -58,6 +58,12 @@ export interface FusionOptions {
    * Default 8: WebGPU's guaranteed maxStorageBuffersPerShaderStage.
    */
   readonly maxBuffers?: number;
+  /**
+   * Grouped GEMMs (raggedMatmul and its weight gradient) take epilogues, sibling GEMMs
+   * over the same rows and gathered operands computed in place (see `fuse`). Default
+   * true; `false` where a target's contraction micro-kernels need plain operands.
+   */
+  readonly groupedGemms?: boolean;
 }
 
 type Region = "main" | "operand";
@@ -87,6 +93,7 @@ function sameMap(m: IndexMap, want: readonly number[], domain: Shape): boolean {
 export function fuse(program: Program, table: LoweringTable, options: FusionOptions = {}): FusionPlan {
   const fuseOn = options.fuse ?? true;
   const maxBuffers = options.maxBuffers ?? 8;
+  const groupedOn = fuseOn && (options.groupedGemms ?? true);
   const producer = new Map<Var, Eqn>(program.eqns.map((e) => [e.out, e]));
   const uses = new Map<Var, { eqn: Eqn; pos: number }[]>();
   program.eqns.forEach((e) =>
@@ -160,9 +167,23 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
 
     if (rule.kind === "expr") {
       // Index remaps are recomputed in every consumer; gathers only when one kernel reads them
-      // (a gather read by several GEMMs is cheaper written once than re-gathered in each inner loop).
-      const duplicable = rule.movement && !(rule.movement === "indexed" && consumerGroups.length > 1);
-      if (fuseOn && duplicable && !isOut && consumerGroups.every((g) => fitsWith(g, e, false))) {
+      // (a gather read by several GEMMs is cheaper written once than re-gathered in each inner loop),
+      // or when every kernel reads it per element or as a grouped GEMM's operand (a row gather).
+      const duplicable =
+        rule.movement &&
+        !(rule.movement === "indexed" && consumerGroups.length > 1 && !gatheredInPlace(consumerGroups, v));
+      // An epilogue of a grouped GEMM (the only reader of the GEMM's result) is written by the
+      // GEMM's kernel rather than computed inside an op's kernel: the GEMM writes a buffer either way.
+      const epilogue = groupedOn && !rule.movement && single?.kind === "op" && readsOnlyGroupedResult(e);
+      if (epilogue) {
+        const g = newGroup("elementwise", k, v.shape);
+        g.members.add(v);
+        g.roots.push(v);
+        place(g, v, [identity(v.shape.length)], "main");
+        continue;
+      }
+      const recomputed = !duplicable && !isOut && recomputable(e, consumerGroups);
+      if (fuseOn && (duplicable || recomputed) && !isOut && consumerGroups.every((g) => fitsWith(g, e, false))) {
         for (const g of consumerGroups) {
           const r = readsIn(g, v);
           g.members.add(v);
@@ -193,6 +214,15 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
           continue;
         }
       }
+      // Written to a buffer: by a kernel that already reads what it reads, over the same
+      // domain, if one runs before all its readers (dU next to dG in a SwiGLU backward).
+      const sibling = groupedOn && !rule.movement ? elementwiseSibling(e, consumerGroups) : undefined;
+      if (sibling) {
+        sibling.members.add(v);
+        place(sibling, v, [], "main");
+        addRoot(sibling, v);
+        continue;
+      }
       const g = newGroup("elementwise", k, v.shape);
       g.members.add(v);
       g.roots.push(v);
@@ -213,21 +243,37 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
     }
 
     if (rule.kind === "matmul") {
-      if (
-        fuseOn &&
-        single &&
-        single.kind === "elementwise" &&
-        sameShape(single.domain, v.shape) &&
-        fitsWith(single, e, isOut)
-      ) {
-        const r = readsIn(single, v);
-        if (r.region === "main" && r.maps.every((m) => sameMap(m, identity(v.shape.length), v.shape))) {
-          single.kind = "matmul";
-          single.mains.push(e);
-          place(single, v, r.maps, "main");
-          if (isOut) single.roots.unshift(v);
+      const grouped = groupedOn && rule.grouped === true;
+      // Several epilogue kernels of one grouped GEMM (dU and dG of a SwiGLU backward) become one.
+      const merged = grouped && consumerGroups.length > 1 ? mergeEpilogues(e, consumerGroups) : undefined;
+      const reader = merged ?? single;
+      // A grouped GEMM also joins the first of several readers, which then writes it for the others
+      // (and joins nothing where grouped GEMMs are not fused).
+      const joinable = fuseOn && (groupedOn || !rule.grouped);
+      const host = joinable ? (reader ?? (grouped ? firstConsumer(consumerGroups) : undefined)) : undefined;
+      const writes = isOut || host !== reader;
+      if (host && (host.kind === "elementwise" || grouped) && fitsWith(host, e, writes)) {
+        const r = readsIn(host, v);
+        const asEpilogue = r.region === "main" && r.maps.every((m) => sameMap(m, identity(v.shape.length), v.shape));
+        const joins =
+          sameShape(host.domain, v.shape) &&
+          (host.kind === "elementwise" || (host.kind === "matmul" && siblingOf(host, e)));
+        if (asEpilogue && joins) {
+          if (host.kind === "elementwise") host.mains.push(e);
+          else host.mains.unshift(e);
+          host.kind = "matmul";
+          place(host, v, r.maps, "main");
+          if (writes) host.roots.unshift(v);
           continue;
         }
+      }
+      // Siblings reading the same operand (the gate and up weight gradients) share one kernel.
+      const sibling = grouped ? gemmSibling(e, consumerGroups) : undefined;
+      if (sibling) {
+        sibling.mains.unshift(e);
+        place(sibling, v, [identity(v.shape.length)], "main");
+        sibling.roots.unshift(v);
+        continue;
       }
       const g = newGroup("matmul", k, v.shape, [e]);
       g.roots.push(v);
@@ -245,6 +291,184 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
     throw new Error(`internal: ${e.prim} has no lowering`);
   }
 
+  /** Whether `e` is a grouped GEMM. */
+  function isGrouped(e: Eqn | undefined): boolean {
+    const rule = e && table[e.prim];
+    return rule?.kind === "matmul" && rule.grouped === true;
+  }
+
+  /** Whether `g` computes grouped GEMMs. */
+  function isGroupedGroup(g: FusionGroup): boolean {
+    return g.kind === "matmul" && isGrouped(g.mains[0]);
+  }
+
+  /** Whether every group in `gs` may compute gather `v` in place: per element, or as a grouped GEMM's operand. */
+  function gatheredInPlace(gs: readonly FusionGroup[], v: Var): boolean {
+    return groupedOn && gs.every((g) => isGroupedGroup(g) || readsIn(g, v).region === "main");
+  }
+
+  /** Whether `e` reads the result of a grouped GEMM that nothing else reads. */
+  function readsOnlyGroupedResult(e: Eqn): boolean {
+    return e.inputs.some((i) => isGrouped(producer.get(i)) && (uses.get(i) ?? []).every((u) => u.eqn === e));
+  }
+
+  /**
+   * Whether grouped GEMM `e` can be computed in `g`'s kernel next to its GEMMs: the same
+   * primitive, group sizes and output shape, and either the same first operand (one load
+   * of A feeds every sum: gate and up projections) or, for two GEMMs, read only by one
+   * `add` of both (a sum of GEMMs is one GEMM over the concatenated depth).
+   */
+  function siblingOf(g: FusionGroup, e: Eqn): boolean {
+    const first = g.mains[0]!;
+    if (!isGrouped(first) || first.prim !== e.prim || first.inputs[2] !== e.inputs[2]) return false;
+    if (!sameShape(first.out.shape, e.out.shape) || !sameShape(first.inputs[0]!.shape, e.inputs[0]!.shape))
+      return false;
+    const summed = g.mains.some((m) => m.inputs[0] !== first.inputs[0]);
+    if (!summed && first.inputs[0] === e.inputs[0]) return true;
+    if (summed || g.mains.length !== 1 || g.roots.includes(first.out)) return false;
+    const [usesFirst, usesE] = [uses.get(first.out) ?? [], uses.get(e.out) ?? []];
+    const sum = usesFirst[0]?.eqn;
+    return (
+      usesFirst.length === 1 &&
+      usesE.length === 1 &&
+      usesE[0]!.eqn === sum &&
+      sum.prim === "add" &&
+      g.members.has(sum.out) &&
+      !outputs.has(first.out) &&
+      !outputs.has(e.out)
+    );
+  }
+
+  /** A grouped GEMM group `e` can join without a reader there: the same A, all of `e`'s readers run later. */
+  function gemmSibling(e: Eqn, readers: readonly FusionGroup[]): FusionGroup | undefined {
+    return groups.find(
+      (g) =>
+        isGroupedGroup(g) &&
+        g.mains.every((m) => m.inputs[0] === e.inputs[0]) &&
+        siblingOf(g, e) &&
+        sameShape(g.domain, e.out.shape) &&
+        readers.every((r) => r !== g && r.seed > g.seed) &&
+        fitsWith(g, e, true),
+    );
+  }
+
+  /**
+   * A kernel that can also write expression `e` (which no reader can compute in place):
+   * it iterates over `e`'s shape, already reads one of `e`'s inputs, and runs before every reader.
+   */
+  function elementwiseSibling(e: Eqn, readers: readonly FusionGroup[]): FusionGroup | undefined {
+    if (readers.length === 0) return undefined;
+    const reads = (g: FusionGroup, i: Var): boolean =>
+      g.mains.some((m) => m.inputs.includes(i)) || [...g.members].some((m) => producer.get(m)!.inputs.includes(i));
+    return groups.find(
+      (g) =>
+        g.kind !== "op" &&
+        canStore(g, e.out) &&
+        sameShape(e.out.shape, g.domain) &&
+        readers.every((r) => r !== g && r.seed > g.seed) &&
+        e.inputs.some((i) => reads(g, i)) &&
+        fitsWith(g, e, true),
+    );
+  }
+
+  /** Whether group `g` reads `i` (an input of one of its equations) or computes it. */
+  function readsVar(g: FusionGroup, i: Var): boolean {
+    if (g.members.has(i) || g.mains.some((m) => m.out === i || m.inputs.includes(i))) return true;
+    return [...g.members].some((m) => producer.get(m)!.inputs.includes(i));
+  }
+
+  /**
+   * Whether elementwise `e`, read per element by several epilogue kernels, is cheaper
+   * recomputed in each than written once and read back: every reader but one already
+   * reads all of `e`'s inputs (sigmoid(g) in a SwiGLU's forward and backward kernels).
+   */
+  function recomputable(e: Eqn, readers: readonly FusionGroup[]): boolean {
+    if (!groupedOn || readers.length < 2 || table[e.prim].kind !== "expr") return false;
+    const epilogues = readers.every(
+      (g) => (g.kind === "elementwise" || g.kind === "matmul") && readsIn(g, e.out).region === "main",
+    );
+    const lacking = readers.filter((g) => !e.inputs.every((i) => readsVar(g, i) || program.consts.has(i)));
+    return epilogues && lacking.length <= 1 && readers.some((g) => isGroupedGroup(g));
+  }
+
+  /**
+   * The elementwise readers of grouped GEMM `e` (each reading it at its own index) merged
+   * into the last of them, when every other kernel reading what they write runs later
+   * and the buffers fit; the others are removed from the plan.
+   */
+  function mergeEpilogues(e: Eqn, readers: readonly FusionGroup[]): FusionGroup | undefined {
+    const v = e.out;
+    const fits = readers.every((g) => {
+      const r = readsIn(g, v);
+      const atIndex = r.maps.every((m) => sameMap(m, identity(v.shape.length), v.shape));
+      return g.kind === "elementwise" && sameShape(g.domain, v.shape) && r.region === "main" && atIndex;
+    });
+    if (!fits) return undefined;
+    const into = [...readers].sort((a, b) => b.seed - a.seed)[0]!;
+    const others = readers.filter((g) => g !== into);
+    const readersOf = (r: Var) => (uses.get(r) ?? []).flatMap((u) => groupsOf.get(u.eqn.out) ?? []);
+    const later = others.every((o) =>
+      o.roots.every((r) => readersOf(r).every((g) => readers.includes(g) || g.seed > into.seed)),
+    );
+    const members = new Set(readers.flatMap((g) => [...g.members]));
+    const kept = [...new Set(readers.flatMap((g) => g.roots))].filter(
+      (r) => outputs.has(r) || readersOf(r).some((g) => !readers.includes(g)),
+    );
+    if (!later || bufferCount([...members].map((m) => producer.get(m)!).concat(e), kept, true) > maxBuffers)
+      return undefined;
+    for (const o of others) {
+      for (const m of o.members) into.members.add(m);
+      for (const [w, p] of placed.get(o)!) place(into, w, p.maps, p.region);
+      groups.splice(groups.indexOf(o), 1);
+      for (const gs of groupsOf.values()) if (gs.includes(o)) gs.splice(gs.indexOf(o), 1);
+    }
+    const order = new Map(program.eqns.map((q, i) => [q.out, i]));
+    into.roots.splice(0, into.roots.length, ...kept.sort((a, b) => order.get(a)! - order.get(b)!));
+    return into;
+  }
+
+  /**
+   * Buffers a kernel computing `eqns` and writing `roots` binds: every input computed
+   * elsewhere counts (scalar constants are literals). `ahead`: inputs not placed yet are
+   * counted as they will most likely be read: a static remap as its source, an
+   * elementwise expression of inputs the kernel reads anyway as nothing (recomputed, see
+   * `recomputable`); the plan's final check (`overBudget`) catches a wrong guess.
+   */
+  function bufferCount(eqns: readonly Eqn[], roots: readonly Var[], ahead = false): number {
+    const inside = new Set(eqns.map((q) => q.out));
+    const external = new Set<Var>();
+    const literal = (i: Var) => program.consts.get(i)?.size === 1;
+    for (const q of eqns) for (const i of q.inputs) if (!inside.has(i) && !literal(i)) external.add(i);
+    for (let changed = ahead; changed;) {
+      changed = false;
+      for (const x of [...external]) {
+        const q = producer.get(x);
+        const rule = q && table[q.prim];
+        if (!q || rule?.kind !== "expr" || groupsOf.has(x)) continue;
+        const sources = q.inputs.filter((i) => !literal(i));
+        const available = sources.every((i) => external.has(i) || inside.has(i));
+        if (rule.movement === "static" && sources.length === 1) {
+          external.delete(x);
+          if (!inside.has(sources[0]!)) external.add(sources[0]!);
+          changed = true;
+        } else if (!rule.movement && available) {
+          external.delete(x);
+          inside.add(x);
+          changed = true;
+        }
+      }
+    }
+    return external.size + roots.length;
+  }
+
+  /** Whether a kernel of the finished plan binds more buffers than allowed. */
+  function overBudget(): boolean {
+    return groups.some((g) => {
+      const eqns = [...[...g.members].map((m) => producer.get(m)!), ...g.mains];
+      return bufferCount(eqns, g.roots) > maxBuffers;
+    });
+  }
+
   /** Whether an op group's main equation reads input `pos` O(1) times per element (producers may be inlined there). */
   function inlineOperand(g: FusionGroup, eqn: Eqn, pos: number): boolean {
     if (g.kind !== "op") return false;
@@ -260,11 +484,9 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
 
   /** Buffers group `g` would bind with `e` computed inside it (conservative: every external read counts). */
   function fitsWith(g: FusionGroup, e: Eqn, isOut: boolean): boolean {
-    const inside = new Set<Var>([...g.members, ...g.mains.map((m) => m.out), e.out]);
-    const external = new Set<Var>();
     const eqns = [...[...g.members].map((m) => producer.get(m)!), ...g.mains, e];
-    for (const q of eqns) for (const i of q.inputs) if (!inside.has(i)) external.add(i);
-    return external.size + g.roots.length + (isOut ? 1 : 0) <= maxBuffers;
+    const ahead = groupedOn && (isGroupedGroup(g) || isGrouped(e));
+    return bufferCount(eqns, g.roots, ahead) + (isOut ? 1 : 0) <= maxBuffers;
   }
 
   function addRoot(g: FusionGroup, v: Var): void {
@@ -320,6 +542,8 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
       : g.domain.map((_, i) => (g.axes.includes(i) ? "zero" : i));
   }
 
+  // The look-ahead of fused grouped GEMMs guessed wrong: plan without it.
+  if (groupedOn && overBudget()) return fuse(program, table, { ...options, groupedGemms: false });
   groups.sort((a, b) => a.seed - b.seed);
   return { program, groups };
 }

@@ -9,8 +9,8 @@
  *   of B in shared memory per K step (guarded loads, zero padding), barriers
  *   around the compute, each thread accumulating its microM x microN outputs.
  */
-import { c, cast, load, type Expr, type ScalarType } from "../../kernel_ir";
-import type { MatmulSchedule } from "../../schedule";
+import { c, cast, load, type Expr, type ScalarType, type Target } from "../../kernel_ir";
+import type { MatmulSchedule, Schedule } from "../../schedule";
 import type { KernelBuilder } from "../builder";
 import { iadd, idiv, imin, imul, irem, isub } from "../index_math";
 import { localId } from "./common";
@@ -40,7 +40,14 @@ export function groupedTileOrder(kb: KernelBuilder, t: Expr, tilesM: Expr, tiles
   return { tm, tn };
 }
 
-export interface TileSpec {
+/** The operands of one product summed by a tile. */
+export interface TileTerm {
+  /** Operand values at in-bounds positions. */
+  loadA(row: Expr, k: Expr): Expr;
+  loadB(k: Expr, col: Expr): Expr;
+}
+
+export interface TileSpec extends TileTerm {
   /** Output rows [rowStart, rowEnd) and columns [colStart, colEnd) this tile may write. */
   readonly rowStart: Expr;
   readonly rowEnd: Expr;
@@ -50,11 +57,18 @@ export interface TileSpec {
   readonly kStart: Expr;
   readonly kEnd: Expr;
   readonly accType: ScalarType;
-  /** Operand values at in-bounds positions. */
-  loadA(row: Expr, k: Expr): Expr;
-  loadB(k: Expr, col: Expr): Expr;
-  /** Writes the finished sum for an in-bounds output. */
-  store(row: Expr, col: Expr, acc: Expr): void;
+  /**
+   * Products summed into the same accumulators after the first, each over its own
+   * range (a sum of GEMMs is one GEMM over the concatenated depth: dX = dU Wu^T + dG Wg^T).
+   */
+  readonly then?: readonly (TileTerm & { readonly kStart: Expr; readonly kEnd: Expr })[];
+  /**
+   * Sibling sums with accumulators of their own over the same tile and range, reading
+   * the first term's A (loaded, or staged in shared memory, once): gate and up projections.
+   */
+  readonly siblingB?: readonly ((k: Expr, col: Expr) => Expr)[];
+  /** Writes the finished sum (and the siblings' sums, in order) for an in-bounds output. */
+  store(row: Expr, col: Expr, acc: Expr, siblings: readonly Expr[]): void;
 }
 
 const fma = (acc: Expr, a: Expr, b: Expr, t: ScalarType): Expr => ({
@@ -73,12 +87,39 @@ function accumulators(kb: KernelBuilder, s: MatmulSchedule, t: ScalarType): Expr
   return Array.from({ length: s.microM }, () => Array.from({ length: s.microN }, () => kb.mutable(c(0, t), "acc", t)));
 }
 
-/** Stores the accumulators: acc[r][q] belongs to output (rowOf(r), colOf(q)). */
+/** One sequential pass of a tile: a product over its range, with the sibling B operands it shares A with. */
+interface TilePass {
+  readonly loadA: (row: Expr, k: Expr) => Expr;
+  readonly loadBs: readonly ((k: Expr, col: Expr) => Expr)[];
+  readonly kStart: Expr;
+  readonly kEnd: Expr;
+}
+
+/** The passes of a tile: the first term with its siblings, then each summed term. */
+function tilePasses(spec: TileSpec): TilePass[] {
+  if (spec.then?.length && spec.siblingB?.length)
+    throw new Error("internal: a tile has either sibling sums or summed terms, not both");
+  const first: TilePass = {
+    loadA: (row, k) => spec.loadA(row, k),
+    loadBs: [(k, col) => spec.loadB(k, col), ...(spec.siblingB ?? [])],
+    kStart: spec.kStart,
+    kEnd: spec.kEnd,
+  };
+  const rest = (spec.then ?? []).map((t) => ({
+    loadA: (row: Expr, k: Expr) => t.loadA(row, k),
+    loadBs: [(k: Expr, col: Expr) => t.loadB(k, col)],
+    kStart: t.kStart,
+    kEnd: t.kEnd,
+  }));
+  return [first, ...rest];
+}
+
+/** Stores the accumulators: acc[j][r][q] is sum j of output (rowOf(r), colOf(q)). */
 function storeTile(
   kb: KernelBuilder,
   spec: TileSpec,
   s: MatmulSchedule,
-  acc: Expr[][],
+  acc: Expr[][][],
   rowOf: (r: number) => Expr,
   colOf: (q: number) => Expr,
 ): void {
@@ -86,7 +127,14 @@ function storeTile(
     const row = kb.let(rowOf(r), "row");
     for (let q = 0; q < s.microN; q++) {
       const col = colOf(q);
-      kb.if(and(lt(row, spec.rowEnd), lt(col, spec.colEnd)), () => spec.store(row, kb.let(col, "col"), acc[r]![q]!));
+      kb.if(and(lt(row, spec.rowEnd), lt(col, spec.colEnd)), () =>
+        spec.store(
+          row,
+          kb.let(col, "col"),
+          acc[0]![r]![q]!,
+          acc.slice(1).map((a) => a[r]![q]!),
+        ),
+      );
     }
   }
 }
@@ -95,7 +143,8 @@ function storeTile(
 export function registerTile(kb: KernelBuilder, s: MatmulSchedule, spec: TileSpec, row0: Expr, col0: Expr): void {
   kb.if(and(lt(row0, spec.rowEnd), lt(col0, spec.colEnd)), () => {
     const t = spec.accType;
-    const acc = accumulators(kb, s, t);
+    const passes = tilePasses(spec);
+    const acc = passes[0]!.loadBs.map(() => accumulators(kb, s, t));
     // Clamped rows/columns keep tail loads in bounds; their sums are never stored.
     const rows = Array.from({ length: s.microM }, (_, r) =>
       kb.let(imin(iadd(row0, c(r)), isub(spec.rowEnd, c(1))), "ar"),
@@ -103,17 +152,21 @@ export function registerTile(kb: KernelBuilder, s: MatmulSchedule, spec: TileSpe
     const cols = Array.from({ length: s.microN }, (_, q) =>
       kb.let(imin(iadd(col0, c(q)), isub(spec.colEnd, c(1))), "bc"),
     );
-    kb.for(
-      spec.kStart,
-      spec.kEnd,
-      (k) => {
-        const a = rows.map((row) => kb.let(asType(spec.loadA(row, k), t), "a", t));
-        const b = cols.map((col) => kb.let(asType(spec.loadB(k, col), t), "b", t));
-        for (let r = 0; r < s.microM; r++)
-          for (let q = 0; q < s.microN; q++) kb.assign(acc[r]![q]!, fma(acc[r]![q]!, a[r]!, b[q]!, t));
-      },
-      "k",
-    );
+    for (const pass of passes)
+      kb.for(
+        pass.kStart,
+        pass.kEnd,
+        (k) => {
+          const a = rows.map((row) => kb.let(asType(pass.loadA(row, k), t), "a", t));
+          pass.loadBs.forEach((loadB, j) => {
+            const b = cols.map((col) => kb.let(asType(loadB(k, col), t), "b", t));
+            const sum = acc[j]!;
+            for (let r = 0; r < s.microM; r++)
+              for (let q = 0; q < s.microN; q++) kb.assign(sum[r]![q]!, fma(sum[r]![q]!, a[r]!, b[q]!, t));
+          });
+        },
+        "k",
+      );
     storeTile(
       kb,
       spec,
@@ -131,10 +184,11 @@ export function registerTile(kb: KernelBuilder, s: MatmulSchedule, spec: TileSpe
  * Thread (ty, tx) owns microM x microN outputs: a contiguous block (`blocked`)
  * or every threadsM-th row and threadsN-th column (`strided`: neighbouring
  * threads read neighbouring shared-memory words, no bank conflicts, and store
- * neighbouring outputs).
+ * neighbouring outputs). Sibling sums stage one B tile each next to the shared A tile.
  */
 export function sharedTile(kb: KernelBuilder, s: MatmulSchedule, spec: TileSpec): void {
   const t = spec.accType;
+  const passes = tilePasses(spec);
   const lid = localId(kb);
   const threadsM = s.tileM / s.microM;
   const threadsN = s.tileN / s.microN;
@@ -144,8 +198,8 @@ export function sharedTile(kb: KernelBuilder, s: MatmulSchedule, spec: TileSpec)
   const rowIn = (r: number): Expr => (s.strided ? iadd(ty, c(r * threadsM)) : iadd(imul(ty, c(s.microM)), c(r)));
   const colIn = (q: number): Expr => (s.strided ? iadd(tx, c(q * threadsN)) : iadd(imul(tx, c(s.microN)), c(q)));
   const shA = kb.sharedArray("tileA", t, s.tileM * s.tileK);
-  const shB = kb.sharedArray("tileB", t, s.tileK * s.tileN);
-  const acc = accumulators(kb, s, t);
+  const shBs = passes[0]!.loadBs.map(() => kb.sharedArray("tileB", t, s.tileK * s.tileN));
+  const acc = shBs.map(() => accumulators(kb, s, t));
   const stage = (
     array: string,
     count: number,
@@ -168,59 +222,65 @@ export function sharedTile(kb: KernelBuilder, s: MatmulSchedule, spec: TileSpec)
       c(s.workgroupSize),
     );
   };
-  kb.for(
-    spec.kStart,
-    spec.kEnd,
-    (k0) => {
-      stage(
-        shA,
-        s.tileM * s.tileK,
-        s.tileK,
-        (r, kk, base) => {
-          const row = iadd(spec.rowStart, r);
-          const k = iadd(base, kk);
-          return {
-            ok: and(lt(row, spec.rowEnd), lt(k, spec.kEnd)),
-            value: () => spec.loadA(kb.let(row, "row"), kb.let(k, "k")),
-          };
-        },
-        k0,
-      );
-      stage(
-        shB,
-        s.tileK * s.tileN,
-        s.tileN,
-        (kk, q, base) => {
-          const k = iadd(base, kk);
-          const col = iadd(spec.colStart, q);
-          return {
-            ok: and(lt(k, spec.kEnd), lt(col, spec.colEnd)),
-            value: () => spec.loadB(kb.let(k, "k"), kb.let(col, "col")),
-          };
-        },
-        k0,
-      );
-      kb.barrier();
-      kb.for(
-        c(0),
-        c(s.tileK),
-        (kk) => {
-          const a = Array.from({ length: s.microM }, (_, r) =>
-            kb.let(sharedLoad(shA, iadd(imul(rowIn(r), c(s.tileK)), kk), t), "a", t),
-          );
-          const b = Array.from({ length: s.microN }, (_, q) =>
-            kb.let(sharedLoad(shB, iadd(imul(kk, c(s.tileN)), colIn(q)), t), "b", t),
-          );
-          for (let r = 0; r < s.microM; r++)
-            for (let q = 0; q < s.microN; q++) kb.assign(acc[r]![q]!, fma(acc[r]![q]!, a[r]!, b[q]!, t));
-        },
-        "kk",
-      );
-      kb.barrier();
-    },
-    "k0",
-    c(s.tileK),
-  );
+  for (const pass of passes)
+    kb.for(
+      pass.kStart,
+      pass.kEnd,
+      (k0) => {
+        stage(
+          shA,
+          s.tileM * s.tileK,
+          s.tileK,
+          (r, kk, base) => {
+            const row = iadd(spec.rowStart, r);
+            const k = iadd(base, kk);
+            return {
+              ok: and(lt(row, spec.rowEnd), lt(k, pass.kEnd)),
+              value: () => pass.loadA(kb.let(row, "row"), kb.let(k, "k")),
+            };
+          },
+          k0,
+        );
+        pass.loadBs.forEach((loadB, j) =>
+          stage(
+            shBs[j]!,
+            s.tileK * s.tileN,
+            s.tileN,
+            (kk, q, base) => {
+              const k = iadd(base, kk);
+              const col = iadd(spec.colStart, q);
+              return {
+                ok: and(lt(k, pass.kEnd), lt(col, spec.colEnd)),
+                value: () => loadB(kb.let(k, "k"), kb.let(col, "col")),
+              };
+            },
+            k0,
+          ),
+        );
+        kb.barrier();
+        kb.for(
+          c(0),
+          c(s.tileK),
+          (kk) => {
+            const a = Array.from({ length: s.microM }, (_, r) =>
+              kb.let(sharedLoad(shA, iadd(imul(rowIn(r), c(s.tileK)), kk), t), "a", t),
+            );
+            shBs.slice(0, pass.loadBs.length).forEach((shB, j) => {
+              const b = Array.from({ length: s.microN }, (_, q) =>
+                kb.let(sharedLoad(shB, iadd(imul(kk, c(s.tileN)), colIn(q)), t), "b", t),
+              );
+              const sum = acc[j]!;
+              for (let r = 0; r < s.microM; r++)
+                for (let q = 0; q < s.microN; q++) kb.assign(sum[r]![q]!, fma(sum[r]![q]!, a[r]!, b[q]!, t));
+            });
+          },
+          "kk",
+        );
+        kb.barrier();
+      },
+      "k0",
+      c(s.tileK),
+    );
   storeTile(
     kb,
     spec,
@@ -245,7 +305,7 @@ export interface ContractionOperand {
  */
 export function contractionOperand(ctx: OpContext, k: KernelHandle, v: Var): ContractionOperand {
   const direct = bufferParam(k.values, v);
-  const materialise = targetCapabilities(ctx.target).contractionTile !== null && !ctx.schedule.sharedMemory;
+  const materialise = contractionNeedsPlainOperands(ctx.target, ctx.schedule);
   if (direct || !materialise || v.dtype !== "f32" || k.values.scalars.has(v))
     return { buffer: direct, at: (idx) => k.values.at(v, idx) };
   const wg = ctx.schedule.knobs.elementwiseWorkgroup;
@@ -257,6 +317,11 @@ export function contractionOperand(ctx: OpContext, k: KernelHandle, v: Var): Con
   ctx.launch(m, gridFor(numelSize(v.shape), wg), `${v} materialised for a SIMD contraction`);
   const name = ctx.bindTemp(k, temp, "read");
   return { buffer: name, at: (idx) => load(name, linearize(idx, v.shape), "f32") };
+}
+
+/** Whether GEMM kernels on `target` read plain buffers (its micro-kernels render them; the schedule has no shared tiles). */
+export function contractionNeedsPlainOperands(target: Target, schedule: Schedule): boolean {
+  return targetCapabilities(target).contractionTile !== null && !schedule.sharedMemory;
 }
 
 /**
@@ -271,7 +336,7 @@ export function contractionOperand(ctx: OpContext, k: KernelHandle, v: Var): Con
  * value `k` already holds).
  */
 export function panelOperand(ctx: OpContext, k: KernelHandle, v: Var, tileCols: number): string | null {
-  const micro = targetCapabilities(ctx.target).contractionTile !== null && !ctx.schedule.sharedMemory;
+  const micro = contractionNeedsPlainOperands(ctx.target, ctx.schedule);
   if (!micro || v.dtype !== "f32" || k.values.scalars.has(v) || (v.shape.length !== 2 && v.shape.length !== 3))
     return null;
   const [depth, cols] = v.shape.slice(-2) as [Dim, Dim];

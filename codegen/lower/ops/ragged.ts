@@ -3,8 +3,17 @@
  * multiplied by w[g]. Forward: output row tiles never straddle groups; tile t
  * finds its group by walking the group sizes (the launch has ceil(M/tile) + G
  * row tiles, an upper bound on sum_g ceil(size_g/tile); spare tiles write
- * nothing). Weight gradient: dw[g] = x_g^T dy_g, one tile of dw per thread,
- * summing over the group's rows (data-dependent loop bounds, so no barriers).
+ * nothing, so an expert with no rows costs nothing). Weight gradient:
+ * dw[g] = x_g^T dy_g, one tile of dw per thread, summing over the group's rows
+ * (data-dependent loop bounds, so no barriers).
+ *
+ * A kernel computes the fusion group's GEMMs together (see `fuse`): siblings
+ * reading the same A keep accumulators of their own (gate and up projections,
+ * their weight gradients), two GEMMs read only by their sum accumulate into one
+ * (dX of gate and up); the group's epilogue (SwiGLU, its backward, a gate-weight
+ * multiply) is computed from the sums and only the group's roots are stored.
+ * Operands computed in place (a token gather, a transposed weight) are read
+ * through `contractionOperand`.
  *
  * Group sizes are data: a one-thread kernel checks them (non-negative, summing
  * to M) like the interpreter, once per group-size array, when checks are on;
@@ -12,7 +21,8 @@
  * write out of bounds either way.
  */
 import type { Eqn, Var } from "../../../dsl/program";
-import { c, type Expr } from "../../kernel_ir";
+import { c, cast, type Expr } from "../../kernel_ir";
+import type { FusionGroup } from "../../passes/fusion";
 import { scalarType } from "../../types";
 import { dimAdd, type Dim } from "../../../dsl/dims";
 import { GROUP_SIZE_ERRORS } from "../../../dsl/primitives/linalg";
@@ -26,9 +36,11 @@ import {
   panelOperand,
   registerTile,
   sharedTile,
+  type ContractionOperand,
   type TileSpec,
 } from "../kernels/contraction";
-import type { OpContext } from "../op_context";
+import type { Lowering } from "../lower";
+import type { KernelHandle, OpContext } from "../op_context";
 
 /**
  * A run-time check of group sizes `gs` for `rows` rows (one per array and row
@@ -59,11 +71,73 @@ function checkGroupSizes(ctx: OpContext, e: Eqn, gs: Var, rows: Dim): void {
 
 const clampRow = (r: Expr, M: Dim): Expr => imin(imax(r, c(0)), dimExpr(M));
 
-export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void {
+/**
+ * How a group's GEMMs are summed: `parallel` ones share A and keep a sum each;
+ * a `summed` pair accumulates into one sum, the value of `into` (their `add`).
+ */
+type GroupTerms =
+  | { readonly kind: "parallel"; readonly mains: readonly Eqn[] }
+  | { readonly kind: "summed"; readonly mains: readonly [Eqn, Eqn]; readonly into: Var };
+
+function groupTerms(ctx: Lowering, g: FusionGroup): GroupTerms {
+  const mains = g.mains;
+  if (mains.every((m) => m.inputs[0] === mains[0]!.inputs[0])) return { kind: "parallel", mains };
+  const outs = mains.map((m) => m.out);
+  const sum = [...g.members].map((v) => ctx.producer(v)!).find((e) => e.prim === "add" && outs.includes(e.inputs[0]!));
+  if (mains.length !== 2 || !sum || !outs.every((o) => sum.inputs.includes(o)))
+    throw new Error(`internal: group ${g.id}'s GEMMs neither share A nor are one sum`);
+  return { kind: "summed", mains: [mains[0]!, mains[1]!], into: sum.out };
+}
+
+/** Operand readers of a kernel, one per variable (a shared A is read, or materialised, once). */
+function operandReader(ctx: OpContext, k: KernelHandle): (v: Var) => ContractionOperand {
+  const seen = new Map<Var, ContractionOperand>();
+  return (v) => {
+    if (!seen.has(v)) seen.set(v, contractionOperand(ctx, k, v));
+    return seen.get(v)!;
+  };
+}
+
+/**
+ * The tile's store: the sums become the GEMMs' values (held in registers), then every root
+ * of the group (a GEMM's result, or its epilogue's) is computed from them and stored at `idx`.
+ */
+function storeRoots(
+  ctx: Lowering,
+  k: KernelHandle,
+  g: FusionGroup,
+  terms: GroupTerms,
+  accType: ReturnType<typeof scalarType>,
+  idx: (row: Expr, col: Expr) => Expr[],
+): TileSpec["store"] {
+  const { kb, values } = k;
+  const held = terms.kind === "parallel" ? terms.mains.map((m) => m.out) : [terms.into];
+  return (row, col, acc, siblings) => {
+    [acc, ...siblings].forEach((sum, j) => {
+      const v = held[j]!;
+      const t = scalarType(v.dtype);
+      values.scalars.set(v, kb.let(accType === t ? sum : cast(sum, t), "y", t));
+    });
+    const at = idx(row, col);
+    const shape = g.mains[0]!.out.shape;
+    const flat = kb.let(linearize(at, shape), "f");
+    for (const r of g.roots) kb.store(ctx.output(k, r), flat, values.at(r, at));
+  };
+}
+
+/** The kernel of a fusion group of grouped GEMMs (raggedMatmul or its weight gradient) with its epilogue. */
+export function lowerGroupedGemmGroup(ctx: Lowering, g: FusionGroup): void {
+  if (g.mains[0]!.prim === "raggedMatmul") lowerRaggedMatmulGroup(ctx, g);
+  else lowerWeightGradGroup(ctx, g);
+}
+
+function lowerRaggedMatmulGroup(ctx: Lowering, g: FusionGroup): void {
+  const e = g.mains[0] as Eqn<"raggedMatmul">;
   const [x, w, gs] = e.inputs as [Var, Var, Var];
   const [M, K] = x.shape as [Dim, Dim];
   const [G, , N] = w.shape as [Dim, Dim, Dim];
   checkGroupSizes(ctx, e, gs, M);
+  const terms = groupTerms(ctx, g);
   const s = ctx.schedule.matmul();
   const outType = scalarType(e.out.dtype);
   const accType = ctx.schedule.accumulator(outType);
@@ -71,13 +145,11 @@ export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void 
   const tiles = mulSizes(rowTiles, ceilDivSize(N, s.tileN));
   const k = ctx.kernel("ragged_matmul", s.workgroupSize);
   const { kb, values } = k;
-  const opA = contractionOperand(ctx, k, x);
+  const operand = operandReader(ctx, k);
+  const opA = operand(x);
   // With A in a buffer, a micro-kernel target gets B (the experts' weights) packed in panels.
-  const panelsB = opA.buffer && bufferParam(values, gs) ? panelOperand(ctx, k, w, s.tileN) : null;
-  const opB = panelsB
-    ? { buffer: panelsB, at: (idx: readonly Expr[]) => values.at(w, idx) }
-    : contractionOperand(ctx, k, w);
-  const out = ctx.output(k, e.out);
+  const panelsB = plainGemm(g) && opA.buffer && bufferParam(values, gs) ? panelOperand(ctx, k, w, s.tileN) : null;
+  const opB = panelsB ? { buffer: panelsB, at: (idx: readonly Expr[]) => values.at(w, idx) } : operand(w);
   const tilesN = iceilDiv(dimExpr(N), c(s.tileN));
   const tileCount = imul(iadd(iceilDiv(dimExpr(M), c(s.tileM)), dimExpr(G)), tilesN);
   const tile = s.shared ? groupId(kb) : perItem(kb, tileCount);
@@ -91,14 +163,14 @@ export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void 
   kb.for(
     c(0),
     dimExpr(G),
-    (g) => {
-      const size = kb.let(values.at(gs, [g]), "size");
+    (gi) => {
+      const size = kb.let(values.at(gs, [gi]), "size");
       const count = kb.let(iceilDiv(size, c(s.tileM)), "count");
       kb.if(lt(group, c(0)), () =>
         kb.if(
           lt(rest, count),
           () => {
-            kb.assign(group, g);
+            kb.assign(group, gi);
             kb.assign(rowStart, clampRow(iadd(offset, imul(rest, c(s.tileM))), M));
             kb.assign(rowEnd, clampRow(iadd(offset, size), M));
           },
@@ -110,7 +182,9 @@ export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void 
     "gi",
   );
   if (!s.shared) kb.if(lt(group, c(0)), () => kb.ret());
-  const g: Expr = kb.let({ kind: "binary", op: "max", lhs: group, rhs: c(0), type: "i32" }, "grp");
+  const grp: Expr = kb.let({ kind: "binary", op: "max", lhs: group, rhs: c(0), type: "i32" }, "grp");
+  const weight = (m: Eqn) => (kk: Expr, col: Expr) => operand(m.inputs[1]!).at([grp, kk, col]);
+  const second = terms.kind === "summed" ? terms.mains[1] : undefined;
   const spec: TileSpec = {
     rowStart,
     rowEnd,
@@ -120,23 +194,31 @@ export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void 
     kEnd: dimExpr(K),
     accType,
     loadA: (row, kk) => opA.at([row, kk]),
-    loadB: (kk, col) => opB.at([g, kk, col]),
-    store: (row, col, acc) =>
-      kb.store(
-        out,
-        linearize([row, col], e.out.shape),
-        accType === outType ? acc : { kind: "cast", arg: acc, type: outType },
-      ),
+    loadB: (kk, col) => opB.at([grp, kk, col]),
+    ...(terms.kind === "parallel" ? { siblingB: terms.mains.slice(1).map(weight) } : {}),
+    ...(second
+      ? {
+          then: [
+            {
+              loadA: (row: Expr, kk: Expr) => operand(second.inputs[0]!).at([row, kk]),
+              loadB: weight(second),
+              kStart: c(0),
+              kEnd: dimExpr(second.inputs[0]!.shape[1]!),
+            },
+          ],
+        }
+      : {}),
+    store: storeRoots(ctx, k, g, terms, accType, (row, col) => [row, col]),
   };
   if (s.shared) sharedTile(kb, s, spec);
   else registerTile(kb, s, spec, rowStart, spec.colStart);
   const gsBuf = bufferParam(values, gs);
-  if (opA.buffer && opB.buffer && gsBuf)
+  if (plainGemm(g) && opA.buffer && opB.buffer && gsBuf)
     kb.contraction = {
       kind: "grouped",
       a: opA.buffer,
       b: opB.buffer,
-      out,
+      out: ctx.output(k, e.out),
       groupSizes: gsBuf,
       rows: M,
       cols: N,
@@ -146,16 +228,23 @@ export function lowerRaggedMatmul(ctx: OpContext, e: Eqn<"raggedMatmul">): void 
       tileCols: s.tileN,
       bLayout: panelsB ? "panels" : "rowMajor",
     };
-  ctx.launch(k, s.shared ? tiles : gridFor(tiles, s.workgroupSize), ctx.describe(e));
+  ctx.launch(k, s.shared ? tiles : gridFor(tiles, s.workgroupSize), ctx.describeGroup(g));
 }
 
-export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmulWeightGrad">): void {
+/** One GEMM writing only its own result: what a target's contraction micro-kernel computes. */
+function plainGemm(g: FusionGroup): boolean {
+  return g.mains.length === 1 && g.roots.length === 1 && g.roots[0] === g.mains[0]!.out;
+}
+
+function lowerWeightGradGroup(ctx: Lowering, g: FusionGroup): void {
+  const e = g.mains[0] as Eqn<"raggedMatmulWeightGrad">;
   const [x, dy, gs] = e.inputs as [Var, Var, Var];
   const M = x.shape[0]!;
   checkGroupSizes(ctx, e, gs, M);
   const K = x.shape[1]!;
   const N = dy.shape[1]!;
   const G = gs.shape[0]!;
+  const terms = groupTerms(ctx, g);
   const base = ctx.schedule.matmul();
   // Register tiles only: the contraction length is data dependent (no barriers around it).
   const s = {
@@ -170,24 +259,24 @@ export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmul
   const tiles = mulSizes(G, ceilDivSize(K, s.tileM), ceilDivSize(N, s.tileN));
   const k = ctx.kernel("ragged_matmul_wgrad", s.workgroupSize);
   const { kb, values } = k;
-  const opA = contractionOperand(ctx, k, x);
+  const operand = operandReader(ctx, k);
+  const opA = operand(x);
   // B (dy, contracted over its rows) in panels on a micro-kernel target, when the kernel can be a Contraction.
-  const contracts = s.workgroupSize === 1 && opA.buffer !== null && bufferParam(values, gs) !== null;
+  const contracts = s.workgroupSize === 1 && plainGemm(g) && opA.buffer !== null && bufferParam(values, gs) !== null;
   const panelsB = contracts ? panelOperand(ctx, k, dy, s.tileN) : null;
-  const opB = panelsB
-    ? { buffer: panelsB, at: (idx: readonly Expr[]) => values.at(dy, idx) }
-    : contractionOperand(ctx, k, dy);
-  const out = ctx.output(k, e.out);
+  const opB = panelsB ? { buffer: panelsB, at: (idx: readonly Expr[]) => values.at(dy, idx) } : operand(dy);
   const tilesN = iceilDiv(dimExpr(N), c(s.tileN));
   const tilesK = iceilDiv(dimExpr(K), c(s.tileM));
   const tile = perItem(kb, imul(imul(dimExpr(G), tilesK), tilesN));
   const perGroup = kb.let(imul(tilesK, tilesN), "perGroup");
-  const g = kb.let(idiv(tile, perGroup), "g");
+  const grp = kb.let(idiv(tile, perGroup), "g");
   const { tm: tk, tn } = groupedTileOrder(kb, irem(tile, perGroup), tilesK, tilesN);
   const offset = kb.mutable(c(0), "offset", "i32");
-  kb.for(c(0), g, (q) => kb.assign(offset, iadd(offset, values.at(gs, [q]))), "q");
+  kb.for(c(0), grp, (q) => kb.assign(offset, iadd(offset, values.at(gs, [q]))), "q");
   const start = kb.let(clampRow(offset, M), "start");
-  const end = kb.let(clampRow(iadd(offset, values.at(gs, [g])), M), "end");
+  const end = kb.let(clampRow(iadd(offset, values.at(gs, [grp])), M), "end");
+  const gradOf = (m: Eqn) => (r: Expr, col: Expr) => operand(m.inputs[1]!).at([r, col]);
+  const second = terms.kind === "summed" ? terms.mains[1] : undefined;
   const spec: TileSpec = {
     rowStart: kb.let(imul(tk, c(s.tileM)), "rowStart"),
     rowEnd: dimExpr(K),
@@ -198,21 +287,29 @@ export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmul
     accType,
     loadA: (row, r) => opA.at([r, row]),
     loadB: (r, col) => opB.at([r, col]),
-    store: (row, col, acc) =>
-      kb.store(
-        out,
-        linearize([g, row, col], e.out.shape),
-        accType === outType ? acc : { kind: "cast", arg: acc, type: outType },
-      ),
+    ...(terms.kind === "parallel" ? { siblingB: terms.mains.slice(1).map(gradOf) } : {}),
+    ...(second
+      ? {
+          then: [
+            {
+              loadA: (row: Expr, r: Expr) => operand(second.inputs[0]!).at([r, row]),
+              loadB: gradOf(second),
+              kStart: start,
+              kEnd: end,
+            },
+          ],
+        }
+      : {}),
+    store: storeRoots(ctx, k, g, terms, accType, (row, col) => [grp, row, col]),
   };
   registerTile(kb, s, spec, spec.rowStart, spec.colStart);
   const gsBuf = bufferParam(values, gs);
-  if (s.workgroupSize === 1 && opA.buffer && opB.buffer && gsBuf)
+  if (s.workgroupSize === 1 && plainGemm(g) && opA.buffer && opB.buffer && gsBuf)
     kb.contraction = {
       kind: "groupedWeightGrad",
       a: opA.buffer,
       b: opB.buffer,
-      out,
+      out: ctx.output(k, e.out),
       groupSizes: gsBuf,
       rows: x.shape[0]!,
       cols: N,
@@ -222,5 +319,5 @@ export function lowerRaggedMatmulWeightGrad(ctx: OpContext, e: Eqn<"raggedMatmul
       tileCols: s.tileN,
       bLayout: panelsB ? "panels" : "rowMajor",
     };
-  ctx.launch(k, gridFor(tiles, s.workgroupSize), ctx.describe(e));
+  ctx.launch(k, gridFor(tiles, s.workgroupSize), ctx.describeGroup(g));
 }
