@@ -135,8 +135,11 @@ export async function layerSection(cfg: PeerLayerConfig, rounds: number): Promis
 interface GemmShape {
   readonly name: string;
   readonly flops: number;
-  /** One call; returns the milliseconds its kernels took (the launches, without copying inputs in and outputs out). */
-  run(): number;
+  /**
+   * One call; returns the milliseconds its GEMM launches took (the GEMM, and the panel packing when
+   * it runs; not copying inputs in and outputs out): wall time, and the process's CPU time over them.
+   */
+  run(): { ms: number; cpuMs: number };
 }
 
 /** 1024^3 and the benchmark layer's grouped GEMMs (forward, and the weight gradient), on the wasm target. */
@@ -150,9 +153,13 @@ function gemmShapes(cfg: PeerLayerConfig): GemmShape[] {
     const b = compile(p, { target: "wasm" });
     const dims = new Map<string, number>();
     const run = () => {
-      let kernels = 0;
-      runBundle(b, arrays as never, dims, (_launch, _kernel, ms) => void (kernels += ms));
-      return kernels;
+      const t = { ms: 0, cpuMs: 0 };
+      runBundle(b, arrays as never, dims, (_launch, kernel, ms, cpuMs) => {
+        if (!kernel.contraction && !kernel.name.includes("pack_panels")) return;
+        t.ms += ms;
+        t.cpuMs += cpuMs;
+      });
+      return t;
     };
     shapes.push({ name, flops, run });
   };
@@ -214,21 +221,26 @@ print(os.environ.get("OPENBLAS_NUM_THREADS", "default"))
 
 /**
  * GEMM throughput: moeforge wasm (rounds interleaved with numpy's single measurement) and the ratio.
- * Per shape: the kernels' GFLOP/s (the launches of a call: the GEMM, and the weight's panel packing
- * when it runs; per thread = divided by the threads) and end to end (runBundle: with copying the inputs
- * in and a fresh output array out, whose first touch of new pages is slow in some VMs).
+ * Per shape: the GEMM launches' GFLOP/s (the GEMM, and the weight's panel packing when it runs) in
+ * wall time, per thread in two ways: wall divided by the threads, and per second of CPU time the
+ * process spent in them (what a thread computes while it runs: on a loaded machine the wall time
+ * also counts waiting for a core); and end to end (runBundle: with copying the inputs in and a fresh
+ * output array out, whose first touch of new pages is slow in some VMs).
  */
 export function gemmSection(cfg: PeerLayerConfig, rounds: number): void {
   const threads = cpuThreads();
   console.log(`GEMMs, f32, moeforge cpu (wasm, ${threads} threads) vs numpy/OpenBLAS measured here`);
   const shapes = gemmShapes(cfg);
   const kernels = shapes.map(() => [] as number[]);
+  const cpu = shapes.map(() => [] as number[]);
   const calls = shapes.map(() => [] as number[]);
   shapes.forEach((s) => s.run()); // warm-up
   for (let r = 0; r < rounds; r++)
     shapes.forEach((s, i) => {
       const t = performance.now();
-      kernels[i]!.push(s.run());
+      const { ms, cpuMs } = s.run();
+      kernels[i]!.push(ms);
+      cpu[i]!.push(cpuMs);
       calls[i]!.push(performance.now() - t);
     });
   const numpy = numpyCeiling(cfg);
@@ -236,12 +248,13 @@ export function gemmSection(cfg: PeerLayerConfig, rounds: number): void {
   shapes.forEach((s, i) => {
     const gf = kernels[i]!.map((t) => s.flops / t / 1e6);
     const call = median(calls[i]!.map((t) => s.flops / t / 1e6));
+    const perCpu = median(cpu[i]!.map((t) => s.flops / t / 1e6));
     const np = typeof numpy === "string" ? undefined : numpy.gflops[i];
     const vs = np ? `; numpy ${np.toFixed(1)} GFLOP/s -> ${((median(gf) / np) * 100).toFixed(0)}% of it` : "";
     row(
       s.name,
       `${median(gf).toFixed(1)} GFLOP/s [${range(gf)}] = ${(median(gf) / threads).toFixed(1)} per thread` +
-        ` (end to end ${call.toFixed(1)})${vs}`,
+        ` (${perCpu > 0 ? `${perCpu.toFixed(1)} per CPU-second; ` : ""}end to end ${call.toFixed(1)})${vs}`,
     );
   });
 }

@@ -6,7 +6,7 @@
  * bad index.
  */
 import { allocArray, type AnyTypedArray } from "../../dsl/dtype";
-import type { Kernel, KernelBundle, ScalarType, Stmt } from "../../codegen/kernel_ir";
+import type { Kernel, KernelBundle, Launch, ScalarType, Stmt } from "../../codegen/kernel_ir";
 
 /** A compiled JS kernel: runs workgroups [first, last) of `numGroups`. */
 export type KernelFn = (
@@ -28,6 +28,19 @@ export function allocFor(t: ScalarType, n: number, shared = false): AnyTypedArra
 function hasLoop(ss: readonly Stmt[]): boolean {
   return ss.some((s) => s.kind === "for" || (s.kind === "if" && (hasLoop(s.then) || hasLoop(s.else ?? []))));
 }
+
+/**
+ * This process's CPU time in ms, all threads together (user + system), where the host
+ * reports it (Node's process.cpuUsage); 0 elsewhere. Profiling: per-thread throughput on a
+ * busy machine, where wall time also counts the time spent waiting for a core.
+ */
+export function processCpuMs(): number {
+  const usage = typeof process === "undefined" ? undefined : process.cpuUsage?.();
+  return usage ? (usage.user + usage.system) / 1000 : 0;
+}
+
+/** Called after each launch (profiling): its wall time and the process's CPU time over it, in ms. */
+export type LaunchObserver = (launch: Launch, kernel: Kernel, ms: number, cpuMs: number) => void;
 
 /** Whether a launch is worth splitting across threads (a wake-up costs tens of microseconds). */
 export function worthSplitting(k: Kernel, groups: number): boolean {

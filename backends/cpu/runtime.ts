@@ -8,10 +8,19 @@
  * nothing from moeforge but the bundle.
  */
 import type { AnyTypedArray } from "../../dsl/dtype";
-import { evalSize, type Kernel, type KernelBundle, type Launch } from "../../codegen/kernel_ir";
+import { evalSize, type Kernel, type KernelBundle } from "../../codegen/kernel_ir";
 import { MAX_I32_ELEMENTS, bindBufferSizes } from "../../codegen/bind_sizes";
 import { arenaFor } from "./arenas";
-import { chunkSize, copyInputs, copyOutputs, raiseIndexCheck, worthSplitting, type KernelFn } from "./host_arrays";
+import {
+  chunkSize,
+  copyInputs,
+  copyOutputs,
+  processCpuMs,
+  raiseIndexCheck,
+  worthSplitting,
+  type KernelFn,
+  type LaunchObserver,
+} from "./host_arrays";
 import { workerPool, type WorkerPool } from "./pool";
 import { runWasmBundle } from "./wasm_runtime";
 
@@ -50,7 +59,7 @@ export function runBundle(
   inputs: readonly AnyTypedArray[],
   dims: ReadonlyMap<string, number>,
   /** Called after each launch with its wall time (profiling). */
-  observe?: (launch: Launch, kernel: Kernel, ms: number) => void,
+  observe?: LaunchObserver,
 ): AnyTypedArray[] {
   if (bundle.target === "wasm") return runWasmBundle(bundle, inputs, dims, observe);
   const p = prepare(bundle);
@@ -68,6 +77,7 @@ export function runBundle(
     const buffers = kernel.params.map((q) => arrays.get(launch.bindings[q.name]!)!);
     const sizes = kernel.sizes.map((s) => evalSize(s, dims));
     const t0 = observe ? performance.now() : 0;
+    const cpu0 = observe ? processCpuMs() : 0;
     if (pool && worthSplitting(kernel, groups)) {
       const task = {
         source: kernel.source,
@@ -78,7 +88,7 @@ export function runBundle(
       };
       pool.run(task, (first, last) => fn(buffers, sizes, groups, first, last));
     } else fn(buffers, sizes, groups);
-    observe?.(launch, kernel, performance.now() - t0);
+    observe?.(launch, kernel, performance.now() - t0, processCpuMs() - cpu0);
   }
   raiseIndexCheck(bundle, arrays);
   return copyOutputs(bundle, arrays);

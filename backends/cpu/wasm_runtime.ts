@@ -15,7 +15,16 @@ import { MAX_I32_ELEMENTS, bindBufferSizes } from "../../codegen/bind_sizes";
 import { decodeWasmSource, wasmMemoryKind } from "../../codegen/emit/wasm/emitter";
 import { hostImportsSource } from "../../codegen/emit/wasm/imports";
 import { arenaFor } from "./arenas";
-import { chunkSize, copyInputs, copyOutputs, raiseIndexCheck, worthSplitting, type KernelFn } from "./host_arrays";
+import {
+  chunkSize,
+  copyInputs,
+  copyOutputs,
+  processCpuMs,
+  raiseIndexCheck,
+  worthSplitting,
+  type KernelFn,
+  type LaunchObserver,
+} from "./host_arrays";
 import type { Arena } from "./memory";
 import { workerPool } from "./pool";
 
@@ -82,7 +91,7 @@ export function runWasmBundle(
   bundle: KernelBundle,
   inputs: readonly AnyTypedArray[],
   dims: ReadonlyMap<string, number>,
-  observe?: (launch: Launch, kernel: Kernel, ms: number) => void,
+  observe?: LaunchObserver,
 ): AnyTypedArray[] {
   const p = prepare(bundle);
   // The kernels' memory import is shared exactly when they were built for threads; the pool may still be off.
@@ -107,6 +116,7 @@ export function runWasmBundle(
     const sizes = kernel.sizes.map((s) => evalSize(s, dims));
     const split = pool !== null && worthSplitting(kernel, groups);
     const t0 = observe ? performance.now() : 0;
+    const cpu0 = observe ? processCpuMs() : 0;
     if (k.js) {
       const buffers = kernel.params.map((q) => views.get(launch.bindings[q.name]!)!);
       if (split) {
@@ -135,7 +145,7 @@ export function runWasmBundle(
       } else fn(...args, 0, groups);
     }
     if (launch.reusable) done.add(launch);
-    observe?.(launch, kernel, performance.now() - t0);
+    observe?.(launch, kernel, performance.now() - t0, processCpuMs() - cpu0);
   }
   raiseIndexCheck(bundle, views);
   return copyOutputs(bundle, views);
