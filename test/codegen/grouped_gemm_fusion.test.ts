@@ -18,7 +18,7 @@ import {
   formatDiagnostics,
   HOST_WARNINGS_AS_ERRORS,
 } from "../../backends/cuda/nvcc";
-import { moePrograms } from "../../bench/moe_layer";
+import { BENCH_MOE, moePrograms } from "../../bench/moe_layer";
 import { compile } from "../../codegen/compile";
 import type { KernelBundle, Target } from "../../codegen/kernel_ir";
 import "../../codegen/index";
@@ -91,6 +91,22 @@ describe("grouped GEMM fusion: kernels", () => {
       expect(b.kernels.some((k) => /= raggedMatmul /.test(k.comment!) && /= sub /.test(k.comment!))).toBe(true);
     });
   }
+
+  it("the benchmark layer: 2 expert kernels forward, 6 forward + backward, no gathered copy of x (wgsl, cuda)", () => {
+    const { forward, gradient } = moePrograms(BENCH_MOE);
+    for (const target of ["wgsl", "cuda"] as const) {
+      const [fwd, grad] = [forward, gradient].map((p) => compile(p, { target }));
+      const experts = (b: KernelBundle) => b.kernels.filter((k) => /ragged_matmul/.test(k.name));
+      expect(experts(fwd!)).toHaveLength(2);
+      expect(experts(grad!)).toHaveLength(6);
+      // x (the program's first input) is read only by GEMMs and the router, never copied by an elementwise kernel.
+      for (const b of [fwd!, grad!]) {
+        const x = b.inputs[0]!;
+        const readers = b.schedule.filter((l) => Object.values(l.bindings).includes(x)).map((l) => l.kernel);
+        expect(readers.filter((n) => /elementwise/.test(n))).toEqual([]);
+      }
+    }
+  });
 
   it("wasm keeps one GEMM per kernel (its SIMD micro-kernels read plain operands)", () => {
     const b = compile(blockPrograms("swiglu", CFG).forward, { target: "wasm" });
