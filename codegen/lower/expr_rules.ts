@@ -29,6 +29,7 @@ import {
   type IndexMapRule,
   type LoweringRule,
 } from "./rule";
+import { indexInRange } from "../analysis/value_facts";
 import type { ValueLowerer } from "./values";
 
 const UNARY_OPS: { readonly [P in UnaryPrim]: UnaryOp } = {
@@ -255,7 +256,8 @@ export const exprRules = {
       const { axis } = e.params;
       const r = ind.shape.length;
       const raw = vals.kb.let(readIndex(vals, e, idx.slice(axis, axis + r)), "ix");
-      vals.source.checkIndex(vals.kb, "take", axis, raw, dimExpr(x.shape[axis]!));
+      if (!indexInRange(vals.source.facts, ind, x.shape[axis]!))
+        vals.source.checkIndex(vals.kb, "take", axis, raw, dimExpr(x.shape[axis]!));
       const picked = clampInto(raw, dimExpr(x.shape[axis]!));
       return vals.at(x, [...idx.slice(0, axis), vals.kb.let(picked, "g"), ...idx.slice(axis + r)]);
     },
@@ -267,7 +269,8 @@ export const exprRules = {
       const x = e.inputs[0]!;
       const { axis } = e.params;
       const raw = vals.kb.let(readIndex(vals, e, idx), "ix");
-      vals.source.checkIndex(vals.kb, "gather", axis, raw, dimExpr(x.shape[axis]!));
+      if (!indexInRange(vals.source.facts, e.inputs[1]!, x.shape[axis]!))
+        vals.source.checkIndex(vals.kb, "gather", axis, raw, dimExpr(x.shape[axis]!));
       const picked = clampInto(raw, dimExpr(x.shape[axis]!));
       return vals.at(
         x,

@@ -33,6 +33,7 @@ import type { LoweringTable } from "./rule";
 import { ValueLowerer, type ValueSource } from "./values";
 import { targetCapabilities } from "../targets";
 import { verifyKernel } from "../verify";
+import { analyzeValueFacts, type ValueFacts } from "../analysis/value_facts";
 
 /** A logical buffer (a materialised variable or a scratch array), described like a bundle buffer. */
 export type Slot = BufferDecl;
@@ -83,6 +84,10 @@ export class Lowering implements OpContext, ValueSource {
   private readonly built = new Map<string, unknown>();
   private readonly checkMessages: string[] = [];
   private readonly kept: string[] = [];
+  private factsCache: ValueFacts | undefined;
+  /** Variables an elementwise group would write alone, and those an earlier kernel already wrote (`writeAhead`). */
+  private readonly standalone = new Set<Var>();
+  private readonly aheadWritten = new Set<Var>();
 
   constructor(
     readonly program: Program,
@@ -108,10 +113,16 @@ export class Lowering implements OpContext, ValueSource {
 
   run(groups: readonly FusionGroup[]): LoweredProgram {
     this.program.inputs.forEach((v) => this.declare(v, "input"));
+    for (const g of groups) if (g.kind === "elementwise" && g.roots.length === 1) this.standalone.add(g.roots[0]!);
     for (const g of groups) {
       this.scope = new GroupScope(g);
       switch (g.kind) {
         case "elementwise":
+          // Its one output was written ahead by a multi-output kernel (e.g. the dispatch sort).
+          if (g.roots.length === 1 && this.aheadWritten.has(g.roots[0]!)) {
+            this.scope.written.add(g.roots[0]!);
+            break;
+          }
           lowerElementwiseGroup(this, g);
           break;
         case "reduce":
@@ -265,6 +276,21 @@ export class Lowering implements OpContext, ValueSource {
 
   describe(e: Eqn): string {
     return describeEqn(e);
+  }
+
+  get facts(): ValueFacts {
+    return (this.factsCache ??= analyzeValueFacts(this.program));
+  }
+
+  writeAhead(k: KernelHandle, v: Var): string | undefined {
+    if (!this.standalone.has(v) || this.aheadWritten.has(v)) return undefined;
+    this.aheadWritten.add(v);
+    return k.kb.param(this.declare(v, this.outputs.has(v) ? "output" : "temp"), scalarType(v.dtype), "readWrite");
+  }
+
+  writtenEarlier(v: Var): void {
+    if (!this.slots.has(`v${v.id}`)) throw new Error(`internal: ${v} was not written by an earlier kernel`);
+    this.scope?.written.add(v);
   }
 
   /** Comment for a group's kernel: the equations it computes, in program order. */

@@ -5,6 +5,7 @@
 import type { Eqn, Var } from "../../dsl/program";
 import type { Primitive } from "../../dsl/primitives/params";
 import type { Expr, ScalarType, SizeExpr, Target } from "../kernel_ir";
+import type { ValueFacts } from "../analysis/value_facts";
 import type { Schedule } from "../schedule";
 import type { KernelBuilder } from "./builder";
 import type { ValueLowerer } from "./values";
@@ -49,6 +50,19 @@ export interface OpContext {
    * its `{index}` and `{size}` replaced by the values of `index` and `size` (no-op when checks are off).
    */
   check(kb: KernelBuilder, message: string, failed: Expr, index: Expr, size: Expr): void;
+  /** Integer facts about the program's values (ranges, permutations, index functions): `analysis/value_facts.ts`. */
+  readonly facts: ValueFacts;
+  /**
+   * Records that `v`, an output of the current group, was already written by an
+   * earlier kernel of the bundle (a multi-output kernel another equation built
+   * through `once`, e.g. bincount counts written by the dispatch sort).
+   */
+  writtenEarlier(v: Var): void;
+  /**
+   * The buffer param for `v`, a value a later elementwise group would compute and write alone,
+   * when this kernel can write it instead (that group is then skipped); undefined otherwise.
+   */
+  writeAhead(k: KernelHandle, v: Var): string | undefined;
   /** Program text of an equation (for kernel comments). */
   describe(e: Eqn): string;
 }

@@ -12,6 +12,7 @@ import { c, load, type Expr, type ScalarType } from "../kernel_ir";
 import type { KernelBuilder } from "./builder";
 import { imax, imin, linearize } from "./index_math";
 import type { ExprLowering, LoweringTable } from "./rule";
+import type { ValueFacts } from "../analysis/value_facts";
 import { scalarType } from "../types";
 
 /** What a kernel knows about the program around it. */
@@ -24,6 +25,8 @@ export interface ValueSource {
   slotOf(v: Var): string;
   /** Emits a run-time check that `index` is in [0, size) for `prim`'s `axis` (a no-op when checks are off). */
   checkIndex(kb: KernelBuilder, prim: string, axis: number, index: Expr, size: Expr): void;
+  /** Integer facts about the program's values (an index proven in range needs no run-time check). */
+  readonly facts: ValueFacts;
 }
 
 export class ValueLowerer {

@@ -24,7 +24,7 @@ import type { Eqn, Var } from "../../../dsl/program";
 import { c, cast, type Expr } from "../../kernel_ir";
 import type { FusionGroup } from "../../passes/fusion";
 import { scalarType } from "../../types";
-import { dimAdd, type Dim } from "../../../dsl/dims";
+import { dimAdd, dimEq, type Dim } from "../../../dsl/dims";
 import { GROUP_SIZE_ERRORS } from "../../../dsl/primitives/linalg";
 import { ceilDivSize, dimExpr, iadd, iceilDiv, idiv, imax, imin, imul, irem, linearize, mulSizes } from "../index_math";
 import { lt, ne } from "../ir_ops";
@@ -49,6 +49,9 @@ import type { KernelHandle, OpContext } from "../op_context";
  */
 function checkGroupSizes(ctx: OpContext, e: Eqn, gs: Var, rows: Dim): void {
   if (!ctx.checks) return;
+  // Counts of `rows` keys that are all in range (value_facts) are valid group sizes by construction.
+  const counted = ctx.facts.counts(gs);
+  if (counted && dimEq(counted.total, rows)) return;
   ctx.once(`groupSizes:${gs.id}:${JSON.stringify(rows)}`, () => {
     const k = ctx.kernel("check_group_sizes", 1);
     const { kb, values } = k;

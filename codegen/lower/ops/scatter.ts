@@ -19,6 +19,9 @@ import { add, and, eq, ge, lt, or } from "../ir_ops";
 import { gridFor, perItem } from "../kernels/common";
 import type { KernelHandle, OpContext } from "../op_context";
 import { emitRowSort } from "./merge_sort";
+import { countingSort, usesCountingSort } from "./counting_sort";
+import { gatherSumPlan, lowerGatherSum } from "./gather_sum";
+import { indexInRange } from "../../analysis/value_facts";
 
 const inRange = (i: Expr, n: Expr): Expr => and(ge(i, c(0)), lt(i, n));
 
@@ -100,7 +103,7 @@ function serialLines(
     (j) => {
       const u = update(k, o, j, i);
       const p = kb.let(u.target, "p");
-      ctx.checkIndex(kb, e.prim, axis, p, dimExpr(len));
+      if (!indexInRange(ctx.facts, e.inputs[1]!, len)) ctx.checkIndex(kb, e.prim, axis, p, dimExpr(len));
       kb.if(inRange(p, dimExpr(len)), () => {
         const at = kb.let(linearize([...o, p, ...i], x.shape), "at");
         kb.store(out, at, add({ kind: "load", buffer: out, index: at, type: t }, u.value(), t));
@@ -177,6 +180,12 @@ function scatterSegments(
 }
 
 export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
+  // An index with a known structure (the MoE combine and its transposes): a gather-sum, one kernel.
+  const gathered = gatherSumPlan(ctx, e);
+  if (gathered) {
+    lowerGatherSum(ctx, e, gathered);
+    return;
+  }
   const [x, ind, upd] = e.inputs as [Var, Var, Var];
   const { axis } = e.params;
   const { outer, len, inner } = around(x.shape, axis);
@@ -255,6 +264,7 @@ export function lowerScatterAddAlong(ctx: OpContext, e: Eqn<"scatterAddAlong">):
   const t = scalarType(e.out.dtype);
   const len = x.shape[axis]!;
   const kk = ind.shape[axis]!;
+  const proven = indexInRange(ctx.facts, ind, len); // e.g. topK's backward: its indices are in range
   if (ctx.schedule.scatter === "serial") {
     serialLines(ctx, e, x, axis, "scatter_add_along", dimExpr(kk), (k, o, j, i) => ({
       target: k.values.at(ind, [...o, j, ...i]),
@@ -268,7 +278,7 @@ export function lowerScatterAddAlong(ctx: OpContext, e: Eqn<"scatterAddAlong">):
       dimExpr(kk),
       (j) => {
         const target = k.values.at(ind, [...o, j, ...i]);
-        ctx.checkIndex(k.kb, "scatterAddAlong", axis, target, dimExpr(len));
+        if (!proven) ctx.checkIndex(k.kb, "scatterAddAlong", axis, target, dimExpr(len));
         k.kb.if(eq(target, p), () => k.kb.assign(acc, add(acc, k.values.at(upd, [...o, j, ...i]), t)));
       },
       "j",
@@ -280,6 +290,13 @@ export function lowerBincount(ctx: OpContext, e: Eqn<"bincount">): void {
   const x = e.inputs[0]!;
   const { length } = e.params;
   const n = x.shape[0]!;
+  // The counts of keys that are also counting-sorted come out of the dispatch sort's kernel.
+  const plan = ctx.facts.countingSortOfKeys(x);
+  if (plan && plan.counts.includes(e) && usesCountingSort(ctx, plan)) {
+    countingSort(ctx, plan);
+    ctx.writtenEarlier(e.out);
+    return;
+  }
   if (ctx.schedule.scatter === "serial") {
     const k = ctx.kernel("bincount", 1);
     const { kb, values } = k;

@@ -13,6 +13,7 @@ import { dimExpr, iadd, imul } from "../index_math";
 import { and, eq, gt, isNan, lt, notNan, or } from "../ir_ops";
 import type { OpContext } from "../op_context";
 import { emitRowSort } from "./merge_sort";
+import { countingSort, usesCountingSort } from "./counting_sort";
 
 /**
  * Whether element j (value xj) comes before element i (value xi) in the stable
@@ -55,5 +56,12 @@ export function lowerTopKIndices(ctx: OpContext, e: Eqn<"topKIndices">): void {
 }
 
 export function lowerArgsort(ctx: OpContext, e: Eqn<"argsort">): void {
+  // Keys in a small known range (expert ids): the one-kernel dispatch sort.
+  const plan = ctx.facts.countingSortOfPerm(e.out);
+  if (plan && usesCountingSort(ctx, plan)) {
+    countingSort(ctx, plan);
+    ctx.writtenEarlier(e.out);
+    return;
+  }
   lowerSorted(ctx, e, e.params.descending, undefined);
 }
