@@ -23,6 +23,7 @@ export {
   releaseWebGPU,
   webgpuMemoryStats,
   setWebGPUMemoryBudget,
+  setWebGPUTuning,
   type WebGPUInitOptions,
   type WebGPUMemoryStats,
 } from "./backends/webgpu/index";

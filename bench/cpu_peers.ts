@@ -12,7 +12,7 @@
  * first use.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cpuThreads } from "../backends/cpu/pool";
@@ -36,9 +36,10 @@ const row = (name: string, value: string) => console.log(`  ${name.padEnd(34)} $
 const range = (xs: readonly number[], digits = 1) =>
   `${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)}`;
 
-/** Installs bench/'s dependencies (the peers) when they are missing. */
+/** Installs bench/'s dependencies (the peers) when any of bench/package.json's is missing. */
 export function ensurePeerDeps(): void {
-  if (existsSync(join(here, "node_modules", "@jax-js", "jax")) && existsSync(join(here, "node_modules", "@tensorflow")))
+  const manifest = JSON.parse(readFileSync(join(here, "package.json"), "utf8")) as { dependencies: object };
+  if (Object.keys(manifest.dependencies).every((name) => existsSync(join(here, "node_modules", name, "package.json"))))
     return;
   console.log("installing bench/ dependencies (jax-js, TensorFlow.js) ...");
   const lock = existsSync(join(here, "package-lock.json"));

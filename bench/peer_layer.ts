@@ -73,6 +73,8 @@ export interface PeerImpl {
   readonly name: string;
   forward(): Promise<LossAndGrads>;
   forwardBackward(): Promise<LossAndGrads>;
+  /** Host (synchronous) time of each call so far, for implementations that measure it. */
+  readonly hostMs?: { readonly forward: number[]; readonly forwardBackward: number[] };
   dispose?(): void;
 }
 

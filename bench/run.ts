@@ -7,14 +7,16 @@
  * its speed-up over the interpreter (target >= 5x; measured in interleaved
  * rounds, the median of the per-round ratios); compile times per target;
  * a 1024^3 f32 matmul in GFLOP/s on cpu; then each peer's numbers (webgpu:
- * bench/webgpu.ts). Timings are medians; nothing here asserts a speed.
+ * the peers' layer on moeforge, jax-js and tfjs webgpu, bench/webgpu_peers.ts,
+ * then bench/webgpu.ts). Timings are medians; nothing here asserts a speed.
  *
  * First (bench/cpu_peers.ts): the peers' layer (T=1024, D=256, H=512, E=8,
  * top-2, ReLU experts) on moeforge cpu (wasm and js targets), jax-js wasm and
  * TensorFlow.js wasm in interleaved rounds with the ratios, and GEMM GFLOP/s
  * against numpy; bench/'s own dependencies (the peers) are installed if missing.
  *
- * Options: `--quick` (fewer repetitions), `--no-webgpu`, `--no-peers`, `--no-checks`.
+ * Options: `--quick` (fewer repetitions), `--no-webgpu`, `--no-peers` (also the WebGPU peers), `--no-checks`.
+ * The WebGPU peers alone: `npx tsx bench/webgpu_peers.ts [--quick]`.
  *
  * Then the cost of the run-time checks (bench/checks.ts).
  */
@@ -59,6 +61,8 @@ export const PEERS: Record<string, PeerBench> = {
     const swiftshader = "/usr/lib/chromium/vk_swiftshader_icd.json";
     const fs = process.getBuiltinModule?.("node:fs");
     if (!process.env.VK_ICD_FILENAMES && fs?.existsSync(swiftshader)) process.env.VK_ICD_FILENAMES = swiftshader;
+    // First the peers' layer on one shared Dawn device: moeforge vs jax-js vs tfjs (bench/webgpu_peers.ts).
+    if (!flags["no-peers"]) await (await import("./webgpu_peers")).webgpuPeerSection(PEER_LAYER, quick ? 1 : 3);
     const { benchMoeWebGPU, benchMatmulWebGPU, kernelTimeMoeWebGPU } = await import("./webgpu");
     const reps = quick ? 1 : 3;
     const { forward, forwardBackward } = await benchMoeWebGPU(BENCH_MOE, { reps });

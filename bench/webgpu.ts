@@ -59,7 +59,7 @@ export interface TimeOptions {
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Moves host tensors to the device once, so timed calls measure compute, not uploads. */
-function toDevice(ctx: WebGPUContext, xs: readonly Tensor[]): Tensor[] {
+export function toDevice(ctx: WebGPUContext, xs: readonly Tensor[]): Tensor[] {
   const identity = trace((...ts: Tensor[]) => ts, ...xs);
   return runOnWebGPU(ctx, identity, xs);
 }

@@ -13,3 +13,7 @@ const seed =
   env === "random" ? Date.now() ^ (Math.random() * 2 ** 31) : env !== undefined && env !== "" ? Number(env) : 20261126;
 if (!Number.isInteger(seed)) throw new Error(`FC_SEED=${env}: expected an integer or "random"`);
 fc.configureGlobal({ seed });
+
+// Tests compile with the default schedules: a tuning file saved on this machine (`npm run webgpu:tune -- --save`)
+// must not change what they run; tests of the tuning set their own file.
+process.env.MOEFORGE_WEBGPU_TUNING ??= "off";

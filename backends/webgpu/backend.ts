@@ -15,13 +15,15 @@ import { allocArray, releaseArray, uploadArray, type DeviceArray } from "./buffe
 import { requireWebGPU, webgpuAvailability, type WebGPUContext } from "./device";
 import { WebGPUExecutable, type LaunchTime, type RunOptions } from "./executor";
 import { runtimeFor } from "./runtime";
+import { webgpuTuning } from "./tuning";
 import { WebGPUValue, webgpuValueOf } from "./value";
 
-const executables = new WeakMap<Program, WeakMap<WebGPUContext, Map<boolean, WebGPUExecutable>>>();
+const executables = new WeakMap<Program, WeakMap<WebGPUContext, Map<string, WebGPUExecutable>>>();
 
 /**
  * The compiled form of `program` on a device (WGSL bundle + pipelines), made on first use.
- * `checks` (default true) compiles the run-time index and group-size checks in.
+ * `checks` (default true) compiles the run-time index and group-size checks in. The schedule is the
+ * default one, or the adapter's tuned knobs (`webgpuTuning`: `npm run webgpu:tune -- --save`).
  * @example webgpuExecutable(program, await initWebGPU()).bundle.kernels.length
  */
 export function webgpuExecutable(
@@ -33,11 +35,14 @@ export function webgpuExecutable(
   if (!byCtx) executables.set(program, (byCtx = new WeakMap()));
   let byChecks = byCtx.get(ctx);
   if (!byChecks) byCtx.set(ctx, (byChecks = new Map()));
-  let exe = byChecks.get(checks);
+  const knobs = webgpuTuning(ctx);
+  const key = `${checks}|${knobs ? JSON.stringify(knobs) : ""}`;
+  let exe = byChecks.get(key);
   if (!exe) {
     const rt = runtimeFor(ctx);
-    exe = new WebGPUExecutable(ctx, rt.pool, rt.pipelines, compile(program, { target: "wgsl", checks }));
-    byChecks.set(checks, exe);
+    const bundle = compile(program, { target: "wgsl", checks, ...(knobs ? { knobs } : {}) });
+    exe = new WebGPUExecutable(ctx, rt.pool, rt.pipelines, bundle);
+    byChecks.set(key, exe);
   }
   return exe;
 }

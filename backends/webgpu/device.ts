@@ -17,6 +17,8 @@ export interface WebGPUContext {
   readonly keepAlive: readonly unknown[];
   /** e.g. "google swiftshader" (vendor and architecture from the adapter). */
   readonly adapterName: string;
+  /** The adapter's key in the tuning file (`adapterKey` in tuning.ts), when the adapter describes itself. */
+  readonly adapterKey?: string;
   /** Whether the device has `shader-f16` (f16 kernels need it). */
   readonly hasF16: boolean;
   /** Whether the device can time passes (`timestamp-query`), used by `profileOnWebGPU`. */
@@ -44,6 +46,22 @@ export interface WebGPUInitOptions {
    * with small data.
    */
   readonly maxBindingBytes?: number;
+}
+
+/** What an adapter says about itself (GPUAdapterInfo's fields that identify it). */
+export interface AdapterDescription {
+  readonly vendor?: string;
+  readonly architecture?: string;
+  readonly device?: string;
+  readonly description?: string;
+}
+
+/**
+ * The key of an adapter in the tuning file (backends/webgpu/tuning.ts): vendor / architecture / device / driver.
+ * @example adapterKey(adapter.info) // "google/swiftshader/swiftshader-device-subzero-/SwiftShader driver 5.0.0"
+ */
+export function adapterKey(info: AdapterDescription): string {
+  return [info.vendor, info.architecture, info.device, info.description].map((s) => s ?? "").join("/");
 }
 
 let current: WebGPUContext | undefined;
@@ -81,11 +99,21 @@ async function requestNodeGPU(): Promise<GPU> {
 interface Acquired {
   readonly device: GPUDevice;
   readonly adapterName: string;
+  readonly adapterKey?: string;
   readonly keepAlive: readonly unknown[];
 }
 
 async function acquireDevice(options: WebGPUInitOptions): Promise<Acquired> {
-  if (options.device) return { device: options.device, adapterName: "device given to initWebGPU", keepAlive: [] };
+  if (options.device) {
+    // GPUDevice.adapterInfo (newer implementations) says which adapter a given device came from.
+    const info = (options.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+    return {
+      device: options.device,
+      adapterName: "device given to initWebGPU",
+      ...(info?.vendor || info?.architecture ? { adapterKey: adapterKey(info) } : {}),
+      keepAlive: [],
+    };
+  }
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   const inBrowser = typeof nav?.gpu !== "undefined";
   const gpu = inBrowser ? nav!.gpu! : await requestNodeGPU();
@@ -105,10 +133,13 @@ async function acquireDevice(options: WebGPUInitOptions): Promise<Acquired> {
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const info = adapter.info;
   const adapterName = [info?.vendor, info?.architecture, info?.device].filter((s) => s).join(" ") || "unknown adapter";
-  return { device, adapterName, keepAlive: [gpu, adapter] };
+  return { device, adapterName, adapterKey: adapterKey(info), keepAlive: [gpu, adapter] };
 }
 
-function makeContext({ device, adapterName, keepAlive }: Acquired, options: WebGPUInitOptions): WebGPUContext {
+function makeContext(
+  { device, adapterName, adapterKey, keepAlive }: Acquired,
+  options: WebGPUInitOptions,
+): WebGPUContext {
   const lim = device.limits;
   const deviceBinding = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
   const cap = options.maxBindingBytes ?? deviceBinding;
@@ -118,6 +149,7 @@ function makeContext({ device, adapterName, keepAlive }: Acquired, options: WebG
     device,
     keepAlive,
     adapterName,
+    ...(adapterKey ? { adapterKey } : {}),
     hasF16: device.features.has("shader-f16"),
     hasTimestamps: device.features.has("timestamp-query"),
     maxBindingBytes: Math.floor(Math.min(cap, deviceBinding) / 16) * 16,

@@ -10,7 +10,7 @@
  */
 import { MAX_I32_ELEMENTS, bindBufferSizes } from "../../codegen/bind_sizes";
 import { evalSize, type BufferDecl, type Kernel, type KernelBundle } from "../../codegen/kernel_ir";
-import { emitWgsl, wgslLayout, type WgslEmitOptions, type WgslSplit } from "../../codegen/emit/wgsl";
+import { emitWgsl, wgslLayout, type WgslEmitOptions, type WgslLayout, type WgslSplit } from "../../codegen/emit/wgsl";
 import { USAGE, allocArray, releaseArray, uploadArray, type BufferPool, type DeviceArray } from "./buffers";
 import type { WebGPUContext } from "./device";
 import { checkIndexRange, foldGrid } from "./launch";
@@ -91,7 +91,8 @@ const executableGone = new FinalizationRegistry<Resident>(freeResident);
 export class WebGPUExecutable {
   private readonly kernels = new Map<string, BundleKernel>();
   private readonly resident: Resident;
-  private readonly splitSources = new Map<string, string>();
+  /** Each kernel's source and layout per chunk layout of its arrays (`sourceFor`). */
+  private readonly sources = new Map<string, { source: string; layout: WgslLayout }>();
   /** How long a run of this bundle takes on the device (reads sleep for most of it before polling). */
   private readonly runTime = new RunTimeEstimate();
 
@@ -135,20 +136,18 @@ export class WebGPUExecutable {
     return a;
   }
 
-  /** The WGSL of `kernel` for the chunk layout of the arrays bound to it. */
-  private sourceFor(
-    kernel: BundleKernel,
-    splits: Record<string, WgslSplit>,
-  ): { source: string; options: WgslEmitOptions } {
+  /** The WGSL of `kernel` and its bind-group layout for the chunk layout of the arrays bound to it (made once each). */
+  private sourceFor(kernel: BundleKernel, splits: Record<string, WgslSplit>): { source: string; layout: WgslLayout } {
     const names = Object.keys(splits);
-    if (names.length === 0) return { source: kernel.source, options: {} };
     const key = `${kernel.name}|${names.map((n) => `${n}:${splits[n]!.chunks}x${splits[n]!.chunkElements}`).join(",")}`;
-    let source = this.splitSources.get(key);
-    if (!source) {
-      source = emitWgsl(kernel, { splits });
-      this.splitSources.set(key, source);
+    let hit = this.sources.get(key);
+    if (!hit) {
+      const options: WgslEmitOptions = names.length === 0 ? {} : { splits };
+      const source = names.length === 0 ? kernel.source : emitWgsl(kernel, options);
+      hit = { source, layout: wgslLayout(kernel, options) };
+      this.sources.set(key, hit);
     }
-    return { source, options: { splits } };
+    return hit;
   }
 
   /**
@@ -225,8 +224,7 @@ export class WebGPUExecutable {
           const a = bound[i]!;
           if (a.chunks.length > 1) splits[p.name] = { chunks: a.chunks.length, chunkElements: a.chunkElements };
         });
-        const { source, options } = this.sourceFor(kernel, splits);
-        const layout = wgslLayout(kernel, options);
+        const { source, layout } = this.sourceFor(kernel, splits);
         const pipe = this.pipelines.get(kernel, source, layout);
         checks.push(pipe.check);
         const groups = evalSize(launch.grid, dims);

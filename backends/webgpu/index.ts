@@ -34,3 +34,4 @@ export { runWgslBundle, runtimeFor, webgpuMemoryStats, setWebGPUMemoryBudget, ty
 export type { WebGPUMemoryStats } from "./buffers";
 export { wgslCompilationMessages } from "./pipelines";
 export { foldGrid } from "./launch";
+export { setWebGPUTuning, webgpuTuning, type TunedSchedule } from "./tuning";

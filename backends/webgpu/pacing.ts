@@ -7,35 +7,49 @@
  * most of the time the submission is expected to take, measured from earlier
  * runs of the same executable, and only then asks Dawn to map: it polls
  * through the tail alone. A wrong estimate costs little: too short, it polls
- * a little longer; too long, the estimate shrinks (it is learned from
- * completions, which are never sooner than the sleep) by the next runs.
+ * a little longer (and learns the real time); too long, the work is found
+ * done at once and the next read measures it again.
  */
 
 /** Fraction of the expected time a read sleeps before polling. */
 const SLEEP_FRACTION = 0.8;
-/** Weight of the newest observation in the running estimate. */
-const NEW_WEIGHT = 0.3;
 /** No sleep below this many ms: a timer's own latency is about 1 ms. */
 const MIN_SLEEP_MS = 2;
 
 /** Switch (for benchmarks comparing both ways): when off, reads poll at once. */
 export const pacing = { enabled: true };
 
-/** How long submissions of one executable take, from submit to completion (ms, running average). */
+/** How long submissions of one executable take, from submit to completion (ms). */
 export class RunTimeEstimate {
   private ms: number | undefined;
 
-  /** The submission started at `submittedAt` completed (was seen complete) at `doneAt`. */
-  observe(submittedAt: number, doneAt: number): void {
-    const took = doneAt - submittedAt;
-    this.ms = this.ms === undefined ? took : (1 - NEW_WEIGHT) * this.ms + NEW_WEIGHT * took;
+  /** The expected time (ms), once a submission was seen complete. */
+  get expectedMs(): number | undefined {
+    return this.ms;
+  }
+
+  /**
+   * A submission took `took` ms (`exact`: polling saw it complete), or at most
+   * `took` ms (it was already complete when polling began).
+   */
+  observe(took: number, exact: boolean): void {
+    // An estimate found too long is dropped: the next read polls from the start and measures the run again
+    // (so a first run slowed by lazy shader compilation costs one oversleep, where a running average, which
+    // learns only "at most the sleep" from such reads, would shrink by a fifth per call).
+    this.ms = exact ? took : undefined;
+  }
+
+  /** How long a read should sleep, `elapsed` ms after its submission, before it polls. */
+  sleepMs(elapsed: number): number {
+    if (!pacing.enabled || this.ms === undefined) return 0;
+    const left = SLEEP_FRACTION * this.ms - elapsed;
+    return left >= MIN_SLEEP_MS ? left : 0;
   }
 
   /** Sleeps until the submission started at `submittedAt` is probably almost done. */
   async waitBeforePolling(submittedAt: number): Promise<void> {
-    if (!pacing.enabled || this.ms === undefined) return;
-    const left = SLEEP_FRACTION * this.ms - (performance.now() - submittedAt);
-    if (left >= MIN_SLEEP_MS) await new Promise((resolve) => setTimeout(resolve, left));
+    const ms = this.sleepMs(performance.now() - submittedAt);
+    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
   }
 }
 
@@ -60,8 +74,9 @@ export class SubmissionPace {
     if (!this.observed) {
       this.observed = true;
       const end = performance.now();
-      // Resolved at once: the work ended before `start` (an upper bound that shrinks a too-long estimate).
-      this.estimate.observe(this.submittedAt, end - start < ALREADY_DONE_MS ? start : end);
+      // Resolved at once: the work ended before `start` (an upper bound, which shrinks a too-long estimate).
+      const alreadyDone = end - start < ALREADY_DONE_MS;
+      this.estimate.observe((alreadyDone ? start : end) - this.submittedAt, !alreadyDone);
     }
     return result;
   }

@@ -1,6 +1,12 @@
 /**
- * Compute pipelines, cached by WGSL source: equal kernels (same source) share
- * one pipeline across programs. Each pipeline gets an explicit bind-group
+ * Compute pipelines, cached per device by WGSL source up to comments and
+ * variable numbering: kernels name their buffers after the Program's variable
+ * ids (`v12`), which come from a process-wide counter, so the same function
+ * traced twice (a retrace, a test) or the same kernel in another program gives
+ * sources that differ only in those names; they share one pipeline (the
+ * driver's shader compilation is the slow part of a first call on SwiftShader).
+ * The source declares every binding and its access, so it also fixes the
+ * bind-group layout. Each pipeline gets an explicit bind-group
  * layout from `wgslLayout` ("auto" layouts drop bindings a shader never
  * touches, which would make binding them an error).
  */
@@ -61,19 +67,43 @@ function checkLimits(ctx: WebGPUContext, kernel: Kernel, source: string, layout:
   }
 }
 
-/** Pipelines by source text, for one device. */
+/**
+ * `source` without comments and with the identifier prefixes named after Program variables renumbered in
+ * order of first appearance (buffers `v<id>`, values `t<id>_<n>`; never types like `f32`): equal for
+ * sources that differ only in variable numbering (a consistent renaming, so equal keys mean the same
+ * shader). WGSL has no string literals, so `//` always starts a comment.
+ * @example canonicalWgsl("// %7 = exp %3\nlet t7_0 = exp(v3[i]);") // "\nlet t0_0 = exp(v1[i]);"
+ */
+export function canonicalWgsl(source: string): string {
+  const ids = new Map<string, number>();
+  return source.replace(/\/\/[^\n]*/g, "").replace(/\b([vt])(\d+)/g, (name: string, letter: string) => {
+    let id = ids.get(name);
+    if (id === undefined) ids.set(name, (id = ids.size));
+    return `${letter}${id}`;
+  });
+}
+
+/** Pipelines by source text (and by canonical source, `canonicalWgsl`), for one device. */
 export class PipelineCache {
   private readonly bySource = new Map<string, CachedPipeline>();
+  private readonly byCanonical = new Map<string, CachedPipeline>();
   constructor(private readonly ctx: WebGPUContext) {}
 
+  /** Distinct pipelines created. */
   get size(): number {
-    return this.bySource.size;
+    return this.byCanonical.size;
   }
 
   /** The pipeline for `source` (the WGSL of `kernel` laid out as `layout`), created on first use. */
   get(kernel: Kernel, source: string, layout: WgslLayout): CachedPipeline {
-    const hit = this.bySource.get(source);
+    const hit = this.bySource.get(source); // the per-call path: the same string as last time
     if (hit) return hit;
+    const canonical = canonicalWgsl(source);
+    const same = this.byCanonical.get(canonical);
+    if (same) {
+      this.bySource.set(source, same);
+      return same;
+    }
     checkLimits(this.ctx, kernel, source, layout);
     const device = this.ctx.device;
     device.pushErrorScope("validation");
@@ -104,6 +134,7 @@ export class PipelineCache {
     });
     const entry = { pipeline, bindGroupLayout, check };
     this.bySource.set(source, entry);
+    this.byCanonical.set(canonical, entry);
     return entry;
   }
 }

@@ -23,12 +23,16 @@ export interface WebGPURuntime {
 }
 
 const runtimes = new WeakMap<WebGPUContext, WebGPURuntime>();
+/** Pipelines belong to the device: contexts over one GPUDevice (e.g. `initWebGPU({ device })`) share them. */
+const pipelineCaches = new WeakMap<GPUDevice, PipelineCache>();
 
 /** The runtime of a context (created on first use). */
 export function runtimeFor(ctx: WebGPUContext): WebGPURuntime {
   let r = runtimes.get(ctx);
   if (!r) {
-    r = { ctx, pool: new BufferPool(ctx.device), pipelines: new PipelineCache(ctx) };
+    let pipelines = pipelineCaches.get(ctx.device);
+    if (!pipelines) pipelineCaches.set(ctx.device, (pipelines = new PipelineCache(ctx)));
+    r = { ctx, pool: new BufferPool(ctx.device), pipelines };
     runtimes.set(ctx, r);
   }
   return r;

@@ -3,7 +3,8 @@
  * no pipelines and one command encoder, reuses the bind groups of every
  * launch over weights and intermediates (all of them when the caller disposes
  * its outputs, so the pool hands the same buffers back), and gives the
- * interpreter's values, also when the dims change and change back.
+ * interpreter's values, also when the dims change and change back; the same
+ * function traced twice shares its pipelines.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { grad, jit, ops, type Tensor } from "../../index";
@@ -68,6 +69,40 @@ describe.runIf(ctx)("webgpu executor caching", () => {
     f(...args);
     expect(since(before).bindGroups).toBeLessThanOrEqual(writesOutput.length);
     expect(writesOutput.length).toBeLessThan(bundle.schedule.length);
+  });
+
+  it("the same function traced again shares every pipeline (sources differ only in variable numbers)", async () => {
+    const traceIt = () => trace(gradient, spec([7, 6]), spec([6, 5]), spec([5]));
+    const first = traceIt();
+    await webgpuExecutable(first, ctx!).warm();
+    const second = traceIt(); // new variable ids: the kernels name their buffers differently
+    const [a, b] = [first, second].map((p) => webgpuExecutable(p, ctx!).bundle.kernels.map((k) => k.source));
+    expect(a).not.toEqual(b);
+    const before = { ...counts };
+    await webgpuExecutable(second, ctx!).warm();
+    const host = inputs(7, 6);
+    const got = runOnWebGPU(ctx!, second, onDevice(host));
+    expect(since(before).pipelines).toBe(0);
+    const want = jit(gradient, { backend: "interp" })(...host) as Tensor[];
+    for (let i = 0; i < 2; i++) expect(relativeError(await got[i]!.data(), await want[i]!.data())).toBeLessThan(1e-4);
+  });
+
+  it("kernels that differ in more than names get their own pipelines; shared ones give each program's values", async () => {
+    const x = randomFloats(mulberry32(7), "f32", [5]);
+    const fns = {
+      twice: (t: Tensor) => ops.exp(ops.mul(t, 2)),
+      thrice: (t: Tensor) => ops.exp(ops.mul(t, 3)), // the factor is a constant buffer: the same kernel
+      tanh: (t: Tensor) => ops.tanh(ops.mul(t, 3)),
+    };
+    const created: Record<string, number> = {};
+    for (const [name, fn] of Object.entries(fns)) {
+      const before = { ...counts };
+      const got = await runOnWebGPU(ctx!, trace(fn, spec([5])), [x])[0]!.data();
+      created[name] = since(before).pipelines!;
+      const want = await jit(fn, { backend: "interp" })(x).data();
+      expect(relativeError(got, want), name).toBeLessThan(1e-6);
+    }
+    expect(created.tanh).toBe(1);
   });
 
   it("gives the interpreter's values when the dims change and change back (one program, symbolic T)", async () => {
