@@ -14,6 +14,7 @@
 import type { FunctionBody } from "./emit/wasm/code";
 import type { Op, ValType } from "./emit/wasm/opcodes";
 import type { WgslHelper } from "./emit/wgsl_prelude";
+import { erfScalar } from "../dsl/primitives/elementwise";
 import type { ScalarType } from "./kernel_ir";
 
 // ---------------------------------------------------------------- typing
@@ -49,7 +50,7 @@ export type BinaryKind = "arithmetic" | "compare" | "logical" | "shift";
 // ---------------------------------------------------------------- target contexts
 
 /** A JS function a kernel calls: a global (`Math.exp`) or a helper defined by its source. */
-export type JsFunction = string | { readonly name: string; readonly source: string };
+export type JsFunction = string | HelperSource;
 
 /** What a JS cell may ask of the JS writer. */
 export interface JsOpContext {
@@ -57,10 +58,18 @@ export interface JsOpContext {
   fn(fn: JsFunction): string;
 }
 
+/** A function a cell defines itself, by name and source. */
+export interface HelperSource {
+  readonly name: string;
+  readonly source: string;
+}
+
 /** What a WGSL cell may ask of the WGSL writer. */
 export interface WgslOpContext {
   /** The name of a prelude helper (the prelude includes it). */
   helper(h: WgslHelper): string;
+  /** The name of a helper the cell defines (the shader includes its source once). */
+  fn(f: HelperSource): string;
 }
 
 /** The integer and float helpers every wasm kernel module defines (JS-target edge cases). */
@@ -134,6 +143,30 @@ const JS_SIGMOID = {
   name: "mf_sigmoid",
   source: "function mf_sigmoid(x) { return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)); }",
 };
+/** The interpreter's own erf (its source is `Math`-only), so the cpu targets equal the interpreter bit for bit. */
+const JS_ERF = { name: "mf_erf", source: `const mf_erf = ${erfScalar.toString()};` };
+/** erf in f32 for WGSL, which has none: the interpreter's algorithm with f32-sized term counts (|error| < 6e-7). */
+const WGSL_ERF = {
+  name: "mf_erf",
+  source: `fn mf_erf(x: f32) -> f32 {
+  let a = abs(x);
+  if (a >= 6.0) { return sign(x); }
+  if (a < 2.0) {
+    let x2 = x * x;
+    var term = x;
+    var sum = x;
+    for (var n = 1; n < 24; n++) {
+      term *= -x2 / f32(n);
+      sum += term / f32(2 * n + 1);
+    }
+    return sum * 1.1283791670955126;
+  }
+  var f = a;
+  for (var k = 30; k >= 1; k--) { f = a + f32(k) * 0.5 / f; }
+  let erfc = exp(-a * a) / (1.7724538509055159 * f);
+  return select(1.0 - erfc, erfc - 1.0, x < 0.0);
+}`,
+};
 const JS_SIGN = { name: "mf_sign", source: "function mf_sign(x) { return x > 0 ? 1 : x < 0 ? -1 : 0; }" };
 
 const UNARY_ROWS = {
@@ -203,6 +236,13 @@ const UNARY_ROWS = {
     ...math("cos"),
     wgsl: { render: (x, _t, w) => `${w.helper("cos")}(${x})`, f16ViaF32: true },
     cuda: { float: call1("cosf") },
+  },
+  erf: {
+    operands: "float",
+    js: (x, _t, js) => `${js.fn(JS_ERF)}(${x})`,
+    wgsl: { render: (x, _t, w) => `${w.fn(WGSL_ERF)}(${x})`, f16ViaF32: true },
+    cuda: { float: call1("erff") },
+    wasm: { import: JS_ERF },
   },
   /** Logical not. */
   not: {

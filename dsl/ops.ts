@@ -122,6 +122,12 @@ export const abs = (x: Tensor): Tensor => unary("abs", x);
 export const sign = (x: Tensor): Tensor => unary("sign", x);
 export const sin = (x: Tensor): Tensor => unary("sin", x);
 export const cos = (x: Tensor): Tensor => unary("cos", x);
+/**
+ * The error function, `erf(x) = 2/sqrt(pi) * integral from 0 to x of exp(-t^2) dt` (floats;
+ * f64 to ~1e-15). Its derivative is `2/sqrt(pi) * exp(-x^2)`.
+ * @example erf(tensor([0, 0.5, -1])) // [0, 0.5205, -0.8427]
+ */
+export const erf = (x: Tensor): Tensor => unary("erf", x);
 export const logicalNot = (x: Tensor): Tensor<Shape, "bool"> => unary("logicalNot", x) as Tensor<Shape, "bool">;
 
 export const equal = (a: Operand, b: Operand) => compare("equal", a, b);
@@ -143,9 +149,17 @@ export const relu = (x: Tensor): Tensor => op(() => where(greater(x, 0), x, 0));
 export const silu = (x: Tensor): Tensor => mul(x, sigmoid(x));
 /** log(1 + exp(x)), computed stably. */
 export const softplus = (x: Tensor): Tensor => add(log1p(exp(neg(abs(x)))), relu(x));
-/** GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
-export const gelu = (x: Tensor): Tensor =>
-  op(() => mul(mul(x, 0.5), add(1, tanh(mul(add(x, mul(mul(x, square(x)), 0.044715)), Math.sqrt(2 / Math.PI))))));
+/**
+ * GELU. By default the tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)));
+ * with `{ approximate: false }` the exact x * Phi(x) = 0.5 x (1 + erf(x / sqrt(2))).
+ * @example gelu(x); gelu(x, { approximate: false })
+ */
+export const gelu = (x: Tensor, options: { readonly approximate?: boolean } = {}): Tensor =>
+  op(() =>
+    (options.approximate ?? true)
+      ? mul(mul(x, 0.5), add(1, tanh(mul(add(x, mul(mul(x, square(x)), 0.044715)), Math.sqrt(2 / Math.PI)))))
+      : mul(mul(x, 0.5), add(1, erf(mul(x, Math.SQRT1_2)))),
+  );
 /** Rounds toward zero (|x| < 2^31). */
 export const trunc = (x: Tensor): Tensor => cast(cast(x, "i32"), x.dtype);
 /** Clamps x to [lo, hi]. */

@@ -13,7 +13,7 @@
  * builtins differ from the interpreter.
  */
 import { type BinaryOp, type Builtin, type Expr, type Kernel, type ScalarType } from "../kernel_ir";
-import { UNARY_OPS, type WgslOpContext } from "../kernel_ops";
+import { UNARY_OPS, type HelperSource, type WgslOpContext } from "../kernel_ops";
 import {
   CStyleWriter,
   claimNames,
@@ -131,6 +131,13 @@ class WgslWriter extends CStyleWriter implements WgslOpContext {
     return `mf_${h}`;
   }
 
+  /** Helpers the op table's cells define (after the prelude's). */
+  private readonly cellHelpers = new Map<string, string>();
+  fn(f: HelperSource): string {
+    this.cellHelpers.set(f.name, f.source);
+    return f.name;
+  }
+
   /** The shader; `docs` describe each param as the caller's kernel declares it (before the rewrites). */
   render(docs: readonly string[]): string {
     const k = this.kernel;
@@ -156,7 +163,7 @@ class WgslWriter extends CStyleWriter implements WgslOpContext {
     decls.push(`@group(0) @binding(${layout.uniformBinding}) var<uniform> mf_sizes: MfSizes;`);
     bindingDocs.push(`${layout.uniformBinding} = mf_sizes (uniform i32: ${layout.uniformFields.join(", ")})`);
     for (const s of k.shared) decls.push(`var<workgroup> ${this.ids.get(s.name)}: array<${s.type}, ${s.length}>;`);
-    const prelude = wgslPrelude(this.helpers);
+    const prelude = [wgslPrelude(this.helpers), ...this.cellHelpers.values()].filter((x) => x).join("\n\n");
     const header = [
       `// moeforge kernel "${k.name}"${k.comment ? ":" : ""}`,
       ...(k.comment ? k.comment.split("\n").map((line) => `//   ${line}`) : []),

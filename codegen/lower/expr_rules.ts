@@ -32,21 +32,12 @@ import {
 import { indexInRange } from "../analysis/value_facts";
 import type { ValueLowerer } from "./values";
 
-const UNARY_OPS: { readonly [P in UnaryPrim]: UnaryOp } = {
-  neg: "neg",
-  exp: "exp",
-  log: "log",
-  log1p: "log1p",
-  sqrt: "sqrt",
-  rsqrt: "rsqrt",
-  tanh: "tanh",
-  sigmoid: "sigmoid",
-  abs: "abs",
-  sign: "sign",
-  sin: "sin",
-  cos: "cos",
-  logicalNot: "not",
-};
+/** Unary primitives whose kernel op has another name; the rest lower to the kernel op of their own name. */
+const RENAMED_UNARY: { readonly [P in Exclude<UnaryPrim, UnaryOp>]: UnaryOp } = { logicalNot: "not" };
+
+function unaryOp(p: UnaryPrim): UnaryOp {
+  return p in RENAMED_UNARY ? RENAMED_UNARY[p as keyof typeof RENAMED_UNARY] : (p as UnaryOp);
+}
 
 const BINARY_OPS: { readonly [P in BinaryPrim | ComparePrim]: BinaryOp } = {
   add: "add",
@@ -76,7 +67,7 @@ const expr = <P extends Primitive>(
 function unaryRule(p: UnaryPrim): LoweringRule<UnaryPrim> {
   return expr((vals, e, idx) => ({
     kind: "unary",
-    op: UNARY_OPS[p],
+    op: unaryOp(p),
     arg: vals.at(e.inputs[0]!, idx),
     type: scalarType(e.out.dtype),
   }));

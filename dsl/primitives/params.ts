@@ -19,6 +19,7 @@ export const UNARY_PRIMS = [
   "sign",
   "sin",
   "cos",
+  "erf",
   "logicalNot",
 ] as const;
 export type UnaryPrim = (typeof UNARY_PRIMS)[number];

@@ -5,6 +5,8 @@
  */
 import fc from "fast-check";
 import * as ops from "../../../dsl/ops";
+import { UNARY_PRIMS } from "../../../dsl/primitives/params";
+import { UNARY_DOMAINS } from "../../../testing/unary_domains";
 import { broadcastTo, cast, tensor, type Tensor } from "../../../index";
 import {
   awayFromZeroArb,
@@ -37,19 +39,15 @@ function unaryCase(
 
 const range = (lo: number, hi: number) => (shape: number[]) => tensorArb(shape, lo, hi);
 
-export const unaryCases: readonly GradCase[] = [
-  unaryCase("neg", ops.neg, range(-3, 3)),
-  unaryCase("exp", ops.exp, range(-3, 3)),
-  unaryCase("log (x > 0.2)", ops.log, range(0.2, 4)),
-  unaryCase("log1p (x > -0.8)", ops.log1p, range(-0.8, 4)),
-  unaryCase("sqrt (x > 0.2)", ops.sqrt, range(0.2, 4)),
-  unaryCase("rsqrt (x > 0.2)", ops.rsqrt, range(0.2, 4)),
-  unaryCase("tanh", ops.tanh, range(-3, 3)),
-  unaryCase("sigmoid", ops.sigmoid, range(-6, 6)),
-  unaryCase("abs (0.05 <= abs(x) <= 3)", ops.abs, (s) => awayFromZeroArb(s)),
-  unaryCase("sin", ops.sin, range(-4, 4)),
-  unaryCase("cos", ops.cos, range(-4, 4)),
-];
+/** Every differentiable unary primitive, on its smooth domain (testing/unary_domains.ts). */
+export const unaryCases: readonly GradCase[] = UNARY_PRIMS.flatMap((p): GradCase[] => {
+  const d = UNARY_DOMAINS[p];
+  if (d === "bool" || "piecewiseConstant" in d) return [];
+  const fn = ops[p] as (x: Tensor) => Tensor;
+  const label = d.note ? `${p} (${d.note})` : p;
+  if (d.awayFromZero !== undefined) return [unaryCase(label, fn, (s) => awayFromZeroArb(s, d.awayFromZero, d.hi))];
+  return [unaryCase(label, fn, range(d.lo, d.hi))];
+});
 
 /** Two broadcastable operands drawn by `pick(shapeA, shapeB)`. */
 function binaryCase(
