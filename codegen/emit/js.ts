@@ -19,6 +19,7 @@ import type { BinaryOp, Builtin, Expr, Intrinsic, Kernel, ScalarType, Stmt, Unar
 import { UNARY_OPS, type JsFunction, type JsOpContext } from "../kernel_ops";
 import { CStyleWriter, wordSet, type StmtOf } from "./c_style";
 import { registerEmitter, type Emitter } from "./emitter";
+import { prepareKernel } from "./prepare";
 
 /** Whether rendered code is an integer literal other than zero. */
 function nonzeroLiteral(code: string): boolean {
@@ -348,7 +349,9 @@ const TYPED: Record<ScalarType, string> = {
  * Renders a kernel as a JS function expression `(buffers, sizes, numGroups, first = 0, last = numGroups) => void`.
  * @example const run = new Function(`return ${renderJs(kernel)}`)(); run([x, y], [n], groups);
  */
-export function renderJs(kernel: Kernel): string {
+export function renderJs(lowered: Kernel): string {
+  // No JS fix-ups yet: the target end of the pipeline is still rewrites -> verify -> render, as for WGSL and CUDA.
+  const kernel = prepareKernel(lowered, []);
   const generator = hasBarrier(kernel.body);
   const w = new JsWriter(kernel, generator, analyzeRanges(kernel));
   const body = w.lines(kernel.body, generator ? 3 : 2);
@@ -385,11 +388,6 @@ export function renderJs(kernel: Kernel): string {
   }
   lines.push("})");
   return lines.join("\n");
-}
-
-/** The typed array class name the cpu backend allocates for a buffer type. */
-export function typedArrayName(t: ScalarType): string {
-  return TYPED[t];
 }
 
 export const jsEmitter: Emitter = {
