@@ -42,7 +42,7 @@ describe("moeforge compile", () => {
     ])
       expect(list).toContain(f);
     expect(list.filter((f) => /^kernels\/(forward|backward)_.*\.wgsl$/.test(f)).length).toBeGreaterThan(10);
-  }, 120_000);
+  });
 
   it("compiling again (another process, or this one: fresh variable ids) writes byte-identical files", async () => {
     const again = await compileExample(m, "wgsl,cuda");
@@ -50,7 +50,7 @@ describe("moeforge compile", () => {
     expect(files(again)).toEqual(files(first));
     for (const f of files(first))
       expect(readFileSync(join(again, f)).equals(readFileSync(join(first, f))), f).toBe(true);
-  }, 120_000);
+  });
 
   it("the manifest is valid against the shipped JSON Schema and describes the export", () => {
     const manifest = JSON.parse(readFileSync(join(first, "manifest.json"), "utf8")) as Manifest;
@@ -120,7 +120,7 @@ describe("moeforge compile: dim constraints and --params in the manifest", () =>
     expect(cu).toContain(`out[0] = dims[0] / 4;  // T_div4 = T / 4`);
     // The example driver's default T is allowed.
     expect(readFileSync(join(out, "grouped_example.cpp"), "utf8")).toMatch(/int64_t dims\[1\] = \{8\};/);
-  }, 120_000);
+  });
 
   it("--json prints the files written as JSON on stdout; progress and timings go to stderr", async () => {
     const out = mkdtempSync(join(tmpdir(), "moeforge-json-"));
@@ -155,7 +155,7 @@ describe("moeforge compile: dim constraints and --params in the manifest", () =>
     ]);
     expect(quiet.stderr).toBe("");
     expect(quiet.stdout).toContain("f32[T_div4*4,8]");
-  }, 120_000);
+  });
 
   it("--params records which inputs come from the safetensors file, by name", async () => {
     const dir = mkdtempSync(join(tmpdir(), "moeforge-params-"));
@@ -177,7 +177,7 @@ describe("moeforge compile: dim constraints and --params in the manifest", () =>
     );
     // forward takes only x: the type of its inputs has no params.
     expect(host).toMatch(/export type GroupedInputs<B = TensorInput> = \{ readonly x: B; \}/);
-  }, 120_000);
+  });
 });
 
 describe("moeforge ir and check", () => {
@@ -198,7 +198,7 @@ describe("moeforge ir and check", () => {
     >;
     expect(Object.keys(json)).toEqual(["forward", "backward"]);
     expect(json.backward!.equations).toBeGreaterThan(0);
-  }, 60_000);
+  });
 
   it("check prints a pass/fail table per parameter", async () => {
     const r = await runCli([
@@ -228,14 +228,14 @@ describe("moeforge ir and check", () => {
       "y",
     ]);
     expect(table).toMatchObject({ passed: 6, failed: 0 });
-  }, 120_000);
+  });
 
   it("check moves --size into a constrained dim's allowed values (a multiple of 4: 5 -> 8)", async () => {
     const args = ["check", "test/cli/fixtures/token_groups.ts", "-e", "grouped", "-d", "T=dynamic:%4,D=8,O=4"];
     const r = await runCli([...args, "--size", "5", "--json", "--quiet"]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ passed: 2, failed: 0 });
-  }, 60_000);
+  });
 
   it("check fails (exit code 1, FAIL rows) for a model whose gradient is wrong", async () => {
     const r = await runCli([
@@ -250,5 +250,5 @@ describe("moeforge ir and check", () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^w\s+FAIL/m);
     expect(r.stdout).toMatch(/0 passed, 1 failed/);
-  }, 60_000);
+  });
 });

@@ -246,7 +246,7 @@ describe.runIf(ctx)("exported host modules on WebGPU (Node, Dawn)", () => {
     });
     expect(r.stdout + r.stderr, "tsc --strict on the generated modules").toBe("");
     expect(r.status).toBe(0);
-  }, 120_000);
+  });
 
   it("the bundled module contains nothing from moeforge", async () => {
     for (const [name, dir] of outs) {

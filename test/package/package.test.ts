@@ -60,7 +60,7 @@ beforeAll(() => {
   for (const f of readdirSync(FIXTURES)) copyFileSync(join(FIXTURES, f), join(app, f));
   // Dependencies come from npm's cache when it has them (CI installs them from the registry).
   run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--silent", tarball], app);
-}, 300_000);
+});
 
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });

@@ -57,7 +57,7 @@ describe.runIf(haveChromium)("WebGPU in headless Chromium", () => {
   beforeAll(async () => {
     server = await servePage(await runnerScript(), { readyGlobal: "moeforgeRunJob" });
     page = server.page;
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await server?.close();
