@@ -30,3 +30,4 @@ export {
 // The cuda backend is Node-only (it runs nvcc): `import "moeforge/cuda"` (cuda.ts) registers it.
 // Code generation: compile a Program to kernels (WGSL, CUDA, JS) with every emitter registered.
 export { compile, CompileError, type CompileOptions, type KernelBundle } from "./codegen/index";
+export { type DeviceClass, type DeviceProfile, type DeviceSpec } from "./codegen/index";

@@ -4,6 +4,7 @@
  * module, the CUDA launcher and header, an example driver). Pure: the same
  * model and options give byte-identical files.
  */
+import type { DeviceClass } from "../codegen/device";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { compile } from "../codegen/index";
@@ -45,6 +46,12 @@ export interface ExportOptions {
   readonly weights?: readonly WeightBinding[];
   /** Reports progress (one line per step). */
   readonly progress?: (step: string) => void;
+  /**
+   * The device class the kernels are scheduled for (`--device`); default: the
+   * generic GPU schedule (shared-memory GEMM tiles, tree reductions), which is
+   * what the `discrete` and `integrated` classes get.
+   */
+  readonly device?: DeviceClass;
 }
 
 /** One generated file, its path relative to the output directory. */
@@ -98,6 +105,7 @@ const kernelFile = (program: string, kernel: string, ext: string) => `kernels/${
 export function exportModel(traced: TracedModel, options: ExportOptions): ExportFile[] {
   const { name, targets, grad } = options;
   const progress = options.progress ?? (() => undefined);
+  const device = options.device ? { device: options.device } : {};
   const split = grad ? splitGradient(traced.program) : undefined;
   const forwardProgram = canonicalVars(split ? split.forward : traced.program);
   const backwardProgram = split ? canonicalVars(split.backward) : undefined;
@@ -107,10 +115,10 @@ export function exportModel(traced: TracedModel, options: ExportOptions): Export
   };
   for (const target of targets) {
     progress(`compiling the forward for ${target}`);
-    bundles.forward[target] = compile(forwardProgram, { target });
+    bundles.forward[target] = compile(forwardProgram, { target, ...device });
     if (split) {
       progress(`compiling the backward for ${target}`);
-      bundles.backward[target] = compile(backwardProgram!, { target });
+      bundles.backward[target] = compile(backwardProgram!, { target, ...device });
     }
   }
   const files: ExportFile[] = [];

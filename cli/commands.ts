@@ -3,6 +3,7 @@
  * and the public API, reports progress on stderr and returns what to print
  * on stdout (text, or an object for --json).
  */
+import { DEVICE_CLASSES, type DeviceClass } from "../codegen/device";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { checkGrads, mulberry32 } from "../autodiff/check";
@@ -117,8 +118,18 @@ export function parseTargets(text: string | undefined): ExportTarget[] {
   return [...new Set(targets)] as ExportTarget[];
 }
 
+/** `--device`: a device class (codegen/device.ts), or undefined for the generic GPU schedule. */
+export function parseDeviceClass(text: string | undefined): DeviceClass | undefined {
+  if (text === undefined) return undefined;
+  if (!(DEVICE_CLASSES as readonly string[]).includes(text))
+    throw new CliError(`--device: unknown device class "${text}"; expected one of ${DEVICE_CLASSES.join(", ")}`);
+  return text as DeviceClass;
+}
+
 export interface CompileCommandOptions extends ModelOptions {
   readonly target?: string;
+  /** A device class to schedule for (`cpu`: register-tiled, barrier-free GEMMs for CPU adapters). */
+  readonly device?: string;
   readonly grad: boolean;
   readonly name?: string;
   readonly out: string;
@@ -146,6 +157,7 @@ export async function compileCommand(
   report: Reporter,
 ): Promise<{ out: string; files: string[] }> {
   const targets = parseTargets(o.target);
+  const device = parseDeviceClass(o.device);
   const name = o.name ?? o.export;
   if (!C_IDENTIFIER.test(name) || name.startsWith("mf_"))
     throw new CliError(
@@ -173,6 +185,7 @@ export async function compileCommand(
         dims: traced.dims,
         model: { file: o.file, export: o.export },
         ...(weights ? { weights } : {}),
+        ...(device ? { device } : {}),
         progress: (s) => report.note(s),
       }),
   );

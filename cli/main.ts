@@ -60,6 +60,7 @@ const COMMANDS: Record<string, Command> = {
     options: {
       ...COMMON,
       target: { type: "string", short: "t" },
+      device: { type: "string" },
       grad: { type: "boolean" },
       name: { type: "string" },
       out: { type: "string", short: "o" },
@@ -67,6 +68,9 @@ const COMMANDS: Record<string, Command> = {
     },
     help: `${MODEL_HELP}
   --target, -t <list>     wgsl, cuda or both (default wgsl)
+  --device <class>        schedule for a device class: cpu (CPU adapters such as SwiftShader: barrier-free
+                          register-tiled GEMMs, thread-per-row reductions), discrete or integrated (default:
+                          the GPU schedule, shared-memory tiles)
   --grad                  also the backward: forward saves activations, backward returns the inputs' gradients
   --name <id>             identifier of the export: file names, create<Name>(), the C prefix (default: --export)
   --out, -o <dir>         output directory (created); writes kernels/, manifest.json, <id>.ts, <id>.cu/.h
@@ -81,6 +85,7 @@ ${COMMON_HELP}`,
           export: required(values, "export", "compile"),
           ...(str(values.dims) !== undefined ? { dims: str(values.dims)! } : {}),
           ...(str(values.target) !== undefined ? { target: str(values.target)! } : {}),
+          ...(str(values.device) !== undefined ? { device: str(values.device)! } : {}),
           grad: values.grad === true,
           ...(str(values.name) !== undefined ? { name: str(values.name)! } : {}),
           out: required(values, "out", "compile"),

@@ -9,10 +9,19 @@
  * and barriers; `serial` targets (one CPU thread per workgroup) use neither:
  * rows are reduced in a loop, matmuls use register micro-tiles, scatters run in
  * index order.
+ *
+ * On parallel targets the schedule also reads the device (`DeviceProfile`,
+ * codegen/device.ts): where workgroup memory is slow (GPU APIs on CPU cores:
+ * SwiftShader, llvmpipe) GEMMs are barrier-free register tiles (each thread an
+ * 8x8 block of outputs), skinny GEMMs (N <= 16) give each thread whole output
+ * rows, and rows are reduced by one thread each unless they are few and long.
+ * The knob sets per device class are data (`SCHEDULE_CANDIDATES`) so a tuner
+ * can time them on the present device.
  */
 import type { Dim } from "../dsl/shape";
 import type { ScalarType, Target } from "./kernel_ir";
 import { targetCapabilities } from "./targets";
+import { deviceProfile, type DeviceClass, type DeviceProfile, type DeviceSpec } from "./device";
 
 /** Numbers that tune a schedule (tests shrink them to exercise tails and barriers on small inputs). */
 export interface ScheduleKnobs {
@@ -22,6 +31,24 @@ export interface ScheduleKnobs {
   readonly reduceWorkgroup: number;
   /** Rows at least this long (or of symbolic length) are reduced by a whole workgroup. */
   readonly workgroupReduceMinLength: number;
+  /**
+   * ...and only when there are at most this many rows (or the count is unknown):
+   * where barriers are slow, many rows keep every thread busy one row each.
+   */
+  readonly workgroupReduceMaxRows: number;
+  /**
+   * GPU matmuls stage tiles in workgroup shared memory (true) or are barrier-free
+   * register tiles, one microM x microN block of outputs per thread (false).
+   */
+  readonly sharedMatmul: boolean;
+  /** Threads per workgroup of register-tiled GPU matmuls. */
+  readonly matmulWorkgroup: number;
+  /**
+   * GPU matmuls with a static N of at most this many columns give each thread
+   * `skinnyRows` whole output rows (all N columns in registers); 0: never.
+   */
+  readonly skinnyN: number;
+  readonly skinnyRows: number;
   /** Matmul output tile per workgroup (GPU) and K step staged in shared memory. */
   readonly tileM: number;
   readonly tileN: number;
@@ -60,10 +87,12 @@ export interface Schedule {
   /** Whether kernels may use workgroup shared memory and barriers. */
   readonly sharedMemory: boolean;
   readonly knobs: ScheduleKnobs;
-  reduce(rowLength: Dim): ReduceSchedule;
+  /** How rows of `rowLength` are reduced (`rows`: how many, when known). */
+  reduce(rowLength: Dim, rows?: Dim): ReduceSchedule;
   /** Prefix scans: a workgroup block scan per line, or one thread per line. */
-  scan(lineLength: Dim): ReduceSchedule;
-  matmul(): MatmulSchedule;
+  scan(lineLength: Dim, lines?: Dim): ReduceSchedule;
+  /** The matmul schedule (for an output of N columns, when the lowering knows it: skinny GEMMs). */
+  matmul(shape?: { readonly N: Dim }): MatmulSchedule;
   /** Type sums of `type` accumulate in (the JS target sums floats in f64, like the interpreter). */
   accumulator(type: ScalarType): ScalarType;
   /**
@@ -79,6 +108,13 @@ export interface ScheduleOptions {
   readonly like?: Target;
   /** `atomic` allows atomics for integer scatter-adds (float scatters stay deterministic). Default `deterministic`. */
   readonly scatter?: "deterministic" | "atomic";
+  /**
+   * The device the kernels will run on (parallel targets): its class or profile
+   * picks the knobs (`knobsForDevice`); unknown (the default): the target's
+   * usual schedule, shared-memory tiles and tree reductions.
+   * @example compile(p, { target: "wgsl", device: "cpu" }) // SwiftShader-class schedule
+   */
+  readonly device?: DeviceSpec;
   readonly knobs?: Partial<ScheduleKnobs>;
 }
 
@@ -86,6 +122,11 @@ const GPU_KNOBS: ScheduleKnobs = {
   elementwiseWorkgroup: 256,
   reduceWorkgroup: 256,
   workgroupReduceMinLength: 64,
+  workgroupReduceMaxRows: Infinity,
+  sharedMatmul: true,
+  matmulWorkgroup: 64,
+  skinnyN: 0,
+  skinnyRows: 1,
   tileM: 64,
   tileN: 64,
   tileK: 16,
@@ -94,11 +135,36 @@ const GPU_KNOBS: ScheduleKnobs = {
   stridedMicroTile: true,
 };
 
+/**
+ * Slow workgroup memory (a GPU API on CPU cores): barrier-free 8x8 register
+ * tiles (64 accumulators, 16 loads per 64 multiply-adds; measured on
+ * SwiftShader, see docs/ARCHITECTURE.md), thread-per-row reductions unless a
+ * handful of long rows, whole output rows per thread for N <= 16.
+ */
+const SLOW_WORKGROUP_MEMORY_KNOBS: Partial<ScheduleKnobs> = {
+  workgroupReduceMinLength: 4096,
+  workgroupReduceMaxRows: 16,
+  sharedMatmul: false,
+  matmulWorkgroup: 64,
+  skinnyN: 16,
+  skinnyRows: 1,
+  tileM: 8,
+  tileN: 8,
+  microM: 8,
+  microN: 8,
+  stridedMicroTile: false,
+};
+
 // Serial (CPU) targets: 4x4 register tiles (16 accumulators, 8 loads per 16 multiply-adds); 4x8 measured no faster in V8.
 const SERIAL_KNOBS: ScheduleKnobs = {
   elementwiseWorkgroup: 64,
   reduceWorkgroup: 1,
   workgroupReduceMinLength: Infinity,
+  workgroupReduceMaxRows: Infinity,
+  sharedMatmul: false,
+  matmulWorkgroup: 1,
+  skinnyN: 0,
+  skinnyRows: 1,
   tileM: 4,
   tileN: 4,
   tileK: 1,
@@ -112,16 +178,99 @@ function isPowerOfTwo(n: number): boolean {
 }
 
 /**
+ * The knobs a parallel target starts from on a device (before `options.knobs`):
+ * the profile's fields decide, never its class name.
+ * @example knobsForDevice(deviceProfile("cpu")).sharedMatmul // false
+ */
+export function knobsForDevice(device: DeviceProfile | undefined): ScheduleKnobs {
+  if (!device || device.workgroupMemory === "fast") return GPU_KNOBS;
+  return { ...GPU_KNOBS, ...SLOW_WORKGROUP_MEMORY_KNOBS };
+}
+
+/** A named knob set a tuner can time (`SCHEDULE_CANDIDATES`). */
+export interface ScheduleCandidate {
+  /** Stable id, e.g. "matmul.registers8x8". */
+  readonly id: string;
+  /** What the candidate schedules: GEMMs (dense and grouped), skinny GEMMs, or row reductions. */
+  readonly kind: "matmul" | "skinnyMatmul" | "reduce";
+  /** The knobs it sets over the device's defaults (`compile(p, { target, device, knobs })`). */
+  readonly knobs: Partial<ScheduleKnobs>;
+}
+
+/**
+ * Candidate schedules per kernel kind, as data: `webgpu:tune` compiles a
+ * benchmark kernel with each candidate's knobs on the present device and keeps
+ * the fastest. The first candidate of a kind on each class is that class's default.
+ * @example SCHEDULE_CANDIDATES.cpu.filter((c) => c.kind === "matmul").map((c) => c.id)
+ */
+export const SCHEDULE_CANDIDATES: { readonly [C in DeviceClass]: readonly ScheduleCandidate[] } = (() => {
+  // "No limit" as a finite number, so candidates survive JSON (tuning files).
+  const ANY = 2 ** 30;
+  const shared = (tm: number, tn: number, tk: number, mm: number, mn: number): ScheduleCandidate => ({
+    id: `matmul.shared${tm}x${tn}k${tk}.micro${mm}x${mn}`,
+    kind: "matmul",
+    knobs: { sharedMatmul: true, tileM: tm, tileN: tn, tileK: tk, microM: mm, microN: mn, stridedMicroTile: true },
+  });
+  const registers = (m: number, n: number, wg: number): ScheduleCandidate => ({
+    id: `matmul.registers${m}x${n}.wg${wg}`,
+    kind: "matmul",
+    knobs: { sharedMatmul: false, tileM: m, tileN: n, microM: m, microN: n, matmulWorkgroup: wg },
+  });
+  const skinny = (rows: number): ScheduleCandidate => ({
+    id: `skinnyMatmul.rows${rows}`,
+    kind: "skinnyMatmul",
+    knobs: { skinnyN: 16, skinnyRows: rows },
+  });
+  const noSkinny: ScheduleCandidate = { id: "skinnyMatmul.off", kind: "skinnyMatmul", knobs: { skinnyN: 0 } };
+  const reduce = (minLength: number, maxRows: number): ScheduleCandidate => ({
+    id: `reduce.workgroupFrom${minLength >= ANY ? "never" : minLength}.upTo${maxRows >= ANY ? "Any" : maxRows}Rows`,
+    kind: "reduce",
+    knobs: { workgroupReduceMinLength: minLength, workgroupReduceMaxRows: maxRows },
+  });
+  const gpu: readonly ScheduleCandidate[] = [
+    shared(64, 64, 16, 4, 4),
+    shared(32, 32, 16, 4, 4),
+    shared(64, 64, 8, 4, 4),
+    registers(8, 8, 64),
+    noSkinny,
+    skinny(1),
+    skinny(4),
+    reduce(64, ANY),
+    reduce(4096, 16),
+  ];
+  return {
+    cpu: [
+      registers(8, 8, 64),
+      registers(4, 8, 64),
+      registers(8, 4, 64),
+      registers(4, 4, 64),
+      registers(8, 8, 16),
+      shared(64, 64, 16, 4, 4),
+      skinny(1),
+      skinny(4),
+      noSkinny,
+      reduce(4096, 16),
+      reduce(64, ANY),
+      reduce(ANY, ANY),
+    ],
+    discrete: gpu,
+    integrated: gpu,
+  };
+})();
+
+/**
  * The schedule for a target.
  * @example scheduleFor("wgsl").reduce(1024) // { mode: "workgroup", workgroupSize: 256 }
+ * @example scheduleFor("wgsl", { device: "cpu" }).matmul().shared // false: register tiles
  */
 export function scheduleFor(target: Target, options: ScheduleOptions = {}): Schedule {
   const caps = targetCapabilities(options.like ?? target);
   const gpu = caps.threads === "parallel";
+  const device = options.device === undefined ? undefined : deviceProfile(options.device);
   // A target with contraction micro-kernels of its own gets their tile as its register tile.
   const tile = !gpu && caps.contractionTile;
   const knobs: ScheduleKnobs = {
-    ...(gpu ? GPU_KNOBS : SERIAL_KNOBS),
+    ...(gpu ? knobsForDevice(device) : SERIAL_KNOBS),
     ...(tile ? { tileM: tile.rows, microM: tile.rows, tileN: tile.cols, microN: tile.cols } : {}),
     ...options.knobs,
   };
@@ -129,29 +278,52 @@ export function scheduleFor(target: Target, options: ScheduleOptions = {}): Sche
     throw new Error(`schedule: reduceWorkgroup ${knobs.reduceWorkgroup} must be a power of two`);
   if (knobs.tileM % knobs.microM || knobs.tileN % knobs.microN)
     throw new Error("schedule: matmul tiles must be multiples of the micro-tile");
-  const wide = (len: Dim) => typeof len !== "number" || len >= knobs.workgroupReduceMinLength;
+  for (const k of ["matmulWorkgroup", "skinnyRows", "microM", "microN"] as const)
+    if (!Number.isInteger(knobs[k]) || knobs[k] < 1)
+      throw new Error(`schedule: ${k} = ${knobs[k]} must be a positive integer`);
+  const limit = device?.maxInvocationsPerWorkgroup;
+  if (gpu && limit !== undefined && knobs.matmulWorkgroup > limit)
+    throw new Error(`schedule: matmulWorkgroup ${knobs.matmulWorkgroup} exceeds the device's ${limit} invocations`);
+  const sharedMatmul = gpu && caps.sharedMemory && knobs.sharedMatmul;
+  const known = (d: Dim | undefined): d is number => typeof d === "number";
+  // A workgroup per row for long (or symbolic) rows, unless there are many of them.
+  const wide = (len: Dim, rows: Dim | undefined) =>
+    (!known(len) || len >= knobs.workgroupReduceMinLength) && (!known(rows) || rows <= knobs.workgroupReduceMaxRows);
+  const rowSchedule = (len: Dim, rows: Dim | undefined): ReduceSchedule =>
+    gpu && wide(len, rows)
+      ? { mode: "workgroup", workgroupSize: knobs.reduceWorkgroup }
+      : { mode: "thread", workgroupSize: gpu ? knobs.elementwiseWorkgroup : 1 };
+  const registerMatmul = (microM: number, microN: number): MatmulSchedule => ({
+    shared: false,
+    tileM: microM,
+    tileN: microN,
+    tileK: knobs.tileK,
+    microM,
+    microN,
+    strided: false,
+    workgroupSize: gpu ? knobs.matmulWorkgroup : 1,
+  });
   return {
     target,
     sharedMemory: caps.sharedMemory,
     knobs,
-    reduce: (len) =>
-      gpu && wide(len)
-        ? { mode: "workgroup", workgroupSize: knobs.reduceWorkgroup }
-        : { mode: "thread", workgroupSize: gpu ? knobs.elementwiseWorkgroup : 1 },
-    scan: (len) =>
-      gpu && wide(len)
-        ? { mode: "workgroup", workgroupSize: knobs.reduceWorkgroup }
-        : { mode: "thread", workgroupSize: gpu ? knobs.elementwiseWorkgroup : 1 },
-    matmul: () => ({
-      shared: caps.sharedMemory,
-      tileM: gpu ? knobs.tileM : knobs.microM,
-      tileN: gpu ? knobs.tileN : knobs.microN,
-      tileK: knobs.tileK,
-      microM: knobs.microM,
-      microN: knobs.microN,
-      strided: gpu && knobs.stridedMicroTile,
-      workgroupSize: gpu ? (knobs.tileM / knobs.microM) * (knobs.tileN / knobs.microN) : 1,
-    }),
+    reduce: rowSchedule,
+    scan: rowSchedule,
+    matmul: (shape) => {
+      const N = shape?.N;
+      if (gpu && known(N) && N <= knobs.skinnyN) return registerMatmul(knobs.skinnyRows, N);
+      if (!sharedMatmul) return registerMatmul(knobs.microM, knobs.microN);
+      return {
+        shared: true,
+        tileM: knobs.tileM,
+        tileN: knobs.tileN,
+        tileK: knobs.tileK,
+        microM: knobs.microM,
+        microN: knobs.microN,
+        strided: knobs.stridedMicroTile,
+        workgroupSize: (knobs.tileM / knobs.microM) * (knobs.tileN / knobs.microN),
+      };
+    },
     accumulator: (type) => (caps.floatAccumulator === "f64" && (type === "f32" || type === "f16") ? "f64" : type),
     scatter: options.scatter === "atomic" && gpu && caps.integerAtomics ? "atomic" : gpu ? "segment" : "serial",
   };

@@ -13,7 +13,7 @@ import { bindDims } from "../../dsl/trace";
 import { NDArray } from "../../dsl/ndarray";
 import { bindBufferSizes } from "../../codegen/bind_sizes";
 import { registerBackend, type Backend, type RunOptions } from "../registry";
-import { cudaAvailability } from "./device";
+import { cudaAvailability, cudaMachineProfile } from "./device";
 import { buildCudaRunners, runCudaRunner, type CudaRunner } from "./runner";
 
 const runners = new WeakMap<Program, Map<boolean, { bundle: KernelBundle; runner: CudaRunner }>>();
@@ -24,7 +24,8 @@ function runnerFor(program: Program, checks: boolean): { bundle: KernelBundle; r
   if (!byChecks) runners.set(program, (byChecks = new Map()));
   let r = byChecks.get(checks);
   if (!r) {
-    const bundle: KernelBundle = compile(program, { target: "cuda", checks });
+    const device = cudaMachineProfile();
+    const bundle: KernelBundle = compile(program, { target: "cuda", checks, ...(device ? { device } : {}) });
     r = { bundle, runner: buildCudaRunners([bundle])[0]! };
     byChecks.set(checks, r);
   }

@@ -4,6 +4,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { cudaDeviceProfile, type DeviceProfile } from "../../codegen/device";
 import { findNvcc } from "./nvcc";
 
 /**
@@ -46,4 +47,24 @@ export function cudaAvailability(): true | string {
   if (!nvcc)
     return "an NVIDIA GPU is present but nvcc is not installed; install the CUDA toolkit or set NVCC=/path/to/nvcc";
   return true;
+}
+
+let cachedProfile: DeviceProfile | null | undefined;
+
+/**
+ * The device profile of GPU 0 from its compute capability (`nvidia-smi
+ * --query-gpu=compute_cap`), or undefined when there is no GPU or no answer;
+ * the backend compiles for it. Asked once per process.
+ * @example cudaMachineProfile()?.computeCapability // 90 on an H100 / H200
+ */
+export function cudaMachineProfile(): DeviceProfile | undefined {
+  if (cachedProfile === undefined) {
+    const r = spawnSync("nvidia-smi", ["--query-gpu=compute_cap", "--format=csv,noheader"], {
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    const m = !r.error && r.status === 0 ? /^(\d+)\.(\d)/.exec(r.stdout.trim()) : null;
+    cachedProfile = m ? cudaDeviceProfile(Number(m[1]), Number(m[2])) : null;
+  }
+  return cachedProfile ?? undefined;
 }

@@ -40,7 +40,12 @@ export function webgpuExecutable(
   let exe = byChecks.get(key);
   if (!exe) {
     const rt = runtimeFor(ctx);
-    const bundle = compile(program, { target: "wgsl", checks, ...(knobs ? { knobs } : {}) });
+    const bundle = compile(program, {
+      target: "wgsl",
+      checks,
+      device: ctx.deviceProfile,
+      ...(knobs ? { knobs } : {}),
+    });
     exe = new WebGPUExecutable(ctx, rt.pool, rt.pipelines, bundle);
     byChecks.set(key, exe);
   }

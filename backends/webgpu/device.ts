@@ -5,6 +5,8 @@
  * `setBackend("webgpu")`; everything after that (compiling, launching) is
  * synchronous and only reading results (`await t.data()`) waits.
  */
+import { deviceProfile, type DeviceProfile, type DeviceSpec } from "../../codegen/device";
+import { deviceProfileOfAdapter, type AdapterFacts } from "./device_profile";
 
 /** What the runtime knows about the device it runs on. */
 export interface WebGPUContext {
@@ -19,6 +21,11 @@ export interface WebGPUContext {
   readonly adapterName: string;
   /** The adapter's key in the tuning file (`adapterKey` in tuning.ts), when the adapter describes itself. */
   readonly adapterKey?: string;
+  /**
+   * The device class and profile the schedule compiles for (SwiftShader and other
+   * CPU adapters: `cpu`, barrier-free register tiles), from the adapter's info.
+   */
+  readonly deviceProfile: DeviceProfile;
   /** Whether the device has `shader-f16` (f16 kernels need it). */
   readonly hasF16: boolean;
   /** Whether the device can time passes (`timestamp-query`), used by `profileOnWebGPU`. */
@@ -46,6 +53,12 @@ export interface WebGPUInitOptions {
    * with small data.
    */
   readonly maxBindingBytes?: number;
+  /**
+   * Schedule kernels for this device class or profile instead of the one derived
+   * from the adapter's info (e.g. `"discrete"` to run the shared-memory schedule
+   * on SwiftShader).
+   */
+  readonly deviceClass?: DeviceSpec;
 }
 
 /** What an adapter says about itself (GPUAdapterInfo's fields that identify it). */
@@ -100,6 +113,7 @@ interface Acquired {
   readonly device: GPUDevice;
   readonly adapterName: string;
   readonly adapterKey?: string;
+  readonly facts: AdapterFacts;
   readonly keepAlive: readonly unknown[];
 }
 
@@ -111,6 +125,7 @@ async function acquireDevice(options: WebGPUInitOptions): Promise<Acquired> {
       device: options.device,
       adapterName: "device given to initWebGPU",
       ...(info?.vendor || info?.architecture ? { adapterKey: adapterKey(info) } : {}),
+      facts: adapterFacts(info),
       keepAlive: [],
     };
   }
@@ -133,11 +148,39 @@ async function acquireDevice(options: WebGPUInitOptions): Promise<Acquired> {
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const info = adapter.info;
   const adapterName = [info?.vendor, info?.architecture, info?.device].filter((s) => s).join(" ") || "unknown adapter";
-  return { device, adapterName, adapterKey: adapterKey(info), keepAlive: [gpu, adapter] };
+  const fallback = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  return {
+    device,
+    adapterName,
+    adapterKey: adapterKey(info),
+    facts: adapterFacts(info, fallback),
+    keepAlive: [gpu, adapter],
+  };
+}
+
+/** The adapter's self-description, as far as this implementation exposes it. */
+function adapterFacts(info: GPUAdapterInfo | undefined, isFallbackAdapter?: boolean): AdapterFacts {
+  const i = (info ?? {}) as Partial<GPUAdapterInfo> & {
+    type?: string;
+    isFallbackAdapter?: boolean;
+    subgroupMinSize?: number;
+    subgroupMaxSize?: number;
+  };
+  const fallback = i.isFallbackAdapter ?? isFallbackAdapter;
+  return {
+    ...(i.vendor ? { vendor: i.vendor } : {}),
+    ...(i.architecture ? { architecture: i.architecture } : {}),
+    ...(i.device ? { device: i.device } : {}),
+    ...(i.description ? { description: i.description } : {}),
+    ...(i.type ? { type: i.type } : {}),
+    ...(fallback !== undefined ? { isFallbackAdapter: fallback } : {}),
+    ...(i.subgroupMinSize ? { subgroupMinSize: i.subgroupMinSize } : {}),
+    ...(i.subgroupMaxSize ? { subgroupMaxSize: i.subgroupMaxSize } : {}),
+  };
 }
 
 function makeContext(
-  { device, adapterName, adapterKey, keepAlive }: Acquired,
+  { device, adapterName, adapterKey, facts, keepAlive }: Acquired,
   options: WebGPUInitOptions,
 ): WebGPUContext {
   const lim = device.limits;
@@ -150,6 +193,13 @@ function makeContext(
     keepAlive,
     adapterName,
     ...(adapterKey ? { adapterKey } : {}),
+    deviceProfile: options.deviceClass
+      ? deviceProfile(options.deviceClass)
+      : deviceProfileOfAdapter({
+          ...facts,
+          maxInvocationsPerWorkgroup: Math.min(lim.maxComputeInvocationsPerWorkgroup, lim.maxComputeWorkgroupSizeX),
+          maxWorkgroupStorageBytes: lim.maxComputeWorkgroupStorageSize,
+        }),
     hasF16: device.features.has("shader-f16"),
     hasTimestamps: device.features.has("timestamp-query"),
     maxBindingBytes: Math.floor(Math.min(cap, deviceBinding) / 16) * 16,
@@ -191,7 +241,10 @@ export async function createWebGPUContext(options: WebGPUInitOptions = {}): Prom
  */
 export async function initWebGPU(options: WebGPUInitOptions = {}): Promise<WebGPUContext> {
   const fresh =
-    options.device !== undefined || options.maxBindingBytes !== undefined || options.powerPreference !== undefined;
+    options.device !== undefined ||
+    options.maxBindingBytes !== undefined ||
+    options.powerPreference !== undefined ||
+    options.deviceClass !== undefined;
   if (current && !current.lostReason && !fresh) return current;
   if (pending && !fresh) return pending;
   const attempt = createWebGPUContext(options).then((ctx) => (current = ctx));

@@ -35,3 +35,4 @@ export type { WebGPUMemoryStats } from "./buffers";
 export { wgslCompilationMessages } from "./pipelines";
 export { foldGrid } from "./launch";
 export { setWebGPUTuning, webgpuTuning, type TunedSchedule } from "./tuning";
+export { deviceProfileOfAdapter, type AdapterFacts } from "./device_profile";

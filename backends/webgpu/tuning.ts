@@ -39,11 +39,19 @@ export interface WebGPUTuningFile {
   readonly adapters: Readonly<Record<string, TunedSchedule>>;
 }
 
-/** Every knob and the type its value must have (a mapped type: a knob added to ScheduleKnobs must be listed). */
-const KNOB_TYPES: { readonly [K in keyof ScheduleKnobs]-?: "number" | "boolean" } = {
+/**
+ * Every knob and the type its value must have (a mapped type: a knob added to ScheduleKnobs must be listed);
+ * `count` is a number >= 0 (skinnyN 0: no skinny schedule).
+ */
+const KNOB_TYPES: { readonly [K in keyof ScheduleKnobs]-?: "number" | "count" | "boolean" } = {
   elementwiseWorkgroup: "number",
   reduceWorkgroup: "number",
   workgroupReduceMinLength: "number",
+  workgroupReduceMaxRows: "number",
+  sharedMatmul: "boolean",
+  matmulWorkgroup: "number",
+  skinnyN: "count",
+  skinnyRows: "number",
   tileM: "number",
   tileN: "number",
   tileK: "number",
@@ -65,10 +73,13 @@ export function checkKnobs(knobs: unknown, where: string): Partial<ScheduleKnobs
       throw new Error(
         `${where}: "${name}" is not a schedule knob; expected one of ${Object.keys(KNOB_TYPES).join(", ")}`,
       );
-    const ok = type === "boolean" ? typeof value === "boolean" : typeof value === "number" && value > 0;
+    const ok =
+      type === "boolean"
+        ? typeof value === "boolean"
+        : typeof value === "number" && (value > 0 || (type === "count" && value === 0));
     if (!ok)
       throw new Error(
-        `${where}: knob "${name}" is ${JSON.stringify(value)}; expected a ${type}${type === "number" ? " > 0" : ""}`,
+        `${where}: knob "${name}" is ${JSON.stringify(value)}; expected a ${type === "boolean" ? "boolean" : type === "count" ? "number >= 0" : "number > 0"}`,
       );
   }
   return knobs as Partial<ScheduleKnobs>;

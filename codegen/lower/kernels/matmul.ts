@@ -43,7 +43,7 @@ export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   const batchShape = out.shape.slice(0, rank - 2);
   const [M, N] = [out.shape[rank - 2]!, out.shape[rank - 1]!];
   const K = a.shape[rank - 1]!;
-  const s = ctx.schedule.matmul();
+  const s = ctx.schedule.matmul({ N });
   const outType = scalarType(out.dtype);
   const accType = ctx.schedule.accumulator(outType);
   const tilesM = ceilDivSize(M, s.tileM);
@@ -93,7 +93,8 @@ export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   if (s.shared) sharedTile(kb, s, spec);
   else registerTile(kb, s, spec, spec.rowStart, spec.colStart);
   const bBuf = panelsB ?? bufferParam(values, b);
-  if (contracts && opA.buffer && bBuf && !s.shared)
+  // Serial register tiles only (one thread per tile): a GPU-shaped register tile is not a micro-kernel's tile.
+  if (contracts && opA.buffer && bBuf && !s.shared && s.workgroupSize === 1)
     kb.contraction = {
       kind: "dense",
       a: opA.buffer,

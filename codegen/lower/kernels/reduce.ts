@@ -126,7 +126,7 @@ export function lowerReduceGroup(ctx: Lowering, g: FusionGroup): void {
   const keptShape: Dim[] = kept.map((i) => D[i]!);
   const rowShape: Dim[] = g.axes.map((i) => D[i]!);
   const rowLength = numelSize(rowShape);
-  const sched = ctx.schedule.reduce(typeof rowLength === "number" ? rowLength : "row");
+  const sched = ctx.schedule.reduce(rowLength, numelSize(keptShape));
   const k = ctx.kernel("reduce", sched.workgroupSize);
   const { kb, values } = k;
   const workgroup = sched.mode === "workgroup";

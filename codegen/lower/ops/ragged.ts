@@ -216,7 +216,7 @@ function lowerRaggedMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   if (s.shared) sharedTile(kb, s, spec);
   else registerTile(kb, s, spec, rowStart, spec.colStart);
   const gsBuf = bufferParam(values, gs);
-  if (plainGemm(g) && opA.buffer && opB.buffer && gsBuf)
+  if (s.workgroupSize === 1 && plainGemm(g) && opA.buffer && opB.buffer && gsBuf)
     kb.contraction = {
       kind: "grouped",
       a: opA.buffer,
@@ -255,7 +255,7 @@ function lowerWeightGradGroup(ctx: Lowering, g: FusionGroup): void {
     shared: false,
     tileM: base.microM,
     tileN: base.microN,
-    workgroupSize: base.shared ? ctx.schedule.knobs.elementwiseWorkgroup : 1,
+    workgroupSize: base.shared ? ctx.schedule.knobs.elementwiseWorkgroup : base.workgroupSize,
   };
   const outType = scalarType(e.out.dtype);
   const accType = ctx.schedule.accumulator(outType);

@@ -23,7 +23,7 @@ export function lowerCumsum(ctx: OpContext, e: Eqn<"cumsum">): void {
   const lineShape: Dim[] = [...outer, ...inner];
   const outType = scalarType(e.out.dtype);
   const acc = ctx.schedule.accumulator(outType);
-  const sched = ctx.schedule.scan(len);
+  const sched = ctx.schedule.scan(len, numelSize(lineShape));
   const k = ctx.kernel("cumsum", sched.workgroupSize);
   const { kb, values } = k;
   const out = ctx.output(k, e.out);
