@@ -19,6 +19,7 @@ import { lowerPlan } from "./lower/lower";
 import { contractionNeedsPlainOperands } from "./lower/kernels/contraction";
 import { assignBuffers } from "./passes/buffer_reuse";
 import { fuse } from "./passes/fusion";
+import { fuseRouters } from "./passes/router_fusion";
 import { inlineCalls } from "./passes/inline_calls";
 import { optimize } from "./passes/pipeline";
 import { scheduleFor, type ScheduleOptions } from "./schedule";
@@ -63,10 +64,11 @@ export function compile(program: Program, options: CompileOptions): KernelBundle
     }
   }
   const schedule = scheduleFor(options.target, options);
-  const plan = fuse(prepared, LOWERINGS, {
+  const fused = fuse(prepared, LOWERINGS, {
     fuse: options.fuse ?? true,
     groupedGemms: !contractionNeedsPlainOperands(options.target, schedule),
   });
+  const plan = options.fuse === false ? fused : fuseRouters(fused, schedule);
   const caps = targetCapabilities(options.target);
   const lowered = lowerPlan(plan, schedule, LOWERINGS, options.checks ?? caps.runtimeChecksByDefault);
   if (caps.wideIndices) checkIndexTensorAxes(prepared, options.target);

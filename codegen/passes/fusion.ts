@@ -42,6 +42,10 @@ export interface FusionGroup {
   readonly roots: Var[];
   /** Index of the group's last equation in the program (execution order). */
   readonly seed: number;
+  /** reduce, thread-per-row: a small-N matmul computed per row first (the router's logits; passes/router_fusion.ts). */
+  readonly rowPrologue?: readonly Eqn[];
+  /** reduce, thread-per-row: ops over the finished rows (the router's topK; passes/router_fusion.ts). */
+  readonly rowOps?: readonly Eqn[];
 }
 
 export interface FusionPlan {

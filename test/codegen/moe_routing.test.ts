@@ -41,11 +41,18 @@ import {
   runAndCompare,
   type ProgramRunner,
 } from "../../testing/random_programs";
-import { gpuShapedOnJs, onJs, onWasm } from "./runners";
+import { compiledRunner, gpuShapedOnJs, onJs, onWasm, SMALL_GPU_KNOBS } from "./runners";
+
+/** GPU-shaped with the GPU's short-row rule (rows under 64 one per thread): the fused router kernel. */
+const gpuShapedRowsPerThread = compiledRunner({
+  like: "wgsl",
+  knobs: { ...SMALL_GPU_KNOBS, workgroupReduceMinLength: 64 },
+});
 
 const RUNNERS: [string, ProgramRunner][] = [
   ["js", onJs],
   ["js, GPU-shaped schedule", gpuShapedOnJs],
+  ["js, GPU-shaped schedule, short rows per thread", gpuShapedRowsPerThread],
   ["wasm", onWasm],
 ];
 

@@ -19,6 +19,7 @@ import type { KernelHandle } from "../op_context";
 import { globalId, gridFor, groupId, localId } from "./common";
 import { ge, isNan, notNan, sharedLoad } from "../ir_ops";
 import type { KernelBuilder } from "../builder";
+import { rowMatmul, rowTopK } from "./router";
 
 /** A reduction's running state: a value, and for argmax/argmin the index it came from. */
 interface State {
@@ -140,6 +141,8 @@ export function lowerReduceGroup(ctx: Lowering, g: FusionGroup): void {
     kb.if(ge(row, numelExpr(keptShape)), () => kb.ret());
   }
   const keptIdx = delinearize(row, keptShape).map((e) => kb.let(e, "o"));
+  // The router's logits (passes/router_fusion.ts: thread-per-row kernels only).
+  for (const m of g.rowPrologue ?? []) rowMatmul(ctx, k, m, row);
   const domainIndex = (r: Expr): Expr[] => {
     const red = delinearize(r, rowShape).map((e) => kb.let(e, "r"));
     const idx = new Array<Expr>(D.length);
@@ -228,6 +231,7 @@ export function lowerReduceGroup(ctx: Lowering, g: FusionGroup): void {
     if (workgroup) kb.if(bin("eq", localId(kb), c(0), "bool"), storeRow);
     else storeRow();
   }
+  for (const e of g.rowOps ?? []) rowTopK(ctx, k, e as Eqn<"topKIndices">, row); // the router's topK
   const rows = numelSize(keptShape);
   ctx.launch(k, workgroup ? rows : gridFor(rows, sched.workgroupSize), ctx.describeGroup(g));
 }

@@ -21,7 +21,7 @@ import { countingSort, usesCountingSort } from "./counting_sort";
  * NaNs come first descending, last ascending, among themselves by index. The
  * NaN tests are explicit so no comparison with a NaN operand is relied on.
  */
-function before(xj: Expr, xi: Expr, j: Expr, i: Expr, descending: boolean): Expr {
+export function before(xj: Expr, xi: Expr, j: Expr, i: Expr, descending: boolean): Expr {
   const first = lt(j, i);
   const better = descending ? gt(xj, xi) : lt(xj, xi);
   const numbers = or(better, and(eq(xj, xi), first));

@@ -1,0 +1,82 @@
+/**
+ * Router fusion (passes/router_fusion.ts): topK(softmax(matmul(x, w))) with few
+ * experts is one thread-per-token kernel (logits, softmax, top-k) where the
+ * schedule runs short rows one per thread, and stays three kernels where it
+ * does not; the fused kernel equals the interpreter (forward and gradient),
+ * also for the library's top-k gate (top-k of the logits, renormalised).
+ */
+import { describe, expect, it } from "vitest";
+import { compile } from "../../codegen/compile";
+import { matmul, mul, softmax, spec, square, sum, topK, trace, type Tensor } from "../../index";
+import { vjpProgram } from "../../autodiff/vjp";
+import { topKGate } from "../../moe/gates/topk";
+import { mulberry32, randomFloats, runAndCompare } from "../../testing/random_programs";
+import { compiledRunner, onJs, onWasm, SMALL_GPU_KNOBS } from "./runners";
+
+const rowsPerThread = compiledRunner({ like: "wgsl", knobs: { ...SMALL_GPU_KNOBS, workgroupReduceMinLength: 64 } });
+
+const router = (x: Tensor, w: Tensor) => {
+  const [weights, experts] = topK(softmax(matmul(x, w)), 2);
+  return [weights, experts];
+};
+const gate = (x: Tensor, w: Tensor) => {
+  const r = topKGate({ w }, x, { k: 2 });
+  return [r.weights, r.experts, r.probs];
+};
+
+const names = (p: ReturnType<typeof trace>, target: "wgsl" | "cuda" | "js") =>
+  compile(p, { target }).kernels.map((k) => k.name);
+
+describe("router fusion", () => {
+  it("topK(softmax(x @ w)) with 8 experts: logits, softmax and top-k in one row kernel on wgsl, cuda and js", () => {
+    for (const T of [1000, "T"] as const) {
+      const p = trace(router, spec([T, 32]), spec([32, 8]));
+      for (const target of ["wgsl", "cuda", "js"] as const) {
+        const ks = names(p, target);
+        // One row kernel; the weights (a gather of the probabilities, a program output) are their own.
+        expect(
+          ks.filter((k) => k.endsWith("_reduce")),
+          ks.join(" "),
+        ).toHaveLength(1);
+        expect(
+          ks.some((k) => k.endsWith("_matmul") || k.endsWith("_topKIndices")),
+          ks.join(" "),
+        ).toBe(false);
+      }
+    }
+  });
+
+  it("the library's top-k gate (top-k of the logits, renormalised weights) fuses its router too", () => {
+    const ks = names(trace(gate, spec([100, 16]), spec([16, 8])), "wgsl");
+    expect(
+      ks.some((k) => k.endsWith("_matmul") || k.endsWith("_topKIndices")),
+      ks.join(" "),
+    ).toBe(false);
+  });
+
+  it("64 experts (a workgroup per row on GPUs) keep the matmul and topK kernels there, not on js", () => {
+    const p = trace(router, spec([100, 16]), spec([16, 64]));
+    expect(names(p, "wgsl").some((k) => k.endsWith("_topKIndices"))).toBe(true);
+    expect(names(p, "wgsl").some((k) => k.endsWith("_matmul"))).toBe(true);
+    expect(names(p, "js").some((k) => k.endsWith("_matmul") || k.endsWith("_topKIndices"))).toBe(false);
+  });
+
+  it("equals the interpreter, forward and gradient, on js, wasm and the GPU-shaped schedule", async () => {
+    const rng = mulberry32(11);
+    for (const fn of [router, gate])
+      for (const [T, E] of [
+        [1, 4],
+        [37, 8],
+        [5, 64],
+      ] as const) {
+        const forward = trace(fn, spec([T, 12]), spec([12, E]));
+        const loss = trace((x: Tensor, w: Tensor) => mul(sum(square(fn(x, w)[0]!)), 0.5), spec([T, 12]), spec([12, E]));
+        const gradient = vjpProgram(loss);
+        const xs = [randomFloats(rng, "f32", [T, 12]), randomFloats(rng, "f32", [12, E])];
+        for (const run of [onJs, onWasm, rowsPerThread]) {
+          await runAndCompare(run, forward, xs);
+          await runAndCompare(run, gradient, [...xs, randomFloats(rng, "f32", [])]);
+        }
+      }
+  }, 120_000);
+});
