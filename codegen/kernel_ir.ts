@@ -24,7 +24,8 @@ export type ScalarType = "f32" | "f64" | "f16" | "i32" | "u32" | "bool";
 export type SizeExpr = Dim;
 
 // The elementwise ops and their typing and spelling per target are one table (kernel_ops.ts).
-import type { BinaryOp, UnaryOp } from "./kernel_ops";
+import type { UnaryOp } from "./kernel_ops";
+import type { BinaryOp } from "./kernel_ops_binary";
 export type { BinaryOp, UnaryOp };
 
 /** Builtin thread coordinates, typed u32 (lowering casts them to i32 right away). */

@@ -1,9 +1,11 @@
 /**
- * The kernel-IR elementwise ops as one table: for each op, its typing rule
+ * The kernel-IR elementwise ops as tables: for each op, its typing rule
  * (what `verifyKernel` checks) and how every target spells it, in the style of
- * tinygrad's renderer tables but across targets. `UnaryOp` and `BinaryOp`
- * (kernel_ir.ts) are the tables' keys and each row must fill every column, so
- * a new op is one row here and `tsc` rejects a row that misses a target.
+ * tinygrad's renderer tables but across targets. This file holds the operand
+ * classes, the targets' cell contexts and the unary ops; the binary ops are
+ * kernel_ops_binary.ts. `UnaryOp` and `BinaryOp` are the tables' keys and each
+ * row must fill every column, so a new op is one row and `tsc` rejects a row
+ * that misses a target.
  *
  * A cell receives operands already rendered (and converted to the operand
  * type) by its target's writer, plus a small context for what the target's
@@ -39,13 +41,6 @@ export const OPERAND_CLASS_NAMES: { readonly [C in OperandClass]: string } = {
   integer: "an integer type",
   bool: "bool",
 };
-
-/**
- * How a binary op types: `arithmetic` gives the operands' type, `compare` and
- * `logical` give bool, `shift` takes any integer count and gives the shifted
- * operand's type.
- */
-export type BinaryKind = "arithmetic" | "compare" | "logical" | "shift";
 
 // ---------------------------------------------------------------- target contexts
 
@@ -85,6 +80,8 @@ export interface WasmOpContext {
   helper(h: WasmHelper): number;
   /** The function index of an imported unary host function (an op whose wasm cell is `{ import }`). */
   unaryImport(op: UnaryOp): number;
+  /** The function index of a binary host import (f64, f64) -> f64. */
+  host(fn: "pow" | "fmod"): number;
 }
 
 /** CUDA operand classes (by C++ type); `wide` is 64-bit index math. */
@@ -270,57 +267,6 @@ export const UNARY_OPS: { readonly [op in UnaryOp]: UnaryOpRow } = UNARY_ROWS;
 
 /** The unary ops, in table order. */
 export const UNARY_OP_NAMES = Object.keys(UNARY_ROWS) as UnaryOp[];
-
-// ---------------------------------------------------------------- binary ops
-
-/** One binary op's typing rule. */
-export interface BinaryOpRow {
-  readonly kind: BinaryKind;
-  /** Operand types (both operands have one type, except a shift's count). */
-  readonly operands: OperandClass | "integerOrBool" | "any";
-}
-
-const BINARY_ROWS = {
-  add: { kind: "arithmetic", operands: "number" },
-  sub: { kind: "arithmetic", operands: "number" },
-  mul: { kind: "arithmetic", operands: "number" },
-  div: { kind: "arithmetic", operands: "number" },
-  rem: { kind: "arithmetic", operands: "number" },
-  max: { kind: "arithmetic", operands: "number" },
-  min: { kind: "arithmetic", operands: "number" },
-  pow: { kind: "arithmetic", operands: "number" },
-  eq: { kind: "compare", operands: "any" },
-  ne: { kind: "compare", operands: "any" },
-  lt: { kind: "compare", operands: "number" },
-  le: { kind: "compare", operands: "number" },
-  gt: { kind: "compare", operands: "number" },
-  ge: { kind: "compare", operands: "number" },
-  and: { kind: "logical", operands: "bool" },
-  or: { kind: "logical", operands: "bool" },
-  bitAnd: { kind: "arithmetic", operands: "integerOrBool" },
-  bitOr: { kind: "arithmetic", operands: "integerOrBool" },
-  bitXor: { kind: "arithmetic", operands: "integerOrBool" },
-  shl: { kind: "shift", operands: "integer" },
-  // logical on u32, arithmetic on i32
-  shr: { kind: "shift", operands: "integer" },
-} as const satisfies Record<string, BinaryOpRow>;
-
-/** The kernel-IR binary ops (the keys of the table). */
-export type BinaryOp = keyof typeof BINARY_ROWS;
-
-/** Every binary op's row. */
-export const BINARY_OPS: { readonly [op in BinaryOp]: BinaryOpRow } = BINARY_ROWS;
-
-/** The binary ops, in table order. */
-export const BINARY_OP_NAMES = Object.keys(BINARY_ROWS) as BinaryOp[];
-
-/** The operand types a binary op accepts. */
-export function binaryOperandTypes(op: BinaryOp): readonly ScalarType[] {
-  const cls = BINARY_OPS[op].operands;
-  if (cls === "any") return [...OPERAND_TYPES.number, "bool"];
-  if (cls === "integerOrBool") return [...OPERAND_TYPES.integer, "bool"];
-  return OPERAND_TYPES[cls];
-}
 
 function isFloat(t: ScalarType): boolean {
   return t === "f32" || t === "f16" || t === "f64";

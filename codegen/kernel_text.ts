@@ -3,7 +3,7 @@
  * `store y[gid] = exp(load x[gid]: f32): f32`. Not a renderer: no target
  * syntax, no guarantee it parses as anything.
  */
-import { INFIX } from "./emit/c_style";
+import { BINARY_OPS } from "./kernel_ops_binary";
 import type { Expr, Stmt } from "./kernel_ir";
 
 /** One expression as text. @example exprToText(add(x, c(1, "i32"))) // "(x + 1)" */
@@ -24,7 +24,7 @@ export function exprToText(e: Expr): string {
     case "unary":
       return `${e.op}(${exprToText(e.arg)})`;
     case "binary": {
-      const op = INFIX[e.op];
+      const op = BINARY_OPS[e.op].infix;
       return op
         ? `(${exprToText(e.lhs)} ${op} ${exprToText(e.rhs)})`
         : `${e.op}(${exprToText(e.lhs)}, ${exprToText(e.rhs)})`;

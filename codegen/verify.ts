@@ -20,7 +20,8 @@
  *   early (its threads must all reach every barrier).
  */
 import type { Expr, Intrinsic, Kernel, KernelParam, ScalarType, SharedArray, Stmt } from "./kernel_ir";
-import { BINARY_OPS, binaryOperandTypes, OPERAND_CLASS_NAMES, OPERAND_TYPES, UNARY_OPS } from "./kernel_ops";
+import { OPERAND_CLASS_NAMES, OPERAND_TYPES, UNARY_OPS } from "./kernel_ops";
+import { BINARY_OPS, binaryOperandTypes } from "./kernel_ops_binary";
 import { exprToText, stmtToText } from "./kernel_text";
 import { CompileError } from "./types";
 

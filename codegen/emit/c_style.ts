@@ -1,36 +1,14 @@
 /**
  * What the C-family renderers (WGSL, CUDA, JS) share, after tinygrad's
  * `CStyleLanguage`: the statement skeleton (blocks, indentation, if/else,
- * counted loops, comments), one identifier sanitiser, literal spelling and the
- * infix operator table. A target supplies tables (reserved words, literal
- * spellings, op syntax) and a few hooks: how a declaration, an assignment, a
- * buffer write and a loop header read. Renderers may assume `verifyKernel`'s
+ * counted loops, comments), one identifier sanitiser and literal spelling (the
+ * ops are spelled by the op tables, kernel_ops.ts and kernel_ops_binary.ts). A
+ * target supplies tables (reserved words, literal spellings) and a few hooks:
+ * how a declaration, an assignment, a buffer write and a loop header read. Renderers may assume `verifyKernel`'s
  * rules hold (codegen/verify.ts): every expression is typed, names are in
  * scope, buffers exist with the right access, so no renderer re-checks them.
  */
-import { walkBodyExprs, type BinaryOp, type Expr, type Kernel, type ScalarType, type Stmt } from "../kernel_ir";
-
-/** Infix spellings of binary ops, shared by C-family syntax (and kernel-IR text). */
-export const INFIX: Readonly<Partial<Record<BinaryOp, string>>> = {
-  add: "+",
-  sub: "-",
-  mul: "*",
-  div: "/",
-  rem: "%",
-  eq: "==",
-  ne: "!=",
-  lt: "<",
-  le: "<=",
-  gt: ">",
-  ge: ">=",
-  and: "&&",
-  or: "||",
-  bitAnd: "&",
-  bitOr: "|",
-  bitXor: "^",
-  shl: "<<",
-  shr: ">>",
-};
+import { walkBodyExprs, type Expr, type Kernel, type ScalarType, type Stmt } from "../kernel_ir";
 
 /** Reserved words given as one space-separated string (keeps long lists compact). */
 export const wordSet = (words: string): ReadonlySet<string> => new Set(words.split(/\s+/).filter(Boolean));

@@ -1,11 +1,12 @@
 /**
- * Kernel-IR expressions rendered as CUDA C++: the binary op table (unary ops
- * are spelled by kernel_ops.ts), the type rules (which C++ type each rendered
+ * Kernel-IR expressions rendered as CUDA C++: the ops are spelled by the op
+ * tables (kernel_ops.ts, kernel_ops_binary.ts); here are the type rules (which C++ type each rendered
  * expression has, where the emitter inserts conversions, when integer math is
  * widened to 64 bits).
  */
-import type { BinaryOp, Builtin, Expr, Intrinsic, ScalarType } from "../kernel_ir";
+import type { Builtin, Expr, Intrinsic, ScalarType } from "../kernel_ir";
 import { UNARY_OPS, type CudaOpClass } from "../kernel_ops";
+import { BINARY_OPS, givesBool } from "../kernel_ops_binary";
 import { I32_MAX } from "../analysis/ranges";
 import type { KernelRanges } from "../analysis/ranges";
 import { cudaType, literal, type CudaStorageType, type CudaType } from "./cuda_types";
@@ -17,55 +18,6 @@ export interface Rendered {
 }
 
 type OpClass = CudaOpClass;
-
-type Fmt2 = (a: string, b: string) => string;
-
-const call2 =
-  (fn: string): Fmt2 =>
-  (a, b) =>
-    `${fn}(${a}, ${b})`;
-const infix =
-  (op: string): Fmt2 =>
-  (a, b) =>
-    `(${a} ${op} ${b})`;
-const numeric = <F>(f: F): Partial<Record<OpClass, F>> => ({ float: f, int: f, uint: f, wide: f });
-const integer = <F>(f: F): Partial<Record<OpClass, F>> => ({ int: f, uint: f, wide: f });
-
-/** Binary ops: the CUDA spelling per operand class (both operands already have the same C++ type). */
-const BINARY: { readonly [op in BinaryOp]: Partial<Record<OpClass, Fmt2>> } = {
-  add: numeric(infix("+")),
-  sub: numeric(infix("-")),
-  mul: numeric(infix("*")),
-  // Indices are never divided by zero (sizes are positive), so wide math uses the plain operators.
-  div: { float: infix("/"), int: call2("mf_div"), uint: call2("mf_div"), wide: infix("/") },
-  rem: { float: call2("fmodf"), int: call2("mf_rem"), uint: call2("mf_rem"), wide: infix("%") },
-  max: numeric(call2("mf_max")),
-  min: numeric(call2("mf_min")),
-  pow: { float: call2("powf") },
-  eq: { ...numeric(infix("==")), bool: infix("==") },
-  ne: { ...numeric(infix("!=")), bool: infix("!=") },
-  lt: numeric(infix("<")),
-  le: numeric(infix("<=")),
-  gt: numeric(infix(">")),
-  ge: numeric(infix(">=")),
-  and: { bool: infix("&&") },
-  or: { bool: infix("||") },
-  bitAnd: { ...integer(infix("&")), bool: infix("&") },
-  bitOr: { ...integer(infix("|")), bool: infix("|") },
-  bitXor: { ...integer(infix("^")), bool: infix("^") },
-  // Shift counts are taken mod 32 as in JS (C++ leaves larger counts undefined);
-  // a signed left shift goes through unsigned so that it may wrap.
-  shl: {
-    int: (a, b) => `(int)((unsigned int)${a} << (${b} & 31))`,
-    uint: (a, b) => `(${a} << (${b} & 31u))`,
-    wide: (a, b) => `(${a} << (${b} & 31))`,
-  },
-  shr: {
-    int: (a, b) => `(${a} >> (${b} & 31))`,
-    uint: (a, b) => `(${a} >> (${b} & 31u))`,
-    wide: (a, b) => `(${a} >> (${b} & 31))`,
-  },
-};
 
 /** Builtins: the local the kernel prologue defines for each, and its C++ type. */
 export const BUILTINS: { readonly [b in Builtin]: Rendered } = {
@@ -232,10 +184,9 @@ function renderBinary(
   if ((e.op === "max" || e.op === "min") && lhs.type !== rhs.type) [a, b] = [widen(lhs), widen(rhs)];
   const cls = indexMath && a.type !== "float" ? "wide" : opClass(a.type);
   const fmt =
-    BINARY[e.op][cls] ??
+    BINARY_OPS[e.op].cuda[cls] ??
     fail(`binary op "${e.op}" has no CUDA lowering for ${a.type} operands (result type ${e.type})`);
-  const isCompare = ["eq", "ne", "lt", "le", "gt", "ge", "and", "or"].includes(e.op);
-  return { code: fmt(a.code, b.code), type: isCompare ? "bool" : a.type };
+  return { code: fmt(a.code, b.code), type: givesBool(e.op) ? "bool" : a.type };
 }
 
 function renderCast(arg: Rendered, to: ScalarType, scope: ExprScope, e: Expr, inIndex: boolean): Rendered {

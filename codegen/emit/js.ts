@@ -15,17 +15,12 @@
  * slow, but the same IR the GPU targets run, so GPU schedules can be tested on CPU.
  */
 import { analyzeRanges, type KernelRanges } from "../analysis/ranges";
-import type { BinaryOp, Builtin, Expr, Intrinsic, Kernel, ScalarType, Stmt, UnaryOp } from "../kernel_ir";
+import type { Builtin, Expr, Intrinsic, Kernel, ScalarType, Stmt, UnaryOp } from "../kernel_ir";
 import { UNARY_OPS, type JsFunction, type JsOpContext } from "../kernel_ops";
+import { BINARY_OPS } from "../kernel_ops_binary";
 import { CStyleWriter, wordSet, type StmtOf } from "./c_style";
 import { registerEmitter, type Emitter } from "./emitter";
 import { prepareKernel } from "./prepare";
-
-/** Whether rendered code is an integer literal other than zero. */
-function nonzeroLiteral(code: string): boolean {
-  const m = /^\(?(-?\d+)\)?$/.exec(code);
-  return m !== null && Number(m[1]) !== 0;
-}
 
 type Rendered = string;
 
@@ -36,14 +31,8 @@ const JS_RESERVED = wordSet(`
 
 const sizeId = (name: string) => `mf_d_${name}`;
 
-/** Helper functions kernels may call besides the op table's; each kernel includes the ones it uses. */
+/** Helper functions kernels may call besides the op tables'; each kernel includes the ones it uses. */
 export const JS_HELPERS: Record<string, string> = {
-  mf_idiv: "function mf_idiv(a, b) { return b === 0 ? 0 : (a / b) | 0; }",
-  mf_irem: "function mf_irem(a, b) { return b === 0 ? 0 : (a % b) | 0; }",
-  mf_udiv: "function mf_udiv(a, b) { return b === 0 ? 0 : (a / b) >>> 0; }",
-  mf_urem: "function mf_urem(a, b) { return b === 0 ? 0 : (a % b) >>> 0; }",
-  mf_wdiv: "function mf_wdiv(a, b) { return b === 0 ? 0 : Math.trunc(a / b); }",
-  mf_wrem: "function mf_wrem(a, b) { return b === 0 ? 0 : a % b; }",
   mf_threefry: [
     "function mf_rotl(x, r) { return ((x << r) | (x >>> (32 - r))) >>> 0; }",
     "const mf_ROT = [13, 15, 26, 6, 17, 29, 16, 24];",
@@ -118,27 +107,6 @@ class JsWriter extends CStyleWriter implements JsOpContext {
     this.earlyReturn = generator ? "return" : "continue mf_thread";
   }
 
-  /** Index math that may pass 2^31, with plain numbers (exact below 2^53); `undefined` for other ops. */
-  wideBinary(op: BinaryOp, a: Rendered, b: Rendered): Rendered | undefined {
-    switch (op) {
-      case "add":
-        return `(${a} + ${b})`;
-      case "sub":
-        return `(${a} - ${b})`;
-      case "mul":
-        return `(${a} * ${b})`;
-      case "div":
-      case "rem": {
-        if (nonzeroLiteral(b)) return op === "div" ? `Math.trunc(${a} / ${b})` : `(${a} % ${b})`;
-        const h = op === "div" ? "mf_wdiv" : "mf_wrem";
-        this.fn({ name: h, source: JS_HELPERS[h]! });
-        return `${h}(${a}, ${b})`;
-      }
-      default:
-        return undefined;
-    }
-  }
-
   builtin(b: Builtin): Rendered {
     const wg = this.kernel.workgroupSize;
     switch (b) {
@@ -163,69 +131,6 @@ class JsWriter extends CStyleWriter implements JsOpContext {
     if (typeof f === "string") return f;
     this.helperSources.set(f.name, f.source);
     return f.name;
-  }
-
-  binary(op: BinaryOp, a: Rendered, b: Rendered, t: ScalarType): Rendered {
-    const int = t === "i32";
-    const uint = t === "u32";
-    const wrap = (code: string) => (int ? `((${code}) | 0)` : uint ? `((${code}) >>> 0)` : `(${code})`);
-    switch (op) {
-      case "add":
-        return wrap(`${a} + ${b}`);
-      case "sub":
-        return wrap(`${a} - ${b}`);
-      case "mul":
-        return int ? `Math.imul(${a}, ${b})` : uint ? `(Math.imul(${a}, ${b}) >>> 0)` : `(${a} * ${b})`;
-      case "div":
-        // A nonzero literal divisor needs no division-by-zero guard (most index math).
-        if (int && nonzeroLiteral(b)) return `((${a} / ${b}) | 0)`;
-        if (int || uint) {
-          const h = int ? "mf_idiv" : "mf_udiv";
-          this.fn({ name: h, source: JS_HELPERS[h]! });
-          return `${h}(${a}, ${b})`;
-        }
-        return `(${a} / ${b})`;
-      case "rem":
-        if (int && nonzeroLiteral(b)) return `((${a} % ${b}) | 0)`;
-        if (int || uint) {
-          const h = int ? "mf_irem" : "mf_urem";
-          this.fn({ name: h, source: JS_HELPERS[h]! });
-          return `${h}(${a}, ${b})`;
-        }
-        return `(${a} % ${b})`;
-      case "max":
-        return `Math.max(${a}, ${b})`;
-      case "min":
-        return `Math.min(${a}, ${b})`;
-      case "pow":
-        return `Math.pow(${a}, ${b})`;
-      case "eq":
-        return `(${a} === ${b})`;
-      case "ne":
-        return `(${a} !== ${b})`;
-      case "lt":
-        return `(${a} < ${b})`;
-      case "le":
-        return `(${a} <= ${b})`;
-      case "gt":
-        return `(${a} > ${b})`;
-      case "ge":
-        return `(${a} >= ${b})`;
-      case "and":
-        return `(${a} && ${b})`;
-      case "or":
-        return `(${a} || ${b})`;
-      case "bitAnd":
-        return wrap(`${a} & ${b}`);
-      case "bitOr":
-        return wrap(`${a} | ${b}`);
-      case "bitXor":
-        return wrap(`${a} ^ ${b}`);
-      case "shl":
-        return wrap(`${a} << ${b}`);
-      case "shr":
-        return uint ? `(${a} >>> ${b})` : `(${a} >> ${b})`;
-    }
   }
 
   call(fn: Intrinsic, args: Rendered[], t: ScalarType): Rendered {
@@ -280,9 +185,11 @@ class JsWriter extends CStyleWriter implements JsOpContext {
         if (e.op === "neg" && e.type === "i32" && this.ranges.mayExceedI32(e)) return `(-${this.expr(e.arg)})`;
         return this.unary(e.op, this.expr(e.arg), e.type);
       case "binary": {
+        // The table's JS cells (kernel_ops_binary.ts); index math that may pass 2^31 uses plain numbers.
         const [a, b] = [this.expr(e.lhs), this.expr(e.rhs)];
-        const wide = e.type === "i32" && this.ranges.mayExceedI32(e) ? this.wideBinary(e.op, a, b) : undefined;
-        return wide ?? this.binary(e.op, a, b, e.type);
+        const row = BINARY_OPS[e.op];
+        if (row.jsWide && e.type === "i32" && this.ranges.mayExceedI32(e)) return row.jsWide(a, b, this);
+        return row.js(a, b, e.type, this, e.lhs.type);
       }
       case "select":
         return `(${this.expr(e.cond)} ? ${this.expr(e.onTrue)} : ${this.expr(e.onFalse)})`;

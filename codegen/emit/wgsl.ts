@@ -14,12 +14,12 @@
  */
 import { type BinaryOp, type Builtin, type Expr, type Kernel, type ScalarType } from "../kernel_ir";
 import { UNARY_OPS, type HelperSource, type WgslOpContext } from "../kernel_ops";
+import { BINARY_OPS } from "../kernel_ops_binary";
 import {
   CStyleWriter,
   claimNames,
   floatLiteral,
   i32Literal,
-  INFIX,
   usesType,
   type FloatSpelling,
   type StmtOf,
@@ -86,7 +86,6 @@ const BUILTINS: Readonly<Record<Builtin, string>> = {
   numGroupsLinear: "mf_num_groups",
 };
 
-const COMPARISONS: ReadonlySet<BinaryOp> = new Set(["eq", "ne", "lt", "le", "gt", "ge"]);
 const isFloat = (t: ScalarType): t is "f32" | "f16" => t === "f32" || t === "f16";
 
 /** Non-finite values from their f32 bits at run time (WGSL rejects them as constants). */
@@ -304,27 +303,14 @@ class WgslWriter extends CStyleWriter implements WgslOpContext {
     }
   }
 
+  /** The table's WGSL cell (kernel_ops_binary.ts), on operands converted to the type the op computes in. */
   private binary(op: BinaryOp, lhs: Expr, rhs: Expr, type: Wgsl): string {
-    const operandType = op === "and" || op === "or" ? "bool" : COMPARISONS.has(op) ? this.operandType(lhs, rhs) : type;
-    const a = this.expr(lhs, operandType);
-    const b = this.expr(rhs, op === "shl" || op === "shr" ? "u32" : operandType);
-    switch (op) {
-      case "div":
-        // Integer division by zero is 0 (the interpreter's rule); a nonzero literal divisor needs no check.
-        if ((type === "i32" || type === "u32") && !(rhs.kind === "const" && rhs.value !== 0))
-          return `${this.helper(`div_${type}`)}(${a}, ${b})`;
-        return `(${a} / ${b})`;
-      case "max":
-      case "min":
-        return isFloat(type) ? `${this.helper(`${op}_${type}`)}(${a}, ${b})` : `${op}(${a}, ${b})`;
-      case "ne":
-        return isFloat(operandType) ? `${this.helper(`ne_${operandType}`)}(${a}, ${b})` : `(${a} != ${b})`;
-      case "pow":
-        // Integer pow goes through f32 (wgsl_rewrites.ts).
-        return `${this.helper(`pow_${type as "f32" | "f16"}`)}(${a}, ${b})`;
-      default:
-        return `(${a} ${INFIX[op]!} ${b})`;
-    }
+    const row = BINARY_OPS[op];
+    const operand = row.kind === "logical" ? "bool" : row.kind === "compare" ? this.operandType(lhs, rhs) : type;
+    const a = this.expr(lhs, operand);
+    const b = this.expr(rhs, row.kind === "shift" ? "u32" : operand);
+    const divisor = rhs.kind === "const" ? rhs.value : null;
+    return row.wgsl(a, b, { type, operand, divisor }, this);
   }
 
   /** The type both sides of a comparison are converted to: a float side wins, then an explicitly typed side. */

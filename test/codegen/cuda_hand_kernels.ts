@@ -21,14 +21,8 @@ import {
   type Stmt,
   type UnaryOp,
 } from "../../codegen/kernel_ir";
-import {
-  BINARY_OP_NAMES,
-  BINARY_OPS,
-  binaryOperandTypes,
-  OPERAND_TYPES,
-  UNARY_OP_NAMES,
-  UNARY_OPS,
-} from "../../codegen/kernel_ops";
+import { OPERAND_TYPES, UNARY_OP_NAMES, UNARY_OPS } from "../../codegen/kernel_ops";
+import { BINARY_OP_NAMES, BINARY_OPS, binaryOperandTypes } from "../../codegen/kernel_ops_binary";
 
 const gid = builtin("globalLinear");
 const lid = builtin("localLinear");

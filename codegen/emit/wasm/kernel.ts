@@ -13,17 +13,10 @@
  * target), so a worker pool over one shared memory splits launches by workgroups.
  * Kernels with shared arrays or barriers are not rendered here (`wasmRenderable`).
  */
-import {
-  walkExpr,
-  type BinaryOp,
-  type Expr,
-  type Kernel,
-  type ScalarType,
-  type Stmt,
-  type UnaryOp,
-} from "../../kernel_ir";
+import { walkExpr, type Expr, type Kernel, type ScalarType, type Stmt, type UnaryOp } from "../../kernel_ir";
 import type { FunctionBody, Label } from "./code";
 import { UNARY_OPS, type WasmHelper, type WasmOpContext } from "../../kernel_ops";
+import { BINARY_OPS } from "../../kernel_ops_binary";
 import { HOST_IMPORTS, HOST_IMPORT_NAMES, UNARY_IMPORT_OPS, unaryImport, type HostImportName } from "./imports";
 import { ModuleBuilder } from "./module";
 import type { Op, ValType } from "./opcodes";
@@ -359,87 +352,21 @@ class KernelWriter implements WasmOpContext {
     return i;
   }
 
+  /** The table's wasm cell (kernel_ops_binary.ts) for the operand type on the stack. */
   private binary(e: Expr & { kind: "binary" }): void {
-    const fb = this.fb;
-    const opType = ["eq", "ne", "lt", "le", "gt", "ge"].includes(e.op) ? exprType(e.lhs) : e.type;
+    const opType = BINARY_OPS[e.op].kind === "compare" ? exprType(e.lhs) : e.type;
     const operand = opType === "bool" && !["and", "or", "eq", "ne"].includes(e.op) ? "i32" : opType;
-    const divisor = e.rhs.kind === "const" && e.rhs.value !== 0 && e.rhs.value !== -1 ? e.rhs.value : null;
     this.exprAs(e.lhs, operand);
     this.exprAs(e.rhs, operand);
-    const t = operand;
-    if (isFloat(t)) {
-      const FLOAT: Partial<Record<BinaryOp, Op>> = {
-        add: "f64.add",
-        sub: "f64.sub",
-        mul: "f64.mul",
-        div: "f64.div",
-        max: "f64.max",
-        min: "f64.min",
-        eq: "f64.eq",
-        ne: "f64.ne",
-        lt: "f64.lt",
-        le: "f64.le",
-        gt: "f64.gt",
-        ge: "f64.ge",
-      };
-      const op = FLOAT[e.op];
-      if (op) fb.op(op);
-      else if (e.op === "pow") fb.call(this.imports.host.pow);
-      else if (e.op === "rem") fb.call(this.imports.host.fmod);
-      else throw new Error(`wasm emitter: ${e.op} on ${t} values`);
-      return;
-    }
-    const unsigned = t === "u32";
-    switch (e.op) {
-      case "add":
-        return void fb.op("i32.add");
-      case "sub":
-        return void fb.op("i32.sub");
-      case "mul":
-        return void fb.op("i32.mul");
-      case "div":
-        if (divisor !== null && !unsigned) return void fb.op("i32.div_s");
-        return void fb.call(unsigned ? this.helpers.udiv : this.helpers.idiv);
-      case "rem":
-        if (divisor !== null && !unsigned) return void fb.op("i32.rem_s");
-        return void fb.call(unsigned ? this.helpers.urem : this.helpers.irem);
-      case "max":
-        return void fb.call(unsigned ? this.helpers.umax : this.helpers.imax);
-      case "min":
-        return void fb.call(unsigned ? this.helpers.umin : this.helpers.imin);
-      case "pow": {
-        // Integer pow as the JS target computes it: Math.pow on the numbers, then wrapped to 32 bits.
-        const b = this.scratch("i32");
-        fb.set(b).op(unsigned ? "f64.convert_i32_u" : "f64.convert_i32_s");
-        fb.get(b).op(unsigned ? "f64.convert_i32_u" : "f64.convert_i32_s");
-        fb.call(this.imports.host.pow).call(this.helpers.toInt32);
-        return;
-      }
-      case "eq":
-        return void fb.op("i32.eq");
-      case "ne":
-        return void fb.op("i32.ne");
-      case "lt":
-        return void fb.op(unsigned ? "i32.lt_u" : "i32.lt_s");
-      case "le":
-        return void fb.op(unsigned ? "i32.le_u" : "i32.le_s");
-      case "gt":
-        return void fb.op(unsigned ? "i32.gt_u" : "i32.gt_s");
-      case "ge":
-        return void fb.op(unsigned ? "i32.ge_u" : "i32.ge_s");
-      case "and":
-      case "bitAnd":
-        return void fb.op("i32.and");
-      case "or":
-      case "bitOr":
-        return void fb.op("i32.or");
-      case "bitXor":
-        return void fb.op("i32.xor");
-      case "shl":
-        return void fb.op("i32.shl");
-      case "shr":
-        return void fb.op(unsigned ? "i32.shr_u" : "i32.shr_s");
-    }
+    const cells = BINARY_OPS[e.op].wasm;
+    const step = isFloat(operand) ? cells.float : operand === "u32" ? cells.uint : cells.int;
+    if (step === undefined) throw new Error(`wasm emitter: ${e.op} on ${operand} values`);
+    if (typeof step === "function") step(this, e.rhs.kind === "const" ? e.rhs.value : null);
+    else this.fb.op(step);
+  }
+
+  host(fn: "pow" | "fmod"): number {
+    return this.imports.host[fn];
   }
 
   private call(e: Expr & { kind: "call" }): void {
