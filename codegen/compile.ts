@@ -15,14 +15,16 @@ import { sizeLimits } from "./analysis/limits";
 import { I32_MAX } from "./analysis/ranges";
 import type { KernelBundle, Launch, Target } from "./kernel_ir";
 import { LOWERINGS } from "./lower/table";
-import { lowerPlan } from "./lower/lower";
+import { lowerPlan, type LoweredProgram } from "./lower/lower";
+import { checkFlagBinder } from "./lower/check_flag";
 import { contractionNeedsPlainOperands } from "./lower/kernels/contraction";
 import { assignBuffers } from "./passes/buffer_reuse";
-import { fuse } from "./passes/fusion";
+import { FUSION_BUFFER_BUDGET, fuse } from "./passes/fusion";
 import { fuseRouters } from "./passes/router_fusion";
 import { inlineCalls } from "./passes/inline_calls";
 import { optimize } from "./passes/pipeline";
-import { scheduleFor, type ScheduleOptions } from "./schedule";
+import { scheduleFor, type Schedule, type ScheduleOptions } from "./schedule";
+import { deviceProfile, type DeviceSpec } from "./device";
 import { targetCapabilities } from "./targets";
 import { CompileError, checkTargetTypes } from "./types";
 
@@ -64,13 +66,9 @@ export function compile(program: Program, options: CompileOptions): KernelBundle
     }
   }
   const schedule = scheduleFor(options.target, options);
-  const fused = fuse(prepared, LOWERINGS, {
-    fuse: options.fuse ?? true,
-    groupedGemms: !contractionNeedsPlainOperands(options.target, schedule),
-  });
-  const plan = options.fuse === false ? fused : fuseRouters(fused, schedule);
   const caps = targetCapabilities(options.target);
-  const lowered = lowerPlan(plan, schedule, LOWERINGS, options.checks ?? caps.runtimeChecksByDefault);
+  const checks = options.checks ?? caps.runtimeChecksByDefault;
+  const lowered = lowerWithinBindings(prepared, options, schedule, checks);
   if (caps.wideIndices) checkIndexTensorAxes(prepared, options.target);
   const limits = sizeLimits(options.target, lowered.kernels, lowered.slots.values(), lowered.dims);
   const { buffers, bufferOf } = assignBuffers(
@@ -109,6 +107,48 @@ export function compile(program: Program, options: CompileOptions): KernelBundle
       : {}),
     ...(limits.length ? { limits } : {}),
   };
+}
+
+/**
+ * Fusion and lowering within the storage buffers a kernel may bind (`storageBufferLimit`).
+ * Fusion counts every binding it can foresee, the check flag included; a lowered kernel
+ * that still binds more (an op's scratch buffers, a check the fusion pass did not predict)
+ * makes fusion plan again with that much less room, down to kernels of single equations.
+ */
+function lowerWithinBindings(
+  prepared: Program,
+  options: CompileOptions,
+  schedule: Schedule,
+  checks: boolean,
+): LoweredProgram {
+  const limit = storageBufferLimit(options.target, options.device);
+  const bindsCheckFlag = checkFlagBinder(prepared, checks);
+  const groupedGemms = !contractionNeedsPlainOperands(options.target, schedule);
+  for (let maxBuffers = Math.min(limit ?? FUSION_BUFFER_BUDGET, FUSION_BUFFER_BUDGET); ;) {
+    const fuseOn = (options.fuse ?? true) && maxBuffers > 1;
+    const fused = fuse(prepared, LOWERINGS, { fuse: fuseOn, groupedGemms, maxBuffers, bindsCheckFlag });
+    const plan = fuseOn ? fuseRouters(fused, schedule) : fused;
+    const lowered = lowerPlan(plan, schedule, LOWERINGS, checks);
+    if (limit === null) return lowered;
+    const widest = lowered.kernels.reduce((w, k) => (k.params.length > w.params.length ? k : w));
+    const excess = widest.params.length - limit;
+    if (excess <= 0) return lowered;
+    if (!fuseOn)
+      throw new CompileError(
+        `cannot compile kernel ${widest.name} for target "${options.target}": it binds ${widest.params.length} storage buffers (${widest.params.map((p) => p.name).join(", ")}); the device allows ${limit} per kernel\n${widest.comment ?? ""}`,
+      );
+    maxBuffers = Math.max(1, maxBuffers - excess);
+  }
+}
+
+/**
+ * Storage buffers one kernel may bind on `target` (on `device`, when its profile says), or null for none.
+ * @example storageBufferLimit("wgsl") // 8: WebGPU's default maxStorageBuffersPerShaderStage
+ */
+export function storageBufferLimit(target: Target, device?: DeviceSpec): number | null {
+  const limit = targetCapabilities(target).maxStorageBuffers;
+  const own = device === undefined ? undefined : deviceProfile(device).maxStorageBuffersPerShaderStage;
+  return limit === null ? null : (own ?? limit);
 }
 
 /**

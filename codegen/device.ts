@@ -32,6 +32,11 @@ export interface DeviceProfile {
   /** Limits of the device, when known (schedules stay within them). */
   readonly maxInvocationsPerWorkgroup?: number;
   readonly maxWorkgroupStorageBytes?: number;
+  /**
+   * Storage buffers one kernel may bind (WebGPU `maxStorageBuffersPerShaderStage`), when known;
+   * it can only lower fusion's budget (`FUSION_BUFFER_BUDGET`), never raise it.
+   */
+  readonly maxStorageBuffersPerShaderStage?: number;
   /** CUDA compute capability as major * 10 + minor (e.g. 90 for sm_90), when known. */
   readonly computeCapability?: number;
 }

@@ -36,6 +36,14 @@ export interface TargetCapabilities {
    * first written to plain buffers when they would be computed in place. null: none.
    */
   readonly contractionTile: { readonly rows: number; readonly cols: number } | null;
+  /**
+   * Storage buffers one kernel may bind, where the target has such a limit: WebGPU's
+   * `maxStorageBuffersPerShaderStage` is 8 unless a device asks for more (the default
+   * limit, also the least any adapter offers). Every binding counts: inputs, outputs,
+   * scratch and the run-time check flag. null: no limit (fusion still plans within
+   * `FUSION_BUFFER_BUDGET`, codegen/passes/fusion.ts).
+   */
+  readonly maxStorageBuffers: number | null;
 }
 
 /** Every target's capabilities. */
@@ -50,6 +58,7 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     runtimeChecksByDefault: true,
     hoistInvariants: false,
     contractionTile: null,
+    maxStorageBuffers: 8,
   },
   cuda: {
     name: "cuda",
@@ -61,6 +70,7 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     runtimeChecksByDefault: true,
     hoistInvariants: false,
     contractionTile: null,
+    maxStorageBuffers: null,
   },
   js: {
     name: "js",
@@ -72,6 +82,7 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     runtimeChecksByDefault: true,
     hoistInvariants: true,
     contractionTile: null,
+    maxStorageBuffers: null,
   },
   wasm: {
     name: "wasm",
@@ -84,6 +95,7 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     hoistInvariants: true,
     // SIMD128: 4 rows x two f32x4 columns (8 accumulators), the tile that measured best (larger ones spill).
     contractionTile: { rows: 4, cols: 8 },
+    maxStorageBuffers: null,
   },
 };
 

@@ -199,6 +199,7 @@ function makeContext(
           ...facts,
           maxInvocationsPerWorkgroup: Math.min(lim.maxComputeInvocationsPerWorkgroup, lim.maxComputeWorkgroupSizeX),
           maxWorkgroupStorageBytes: lim.maxComputeWorkgroupStorageSize,
+          maxStorageBuffersPerShaderStage: lim.maxStorageBuffersPerShaderStage,
         }),
     hasF16: device.features.has("shader-f16"),
     hasTimestamps: device.features.has("timestamp-query"),

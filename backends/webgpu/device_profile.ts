@@ -21,6 +21,7 @@ export interface AdapterFacts {
   readonly subgroupMaxSize?: number;
   readonly maxInvocationsPerWorkgroup?: number;
   readonly maxWorkgroupStorageBytes?: number;
+  readonly maxStorageBuffersPerShaderStage?: number;
 }
 
 /** Names of WebGPU / Vulkan implementations that run on CPU cores. */
@@ -49,6 +50,9 @@ export function deviceProfileOfAdapter(facts: AdapterFacts): DeviceProfile {
       : {}),
     ...(facts.maxWorkgroupStorageBytes !== undefined
       ? { maxWorkgroupStorageBytes: facts.maxWorkgroupStorageBytes }
+      : {}),
+    ...(facts.maxStorageBuffersPerShaderStage !== undefined
+      ? { maxStorageBuffersPerShaderStage: facts.maxStorageBuffersPerShaderStage }
       : {}),
   });
 }

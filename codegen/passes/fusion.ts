@@ -58,10 +58,16 @@ export interface FusionOptions {
   /** `false`: one kernel per equation (no fusion). Default true. */
   readonly fuse?: boolean;
   /**
-   * Most buffers one fused kernel may bind (inputs read plus outputs written).
-   * Default 8: WebGPU's guaranteed maxStorageBuffersPerShaderStage.
+   * Most buffers one fused kernel may bind: inputs read, outputs written and the
+   * run-time check flag (`bindsCheckFlag`). Default `FUSION_BUFFER_BUDGET`.
    */
   readonly maxBuffers?: number;
+  /**
+   * Equations whose kernel binds the run-time check flag (an index or group size not
+   * proven valid, with checks on: `checkFlagBinder`, codegen/lower/check_flag.ts); a
+   * kernel computing any of them counts one buffer more. Default: none.
+   */
+  readonly bindsCheckFlag?: (e: Eqn) => boolean;
   /**
    * Grouped GEMMs (raggedMatmul and its weight gradient) take epilogues, sibling GEMMs
    * over the same rows and gathered operands computed in place (see `fuse`). Default
@@ -69,6 +75,13 @@ export interface FusionOptions {
    */
   readonly groupedGemms?: boolean;
 }
+
+/**
+ * Buffers a fused kernel binds at most unless told otherwise: WebGPU's default (and least)
+ * `maxStorageBuffersPerShaderStage`; targets without such a limit keep it too (wider kernels
+ * were not measured to pay, and one plan for every target keeps their kernel counts equal).
+ */
+export const FUSION_BUFFER_BUDGET = 8;
 
 type Region = "main" | "operand";
 
@@ -96,7 +109,8 @@ function sameMap(m: IndexMap, want: readonly number[], domain: Shape): boolean {
 /** Groups the equations of `program` into kernels. */
 export function fuse(program: Program, table: LoweringTable, options: FusionOptions = {}): FusionPlan {
   const fuseOn = options.fuse ?? true;
-  const maxBuffers = options.maxBuffers ?? 8;
+  const maxBuffers = options.maxBuffers ?? FUSION_BUFFER_BUDGET;
+  const bindsCheckFlag = options.bindsCheckFlag ?? (() => false);
   const groupedOn = fuseOn && (options.groupedGemms ?? true);
   const producer = new Map<Var, Eqn>(program.eqns.map((e) => [e.out, e]));
   const uses = new Map<Var, { eqn: Eqn; pos: number }[]>();
@@ -436,7 +450,8 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
    * elsewhere counts (scalar constants are literals). `ahead`: inputs not placed yet are
    * counted as they will most likely be read: a static remap as its source, an
    * elementwise expression of inputs the kernel reads anyway as nothing (recomputed, see
-   * `recomputable`); the plan's final check (`overBudget`) catches a wrong guess.
+   * `recomputable`); the plan's final check (`overBudget`) catches a wrong guess. The
+   * run-time check flag counts once when any equation computed inside reads an unproven index.
    */
   function bufferCount(eqns: readonly Eqn[], roots: readonly Var[], ahead = false): number {
     const inside = new Set(eqns.map((q) => q.out));
@@ -462,7 +477,8 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
         }
       }
     }
-    return external.size + roots.length;
+    const flag = eqns.some(bindsCheckFlag) || [...inside].some((x) => bindsCheckFlag(producer.get(x)!));
+    return external.size + roots.length + (flag ? 1 : 0);
   }
 
   /** Whether a kernel of the finished plan binds more buffers than allowed. */
