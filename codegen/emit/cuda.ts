@@ -12,7 +12,8 @@
 import { analyzeRanges, type KernelRanges } from "../analysis/ranges";
 import { walkBodyExprs, type Expr, type Kernel, type ScalarType } from "../kernel_ir";
 import { commentLines, CStyleWriter, usesType, wordSet, type StmtOf } from "./c_style";
-import { convert, renderExpr, toStorage, type ExprScope, type Rendered } from "./cuda_expr";
+import { convert, renderExpr, type ExprScope, type Rendered } from "./cuda_expr";
+import { CUDA_REWRITES } from "./cuda_rewrites";
 import { CUDA_PRELUDE } from "./cuda_prelude";
 import { cudaStorageType, cudaType, type CudaStorageType, type CudaType } from "./cuda_types";
 import { registerEmitter, type Emitter } from "./emitter";
@@ -49,7 +50,8 @@ export function emitCudaKernel(kernel: Kernel, options: CudaKernelOptions = {}):
   for (const p of kernel.params) cudaStorageType(p.type, `${where}, buffer "${p.name}"`);
   for (const s of kernel.shared) cudaStorageType(s.type, `${where}, shared array "${s.name}"`);
   if (usesType(kernel, "f64")) cudaType("f64", where); // throws the f64 error
-  const w = new CudaWriter(prepareKernel(kernel, []));
+  const prepared = prepareKernel(kernel, CUDA_REWRITES);
+  const w = new CudaWriter(prepared);
   const restrict = (options.restrict ?? true) ? " __restrict__" : "";
   const params = [
     ...kernel.params.map(
@@ -62,8 +64,8 @@ export function emitCudaKernel(kernel: Kernel, options: CudaKernelOptions = {}):
     ...kernelComment(kernel),
     `extern "C" __global__ void __launch_bounds__(${kernel.workgroupSize}) ${w.ident(kernel.name)}(${params.join(", ")}) {`,
     ...kernel.shared.map((s) => `  __shared__ ${cudaStorageType(s.type)} ${w.ident(s.name)}[${s.length}];`),
-    ...prologue(kernel),
-    ...w.lines(kernel.body, 1),
+    ...prologue(prepared),
+    ...w.lines(prepared.body, 1),
     "}",
   ];
   return lines.join("\n") + "\n";
@@ -195,7 +197,7 @@ class CudaWriter extends CStyleWriter implements ExprScope {
     const ref = `${this.ident(name)}[${this.expr(s.index, s.kind !== "sharedStore").code}]`;
     const storage = this.storage.get(name)!;
     if (s.kind === "atomicAdd") return `atomicAdd(&${ref}, ${convert(this.expr(s.value), storage as CudaType)})`;
-    return `${ref} = ${toStorage(this.expr(s.value), storage)}`;
+    return `${ref} = ${convert(this.expr(s.value), storage)}`;
   }
 
   protected loopHeader(s: StmtOf<"for">): string {

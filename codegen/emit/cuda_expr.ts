@@ -37,6 +37,8 @@ const INTRINSICS: { readonly [f in Intrinsic]: { readonly fn: string } } = {
 
 function opClass(t: CudaType): OpClass {
   switch (t) {
+    case "__half":
+      throw new TypeError("CUDA: an f16 operation reached the renderer (f16ComputesInF32 makes it f32)");
     case "float":
       return "float";
     case "int":
@@ -53,10 +55,13 @@ function opClass(t: CudaType): OpClass {
 /** Converts a rendered value to another C++ type with the interpreter's semantics (truncation toward zero, NaN -> 0 / false). */
 export function convert(r: Rendered, to: CudaType): string {
   if (r.type === to || (r.type === "int" && to === "long long")) return r.code; // exact, implicit
+  // f16 converts through float both ways (rounding to half on the way in).
+  if (r.type === "__half") return convert({ code: `__half2float(${r.code})`, type: "float" }, to);
+  if (to === "__half") return `__float2half(${convert(r, "float")})`;
   if (to === "bool") return `mf_to_bool(${r.code})`;
   if (r.type === "bool") return to === "float" ? `(${r.code} ? 1.0f : 0.0f)` : `(${to})(${r.code})`;
   if (r.type === "float") {
-    const fn: Record<Exclude<CudaType, "bool" | "float">, string> = {
+    const fn: Record<Exclude<CudaType, "bool" | "float" | "__half">, string> = {
       int: "__float2int_rz",
       "unsigned int": "__float2uint_rz",
       "long long": "__float2ll_rz",
@@ -64,11 +69,6 @@ export function convert(r: Rendered, to: CudaType): string {
     return `${fn[to as keyof typeof fn]}(${r.code})`;
   }
   return `(${to})(${r.code})`;
-}
-
-/** The value `r` as it is written to an element of type `storage` (f16 rounds to half). */
-export function toStorage(r: Rendered, storage: CudaStorageType): string {
-  return storage === "__half" ? `__float2half(${convert(r, "float")})` : convert(r, storage);
 }
 
 /** Where a kernel's expressions read their names and index widths from. */
@@ -111,8 +111,7 @@ export function renderExpr(e: Expr, scope: ExprScope, inIndex = false): Rendered
       const name = e.kind === "load" ? e.buffer : e.array;
       // Buffer offsets can pass 2^31; shared-array offsets are bounded by the array's length.
       const index = renderExpr(e.index, scope, e.kind === "load");
-      const code = `${scope.ident(name)}[${index.code}]`;
-      return { code: scope.storage.get(name) === "__half" ? `__half2float(${code})` : code, type: cudaType(e.type) };
+      return { code: `${scope.ident(name)}[${index.code}]`, type: cudaType(e.type) };
     }
     case "unary": {
       const a = sub(e.arg);
@@ -192,7 +191,5 @@ function renderBinary(
 function renderCast(arg: Rendered, to: ScalarType, scope: ExprScope, e: Expr, inIndex: boolean): Rendered {
   if (to === "i32" && arg.type === "long long" && (inIndex || scope.ranges.mayExceedI32(e))) return arg; // stays a 64-bit index
   const target = cudaType(to, `CUDA emitter, kernel "${scope.kernelName}"`);
-  const code = convert(arg, target);
-  // A cast to f16 rounds to half precision even though the value computes in float.
-  return { code: to === "f16" ? `__half2float(__float2half(${code}))` : code, type: target };
+  return { code: convert(arg, target), type: target };
 }

@@ -8,32 +8,24 @@ import { floatLiteral as sharedFloatLiteral, i32Literal, type FloatSpelling } fr
 
 /**
  * C++ types an emitted CUDA expression can have. `long long` is the 64-bit
- * index type. f16 is a storage type only: its values compute in `float`.
+ * index type. `__half` (f16) is a storage type: the `f16ComputesInF32`
+ * rewrite (cuda_rewrites.ts) leaves f16 only at loads, rounding casts and
+ * stores, and every f16 value computes in `float`.
  */
-export type CudaType = "float" | "int" | "unsigned int" | "bool" | "long long";
+export type CudaType = "float" | "int" | "unsigned int" | "bool" | "long long" | "__half";
 
 /** C++ types of buffer and shared-array elements. */
-export type CudaStorageType = CudaType | "__half";
+export type CudaStorageType = CudaType;
 
 /**
- * The CUDA type a kernel-IR value of type `t` computes in. f16 values compute
- * in float (rounded to half when stored). `f64` has no kernel target but JS,
- * so it is rejected here with the reason.
+ * The CUDA type of a kernel-IR value, buffer element or shared-array element
+ * of type `t`. `f64` has no kernel target but JS, so it is rejected here with
+ * the reason.
  *
  * @example
- * cudaType("f16"); // "float"
+ * cudaType("f16"); // "__half"
  */
 export function cudaType(t: ScalarType, what = "CUDA target"): CudaType {
-  return t === "f16" ? "float" : (cudaStorageType(t, what) as CudaType);
-}
-
-/**
- * The CUDA element type of a buffer or shared array holding `t`.
- *
- * @example
- * cudaStorageType("f16"); // "__half"
- */
-export function cudaStorageType(t: ScalarType, what = "CUDA target"): CudaStorageType {
   switch (t) {
     case "f32":
       return "float";
@@ -50,6 +42,17 @@ export function cudaStorageType(t: ScalarType, what = "CUDA target"): CudaStorag
         `${what}: dtype f64 is not supported by the CUDA target (f64 runs on the interp and cpu backends only); cast to f32 first`,
       );
   }
+}
+
+/**
+ * The CUDA element type of a buffer or shared array holding `t` (the host
+ * launcher's name for `cudaType`).
+ *
+ * @example
+ * cudaStorageType("f16"); // "__half"
+ */
+export function cudaStorageType(t: ScalarType, what = "CUDA target"): CudaStorageType {
+  return cudaType(t, what);
 }
 
 /** Bytes per element of a kernel-IR scalar type in CUDA device memory (bool is one byte, f16 two). */
@@ -98,8 +101,9 @@ export function floatLiteral(x: number): string {
 export function literal(value: number, t: ScalarType): string {
   switch (t) {
     case "f32":
-    case "f16": // computes in float
       return floatLiteral(value);
+    case "f16":
+      throw new TypeError("CUDA: an f16 constant reached the renderer (f16ComputesInF32 makes it f32)");
     case "i32":
       return i32Literal(value, "", (text) => `(${text})`);
     case "u32":
