@@ -127,7 +127,7 @@ function lowerWithinBindings(
   for (let maxBuffers = Math.min(limit ?? FUSION_BUFFER_BUDGET, FUSION_BUFFER_BUDGET); ;) {
     const fuseOn = (options.fuse ?? true) && maxBuffers > 1;
     const fused = fuse(prepared, LOWERINGS, { fuse: fuseOn, groupedGemms, maxBuffers, bindsCheckFlag });
-    const plan = fuseOn ? fuseRouters(fused, schedule) : fused;
+    const plan = fuseOn ? fuseRouters(fused, schedule, LOWERINGS, maxBuffers) : fused;
     const lowered = lowerPlan(plan, schedule, LOWERINGS, checks);
     if (limit === null) return lowered;
     const widest = lowered.kernels.reduce((w, k) => (k.params.length > w.params.length ? k : w));

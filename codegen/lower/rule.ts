@@ -74,9 +74,29 @@ export type LoweringRule<P extends Primitive> =
        * instead of written to a buffer first (a scatter's updates, a scan's input).
        */
       readonly inlineOperands?: readonly number[];
+      /**
+       * Equations of the op that are cheap per-element expressions (a scatter along
+       * a short axis: each element sums its few hits). Fusion and kernels treat those
+       * as non-movement `expr` equations (`ruleOf`); the rest keep the op's kernels.
+       */
+      readonly asExpr?: {
+        readonly when: (eqn: Eqn<P>) => boolean;
+        readonly expr: ExprLowering<P>;
+        readonly indexMap: IndexMapRule<P>;
+      };
     }
   | { readonly kind: "inline" }
   | { readonly kind: "unsupported"; readonly reason: string };
 
 /** One rule per primitive: a primitive missing here is a compile error. */
 export type LoweringTable = { readonly [P in Primitive]: LoweringRule<P> };
+
+/**
+ * The rule for one equation: its primitive's rule, or, for an op equation its
+ * rule's `asExpr` covers, that expression as a non-movement `expr` rule.
+ */
+export function ruleOf(table: LoweringTable, eqn: Eqn): LoweringRule<Primitive> {
+  const rule = table[eqn.prim] as LoweringRule<Primitive>;
+  if (rule.kind !== "op" || !rule.asExpr?.when(eqn)) return rule;
+  return { kind: "expr", expr: rule.asExpr.expr, movement: false, indexMap: rule.asExpr.indexMap };
+}

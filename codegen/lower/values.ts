@@ -11,7 +11,7 @@ import type { Primitive } from "../../dsl/primitives/params";
 import { c, load, type Expr, type ScalarType } from "../kernel_ir";
 import type { KernelBuilder } from "./builder";
 import { imax, imin, linearize } from "./index_math";
-import type { ExprLowering, LoweringTable } from "./rule";
+import { ruleOf, type ExprLowering, type LoweringTable } from "./rule";
 import type { ValueFacts } from "../analysis/value_facts";
 import { scalarType } from "../types";
 
@@ -51,7 +51,7 @@ export class ValueLowerer {
     if (this.members.has(v)) {
       const eqn = this.source.producer(v);
       if (!eqn) throw new Error(`internal: fused variable ${v} has no equation`);
-      const rule = this.source.table[eqn.prim];
+      const rule = ruleOf(this.source.table, eqn);
       if (rule.kind !== "expr")
         throw new Error(`internal: ${eqn.prim} (${v}) is not an expression and cannot be fused`);
       return this.kb.cached(key, () =>

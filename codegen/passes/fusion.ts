@@ -19,7 +19,7 @@
  */
 import type { Eqn, Program, Var } from "../../dsl/program";
 import { sameShape, type Dim, type Shape } from "../../dsl/shape";
-import { opaqueMap, type IndexMap, type IndexMapRule, type LoweringTable } from "../lower/rule";
+import { opaqueMap, ruleOf, type IndexMap, type IndexMapRule, type LoweringTable } from "../lower/rule";
 
 export type GroupKind = "elementwise" | "reduce" | "matmul" | "op";
 
@@ -93,14 +93,15 @@ interface Placement {
 const identity = (rank: number): number[] => Array.from({ length: rank }, (_, i) => i);
 
 /** The index map of input `pos` of `eqn`, given the map of its output: the lowering rule knows it. */
-function inputMap(eqn: Eqn, pos: number, out: IndexMap, table: LoweringTable): IndexMap {
-  const rule = table[eqn.prim];
+export function inputMap(eqn: Eqn, pos: number, out: IndexMap, table: LoweringTable): IndexMap {
+  const rule = ruleOf(table, eqn);
   return rule.kind === "expr"
     ? (rule.indexMap as IndexMapRule<typeof eqn.prim>)(eqn, pos, out)
     : opaqueMap(eqn.inputs[pos]!.shape.length);
 }
 
-function sameMap(m: IndexMap, want: readonly number[], domain: Shape): boolean {
+/** Whether map `m` reads the domain axes `want` (a size-1 axis may read index 0 instead). */
+export function sameMap(m: IndexMap, want: readonly number[], domain: Shape): boolean {
   return (
     m.length === want.length && m.every((comp, k) => comp === want[k] || (comp === "zero" && domain[want[k]!] === 1))
   );
@@ -179,7 +180,7 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
     const consumers = uses.get(v) ?? [];
     const isOut = outputs.has(v);
     if (consumers.length === 0 && !isOut) continue; // dead
-    const rule = table[e.prim];
+    const rule = ruleOf(table, e);
     const consumerGroups = [...new Set(consumers.flatMap((u) => groupsOf.get(u.eqn.out) ?? []))];
     const single = consumerGroups.length === 1 ? consumerGroups[0]! : undefined;
 
@@ -401,7 +402,7 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
    * reads all of `e`'s inputs (sigmoid(g) in a SwiGLU's forward and backward kernels).
    */
   function recomputable(e: Eqn, readers: readonly FusionGroup[]): boolean {
-    if (!groupedOn || readers.length < 2 || table[e.prim].kind !== "expr") return false;
+    if (!groupedOn || readers.length < 2 || ruleOf(table, e).kind !== "expr") return false;
     const epilogues = readers.every(
       (g) => (g.kind === "elementwise" || g.kind === "matmul") && readsIn(g, e.out).region === "main",
     );
@@ -462,7 +463,7 @@ export function fuse(program: Program, table: LoweringTable, options: FusionOpti
       changed = false;
       for (const x of [...external]) {
         const q = producer.get(x);
-        const rule = q && table[q.prim];
+        const rule = q && ruleOf(table, q);
         if (!q || rule?.kind !== "expr" || groupsOf.has(x)) continue;
         const sources = q.inputs.filter((i) => !literal(i));
         const available = sources.every((i) => external.has(i) || inside.has(i));

@@ -1,105 +1,218 @@
 /**
  * Router fusion: the MoE router `topK(softmax(matmul(x, w)), k)` with few
- * experts as one thread-per-token row kernel. After fusion (passes/fusion.ts)
- * the router is three groups: the logits matmul, the softmax row kernel and
- * the topK kernel. When the rows are short enough for one thread per row
- * (the schedule says so), the matmul becomes the row kernel's prologue (each
- * thread computes its token's E logits, a dot product each) and the topK its
- * epilogue (ranking the row the same thread just wrote), so the router is
- * one kernel (`lower/kernels/router.ts` emits the two extra parts).
+ * experts as one thread-per-token row kernel, in a forward program and in a
+ * gradient program (which also keeps the softmax's intermediates for the
+ * backward). After fusion (passes/fusion.ts) the router is several groups:
+ * the logits matmul, the softmax row kernel, in a gradient the probabilities'
+ * elementwise kernel (read by the topK, the gather of the top-k weights and
+ * the softmax backward, so fusion writes it from a kernel of its own), the
+ * topK kernel and the gather of the top-k values. When the rows are short
+ * enough for one thread per row (the schedule says so), this pass merges them
+ * into the row kernel:
+ * - prologue: the matmul (each thread computes its token's E logits, a dot
+ *   product each, and the reductions read them back);
+ * - epilogue groups: elementwise kernels over the row domain that read the
+ *   row kernel's values only at their own element (or the row's reductions),
+ *   written in the row kernel's per-element epilogue;
+ * - row ops: the topK of a row the thread just wrote (ranking its elements),
+ *   then the gather of the top-k values through the indices it just wrote.
+ * `lower/kernels/router.ts` emits the prologue and the row ops.
  *
- * A plan -> plan rewrite: groups are merged only when every other reader of
- * the merged groups' buffers runs after the merged kernel.
+ * Why a pass over the finished plan rather than a fusion rule: fusion visits
+ * equations last to first and places each in a consumer that already exists;
+ * the router's consumers are an op (topK) and, in a gradient, several kernels
+ * of the backward, so no single consumer exists for the probabilities when they
+ * are placed, and the row kernel they belong to is created only afterwards
+ * (when the softmax's sum is visited). Merging needs the whole plan (who reads
+ * what, in which kernel, in which order), which is what this pass sees.
+ *
+ * A plan -> plan rewrite: groups are merged only when every input of the merged
+ * parts is ready before the row kernel runs and every other reader of their
+ * outputs runs after it.
  */
 import type { Eqn, Var } from "../../dsl/program";
 import { sameShape } from "../../dsl/shape";
+import type { IndexMap, LoweringTable } from "../lower/rule";
 import type { Schedule } from "../schedule";
-import type { FusionGroup, FusionPlan } from "./fusion";
+import { FUSION_BUFFER_BUDGET, inputMap, keptAxes, sameMap, type FusionGroup, type FusionPlan } from "./fusion";
 
 /** The widest logits row (experts) the router kernel computes with one thread per token. */
 export const ROUTER_MAX_EXPERTS = 64;
 
-/** WebGPU's guaranteed storage buffers per shader stage (fusion's default limit too). */
-const MAX_BUFFERS = 8;
-
-/** Buffers the merged kernel binds: what its equations read from outside, and what it writes. */
-function buffersOf(
-  plan: FusionPlan,
-  row: FusionGroup,
-  prologue: FusionGroup | undefined,
-  tops: readonly FusionGroup[],
-): number {
-  const eqnOf = new Map<Var, Eqn>(plan.program.eqns.map((e) => [e.out, e]));
-  const parts = [row, ...(prologue ? [prologue] : []), ...tops];
-  const eqns = parts.flatMap((g) => [...[...g.members].map((m) => eqnOf.get(m)!), ...g.mains]);
-  const inside = new Set<Var>(eqns.map((e) => e.out));
-  const written = new Set<Var>(parts.flatMap((g) => g.roots));
-  const read = new Set<Var>(eqns.flatMap((e) => e.inputs).filter((v) => !inside.has(v) || written.has(v)));
-  return new Set([...read, ...written]).size;
+/** What the pass knows about the plan: producers, readers, writers and program order. */
+interface PlanIndex {
+  readonly plan: FusionPlan;
+  readonly table: LoweringTable;
+  readonly eqnOf: ReadonlyMap<Var, Eqn>;
+  readonly order: ReadonlyMap<Var, number>;
+  /** Groups reading each variable (through a buffer or inline). */
+  readonly readers: ReadonlyMap<Var, readonly FusionGroup[]>;
+  /** The group writing each materialised variable. */
+  readonly writer: ReadonlyMap<Var, FusionGroup>;
 }
 
-/** Groups reading each variable (through a buffer or inline). */
-function readersOf(plan: FusionPlan): Map<Var, FusionGroup[]> {
-  const readers = new Map<Var, FusionGroup[]>();
+const eqnsOf = (ix: PlanIndex, g: FusionGroup): Eqn[] => [
+  ...[...g.members].map((m) => ix.eqnOf.get(m)!),
+  ...g.mains,
+  ...(g.rowPrologue ?? []),
+  ...(g.rowOps ?? []),
+];
+
+function indexPlan(plan: FusionPlan, table: LoweringTable): PlanIndex {
   const eqnOf = new Map<Var, Eqn>(plan.program.eqns.map((e) => [e.out, e]));
+  const order = new Map<Var, number>(plan.program.eqns.map((e, i) => [e.out, i]));
+  const ix: PlanIndex = { plan, table, eqnOf, order, readers: new Map(), writer: new Map() };
+  const readers = ix.readers as Map<Var, FusionGroup[]>;
+  const writer = ix.writer as Map<Var, FusionGroup>;
   for (const g of plan.groups) {
-    const eqns = [...[...g.members].map((m) => eqnOf.get(m)!), ...g.mains];
-    for (const e of eqns)
+    for (const e of eqnsOf(ix, g))
       for (const v of e.inputs) {
         const list = readers.get(v) ?? [];
         if (!list.includes(g)) list.push(g);
         readers.set(v, list);
       }
+    for (const r of g.roots) writer.set(r, g);
+    for (const e of [...(g.rowPrologue ?? []), ...(g.rowOps ?? [])]) writer.set(e.out, g);
   }
-  return readers;
+  return ix;
 }
 
-/** Merges router matmul -> softmax row kernel -> topK groups where the schedule runs the rows one per thread. */
-export function fuseRouters(plan: FusionPlan, schedule: Schedule): FusionPlan {
-  const readers = readersOf(plan);
+/** Buffers a kernel made of `parts` binds: what their equations read from outside, and what they write. */
+function buffersOf(ix: PlanIndex, parts: readonly FusionGroup[]): number {
+  const eqns = parts.flatMap((g) => eqnsOf(ix, g));
+  const inside = new Set<Var>(eqns.map((e) => e.out));
+  const written = new Set<Var>(
+    parts.flatMap((g) => [...g.roots, ...[...(g.rowPrologue ?? []), ...(g.rowOps ?? [])].map((e) => e.out)]),
+  );
+  const literal = (v: Var) => ix.plan.program.consts.get(v)?.size === 1;
+  const read = eqns.flatMap((e) => e.inputs).filter((v) => (!inside.has(v) || written.has(v)) && !literal(v));
+  return new Set([...read, ...written]).size;
+}
+
+/**
+ * The index maps under which elementwise group `g` reads each variable it does
+ * not compute (its roots read at their own element, propagated through its
+ * members by the lowering rules' index maps).
+ */
+function externalReads(ix: PlanIndex, g: FusionGroup): Map<Var, IndexMap[]> {
+  const maps = new Map<Var, IndexMap[]>();
+  const add = (v: Var, m: IndexMap) => maps.set(v, [...(maps.get(v) ?? []), m]);
+  for (const r of g.roots) add(r, [...g.domain.keys()]);
+  const members = [...g.members].sort((a, b) => ix.order.get(b)! - ix.order.get(a)!);
+  for (const m of members) {
+    const e = ix.eqnOf.get(m)!;
+    for (const out of maps.get(m) ?? []) e.inputs.forEach((v, pos) => add(v, inputMap(e, pos, out, ix.table)));
+  }
+  for (const m of members) maps.delete(m);
+  return maps;
+}
+
+/**
+ * Whether elementwise group `g` can be computed in row kernel `row`'s epilogue:
+ * it iterates over the row domain, reads what the row kernel computes only at its
+ * own element (or, for the row's reductions, at its own row), and everything else
+ * it reads is ready before the row kernel runs.
+ */
+function isEpilogue(ix: PlanIndex, row: FusionGroup, computed: ReadonlySet<Var>, g: FusionGroup): boolean {
+  if (g.kind !== "elementwise" || g.mains.length || g.seed < row.seed || !sameShape(g.domain, row.domain)) return false;
+  const all = [...row.domain.keys()];
+  const kept = keptAxes(row.domain, row.axes);
+  for (const [v, maps] of externalReads(ix, g)) {
+    if (ix.plan.program.consts.has(v)) continue;
+    if (row.mains.some((e) => e.out === v)) {
+      if (!maps.every((m) => sameMap(m, kept, row.domain))) return false;
+    } else if (computed.has(v)) {
+      if (!sameShape(v.shape, row.domain) || !maps.every((m) => sameMap(m, all, row.domain))) return false;
+    } else {
+      const w = ix.writer.get(v);
+      if (w && w.seed >= row.seed) return false; // written after the row kernel runs
+    }
+  }
+  return true;
+}
+
+/** Whether `g` is a lone `gather` along the rows of `probs` by the indices `indices` (the top-k values). */
+function isRowGather(ix: PlanIndex, g: FusionGroup, probs: ReadonlySet<Var>, indices: ReadonlySet<Var>): boolean {
+  if (g.kind !== "elementwise" || g.members.size !== 1 || g.roots.length !== 1) return false;
+  const e = ix.eqnOf.get(g.roots[0]!)!;
+  return (
+    e.prim === "gather" &&
+    g.members.has(e.out) &&
+    (e as Eqn<"gather">).params.axis === 1 &&
+    e.out.shape.length === 2 &&
+    probs.has(e.inputs[0]!) &&
+    indices.has(e.inputs[1]!)
+  );
+}
+
+/**
+ * Merges each router's groups into its softmax row kernel where the schedule runs the rows one per
+ * thread and the merged kernel binds at most `maxBuffers` buffers (fusion's budget; compile plans
+ * again with less when a lowered kernel binds more, e.g. a run-time check flag).
+ */
+export function fuseRouters(
+  plan: FusionPlan,
+  schedule: Schedule,
+  table: LoweringTable,
+  maxBuffers = FUSION_BUFFER_BUDGET,
+): FusionPlan {
+  const ix = indexPlan(plan, table);
   const groupOfMain = new Map<Var, FusionGroup>();
   for (const g of plan.groups) for (const e of g.mains) groupOfMain.set(e.out, g);
   const merged = new Map<FusionGroup, FusionGroup>();
   const dropped = new Set<FusionGroup>();
+  const free = (g: FusionGroup) => !dropped.has(g) && !merged.has(g);
 
   for (const row of plan.groups) {
-    if (row.kind !== "reduce" || row.domain.length !== 2 || row.axes.join() !== "1") continue;
+    if (row.kind !== "reduce" || row.domain.length !== 2 || row.axes.join() !== "1" || !free(row)) continue;
     const n = row.domain[1]!;
     if (typeof n !== "number" || n > ROUTER_MAX_EXPERTS || schedule.reduce(n).mode !== "thread") continue;
+    const readsAfter = (v: Var, exclude: readonly FusionGroup[]) =>
+      (ix.readers.get(v) ?? []).every((g) => exclude.includes(g) || g.seed > row.seed);
     // Prologue: a plain 2-D matmul (nothing fused into it) whose output only this row kernel reads first.
     const logits = [...new Set(row.mains.flatMap((e) => e.inputs))].find((v) => {
       const g = groupOfMain.get(v);
       return g?.kind === "matmul" && g.members.size === 0 && g.mains.length === 1 && sameShape(v.shape, row.domain);
     });
     const mm = logits && groupOfMain.get(logits);
-    const readsAfter = (v: Var, exclude: readonly FusionGroup[]) =>
-      (readers.get(v) ?? []).every((g) => exclude.includes(g) || g.seed > row.seed);
-    const prologue = mm && mm.mains[0]!.inputs.length === 2 && readsAfter(logits!, [row, mm]) ? mm : undefined;
-    // Epilogue: a topK over the rows of a per-element output of the row kernel (or of the logits).
+    const prologue =
+      mm && free(mm) && mm.mains[0]!.inputs.length === 2 && readsAfter(logits!, [row, mm]) ? mm : undefined;
+    // Epilogue groups: per-element values of the row (the softmax probabilities in a gradient).
+    const computed = new Set<Var>([...row.members, ...row.roots, ...(prologue ? [logits!] : [])]);
+    const epilogues = plan.groups.filter((g) => g !== row && free(g) && isEpilogue(ix, row, computed, g));
+    const perElement = new Set<Var>(
+      [...row.roots, ...epilogues.flatMap((g) => g.roots), ...(prologue ? [logits!] : [])].filter((v) =>
+        sameShape(v.shape, row.domain),
+      ),
+    );
+    // Row ops: a topK over the rows of a per-element output, then gathers of the values it picked.
     const tops = plan.groups.filter(
       (g) =>
         g.kind === "op" &&
+        free(g) &&
         g.mains[0]!.prim === "topKIndices" &&
         g.members.size === 0 &&
-        (row.roots.includes(g.mains[0]!.inputs[0]!) || (prologue !== undefined && g.mains[0]!.inputs[0] === logits)) &&
-        sameShape(g.mains[0]!.inputs[0]!.shape, row.domain),
+        perElement.has(g.mains[0]!.inputs[0]!),
     );
+    const indices = new Set(tops.map((t) => t.mains[0]!.out));
+    const gathers = plan.groups.filter((g) => free(g) && isRowGather(ix, g, perElement, indices));
     if (!prologue && tops.length === 0) continue;
-    if (buffersOf(plan, row, prologue, tops) > MAX_BUFFERS) continue;
-    // The topK groups' outputs are read later only (they run after the row kernel already); the
-    // matmul's operands exist before it, so computing it in the row kernel (later) is safe.
+    const parts = [row, ...(prologue ? [prologue] : []), ...epilogues, ...tops, ...gathers];
+    if (buffersOf(ix, parts) > maxBuffers) continue;
+    const roots = [...row.roots, ...epilogues.flatMap((g) => g.roots)];
     const g: FusionGroup = {
       ...row,
-      // The logits and indices are written by the prologue and the op (lower/kernels/router.ts).
-      roots: [...row.roots],
+      roots: roots.sort((a, b) => ix.order.get(a)! - ix.order.get(b)!),
       mains: [...row.mains],
-      members: new Set(row.members),
+      members: new Set([...row.members, ...epilogues.flatMap((e) => [...e.members])]),
       ...(prologue ? { rowPrologue: [prologue.mains[0]!] } : {}),
-      ...(tops.length ? { rowOps: tops.map((t) => t.mains[0]!) } : {}),
+      // The logits, indices and top-k values are written by the prologue and the row ops (lower/kernels/router.ts).
+      ...(tops.length
+        ? { rowOps: [...tops.map((t) => t.mains[0]!), ...gathers.map((t) => ix.eqnOf.get(t.roots[0]!)!)] }
+        : {}),
     };
     merged.set(row, g);
-    if (prologue) dropped.add(prologue);
-    for (const t of tops) dropped.add(t);
+    for (const p of parts) if (p !== row) dropped.add(p);
   }
   if (merged.size === 0) return plan;
   return { program: plan.program, groups: plan.groups.filter((g) => !dropped.has(g)).map((g) => merged.get(g) ?? g) };

@@ -2,7 +2,9 @@
  * Router fusion (passes/router_fusion.ts): topK(softmax(matmul(x, w))) with few
  * experts is one thread-per-token kernel (logits, softmax, top-k) where the
  * schedule runs short rows one per thread, and stays three kernels where it
- * does not; the fused kernel equals the interpreter (forward and gradient),
+ * does not; in a gradient the same one kernel also writes the probabilities
+ * the backward reads and the top-k values, and topK's backward is computed in
+ * the softmax backward's row kernel; the fused kernels equal the interpreter (forward and gradient),
  * also for the library's top-k gate (top-k of the logits, renormalised).
  */
 import { describe, expect, it } from "vitest";
@@ -42,6 +44,28 @@ describe("router fusion", () => {
           ks.some((k) => k.endsWith("_matmul") || k.endsWith("_topKIndices")),
           ks.join(" "),
         ).toBe(false);
+      }
+    }
+  });
+
+  it("in a gradient: the router (logits, softmax, top-k, top-k values) is one row kernel, topK's backward is in the softmax backward's", () => {
+    for (const T of [1000, "T"] as const) {
+      const loss = trace(
+        (x: Tensor, w: Tensor) => mul(sum(square(router(x, w)[0]!)), 0.5),
+        spec([T, 32]),
+        spec([32, 8]),
+      );
+      for (const target of ["wgsl", "cuda", "js"] as const) {
+        const ks = compile(vjpProgram(loss), { target }).kernels;
+        const ns = ks.map((k) => k.name).join(" ");
+        // The router, the loss, the softmax + top-k backward, then dW and dX of the router GEMM.
+        expect(
+          ks.map((k) => k.name.replace(/^k\d+_/, "")),
+          ns,
+        ).toEqual(["reduce", "reduce", "reduce", "matmul", "matmul"]);
+        // (The top-k values are read by the loss only, so its kernel gathers them itself.)
+        for (const part of ["this row's logits", "ranks within the row"]) expect(ks[0]!.source, part).toContain(part);
+        expect(ks[2]!.source).toContain("scatterAddAlong");
       }
     }
   });

@@ -19,7 +19,7 @@ import type { KernelHandle } from "../op_context";
 import { globalId, gridFor, groupId, localId } from "./common";
 import { ge, isNan, notNan, sharedLoad } from "../ir_ops";
 import type { KernelBuilder } from "../builder";
-import { rowMatmul, rowTopK } from "./router";
+import { rowMatmul, rowOp } from "./router";
 
 /** A reduction's running state: a value, and for argmax/argmin the index it came from. */
 interface State {
@@ -231,7 +231,7 @@ export function lowerReduceGroup(ctx: Lowering, g: FusionGroup): void {
     if (workgroup) kb.if(bin("eq", localId(kb), c(0), "bool"), storeRow);
     else storeRow();
   }
-  for (const e of g.rowOps ?? []) rowTopK(ctx, k, e as Eqn<"topKIndices">, row); // the router's topK
+  for (const e of g.rowOps ?? []) rowOp(ctx, k, e, row); // the router's topK and top-k values
   const rows = numelSize(keptShape);
   ctx.launch(k, workgroup ? rows : gridFor(rows, sched.workgroupSize), ctx.describeGroup(g));
 }

@@ -7,13 +7,16 @@
  * - `rowTopK` (after the epilogue): top-k indices of a row the thread just
  *   wrote (the softmax probabilities), by ranking: element i's place is the
  *   number of elements that sort before it (the order of the topK kernel:
- *   larger first, ties to the lower index, NaN largest).
+ *   larger first, ties to the lower index, NaN largest);
+ * - `rowGather` (after the topK): the row's top-k values, read back through
+ *   the indices the thread just wrote.
  */
 import type { Eqn, Var } from "../../../dsl/program";
 import { c, cast, type Expr } from "../../kernel_ir";
 import { scalarType } from "../../types";
 import { dimExpr, iadd, imul } from "../index_math";
 import { add, lt, mul } from "../ir_ops";
+import { indexInRange } from "../../analysis/value_facts";
 import type { KernelHandle, OpContext } from "../op_context";
 import { before } from "../ops/sort";
 
@@ -44,7 +47,7 @@ export function rowMatmul(ctx: OpContext, k: KernelHandle, e: Eqn, row: Expr): v
   );
 }
 
-export function rowTopK(ctx: OpContext, k: KernelHandle, e: Eqn<"topKIndices">, row: Expr): void {
+function rowTopK(ctx: OpContext, k: KernelHandle, e: Eqn<"topKIndices">, row: Expr): void {
   const { kb, values } = k;
   const x = e.inputs[0]!;
   const n = x.shape[1]!;
@@ -69,4 +72,32 @@ export function rowTopK(ctx: OpContext, k: KernelHandle, e: Eqn<"topKIndices">, 
     },
     "i",
   );
+}
+
+/** out[row, j] = x[row, ind[row, j]]: a gather along the row of values this thread wrote, by indices it wrote. */
+function rowGather(ctx: OpContext, k: KernelHandle, e: Eqn<"gather">, row: Expr): void {
+  const { kb, values } = k;
+  const [x, ind] = e.inputs as [Var, Var];
+  const n = dimExpr(x.shape[1]!);
+  const m = dimExpr(ind.shape[1]!);
+  const out = ctx.output(k, e.out);
+  kb.comment(`${ctx.describe(e)} (the row's picked values)`);
+  kb.for(
+    c(0),
+    m,
+    (j) => {
+      const at = kb.let(iadd(imul(row, m), j), "at");
+      const raw = kb.let(values.loadFrom(ind, at), "ix");
+      if (!indexInRange(ctx.facts, ind, x.shape[1]!)) ctx.checkIndex(kb, "gather", 1, raw, n);
+      kb.store(out, at, values.loadFrom(x, iadd(imul(row, n), values.clampIndex(raw, n))));
+    },
+    "j",
+  );
+}
+
+/** A row op of the router kernel (passes/router_fusion.ts): the topK of a row, or a gather of its picks. */
+export function rowOp(ctx: OpContext, k: KernelHandle, e: Eqn, row: Expr): void {
+  if (e.prim === "topKIndices") rowTopK(ctx, k, e as Eqn<"topKIndices">, row);
+  else if (e.prim === "gather") rowGather(ctx, k, e as Eqn<"gather">, row);
+  else throw new Error(`internal: ${e.prim} is not a row op of the router kernel`);
 }

@@ -22,6 +22,7 @@ import { emitRowSort } from "./merge_sort";
 import { countingSort, usesCountingSort } from "./counting_sort";
 import { gatherSumPlan, lowerGatherSum } from "./gather_sum";
 import { indexInRange } from "../../analysis/value_facts";
+import type { ExprLowering } from "../rule";
 
 const inRange = (i: Expr, n: Expr): Expr => and(ge(i, c(0)), lt(i, n));
 
@@ -285,6 +286,37 @@ export function lowerScatterAddAlong(ctx: OpContext, e: Eqn<"scatterAddAlong">):
     );
   });
 }
+
+/** Index axes this short make a scatterAddAlong an expression (`scatterAlongShortAxis`). */
+export const SHORT_SCATTER_AXIS = 8;
+
+/** Whether scatterAddAlong `e` scatters along an axis of at most SHORT_SCATTER_AXIS updates (topK's backward). */
+export function isShortScatterAlong(e: Eqn<"scatterAddAlong">): boolean {
+  const kk = e.inputs[1]!.shape[e.params.axis]!;
+  return typeof kk === "number" && kk <= SHORT_SCATTER_AXIS;
+}
+
+/**
+ * scatterAddAlong along a short axis as an expression: element (o, p, i) is
+ * x[o, p, i] plus the updates j whose index is p, added in j order (the
+ * interpreter's order; the owner-computes kernel's sum, computed in place by the
+ * consumer, e.g. the softmax backward's row kernel reading topK's gradient).
+ */
+export const scatterAlongShortAxis: ExprLowering<"scatterAddAlong"> = (vals, e, idx) => {
+  const [x, ind, upd] = e.inputs as [Var, Var, Var];
+  const { axis } = e.params;
+  const len = x.shape[axis]!;
+  const proven = indexInRange(vals.source.facts, ind, len);
+  const acc = vals.kb.mutable(vals.at(x, idx), "acc", scalarType(e.out.dtype));
+  const kk = ind.shape[axis] as number;
+  for (let j = 0; j < kk; j++) {
+    const at = idx.map((q, a) => (a === axis ? c(j) : q));
+    const target = vals.kb.let(vals.at(ind, at), "hit");
+    if (!proven) vals.source.checkIndex(vals.kb, "scatterAddAlong", axis, target, dimExpr(len));
+    vals.kb.if(eq(target, idx[axis]!), () => vals.kb.assign(acc, add(acc, vals.at(upd, at), acc.type)));
+  }
+  return acc;
+};
 
 export function lowerBincount(ctx: OpContext, e: Eqn<"bincount">): void {
   const x = e.inputs[0]!;
