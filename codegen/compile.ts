@@ -129,7 +129,8 @@ function lowerWithinBindings(
     const fused = fuse(prepared, LOWERINGS, { fuse: fuseOn, groupedGemms, maxBuffers, bindsCheckFlag });
     const plan = fuseOn ? fuseRouters(fused, schedule, LOWERINGS, maxBuffers) : fused;
     const lowered = lowerPlan(plan, schedule, LOWERINGS, checks);
-    if (limit === null) return lowered;
+    // A program with no equations (outputs are inputs or constants) lowers to no kernels.
+    if (limit === null || lowered.kernels.length === 0) return lowered;
     const widest = lowered.kernels.reduce((w, k) => (k.params.length > w.params.length ? k : w));
     const excess = widest.params.length - limit;
     if (excess <= 0) return lowered;

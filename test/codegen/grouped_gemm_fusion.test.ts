@@ -75,7 +75,9 @@ describe("grouped GEMM fusion: kernels", () => {
 
     it(`${target}: its gradient has 4 expert kernels (dH with the SwiGLU backward, dX of gate + up, dW down, dW gate + up)`, () => {
       const { gradient } = blockPrograms("swiglu", CFG);
-      const b = compile(gradient, { target });
+      // Without run-time checks: with them, the forward gate + up GEMM gathering x would bind the check flag
+      // as a 9th buffer, so within WebGPU's 8 the gather is materialised once (asserted below).
+      const b = compile(gradient, { target, checks: false });
       const names = computeKernels(b);
       expect(names.filter((n) => n === "ragged_matmul")).toHaveLength(4); // 2 forward (recomputed), dH, dX
       expect(names.filter((n) => n === "ragged_matmul_wgrad")).toHaveLength(2);
@@ -89,6 +91,23 @@ describe("grouped GEMM fusion: kernels", () => {
       expect(dx.some((k) => /= add /.test(k.comment!))).toBe(true);
       // The SwiGLU backward (sigmoid recomputed) in dH's epilogue.
       expect(b.kernels.some((k) => /= raggedMatmul /.test(k.comment!) && /= sub /.test(k.comment!))).toBe(true);
+    });
+
+    it(`${target}: with run-time checks, every gradient kernel binds at most 8 buffers; only the gather is copied`, () => {
+      const { gradient } = blockPrograms("swiglu", CFG);
+      const b = compile(gradient, { target });
+      expect(b.checks).toBeDefined();
+      for (const k of b.kernels) expect(k.params.length, k.name).toBeLessThanOrEqual(8);
+      const copies = b.kernels.filter((k) => k.name.endsWith("_elementwise"));
+      expect(
+        copies.map((k) =>
+          k
+            .comment!.trim()
+            .split("\n")
+            .map((l) => l.replace(/^%\d+:\S+ = /, "")),
+        ),
+      ).toEqual([[expect.stringMatching(/^take /)]]);
+      expect(computeKernels(b).filter((n) => /ragged_matmul/.test(n))).toHaveLength(6);
     });
   }
 
