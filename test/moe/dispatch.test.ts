@@ -11,7 +11,8 @@ import {
   planTokenChoice,
   type TokenChoice,
 } from "../../moe/index";
-import { FEW, SOME, expectClose, expectGradsOk, randn, randomize } from "./helpers";
+import { FEW, SOME, expectGradsOk, randn, randomize } from "./helpers";
+import { expectClose } from "../helpers/close";
 import { denseCombine, linearRef, mat, mat3, type Assignment } from "./reference";
 
 /** A random token-choice routing: k distinct experts per token, random weights, optionally a random mask. */

@@ -18,7 +18,8 @@ import {
   type Experts,
   type ProbabilisticExperts,
 } from "../../moe/index";
-import { FEW, SOME, expectClose, expectGradsOk, groupsFrom, randn, randomize } from "./helpers";
+import { FEW, SOME, expectGradsOk, groupsFrom, randn, randomize } from "./helpers";
+import { expectClose } from "../helpers/close";
 import {
   addV,
   ffnRef,

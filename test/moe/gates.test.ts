@@ -14,7 +14,8 @@ import {
   tokenHash,
   topKGate,
 } from "../../moe/index";
-import { FEW, SOME, expectClose, expectGradsOk, randn, routingSizes, separated } from "./helpers";
+import { FEW, SOME, expectGradsOk, randn, routingSizes, separated } from "./helpers";
+import { expectClose } from "../helpers/close";
 import { addV, mat, softmaxV, topKIdx, vec, vecMat, type Mat } from "./reference";
 
 const logitsOf = (x: Tensor, w: Tensor): Mat => mat(x).map((row) => vecMat(row, mat(w)));

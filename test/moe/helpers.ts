@@ -12,7 +12,6 @@
  * only the gradient through the selected weights.
  */
 import fc from "fast-check";
-import { expect } from "vitest";
 import { checkGrads, random, tensor, tree, type Tensor } from "../../index";
 
 /** A standard-normal f64 tensor from a seed, scaled. */
@@ -24,20 +23,6 @@ export function randn(seed: number, shape: readonly number[], scale = 1): Tensor
 /** Gradient check in f64 (forward and reverse against central differences). */
 export function expectGradsOk(f: (...args: Tensor[]) => unknown, args: readonly Tensor[], seed = 0): void {
   checkGrads(f, args, { eps: 1e-6, rtol: 1e-5, atol: 1e-7, seed });
-}
-
-/** Elementwise closeness of a tensor to nested JS arrays. */
-export function expectClose(actual: Tensor, expected: unknown, tol = 1e-9): void {
-  const a = (actual.toArray() as unknown[]).flat(Infinity) as number[];
-  const e = ([expected] as unknown[]).flat(Infinity) as number[];
-  expect(a.length).toBe(e.length);
-  a.forEach((v, i) => {
-    if (!(Math.abs(v - e[i]!) <= tol * Math.max(1, Math.abs(e[i]!)))) {
-      throw new Error(
-        `element ${i}: got ${v}, expected ${e[i]} (tol ${tol}); actual ${JSON.stringify(a)} expected ${JSON.stringify(e)}`,
-      );
-    }
-  });
 }
 
 /** Sizes of a small routing problem: tokens, experts, experts per token, model dim, hidden dim, and a seed. */

@@ -12,7 +12,8 @@ import {
   type GateConfig,
   type MoeLayerConfig,
 } from "../../moe/index";
-import { expectClose, expectGradsOk, randn, randomize, routingSizes, separated, type RoutingSizes } from "./helpers";
+import { expectGradsOk, randn, randomize, routingSizes, separated, type RoutingSizes } from "./helpers";
+import { expectClose } from "../helpers/close";
 import { referenceLayer } from "./layer_reference";
 import { ffnRef, mat, mat3, softmaxV, swigluRef, vec, vecMat, type ExpertFn } from "./reference";
 

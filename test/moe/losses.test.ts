@@ -15,7 +15,8 @@ import {
   switchLoss,
   topKGate,
 } from "../../moe/index";
-import { FEW, SOME, expectClose, expectGradsOk, randn, routingSizes, separated } from "./helpers";
+import { FEW, SOME, expectGradsOk, randn, routingSizes, separated } from "./helpers";
+import { expectClose } from "../helpers/close";
 import { mat, softmaxV, topKIdx, vec, vecMat, type Mat } from "./reference";
 
 /** erf by composite Simpson integration of 2/√π e^{-s²} (error ~1e-13): an independent reference. */

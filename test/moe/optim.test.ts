@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { log, mean, mul, square, sub, sum, tensor, tree, type Tensor } from "../../index";
 import { MoeConfigError, adam, adamW, createProgress, sgd, train } from "../../moe/index";
-import { SOME, expectClose, randn } from "./helpers";
+import { SOME, randn } from "./helpers";
+import { expectClose } from "../helpers/close";
 import { vec } from "./reference";
 
 /** A small pytree of parameters and three gradient pytrees of the same structure. */

@@ -15,7 +15,8 @@ import {
   upcycleFfn,
   type GateConfig,
 } from "../../moe/index";
-import { FEW, SOME, expectClose, expectGradsOk, randn, randomize } from "./helpers";
+import { FEW, SOME, expectGradsOk, randn, randomize } from "./helpers";
+import { expectClose } from "../helpers/close";
 import { referenceLayer } from "./layer_reference";
 import { addV, ffnRef, mat, mat3, softmaxV, vec, vecMat, type Mat } from "./reference";
 

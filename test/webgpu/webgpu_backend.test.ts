@@ -22,7 +22,7 @@ import {
 import { eagerProgram } from "../../backends/webgpu/eager";
 import { runtimeFor } from "../../backends/webgpu/runtime";
 import { evalProgram } from "../../dsl/trace";
-import { mulberry32, randomFloats, relativeError } from "../../testing/random_programs";
+import { compareOutputs, mulberry32, randomFloats, relativeError } from "../../testing/random_programs";
 import { separateWebGPUForTests, webgpuForTests } from "./test_device";
 
 const ctx = await webgpuForTests();
@@ -32,12 +32,6 @@ const loss = (x: Tensor, w: Tensor, b: Tensor) => {
   const h = ops.relu(ops.add(ops.matmul(x, w), b));
   return ops.add(ops.sum(ops.mul(h, h)), ops.sum(ops.mul(ops.softmax(h, -1), x.sum(-1, true))));
 };
-
-async function expectClose(got: Tensor, want: Tensor, rtol = 1e-4): Promise<void> {
-  expect(got.shape).toEqual(want.shape);
-  expect(got.dtype).toBe(want.dtype);
-  expect(relativeError(await got.data(), await want.data())).toBeLessThanOrEqual(rtol);
-}
 
 describe.runIf(ctx)("webgpu backend", () => {
   it("jit runs forward programs on the device, for sizes 1 and primes (4 shapes per run)", async () => {
@@ -56,7 +50,7 @@ describe.runIf(ctx)("webgpu backend", () => {
       ] as const;
       const y = f(...args);
       expect(y.isDevice).toBe(true);
-      await expectClose(y, ref(...args));
+      await compareOutputs([y], [ref(...args)], 1e-4, `jit forward, shape ${[t, d, h]}`);
     }
   });
 
@@ -72,7 +66,7 @@ describe.runIf(ctx)("webgpu backend", () => {
     const got = g(...args) as Tensor[];
     const want = gRef(...args) as Tensor[];
     expect(got.every((t) => t.isDevice)).toBe(true);
-    for (let i = 0; i < 3; i++) await expectClose(got[i]!, want[i]!);
+    await compareOutputs(got, want, 1e-4, "jit of grad");
   });
 
   it("device tensors feed later programs without a host round trip", async () => {
@@ -82,7 +76,7 @@ describe.runIf(ctx)("webgpu backend", () => {
       [3, 0, -0.25],
     ]);
     const y = f(f(x)); // the inner result stays on the device
-    await expectClose(y, ops.exp(ops.mul(ops.exp(ops.mul(x, 0.5)), 0.5)));
+    await compareOutputs([y], [ops.exp(ops.mul(ops.exp(ops.mul(x, 0.5)), 0.5))], 1e-4, "f(f(x))");
   });
 
   it("eager ops on webgpu tensors run on the device; host operands mix in", async () => {
@@ -95,7 +89,7 @@ describe.runIf(ctx)("webgpu backend", () => {
     const a = toDevice(hostA);
     const eager = ops.sum(ops.mul(ops.tanh(a), hostB), -1); // a on webgpu, hostB on the host
     expect(eager.isDevice).toBe(true);
-    await expectClose(eager, ops.sum(ops.mul(ops.tanh(hostA), hostB), -1));
+    await compareOutputs([eager], [ops.sum(ops.mul(ops.tanh(hostA), hostB), -1)], 1e-4, "eager ops");
     const [values, indices] = ops.topK(a, 2);
     expect(Array.from(await indices.data())).toEqual([2, 0, 1, 0]);
     expect(Array.from(await values.data())).toEqual([3, 1, 4, 0.5]);
@@ -186,7 +180,7 @@ describe.runIf(ctx)("webgpu backend", () => {
     if (!ctx!.hasF16) {
       expect(() => f(x)).toThrow(/lacks the "shader-f16" feature/);
     } else {
-      await expectClose(f(x), ops.mul(ops.exp(x), 2), 2e-3);
+      await compareOutputs([f(x)], [ops.mul(ops.exp(x), 2)], 2e-3, "f16 program");
     }
   });
 

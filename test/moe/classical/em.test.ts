@@ -17,7 +17,6 @@ import {
   affineRow,
   arr,
   checkTreeGrads,
-  expectClose,
   logSumExp,
   randArray,
   randTensor,
@@ -25,6 +24,7 @@ import {
   rng,
   softmaxRow,
 } from "./helpers";
+import { expectClose } from "../../helpers/close";
 
 function randomMixture(
   r: () => number,

@@ -36,17 +36,6 @@ export const logSumExp = (z: number[]): number => {
 export const affineRow = (x: number[], w: number[][], b: number[]): number[] =>
   b.map((bo, o) => x.reduce((s, xd, d) => s + xd * w[d]![o]!, bo));
 
-/** Asserts two nested arrays of numbers agree elementwise within tol (relative + absolute). */
-export function expectClose(got: any, want: any, tol = 1e-9, path = "value"): void {
-  if (Array.isArray(want)) {
-    if (!Array.isArray(got) || got.length !== want.length)
-      throw new Error(`${path}: length ${got?.length} vs ${want.length}`);
-    want.forEach((w, i) => expectClose(got[i], w, tol, `${path}[${i}]`));
-    return;
-  }
-  if (!(Math.abs(got - want) <= tol * (1 + Math.abs(want)))) throw new Error(`${path}: got ${got}, expected ${want}`);
-}
-
 /** checkGrads for a function whose first argument is a parameter pytree (the others are held fixed). */
 export function checkTreeGrads(
   f: (params: any) => Tensor,

@@ -9,7 +9,8 @@ import {
   type HmeNode,
 } from "../../../moe/classical";
 import { random, stack, zeros } from "../../../index";
-import { affineRow, arr, checkTreeGrads, expectClose, logSumExp, randTensor, rng, softmaxRow } from "./helpers";
+import { affineRow, arr, checkTreeGrads, logSumExp, randTensor, rng, softmaxRow } from "./helpers";
+import { expectClose } from "../../helpers/close";
 
 /** A random tree as nested plain arrays (the reference reads these) plus its tensor pytree. */
 type RefNode = { gate: { w: number[][]; b: number[] }; children: RefNode[] } | { w: number[][]; b: number[] };

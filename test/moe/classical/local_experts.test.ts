@@ -1,17 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { localExperts, localExpertsLoss, localExpertsPosteriors } from "../../../moe/classical";
-import {
-  affineRow,
-  arr,
-  checkTreeGrads,
-  expectClose,
-  logSumExp,
-  randTensor,
-  randomGatedExperts,
-  rng,
-  softmaxRow,
-} from "./helpers";
+import { affineRow, arr, checkTreeGrads, logSumExp, randTensor, randomGatedExperts, rng, softmaxRow } from "./helpers";
+import { expectClose } from "../../helpers/close";
 
 const sizes = fc.record({
   n: fc.integer({ min: 1, max: 5 }),

@@ -1,16 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { metaPi, metaPiLoss, type ExpertActivation } from "../../../moe/classical";
-import {
-  affineRow,
-  arr,
-  checkTreeGrads,
-  expectClose,
-  randTensor,
-  randomGatedExperts,
-  rng,
-  softmaxRow,
-} from "./helpers";
+import { affineRow, arr, checkTreeGrads, randTensor, randomGatedExperts, rng, softmaxRow } from "./helpers";
+import { expectClose } from "../../helpers/close";
 
 const sizes = fc.record({
   n: fc.integer({ min: 1, max: 5 }),

@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { initMixtureOfSoftmaxes, mixtureOfSoftmaxes, mixtureOfSoftmaxesLoss } from "../../../moe/classical";
 import { random, tensor } from "../../../index";
-import { affineRow, arr, checkTreeGrads, expectClose, randTensor, rng, softmaxRow } from "./helpers";
+import { affineRow, arr, checkTreeGrads, randTensor, rng, softmaxRow } from "./helpers";
+import { expectClose } from "../../helpers/close";
 
 const sizes = fc.record({
   n: fc.integer({ min: 1, max: 4 }),
