@@ -133,10 +133,88 @@ function modelLauncher(
       values: (m.gradients ?? []).map((t) => t.path),
     },
   ];
-  const sub = (call: string, what: string) =>
-    `{ const int s = ${call}; if (s != 0) return ${P}_fail(s, "%s: %s", ${JSON.stringify(what)}, ${what.startsWith("backward") ? B : F}_last_error()); }`;
+  const dimNames = Object.keys(m.dynamicDims);
+  // `return <P>_fail(status, "fmt", args);`: the C statements below fail through these.
+  const fail = (status: string, fmt: string, args?: string) =>
+    `return ${P}_fail(${status}, "${fmt}"${args ? `, ${args}` : ""});`;
+  const invalid = (fmt: string, args?: string) => fail(`${P}_ERR_INVALID_ARGUMENT`, fmt, args);
+  const sub = (call: string, what: string) => {
+    const bundle = what.startsWith("backward") ? B : F;
+    return `{ const int s = ${call}; if (s != 0) return ${P}_fail(s, "%s: %s", ${JSON.stringify(what)}, ${bundle}_last_error()); }`;
+  };
   const subB = (call: string, what: string) =>
     `{ const int s = ${call}; if (s != 0) return ${P}_fail(s, "%s: %s", ${JSON.stringify(what)}, ${B}_last_error()); }`;
+  const lines = (...ls: string[]) => ls.map((l) => `${l}\n`).join("");
+  const deviceCopy = (to: string, from: string, bytes: string) =>
+    `cudaMemcpy(${to}, ${from}, ${bytes}, cudaMemcpyDeviceToDevice)`;
+
+  // check_dims: the count, then each dim's range and divisor.
+  const wrongDimCount = invalid(
+    `%s: got %d dims, expected ${dimNames.length} (${dimNames.join(", ") || "none"})`,
+    "fn, num_dims",
+  );
+  const dimArgs = `fn, ${P}_dim_names[i], (long long)dims[i]`;
+  const outOfRange = invalid(
+    "%s: dim %s = %lld; it must be in %lld..%lld",
+    `${dimArgs}, ${P}_dim_min[i], ${P}_dim_max[i]`,
+  );
+  const notMultiple = invalid("%s: dim %s = %lld; it must be a multiple of %lld", `${dimArgs}, ${P}_dim_multiple[i]`);
+
+  // The backward's share of workspace_bytes and create.
+  const bwdDimsOf = lines(`  int64_t bd[${Math.max(1, bwdDims.length)}];`, `  ${B}_dims_of(dims, bd);`);
+  const bwdWorkspace = grad
+    ? bwdDimsOf +
+      lines(
+        "  size_t bwd = 0;",
+        `  ${subB(`${B}_workspace_bytes(bd, ${B}_NUM_DIMS, &bwd)`, "backward workspace")}`,
+        "  *bytes += bwd;",
+      )
+    : "";
+  const bwdCreate = grad
+    ? bwdDimsOf +
+      lines(
+        `  s = ${B}_create(bd, ${B}_NUM_DIMS, &model->bwd);`,
+        `  if (s != 0) { ${P}_destroy(model); return ${P}_fail(s, "${P}_create: %s", ${B}_last_error()); }`,
+      )
+    : "";
+
+  // Sizes, forward and backward.
+  const outputInRange = `model && i >= 0 && i < ${P}_NUM_OUTPUTS`;
+  const gradientBytes = grad ? `model ? ${B}_output_bytes(model->bwd, i) : 0` : "0";
+  const upload = sub(
+    `${F}_upload(model->fwd, i, inputs[i], ${F}_input_bytes(model->fwd, i))`,
+    "forward: uploading an input",
+  );
+  const download = sub(
+    `${F}_download(model->fwd, j, outputs[j], ${F}_output_bytes(model->fwd, j))`,
+    "forward: downloading an output",
+  );
+  const keepInput = deviceCopy(
+    `${B}_input_device_ptr(model->bwd, i)`,
+    `${F}_input_device_ptr(model->fwd, i)`,
+    `${F}_input_bytes(model->fwd, i)`,
+  );
+  const keepSaved = deviceCopy(
+    `${B}_input_device_ptr(model->bwd, ${nIn} + k)`,
+    `${F}_output_device_ptr(model->fwd, ${nOut} + k)`,
+    `${F}_output_bytes(model->fwd, ${nOut} + k)`,
+  );
+  const backwardParams = [`${P}_model* model`, "const void* const* cotangents", "void* const* gradients"]
+    .map((p) => `[[maybe_unused]] ${p}`)
+    .join(", ");
+  const noForward = fail(
+    `${P}_ERR_STATE`,
+    `${P}_backward: run ${P}_forward first (the backward uses its inputs and saved activations)`,
+  );
+  const cotangentArg = `${nIn + nSaved} + j`;
+  const uploadCotangent = subB(
+    `${B}_upload(model->bwd, ${cotangentArg}, cotangents[j], ${B}_input_bytes(model->bwd, ${cotangentArg}))`,
+    "backward: uploading a cotangent",
+  );
+  const downloadGradient = subB(
+    `${B}_download(model->bwd, i, gradients[i], ${B}_output_bytes(model->bwd, i))`,
+    "backward: downloading a gradient",
+  );
   return `// ---- model API "${P}" ----
 #include <stdarg.h>
 #include <stdio.h>
@@ -164,11 +242,11 @@ extern "C" const char* ${P}_last_error(void) { return ${P}_error; }
 
 /* Every dynamic dim in its range and a multiple of its divisor (what the manifest's dynamicDims say). */
 static int ${P}_check_dims(const int64_t* dims, int num_dims, const char* fn) {
-  if (num_dims != ${P}_NUM_DIMS) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "%s: got %d dims, expected ${Object.keys(m.dynamicDims).length} (${Object.keys(m.dynamicDims).join(", ") || "none"})", fn, num_dims);
+  if (num_dims != ${P}_NUM_DIMS) ${wrongDimCount}
   if (num_dims > 0 && !dims) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "%s: dims is null", fn);
   for (int i = 0; i < num_dims; i++) {
-    if (dims[i] < ${P}_dim_min[i] || dims[i] > ${P}_dim_max[i]) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "%s: dim %s = %lld; it must be in %lld..%lld", fn, ${P}_dim_names[i], (long long)dims[i], ${P}_dim_min[i], ${P}_dim_max[i]);
-    if (dims[i] % ${P}_dim_multiple[i] != 0) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "%s: dim %s = %lld; it must be a multiple of %lld", fn, ${P}_dim_names[i], (long long)dims[i], ${P}_dim_multiple[i]);
+    if (dims[i] < ${P}_dim_min[i] || dims[i] > ${P}_dim_max[i]) ${outOfRange}
+    if (dims[i] % ${P}_dim_multiple[i] != 0) ${notMultiple}
   }
   return ${P}_OK;
 }
@@ -197,7 +275,7 @@ extern "C" int ${P}_workspace_bytes(const int64_t* dims, int num_dims, size_t* b
   size_t fwd = 0;
   ${sub(`${F}_workspace_bytes(fd, ${F}_NUM_DIMS, &fwd)`, "workspace of the forward")}
   *bytes = fwd;
-${grad ? `  int64_t bd[${Math.max(1, bwdDims.length)}];\n  ${B}_dims_of(dims, bd);\n  size_t bwd = 0;\n  ${subB(`${B}_workspace_bytes(bd, ${B}_NUM_DIMS, &bwd)`, "backward workspace")}\n  *bytes += bwd;\n` : ""}  return ${P}_OK;
+${bwdWorkspace}  return ${P}_OK;
 }
 
 extern "C" void ${P}_destroy(${P}_model* model) {
@@ -216,29 +294,29 @@ extern "C" int ${P}_create(const int64_t* dims, int num_dims, ${P}_model** out) 
   ${F}_dims_of(dims, fd);
   int s = ${F}_create(fd, ${F}_NUM_DIMS, &model->fwd);
   if (s != 0) { ${P}_destroy(model); return ${P}_fail(s, "${P}_create: %s", ${F}_last_error()); }
-${grad ? `  int64_t bd[${Math.max(1, bwdDims.length)}];\n  ${B}_dims_of(dims, bd);\n  s = ${B}_create(bd, ${B}_NUM_DIMS, &model->bwd);\n  if (s != 0) { ${P}_destroy(model); return ${P}_fail(s, "${P}_create: %s", ${B}_last_error()); }\n` : ""}  *out = model;
+${bwdCreate}  *out = model;
   return ${P}_OK;
 }
 
 extern "C" size_t ${P}_input_bytes(const ${P}_model* model, int i) { return model ? ${F}_input_bytes(model->fwd, i) : 0; }
-extern "C" size_t ${P}_output_bytes(const ${P}_model* model, int i) { return model && i >= 0 && i < ${P}_NUM_OUTPUTS ? ${F}_output_bytes(model->fwd, i) : 0; }
-extern "C" size_t ${P}_gradient_bytes([[maybe_unused]] const ${P}_model* model, [[maybe_unused]] int i) { return ${grad ? `model ? ${B}_output_bytes(model->bwd, i) : 0` : "0"}; }
+extern "C" size_t ${P}_output_bytes(const ${P}_model* model, int i) { return ${outputInRange} ? ${F}_output_bytes(model->fwd, i) : 0; }
+extern "C" size_t ${P}_gradient_bytes([[maybe_unused]] const ${P}_model* model, [[maybe_unused]] int i) { return ${gradientBytes}; }
 
 extern "C" int ${P}_forward(${P}_model* model, const void* const* inputs, void* const* outputs) {
   if (!model) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_forward: model is null");
-  if ((${P}_NUM_INPUTS > 0 && !inputs) || (${P}_NUM_OUTPUTS > 0 && !outputs)) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_forward: inputs or outputs is null");
-  for (int i = 0; i < ${nIn}; i++) ${sub(`${F}_upload(model->fwd, i, inputs[i], ${F}_input_bytes(model->fwd, i))`, "forward: uploading an input")}
+  if ((${P}_NUM_INPUTS > 0 && !inputs) || (${P}_NUM_OUTPUTS > 0 && !outputs)) ${invalid(`${P}_forward: inputs or outputs is null`)}
+  for (int i = 0; i < ${nIn}; i++) ${upload}
   ${sub(`${F}_forward(model->fwd)`, "forward")}
-  for (int j = 0; j < ${nOut}; j++) ${sub(`${F}_download(model->fwd, j, outputs[j], ${F}_output_bytes(model->fwd, j))`, "forward: downloading an output")}
+  for (int j = 0; j < ${nOut}; j++) ${download}
 ${
   grad
     ? `  // Keep what the backward needs: the inputs and the saved activations, copied on the device.
   for (int i = 0; i < ${nIn}; i++) {
-    const cudaError_t e = cudaMemcpy(${B}_input_device_ptr(model->bwd, i), ${F}_input_device_ptr(model->fwd, i), ${F}_input_bytes(model->fwd, i), cudaMemcpyDeviceToDevice);
+    const cudaError_t e = ${keepInput};
     if (e != cudaSuccess) return ${P}_fail(${P}_ERR_CUDA, "forward: keeping input %d for the backward: %s", i, cudaGetErrorString(e));
   }
   for (int k = 0; k < ${nSaved}; k++) {
-    const cudaError_t e = cudaMemcpy(${B}_input_device_ptr(model->bwd, ${nIn} + k), ${F}_output_device_ptr(model->fwd, ${nOut} + k), ${F}_output_bytes(model->fwd, ${nOut} + k), cudaMemcpyDeviceToDevice);
+    const cudaError_t e = ${keepSaved};
     if (e != cudaSuccess) return ${P}_fail(${P}_ERR_CUDA, "forward: saving activation %d: %s", k, cudaGetErrorString(e));
   }
   model->has_forward = 1;
@@ -247,15 +325,15 @@ ${
 }  return ${P}_OK;
 }
 
-extern "C" int ${P}_backward([[maybe_unused]] ${P}_model* model, [[maybe_unused]] const void* const* cotangents, [[maybe_unused]] void* const* gradients) {
+extern "C" int ${P}_backward(${backwardParams}) {
 ${
   grad
     ? `  if (!model) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_backward: model is null");
-  if (!model->has_forward) return ${P}_fail(${P}_ERR_STATE, "${P}_backward: run ${P}_forward first (the backward uses its inputs and saved activations)");
-  if ((${P}_NUM_OUTPUTS > 0 && !cotangents) || (${P}_NUM_GRADIENTS > 0 && !gradients)) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_backward: cotangents or gradients is null");
-  for (int j = 0; j < ${nOut}; j++) ${subB(`${B}_upload(model->bwd, ${nIn + nSaved} + j, cotangents[j], ${B}_input_bytes(model->bwd, ${nIn + nSaved} + j))`, "backward: uploading a cotangent")}
+  if (!model->has_forward) ${noForward}
+  if ((${P}_NUM_OUTPUTS > 0 && !cotangents) || (${P}_NUM_GRADIENTS > 0 && !gradients)) ${invalid(`${P}_backward: cotangents or gradients is null`)}
+  for (int j = 0; j < ${nOut}; j++) ${uploadCotangent}
   ${subB(`${B}_forward(model->bwd)`, "backward")}
-  for (int i = 0; i < ${P}_NUM_GRADIENTS; i++) ${subB(`${B}_download(model->bwd, i, gradients[i], ${B}_output_bytes(model->bwd, i))`, "backward: downloading a gradient")}
+  for (int i = 0; i < ${P}_NUM_GRADIENTS; i++) ${downloadGradient}
   return ${P}_OK;`
     : `  return ${P}_fail(${P}_ERR_STATE, "${P}_backward: this model was exported without --grad");`
 }

@@ -60,7 +60,9 @@ function parseDynamic(name: string, value: string): DynamicDim {
   min = Math.ceil(min / multipleOf) * multipleOf;
   if (max !== undefined && max < min)
     throw new DimsError(
-      `--dims: ${name}=${value}: no value of ${name} is allowed (${multipleOf > 1 ? `the smallest multiple of ${multipleOf} from the minimum is ${min}, ` : ""}above the maximum ${max})`,
+      `--dims: ${name}=${value}: no value of ${name} is allowed (` +
+        (multipleOf > 1 ? `the smallest multiple of ${multipleOf} from the minimum is ${min}, ` : "") +
+        `above the maximum ${max})`,
     );
   return { kind: "dynamic", min, ...(max !== undefined ? { max } : {}), multipleOf };
 }

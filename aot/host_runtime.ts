@@ -377,7 +377,8 @@ export class ProgramRunner {
       const expected = HOST_ARRAY[b.type];
       if (value.constructor.name !== expected || value.length !== n)
         throw new HostModuleError(
-          `${this.label}: input ${path} is a ${value.constructor.name} of ${value.length} elements; expected a ${expected} of ${n} (${b.type}) or a GPUBuffer`,
+          `${this.label}: input ${path} is a ${value.constructor.name} of ${value.length} elements; ` +
+            `expected a ${expected} of ${n} (${b.type}) or a GPUBuffer`,
         );
       let staging = st.staging[bi];
       if (!staging) {
@@ -436,7 +437,8 @@ export function checkDims(
       throw new HostModuleError(`${module}: dim ${name} = ${v}; it must be an integer in ${min}..${max}`);
     if (multipleOf !== undefined && v % multipleOf !== 0)
       throw new HostModuleError(
-        `${module}: dim ${name} = ${v}; it must be a multiple of ${multipleOf} (the model was exported for ${name} in steps of ${multipleOf}; pad to ${Math.ceil(v / multipleOf) * multipleOf})`,
+        `${module}: dim ${name} = ${v}; it must be a multiple of ${multipleOf} ` +
+          `(the model was exported for ${name} in steps of ${multipleOf}; pad to ${Math.ceil(v / multipleOf) * multipleOf})`,
       );
     out[name] = v;
   }

@@ -86,7 +86,8 @@ export function resolveInputs(
     if (typeof x === "object" && x !== null)
       return Object.fromEntries(Object.entries(x).map(([k, c]) => [k, walk(c, `${path}.${k}`)]));
     throw new InputsError(
-      `${what}: ${path} is ${JSON.stringify(x)}; expected a shape (an array of dims such as ["T", 512]), spec(dims, dtype), or an object/array of them`,
+      `${what}: ${path} is ${JSON.stringify(x)}; ` +
+        `expected a shape (an array of dims such as ["T", 512]), spec(dims, dtype), or an object/array of them`,
     );
   };
   const names = Object.keys(description);
@@ -96,7 +97,8 @@ export function resolveInputs(
       throw new InputsError(`--dims gives ${name}=${formatBinding(b)}, but no input of the model has a dim ${name}`);
     if (typeof b !== "number" && b.multipleOf > 1 && leavesUse(description, atomOf(name, b)))
       throw new InputsError(
-        `--dims: ${name} is a multiple of ${b.multipleOf}, traced as ${b.multipleOf}*${atomOf(name, b)}, but the inputs already use a dim named ${atomOf(name, b)}; rename it`,
+        `--dims: ${name} is a multiple of ${b.multipleOf}, traced as ${b.multipleOf}*${atomOf(name, b)}, ` +
+          `but the inputs already use a dim named ${atomOf(name, b)}; rename it`,
       );
   }
   return { names, specs, leaves, dynamic };

@@ -47,7 +47,8 @@ export function matchWeights(bytes: Uint8Array, leaves: readonly TensorSlot[], f
     });
     if (hits.length === 0)
       throw new WeightsError(
-        `--params ${file}: tensor "${name}" matches no input of the model (inputs: ${names.join(", ")}); name a tensor by its input's path, or by the path inside its argument`,
+        `--params ${file}: tensor "${name}" matches no input of the model (inputs: ${names.join(", ")}); ` +
+          "name a tensor by its input's path, or by the path inside its argument",
       );
     if (hits.length > 1)
       throw new WeightsError(
@@ -60,7 +61,8 @@ export function matchWeights(bytes: Uint8Array, leaves: readonly TensorSlot[], f
     const dynamic = leaf.shape.find((d) => typeof d !== "number");
     if (dynamic !== undefined)
       throw new WeightsError(
-        `--params ${file}: tensor "${name}" feeds input ${leaf.path}, whose shape has the dynamic dim ${JSON.stringify(dynamic)}; weights have fixed shapes`,
+        `--params ${file}: tensor "${name}" feeds input ${leaf.path}, ` +
+          `whose shape has the dynamic dim ${JSON.stringify(dynamic)}; weights have fixed shapes`,
       );
     const dtype = leaf.dtype as ElementType;
     const want = `${SAFETENSORS_DTYPE[dtype] ?? leaf.dtype}[${leaf.shape.join(", ")}]`;

@@ -72,7 +72,8 @@ export const PEERS: Record<string, PeerBench> = {
     );
     row(
       "MoE fwd+bwd",
-      `${ms(forwardBackward.runMs)}  [host ${ms(forwardBackward.hostMs)}/call, codegen ${ms(forwardBackward.codegenMs)}, pipelines ${ms(forwardBackward.pipelineMs)}]`,
+      `${ms(forwardBackward.runMs)}  [host ${ms(forwardBackward.hostMs)}/call, ` +
+        `codegen ${ms(forwardBackward.codegenMs)}, pipelines ${ms(forwardBackward.pipelineMs)}]`,
     );
     const gpu = await kernelTimeMoeWebGPU(BENCH_MOE, reps);
     if (gpu)

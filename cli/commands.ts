@@ -57,7 +57,8 @@ async function loadExport(o: ModelOptions, report: Reporter): Promise<LoadedExpo
   const inputsName = `${o.export}Inputs`;
   if (!(inputsName in loaded.exports))
     throw new CliError(
-      `${loaded.file}: no export named "${inputsName}": export the shapes to trace ${o.export} with, e.g. export const ${inputsName} = { params: { w: ["D", "H"] }, x: ["T", "D"] }`,
+      `${loaded.file}: no export named "${inputsName}": export the shapes to trace ${o.export} with, ` +
+        `e.g. export const ${inputsName} = { params: { w: ["D", "H"] }, x: ["T", "D"] }`,
     );
   return {
     fn: fn as (...args: never[]) => unknown,

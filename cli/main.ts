@@ -56,7 +56,8 @@ const COMMANDS: Record<string, Command> = {
   compile: {
     summary: "export a model's kernels, manifest, TypeScript host module and CUDA C API",
     usage:
-      "moeforge compile <model.ts> --export <name> --dims T=dynamic,D=512 --target wgsl,cuda [--grad] [--name <id>] [--params <weights.safetensors>] --out <dir>",
+      "moeforge compile <model.ts> --export <name> --dims T=dynamic,D=512 --target wgsl,cuda " +
+      "[--grad] [--name <id>] [--params <weights.safetensors>] --out <dir>",
     options: {
       ...COMMON,
       target: { type: "string", short: "t" },
@@ -195,10 +196,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`usage: ${command.usage}\n\n${command.summary}\n\n${command.help}\n`);
       return 0;
     }
-    if (parsed.positionals.length !== 1)
-      throw new CliError(
-        `moeforge ${name}: expected one model file, got ${parsed.positionals.length ? parsed.positionals.join(" ") : "none"} (usage: ${command.usage})`,
-      );
+    if (parsed.positionals.length !== 1) {
+      const got = parsed.positionals.length ? parsed.positionals.join(" ") : "none";
+      throw new CliError(`moeforge ${name}: expected one model file, got ${got} (usage: ${command.usage})`);
+    }
     const out = await command.run(parsed.positionals[0]!, values, values.json === true);
     process.stdout.write(out + "\n");
     return typeof process.exitCode === "number" ? process.exitCode : 0;

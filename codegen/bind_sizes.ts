@@ -37,7 +37,8 @@ export function bindBufferSizes(
         .map((d) => `${d} = ${dims.get(d)}`)
         .join(", ");
       throw new RangeError(
-        `${what}: buffer ${b.name} (${b.type}[${dimToString(b.size)}]) has ${n} elements at ${binding}, more than the ${maxElements} that 32-bit index math addresses; bind smaller sizes or split the call`,
+        `${what}: buffer ${b.name} (${b.type}[${dimToString(b.size)}]) has ${n} elements at ${binding}, ` +
+          `more than the ${maxElements} that 32-bit index math addresses; bind smaller sizes or split the call`,
       );
     }
     if (n < 0) throw new RangeError(`${what}: buffer ${b.name} has size ${dimToString(b.size)} = ${n} < 0`);

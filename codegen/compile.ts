@@ -136,7 +136,9 @@ function lowerWithinBindings(
     if (excess <= 0) return lowered;
     if (!fuseOn)
       throw new CompileError(
-        `cannot compile kernel ${widest.name} for target "${options.target}": it binds ${widest.params.length} storage buffers (${widest.params.map((p) => p.name).join(", ")}); the device allows ${limit} per kernel\n${widest.comment ?? ""}`,
+        `cannot compile kernel ${widest.name} for target "${options.target}": ` +
+          `it binds ${widest.params.length} storage buffers (${widest.params.map((p) => p.name).join(", ")}); ` +
+          `the device allows ${limit} per kernel\n${widest.comment ?? ""}`,
       );
     maxBuffers = Math.max(1, maxBuffers - excess);
   }
@@ -165,7 +167,9 @@ function checkIndexTensorAxes(program: Program, target: Target): void {
       const big = x.shape.find((d) => typeof d === "number" && d > I32_MAX);
       if (big !== undefined)
         throw new CompileError(
-          `cannot compile op "${e.prim}" (${e.out}:${e.out.dtype}${shapeToString(e.out.shape)} = ${e.prim} ${e.inputs.join(" ")}) for target "${target}": its operand ${x}:${x.dtype}${shapeToString(x.shape)} has an axis of ${big} elements, more than the 2^31 - 1 that i32 indices address`,
+          `cannot compile op "${e.prim}" (${e.out}:${e.out.dtype}${shapeToString(e.out.shape)} = ${e.prim} ${e.inputs.join(" ")}) ` +
+            `for target "${target}": its operand ${x}:${x.dtype}${shapeToString(x.shape)} has an axis of ${big} elements, ` +
+            "more than the 2^31 - 1 that i32 indices address",
         );
     }
   }

@@ -300,12 +300,20 @@ function hostLauncher(bundle: KernelBundle, P: string): string {
     const { cType, values } = constData(b);
     return `static const ${cType} ${P}_const_${b.name.replace(/\W/g, "_")}[${Math.max(1, b.init!.length)}] = {${values || "0"}};`;
   });
-  const constUploads = consts.map(
-    ({ b, i }) =>
+  // `return <P>_fail(<P>_ERR_INVALID_ARGUMENT, "fmt", args);`: the argument checks of the C below.
+  const invalid = (fmt: string, args?: string) =>
+    `return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${fmt}"${args ? `, ${args}` : ""});`;
+  const constUploads = consts.map(({ b, i }) => {
+    const symbol = `${P}_const_${b.name.replace(/\W/g, "_")}`;
+    const n = b.init!.length;
+    const wrongSize = invalid(`const buffer ${b.name} holds ${n} elements, but these dims size it to %zu bytes`, "got");
+    const upload = `cudaMemcpyAsync(ctx->buf[${i}], ${symbol}, ctx->bytes[${i}], cudaMemcpyHostToDevice, ctx->stream)`;
+    return (
       // Read the size before destroy frees ctx.
-      `  if (ctx->bytes[${i}] != ${b.init!.length}ULL * ${cudaElementBytes(b.type)}) { const size_t got = ctx->bytes[${i}]; ${P}_destroy(ctx); return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "const buffer ${b.name} holds ${b.init!.length} elements, but these dims size it to %zu bytes", got); }\n` +
-      `  MF_${P}_CHECK_CREATE(cudaMemcpyAsync(ctx->buf[${i}], ${P}_const_${b.name.replace(/\W/g, "_")}, ctx->bytes[${i}], cudaMemcpyHostToDevice, ctx->stream), "uploading const buffer ${b.name}");`,
-  );
+      `  if (ctx->bytes[${i}] != ${n}ULL * ${cudaElementBytes(b.type)}) { const size_t got = ctx->bytes[${i}]; ${P}_destroy(ctx); ${wrongSize} }\n` +
+      `  MF_${P}_CHECK_CREATE(${upload}, "uploading const buffer ${b.name}");`
+    );
+  });
   const zeroed = bundle.buffers.map((b, i) => ({ b, i })).filter(({ b }) => b.role === "output" || b.role === "temp");
   const launches = bundle.schedule.map((launch, li) => {
     const k = kernels.get(launch.kernel)!;
@@ -317,16 +325,41 @@ function hostLauncher(bundle: KernelBundle, P: string): string {
       ...k.sizes.map((s) => `(int)d[${dims.indexOf(s)}]`),
       "groups",
     ];
+    const tooManyBlocks = invalid(`launch ${li} (${k.name}) needs %lld blocks, more than CUDA's grid limits`, "groups");
     return `  {  // launch ${li}: ${k.name}${k.comment ? ` (${k.comment.split("\n")[0]})` : ""}
     const long long groups = ${sizeC(launch.grid, dims)};
     if (groups > 0) {
       dim3 grid;
-      if (!mf_host_fold_grid(groups, &grid)) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "launch ${li} (${k.name}) needs %lld blocks, more than CUDA's grid limits", groups);
+      if (!mf_host_fold_grid(groups, &grid)) ${tooManyBlocks}
       ${kernelSymbol(P, k)}<<<grid, ${k.workgroupSize}, 0, ctx->stream>>>(${args.join(", ")});
       MF_${P}_CHECK(cudaGetLastError(), "launching kernel ${k.name} (launch ${li})");
     }
   }`;
   });
+
+  // create's checks of its dims and sizes.
+  const wrongDimCount = invalid(
+    `${P}_create: got %d dims, expected ${dims.length} (${dims.join(", ") || "none"})`,
+    "num_dims",
+  );
+  const dimArgs = `${P}_dim_names[i], (long long)dims[i]`;
+  const dimBelowOne = invalid(
+    `${P}_create: dim %s = %lld violates %s >= 1 (every named dim is at least 1; the program was traced for it)`,
+    `${dimArgs}, ${P}_dim_names[i]`,
+  );
+  const dimTooLarge = invalid(`${P}_create: dim %s = %lld is more than 2147483647 (kernels take dims as int)`, dimArgs);
+  const negativeSize = invalid(`${P}_create: buffer %d has a negative size (%lld elements) for these dims`, "b, n");
+  // upload's and download's checks of an index and a size.
+  const noInput = invalid(`${P}_upload: input %d does not exist (there are ${bundle.inputs.length})`, "i");
+  const inputBytes = invalid(
+    `${P}_upload: input %d (%s) takes %zu bytes, got %zu`,
+    `i, ${P}_input_names[i], ctx->bytes[b], bytes`,
+  );
+  const noOutput = invalid(`${P}_download: output %d does not exist (there are ${bundle.outputs.length})`, "i");
+  const outputBytes = invalid(
+    `${P}_download: output %d (%s) has %zu bytes, got room for %zu`,
+    `i, ${P}_output_names[i], ctx->bytes[b], bytes`,
+  );
 
   return `// ---- host launcher "${P}" ----
 #include <stdlib.h>
@@ -398,13 +431,13 @@ extern "C" void ${P}_destroy(${P}_ctx* ctx) {
 extern "C" int ${P}_create(const int64_t* dims, int num_dims, ${P}_ctx** out) {
   if (!out) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_create: out is null");
   *out = 0;
-  if (num_dims != ${P}_NUM_DIMS) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_create: got %d dims, expected ${dims.length} (${dims.join(", ") || "none"})", num_dims);
+  if (num_dims != ${P}_NUM_DIMS) ${wrongDimCount}
   if (num_dims > 0 && !dims) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_create: dims is null");
   for (int i = 0; i < num_dims; i++) {
     // Kernels take dims as int: each must fit in 31 bits (products of dims are computed in 64 bits).
     // Named dims are >= 1: shape rules relied on it when the program was traced.
-    if (dims[i] < 1) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_create: dim %s = %lld violates %s >= 1 (every named dim is at least 1; the program was traced for it)", ${P}_dim_names[i], (long long)dims[i], ${P}_dim_names[i]);
-    if (dims[i] > 2147483647LL) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_create: dim %s = %lld is more than 2147483647 (kernels take dims as int)", ${P}_dim_names[i], (long long)dims[i]);
+    if (dims[i] < 1) ${dimBelowOne}
+    if (dims[i] > 2147483647LL) ${dimTooLarge}
   }
   {
     long long bound[${Math.max(1, dims.length)}] = {0};
@@ -419,7 +452,7 @@ extern "C" int ${P}_create(const int64_t* dims, int num_dims, ${P}_ctx** out) {
   MF_${P}_CHECK_CREATE(cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking), "creating a CUDA stream");
   for (int b = 0; b < ${bundle.buffers.length}; b++) {
     const long long n = ${P}_buffer_elements(d, b);
-    if (n < 0) { ${P}_destroy(ctx); return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_create: buffer %d has a negative size (%lld elements) for these dims", b, n); }
+    if (n < 0) { ${P}_destroy(ctx); ${negativeSize} }
     ctx->bytes[b] = (size_t)n * ${P}_element_bytes[b];
     // cudaMalloc of 0 bytes gives no pointer; allocate at least one element so every kernel argument is valid.
     MF_${P}_CHECK_CREATE(cudaMalloc(&ctx->buf[b], ctx->bytes[b] > 0 ? ctx->bytes[b] : 16), "allocating device buffers");
@@ -463,9 +496,9 @@ extern "C" int ${P}_workspace_bytes(const int64_t* dims, int num_dims, size_t* b
 
 extern "C" int ${P}_upload(${P}_ctx* ctx, int i, const void* data, size_t bytes) {
   if (!ctx) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_upload: ctx is null");
-  if (i < 0 || i >= ${P}_NUM_INPUTS) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_upload: input %d does not exist (there are ${bundle.inputs.length})", i);
+  if (i < 0 || i >= ${P}_NUM_INPUTS) ${noInput}
   const int b = ${P}_input_buffers[i];
-  if (bytes != ctx->bytes[b]) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_upload: input %d (%s) takes %zu bytes, got %zu", i, ${P}_input_names[i], ctx->bytes[b], bytes);
+  if (bytes != ctx->bytes[b]) ${inputBytes}
   if (bytes == 0) return ${P}_OK;
   if (!data) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_upload: data is null");
   // The context's stream does not synchronise with the legacy default stream: copy on it, then wait.
@@ -486,9 +519,9 @@ ${checkReport(bundle, P)}
 
 extern "C" int ${P}_download(${P}_ctx* ctx, int i, void* data, size_t bytes) {
   if (!ctx) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_download: ctx is null");
-  if (i < 0 || i >= ${P}_NUM_OUTPUTS) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_download: output %d does not exist (there are ${bundle.outputs.length})", i);
+  if (i < 0 || i >= ${P}_NUM_OUTPUTS) ${noOutput}
   const int b = ${P}_output_buffers[i];
-  if (bytes != ctx->bytes[b]) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_download: output %d (%s) has %zu bytes, got room for %zu", i, ${P}_output_names[i], ctx->bytes[b], bytes);
+  if (bytes != ctx->bytes[b]) ${outputBytes}
   if (bytes == 0) return ${P}_OK;
   if (!data) return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${P}_download: data is null");
   MF_${P}_CHECK(cudaMemcpyAsync(data, ctx->buf[b], bytes, cudaMemcpyDeviceToHost, ctx->stream), "downloading an output");

@@ -39,10 +39,17 @@ export function cudaAvailability(): true | string {
   const gpus = nvidiaGpus();
   const nvcc = findNvcc();
   if (gpus.length === 0 && !nvcc) {
-    return "no NVIDIA GPU found (nvidia-smi lists none, no /dev/nvidia0) and nvcc is not installed; run on a machine with an NVIDIA GPU, its driver and the CUDA toolkit";
+    return (
+      "no NVIDIA GPU found (nvidia-smi lists none, no /dev/nvidia0) and nvcc is not installed; " +
+      "run on a machine with an NVIDIA GPU, its driver and the CUDA toolkit"
+    );
   }
   if (gpus.length === 0) {
-    return 'no NVIDIA GPU found (nvidia-smi lists none, no /dev/nvidia0); nvcc is installed, so compile(program, { target: "cuda" }) and cudaBundleSource(...) still produce and compile CUDA here, but running needs a GPU';
+    return (
+      "no NVIDIA GPU found (nvidia-smi lists none, no /dev/nvidia0); nvcc is installed, " +
+      'so compile(program, { target: "cuda" }) and cudaBundleSource(...) still produce and compile CUDA here, ' +
+      "but running needs a GPU"
+    );
   }
   if (!nvcc)
     return "an NVIDIA GPU is present but nvcc is not installed; install the CUDA toolkit or set NVCC=/path/to/nvcc";

@@ -107,7 +107,8 @@ function submitOnWebGPU(
     }
     if (t.isDevice)
       throw new Error(
-        `webgpu backend: input ${i} (${t.dtype}${shapeToString(t.shape)}) lives on another backend's device; read it to the host first (await t.data())`,
+        `webgpu backend: input ${i} (${t.dtype}${shapeToString(t.shape)}) lives on another backend's device; ` +
+          "read it to the host first (await t.data())",
       );
     if (t.isTracer) throw new Error(`webgpu backend: input ${i} is a traced value; run programs on concrete tensors`);
     const host = t._value();

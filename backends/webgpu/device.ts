@@ -87,7 +87,10 @@ const INSTALL_HINT =
 /** Why no adapter was found, with what to do about it. */
 function noAdapterMessage(where: "browser" | "node", detail?: string): string {
   if (where === "browser") {
-    return "webgpu backend: navigator.gpu.requestAdapter() returned no adapter; enable WebGPU in this browser (Chromium: --enable-unsafe-webgpu) and serve the page from https or http://localhost";
+    return (
+      "webgpu backend: navigator.gpu.requestAdapter() returned no adapter; " +
+      "enable WebGPU in this browser (Chromium: --enable-unsafe-webgpu) and serve the page from https or http://localhost"
+    );
   }
   const icd = typeof process !== "undefined" ? process.env.VK_ICD_FILENAMES : undefined;
   const icdNote = icd ? ` (VK_ICD_FILENAMES=${icd})` : " (VK_ICD_FILENAMES is not set)";

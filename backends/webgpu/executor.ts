@@ -402,7 +402,8 @@ function checkAliasing(kernel: Kernel, bound: readonly DeviceArray[]): void {
     bound.forEach((a, j) => {
       if (j !== i && a === bound[i]) {
         throw new Error(
-          `webgpu backend: kernel "${kernel.name}" binds one buffer to "${p.name}" (written) and "${kernel.params[j]!.name}"; WebGPU forbids aliasing a written binding`,
+          `webgpu backend: kernel "${kernel.name}" binds one buffer to "${p.name}" (written) and "${kernel.params[j]!.name}"; ` +
+            "WebGPU forbids aliasing a written binding",
         );
       }
     });

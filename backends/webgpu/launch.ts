@@ -27,7 +27,8 @@ export function foldGrid(groups: number, maxPerDim: number): [number, number, nu
 export function checkIndexRange(kernel: string, groups: number, workgroupSize: number): void {
   if (groups * workgroupSize > 2 ** 31 - 1) {
     throw new RangeError(
-      `webgpu backend: kernel "${kernel}" launches ${groups} workgroups of ${workgroupSize} threads, more than the 2^31 - 1 thread indices WGSL's i32 arithmetic can address; split the computation into smaller pieces`,
+      `webgpu backend: kernel "${kernel}" launches ${groups} workgroups of ${workgroupSize} threads, ` +
+        "more than the 2^31 - 1 thread indices WGSL's i32 arithmetic can address; split the computation into smaller pieces",
     );
   }
 }

@@ -62,7 +62,8 @@ function checkLimits(ctx: WebGPUContext, kernel: Kernel, source: string, layout:
   const storage = layout.params.reduce((s, p) => s + p.bindings.length, 0);
   if (storage > ctx.maxStorageBuffersPerStage) {
     throw new Error(
-      `${where} binds ${storage} storage buffers (large buffers count once per chunk); this device allows ${ctx.maxStorageBuffersPerStage} per shader stage`,
+      `${where} binds ${storage} storage buffers (large buffers count once per chunk); ` +
+        `this device allows ${ctx.maxStorageBuffersPerStage} per shader stage`,
     );
   }
 }

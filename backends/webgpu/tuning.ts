@@ -77,10 +77,10 @@ export function checkKnobs(knobs: unknown, where: string): Partial<ScheduleKnobs
       type === "boolean"
         ? typeof value === "boolean"
         : typeof value === "number" && (value > 0 || (type === "count" && value === 0));
-    if (!ok)
-      throw new Error(
-        `${where}: knob "${name}" is ${JSON.stringify(value)}; expected a ${type === "boolean" ? "boolean" : type === "count" ? "number >= 0" : "number > 0"}`,
-      );
+    if (!ok) {
+      const expected = type === "boolean" ? "boolean" : type === "count" ? "number >= 0" : "number > 0";
+      throw new Error(`${where}: knob "${name}" is ${JSON.stringify(value)}; expected a ${expected}`);
+    }
   }
   return knobs as Partial<ScheduleKnobs>;
 }

@@ -124,7 +124,8 @@ export function sizeLimits(
     if (typeof size === "number") {
       if (size > limit)
         throw new CompileError(
-          `cannot compile for target "${target}": ${what} is ${size}, more than the ${limitText(limit)} it allows (${why}); split the computation into smaller pieces`,
+          `cannot compile for target "${target}": ${what} is ${size}, more than the ${limitText(limit)} it allows (${why}); ` +
+            "split the computation into smaller pieces",
         );
       return;
     }
@@ -172,7 +173,8 @@ export function checkSizeLimits(
         .map(([k, v]) => `${k} = ${v}`)
         .join(", ");
       throw new RangeError(
-        `${who}: with ${bound}, ${l.what} is ${n}, more than the ${limitText(l.limit)} it allows (${l.why}); use smaller dims or split the computation`,
+        `${who}: with ${bound}, ${l.what} is ${n}, more than the ${limitText(l.limit)} it allows (${l.why}); ` +
+          "use smaller dims or split the computation",
       );
     }
   }

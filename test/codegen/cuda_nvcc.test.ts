@@ -149,7 +149,11 @@ describe.skipIf(!NVCC)("nvcc: the runner executable", () => {
   it("the host launcher checks the bundle's size limits before it needs the GPU, naming the dim and the ops", () => {
     const T = 2 ** 18; // T^3 = 2^54 elements: past the 2^53 - 1 that CUDA sizes are exact to
     expect(() => runCudaRunner(cube!, new Map([["T", T]]), [new Float32Array(T)])).toThrow(
-      /_create: with T = 262144, the element count of buffer \w+ \(output, \[T\*T\*T\], written by kernel \w+ \(reshape, broadcastTo, mul.*\) is 18014398509481984, more than 9007199254740991/,
+      new RegExp(
+        /_create: with T = 262144, the element count of buffer \w+ \(output, \[T\*T\*T\], /.source +
+          /written by kernel \w+ \(reshape, broadcastTo, mul.*\) is 18014398509481984, more than 9007199254740991/
+            .source,
+      ),
     );
   });
 
@@ -198,7 +202,16 @@ function runHost(body: string): number[] {
   const dir = mkdtempSync(join(tmpdir(), "moeforge-prelude-"));
   try {
     const exe = join(dir, "prelude_check");
-    const src = `${CUDA_PRELUDE}\n#include <cstdio>\n#include <cstring>\n[[maybe_unused]] static unsigned int bits_of(float x) { unsigned int u; memcpy(&u, &x, 4); return u; }\nint main() {\n${body}\n  return 0;\n}\n`;
+    const src = [
+      CUDA_PRELUDE,
+      "#include <cstdio>",
+      "#include <cstring>",
+      "[[maybe_unused]] static unsigned int bits_of(float x) { unsigned int u; memcpy(&u, &x, 4); return u; }",
+      "int main() {",
+      body,
+      "  return 0;",
+      "}\n",
+    ].join("\n");
     const r = compileCudaSync(src, { archs: ["sm_80"], mode: "executable", output: exe });
     if (!r.ok) throw new Error(`prelude host check does not compile:\n${formatDiagnostics(r, src)}`);
     const run = spawnSync(exe, { encoding: "utf8", maxBuffer: 64 << 20 });
@@ -223,11 +236,13 @@ describe.skipIf(!NVCC)("the CUDA prelude computes what the interpreter computes 
     const key = random.key(123456789);
     const [k0, k1] = Array.from(key.dataSync());
     const n = 9;
+    // The two words of draw i>>1: what random.bits reads for element i.
+    const threefryWord = (half: 0 | 1) => `mf_threefry2x32_${half}(${k0! >>> 0}u, ${k1! >>> 0}u, 0u, i >> 1)`;
     const got = runHost(`
   const unsigned int q[][4] = {${quads.map((q) => `{${q.map((x) => `${x}u`).join(", ")}}`).join(", ")}};
   for (const auto& x : q) { const uint2 w = mf_threefry2x32(x[0], x[1], x[2], x[3]); printf("%u\\n%u\\n", w.x, w.y); }
   for (unsigned int i = 0; i < ${n}u; i++) {
-    const unsigned int w = (i & 1) ? mf_threefry2x32_1(${k0! >>> 0}u, ${k1! >>> 0}u, 0u, i >> 1) : mf_threefry2x32_0(${k0! >>> 0}u, ${k1! >>> 0}u, 0u, i >> 1);
+    const unsigned int w = (i & 1) ? ${threefryWord(1)} : ${threefryWord(0)};
     printf("%u\\n%u\\n", w, bits_of(mf_bits_to_uniform(w)));
   }`);
     const want = quads.flatMap(([a, b, c, d]) => threefry2x32(a, b, c, d));
@@ -255,11 +270,18 @@ describe.skipIf(!NVCC)("the CUDA prelude computes what the interpreter computes 
     const pairs = fc.sample(fc.tuple(f32, f32), { numRuns: 200, seed: 5 });
     const a = pairs.map((p) => Math.fround(p[0]));
     const b = pairs.map((p) => Math.fround(p[1]));
+    const printed = [
+      "bits_of(mf_max(a[i], b[i]))",
+      "bits_of(mf_min(a[i], b[i]))",
+      "bits_of(mf_sign(a[i]))",
+      "bits_of(mf_sigmoid(a[i]))",
+      "(int)mf_to_bool(a[i])",
+    ].join(", ");
     const got = runHost(`
   const float a[] = {${floatsC(a)}};
   const float b[] = {${floatsC(b)}};
   for (int i = 0; i < ${pairs.length}; i++)
-    printf("%u\\n%u\\n%u\\n%u\\n%d\\n", bits_of(mf_max(a[i], b[i])), bits_of(mf_min(a[i], b[i])), bits_of(mf_sign(a[i])), bits_of(mf_sigmoid(a[i])), (int)mf_to_bool(a[i]));`);
+    printf("%u\\n%u\\n%u\\n%u\\n%d\\n", ${printed});`);
     const ta = tensor(a, [a.length], "f32");
     const tb = tensor(b, [b.length], "f32");
     const [max, min, sign, sigmoid] = [ops.maximum(ta, tb), ops.minimum(ta, tb), ops.sign(ta), ops.sigmoid(ta)].map(

@@ -104,6 +104,7 @@ export function lowerGatherSum(ctx: OpContext, e: Eqn<"scatterAdd">, plan: Gathe
   ctx.launch(
     k,
     gridFor(numelSize(x.shape), wg),
-    `${ctx.describe(e)}\n(combine: each output sums its ${dimToString(plan.perTarget)} slots${inverse ? " through the inverse permutation" : ""}, in slot order)`,
+    `${ctx.describe(e)}\n(combine: each output sums its ${dimToString(plan.perTarget)} slots` +
+      `${inverse ? " through the inverse permutation" : ""}, in slot order)`,
   );
 }
