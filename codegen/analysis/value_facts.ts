@@ -13,7 +13,10 @@
  *   a take of an index function through a permutation (the token of each
  *   sorted slot);
  * - `counts(v)`: `v` is a bincount of keys that are all in range, so its
- *   entries are >= 0 and sum to the number of keys (valid group sizes);
+ *   entries are >= 0 and sum to the number of keys (valid group sizes); or
+ *   uniform group sizes: a size d broadcast to [G] (a capacity buffer's, with
+ *   d a constant or the sum of d ones, `dimScalar` in moe/util.ts), or a
+ *   constant of non-negative entries;
  * - `countingSorts`: argsorts of keys in a small static range, and the
  *   bincounts of the same keys that one kernel can also produce.
  * The analysis is one forward walk over the equations; a fact is recorded
@@ -143,6 +146,8 @@ export function analyzeValueFacts(program: Program): ValueFacts {
   const perms = new Set<Var>();
   const slots = new Map<Var, SlotFn>();
   const counts = new Map<Var, { total: Dim }>();
+  /** Scalars (or uniform values) known to equal a size: constants, the sum of d ones. */
+  const sizes = new Map<Var, Dim>();
 
   for (const [v, data] of program.consts) {
     if (v.dtype !== "i32") continue;
@@ -155,6 +160,10 @@ export function analyzeValueFacts(program: Program): ValueFacts {
       hi = Math.max(hi, x + 1);
     }
     if (lo >= 0) ranges.set(v, hi);
+    let total = 0;
+    for (const x of data.data) total += x;
+    if (lo >= 0 && data.shape.length === 1) counts.set(v, { total });
+    if (data.size === 1 && lo >= 0) sizes.set(v, data.data[0]!);
   }
 
   for (const e of program.eqns) {
@@ -184,6 +193,11 @@ export function analyzeValueFacts(program: Program): ValueFacts {
         break;
       }
       case "broadcastTo": {
+        const size = sizes.get(x!);
+        if (size !== undefined && numel(x!.shape) === 1) {
+          sizes.set(v, size);
+          if (v.shape.length === 1) counts.set(v, { total: dimMul(v.shape[0]!, size) });
+        }
         const src = broadcastSource(x!.shape, v.shape);
         const fn = fns.get(x!);
         const composed = src && fn && composeIndexFn(src, fn);
@@ -208,6 +222,12 @@ export function analyzeValueFacts(program: Program): ValueFacts {
         const fn = fns.get(x!);
         if (e.prim === "take" && fn && x!.shape.length === 1 && perms.has(ind) && dimEq(ind.shape[0]!, x!.shape[0]!))
           slots.set(v, { fn, perm: ind, n: x!.shape[0]! });
+        break;
+      }
+      case "reduceSum": {
+        // The sum of ones over every axis: the number of elements.
+        const one = sizes.get(x!);
+        if (one === 1 && v.shape.length === 0) sizes.set(v, numel(x!.shape));
         break;
       }
       case "bincount": {

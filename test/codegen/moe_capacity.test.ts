@@ -1,0 +1,167 @@
+/**
+ * Capacity-factor dispatch (moe/dispatch.ts `planTokenChoice` with a capacity) on the fused
+ * routing path (codegen/passes/capacity_dispatch.ts): the kernels it compiles to, forward and
+ * gradient, static and symbolic T, and the compiled layer against the interpreter on fresh
+ * random inputs whose routing overflows experts (drops asserted), leaves experts empty, T = 1,
+ * and a symbolic T, on the JS target (its own and a GPU-shaped schedule) and wasm.
+ */
+import { describe, expect, it } from "vitest";
+import { compile } from "../../codegen/compile";
+import { optimize } from "../../codegen/passes/pipeline";
+import { evalProgram } from "../../dsl/trace";
+import { matmul, softmax, spec, tensor, topK, trace, type Tensor } from "../../index";
+import { expertCapacity, planTokenChoice } from "../../moe/dispatch";
+import { dispatchCase, routingInputs, routingPrograms, type Routing } from "../../testing/moe_routing_cases";
+import { runAndCompare, type ProgramRunner } from "../../testing/random_programs";
+import { gpuShapedOnJs, onJs, onWasm } from "./runners";
+
+const CFG = { T: 0, D: 6, H: 5, E: 4, K: 2 };
+const FACTOR = 1.25;
+const RUNNERS: [string, ProgramRunner][] = [
+  ["js", onJs],
+  ["js, GPU-shaped schedule", gpuShapedOnJs],
+  ["wasm", onWasm],
+];
+
+/** The fraction of assignments the library drops for these inputs (the plan's own statistic, eager). */
+function dropFraction(K: number, T: number, inputs: readonly Tensor[]): number {
+  const [x, router] = inputs as [Tensor, Tensor];
+  const [weights, experts] = topK(softmax(matmul(x, router)), K);
+  const routing = { kind: "tokenChoice", numExperts: CFG.E, experts, weights } as Parameters<typeof planTokenChoice>[0];
+  return planTokenChoice(routing, { capacity: expertCapacity(FACTOR, K, T, CFG.E) }).dropFraction.item();
+}
+
+const names = (p: Parameters<typeof compile>[0], target: "wgsl" | "cuda") =>
+  compile(p, { target }).kernels.map((k) => k.name);
+const count = (ks: string[], part: string) => ks.filter((n) => n.endsWith(part)).length;
+
+describe("capacity dispatch on the fused routing path", () => {
+  for (const target of ["wgsl", "cuda"] as const)
+    for (const T of [13, "T"] as const) {
+      it(`${target}, T = ${T}: one dispatch sort, gather-sum combines, no generic sort or scatter, no group-size check`, () => {
+        const { forward, gradient } = routingPrograms(dispatchCase({ ...CFG }, FACTOR), T);
+        const fwd = names(forward, target);
+        const grad = names(gradient, target);
+        // Before the pass: 17 / 66 forward and 28 / 76 gradient kernels (static / symbolic T) on wgsl.
+        expect(fwd.length, fwd.join(" ")).toBeLessThanOrEqual(15);
+        expect(grad.length, grad.join(" ")).toBeLessThanOrEqual(27);
+        for (const ks of [fwd, grad]) {
+          expect(count(ks, "_dispatch_sort"), ks.join(" ")).toBe(1);
+          for (const generic of [
+            "_argsort",
+            "_bincount",
+            "_scatter_order",
+            "_scatter_starts",
+            "_scatter_sum",
+            "_check_group_sizes",
+          ])
+            expect(count(ks, generic), `${generic} in ${ks.join(" ")}`).toBe(0);
+          // The [S, E] one-hot scan is gone: the only cumsum is the E counts' prefix sum.
+          expect(count(ks, "_cumsum"), ks.join(" ")).toBe(1);
+        }
+        // The sort's inverse and the combine; the gradient adds the dispatch gather's dX.
+        expect(count(fwd, "_combine"), fwd.join(" ")).toBe(2);
+        expect(count(grad, "_combine"), grad.join(" ")).toBe(3);
+      });
+    }
+
+  it("the rewritten program computes what the library's plan does (interpreter, overflowing and empty experts)", () => {
+    for (const K of [1, 2])
+      for (const [T, routing] of [
+        [1, "random"],
+        [13, "skewed"],
+        [37, "empty"],
+        [29, "random"],
+      ] as [number, Routing][]) {
+        const c = dispatchCase({ ...CFG, K }, FACTOR);
+        const { forward, gradient } = routingPrograms(c, T);
+        for (const [p, grad] of [
+          [forward, false],
+          [gradient, true],
+        ] as const) {
+          const rewritten = optimize(p);
+          expect(rewritten.eqns.some((e) => e.prim === "cumsum" && e.inputs[0]!.shape.length === 2)).toBe(false);
+          const inputs = routingInputs(c, T, routing, 100 + T + K, grad);
+          const want = evalProgram(p, inputs);
+          const got = evalProgram(rewritten, inputs);
+          got.forEach((g, i) => {
+            const a = Array.from(g._value().data);
+            const b = Array.from(want[i]!._value().data);
+            a.forEach((x, j) => expect(Math.abs(x - b[j]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(b[j]!))));
+          });
+        }
+      }
+  });
+
+  it("the test inputs overflow: skewed and empty-expert routing drop assignments, T = 1 drops none", () => {
+    for (const K of [1, 2]) {
+      const c = dispatchCase({ ...CFG, K }, FACTOR);
+      expect(dropFraction(K, 13, routingInputs(c, 13, "skewed", 1, false))).toBeGreaterThan(0.1);
+      expect(dropFraction(K, 37, routingInputs(c, 37, "empty", 1, false))).toBeGreaterThan(0.2);
+      expect(dropFraction(K, 1, routingInputs(c, 1, "random", 1, false))).toBe(0);
+    }
+  });
+
+  it("compiled forward and gradient equal the interpreter: T = 1, overflowing (skewed) and empty experts, k = 1, 2", async () => {
+    for (const K of [1, 2]) {
+      const c = dispatchCase({ ...CFG, K }, FACTOR);
+      for (const [T, routing] of [
+        [1, "random"],
+        [13, "skewed"],
+        [37, "empty"],
+      ] as [number, Routing][]) {
+        const { forward, gradient } = routingPrograms(c, T);
+        for (const [name, run] of RUNNERS) {
+          const context = `k = ${K}, T = ${T}, ${routing}, ${name}`;
+          await runAndCompare(run, forward, routingInputs(c, T, routing, 7 * T + K, false)).catch((e: Error) => {
+            throw new Error(`${context}, forward: ${e.message}`);
+          });
+          await runAndCompare(run, gradient, routingInputs(c, T, routing, 7 * T + K + 1, true)).catch((e: Error) => {
+            throw new Error(`${context}, gradient: ${e.message}`);
+          });
+        }
+      }
+    }
+  }, 120_000);
+
+  it("a symbolic T: one trace run at T = 1, 13 (skewed: drops) and 40 on every runner", async () => {
+    const c = dispatchCase({ ...CFG }, FACTOR);
+    const { forward, gradient } = routingPrograms(c, "T");
+    for (const [T, routing] of [
+      [1, "random"],
+      [13, "skewed"],
+      [40, "empty"],
+    ] as [number, Routing][])
+      for (const [name, run] of RUNNERS) {
+        await runAndCompare(run, forward, routingInputs(c, T, routing, T + 50, false)).catch((e: Error) => {
+          throw new Error(`symbolic T = ${T}, ${name}, forward: ${e.message}`);
+        });
+        await runAndCompare(run, gradient, routingInputs(c, T, routing, T + 51, true)).catch((e: Error) => {
+          throw new Error(`symbolic T = ${T}, ${name}, gradient: ${e.message}`);
+        });
+      }
+  }, 120_000);
+
+  it("expert ids without a proven range keep the generic lowering (and still match the interpreter)", async () => {
+    // Expert ids from an input: nothing bounds them by E, so the [S, E] one-hot scan stays.
+    const plan = (experts: Tensor, weights: Tensor) =>
+      planTokenChoice(
+        { kind: "tokenChoice", numExperts: 3, experts, weights } as Parameters<typeof planTokenChoice>[0],
+        {
+          capacity: 2,
+        },
+      );
+    const p = trace(
+      (experts: Tensor, weights: Tensor) => {
+        const q = plan(experts, weights);
+        return [q.rowToken, q.rowWeight];
+      },
+      spec([5, 2], "i32"),
+      spec([5, 2]),
+    );
+    expect(optimize(p).eqns.some((e) => e.prim === "cumsum" && e.inputs[0]!.shape.length === 2)).toBe(true);
+    const experts = tensor([0, 1, 0, 2, 0, 1, 0, 0, 2, 1], [5, 2], "i32");
+    const weights = tensor([0.5, 0.25, 0.7, 0.2, 0.9, 0.1, 0.6, 0.3, 0.4, 0.35], [5, 2]);
+    for (const [, run] of RUNNERS) await runAndCompare(run, p, [experts, weights]);
+  });
+});
