@@ -43,22 +43,39 @@ export interface MoeConfig {
 /** The issue's benchmark size: T=1024 tokens, D=256, H=512, E=8 experts, top-2. */
 export const BENCH_MOE: MoeConfig = { T: 1024, D: 256, H: 512, E: 8, K: 2 };
 
-/** One MoE FFN layer: x [T, D] -> [T, D]; T is x's leading dim (a size, or a named dim traced once for every T). */
-export function moeLayer(cfg: MoeConfig, x: Tensor, router: Tensor, wGate: Tensor, wUp: Tensor, wDown: Tensor): Tensor {
-  const { D, E, K } = cfg;
-  const T = x.shape[0]!;
+/**
+ * Dropless sparse dispatch of x [T, D] by top-K routing (`weights`, `experts`: [T, K]):
+ * the T*K token slots in expert order (a stable argsort), per-expert row counts
+ * (bincount), the rows gathered by expert; `combine` scatters the experts'
+ * outputs [T*K, D'] back to tokens, each weighted by its gate.
+ */
+export function sparseDispatch(
+  x: Tensor,
+  weights: Tensor,
+  experts: Tensor,
+  E: number,
+): { rows: Tensor; groupSizes: Tensor; combine(y: Tensor): Tensor } {
+  const [T, K] = experts.shape as [Dim, number];
   const TK = dims.mul(T, K);
-  const [weights, experts] = topK(softmax(matmul(x, router)), K); // [T, K]
   const slotExpert = reshape(experts, [TK]);
   const order = argsort(slotExpert); // token slots in expert order (stable)
   const slotToken = reshape(broadcastTo(reshape(arange(T), [T, 1]), [T, K]), [TK]);
   const tokenOf = take(slotToken, order);
   const groupSizes = bincount(slotExpert, E);
   const rows = take(x, tokenOf); // [T*K, D], grouped by expert
+  const combine = (y: Tensor) => {
+    const gate = reshape(take(reshape(weights, [TK]), order), [TK, 1]);
+    return scatterAdd(zeros([T, y.shape[1]!]), tokenOf, mul(y, gate));
+  };
+  return { rows, groupSizes, combine };
+}
+
+/** One MoE FFN layer: x [T, D] -> [T, D]; T is x's leading dim (a size, or a named dim traced once for every T). */
+export function moeLayer(cfg: MoeConfig, x: Tensor, router: Tensor, wGate: Tensor, wUp: Tensor, wDown: Tensor): Tensor {
+  const [weights, experts] = topK(softmax(matmul(x, router)), cfg.K); // [T, K]
+  const { rows, groupSizes, combine } = sparseDispatch(x, weights, experts, cfg.E);
   const hidden = mul(silu(raggedMatmul(rows, wGate, groupSizes)), raggedMatmul(rows, wUp, groupSizes));
-  const out = raggedMatmul(hidden, wDown, groupSizes); // [T*K, D]
-  const gate = reshape(take(reshape(weights, [TK]), order), [TK, 1]);
-  return scatterAdd(zeros([T, D]), tokenOf, mul(out, gate));
+  return combine(raggedMatmul(hidden, wDown, groupSizes)); // [T*K, D] back to [T, D]
 }
 
 /**

@@ -17,31 +17,24 @@ import type { KernelBundle } from "../codegen/kernel_ir";
 import { runBundle } from "../backends/cpu/runtime";
 import {
   add,
-  arange,
-  argsort,
-  bincount,
-  broadcastTo,
   cast,
   matmul,
   mean,
   mul,
   raggedMatmul,
   relu,
-  reshape,
-  scatterAdd,
   softmax,
   spec,
   square,
   sum,
-  take,
   topK,
   trace,
   vjpProgram,
-  zeros,
   type Program,
   type Tensor,
 } from "../index";
 import { mulberry32 } from "../testing/random_programs";
+import { sparseDispatch } from "./moe_layer";
 
 export interface PeerLayerConfig {
   readonly T: number;
@@ -93,18 +86,11 @@ export function peerInputs(cfg: PeerLayerConfig, seed = 1): PeerInputs {
 
 /** The layer's loss in moeforge's public ops (sparse dispatch). */
 export function moeforgeLoss(cfg: PeerLayerConfig, x: Tensor, router: Tensor, w1: Tensor, w2: Tensor): Tensor {
-  const { T, D, E, K } = cfg;
+  const { T, E, K } = cfg;
   const probs = softmax(matmul(x, router)); // [T, E]
   const [gates, experts] = topK(probs, K); // [T, K]
-  const slotExpert = reshape(experts, [T * K]);
-  const order = argsort(slotExpert); // routing slots in expert order (stable)
-  const slotToken = reshape(broadcastTo(reshape(arange(T), [T, 1]), [T, K]), [T * K]);
-  const tokenOf = take(slotToken, order);
-  const groupSizes = bincount(slotExpert, E);
-  const rows = take(x, tokenOf); // [T*K, D], grouped by expert
-  const y = raggedMatmul(relu(raggedMatmul(rows, w1, groupSizes)), w2, groupSizes);
-  const gate = reshape(take(reshape(gates, [T * K]), order), [T * K, 1]);
-  const out = scatterAdd(zeros([T, D]), tokenOf, mul(y, gate));
+  const { rows, groupSizes, combine } = sparseDispatch(x, gates, experts, E);
+  const out = combine(raggedMatmul(relu(raggedMatmul(rows, w1, groupSizes)), w2, groupSizes));
   const fraction = mul(cast(groupSizes, "f32"), 1 / (T * K));
   const aux = mul(sum(mul(fraction, mean(probs, 0))), E);
   return add(mean(square(out)), mul(aux, 0.01));

@@ -187,7 +187,6 @@ function lowerRaggedMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   if (!s.shared) kb.if(lt(group, c(0)), () => kb.ret());
   const grp: Expr = kb.let({ kind: "binary", op: "max", lhs: group, rhs: c(0), type: "i32" }, "grp");
   const weight = (m: Eqn) => (kk: Expr, col: Expr) => operand(m.inputs[1]!).at([grp, kk, col]);
-  const second = terms.kind === "summed" ? terms.mains[1] : undefined;
   const spec: TileSpec = {
     rowStart,
     rowEnd,
@@ -198,40 +197,75 @@ function lowerRaggedMatmulGroup(ctx: Lowering, g: FusionGroup): void {
     accType,
     loadA: (row, kk) => opA.at([row, kk]),
     loadB: (kk, col) => opB.at([grp, kk, col]),
-    ...(terms.kind === "parallel" ? { siblingB: terms.mains.slice(1).map(weight) } : {}),
-    ...(second
-      ? {
-          then: [
-            {
-              loadA: (row: Expr, kk: Expr) => operand(second.inputs[0]!).at([row, kk]),
-              loadB: weight(second),
-              kStart: c(0),
-              kEnd: dimExpr(second.inputs[0]!.shape[1]!),
-            },
-          ],
-        }
-      : {}),
+    ...laterTerms(terms, weight, (m) => ({
+      loadA: (row, kk) => operand(m.inputs[0]!).at([row, kk]),
+      kStart: c(0),
+      kEnd: dimExpr(m.inputs[0]!.shape[1]!),
+    })),
     store: storeRoots(ctx, k, g, terms, accType, (row, col) => [row, col]),
   };
   if (s.shared) sharedTile(kb, s, spec);
   else registerTile(kb, s, spec, rowStart, spec.colStart);
-  const gsBuf = bufferParam(values, gs);
-  if (s.workgroupSize === 1 && plainGemm(g) && opA.buffer && opB.buffer && gsBuf)
-    kb.contraction = {
-      kind: "grouped",
-      a: opA.buffer,
-      b: opB.buffer,
-      out: ctx.output(k, e.out),
-      groupSizes: gsBuf,
-      rows: M,
-      cols: N,
-      depth: K,
-      groups: G,
-      tileRows: s.tileM,
-      tileCols: s.tileN,
-      bLayout: panelsB ? "panels" : "rowMajor",
-    };
+  const gemm = { a: opA.buffer, b: opB.buffer, groupSizes: bufferParam(values, gs), panels: panelsB !== null };
+  setContraction(ctx, k, g, s, { ...gemm, kind: "grouped", rows: M, cols: N, depth: K, groups: G });
   ctx.launch(k, s.shared ? tiles : gridFor(tiles, s.workgroupSize), ctx.describeGroup(g));
+}
+
+type LaterTerm = NonNullable<TileSpec["then"]>[number];
+
+/**
+ * The tile's terms after the first GEMM: `parallel` siblings share its A and keep sums of
+ * their own (B from `loadB`); a `summed` pair's second GEMM is a pass into the first's sum.
+ */
+function laterTerms(
+  terms: GroupTerms,
+  loadB: (m: Eqn) => LaterTerm["loadB"],
+  pass: (m: Eqn) => Omit<LaterTerm, "loadB">,
+): Pick<TileSpec, "siblingB" | "then"> {
+  if (terms.kind === "parallel") return { siblingB: terms.mains.slice(1).map(loadB) };
+  const second = terms.mains[1];
+  return { then: [{ ...pass(second), loadB: loadB(second) }] };
+}
+
+/**
+ * Marks a one-thread-per-tile kernel of one plain grouped GEMM, with its operands in
+ * buffers, as the Contraction it computes (what a micro-kernel target renders instead).
+ */
+function setContraction(
+  ctx: Lowering,
+  k: KernelHandle,
+  g: FusionGroup,
+  s: { readonly workgroupSize: number; readonly tileM: number; readonly tileN: number },
+  gemm: {
+    readonly kind: "grouped" | "groupedWeightGrad";
+    readonly a: string | null;
+    readonly b: string | null;
+    readonly groupSizes: string | null;
+    readonly panels: boolean;
+    readonly rows: Dim;
+    readonly cols: Dim;
+    readonly depth: Dim;
+    readonly groups: Dim;
+  },
+): void {
+  const { kind, a, b, groupSizes, panels, rows, cols, depth, groups } = gemm;
+  if (s.workgroupSize !== 1 || !plainGemm(g) || !a || !b || !groupSizes) return;
+  const out = ctx.output(k, g.mains[0]!.out);
+  const bLayout = panels ? "panels" : "rowMajor";
+  k.kb.contraction = {
+    kind,
+    a,
+    b,
+    out,
+    groupSizes,
+    rows,
+    cols,
+    depth,
+    groups,
+    tileRows: s.tileM,
+    tileCols: s.tileN,
+    bLayout,
+  };
 }
 
 /** One GEMM writing only its own result: what a target's contraction micro-kernel computes. */
@@ -279,7 +313,6 @@ function lowerWeightGradGroup(ctx: Lowering, g: FusionGroup): void {
   const start = kb.let(clampRow(offset, M), "start");
   const end = kb.let(clampRow(iadd(offset, values.at(gs, [grp])), M), "end");
   const gradOf = (m: Eqn) => (r: Expr, col: Expr) => operand(m.inputs[1]!).at([r, col]);
-  const second = terms.kind === "summed" ? terms.mains[1] : undefined;
   const spec: TileSpec = {
     rowStart: kb.let(imul(tk, c(s.tileM)), "rowStart"),
     rowEnd: dimExpr(K),
@@ -290,37 +323,15 @@ function lowerWeightGradGroup(ctx: Lowering, g: FusionGroup): void {
     accType,
     loadA: (row, r) => opA.at([r, row]),
     loadB: (r, col) => opB.at([r, col]),
-    ...(terms.kind === "parallel" ? { siblingB: terms.mains.slice(1).map(gradOf) } : {}),
-    ...(second
-      ? {
-          then: [
-            {
-              loadA: (row: Expr, r: Expr) => operand(second.inputs[0]!).at([r, row]),
-              loadB: gradOf(second),
-              kStart: start,
-              kEnd: end,
-            },
-          ],
-        }
-      : {}),
+    ...laterTerms(terms, gradOf, (m) => ({
+      loadA: (row, r) => operand(m.inputs[0]!).at([r, row]),
+      kStart: start,
+      kEnd: end,
+    })),
     store: storeRoots(ctx, k, g, terms, accType, (row, col) => [grp, row, col]),
   };
   registerTile(kb, s, spec, spec.rowStart, spec.colStart);
-  const gsBuf = bufferParam(values, gs);
-  if (s.workgroupSize === 1 && plainGemm(g) && opA.buffer && opB.buffer && gsBuf)
-    kb.contraction = {
-      kind: "groupedWeightGrad",
-      a: opA.buffer,
-      b: opB.buffer,
-      out: ctx.output(k, e.out),
-      groupSizes: gsBuf,
-      rows: x.shape[0]!,
-      cols: N,
-      depth: K,
-      groups: G,
-      tileRows: s.tileM,
-      tileCols: s.tileN,
-      bLayout: panelsB ? "panels" : "rowMajor",
-    };
+  const gemm = { a: opA.buffer, b: opB.buffer, groupSizes: bufferParam(values, gs), panels: panelsB !== null };
+  setContraction(ctx, k, g, s, { ...gemm, kind: "groupedWeightGrad", rows: M, cols: N, depth: K, groups: G });
   ctx.launch(k, gridFor(tiles, s.workgroupSize), ctx.describeGroup(g));
 }
