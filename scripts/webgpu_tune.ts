@@ -4,12 +4,14 @@
  * the benchmark programs: an n^3 matmul and the peers' MoE layer
  * (bench/peer_layer.ts) forward and forward+backward. Every candidate's
  * outputs are checked against the interpreter; one row per candidate, then
- * the winner. `--save` stores the winner's knobs for this adapter in the
- * tuning file the webgpu backend reads (backends/webgpu/tuning.ts).
+ * the choice (the fastest candidate of each kind, knobs merged). `--save` stores
+ * the choice's knobs for this adapter in the tuning file the webgpu backend
+ * reads (backends/webgpu/tuning.ts).
  *
  * Options:
- *   --candidates <file.json>  [{ "name": ..., "knobs": { ...ScheduleKnobs } }, ...]
- *                             (default: backends/webgpu/tune_candidates.ts)
+ *   --candidates <file.json>  [{ "name": ..., "kind"?: ..., "knobs": { ...ScheduleKnobs } }, ...]
+ *                             (default: the SCHEDULE_CANDIDATES of the adapter's device class,
+ *                             backends/webgpu/tune_candidates.ts)
  *   --programs matmul,moe-fwd,moe-bwd   which programs (default: all three)
  *   --size bench|small|tiny   bench: matmul 1024^3, layer T=1024 D=256 H=512 E=8 (minutes per
  *                             candidate on SwiftShader); small: 256^3, T=256 D=64 H=128; tiny: tests
@@ -21,8 +23,14 @@ import { existsSync, readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { createWebGPUContext } from "../backends/webgpu/device";
-import { checkCandidates, tuneWebGPU, type TuneProgram, type TuneRow } from "../backends/webgpu/tune";
-import { WEBGPU_TUNE_CANDIDATES } from "../backends/webgpu/tune_candidates";
+import {
+  checkCandidates,
+  tuneWebGPU,
+  type TuneCandidate,
+  type TuneProgram,
+  type TuneRow,
+} from "../backends/webgpu/tune";
+import { tuneCandidatesFor } from "../backends/webgpu/tune_candidates";
 import { saveTunedSchedule, tuningFilePath } from "../backends/webgpu/tuning";
 import { evalProgram } from "../dsl/trace";
 import { NDArray } from "../dsl/ndarray";
@@ -71,7 +79,7 @@ function programsFor(names: readonly string[], size: { n: number; layer: PeerLay
 export async function webgpuTune(
   args: readonly string[],
   log: (line: string) => void = console.log,
-): Promise<{ rows: TuneRow[]; best?: TuneRow; savedTo?: string }> {
+): Promise<{ rows: TuneRow[]; best?: TuneRow; choice?: TuneCandidate; savedTo?: string }> {
   const { values } = parseArgs({
     args: [...args],
     options: {
@@ -88,14 +96,18 @@ export async function webgpuTune(
   const repeats = Number(values.repeats);
   if (!Number.isInteger(repeats) || repeats < 1)
     throw new Error(`webgpu:tune: --repeats ${values.repeats}: expected an integer >= 1`);
+  const ctx = await createWebGPUContext();
+  const deviceClass = ctx.deviceProfile.class;
   const candidates = values.candidates
     ? checkCandidates(JSON.parse(readFileSync(values.candidates, "utf8")), values.candidates)
-    : [...WEBGPU_TUNE_CANDIDATES];
-  const ctx = await createWebGPUContext();
+    : tuneCandidatesFor(deviceClass);
   const programs = programsFor(values.programs!.split(","), size);
-  log(`webgpu:tune on ${ctx.adapterName} (${ctx.adapterKey ?? "no adapter description"})`);
+  const from = values.candidates ?? `the ${deviceClass} class's SCHEDULE_CANDIDATES`;
+  log(
+    `webgpu:tune on ${ctx.adapterName} (${ctx.adapterKey ?? "no adapter description"}), device class ${deviceClass}: ${from}`,
+  );
   log(["schedule".padEnd(40), ...programs.map((p) => p.name.padStart(20)), "max rel err".padStart(12)].join("  "));
-  const { rows, best } = await tuneWebGPU(ctx, programs, candidates, {
+  const { rows, best, choice } = await tuneWebGPU(ctx, programs, candidates, {
     repeats,
     error: relativeError,
     onRow: (r) =>
@@ -107,25 +119,28 @@ export async function webgpuTune(
         ].join("  "),
       ),
   });
-  if (!best) {
+  if (!best || !choice) {
     log("webgpu:tune: no candidate ran correctly");
     return { rows };
   }
-  const base = rows.find((r) => r.candidate.name === "default" && !r.error);
-  const speedup = base ? ` (${(base.totalMs / best.totalMs).toFixed(2)}x the default)` : "";
+  // The first candidate (of the declared list: the class's default matmul schedule) as the baseline.
+  const base = rows[0]!.error ? undefined : rows[0]!;
+  const speedup = base ? ` (${(base.totalMs / best.totalMs).toFixed(2)}x ${base.candidate.name})` : "";
   log(`best: ${best.candidate.name}: ${best.totalMs.toFixed(1)} ms in all${speedup}`);
-  if (!values.save) return { rows, best };
+  log(`choice: ${choice.name} ${JSON.stringify(choice.knobs)}`);
+  if (!values.save) return { rows, best, choice };
   const path = values.file ?? tuningFilePath();
   if (!path) throw new Error("webgpu:tune: --save: no tuning file (MOEFORGE_WEBGPU_TUNING=off?); pass --file <path>");
   if (!ctx.adapterKey) throw new Error("webgpu:tune: --save: the adapter does not describe itself; nothing to key by");
   saveTunedSchedule(path, ctx.adapterKey, {
-    candidate: best.candidate.name,
-    knobs: best.candidate.knobs,
+    candidate: choice.name,
+    knobs: choice.knobs,
+    deviceClass,
     tunedAt: new Date().toISOString(),
     note: programs.map((p, i) => `${p.name}: ${best.ms[i]!.toFixed(1)} ms`).join("; "),
   });
   log(`saved for ${ctx.adapterKey} in ${path}`);
-  return { rows, best, savedTo: path };
+  return { rows, best, choice, savedTo: path };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

@@ -1,11 +1,15 @@
 /**
  * Times schedule candidates on the present WebGPU adapter (what
  * `npm run webgpu:tune` runs): each candidate's knobs compile every program
- * (`compile(p, { target: "wgsl", knobs })`), its outputs are checked against
- * the reference, and its wall time per call (submit to completion, inputs on
- * the device) is the median of `repeats` calls after a warm-up. The winner is
- * the correct candidate with the least total time over the programs; the
- * candidates are data (backends/webgpu/tune_candidates.ts, or a JSON list).
+ * for the adapter's device profile (`compile(p, { target: "wgsl", device, knobs })`),
+ * its outputs are checked against the reference, and its wall time per call
+ * (submit to completion, inputs on the device) is the median of `repeats`
+ * calls after a warm-up. The best row is the correct candidate with the least
+ * total time over the programs. The choice to keep: candidates of a kind
+ * (`SCHEDULE_CANDIDATES` declares matmul, skinny-matmul and reduce candidates,
+ * each over the class's defaults, setting disjoint knobs) compete within their
+ * kind, and the winners' knobs are merged; a list without kinds gives its best
+ * row. The candidates are data (backends/webgpu/tune_candidates.ts, or a JSON list).
  *
  * @example
  * const { rows, best } = await tuneWebGPU(ctx, [{ name: "mm", program, inputs, want }], candidates, { error: relativeError });
@@ -26,6 +30,8 @@ import { checkKnobs } from "./tuning";
 /** One schedule to try: a name and the knobs it overrides (the rest are the target's defaults). */
 export interface TuneCandidate {
   readonly name: string;
+  /** The kernel kind it schedules (`ScheduleCandidate.kind`); candidates compete within their kind. */
+  readonly kind?: string;
   readonly knobs: Partial<ScheduleKnobs>;
 }
 
@@ -69,7 +75,10 @@ export function checkCandidates(candidates: unknown, where: string): TuneCandida
     throw new Error(`${where}: expected a non-empty array of { "name": string, "knobs": {...} }`);
   return candidates.map((c: Partial<TuneCandidate>, i) => {
     if (typeof c?.name !== "string") throw new Error(`${where}: candidate ${i} has no "name"`);
-    return { name: c.name, knobs: checkKnobs(c.knobs, `${where}, candidate "${c.name}"`) };
+    if (c.kind !== undefined && typeof c.kind !== "string")
+      throw new Error(`${where}: candidate "${c.name}": "kind" must be a string`);
+    const knobs = checkKnobs(c.knobs, `${where}, candidate "${c.name}"`);
+    return c.kind === undefined ? { name: c.name, knobs } : { name: c.name, kind: c.kind, knobs };
   });
 }
 
@@ -86,7 +95,7 @@ async function timeCandidate(
   const ms: number[] = [];
   let maxError = 0;
   for (const [pi, p] of programs.entries()) {
-    const bundle = compile(p.program, { target: "wgsl", knobs: candidate.knobs });
+    const bundle = compile(p.program, { target: "wgsl", device: ctx.deviceProfile, knobs: candidate.knobs });
     const exe = new WebGPUExecutable(ctx, rt.pool, rt.pipelines, bundle);
     try {
       await exe.warm();
@@ -123,7 +132,7 @@ export async function tuneWebGPU(
   programs: readonly TuneProgram[],
   candidates: readonly TuneCandidate[],
   options: TuneOptions,
-): Promise<{ rows: TuneRow[]; best?: TuneRow }> {
+): Promise<{ rows: TuneRow[]; best?: TuneRow; choice?: TuneCandidate }> {
   const repeats = options.repeats ?? 3;
   const tolerance = options.tolerance ?? 1e-4;
   if (!Number.isInteger(repeats) || repeats < 1)
@@ -154,6 +163,25 @@ export async function tuneWebGPU(
     uploaded.flat().forEach((a) => releaseArray(rt.pool, a));
   }
   const ok = rows.filter((r) => !r.error && r.maxError <= tolerance);
-  const best = ok.reduce<TuneRow | undefined>((b, r) => (!b || r.totalMs < b.totalMs ? r : b), undefined);
-  return { rows, ...(best ? { best } : {}) };
+  const best = fastest(ok);
+  const choice = best && chooseSchedule(ok);
+  return { rows, ...(best ? { best, choice } : {}) };
+}
+
+const fastest = (rows: readonly TuneRow[]): TuneRow | undefined =>
+  rows.reduce<TuneRow | undefined>((b, r) => (!b || r.totalMs < b.totalMs ? r : b), undefined);
+
+/**
+ * The schedule to keep from the correct rows: the fastest of each kind, knobs merged in the order the kinds
+ * first appear (kinds set disjoint knobs); rows without a kind compete as one kind of their own.
+ */
+export function chooseSchedule(ok: readonly TuneRow[]): TuneCandidate | undefined {
+  const kinds = [...new Set(ok.map((r) => r.candidate.kind))];
+  const winners = kinds.map((k) => fastest(ok.filter((r) => r.candidate.kind === k))!.candidate);
+  if (winners.length === 0) return undefined;
+  if (winners.length === 1) return winners[0]!;
+  return {
+    name: winners.map((c) => c.name).join(" + "),
+    knobs: Object.assign({}, ...winners.map((c) => c.knobs)) as Partial<ScheduleKnobs>,
+  };
 }

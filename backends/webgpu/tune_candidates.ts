@@ -1,25 +1,20 @@
 /**
- * The schedule candidates `npm run webgpu:tune` times by default (data, not
- * code: `--candidates file.json` replaces them with a list of the same shape).
- * Each overrides some `ScheduleKnobs` (codegen/schedule.ts); the rest keep
- * the WGSL defaults. The list spans what matters on different adapters:
- * matmul tiles and micro-tiles (register work per thread vs barriers per K
- * step: CPU-hosted adapters such as SwiftShader favour few barriers and more
- * work per invocation), tree-reduction width and when a row gets a whole
- * workgroup, and the elementwise workgroup size.
+ * The schedule candidates `npm run webgpu:tune` times by default: those the
+ * schedule module declares for the adapter's device class
+ * (`SCHEDULE_CANDIDATES` in codegen/schedule.ts: matmul tiles, skinny GEMMs,
+ * row reductions, each with a stable id and the knobs it sets over the class's
+ * defaults). `--candidates file.json` replaces them with a list of the same shape.
  */
+import { SCHEDULE_CANDIDATES } from "../../codegen/schedule";
+import type { DeviceClass } from "../../codegen/device";
 import type { TuneCandidate } from "./tune";
 
-export const WEBGPU_TUNE_CANDIDATES: readonly TuneCandidate[] = [
-  { name: "default", knobs: {} },
-  { name: "matmul 32x32x16, 4x4 per thread", knobs: { tileM: 32, tileN: 32, tileK: 16, microM: 4, microN: 4 } },
-  {
-    name: "matmul 64x64x32, 8x8 blocked",
-    knobs: { tileM: 64, tileN: 64, tileK: 32, microM: 8, microN: 8, stridedMicroTile: false },
-  },
-  { name: "matmul 64x64x8, 4x4 per thread", knobs: { tileM: 64, tileN: 64, tileK: 8, microM: 4, microN: 4 } },
-  { name: "matmul 128x64x16, 8x4 per thread", knobs: { tileM: 128, tileN: 64, tileK: 16, microM: 8, microN: 4 } },
-  { name: "reductions: 64 threads, rows >= 256", knobs: { reduceWorkgroup: 64, workgroupReduceMinLength: 256 } },
-  { name: "reductions: one thread per row", knobs: { workgroupReduceMinLength: 2 ** 30 } },
-  { name: "elementwise 64 threads", knobs: { elementwiseWorkgroup: 64 } },
-];
+/**
+ * The declared candidates of a device class, as the tuner times them (name = the candidate's id).
+ * @example tuneCandidatesFor("cpu")[0]!.name // "matmul.registers8x8.wg64"
+ */
+export function tuneCandidatesFor(deviceClass: DeviceClass): TuneCandidate[] {
+  const declared = SCHEDULE_CANDIDATES[deviceClass];
+  if (!declared) throw new Error(`webgpu:tune: no schedule candidates for device class "${deviceClass}"`);
+  return declared.map((c) => ({ name: c.id, kind: c.kind, knobs: c.knobs }));
+}

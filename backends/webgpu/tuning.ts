@@ -27,6 +27,8 @@ export interface TunedSchedule {
   /** The winning candidate's name. */
   readonly candidate: string;
   readonly knobs: Partial<ScheduleKnobs>;
+  /** The device class of the adapter it was timed on (whose `SCHEDULE_CANDIDATES` the tuner times by default). */
+  readonly deviceClass?: string;
   /** ISO date of the tuning run. */
   readonly tunedAt: string;
   /** What was timed, e.g. "matmul 1024^3: 812 ms; ...". */

@@ -3,7 +3,9 @@
  * candidate is timed and checked against the interpreter, the winner is the
  * fastest correct one, `--save` writes it for this adapter, and a new context
  * on the same adapter compiles with the saved knobs (an elementwise kernel's
- * workgroup size shows it) and still gives the interpreter's values. Bad
+ * workgroup size shows it) and still gives the interpreter's values. Without
+ * `--candidates` it times exactly the `SCHEDULE_CANDIDATES` of the adapter's
+ * device class and saves the fastest of each kind, merged. Bad
  * tuning files and candidate lists fail naming the file and the knob.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -13,7 +15,15 @@ import { afterAll, describe, expect, it } from "vitest";
 import { jit, ops, spec, trace, type Tensor } from "../../index";
 import { runOnWebGPU, webgpuExecutable } from "../../backends/webgpu/backend";
 import { checkCandidates } from "../../backends/webgpu/tune";
-import { parseTuningFile, readTuningFile, setWebGPUTuning, webgpuTuning } from "../../backends/webgpu/tuning";
+import {
+  parseTuningFile,
+  readTuningFile,
+  saveTunedSchedule,
+  setWebGPUTuning,
+  webgpuTuning,
+} from "../../backends/webgpu/tuning";
+import { compile } from "../../codegen/compile";
+import { SCHEDULE_CANDIDATES } from "../../codegen/schedule";
 import { webgpuTune } from "../../scripts/webgpu_tune";
 import { mulberry32, randomFloats, relativeError } from "../../testing/random_programs";
 import { separateWebGPUForTests, webgpuForTests } from "./test_device";
@@ -71,6 +81,48 @@ describe.runIf(ctx)("webgpu:tune", () => {
     setWebGPUTuning(undefined, fresh);
     expect(webgpuExecutable(elementwise, fresh).bundle.kernels[0]!.workgroupSize).toBe(256);
   });
+
+  it("by default times exactly the SCHEDULE_CANDIDATES of the adapter's class; the per-kind choice is saved and compiled with", async () => {
+    const lines: string[] = [];
+    const args = ["--size", "tiny", "--programs", "matmul", "--repeats", "1", "--save"];
+    const { rows, choice, savedTo } = await webgpuTune(args, (l) => lines.push(l));
+    const cls = ctx!.deviceProfile.class;
+    const declared = SCHEDULE_CANDIDATES[cls];
+    expect(rows.map((r) => r.candidate.name)).toEqual(declared.map((c) => c.id));
+    expect(rows.map((r) => r.candidate.knobs)).toEqual(declared.map((c) => c.knobs));
+    expect(lines[0]).toContain(`device class ${cls}`);
+    // The choice: the fastest correct candidate of each kind, their knobs merged.
+    const ok = rows.filter((r) => !r.error && r.maxError <= 1e-4);
+    expect(ok.length).toBeGreaterThan(0);
+    const kinds = [...new Set(declared.map((c) => c.kind))];
+    const winners = kinds.flatMap((k) => {
+      const of = ok.filter((r) => r.candidate.kind === k);
+      return of.length ? [of.reduce((b, r) => (r.totalMs < b.totalMs ? r : b)).candidate] : [];
+    });
+    expect(choice!.name).toBe(winners.map((c) => c.name).join(" + "));
+    expect(choice!.knobs).toEqual(Object.assign({}, ...winners.map((c) => c.knobs)));
+    const saved = readTuningFile(savedTo!).adapters[ctx!.adapterKey!]!;
+    expect(saved).toMatchObject({ candidate: choice!.name, knobs: choice!.knobs, deviceClass: cls });
+
+    // A new context on the adapter compiles with the saved knobs.
+    const matmul64 = trace((a: Tensor, b: Tensor) => ops.matmul(a, b), spec([32, 64]), spec([64, 64])); // N > skinnyN
+    const sources = (p: typeof matmul64, knobs?: object) =>
+      compile(p, { target: "wgsl", device: ctx!.deviceProfile, ...(knobs ? { knobs } : {}) }).kernels.map(
+        (k) => k.source,
+      );
+    const fresh = (await separateWebGPUForTests({}))!;
+    expect(webgpuTuning(fresh)).toEqual(choice!.knobs);
+    expect(webgpuExecutable(matmul64, fresh).bundle.kernels.map((k) => k.source)).toEqual(
+      sources(matmul64, choice!.knobs),
+    );
+    // ...and a different declared candidate, saved, is what the next context compiles with.
+    const other = declared.filter((c) => c.kind === "matmul").at(-1)!;
+    saveTunedSchedule(savedTo!, ctx!.adapterKey!, { candidate: other.id, knobs: other.knobs, tunedAt: "now" });
+    const again = (await separateWebGPUForTests({}))!;
+    const got = webgpuExecutable(matmul64, again).bundle.kernels.map((k) => k.source);
+    expect(got).toEqual(sources(matmul64, other.knobs));
+    expect(got).not.toEqual(sources(matmul64));
+  }, 600_000);
 
   it("rejects a tuning file or candidate list that is not what the tuner writes", () => {
     expect(() => parseTuningFile("{", "t.json")).toThrow(/t\.json: not JSON/);
