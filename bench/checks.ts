@@ -10,8 +10,7 @@ import type { BackendName, RunOptions } from "../backends/registry";
 import type { Program, Tensor } from "../index";
 import { mulberry32, randomFloats } from "../testing/random_programs";
 import { BENCH_MOE, moeInputs, moePrograms } from "./moe_layer";
-
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+import { median } from "./stats";
 
 type Runner = (p: Program, xs: readonly Tensor[], options: RunOptions) => Promise<unknown>;
 

@@ -29,9 +29,9 @@ import {
   type PeerLayerConfig,
 } from "./peer_layer";
 import { jaxJsImpl, tfjsImpl } from "./peers";
+import { median } from "./stats";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const row = (name: string, value: string) => console.log(`  ${name.padEnd(34)} ${value}`);
 const range = (xs: readonly number[], digits = 1) =>
   `${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)}`;

@@ -30,8 +30,7 @@ import { mulberry32, randomFloats } from "../testing/random_programs";
 import { BENCH_MOE, moeInputs, moePrograms } from "./moe_layer";
 import { ensurePeerDeps, gemmSection, layerSection } from "./cpu_peers";
 import { PEER_LAYER } from "./peer_layer";
-
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+import { median } from "./stats";
 
 /** Median wall time of `reps` calls after `warm` untimed ones. */
 function time(f: () => unknown, reps: number, warm = 1): number {

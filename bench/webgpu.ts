@@ -21,6 +21,7 @@ import { initWebGPU, type WebGPUContext } from "../backends/webgpu/device";
 import { profileOnWebGPU, runOnWebGPU, webgpuExecutable } from "../backends/webgpu/backend";
 import { executorCounters, type LaunchTime } from "../backends/webgpu/executor";
 import { BENCH_MOE, moeInputs, moePrograms, type MoeConfig } from "./moe_layer";
+import { median } from "./stats";
 
 /** One benchmark's timings on WebGPU. */
 export interface WebGPUTiming {
@@ -55,8 +56,6 @@ export interface TimeOptions {
   /** FLOPs per call, for `gflops`. */
   readonly flops?: number;
 }
-
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Moves host tensors to the device once, so timed calls measure compute, not uploads. */
 export function toDevice(ctx: WebGPUContext, xs: readonly Tensor[]): Tensor[] {

@@ -42,8 +42,8 @@ import {
 } from "./peer_layer";
 import { jaxJsImpl, tfjsImpl } from "./peers";
 import { toDevice } from "./webgpu";
+import { median } from "./stats";
 
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const row = (name: string, value: string) => console.log(`  ${name.padEnd(30)} ${value}`);
 const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0]!;
 

@@ -148,6 +148,18 @@ interface BinarySpec {
   partials: (a: Tensor, b: Tensor, y: Tensor) => [Tensor | null, Tensor | null];
 }
 
+/**
+ * Partials of maximum/minimum: the gradient goes to the operand `picks` chose
+ * (1 where picks(a, b), else 0); ties send all of it to the first operand.
+ * `picks` is a closure: ops is not initialised yet when this table is built.
+ */
+const selectPartials =
+  (picks: (a: Tensor, b: Tensor) => Tensor): BinarySpec["partials"] =>
+  (a, b) => {
+    const m = ops.cast(picks(a, b), a.dtype);
+    return [m, ops.sub(1, m)];
+  };
+
 const BINARY: { readonly [P in BinaryPrim]: BinarySpec } = {
   add: { dtypes: "numeric", f: (a, b) => a + b, partials: (a) => [ops.onesLike(a), ops.onesLike(a)] },
   sub: { dtypes: "numeric", f: (a, b) => a - b, partials: (a) => [ops.onesLike(a), ops.fullLike(a, -1)] },
@@ -158,23 +170,8 @@ const BINARY: { readonly [P in BinaryPrim]: BinarySpec } = {
     fInt: (a, b) => (b === 0 ? 0 : Math.trunc(a / b)),
     partials: (_a, b, y) => [ops.reciprocal(b), ops.neg(ops.div(y, b))],
   },
-  maximum: {
-    dtypes: "numeric",
-    f: Math.max,
-    // Ties send the whole gradient to the first operand.
-    partials: (a, b) => {
-      const m = ops.cast(ops.greaterEqual(a, b), a.dtype);
-      return [m, ops.sub(1, m)];
-    },
-  },
-  minimum: {
-    dtypes: "numeric",
-    f: Math.min,
-    partials: (a, b) => {
-      const m = ops.cast(ops.lessEqual(a, b), a.dtype);
-      return [m, ops.sub(1, m)];
-    },
-  },
+  maximum: { dtypes: "numeric", f: Math.max, partials: selectPartials((a, b) => ops.greaterEqual(a, b)) },
+  minimum: { dtypes: "numeric", f: Math.min, partials: selectPartials((a, b) => ops.lessEqual(a, b)) },
   pow: {
     dtypes: "float",
     f: Math.pow,
