@@ -17,7 +17,6 @@ import type { KernelBundle, Launch, Target } from "./kernel_ir";
 import { LOWERINGS } from "./lower/table";
 import { lowerPlan, type LoweredProgram } from "./lower/lower";
 import { checkFlagBinder } from "./lower/check_flag";
-import { contractionNeedsPlainOperands } from "./lower/kernels/contraction";
 import { assignBuffers } from "./passes/buffer_reuse";
 import { FUSION_BUFFER_BUDGET, fuse } from "./passes/fusion";
 import { fuseRouters } from "./passes/router_fusion";
@@ -123,10 +122,9 @@ function lowerWithinBindings(
 ): LoweredProgram {
   const limit = storageBufferLimit(options.target, options.device);
   const bindsCheckFlag = checkFlagBinder(prepared, checks);
-  const groupedGemms = !contractionNeedsPlainOperands(options.target, schedule);
   for (let maxBuffers = Math.min(limit ?? FUSION_BUFFER_BUDGET, FUSION_BUFFER_BUDGET); ;) {
     const fuseOn = (options.fuse ?? true) && maxBuffers > 1;
-    const fused = fuse(prepared, LOWERINGS, { fuse: fuseOn, groupedGemms, maxBuffers, bindsCheckFlag });
+    const fused = fuse(prepared, LOWERINGS, { fuse: fuseOn, maxBuffers, bindsCheckFlag });
     const plan = fuseOn ? fuseRouters(fused, schedule, LOWERINGS, maxBuffers) : fused;
     const lowered = lowerPlan(plan, schedule, LOWERINGS, checks);
     // A program with no equations (outputs are inputs or constants) lowers to no kernels.

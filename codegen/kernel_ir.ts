@@ -134,7 +134,20 @@ export interface Contraction {
   readonly kind: "dense" | "grouped" | "groupedWeightGrad";
   readonly a: string;
   readonly b: string;
-  readonly out: string;
+  /** Where the sum is stored (row-major, like the kernel's output); absent when `epilogue` stores. */
+  readonly out?: string;
+  /**
+   * The token gather fused into A's load (grouped kinds): row r of A (for
+   * groupedWeightGrad, contraction row r) is row clamp(aIndex.buffer[r], 0, aIndex.rows - 1)
+   * of `a`, which has `aIndex.rows` rows (an i32 buffer; indices proven in range or checks off).
+   */
+  readonly aIndex?: { readonly buffer: string; readonly rows: SizeExpr };
+  /** A second sum over the same A and tile: b2 (same layout as b) — gate and up projections. */
+  readonly sibling?: { readonly b: string };
+  /** A second product summed into the same sum, over the same depth: out = a b + plus.a plus.b (dX of gate + up). */
+  readonly plus?: { readonly a: string; readonly b: string };
+  /** Run per in-bounds output on the finished sums instead of storing them (activation, SwiGLU, gate weight). */
+  readonly epilogue?: ContractionEpilogue;
   readonly groupSizes?: string;
   readonly rows: SizeExpr;
   readonly cols: SizeExpr;
@@ -143,6 +156,21 @@ export interface Contraction {
   readonly tileRows: number;
   readonly tileCols: number;
   readonly bLayout?: "rowMajor" | "panels";
+}
+
+/**
+ * A contraction's epilogue: kernel-IR statements run once per in-bounds output,
+ * with `row`, `col` (and `group`, for groupedWeightGrad: g) bound as i32
+ * variables to the output's position and `sums` (f32 variables) to its sums,
+ * in order (the sum, then the sibling's). The body stores the results itself;
+ * it reads no other variable of the kernel's body.
+ */
+export interface ContractionEpilogue {
+  readonly row: string;
+  readonly col: string;
+  readonly group?: string;
+  readonly sums: readonly string[];
+  readonly body: readonly Stmt[];
 }
 
 /** One kernel, independent of any target. */

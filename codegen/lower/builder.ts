@@ -181,8 +181,11 @@ export function collectSizes(body: readonly Stmt[], contraction?: Contraction): 
     if (e.kind === "size") seen.add(e.name);
   });
   if (contraction) {
-    const { rows, cols, depth, groups } = contraction;
-    for (const d of [rows, cols, depth, ...(groups === undefined ? [] : [groups])])
+    const { rows, cols, depth, groups, aIndex, epilogue } = contraction;
+    walkBodyExprs(epilogue?.body ?? [], (e) => {
+      if (e.kind === "size") seen.add(e.name);
+    });
+    for (const d of [rows, cols, depth, ...(groups === undefined ? [] : [groups]), ...(aIndex ? [aIndex.rows] : [])])
       for (const n of dimNames(d)) seen.add(n);
   }
   return [...seen];

@@ -127,11 +127,16 @@ describe("grouped GEMM fusion: kernels", () => {
     }
   });
 
-  it("wasm keeps one GEMM per kernel (its SIMD micro-kernels read plain operands)", () => {
-    const b = compile(blockPrograms("swiglu", CFG).forward, { target: "wasm" });
+  it("wasm takes the same fusion plan: 2 expert kernels forward, each a fused SIMD contraction", () => {
+    const b = compile(blockPrograms("swiglu", CFG).forward, { target: "wasm", checks: false });
     const gemms = b.kernels.filter((k) => k.name.endsWith("ragged_matmul"));
-    expect(gemms).toHaveLength(3);
-    expect(gemms.every((k) => k.contraction?.kind === "grouped")).toBe(true);
+    expect(gemms).toHaveLength(2);
+    expect(gemms.map((k) => k.contraction?.kind)).toEqual(["grouped", "grouped"]);
+    // gate + up: the gather in A's load, two sums, the SwiGLU epilogue; down: the gate weight in its epilogue.
+    expect(
+      gemms[0]!.contraction?.aIndex && gemms[0]!.contraction.sibling && gemms[0]!.contraction.epilogue,
+    ).toBeTruthy();
+    expect(gemms[1]!.contraction?.epilogue).toBeDefined();
   });
 });
 

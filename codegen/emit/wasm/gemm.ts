@@ -22,15 +22,22 @@
  * The module's interface is the scalar kernels' (kernel.ts).
  */
 import type { Contraction, Kernel, SizeExpr } from "../../kernel_ir";
-import type { FunctionBody, Label } from "./code";
+import type { FunctionBody } from "./code";
+import {
+  defineTile,
+  forRange,
+  kernelArity,
+  loopWhile,
+  TILE_COLS,
+  TILE_PARAMS,
+  TILE_ROWS,
+  type TileParam,
+} from "./gemm_tile";
 import { importHost, type WasmMemoryKind } from "./kernel";
 import { ModuleBuilder } from "./module";
-import type { ValType } from "./opcodes";
 
 /** Row tiles per group of the tile order. */
 const GROUP_ROWS = 16;
-const TILE_ROWS = 4;
-const TILE_COLS = 8;
 
 /** Whether this engine validates relaxed SIMD (f32x4.relaxed_madd), checked once. */
 export function relaxedSimdAvailable(): boolean {
@@ -52,194 +59,11 @@ export interface GemmOptions extends WasmMemoryKind {
 export function simdContraction(kernel: Kernel): Contraction | null {
   const c = kernel.contraction;
   if (!c || c.tileRows !== TILE_ROWS || c.tileCols !== TILE_COLS) return null;
+  if (!c.out && !c.epilogue) return null;
   const typeOf = (name: string) => kernel.params.find((p) => p.name === name)?.type;
-  return [c.a, c.b, c.out].every((n) => typeOf(n) === "f32") ? c : null;
-}
-
-/** Arguments of the micro-kernel function, in order (all i32; strides in bytes). */
-const TILE_PARAMS = ["a", "aRow", "aStep", "b", "bStep", "steps", "c", "cRow", "rows", "cols"] as const;
-type TileParam = (typeof TILE_PARAMS)[number];
-const P = Object.fromEntries(TILE_PARAMS.map((n, i) => [n, i])) as Record<TileParam, number>;
-
-/**
- * The micro-kernel: c[r, q] = sum_s a[r*aRow + s*aStep] * b[s*bStep + q] for r < rows, q < cols
- * (byte addresses and strides; rows <= 4, cols <= 8). With `padded` B (panels, zero past the last
- * column) every tile takes the vector path and a narrow one stores its columns lane by lane.
- */
-function defineTile(
-  m: ModuleBuilder,
-  relaxedMadd: boolean,
-  padded: boolean,
-  /** A's row and step strides in bytes when they are static (the micro-kernel then addresses rows by constant offsets). */
-  staticA: { readonly row: number; readonly step: number } | null,
-): number {
-  const params: ValType[] = TILE_PARAMS.map(() => "i32");
-  return m.func({ params, results: [] }, (f) => {
-    const s = f.local("i32");
-    const pb = f.local("i32");
-    const pa = [0, 1, 2, 3].map(() => f.local("i32"));
-    // Rows past `rows` read the last valid row (their sums are never stored).
-    pa.forEach((p, r) => {
-      f.get(P.a);
-      if (r > 0) {
-        f.i32(r).get(P.rows).i32(1).op("i32.sub");
-        f.i32(r).get(P.rows).i32(1).op("i32.sub").op("i32.lt_s").op("select");
-        f.get(P.aRow).op("i32.mul").op("i32.add");
-      }
-      f.set(p);
-    });
-    f.get(P.b).set(pb);
-    if (padded) f.i32(1);
-    else f.get(P.cols).i32(TILE_COLS).op("i32.eq");
-    f.if(
-      () => {
-        const acc = Array.from({ length: 8 }, () => f.local("v128"));
-        const b0 = f.local("v128");
-        const b1 = f.local("v128");
-        const av = f.local("v128");
-        for (const x of acc) f.f32(0).simd("f32x4.splat").set(x);
-        f.i32(0).set(s);
-        /** The contraction loop, A's row r loaded by `loadA(r)`, its pointers moved on by `stepA()`. */
-        const steps = (loadA: (r: number) => void, stepA: () => void) =>
-          loopWhile(
-            f,
-            () => f.get(s).get(P.steps).op("i32.lt_s"),
-            () => {
-              f.get(pb).simdMem("v128.load").set(b0);
-              f.get(pb).simdMem("v128.load", 16).set(b1);
-              for (let r = 0; r < TILE_ROWS; r++) {
-                loadA(r);
-                f.set(av);
-                [b0, b1].forEach((bv, q) => {
-                  const x = acc[r * 2 + q]!;
-                  if (relaxedMadd) f.get(av).get(bv).get(x).simd("f32x4.relaxed_madd");
-                  else f.get(x).get(av).get(bv).simd("f32x4.mul").simd("f32x4.add");
-                  f.set(x);
-                });
-              }
-              stepA();
-              f.get(pb).get(P.bStep).op("i32.add").set(pb);
-              f.get(s).i32(1).op("i32.add").set(s);
-            },
-          );
-        const fourPointers = () =>
-          steps(
-            (r) => f.get(pa[r]!).simdMem("v128.load32_splat"),
-            () => pa.forEach((p) => f.get(p).get(P.aStep).op("i32.add").set(p)),
-          );
-        if (staticA) {
-          // Full-height tiles with A's strides known: one pointer, rows at constant offsets.
-          f.get(P.rows).i32(TILE_ROWS).op("i32.eq");
-          f.if(
-            () =>
-              steps(
-                (r) => f.get(pa[0]!).simdMem("v128.load32_splat", r * staticA.row),
-                () => f.get(pa[0]!).i32(staticA.step).op("i32.add").set(pa[0]!),
-              ),
-            fourPointers,
-          );
-        } else fourPointers();
-        const storeRows = (row: (r: number) => void) => {
-          for (let r = 0; r < TILE_ROWS; r++) {
-            f.i32(r).get(P.rows).op("i32.lt_s");
-            f.if(() => row(r));
-          }
-        };
-        const rowAddress = (r: number) => f.get(P.c).i32(r).get(P.cRow).op("i32.mul").op("i32.add");
-        f.get(P.cols).i32(TILE_COLS).op("i32.eq");
-        f.if(
-          () =>
-            storeRows((r) => {
-              for (let q = 0; q < 2; q++)
-                rowAddress(r)
-                  .get(acc[r * 2 + q]!)
-                  .simdMem("v128.store", 16 * q);
-            }),
-          () =>
-            // A narrow tile (padded B only): each column that exists, lane by lane.
-            storeRows((r) => {
-              for (let q = 0; q < TILE_COLS; q++) {
-                f.i32(q).get(P.cols).op("i32.lt_s");
-                f.if(() => {
-                  rowAddress(r);
-                  f.get(acc[r * 2 + (q >> 2)]!).simdLane("f32x4.extract_lane", q & 3);
-                  f.mem("f32.store", 4 * q);
-                });
-              }
-            }),
-        );
-      },
-      () => scalarTile(f, pa),
-    );
-  }).index;
-}
-
-/** The narrow-tile path: one f32 sum per output, same order of terms as the vector path. */
-function scalarTile(f: FunctionBody, pa: readonly number[]): void {
-  const r = f.local("i32");
-  const q = f.local("i32");
-  const s = f.local("i32");
-  const sum = f.local("f32");
-  const pA = f.local("i32");
-  const pB = f.local("i32");
-  forRange(
-    f,
-    r,
-    () => f.get(P.rows),
-    () => {
-      forRange(
-        f,
-        q,
-        () => f.get(P.cols),
-        () => {
-          f.f32(0).set(sum);
-          // Row r's first A element: pa[r] (rows are clamped the same way as the vector path).
-          f.get(pa[0]!).get(r).get(P.aRow).op("i32.mul").op("i32.add").set(pA);
-          f.get(P.b).get(q).i32(2).op("i32.shl").op("i32.add").set(pB);
-          forRange(
-            f,
-            s,
-            () => f.get(P.steps),
-            () => {
-              f.get(sum).get(pA).mem("f32.load").get(pB).mem("f32.load").op("f32.mul").op("f32.add").set(sum);
-              f.get(pA).get(P.aStep).op("i32.add").set(pA);
-              f.get(pB).get(P.bStep).op("i32.add").set(pB);
-            },
-          );
-          f.get(P.c).get(r).get(P.cRow).op("i32.mul").op("i32.add").get(q).i32(2).op("i32.shl").op("i32.add");
-          f.get(sum).mem("f32.store");
-        },
-      );
-    },
-  );
-}
-
-function loopWhile(f: FunctionBody, cond: () => void, body: () => void): void {
-  f.block((exit: Label) =>
-    f.loop((again) => {
-      cond();
-      f.op("i32.eqz").brIf(exit);
-      body();
-      f.br(again);
-    }),
-  );
-}
-
-/** for (v = 0; v < end; v++) */
-function forRange(f: FunctionBody, v: number, end: () => void, body: () => void): void {
-  f.i32(0).set(v);
-  loopWhile(
-    f,
-    () => {
-      f.get(v);
-      end();
-      f.op("i32.lt_s");
-    },
-    () => {
-      body();
-      f.get(v).i32(1).op("i32.add").set(v);
-    },
-  );
+  const floats = [c.a, c.b, c.out, c.sibling?.b, c.plus?.a, c.plus?.b].filter((n) => n !== undefined);
+  if (c.aIndex && typeOf(c.aIndex.buffer) !== "i32") return null;
+  return floats.every((n) => typeOf(n) === "f32") ? c : null;
 }
 
 /** Pushes a SizeExpr's value (i32) from the kernel's size params. */
@@ -297,7 +121,6 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
   const c = simdContraction(kernel);
   if (!c) throw new Error(`wasm emitter: kernel ${kernel.name} has no f32 4x8 contraction`);
   const m = new ModuleBuilder();
-  importHost(m, options);
   const panels = c.bLayout === "panels";
   // A's strides: rows of `depth` (dense, grouped), or transposed: rows 4 bytes apart, steps of `depth`.
   const depthBytes = typeof c.depth === "number" ? c.depth * 4 : null;
@@ -307,8 +130,11 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
       : c.kind === "groupedWeightGrad"
         ? { row: 4, step: depthBytes }
         : { row: depthBytes, step: 4 };
-  const tile = defineTile(m, options.relaxedMadd ?? relaxedSimdAvailable(), panels, staticA);
-  const nParams = kernel.params.length + kernel.sizes.length + 3;
+  const imports = importHost(m, options);
+  const gather = c.aIndex ? (c.kind === "groupedWeightGrad" ? "steps" : "rows") : null;
+  const relaxedMadd = options.relaxedMadd ?? relaxedSimdAvailable();
+  const tile = defineTile(m, kernel, c, imports, { relaxedMadd, padded: panels, staticA, gather });
+  const nParams = kernelArity(kernel);
   const { index } = m.func({ params: Array.from({ length: nParams }, () => "i32" as const), results: [] }, (f) => {
     const base = (name: string) => {
       const i = kernel.params.findIndex((p) => p.name === name);
@@ -373,10 +199,13 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
             f.get(cols).get(col0!).op("i32.sub").set(size!);
             f.i32(TILE_COLS).get(size!).get(size!).i32(TILE_COLS).op("i32.gt_s").op("select");
           };
-          const call = (args: (() => void)[]) => {
-            args.forEach((a) => a());
+          /** Calls the micro-kernel with this function's params, then the tile's arguments (absent ones 0). */
+          const call = (args: Partial<Record<TileParam, () => void>>) => {
+            for (let i = 0; i < nParams; i++) f.get(i);
+            for (const n of TILE_PARAMS) (args[n] ?? (() => f.i32(0)))();
             f.call(tile);
           };
+          const ixRows = () => sizeValue(f, c.aIndex!.rows, sizeParam);
           if (c.kind === "dense" || c.kind === "grouped") {
             const rowEnd = f.local("i32");
             if (c.kind === "dense") {
@@ -417,31 +246,45 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
               clampInto(f, rowEnd, rows);
             }
             f.get(row0!).get(rowEnd).op("i32.ge_s").brIf(skip);
-            call([
-              () => addr(f, base(c.a), () => f.get(row0!).get(depth).op("i32.mul")),
-              () => f.get(depth).i32(2).op("i32.shl"),
-              () => f.i32(4),
+            const bAt = (b: string) =>
               panels
                 ? () =>
-                    addr(f, base(c.b), () => {
+                    addr(f, base(b), () => {
                       // ((g * tilesN + ct) * depth) * 8
                       f.get(g!).get(tilesN!).op("i32.mul").get(ct!).op("i32.add").get(depth).op("i32.mul");
                       f.i32(3).op("i32.shl");
                     })
                 : () =>
-                    addr(f, base(c.b), () => {
+                    addr(f, base(b), () => {
                       f.get(g!).get(depth).op("i32.mul").get(cols).op("i32.mul").get(col0!).op("i32.add");
-                    }),
+                    });
+            const rowsOf = (a: string) => () => addr(f, base(a), () => f.get(row0!).get(depth).op("i32.mul"));
+            const second = c.sibling?.b ?? c.plus?.b;
+            call({
+              a: c.aIndex ? () => f.get(base(c.a)) : rowsOf(c.a),
+              aRow: () => f.get(depth).i32(2).op("i32.shl"),
+              aStep: () => f.i32(4),
+              b: bAt(c.b),
               bStep,
-              i32(depth),
-              () => addr(f, base(c.out), () => f.get(row0!).get(cols).op("i32.mul").get(col0!).op("i32.add")),
-              () => f.get(cols).i32(2).op("i32.shl"),
-              () => {
+              steps: i32(depth),
+              ...(c.out
+                ? {
+                    c: () => addr(f, base(c.out!), () => f.get(row0!).get(cols).op("i32.mul").get(col0!).op("i32.add")),
+                  }
+                : {}),
+              cRow: () => f.get(cols).i32(2).op("i32.shl"),
+              rows: () => {
                 f.get(rowEnd).get(row0!).op("i32.sub").set(size!);
                 f.i32(TILE_ROWS).get(size!).get(size!).i32(TILE_ROWS).op("i32.gt_s").op("select");
               },
-              colsLeft,
-            ]);
+              cols: colsLeft,
+              ...(c.aIndex ? { ix: () => addr(f, base(c.aIndex!.buffer), i32(row0!)), ixRows } : {}),
+              ...(second ? { b2: bAt(second) } : {}),
+              ...(c.plus ? { a2: rowsOf(c.plus.a) } : {}),
+              row0: i32(row0!),
+              col0: i32(col0!),
+              group: i32(g!),
+            });
           } else {
             // out[g, k0.., col0..] = sum over the group's rows r of x[r, k0..] * dy[r, col0..]
             f.i32(0).set(off!);
@@ -456,31 +299,47 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
             f.get(rest!).get(off!).op("i32.sub").set(rest!); // the group's row count
             f.get(rest!).i32(0).get(rest!).i32(0).op("i32.gt_s").op("select").set(rest!);
             f.get(rt!).i32(TILE_ROWS).op("i32.mul").set(row0!); // k0
-            call([
-              () => addr(f, base(c.a), () => f.get(off!).get(depth).op("i32.mul").get(row0!).op("i32.add")),
-              () => f.i32(4),
-              () => f.get(depth).i32(2).op("i32.shl"),
+            const bAt = (b: string) =>
               panels
                 ? () =>
-                    addr(f, base(c.b), () => {
+                    addr(f, base(b), () => {
                       // (ct * rows + off) * 8: panel ct of dy from the group's first row
                       f.get(ct!).get(rows).op("i32.mul").get(off!).op("i32.add").i32(3).op("i32.shl");
                     })
-                : () => addr(f, base(c.b), () => f.get(off!).get(cols).op("i32.mul").get(col0!).op("i32.add")),
+                : () => addr(f, base(b), () => f.get(off!).get(cols).op("i32.mul").get(col0!).op("i32.add"));
+            const rowsOf = (a: string) => () =>
+              addr(f, base(a), () => f.get(off!).get(depth).op("i32.mul").get(row0!).op("i32.add"));
+            const second = c.sibling?.b ?? c.plus?.b;
+            call({
+              // Gathered: the source's column k0 (each step adds its row's offset).
+              a: c.aIndex ? () => addr(f, base(c.a), i32(row0!)) : rowsOf(c.a),
+              aRow: () => f.i32(4),
+              aStep: () => f.get(depth).i32(2).op("i32.shl"),
+              b: bAt(c.b),
               bStep,
-              i32(rest!),
-              () =>
-                addr(f, base(c.out), () => {
-                  f.get(g!).get(depth).op("i32.mul").get(row0!).op("i32.add").get(cols).op("i32.mul");
-                  f.get(col0!).op("i32.add");
-                }),
-              () => f.get(cols).i32(2).op("i32.shl"),
-              () => {
+              steps: i32(rest!),
+              ...(c.out
+                ? {
+                    c: () =>
+                      addr(f, base(c.out!), () => {
+                        f.get(g!).get(depth).op("i32.mul").get(row0!).op("i32.add").get(cols).op("i32.mul");
+                        f.get(col0!).op("i32.add");
+                      }),
+                  }
+                : {}),
+              cRow: () => f.get(cols).i32(2).op("i32.shl"),
+              rows: () => {
                 f.get(depth).get(row0!).op("i32.sub").set(size!);
                 f.i32(TILE_ROWS).get(size!).get(size!).i32(TILE_ROWS).op("i32.gt_s").op("select");
               },
-              colsLeft,
-            ]);
+              cols: colsLeft,
+              ...(c.aIndex ? { ix: () => addr(f, base(c.aIndex!.buffer), i32(off!)), ixRows } : {}),
+              ...(second ? { b2: bAt(second) } : {}),
+              ...(c.plus ? { a2: rowsOf(c.plus.a) } : {}),
+              row0: i32(row0!),
+              col0: i32(col0!),
+              group: i32(g!),
+            });
           }
         });
         f.get(t!).i32(1).op("i32.add").set(t!);

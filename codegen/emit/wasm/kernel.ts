@@ -56,7 +56,7 @@ export function wasmRenderable(kernel: Kernel): true | string {
 }
 
 /** A module's imported host functions: the fixed ones by name, the op table's unary imports by op. */
-interface Imports {
+export interface Imports {
   readonly host: Record<HostImportName, number>;
   readonly unary: ReadonlyMap<UnaryOp, number>;
 }
@@ -72,7 +72,7 @@ function hasLoad(e: Expr): boolean {
   return found;
 }
 
-class KernelWriter implements WasmOpContext {
+export class KernelWriter implements WasmOpContext {
   private readonly vars = new Map<string, Local>();
   private readonly bases = new Map<string, { index: number; type: ScalarType }>();
   private readonly sizes = new Map<string, number>();
@@ -122,6 +122,20 @@ class KernelWriter implements WasmOpContext {
         fb.br(thread);
       }),
     );
+  }
+
+  /**
+   * Renders `body` (no `return`) with `bound` variables already held in locals: a
+   * contraction epilogue inside the SIMD micro-kernel, whose function takes the
+   * kernel's params in the same positions (gemm_tile.ts).
+   */
+  statements(
+    bound: readonly { readonly name: string; readonly type: ScalarType; readonly index: number }[],
+    body: readonly Stmt[],
+  ): void {
+    for (const b of bound) this.vars.set(b.name, { index: b.index, type: b.type });
+    if (stmtsHave(body, (s) => s.kind === "return")) throw new Error("wasm emitter: an epilogue cannot return");
+    this.stmts(body);
   }
 
   private local(name: string, type: ScalarType): Local {
@@ -395,7 +409,7 @@ class KernelWriter implements WasmOpContext {
 }
 
 /** Defines the integer helpers (JS-target edge cases: x / 0 = 0, INT_MIN / -1 wraps, ToInt32 casts). */
-function defineHelpers(m: ModuleBuilder, imports: Imports): Record<WasmHelper, number> {
+export function defineHelpers(m: ModuleBuilder, imports: Imports): Record<WasmHelper, number> {
   const ii: { params: ValType[]; results: ValType[] } = { params: ["i32", "i32"], results: ["i32"] };
   const out = {} as Record<WasmHelper, number>;
   const divLike = (op: Op, signed: boolean) =>

@@ -299,7 +299,7 @@ export interface ContractionOperand {
 
 /**
  * How GEMM kernel `k` reads operand `v`. On a target with contraction
- * micro-kernels (wasm) an f32 operand computed in place (a fused gather, an
+ * micro-kernels (wasm) an f32 operand computed in place (a gather it cannot fuse: see gatheredRows, an
  * activation, a transpose) is first written to a scratch buffer by a kernel
  * of its own, so the micro-kernel reads plain memory; elsewhere it stays fused.
  */

@@ -13,7 +13,10 @@
  * (dX of gate and up); the group's epilogue (SwiGLU, its backward, a gate-weight
  * multiply) is computed from the sums and only the group's roots are stored.
  * Operands computed in place (a token gather, a transposed weight) are read
- * through `contractionOperand`.
+ * through `contractionOperand`. On targets with contraction micro-kernels (wasm)
+ * the kernel also carries a `Contraction` describing the same computation: the
+ * gather fused into A's load, the sibling or summed product, and the epilogue
+ * as statements (`fused_contraction.ts`), with every B packed in panels.
  *
  * Group sizes are data: a one-thread kernel checks them (non-negative, summing
  * to M) like the interpreter, once per group-size array, when checks are on;
@@ -21,7 +24,7 @@
  * write out of bounds either way.
  */
 import type { Eqn, Var } from "../../../dsl/program";
-import { c, cast, type Expr } from "../../kernel_ir";
+import { c, cast, type Contraction, type Expr, type ScalarType } from "../../kernel_ir";
 import type { FusionGroup } from "../../passes/fusion";
 import { scalarType } from "../../types";
 import { dimAdd, dimEq, type Dim } from "../../../dsl/dims";
@@ -29,8 +32,10 @@ import { GROUP_SIZE_ERRORS } from "../../../dsl/primitives/linalg";
 import { ceilDivSize, dimExpr, iadd, iceilDiv, idiv, imax, imin, imul, irem, linearize, mulSizes } from "../index_math";
 import { lt, ne } from "../ir_ops";
 import { gridFor, groupId, perItem } from "../kernels/common";
+import { gatheredRows, tileEpilogue } from "../kernels/fused_contraction";
 import {
   bufferParam,
+  contractionNeedsPlainOperands,
   contractionOperand,
   groupedTileOrder,
   panelOperand,
@@ -148,11 +153,7 @@ function lowerRaggedMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   const tiles = mulSizes(rowTiles, ceilDivSize(N, s.tileN));
   const k = ctx.kernel("ragged_matmul", s.workgroupSize);
   const { kb, values } = k;
-  const operand = operandReader(ctx, k);
-  const opA = operand(x);
-  // With A in a buffer, a micro-kernel target gets B (the experts' weights) packed in panels.
-  const panelsB = plainGemm(g) && opA.buffer && bufferParam(values, gs) ? panelOperand(ctx, k, w, s.tileN) : null;
-  const opB = panelsB ? { buffer: panelsB, at: (idx: readonly Expr[]) => values.at(w, idx) } : operand(w);
+  const { operand, opA, opB, contraction } = groupOperands(ctx, k, g, terms, s, x, w, gs);
   const tilesN = iceilDiv(dimExpr(N), c(s.tileN));
   const tileCount = imul(iadd(iceilDiv(dimExpr(M), c(s.tileM)), dimExpr(G)), tilesN);
   const tile = s.shared ? groupId(kb) : perItem(kb, tileCount);
@@ -206,8 +207,8 @@ function lowerRaggedMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   };
   if (s.shared) sharedTile(kb, s, spec);
   else registerTile(kb, s, spec, rowStart, spec.colStart);
-  const gemm = { a: opA.buffer, b: opB.buffer, groupSizes: bufferParam(values, gs), panels: panelsB !== null };
-  setContraction(ctx, k, g, s, { ...gemm, kind: "grouped", rows: M, cols: N, depth: K, groups: G });
+  const parts = contraction(spec.store, accType, () => ctx.output(k, e.out));
+  setContraction(k, s, parts, { kind: "grouped", rows: M, cols: N, depth: K, groups: G });
   ctx.launch(k, s.shared ? tiles : gridFor(tiles, s.workgroupSize), ctx.describeGroup(g));
 }
 
@@ -228,44 +229,91 @@ function laterTerms(
 }
 
 /**
- * Marks a one-thread-per-tile kernel of one plain grouped GEMM, with its operands in
- * buffers, as the Contraction it computes (what a micro-kernel target renders instead).
+ * The operands of a group's kernel `k` (A = `x`, the first B = `b`, group sizes `gs`) and, on a
+ * micro-kernel target, what its Contraction reads: the gather fused into A's load where it can be
+ * (else A from a buffer, materialised when computed), every B packed in panels. `contraction`
+ * gives the Contraction's operand fields, or null when the kernel cannot be one.
  */
-function setContraction(
+function groupOperands(
   ctx: Lowering,
   k: KernelHandle,
   g: FusionGroup,
-  s: { readonly workgroupSize: number; readonly tileM: number; readonly tileN: number },
-  gemm: {
-    readonly kind: "grouped" | "groupedWeightGrad";
-    readonly a: string | null;
-    readonly b: string | null;
-    readonly groupSizes: string | null;
-    readonly panels: boolean;
-    readonly rows: Dim;
-    readonly cols: Dim;
-    readonly depth: Dim;
-    readonly groups: Dim;
-  },
-): void {
-  const { kind, a, b, groupSizes, panels, rows, cols, depth, groups } = gemm;
-  if (s.workgroupSize !== 1 || !plainGemm(g) || !a || !b || !groupSizes) return;
-  const out = ctx.output(k, g.mains[0]!.out);
-  const bLayout = panels ? "panels" : "rowMajor";
-  k.kb.contraction = {
-    kind,
-    a,
-    b,
-    out,
-    groupSizes,
-    rows,
-    cols,
-    depth,
-    groups,
-    tileRows: s.tileM,
-    tileCols: s.tileN,
-    bLayout,
+  terms: GroupTerms,
+  s: { readonly workgroupSize: number; readonly tileN: number },
+  x: Var,
+  b: Var,
+  gs: Var,
+) {
+  const { values } = k;
+  const operand = operandReader(ctx, k);
+  const second = terms.kind === "summed" ? terms.mains[1] : undefined;
+  const sibling = terms.kind === "parallel" ? terms.mains[1] : undefined;
+  const gsBuf = bufferParam(values, gs);
+  const micro = microContraction(ctx, s, g, terms) && gsBuf !== null;
+  const gathered = micro && !second ? gatheredRows(ctx, k, x) : null;
+  const opA: ContractionOperand = gathered ? { buffer: null, at: (idx) => values.at(x, idx) } : operand(x);
+  const panels = (v: Var) => (micro && (gathered || opA.buffer) ? panelOperand(ctx, k, v, s.tileN) : null);
+  const panelsB = panels(b);
+  const opB: ContractionOperand = panelsB ? { buffer: panelsB, at: (idx) => values.at(b, idx) } : operand(b);
+  const aPlus = second ? operand(second.inputs[0]!).buffer : null;
+  const panels2 = sibling || second ? panels((sibling ?? second)!.inputs[1]!) : null;
+  const contraction = (
+    store: TileSpec["store"],
+    accType: ScalarType,
+    out: () => string,
+    group?: Expr,
+  ): ContractionParts | null => {
+    const a = gathered?.source ?? opA.buffer;
+    const plain = plainGemm(g);
+    // A fused contraction streams every B from panels; a plain one may read B row-major.
+    const complete =
+      plain && !gathered ? opB.buffer : panelsB && (!(sibling || second) || panels2) && (!second || aPlus);
+    if (!micro || !a || !opB.buffer || !gsBuf || !complete) return null;
+    return {
+      a,
+      b: opB.buffer,
+      groupSizes: gsBuf,
+      bLayout: panelsB ? ("panels" as const) : ("rowMajor" as const),
+      ...(plain ? { out: out() } : {}),
+      ...(gathered ? { aIndex: { buffer: gathered.index, rows: gathered.rows } } : {}),
+      ...(sibling ? { sibling: { b: panels2! } } : {}),
+      ...(second ? { plus: { a: aPlus!, b: panels2! } } : {}),
+      ...(plain ? {} : { epilogue: tileEpilogue(k.kb, store, sibling ? 2 : 1, accType, group) }),
+    };
   };
+  return { operand, opA, opB, contraction };
+}
+
+/**
+ * Whether the group's kernel can be a target's contraction micro-kernel (wasm:
+ * thread-per-tile schedules): one GEMM, two sharing A (gate and up), or two
+ * summed over the same depth, with any epilogue.
+ */
+function microContraction(
+  ctx: Lowering,
+  s: { readonly workgroupSize: number },
+  g: FusionGroup,
+  terms: GroupTerms,
+): boolean {
+  if (s.workgroupSize !== 1 || !contractionNeedsPlainOperands(ctx.target, ctx.schedule) || g.mains.length > 2)
+    return false;
+  if (terms.kind === "parallel") return true;
+  const [first, second] = terms.mains;
+  const depth = (m: Eqn) => m.inputs[0]!.shape[m.prim === "raggedMatmul" ? 1 : 0]!;
+  return dimEq(depth(first), depth(second));
+}
+
+/** A Contraction's operand fields (what `groupOperands` finds), without its shape and tile. */
+type ContractionParts = Omit<Contraction, "kind" | "rows" | "cols" | "depth" | "groups" | "tileRows" | "tileCols">;
+
+/** Marks kernel `k` as the Contraction it computes (what a micro-kernel target renders instead), when it can be one. */
+function setContraction(
+  k: KernelHandle,
+  s: { readonly tileM: number; readonly tileN: number },
+  parts: ContractionParts | null,
+  shape: Pick<Contraction, "kind" | "rows" | "cols" | "depth" | "groups">,
+): void {
+  if (parts) k.kb.contraction = { ...shape, ...parts, tileRows: s.tileM, tileCols: s.tileN };
 }
 
 /** One GEMM writing only its own result: what a target's contraction micro-kernel computes. */
@@ -296,12 +344,7 @@ function lowerWeightGradGroup(ctx: Lowering, g: FusionGroup): void {
   const tiles = mulSizes(G, ceilDivSize(K, s.tileM), ceilDivSize(N, s.tileN));
   const k = ctx.kernel("ragged_matmul_wgrad", s.workgroupSize);
   const { kb, values } = k;
-  const operand = operandReader(ctx, k);
-  const opA = operand(x);
-  // B (dy, contracted over its rows) in panels on a micro-kernel target, when the kernel can be a Contraction.
-  const contracts = s.workgroupSize === 1 && plainGemm(g) && opA.buffer !== null && bufferParam(values, gs) !== null;
-  const panelsB = contracts ? panelOperand(ctx, k, dy, s.tileN) : null;
-  const opB = panelsB ? { buffer: panelsB, at: (idx: readonly Expr[]) => values.at(dy, idx) } : operand(dy);
+  const { operand, opA, opB, contraction } = groupOperands(ctx, k, g, terms, s, x, dy, gs);
   const tilesN = iceilDiv(dimExpr(N), c(s.tileN));
   const tilesK = iceilDiv(dimExpr(K), c(s.tileM));
   const tile = perItem(kb, imul(imul(dimExpr(G), tilesK), tilesN));
@@ -331,7 +374,7 @@ function lowerWeightGradGroup(ctx: Lowering, g: FusionGroup): void {
     store: storeRoots(ctx, k, g, terms, accType, (row, col) => [grp, row, col]),
   };
   registerTile(kb, s, spec, spec.rowStart, spec.colStart);
-  const gemm = { a: opA.buffer, b: opB.buffer, groupSizes: bufferParam(values, gs), panels: panelsB !== null };
-  setContraction(ctx, k, g, s, { ...gemm, kind: "groupedWeightGrad", rows: M, cols: N, depth: K, groups: G });
+  const parts = contraction(spec.store, accType, () => ctx.output(k, e.out), grp);
+  setContraction(k, s, parts, { kind: "groupedWeightGrad", rows: M, cols: N, depth: K, groups: G });
   ctx.launch(k, gridFor(tiles, s.workgroupSize), ctx.describeGroup(g));
 }
