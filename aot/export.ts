@@ -155,6 +155,7 @@ export function exportModel(traced: TracedModel, options: ExportOptions): Export
     model: options.model,
     dims: Object.fromEntries([...options.dims].map(([k, b]) => [k, formatBinding(b)])),
     dynamicDims: dimRanges(allBundles, dynamic),
+    deviceClass: options.device ?? "generic",
     ...(Object.keys(derived).length ? { derivedDims: derived } : {}),
     ...(options.weights ? { weights: options.weights.map((w) => ({ ...w, shape: [...w.shape] })) } : {}),
     inputs: traced.inputs.leaves.map(entry),

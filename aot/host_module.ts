@@ -100,6 +100,12 @@ export function hostModuleSource({ manifest, sources }: HostModuleInput): string
   file.addVariableStatement({
     isExported: true,
     declarationKind: VariableDeclarationKind.Const,
+    docs: ["The device class the kernels were scheduled for (`cpu`: CPU adapters; `generic`: GPUs)."],
+    declarations: [{ name: "DEVICE_CLASS", initializer: JSON.stringify(manifest.deviceClass) }],
+  });
+  file.addVariableStatement({
+    isExported: true,
+    declarationKind: VariableDeclarationKind.Const,
     docs: ["The dynamic dims and the values each may take."],
     declarations: [{ name: "DIMS", initializer: `${JSON.stringify(manifest.dynamicDims)} as const` }],
   });
@@ -328,14 +334,16 @@ function addCreate(
     returnType: N,
     statements: [body],
   });
+  const common = "readonly manifestHash?: string; readonly onDeviceClassMismatch?: DeviceClassMismatch";
   const options = hasWeights
-    ? { name: "options", type: "{ readonly weights: ArrayBuffer | ArrayBufferView; readonly manifestHash?: string }" }
-    : { name: "options", type: "{ readonly manifestHash?: string }", initializer: "{}" };
+    ? { name: "options", type: `{ readonly weights: ArrayBuffer | ArrayBufferView; ${common} }` }
+    : { name: "options", type: `{ ${common} }`, initializer: "{}" };
   const checks = [
     "if (options.manifestHash !== undefined && options.manifestHash !== MANIFEST_HASH) throw new HostModuleError(" +
       "`${MODULE}: the manifest's content hash is ${options.manifestHash}, but this module was generated from " +
       "${MANIFEST_HASH}; regenerate the module with the manifest (moeforge compile)`);",
     `checkDevice(device, [${runners.map(([, spec]) => spec).join(", ")}], MODULE);`,
+    "checkDeviceClass(device, DEVICE_CLASS, MODULE, options.onDeviceClassMismatch);",
     ...(hasWeights ? ["const weights = uploadWeights(device, options.weights, WEIGHTS, MODULE);"] : []),
   ];
   const args = (runnerValues: readonly string[]) => [...runnerValues, ...(hasWeights ? ["weights"] : [])].join(", ");
@@ -345,7 +353,8 @@ function addCreate(
   const what =
     `Throws when \`options.manifestHash\` (the contentHash of the\n` +
     `manifest.json you ship) differs from the one this module was generated with, or when the device lacks a\n` +
-    `limit or feature a kernel needs.` +
+    `limit or feature a kernel needs. Warns (\`onDeviceClassMismatch\`: "warn", "error" or "ignore") when the device\n` +
+    `is a CPU adapter and the kernels were scheduled for GPUs, or the other way round.` +
     (hasWeights
       ? ` \`options.weights\` is the safetensors buffer the weights are read from, by name (checked before any upload).\n`
       : `\n`);

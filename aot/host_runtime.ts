@@ -148,6 +148,51 @@ export function foldGrid(groups: number, maxPerDim: number): [number, number, nu
   return [Math.ceil(plane / y), y, z];
 }
 
+/** What to do when the device is of another kind than the kernels were scheduled for. */
+export type DeviceClassMismatch = "warn" | "error" | "ignore";
+
+/** WebGPU implementations that run on CPU cores (the same rule as the schedule's device profile). */
+const CPU_ADAPTERS = /swiftshader|llvmpipe|lavapipe|softpipe|\bwarp\b|microsoft basic render/i;
+
+/**
+ * Whether the device runs on CPU cores, from `device.adapterInfo` (undefined when the device does not say).
+ * @example deviceRunsOnCpu({ adapterInfo: { vendor: "google", architecture: "swiftshader" } }) // true
+ */
+export function deviceRunsOnCpu(device: { readonly adapterInfo?: Partial<GPUAdapterInfo> }): boolean | undefined {
+  const info = device.adapterInfo as (Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean }) | undefined;
+  if (!info) return undefined;
+  if (info.isFallbackAdapter === true) return true;
+  const names = [info.vendor, info.architecture, info.device, info.description].filter((n) => !!n) as string[];
+  if (names.length === 0) return undefined;
+  return names.some((n) => CPU_ADAPTERS.test(n));
+}
+
+/**
+ * Compares the device with the class the kernels were scheduled for (`cpu`: register tiles for CPU
+ * adapters; any other: shared-memory tiles for GPUs). Integrated and discrete GPUs get the same
+ * schedule, so only CPU vs GPU counts; a device that does not describe itself is not judged. The
+ * kernels are correct either way: a mismatch costs speed, so it warns unless `mode` says otherwise.
+ * Returns the message when there is a mismatch.
+ */
+export function checkDeviceClass(
+  device: { readonly adapterInfo?: Partial<GPUAdapterInfo> },
+  scheduledFor: string,
+  module: string,
+  mode: DeviceClassMismatch = "warn",
+): string | undefined {
+  const onCpu = deviceRunsOnCpu(device);
+  if (onCpu === undefined || onCpu === (scheduledFor === "cpu")) return undefined;
+  const info = device.adapterInfo!;
+  const found = onCpu ? "a CPU adapter" : "a GPU";
+  const message =
+    `${module}: the kernels were scheduled for device class "${scheduledFor}", but this device is ${found} ` +
+    `(${[info.vendor, info.architecture].filter(Boolean).join(" ")}); they run correctly but slower than they could: ` +
+    `export again with --device ${onCpu ? "cpu" : "discrete (or no --device)"}`;
+  if (mode === "error") throw new HostModuleError(message);
+  if (mode === "warn") console.warn(message);
+  return message;
+}
+
 /** Throws naming the first kernel whose needs exceed the device's limits or features. */
 export function checkDevice(device: GPUDevice, programs: readonly ProgramSpec[], module: string): void {
   const limits = device.limits;

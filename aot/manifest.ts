@@ -16,6 +16,9 @@ import type { TensorSlot } from "./inputs";
 
 export const SCHEMA_VERSION = 1;
 
+/** What `Manifest.deviceClass` holds: a device class (codegen/device.ts), or `generic` for the default GPU schedule. */
+export type ManifestDeviceClass = "cpu" | "discrete" | "integrated" | "generic";
+
 /** A tensor the application passes or receives, with its shape as dims (names are dynamic dims). */
 export interface ManifestTensor {
   readonly path: string;
@@ -112,6 +115,13 @@ export interface Manifest {
   /** The --dims bindings as given: a size, or `dynamic` with its constraints (`dynamic:8..4096:%8`). */
   readonly dims: Readonly<Record<string, number | string>>;
   readonly dynamicDims: Readonly<Record<string, DimRange>>;
+  /**
+   * The device class the kernels were scheduled for (`--device`): `cpu` (barrier-free register
+   * tiles, thread-per-row reductions: CPU adapters such as SwiftShader), or `generic` (no
+   * `--device`: the shared-memory schedule that `discrete` and `integrated` GPUs also get).
+   * Kernels run correctly anywhere; the WebGPU host module warns when the device is of the other kind.
+   */
+  readonly deviceClass: ManifestDeviceClass;
   /**
    * Dims the programs use that are defined by the dynamic dims: `T_div8 =
    * floorDiv(T, 8)` for `T` a multiple of 8. Evaluate them before any size.

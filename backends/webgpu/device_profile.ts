@@ -24,7 +24,7 @@ export interface AdapterFacts {
   readonly maxStorageBuffersPerShaderStage?: number;
 }
 
-/** Names of WebGPU / Vulkan implementations that run on CPU cores. */
+/** Names of WebGPU / Vulkan implementations that run on CPU cores (aot/host_runtime.ts has a copy: test/cli/device_class.test.ts). */
 const CPU_IMPLEMENTATIONS = /swiftshader|llvmpipe|lavapipe|softpipe|\bwarp\b|microsoft basic render/i;
 
 /**
