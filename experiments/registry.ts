@@ -51,7 +51,9 @@ export async function loadExperiment(
     );
   const url = new URL(`./${entry.file}`, import.meta.url);
   if (!existsSync(fileURLToPath(url))) {
-    throw new Error(`experiment "${name}" is registered but experiments/${entry.file} does not exist yet`);
+    throw new Error(
+      `experiment "${name}" is registered, but its module experiments/${entry.file} does not exist (check its file name in the registry)`,
+    );
   }
   const mod = (await import(url.href)) as Partial<ExperimentModule>;
   if (typeof mod.run !== "function")

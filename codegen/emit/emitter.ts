@@ -44,8 +44,3 @@ export function getEmitter(target: Target): Emitter {
   }
   return e;
 }
-
-/** Targets with a registered emitter. */
-export function registeredTargets(): Target[] {
-  return [...emitters.keys()];
-}

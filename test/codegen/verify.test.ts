@@ -2,7 +2,8 @@
 import { describe, expect, it } from "vitest";
 import "../../codegen/emit/all";
 import { compile } from "../../codegen/compile";
-import { bin, builtin, c, cast, load, size, v, type Kernel, type Stmt } from "../../codegen/kernel_ir";
+import { bin, builtin, c, cast, load, size, v, type Kernel, type Stmt, type Target } from "../../codegen/kernel_ir";
+import { TARGETS } from "../../codegen/targets";
 import { KernelVerifyError, verifyKernel } from "../../codegen/verify";
 import { spec, trace } from "../../dsl/api";
 import * as ops from "../../dsl/ops";
@@ -97,7 +98,7 @@ describe("verifyKernel", () => {
 
   it("runs on every kernel compile() builds, for every target", () => {
     const layer = (x: Tensor, w: Tensor) => ops.softmax(ops.matmul(x, w));
-    for (const target of ["wgsl", "cuda", "js"] as const) {
+    for (const target of Object.keys(TARGETS) as Target[]) {
       const bundle = compile(trace(layer, spec(["T", 16]), spec([16, 8])), { target });
       for (const k of bundle.kernels) expect(() => verifyKernel(k)).not.toThrow();
     }

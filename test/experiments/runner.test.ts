@@ -107,7 +107,7 @@ describe("experiments runner", () => {
       /unknown experiment "nope"; expected one of: local_experts, em_vs_gradient/,
     );
     await expect(loadExperiment("ghost", [{ name: "ghost", file: "ghost.ts", title: "" }])).rejects.toThrow(
-      /experiments\/ghost\.ts does not exist yet/,
+      /its module experiments\/ghost\.ts does not exist \(check its file name in the registry\)/,
     );
     await expect(loadExperiment("svg", [{ name: "svg", file: "svg.ts", title: "" }])).rejects.toThrow(
       /must export `async function run\(opts\)`/,

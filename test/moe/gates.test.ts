@@ -16,10 +16,9 @@ import {
 } from "../../moe/index";
 import { FEW, SOME, expectGradsOk, randn, routingSizes, separated } from "./helpers";
 import { expectClose } from "../helpers/close";
-import { addV, mat, softmaxV, topKIdx, vec, vecMat, type Mat } from "./reference";
+import { addV, mat, softmaxV, softplus1, topKIdx, vec, vecMat, type Mat } from "./reference";
 
 const logitsOf = (x: Tensor, w: Tensor): Mat => mat(x).map((row) => vecMat(row, mat(w)));
-const softplus1 = (v: number) => Math.log1p(Math.exp(v));
 
 describe("softmax gate", () => {
   it("weights every expert by softmax(x W); gradient-checked", () => {

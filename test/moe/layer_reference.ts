@@ -11,6 +11,7 @@ import {
   denseCombine,
   mat,
   softmaxV,
+  softplus1,
   topKIdx,
   vec,
   vecMat,
@@ -32,8 +33,6 @@ export interface ReferenceInput {
   dOut: number;
   ctx?: MoeContext;
 }
-
-const softplus1 = (v: number) => Math.log1p(Math.exp(v));
 
 /** Token-choice assignments in priority order (choice-major), plus the k used. */
 function tokenChoice(inp: ReferenceInput): { assignments: Assignment[]; k: number } {

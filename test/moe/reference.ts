@@ -25,6 +25,7 @@ export const scaleV = (a: Vec, s: number): Vec => a.map((v) => v * s);
 export const zerosV = (n: number): Vec => new Array<number>(n).fill(0);
 export const relu1 = (v: number): number => (v > 0 ? v : 0);
 export const sigmoid1 = (v: number): number => 1 / (1 + Math.exp(-v));
+export const softplus1 = (v: number): number => Math.log1p(Math.exp(v));
 
 export function softmaxV(v: Vec): Vec {
   const m = Math.max(...v);
