@@ -29,6 +29,7 @@ import {
   type PeerLayerConfig,
 } from "./peer_layer";
 import { jaxJsImpl, tfjsImpl } from "./peers";
+import { relativeError } from "../testing/random_programs";
 import { median } from "./stats";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -50,16 +51,8 @@ function relDiff(a: number, b: number): number {
   return Math.abs(a - b) / Math.max(Math.abs(b), 1e-30);
 }
 
-/** Relative 2-norm error of `got` against `want`. */
-export function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num += (got[i]! - want[i]!) ** 2;
-    den += want[i]! ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-300));
-}
+/** Relative 2-norm error of `got` against `want` (no noise floor: losses and gradients of any scale). */
+export const relError = (got: ArrayLike<number>, want: ArrayLike<number>): number => relativeError(got, want, 1e-150);
 
 /** Every implementation's fwd and fwd+bwd results, and how far each is from the reference (the first). */
 export async function checkAgreement(

@@ -18,6 +18,7 @@ import { linalgCases } from "./cases/linalg";
 import { reduceCases } from "./cases/reduce";
 import { shapeCases } from "./cases/shape";
 import type { GradCase } from "./helpers";
+import { COMPARE_PRIMS } from "../../dsl/primitives/params";
 
 const GROUPS: readonly [string, readonly GradCase[]][] = [
   ["elementwise", elementwiseCases],
@@ -32,14 +33,7 @@ const GROUPS: readonly [string, readonly GradCase[]][] = [
 const NOT_DIFFERENTIABLE: readonly Primitive[] = [
   "sign",
   "logicalNot",
-  "equal",
-  "notEqual",
-  "less",
-  "lessEqual",
-  "greater",
-  "greaterEqual",
-  "logicalAnd",
-  "logicalOr",
+  ...COMPARE_PRIMS, // bool results
   "bitsToUniform",
   "iota",
   "argmax",

@@ -21,6 +21,7 @@ import { build } from "esbuild";
 import { publint } from "publint";
 import { compile, grad, jit, ops, spec, tensor, trace, type Tensor } from "../../index";
 import { chromiumAvailable, servePage, type PageServer } from "../helpers/chromium_page";
+import { relativeError } from "../../testing/random_programs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const FIXTURES = fileURLToPath(new URL("./app", import.meta.url));
@@ -155,8 +156,8 @@ describe("the packed tarball, installed into an app", () => {
       expect(result.interp).toHaveLength(2);
       expect(result.interp.flat().some((v) => v !== 0)).toBe(true);
       for (const [i, want] of result.interp.entries()) {
-        expect(relativeError(result.webgpu[i]!, want)).toBeLessThan(1e-5);
-        expect(relativeError(result.cpu[i]!, want)).toBeLessThan(1e-5);
+        expect(relativeError(result.webgpu[i]!, want, 1e-15)).toBeLessThan(1e-5);
+        expect(relativeError(result.cpu[i]!, want, 1e-15)).toBeLessThan(1e-5);
       }
       expect(result.safetensors.loaded).toEqual(result.safetensors.saved);
       expect(result.safetensors.saved.map((leaf) => (leaf as unknown[])[0])).toEqual(["f32", "f16", "i32"]);
@@ -201,15 +202,4 @@ function browserBundle(): Promise<{ text: string; metafile: import("esbuild").Me
     logLevel: "silent",
   }).then((r) => ({ text: r.outputFiles[0]!.text, metafile: r.metafile }));
   return bundled;
-}
-
-function relativeError(got: readonly number[], want: readonly number[]): number {
-  expect(got).toHaveLength(want.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num += (got[i]! - want[i]!) ** 2;
-    den += want[i]! ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
 }
