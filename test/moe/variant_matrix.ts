@@ -66,12 +66,30 @@ const GENERIC = ["argsort", "bincount", SCATTER, "check_group_sizes"] as const;
 /** The fused path: the counting-sort dispatch, grouped GEMMs, the gather-sum combine, nothing generic. */
 const FUSED: KernelSet = { present: ["dispatch_sort", "ragged_matmul", "combine"], absent: GENERIC };
 
+/** The fused path with a generic scatter left in. */
+const FUSED_BUT_SCATTER: KernelSet = {
+  present: [...FUSED.present, SCATTER],
+  absent: ["argsort", "bincount", "check_group_sizes"],
+};
+
 /** The same kernel set for the forward and the gradient, at every T. */
 const everywhere = (set: KernelSet, routerRowKernel: boolean) => (): ExpectedPath => ({
   forward: set,
   gradient: set,
   routerRowKernel,
 });
+
+/**
+ * A capacity factor: passes/capacity_dispatch.ts puts the capacity buffer on the dispatch sort and
+ * gather-sum combines (and the FFN bias gradient with it: the buffer's groups are uniform), except
+ * at T = 1 (C = 1), where the buffer scatters stay generic today.
+ */
+const capacityPath =
+  (routerRowKernel: boolean) =>
+  (T: number): ExpectedPath => {
+    const set = T === 1 ? FUSED_BUT_SCATTER : FUSED;
+    return { forward: set, gradient: set, routerRowKernel };
+  };
 
 const topK = (k: number, renormalize?: boolean) =>
   ({ type: "topK", k, ...(renormalize === undefined ? {} : { renormalize }) }) as const;
@@ -111,31 +129,30 @@ export const VARIANTS: readonly Variant[] = [
   {
     // FFN biases: the bias gradient is scatterAdd(rows -> experts) through the expert ids, a generic
     // scatter today (the ids are sorted, so a segment sum would do); the forward is fused.
-    name: "top-2 FFN, not renormalised, dropless",
-    config: { numExperts: 4, gate: topK(2, false), experts: ffnExperts },
-    D: 8,
-    H: 6,
+    name: "top-4 FFN, not renormalised, dropless",
+    config: { numExperts: 6, gate: topK(4, false), experts: ffnExperts },
+    D: 6,
+    H: 5,
     path: () => ({
       forward: FUSED,
-      gradient: { present: [...FUSED.present, SCATTER], absent: ["argsort", "bincount", "check_group_sizes"] },
+      gradient: FUSED_BUT_SCATTER,
       routerRowKernel: true,
     }),
   },
   {
-    // passes/capacity_dispatch.ts puts the capacity buffer on the dispatch sort and gather-sum
-    // combines, except at T = 1 (C = 1), where the buffer scatters stay generic today.
+    // Switch Transformer routing.
+    name: "top-1 FFN, not renormalised, capacity factor 1.25 (dropping)",
+    config: { numExperts: 4, gate: topK(1, false), experts: ffnExperts, capacityFactor: 1.25 },
+    D: 8,
+    H: 6,
+    path: capacityPath(true),
+  },
+  {
     name: "top-2 FFN, renormalised, capacity factor 1.25 (dropping)",
     config: { numExperts: 4, gate: topK(2), experts: ffnExperts, capacityFactor: 1.25 },
     D: 8,
     H: 6,
-    path: (T) => {
-      const generic: KernelSet = {
-        present: [...FUSED.present, SCATTER],
-        absent: ["argsort", "bincount", "check_group_sizes"],
-      };
-      const set = T === 1 ? generic : FUSED;
-      return { forward: set, gradient: set, routerRowKernel: false };
-    },
+    path: capacityPath(false),
   },
   {
     name: "top-2 SwiGLU + 1 shared SwiGLU expert, renormalised, dropless",
@@ -168,6 +185,25 @@ export const CASES: readonly { readonly T: number; readonly routing: Routing }[]
   { T: 1, routing: "random" },
   { T: 33, routing: "skewed" },
   { T: 67, routing: "empty" },
+];
+
+/**
+ * T·k·D > 2^24: the gathered rows [T·k, D] hold more elements than an f32 counts exactly and than
+ * one grid dimension launches; a wide D and tiny H and E keep the work small (T = 32769 tokens).
+ */
+export const BIG_CASES: readonly MatrixCase[] = [
+  {
+    variant: {
+      name: "top-2 SwiGLU, renormalised, dropless, D = 256, H = 2",
+      config: { numExperts: 4, gate: topK(2), experts: swigluExperts },
+      D: 256,
+      H: 2,
+      path: everywhere(FUSED, false),
+    },
+    T: 2 ** 24 / (2 * 256) + 1,
+    routing: "random",
+    seed: 77,
+  },
 ];
 
 /** Every variant with every case, each with its own seed (distinct random inputs). */

@@ -4,13 +4,15 @@
  * and gradient (of the loss, for x and every parameter) equal the interpreter
  * to 1e-4 in relative 2-norm at T = 1, skewed routing, empty experts and token
  * counts that are a multiple of no tile, and the bundles take the variant's
- * lowering path. The routing cases are checked to route as they claim.
+ * lowering path; the same programs through the GPU lowering with small tiles
+ * (the JS target, GPU-shaped schedule); one layer with T·k·D > 2^24. The routing cases are checked to route as they claim.
  */
 import { describe, expect, it } from "vitest";
 import { cpuBundle } from "../../backends/cpu/backend";
 import { cpuTarget } from "../../backends/cpu/target";
-import { onCpu } from "../codegen/runners";
+import { gpuShapedOnJs, onCpu } from "../codegen/runners";
 import {
+  BIG_CASES,
   CASES,
   VARIANTS,
   expectCaseMatches,
@@ -28,8 +30,21 @@ describe(`MoE variant matrix on the cpu backend (${cpuTarget().target})`, () => 
         const { forward, gradient } = programs;
         expect(pathMismatch(v, c.T, cpuBundle(forward), cpuBundle(gradient)), `T = ${c.T}`).toBeUndefined();
         await expectCaseMatches(c, programs, onCpu, "cpu");
+        // The GPU lowering (shared-memory tiles, tree reductions, the router row kernel) with small
+        // tiles, so that T = 33 and 67 span several tiles and a tail on the CPU too.
+        await expectCaseMatches(c, programs, gpuShapedOnJs, "js, GPU-shaped schedule");
       }
     }, 120_000);
+  }
+
+  for (const c of BIG_CASES) {
+    it(`T·k·D > 2^24: ${c.variant.name}, T = ${c.T}, ${c.routing} routing`, async () => {
+      const k = "k" in c.variant.config.gate ? c.variant.config.gate.k : 1;
+      expect(c.T * k * c.variant.D).toBeGreaterThan(2 ** 24);
+      const programs = variantPrograms(c.variant, c.T);
+      expect(pathMismatch(c.variant, c.T, cpuBundle(programs.forward), cpuBundle(programs.gradient))).toBeUndefined();
+      await expectCaseMatches(c, programs, onCpu, "cpu");
+    }, 300_000);
   }
 
   it("the routing cases route as they claim: skewed > 90% of tokens on expert 0, empty leaves an expert unused", () => {
