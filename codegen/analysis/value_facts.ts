@@ -18,7 +18,9 @@
  *   d a constant or the sum of d ones, `dimScalar` in moe/util.ts), or a
  *   constant of non-negative entries;
  * - `countingSorts`: argsorts of keys in a small static range, and the
- *   bincounts of the same keys that one kernel can also produce.
+ *   bincounts of the same keys that one kernel can also produce, with their
+ *   inclusive prefix sums (`cumsum`) and the exclusive ones (`cumsum(c) - c`:
+ *   each key's first sorted position), which the sort's counter table holds.
  * The analysis is one forward walk over the equations; a fact is recorded
  * only when the rule below proves it, so an unknown pattern is simply
  * lowered the generic way.
@@ -50,6 +52,10 @@ export interface CountingSortPlan {
   readonly counts: readonly Eqn<"bincount">[];
   /** take(src, perm) of an index function through the sort's permutation (the token of each sorted slot). */
   readonly gathers: readonly { readonly out: Var; readonly fn: IndexFn }[];
+  /** cumsum(c) of a count c in `counts` of length `bins`: where each bin's keys end in sorted order. */
+  readonly scans: readonly Eqn<"cumsum">[];
+  /** cumsum(c) - c of such a count: where each bin's keys start (written ahead when computed alone). */
+  readonly starts: readonly Var[];
 }
 
 export interface ValueFacts {
@@ -63,6 +69,8 @@ export interface ValueFacts {
   /** The counting-sort plan whose keys are `keys`, or whose sort produces `perm`. */
   countingSortOfKeys(keys: Var): CountingSortPlan | undefined;
   countingSortOfPerm(perm: Var): CountingSortPlan | undefined;
+  /** The counting-sort plan whose `scans` include the cumsum writing `v`. */
+  countingSortOfScan(v: Var): CountingSortPlan | undefined;
 }
 
 /** Counting sorts keep one counter per key bin and thread in workgroup memory: small ranges only. */
@@ -250,6 +258,7 @@ export function analyzeValueFacts(program: Program): ValueFacts {
   // Counting sorts: 1-D argsorts of keys in a small static range, with the bincounts of the same keys.
   const byKeys = new Map<Var, CountingSortPlan>();
   const byPerm = new Map<Var, CountingSortPlan>();
+  const byScan = new Map<Var, CountingSortPlan>();
   for (const e of program.eqns) {
     if (e.prim !== "argsort" || e.out.shape.length !== 1) continue;
     const keys = e.inputs[0]!;
@@ -263,9 +272,25 @@ export function analyzeValueFacts(program: Program): ValueFacts {
       const slot = g.prim === "take" ? slots.get(g.out) : undefined;
       return slot && slot.perm === e.out ? [{ out: g.out, fn: slot.fn }] : [];
     });
-    const plan: CountingSortPlan = { keys, bins, sort: e as Eqn<"argsort">, counts: sameKeys, gathers };
+    // Prefix sums of a count of exactly `bins` entries (the table has one per bin), and their exclusive form;
+    // ascending sorts only (a descending sort's table runs from the last key down).
+    const ascending = !(e as Eqn<"argsort">).params.descending;
+    const countOuts = new Set(sameKeys.filter((b) => ascending && dimEq(b.params.length, bins)).map((b) => b.out));
+    const scans = program.eqns.filter(
+      (s): s is Eqn<"cumsum"> =>
+        s.prim === "cumsum" &&
+        (s as Eqn<"cumsum">).params.axis === 0 &&
+        !(s as Eqn<"cumsum">).params.reverse &&
+        countOuts.has(s.inputs[0]!),
+    );
+    const scanOf = new Map(scans.map((s) => [s.out, s.inputs[0]!]));
+    const starts = program.eqns
+      .filter((d) => d.prim === "sub" && scanOf.get(d.inputs[0]!) === d.inputs[1])
+      .map((d) => d.out);
+    const plan: CountingSortPlan = { keys, bins, sort: e as Eqn<"argsort">, counts: sameKeys, gathers, scans, starts };
     byKeys.set(keys, plan);
     byPerm.set(e.out, plan);
+    for (const s of scans) byScan.set(s.out, plan);
   }
 
   return {
@@ -276,6 +301,7 @@ export function analyzeValueFacts(program: Program): ValueFacts {
     counts: (v) => counts.get(v),
     countingSortOfKeys: (k) => byKeys.get(k),
     countingSortOfPerm: (p) => byPerm.get(p),
+    countingSortOfScan: (v) => byScan.get(v),
   };
 }
 

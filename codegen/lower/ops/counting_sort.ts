@@ -2,8 +2,10 @@
  * The MoE dispatch as one kernel: a stable counting sort of keys known to lie
  * in a small static range [0, bins) (expert ids; `CountingSortPlan` from
  * `analysis/value_facts.ts`). It writes the argsort's permutation, its
- * inverse (each slot's place in expert order, for the combine's gather) and
- * the per-key counts of every bincount of the same keys.
+ * inverse (each slot's place in expert order, for the combine's gather),
+ * the per-key counts of every bincount of the same keys, and those counts'
+ * prefix sums (inclusive: a `cumsum`; exclusive: `cumsum - counts`, when a
+ * kernel of its own would compute it).
  *
  * One workgroup of W threads; thread t owns the contiguous chunk t of the
  * keys and column t of a bins x W counter table in workgroup memory:
@@ -119,8 +121,18 @@ function emitCountingSort(ctx: OpContext, plan: CountingSortPlan): CountingSortR
     kb.barrier();
   } else exclusiveScan(kb, read, write, c(0), bins, kb.mutable(c(0), "run", "i32"));
   // Counts of each bincount of the keys: bin b holds table[b*W] .. table[(b+1)*W] (n after the last).
-  for (const e of plan.counts) writeCounts(ctx, k, e, plan, read, total, W, t);
-  if (parallel && plan.counts.length) kb.barrier(); // step 3 bumps the counters the counts read
+  const scanned: ScannedTable = { read, total, W, t, bins };
+  for (const e of plan.counts) writeCounts(ctx, k, e, plan, scanned);
+  // Bin b's keys start at table[b*W] and end where bin b + 1 starts (n after the last).
+  const bounds = [
+    ...plan.scans.map((e) => ({ buffer: ctx.output(k, e.out), end: true })),
+    ...plan.starts.flatMap((v) => {
+      const buffer = ctx.writeAhead(k, v);
+      return buffer ? [{ buffer, end: false }] : [];
+    }),
+  ];
+  for (const { buffer, end } of bounds) writeBounds(k, buffer, end, scanned);
+  if (parallel && (plan.counts.length || bounds.length)) kb.barrier(); // step 3 bumps the counters these read
   // 3. Place (and the token of each sorted slot, when a later kernel would gather it alone).
   const gathers = plan.gathers.flatMap((g) => {
     const buffer = ctx.writeAhead(k, g.out);
@@ -139,7 +151,7 @@ function emitCountingSort(ctx: OpContext, plan: CountingSortPlan): CountingSortR
     },
     "i",
   );
-  const outputs = [sort, ...plan.counts].map((e) => `${e.out}`).join(", ");
+  const outputs = [sort, ...plan.counts, ...plan.scans].map((e) => `${e.out}`).join(", ");
   ctx.launch(
     k,
     1,
@@ -171,33 +183,56 @@ function exclusiveScan(
   );
 }
 
+/** The counter table after the prefix sum, as the output writers read it. */
+interface ScannedTable {
+  readonly read: (at: Expr) => Expr;
+  readonly total: Expr;
+  readonly W: number;
+  /** This thread (writers stride over their entries by W). */
+  readonly t: Expr;
+  readonly bins: number;
+}
+
+/** Where bin `b`'s keys start in sorted order: table[b*W] (the key count n for b = bins). */
+function binStart(table: ScannedTable, b: Expr): Expr {
+  const { read, total, W, bins } = table;
+  return select(ge(b, c(bins)), total, read(imul(imin(b, c(bins - 1)), c(W))), "i32");
+}
+
 function writeCounts(
   ctx: OpContext,
   k: KernelHandle,
   e: Eqn<"bincount">,
   plan: CountingSortPlan,
-  read: (at: Expr) => Expr,
-  total: Expr,
-  W: number,
-  t: Expr,
+  table: ScannedTable,
 ): void {
   const { kb } = k;
   const out = ctx.output(k, e.out);
   const { bins } = plan;
   kb.for(
-    t,
+    table.t,
     dimExpr(e.params.length),
     (key) => {
       const inRange = lt(key, c(bins));
       const raw = plan.sort.params.descending ? isub(c(bins - 1), key) : key;
       const bin = kb.let(imax(imin(raw, c(bins - 1)), c(0)), "bin");
-      const start = kb.let(read(imul(bin, c(W))), "start");
-      const last = ge(iadd(bin, c(1)), c(bins));
-      const end = kb.let(select(last, total, read(imin(imul(iadd(bin, c(1)), c(W)), c(bins * W - 1))), "i32"), "end");
+      const start = kb.let(binStart(table, bin), "start");
+      const end = kb.let(binStart(table, iadd(bin, c(1))), "end");
       kb.store(out, key, select(inRange, isub(end, start), c(0), "i32"));
     },
     "key",
-    c(W),
+    c(table.W),
+  );
+}
+
+/** Where each bin's keys start (`end` false) or end (`end` true) in sorted order, for bins [0, bins). */
+function writeBounds(k: KernelHandle, buffer: string, end: boolean, table: ScannedTable): void {
+  k.kb.for(
+    table.t,
+    c(table.bins),
+    (b) => k.kb.store(buffer, b, binStart(table, end ? iadd(b, c(1)) : b)),
+    "bin",
+    c(table.W),
   );
 }
 

@@ -13,8 +13,16 @@ import { delinearize, dimExpr, iadd, iceilDiv, imin, imul, isub, linearize, nume
 import { gridFor, groupId, localId, perItem } from "../kernels/common";
 import { add, ge, lt, sharedLoad } from "../ir_ops";
 import type { OpContext } from "../op_context";
+import { countingSort, usesCountingSort } from "./counting_sort";
 
 export function lowerCumsum(ctx: OpContext, e: Eqn<"cumsum">): void {
+  // The prefix sum of a dispatch sort's counts comes out of its kernel (its counter table holds it).
+  const plan = ctx.facts.countingSortOfScan(e.out);
+  if (plan && usesCountingSort(ctx, plan)) {
+    countingSort(ctx, plan);
+    ctx.writtenEarlier(e.out);
+    return;
+  }
   const x = e.inputs[0]!;
   const { axis, reverse } = e.params;
   const outer: Dim[] = x.shape.slice(0, axis);
