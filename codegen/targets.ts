@@ -4,6 +4,7 @@
  * record here plus an emitter (codegen/emit/) — and the mapped type below makes
  * a missing record a compile error.
  */
+import { I32_MAX } from "./analysis/ranges";
 import type { Target } from "./kernel_ir";
 
 export interface TargetCapabilities {
@@ -44,6 +45,30 @@ export interface TargetCapabilities {
    * `FUSION_BUFFER_BUDGET`, codegen/passes/fusion.ts).
    */
   readonly maxStorageBuffers: number | null;
+  /** The sizes it computes exactly (buffer elements, index values, threads, named dims). */
+  readonly sizeLimits: TargetSizeLimits;
+}
+
+/**
+ * What a target computes exactly, for the range analysis's limits
+ * (`codegen/analysis/limits.ts`): element counts per buffer, index values,
+ * threads per launch and named-dim values, each with why (for messages).
+ */
+export interface TargetSizeLimits {
+  readonly elements: number;
+  readonly elementsWhy: string;
+  /** Largest index value; `undefined` when the target computes every unproven index value wide. */
+  readonly index?: number;
+  readonly indexWhy: string;
+  /**
+   * Set where a kernel whose index math has a static bound past `index` is
+   * rendered another way that computes it exactly (wasm: as JS, see
+   * `staticIndexPastI32`): that kernel's limit.
+   */
+  readonly staticWide?: { readonly index: number; readonly why: string };
+  readonly threads?: number;
+  readonly dims?: number;
+  readonly dimsWhy: string;
 }
 
 /** Every target's capabilities. */
@@ -59,6 +84,15 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     hoistInvariants: false,
     contractionTile: null,
     maxStorageBuffers: 8,
+    sizeLimits: {
+      elements: I32_MAX,
+      elementsWhy: "WGSL index math is i32",
+      index: I32_MAX,
+      indexWhy: "WGSL index math is i32",
+      threads: I32_MAX,
+      dims: I32_MAX,
+      dimsWhy: "WGSL kernels take sizes as i32",
+    },
   },
   cuda: {
     name: "cuda",
@@ -71,6 +105,13 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     hoistInvariants: false,
     contractionTile: null,
     maxStorageBuffers: null,
+    sizeLimits: {
+      elements: Number.MAX_SAFE_INTEGER,
+      elementsWhy: "buffer sizes are computed exactly up to 2^53",
+      indexWhy: "",
+      dims: I32_MAX,
+      dimsWhy: "CUDA kernels take sizes as int",
+    },
   },
   js: {
     name: "js",
@@ -83,6 +124,14 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     hoistInvariants: true,
     contractionTile: null,
     maxStorageBuffers: null,
+    sizeLimits: {
+      elements: I32_MAX,
+      elementsWhy: "the cpu backend addresses typed arrays with 32-bit indices",
+      index: Number.MAX_SAFE_INTEGER,
+      indexWhy: "JS numbers are exact integers up to 2^53",
+      threads: I32_MAX,
+      dimsWhy: "",
+    },
   },
   wasm: {
     name: "wasm",
@@ -96,6 +145,16 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     // SIMD128: 4 rows x two f32x4 columns (8 accumulators), the tile that measured best (larger ones spill).
     contractionTile: { rows: 4, cols: 8 },
     maxStorageBuffers: null,
+    sizeLimits: {
+      elements: I32_MAX,
+      elementsWhy: "wasm kernels address linear memory with 32-bit indices",
+      index: I32_MAX,
+      indexWhy: "wasm index math is i32",
+      staticWide: { index: Number.MAX_SAFE_INTEGER, why: "kernels past 2^31 run as JS, exact integers up to 2^53" },
+      threads: I32_MAX,
+      dims: I32_MAX,
+      dimsWhy: "wasm kernels take sizes as i32",
+    },
   },
 };
 

@@ -14,63 +14,10 @@
 import { dimNames, dimToString } from "../../dsl/dims";
 import { evalSize, type Kernel, type SizeExpr, type SizeLimit, type Target } from "../kernel_ir";
 import { CompileError } from "../types";
+import { targetCapabilities } from "../targets";
 import { analyzeRanges, foldSize, I32_MAX, sMax, sMul, type KernelRanges } from "./ranges";
 
-interface TargetSpec {
-  readonly elements: number;
-  readonly elementsWhy: string;
-  /** Largest index value; `undefined` when the target computes every unproven index value wide. */
-  readonly index?: number;
-  readonly indexWhy: string;
-  /**
-   * Set where a kernel whose index math has a static bound past `index` is
-   * rendered another way that computes it exactly (wasm: as JS, see
-   * `staticIndexPastI32`): that kernel's limit.
-   */
-  readonly staticWide?: { readonly index: number; readonly why: string };
-  readonly threads?: number;
-  readonly dims?: number;
-  readonly dimsWhy: string;
-}
-
 const I32 = "2^31 - 1";
-const SPECS: { readonly [t in Target]: TargetSpec } = {
-  wgsl: {
-    elements: I32_MAX,
-    elementsWhy: "WGSL index math is i32",
-    index: I32_MAX,
-    indexWhy: "WGSL index math is i32",
-    threads: I32_MAX,
-    dims: I32_MAX,
-    dimsWhy: "WGSL kernels take sizes as i32",
-  },
-  js: {
-    elements: I32_MAX,
-    elementsWhy: "the cpu backend addresses typed arrays with 32-bit indices",
-    index: Number.MAX_SAFE_INTEGER,
-    indexWhy: "JS numbers are exact integers up to 2^53",
-    threads: I32_MAX,
-    dimsWhy: "",
-  },
-  wasm: {
-    elements: I32_MAX,
-    elementsWhy: "wasm kernels address linear memory with 32-bit indices",
-    index: I32_MAX,
-    indexWhy: "wasm index math is i32",
-    staticWide: { index: Number.MAX_SAFE_INTEGER, why: "kernels past 2^31 run as JS, exact integers up to 2^53" },
-    threads: I32_MAX,
-    dims: I32_MAX,
-    dimsWhy: "wasm kernels take sizes as i32",
-  },
-  cuda: {
-    elements: Number.MAX_SAFE_INTEGER,
-    elementsWhy: "buffer sizes are computed exactly up to 2^53",
-    indexWhy: "",
-    dims: I32_MAX,
-    dimsWhy: "CUDA kernels take sizes as int",
-  },
-};
-
 const limitText = (n: number) => (n === I32_MAX ? I32 : n === Number.MAX_SAFE_INTEGER ? "2^53 - 1" : String(n));
 
 /** The ops a kernel computes, from its comment (one equation a line): "reduceSum, mul". */
@@ -117,7 +64,7 @@ export function sizeLimits(
   buffers: Iterable<SizedBuffer>,
   dims: readonly string[],
 ): SizeLimit[] {
-  const spec = SPECS[target];
+  const spec = targetCapabilities(target).sizeLimits;
   const out: SizeLimit[] = [];
   const add = (unfolded: SizeExpr, limit: number, what: string, why: string): void => {
     const size = foldSize(unfolded);
