@@ -26,6 +26,7 @@ import { scheduleFor, type Schedule, type ScheduleOptions } from "./schedule";
 import { deviceProfile, type DeviceSpec } from "./device";
 import { targetCapabilities } from "./targets";
 import { CompileError, checkTargetTypes } from "./types";
+import { contractionNeedsPlainOperands } from "./lower/kernels/contraction";
 
 export interface CompileOptions extends ScheduleOptions {
   readonly target: Target;
@@ -40,6 +41,14 @@ export interface CompileOptions extends ScheduleOptions {
    * (out-of-range indices are then clamped or skipped, never read out of bounds).
    */
   readonly checks?: boolean;
+  /**
+   * Fuse grouped GEMMs with their token gather, sibling GEMM and elementwise epilogue (docs/ARCHITECTURE.md,
+   * "Contraction fusion"). Default: on, except on targets with contraction micro-kernels (wasm), whose fused
+   * forms (lower/kernels/fused_contraction.ts) run the epilogue per element with imported transcendentals, and
+   * where the plan recomputes sigmoid in the backward instead of reading it: measured single-threaded on the
+   * benchmark layer, fused fwd ~83 ms of kernels vs 81 unfused, fwd+bwd ~225 vs 183 (docs/NUMERICS.md).
+   */
+  readonly groupedGemmFusion?: boolean;
 }
 
 /**
@@ -122,9 +131,10 @@ function lowerWithinBindings(
 ): LoweredProgram {
   const limit = storageBufferLimit(options.target, options.device);
   const bindsCheckFlag = checkFlagBinder(prepared, checks);
+  const groupedGemms = options.groupedGemmFusion ?? !contractionNeedsPlainOperands(options.target, schedule);
   for (let maxBuffers = Math.min(limit ?? FUSION_BUFFER_BUDGET, FUSION_BUFFER_BUDGET); ;) {
     const fuseOn = (options.fuse ?? true) && maxBuffers > 1;
-    const fused = fuse(prepared, LOWERINGS, { fuse: fuseOn, maxBuffers, bindsCheckFlag });
+    const fused = fuse(prepared, LOWERINGS, { fuse: fuseOn, groupedGemms, maxBuffers, bindsCheckFlag });
     const plan = fuseOn ? fuseRouters(fused, schedule, LOWERINGS, maxBuffers) : fused;
     const lowered = lowerPlan(plan, schedule, LOWERINGS, checks);
     // A program with no equations (outputs are inputs or constants) lowers to no kernels.

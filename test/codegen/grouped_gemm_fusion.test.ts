@@ -48,6 +48,7 @@ const RUNNERS: readonly [string, ProgramRunner][] = [
   ["js, GPU-shaped", gpuShapedOnJs],
   ["js, GPU-shaped, wide tiles", gpuShapedWide],
   ["wasm", onWasm],
+  ["wasm, fused grouped GEMMs", compiledRunner({ target: "wasm", groupedGemmFusion: true })],
   ["cpu backend", onCpu],
 ];
 
@@ -127,16 +128,20 @@ describe("grouped GEMM fusion: kernels", () => {
     }
   });
 
-  it("wasm takes the same fusion plan: 2 expert kernels forward, each a fused SIMD contraction", () => {
-    const b = compile(blockPrograms("swiglu", CFG).forward, { target: "wasm", checks: false });
-    const gemms = b.kernels.filter((k) => k.name.endsWith("ragged_matmul"));
-    expect(gemms).toHaveLength(2);
-    expect(gemms.map((k) => k.contraction?.kind)).toEqual(["grouped", "grouped"]);
+  it("wasm: one GEMM per kernel by default (groupedGemmFusion off: measured slower there); with it, the GPU plan", () => {
+    const program = blockPrograms("swiglu", CFG).forward;
+    const gemms = (b: KernelBundle) => b.kernels.filter((k) => k.name.endsWith("ragged_matmul"));
+    const plain = gemms(compile(program, { target: "wasm", checks: false }));
+    expect(plain).toHaveLength(3);
+    expect(plain.every((k) => k.contraction?.kind === "grouped" && !k.contraction.epilogue)).toBe(true);
+    const fused = gemms(compile(program, { target: "wasm", checks: false, groupedGemmFusion: true }));
+    expect(fused).toHaveLength(2);
+    expect(fused.map((k) => k.contraction?.kind)).toEqual(["grouped", "grouped"]);
     // gate + up: the gather in A's load, two sums, the SwiGLU epilogue; down: the gate weight in its epilogue.
     expect(
-      gemms[0]!.contraction?.aIndex && gemms[0]!.contraction.sibling && gemms[0]!.contraction.epilogue,
+      fused[0]!.contraction?.aIndex && fused[0]!.contraction.sibling && fused[0]!.contraction.epilogue,
     ).toBeTruthy();
-    expect(gemms[1]!.contraction?.epilogue).toBeDefined();
+    expect(fused[1]!.contraction?.epilogue).toBeDefined();
   });
 });
 

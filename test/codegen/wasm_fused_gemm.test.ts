@@ -80,12 +80,11 @@ describe("wasm fused grouped GEMMs equal the interpreter", () => {
   it("the SwiGLU block's expert kernels are fused SIMD contractions, forward and gradient", () => {
     const { forward, gradient } = blockPrograms("swiglu", CONFIGS[0]!);
     // Checks off: the token index is an input (not proven in range), so with checks on the gather is materialised.
-    expect(expertContractions(compile(forward, { target: "wasm", checks: false })).map(features)).toEqual([
-      "grouped gather sibling epilogue",
-      "grouped epilogue",
-    ]);
     expect(
-      expertContractions(compile(gradient, { target: "wasm", checks: false }))
+      expertContractions(compile(forward, { target: "wasm", checks: false, groupedGemmFusion: true })).map(features),
+    ).toEqual(["grouped gather sibling epilogue", "grouped epilogue"]);
+    expect(
+      expertContractions(compile(gradient, { target: "wasm", checks: false, groupedGemmFusion: true }))
         .map(features)
         .sort(),
     ).toEqual(
@@ -105,7 +104,9 @@ describe("wasm fused grouped GEMMs equal the interpreter", () => {
       CONFIGS.forEach((cfg, ci) => {
         const { forward, gradient } = blockPrograms(act, cfg);
         for (const checks of [false, true]) {
-          const bundles = [forward, gradient].map((p) => compile(p, { target: "wasm", checks }));
+          const bundles = [forward, gradient].map((p) =>
+            compile(p, { target: "wasm", checks, groupedGemmFusion: true }),
+          );
           ROUTINGS.forEach((routing, ri) => {
             const seed = 1000 + ci * 100 + ri * 10 + ACTIVATIONS.indexOf(act) + (checks ? 5 : 0);
             expectInterpreter(
@@ -139,7 +140,7 @@ describe("wasm fused grouped GEMMs equal the interpreter", () => {
         [R],
         "i32",
       );
-      const wasm = compile(p, { target: "wasm", checks: false });
+      const wasm = compile(p, { target: "wasm", checks: false, groupedGemmFusion: true });
       expect(expertContractions(wasm).some((c) => c.aIndex)).toBe(true);
       const want = run(compile(p, { target: "js", checks: false }), p, inputs);
       run(wasm, p, inputs).forEach((o, i) => expect(relativeError(o, want[i]!), `output ${i}`).toBeLessThan(1e-5));
@@ -150,10 +151,10 @@ describe("wasm fused grouped GEMMs equal the interpreter", () => {
     const cfg = { ...BENCH_MOE, T: 45, D: 24, H: 40, E: 4 };
     const { forward, gradient } = moePrograms(cfg);
     const inputs = moeInputs(cfg, 3);
-    const fwd = compile(forward, { target: "wasm" });
+    const fwd = compile(forward, { target: "wasm", groupedGemmFusion: true });
     expect(expertContractions(fwd).map(features)).toEqual(["grouped gather sibling epilogue", "grouped epilogue"]);
     expectInterpreter(fwd, forward, inputs, "forward");
-    const grad = compile(gradient, { target: "wasm" });
+    const grad = compile(gradient, { target: "wasm", groupedGemmFusion: true });
     expect(expertContractions(grad).filter((c) => c.aIndex)).toHaveLength(2);
     // The loss's cotangent (a scalar) after the layer's inputs.
     expectInterpreter(grad, gradient, [...inputs, tensor([1], [], "f32")], "gradient");

@@ -10,9 +10,10 @@
  * - the token gather (`aIndex`): row r's pointer is a + index[r] * aRow
  *   (grouped), or each contraction step's is a + index[s] * aStep (weight
  *   gradient, A read transposed); indices clamped into the source's rows;
- * - a sibling sum (gate and up): a second pass over the same A with b2, the
- *   first pass's 8 accumulators held aside (a 4 x 16 tile would need 16
- *   accumulators + B + A: more than x64's 16 vector registers, so it spills);
+ * - a sibling sum (gate and up, with an epilogue): each column half of the
+ *   tile is one pass with both sums (4 rows x {b, b2} = 8 accumulators), then
+ *   its epilogue, so no pass holds another's accumulators (8 held + 8 + B + A
+ *   would pass x64's 16 vector registers);
  * - a summed product (`plus`): a second pass with a2 and b2 into the same sums;
  * - the epilogue: per in-bounds output, the sums' lanes bound as the
  *   epilogue's variables and its statements run (scalar), instead of the
@@ -115,21 +116,26 @@ export function defineTile(
         f.set(p);
       });
     const acc = Array.from({ length: 8 }, () => f.local("v128"));
-    const held = c.sibling ? Array.from({ length: 8 }, () => f.local("v128")) : [];
     const b0 = f.local("v128");
     const b1 = f.local("v128");
     const av = f.local("v128");
     const zero = (xs: readonly number[]) => xs.forEach((x) => f.f32(0).simd("f32x4.splat").set(x));
+    const pb2 = f.local("i32");
+    /**
+     * B's two vectors per step: the panel's 8 columns (plain), or for a sibling tile column half h,
+     * columns 4h..4h+3 of b and of b2 (the half's two sums: acc[r * 2] and acc[r * 2 + 1]).
+     */
+    let bVectors: readonly { readonly ptr: number; readonly offset: number }[] = [];
     /** The contraction loop over B at `bParam`, A's row r loaded by `loadA(r)`, its pointers moved on by `stepA()`. */
     const steps = (bParam: number, loadA: (r: number) => void, stepA: () => void, beforeA = () => {}) => {
       f.i32(0).set(s);
       f.get(bParam).set(pb);
+      if (c.sibling) f.get(P("b2")).set(pb2);
       loopWhile(
         f,
         () => f.get(s).get(P("steps")).op("i32.lt_s"),
         () => {
-          f.get(pb).simdMem("v128.load").set(b0);
-          f.get(pb).simdMem("v128.load", 16).set(b1);
+          [b0, b1].forEach((bv, j) => f.get(bVectors[j]!.ptr).simdMem("v128.load", bVectors[j]!.offset).set(bv));
           beforeA();
           for (let r = 0; r < TILE_ROWS; r++) {
             loadA(r);
@@ -142,7 +148,7 @@ export function defineTile(
             });
           }
           stepA();
-          f.get(pb).get(P("bStep")).op("i32.add").set(pb);
+          for (const ptr of new Set(bVectors.map((v) => v.ptr))) f.get(ptr).get(P("bStep")).op("i32.add").set(ptr);
           f.get(s).i32(1).op("i32.add").set(s);
         },
       );
@@ -197,14 +203,16 @@ export function defineTile(
     else f.get(P("cols")).i32(TILE_COLS).op("i32.eq");
     f.if(
       () => {
-        zero(acc);
-        pass(P("a"), P("b"), cfg.gather);
-        if (c.sibling) {
-          acc.forEach((x, i) => f.get(x).set(held[i]!));
+        const plainVectors = [
+          { ptr: pb, offset: 0 },
+          { ptr: pb, offset: 16 },
+        ];
+        if (!c.sibling) {
+          bVectors = plainVectors;
           zero(acc);
-          pass(P("a"), P("b2"), cfg.gather);
+          pass(P("a"), P("b"), cfg.gather);
+          if (c.plus) pass(P("a2"), P("b2"), null);
         }
-        if (c.plus) pass(P("a2"), P("b2"), null);
         const storeRows = (row: (r: number) => void) => {
           for (let r = 0; r < TILE_ROWS; r++) {
             f.i32(r).get(P("rows")).op("i32.lt_s");
@@ -223,32 +231,46 @@ export function defineTile(
           const writer = new KernelWriter(kernel, f, imports, helpers!);
           const row = f.local("i32");
           const col = f.local("i32");
-          const sums = c.sibling ? [held, acc] : [acc];
-          if (ep.sums.length !== sums.length)
-            throw new Error(
-              `wasm emitter: kernel ${kernel.name}: its epilogue takes ${ep.sums.length} sums, not ${sums.length}`,
-            );
-          const sumLocals = sums.map(() => f.local("f64"));
+          const sumLocals = ep.sums.map(() => f.local("f64"));
+          if (ep.sums.length !== (c.sibling ? 2 : 1))
+            throw new Error(`wasm emitter: kernel ${kernel.name}: its epilogue takes ${ep.sums.length} sums`);
           const bound = [
             { name: ep.row, type: "i32" as const, index: row },
             { name: ep.col, type: "i32" as const, index: col },
             ...(ep.group === undefined ? [] : [{ name: ep.group, type: "i32" as const, index: P("group") }]),
             ...ep.sums.map((name, j) => ({ name, type: "f32" as const, index: sumLocals[j]! })),
           ];
-          storeRows((r) => {
-            f.get(P("row0")).i32(r).op("i32.add").set(row);
-            byColumn(r, (q) => {
-              f.get(P("col0")).i32(q).op("i32.add").set(col);
-              sums.forEach((vs, j) =>
-                f
-                  .get(vs[r * 2 + (q >> 2)]!)
-                  .simdLane("f32x4.extract_lane", q & 3)
-                  .op("f64.promote_f32")
-                  .set(sumLocals[j]!),
-              );
-              writer.statements(bound, ep.body);
+          /** The epilogue on columns [q0, q0 + n) of the tile, sum j of output (r, q) in lane q & 3 of vector `at(r, q, j)`. */
+          const epilogue = (q0: number, n: number, at: (r: number, q: number, j: number) => number) =>
+            storeRows((r) => {
+              f.get(P("row0")).i32(r).op("i32.add").set(row);
+              for (let q = q0; q < q0 + n; q++) {
+                f.i32(q).get(P("cols")).op("i32.lt_s");
+                f.if(() => {
+                  f.get(P("col0")).i32(q).op("i32.add").set(col);
+                  sumLocals.forEach((l, j) =>
+                    f
+                      .get(at(r, q, j))
+                      .simdLane("f32x4.extract_lane", q & 3)
+                      .op("f64.promote_f32")
+                      .set(l),
+                  );
+                  writer.statements(bound, ep.body);
+                });
+              }
             });
-          });
+          if (!c.sibling) epilogue(0, TILE_COLS, (r, q) => acc[r * 2 + (q >> 2)]!);
+          else
+            // Gate and up: each column half is a pass with both sums (8 accumulators: no spills), then its epilogue.
+            for (let h = 0; h < 2; h++) {
+              bVectors = [
+                { ptr: pb, offset: 16 * h },
+                { ptr: pb2, offset: 16 * h },
+              ];
+              zero(acc);
+              pass(P("a"), P("b"), cfg.gather);
+              epilogue(4 * h, 4, (r, _q, j) => acc[r * 2 + j]!);
+            }
           return;
         }
         const rowAddress = (r: number) => f.get(P("c")).i32(r).get(P("cRow")).op("i32.mul").op("i32.add");
