@@ -296,18 +296,19 @@ function hostLauncher(bundle: KernelBundle, P: string): string {
 
   const elementCases = bundle.buffers.map((b, i) => `    case ${i}: return ${sizeC(b.size, dims)};  // ${b.name}`);
   const consts = bundle.buffers.map((b, i) => ({ b, i })).filter(({ b }) => b.role === "const");
+  // The host array a const buffer is uploaded from.
+  const constSymbol = (b: BufferDecl) => `${P}_const_${b.name.replace(/\W/g, "_")}`;
   const constDecls = consts.map(({ b }) => {
     const { cType, values } = constData(b);
-    return `static const ${cType} ${P}_const_${b.name.replace(/\W/g, "_")}[${Math.max(1, b.init!.length)}] = {${values || "0"}};`;
+    return `static const ${cType} ${constSymbol(b)}[${Math.max(1, b.init!.length)}] = {${values || "0"}};`;
   });
   // `return <P>_fail(<P>_ERR_INVALID_ARGUMENT, "fmt", args);`: the argument checks of the C below.
   const invalid = (fmt: string, args?: string) =>
     `return ${P}_fail(${P}_ERR_INVALID_ARGUMENT, "${fmt}"${args ? `, ${args}` : ""});`;
   const constUploads = consts.map(({ b, i }) => {
-    const symbol = `${P}_const_${b.name.replace(/\W/g, "_")}`;
     const n = b.init!.length;
     const wrongSize = invalid(`const buffer ${b.name} holds ${n} elements, but these dims size it to %zu bytes`, "got");
-    const upload = `cudaMemcpyAsync(ctx->buf[${i}], ${symbol}, ctx->bytes[${i}], cudaMemcpyHostToDevice, ctx->stream)`;
+    const upload = `cudaMemcpyAsync(ctx->buf[${i}], ${constSymbol(b)}, ctx->bytes[${i}], cudaMemcpyHostToDevice, ctx->stream)`;
     return (
       // Read the size before destroy frees ctx.
       `  if (ctx->bytes[${i}] != ${n}ULL * ${cudaElementBytes(b.type)}) { const size_t got = ctx->bytes[${i}]; ${P}_destroy(ctx); ${wrongSize} }\n` +
