@@ -44,6 +44,8 @@ interface RankMatch {
   readonly perm: Var;
   readonly counts: Var;
   readonly starts: Var;
+  /** Per buffer size E*C: which rows hold a slot and which slot (computed once, shared by every buffer). */
+  readonly rows: Map<string, { readonly filled: Var; readonly slot: Var }>;
 }
 
 /** A matched capacity buffer `scatterAdd(zeros[E*C + 1], row, v)[:E*C]`. */
@@ -275,24 +277,35 @@ function emitRank(rw: ProgramRewriter, keySource: Var, E: number): { rank: Var; 
   const slots = rw.bind("iota", [], { shape: [S], axis: 0, dtype: "i32" });
   const inverse = rw.bind("scatterAdd", [scalar(rw, "i32", 0, [S]), perm, slots], { axis: 0 });
   const rank = rw.bind("sub", [inverse, rw.bind("take", [starts, keys], { axis: 0 })], {});
-  return { rank, match: { E, keys, keySource, perm, counts, starts } };
+  return { rank, match: { E, keys, keySource, perm, counts, starts, rows: new Map() } };
 }
 
 /** Buffer row r = e*C + j: values[perm[starts[e] + j]] when j < counts[e], else 0. */
 function emitBufferGather(rw: ProgramRewriter, rank: RankMatch, b: BufferMatch): Var {
+  const { filled, slot } = bufferRows(rw, rank, b.EC);
+  const values = rw.get(b.values);
+  const picked = rw.bind("take", [values, slot], { axis: 0 });
+  return rw.bind("select", [filled, picked, scalar(rw, values.dtype, 0, [b.EC])], {});
+}
+
+/** Row r = e*C + j of the E*C buffer: whether it holds a slot (j < counts[e]) and which (perm[starts[e] + j]). */
+function bufferRows(rw: ProgramRewriter, rank: RankMatch, EC: Dim): { filled: Var; slot: Var } {
+  // Once per rank and size: constant folding makes the iotas data, which cse does not merge.
+  const key = JSON.stringify(EC);
+  const known = rank.rows.get(key);
+  if (known) return known;
   const { E } = rank;
-  const C = dimExactDiv(b.EC, E)!;
+  const C = dimExactDiv(EC, E)!;
   const flat = (axis: number) =>
-    rw.bind("reshape", [rw.bind("iota", [], { shape: [E, C], axis, dtype: "i32" })], { shape: [b.EC] });
+    rw.bind("reshape", [rw.bind("iota", [], { shape: [E, C], axis, dtype: "i32" })], { shape: [EC] });
   const expert = flat(0);
   const j = flat(1);
   const filled = rw.bind("less", [j, rw.bind("take", [rank.counts, expert], { axis: 0 })], {});
   const at = rw.bind("add", [rw.bind("take", [rank.starts, expert], { axis: 0 }), j], {});
-  const src = rw.bind("select", [filled, at, scalar(rw, "i32", 0, [b.EC])], {});
-  const slot = rw.bind("take", [rank.perm, src], { axis: 0 });
-  const values = rw.get(b.values);
-  const picked = rw.bind("take", [values, slot], { axis: 0 });
-  return rw.bind("select", [filled, picked, scalar(rw, values.dtype, 0, [b.EC])], {});
+  const src = rw.bind("select", [filled, at, scalar(rw, "i32", 0, [EC])], {});
+  const rows = { filled, slot: rw.bind("take", [rank.perm, src], { axis: 0 }) };
+  rank.rows.set(key, rows);
+  return rows;
 }
 
 /** scatterAdd(z, slotTokens, kept ? update[row] : 0): each token sums its kept slots' rows. */

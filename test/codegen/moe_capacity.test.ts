@@ -9,20 +9,27 @@ import { describe, expect, it } from "vitest";
 import { compile } from "../../codegen/compile";
 import { optimize } from "../../codegen/passes/pipeline";
 import { evalProgram } from "../../dsl/trace";
+import { vjpProgram } from "../../autodiff/vjp";
+import { ffnExperts, moeLayer } from "../../moe/index";
 import {
+  add,
   argsort,
   bincount,
   cast,
   cumsum,
   matmul,
   mul,
+  random,
   reshape,
   softmax,
   spec,
+  square,
   sub,
+  sum,
   tensor,
   topK,
   trace,
+  tree,
   type Tensor,
 } from "../../index";
 import { expertCapacity, planTokenChoice } from "../../moe/dispatch";
@@ -79,6 +86,26 @@ describe("capacity dispatch on the fused routing path", () => {
         expect(count(grad, "_combine"), grad.join(" ")).toBe(3);
       });
     }
+
+  it("the library's moeLayer (top-2 FFN, capacity factor 1.25): the fused path, forward <= 17 and gradient <= 33 kernels", () => {
+    // Without passes/capacity_dispatch.ts: 22 forward kernels at T = 33 (the [S, E] cumsum, generic sorts per scatter).
+    const layer = moeLayer({ numExperts: 4, gate: { type: "topK", k: 2 }, experts: ffnExperts, capacityFactor: 1.25 });
+    const [leaves, def] = tree.flatten(layer.init(random.key(7), { dModel: 8, hidden: 6 }));
+    const specs = [spec([33, 8]), ...(leaves as Tensor[]).map((p) => spec(p.shape as number[]))];
+    const loss = (x: Tensor, ...ps: Tensor[]) => {
+      const { y, report } = layer.apply(tree.unflatten(def, ps) as Parameters<typeof layer.apply>[0], x);
+      return add(mul(sum(square(y)), 0.5), report.auxLoss);
+    };
+    const fwd = names(trace(loss, ...specs), "wgsl");
+    const grad = names(vjpProgram(trace(loss, ...specs)), "wgsl");
+    expect(fwd.length, fwd.join(" ")).toBeLessThanOrEqual(17);
+    expect(grad.length, grad.join(" ")).toBeLessThanOrEqual(33);
+    for (const ks of [fwd, grad]) {
+      expect(count(ks, "_dispatch_sort"), ks.join(" ")).toBe(1);
+      for (const generic of ["_argsort", "_scatter_order", "_scatter_sum", "_cumsum", "_check_group_sizes"])
+        expect(count(ks, generic), `${generic} in ${ks.join(" ")}`).toBe(0);
+    }
+  });
 
   it("the rewritten program computes what the library's plan does (interpreter, overflowing and empty experts)", () => {
     for (const K of [1, 2])
