@@ -19,7 +19,8 @@ import { cpuThreads } from "../backends/cpu/pool";
 import { runBundle } from "../backends/cpu/runtime";
 import { cpuTarget } from "../backends/cpu/target";
 import { compile } from "../codegen/index";
-import { matmul, raggedMatmul, spec, trace, type Tensor } from "../index";
+import type { Contraction } from "../codegen/kernel_ir";
+import { matmul, mul, raggedMatmul, spec, sum, trace, vjpProgram, type Tensor } from "../index";
 import {
   moeforgeImpl,
   peerInputs,
@@ -136,20 +137,35 @@ interface GemmShape {
   run(): { ms: number; cpuMs: number };
 }
 
-/** 1024^3 and the benchmark layer's grouped GEMMs (forward, and the weight gradient), on the wasm target. */
+/** 1024^3 and the benchmark layer's grouped GEMMs (up and down projections, the up projection's weight gradient), on wasm. */
 function gemmShapes(cfg: PeerLayerConfig): GemmShape[] {
   const { T, D, H, E, K } = cfg;
   const M = T * K;
   const sizes = new Int32Array(E).fill(M / E);
   const rand = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5);
   const shapes: GemmShape[] = [];
-  const add = (name: string, flops: number, p: ReturnType<typeof trace>, arrays: Float32Array[] | Int32Array[]) => {
+  /**
+   * A shape timed over its contraction kernels and their panel packs; with `only`, over the contractions
+   * of that kind and the pack launched just before each (its B).
+   */
+  const add = (
+    name: string,
+    flops: number,
+    p: ReturnType<typeof trace>,
+    arrays: (Float32Array | Int32Array)[],
+    only?: Contraction["kind"],
+  ) => {
     const b = compile(p, { target: "wasm" });
     const dims = new Map<string, number>();
     const run = () => {
       const t = { ms: 0, cpuMs: 0 };
+      let pack = { ms: 0, cpuMs: 0 };
       runBundle(b, arrays as never, dims, (_launch, kernel, ms, cpuMs) => {
-        if (!kernel.contraction && !kernel.name.includes("pack_panels")) return;
+        const packs = kernel.name.includes("pack_panels");
+        const counted = only ? kernel.contraction?.kind === only : packs || kernel.contraction !== undefined;
+        if (counted && only) [t.ms, t.cpuMs] = [t.ms + pack.ms, t.cpuMs + pack.cpuMs];
+        pack = packs ? { ms, cpuMs } : { ms: 0, cpuMs: 0 };
+        if (!counted) return;
         t.ms += ms;
         t.cpuMs += cpuMs;
       });
@@ -174,12 +190,18 @@ function gemmShapes(cfg: PeerLayerConfig): GemmShape[] {
       spec([E, k, nOut]),
       spec([E], "i32"),
     );
-    add(`grouped ${M}x${k}x${nOut} (${E} groups)`, 2 * M * k * nOut, p, [
-      rand(M * k),
-      rand(E * k * nOut),
-      sizes,
-    ] as never);
+    add(`grouped ${M}x${k}x${nOut} (${E} groups)`, 2 * M * k * nOut, p, [rand(M * k), rand(E * k * nOut), sizes]);
   }
+  // The up projection's weight gradient: dw[g] = x_g^T dy_g, [E, D, H] over the groups' rows.
+  const loss = trace(
+    (x: Tensor, w: Tensor, g: Tensor, c: Tensor) => sum(mul(raggedMatmul(x, w, g), c)),
+    spec([M, D]),
+    spec([E, D, H]),
+    spec([E], "i32"),
+    spec([M, H]),
+  );
+  const arrays = [rand(M * D), rand(E * D * H), sizes, rand(M * H), new Float32Array([1])];
+  add(`wgrad ${E}x${D}x${H} over ${M} rows`, 2 * M * D * H, vjpProgram(loss), arrays, "groupedWeightGrad");
   return shapes;
 }
 
@@ -201,6 +223,8 @@ for k, m in ((${D}, ${H}), (${H}, ${D})):
     x = np.random.rand(${M}, k).astype(np.float32); w = np.random.rand(${E}, k, m).astype(np.float32)
     g = ${M} // ${E}
     out.append(2 * ${M} * k * m / best(lambda: [x[e*g:(e+1)*g] @ w[e] for e in range(${E})]) / 1e9)
+x = np.random.rand(${M}, ${D}).astype(np.float32); dy = np.random.rand(${M}, ${H}).astype(np.float32)
+out.append(2 * ${M} * ${D} * ${H} / best(lambda: [x[e*g:(e+1)*g].T @ dy[e*g:(e+1)*g] for e in range(${E})]) / 1e9)
 print(" ".join(str(v) for v in out))
 print(os.environ.get("OPENBLAS_NUM_THREADS", "default"))
 `;
