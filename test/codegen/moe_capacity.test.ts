@@ -7,6 +7,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { compile } from "../../codegen/compile";
+import { cudaSource } from "../../codegen/emit/cuda";
+import { compileCuda, findNvcc, formatDiagnostics } from "../../backends/cuda/nvcc";
 import { optimize } from "../../codegen/passes/pipeline";
 import { evalProgram } from "../../dsl/trace";
 import { vjpProgram } from "../../autodiff/vjp";
@@ -225,4 +227,18 @@ describe("capacity dispatch on the fused routing path", () => {
     const weights = tensor([0.5, 0.25, 0.7, 0.2, 0.9, 0.1, 0.6, 0.3, 0.4, 0.35], [5, 2]);
     for (const [, run] of RUNNERS) await runAndCompare(run, p, [experts, weights]);
   });
+});
+
+describe.skipIf(!findNvcc())("nvcc: the capacity dispatch kernels", () => {
+  it("the dispatch sort (with its prefix sums) and the combines compile for sm_80, static and symbolic T", async () => {
+    const kernels = ([13, "T"] as const).flatMap((T) =>
+      compile(routingPrograms(dispatchCase({ ...CFG }, FACTOR), T).gradient, { target: "cuda" })
+        .kernels.filter((k) => /dispatch_sort|combine/.test(k.name))
+        .map((k) => ({ ...k, name: `T${T}_${k.name}` })),
+    );
+    expect(kernels.filter((k) => k.name.endsWith("dispatch_sort"))).toHaveLength(2);
+    const source = cudaSource(kernels);
+    const r = await compileCuda(source, { archs: ["sm_80"] });
+    if (!r.ok) throw new Error(formatDiagnostics(r, source));
+  }, 300_000);
 });
