@@ -222,7 +222,10 @@ class Matcher {
     return found && kept && { match: { row, kept, values, EC }, rank: found };
   }
 
-  /** row = select(rank < C [&& true], keys * C + rank, E * C) for a matched rank and C = EC / E. */
+  /**
+   * row = select(rank < C [&& true], keys * C + rank, E * C) for a matched rank and C = EC / E
+   * (with C = 1, simplify has already folded keys * 1 to keys: T = 1 at small capacity factors).
+   */
   private bufferRow(row: Var, EC: Dim, ranks: ReadonlyMap<Var, RankMatch>): RankMatch | undefined {
     const sel = this.def(row, "select");
     if (!sel) return undefined;
@@ -242,7 +245,8 @@ class Matcher {
     const ops = add && this.either(add, (v) => v === rankVar);
     const mul = ops && this.def(ops[1], "mul");
     const kc = mul && this.either(mul, (v) => this.isDimValue(v, C));
-    return kc && this.unreshape(kc[1]) === rank.keySource && kc[1].shape.length === 1 ? rank : undefined;
+    const keys = kc ? kc[1] : ops && dimEq(C, 1) ? ops[1] : undefined;
+    return keys && this.unreshape(keys) === rank.keySource && keys.shape.length === 1 ? rank : undefined;
   }
 
   /** scatterAdd(z, rowToken, u * broadcast(rowW)) with rowToken and rowW capacity buffers of the same rows. */
