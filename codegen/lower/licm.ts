@@ -134,6 +134,8 @@ function isInvariantCheck(s: Stmt, variant: ReadonlySet<string>, fx: Effects): b
   return invariant(s.cond, variant, fxWithout);
 }
 
+// i32 values worth a hoisted let: a size or a thread builtin is already a name (and stays in the
+// sum where it is, not folded into the hoisted part of an index).
 const typeIsI32 = (e: Expr) => e.kind !== "size" && e.kind !== "builtin" && e.type === "i32";
 
 function loadFree(e: Expr): boolean {
