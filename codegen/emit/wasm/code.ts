@@ -99,6 +99,12 @@ export class FunctionBody {
     return this;
   }
 
+  /** `i64.const` of a 32-bit integer (sign-extended). */
+  i64(value: number): this {
+    this.bytes.push(OP["i64.const"], ...sleb(value | 0));
+    return this;
+  }
+
   f64(value: number): this {
     const b = new Uint8Array(8);
     new DataView(b.buffer).setFloat64(0, value, true);

@@ -21,6 +21,7 @@
  */
 import type { Contraction, Kernel } from "../../kernel_ir";
 import type { FunctionBody, Label } from "./code";
+import { defineInlineMath } from "./inline_exp";
 import { defineHelpers, KernelWriter, type Imports } from "./kernel";
 import type { ModuleBuilder } from "./module";
 import type { ValType } from "./opcodes";
@@ -79,6 +80,7 @@ export function defineTile(
   if (fused && !cfg.padded)
     throw new Error(`wasm emitter: kernel ${kernel.name}: a fused contraction needs B in panels`);
   const helpers = c.epilogue ? defineHelpers(m, imports) : null;
+  const inline = c.epilogue ? defineInlineMath(m) : null;
   const lead = kernelArity(kernel);
   const params: ValType[] = Array.from({ length: lead + TILE_PARAMS.length }, () => "i32");
   return m.func({ params, results: [] }, (f) => {
@@ -228,7 +230,7 @@ export function defineTile(
         };
         if (c.epilogue) {
           const ep = c.epilogue;
-          const writer = new KernelWriter(kernel, f, imports, helpers!);
+          const writer = new KernelWriter(kernel, f, imports, helpers!, inline);
           const row = f.local("i32");
           const col = f.local("i32");
           const sumLocals = ep.sums.map(() => f.local("f64"));

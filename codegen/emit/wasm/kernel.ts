@@ -18,6 +18,7 @@ import type { FunctionBody, Label } from "./code";
 import { UNARY_OPS, type WasmHelper, type WasmOpContext } from "../../kernel_ops";
 import { BINARY_OPS } from "../../kernel_ops_binary";
 import { HOST_IMPORTS, HOST_IMPORT_NAMES, UNARY_IMPORT_OPS, unaryImport, type HostImportName } from "./imports";
+import type { InlineMath } from "./inline_exp";
 import { ModuleBuilder } from "./module";
 import type { Op, ValType } from "./opcodes";
 
@@ -87,6 +88,8 @@ export class KernelWriter implements WasmOpContext {
     readonly fb: FunctionBody,
     private readonly imports: Imports,
     private readonly helpers: Record<WasmHelper, number>,
+    /** exp and sigmoid computed in wasm instead of the host's (the fused GEMM epilogue: inline_exp.ts). */
+    private readonly inline: InlineMath | null = null,
   ) {
     kernel.params.forEach((p, i) => this.bases.set(p.name, { index: i, type: p.type }));
     kernel.sizes.forEach((s, i) => this.sizes.set(s, kernel.params.length + i));
@@ -343,7 +346,8 @@ export class KernelWriter implements WasmOpContext {
   /** The table's wasm cell (kernel_ops.ts). Like the JS target, results stay unrounded until bound (`bind`). */
   private unary(op: UnaryOp, t: ScalarType): void {
     const cell = UNARY_OPS[op].wasm;
-    if (typeof cell === "function") cell(this, t);
+    if (this.inline && (op === "exp" || op === "sigmoid")) this.fb.call(this.inline[op]);
+    else if (typeof cell === "function") cell(this, t);
     else if ("op" in cell) this.fb.op(cell.op);
     else this.fb.call(this.unaryImport(op));
   }

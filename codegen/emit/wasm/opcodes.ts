@@ -53,6 +53,7 @@ export const OP = {
   "f64.store": 0x39,
   "i32.store8": 0x3a,
   "i32.const": 0x41,
+  "i64.const": 0x42,
   "f32.const": 0x43,
   "f64.const": 0x44,
   "i32.eqz": 0x45,
@@ -92,6 +93,7 @@ export const OP = {
   "i32.shr_s": 0x75,
   "i32.shr_u": 0x76,
   "i32.rotl": 0x77,
+  "i64.shl": 0x86,
   "f32.abs": 0x8b,
   "f32.neg": 0x8c,
   "f32.sqrt": 0x91,
@@ -104,6 +106,7 @@ export const OP = {
   "f64.abs": 0x99,
   "f64.neg": 0x9a,
   "f64.trunc": 0x9d,
+  "f64.nearest": 0x9e,
   "f64.sqrt": 0x9f,
   "f64.add": 0xa0,
   "f64.sub": 0xa1,
@@ -117,6 +120,8 @@ export const OP = {
   "f64.convert_i32_s": 0xb7,
   "f64.convert_i32_u": 0xb8,
   "f64.promote_f32": 0xbb,
+  "i64.extend_i32_u": 0xad,
+  "f64.reinterpret_i64": 0xbf,
 } as const;
 
 /** 0xfc-prefixed (saturating truncations). */
