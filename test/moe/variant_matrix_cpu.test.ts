@@ -47,13 +47,15 @@ describe(`MoE variant matrix on the cpu backend (${cpuTarget().target})`, () => 
     }, 300_000);
   }
 
-  it("the routing cases route as they claim: skewed > 90% of tokens on expert 0, empty leaves an expert unused", () => {
+  it("the routing cases route as they claim: skewed > 90% of tokens on expert 0 (dropping with a capacity), empty leaves an expert unused", () => {
     for (const c of matrix()) {
       if (c.routing === "random") continue;
-      const { perExpert } = routingCounts(c);
-      const what = `${c.variant.name}, T = ${c.T}, ${c.routing}: tokens per expert ${perExpert.join(" ")}`;
+      const { perExpert, dropFraction } = routingCounts(c);
+      const what = `${c.variant.name}, T = ${c.T}, ${c.routing}: tokens per expert ${perExpert.join(" ")}, dropped ${dropFraction}`;
       if (c.routing === "skewed") expect(perExpert[0], what).toBeGreaterThan(0.9 * c.T);
       else expect(perExpert.filter((n) => n === 0).length, what).toBeGreaterThanOrEqual(1);
+      if (c.routing === "skewed" && c.variant.config.capacityFactor !== undefined)
+        expect(dropFraction, what).toBeGreaterThan(0);
     }
   });
 });
