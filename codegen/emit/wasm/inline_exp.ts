@@ -1,8 +1,9 @@
 /**
  * exp and sigmoid computed inside wasm (f64 in, f64 out), for the fused GEMM
- * epilogue: calling the host's Math.exp costs a wasm -> JS transition per
- * output (30-40 ns), which made the fused SwiGLU epilogue slower than the
- * unfused kernels. Derived from the math, no library's code:
+ * epilogue, instead of host imports. Measured in a wasm loop (V8, CPU time per
+ * call): exp 9.1-9.6 ns vs 8.7-9.0 for the imported Math.exp (V8 calls it
+ * cheaply: no gain there), sigmoid 13 ns vs 19-20 for the imported JS helper
+ * (mf_sigmoid, which calls Math.exp itself). Derived from the math, no library's code:
  *
  *   exp(x) = 2^n * exp(r),  n = nearest(x / ln2),  r = x - n*ln2,  |r| <= ln2 / 2.
  *
