@@ -24,8 +24,8 @@
  * Dropped slots keep the library's semantics: they contribute nothing, so a token whose every
  * assignment is dropped gets zero from the experts (and passes through on the residual path).
  * A part that does not match exactly (a mask, keys without a proven range, other shapes) is
- * left as it was, which the generic lowering computes correctly. Not matched today: C = 1 (e.g.
- * T = 1), where simplification has already turned `keys * C` into the keys.
+ * left as it was, which the generic lowering computes correctly. At C = 1 (e.g. T = 1) the buffer
+ * row's `keys * C` has already been simplified to the keys, and is matched as such.
  * One difference from the scatter: an empty row's update is taken to be zero, so a NaN or Inf
  * there (its gathered input is token 0's row times 0) no longer reaches token 0.
  */

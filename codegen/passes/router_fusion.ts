@@ -10,7 +10,11 @@
  * enough for one thread per row (the schedule says so), this pass merges them
  * into the row kernel:
  * - prologue: the matmul (each thread computes its token's E logits, a dot
- *   product each, and the reductions read them back);
+ *   product each, and the reductions read them back), then any topK of the
+ *   logits the plan runs before the row kernel: the renormalised gate's
+ *   softmax over the k top-k logits is a [T, k] row kernel reading the logits
+ *   only through a gather along the row by those indices, which this thread
+ *   has then written;
  * - epilogue groups: elementwise kernels over the row domain that read the
  *   row kernel's values only at their own element (or the row's reductions),
  *   written in the row kernel's per-element epilogue;
@@ -30,6 +34,7 @@
  * parts is ready before the row kernel runs and every other reader of their
  * outputs runs after it.
  */
+import { dimEq } from "../../dsl/dims";
 import type { Eqn, Var } from "../../dsl/program";
 import { sameShape } from "../../dsl/shape";
 import type { IndexMap, LoweringTable } from "../lower/rule";
@@ -131,6 +136,38 @@ function isEpilogue(ix: PlanIndex, row: FusionGroup, computed: ReadonlySet<Var>,
   return true;
 }
 
+/** Whether `g` is a lone topK of the rows of `v`. */
+const isTopKOf = (g: FusionGroup, v: Var | undefined): boolean =>
+  v !== undefined &&
+  g.kind === "op" &&
+  g.mains[0]!.prim === "topKIndices" &&
+  g.members.size === 0 &&
+  g.mains[0]!.inputs[0] === v;
+
+/** Whether `v` can be row kernel `row`'s logits: its shape, or [rows, E] with E <= ROUTER_MAX_EXPERTS. */
+function isLogitsOf(v: Var, row: FusionGroup): boolean {
+  const E = v.shape[1];
+  if (sameShape(v.shape, row.domain)) return true;
+  return v.shape.length === 2 && dimEq(v.shape[0]!, row.domain[0]!) && typeof E === "number" && E <= ROUTER_MAX_EXPERTS;
+}
+
+/**
+ * Whether the row kernel's equations read `logits` only within the thread's own row: at their own
+ * element (same shape) or as a gather along the row through indices this thread wrote (`own`).
+ */
+function readsOwnRows(eqns: readonly Eqn[], logits: Var, row: FusionGroup, own: ReadonlySet<Var>): boolean {
+  if (sameShape(logits.shape, row.domain)) return true;
+  return eqns.every(
+    (e) =>
+      !e.inputs.includes(logits) ||
+      (e.prim === "gather" &&
+        (e as Eqn<"gather">).params.axis === 1 &&
+        e.inputs[0] === logits &&
+        own.has(e.inputs[1]!) &&
+        sameShape(e.out.shape, row.domain)),
+  );
+}
+
 /** Whether `g` is a lone `gather` along the rows of `probs` by the indices `indices` (the top-k values). */
 function isRowGather(ix: PlanIndex, g: FusionGroup, probs: ReadonlySet<Var>, indices: ReadonlySet<Var>): boolean {
   if (g.kind !== "elementwise" || g.members.size !== 1 || g.roots.length !== 1) return false;
@@ -169,14 +206,26 @@ export function fuseRouters(
     if (typeof n !== "number" || n > ROUTER_MAX_EXPERTS || schedule.reduce(n).mode !== "thread") continue;
     const readsAfter = (v: Var, exclude: readonly FusionGroup[]) =>
       (ix.readers.get(v) ?? []).every((g) => exclude.includes(g) || g.seed > row.seed);
-    // Prologue: a plain 2-D matmul (nothing fused into it) whose output only this row kernel reads first.
-    const logits = [...new Set(row.mains.flatMap((e) => e.inputs))].find((v) => {
+    // Prologue: a plain 2-D matmul (nothing fused into it) whose output only this row kernel reads first,
+    // then the topKs of its rows that the plan runs before the row kernel (the renormalised gate's softmax
+    // over the top-k logits reads them; the row kernel then reads what this thread wrote).
+    const rowEqns = [...row.mains, ...[...row.members].map((m) => ix.eqnOf.get(m)!)];
+    const logits = [...new Set(rowEqns.flatMap((e) => e.inputs))].find((v) => {
       const g = groupOfMain.get(v);
-      return g?.kind === "matmul" && g.members.size === 0 && g.mains.length === 1 && sameShape(v.shape, row.domain);
+      return g?.kind === "matmul" && g.members.size === 0 && g.mains.length === 1 && isLogitsOf(v, row);
     });
     const mm = logits && groupOfMain.get(logits);
+    const earlyTops = plan.groups.filter(
+      (g) => isTopKOf(g, logits) && free(g) && g.seed < row.seed && readsAfter(g.mains[0]!.out, [row]),
+    );
     const prologue =
-      mm && free(mm) && mm.mains[0]!.inputs.length === 2 && readsAfter(logits!, [row, mm]) ? mm : undefined;
+      mm &&
+      free(mm) &&
+      mm.mains[0]!.inputs.length === 2 &&
+      readsAfter(logits!, [row, mm, ...earlyTops]) &&
+      readsOwnRows(rowEqns, logits!, row, new Set(earlyTops.map((t) => t.mains[0]!.out)))
+        ? mm
+        : undefined;
     // Epilogue groups: per-element values of the row (the softmax probabilities in a gradient).
     const computed = new Set<Var>([...row.members, ...row.roots, ...(prologue ? [logits!] : [])]);
     const epilogues = plan.groups.filter((g) => g !== row && free(g) && isEpilogue(ix, row, computed, g));
@@ -186,18 +235,12 @@ export function fuseRouters(
       ),
     );
     // Row ops: a topK over the rows of a per-element output, then gathers of the values it picked.
-    const tops = plan.groups.filter(
-      (g) =>
-        g.kind === "op" &&
-        free(g) &&
-        g.mains[0]!.prim === "topKIndices" &&
-        g.members.size === 0 &&
-        perElement.has(g.mains[0]!.inputs[0]!),
-    );
+    const tops = plan.groups.filter((g) => free(g) && g.seed > row.seed && [...perElement].some((v) => isTopKOf(g, v)));
+    const firstTops = prologue ? earlyTops : [];
     const indices = new Set(tops.map((t) => t.mains[0]!.out));
     const gathers = plan.groups.filter((g) => free(g) && isRowGather(ix, g, perElement, indices));
     if (!prologue && tops.length === 0) continue;
-    const parts = [row, ...(prologue ? [prologue] : []), ...epilogues, ...tops, ...gathers];
+    const parts = [row, ...(prologue ? [prologue] : []), ...firstTops, ...epilogues, ...tops, ...gathers];
     if (buffersOf(ix, parts) > maxBuffers) continue;
     const roots = [...row.roots, ...epilogues.flatMap((g) => g.roots)];
     const g: FusionGroup = {
@@ -205,7 +248,7 @@ export function fuseRouters(
       roots: roots.sort((a, b) => ix.order.get(a)! - ix.order.get(b)!),
       mains: [...row.mains],
       members: new Set([...row.members, ...epilogues.flatMap((e) => [...e.members])]),
-      ...(prologue ? { rowPrologue: [prologue.mains[0]!] } : {}),
+      ...(prologue ? { rowPrologue: [prologue.mains[0]!, ...firstTops.map((t) => t.mains[0]!)] } : {}),
       // The logits, indices and top-k values are written by the prologue and the row ops (lower/kernels/router.ts).
       ...(tops.length
         ? { rowOps: [...tops.map((t) => t.mains[0]!), ...gathers.map((t) => ix.eqnOf.get(t.roots[0]!)!)] }

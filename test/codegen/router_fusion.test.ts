@@ -78,6 +78,50 @@ describe("router fusion", () => {
     ).toBe(false);
   });
 
+  // The renormalised gate alone (no probabilities read): the softmax runs over the k top-k logits, so the
+  // row kernel is [T, k] and the topK of the logits moves into its prologue, after the logits GEMM.
+  const renormalised = (k: number) => (x: Tensor, w: Tensor) => {
+    const r = topKGate({ w }, x, { k });
+    return [r.weights, r.experts];
+  };
+  const renormalisedLoss = (k: number) => (x: Tensor, w: Tensor) => mul(sum(square(renormalised(k)(x, w)[0]!)), 0.5);
+
+  it("the renormalised top-k gate alone (k = 2, 4): the topK of the logits in the row kernel, forward and gradient", () => {
+    for (const k of [2, 4])
+      for (const T of [1, 33]) {
+        const forward = trace(renormalised(k), spec([T, 12]), spec([12, 8]));
+        const gradient = vjpProgram(trace(renormalisedLoss(k), spec([T, 12]), spec([12, 8])));
+        for (const [what, p] of [
+          ["forward", forward],
+          ["gradient", gradient],
+        ] as const) {
+          const ks = compile(p, { target: "wgsl" }).kernels;
+          const ns = ks.map((kn) => kn.name.replace(/^k\d+_/, ""));
+          // Before: matmul, topKIndices, then the softmax's reduce (forward); the gradient adds its backward.
+          expect(ns.includes("matmul") && what === "forward", `${what}: ${ns.join(" ")}`).toBe(false);
+          expect(ns.includes("topKIndices"), `${what}: ${ns.join(" ")}`).toBe(false);
+          const row = ks.find((kn) => kn.source.includes("this row's logits"));
+          expect(row?.source, `${what}: ${ns.join(" ")}`).toContain("ranks within the row");
+          if (what === "forward") expect(ns, ns.join(" ")).toEqual(["reduce"]);
+        }
+      }
+  });
+
+  it("the renormalised top-k gate alone equals the interpreter: k = 1, 2, 4, T = 1 and 33, js, wasm, GPU-shaped", async () => {
+    const rng = mulberry32(23);
+    for (const k of [1, 2, 4])
+      for (const T of [1, 33]) {
+        const forward = trace(renormalised(k), spec([T, 12]), spec([12, 8]));
+        const gradient = vjpProgram(trace(renormalisedLoss(k), spec([T, 12]), spec([12, 8])));
+        // Random logits (ties have probability zero), fresh per case.
+        const xs = [randomFloats(rng, "f32", [T, 12]), randomFloats(rng, "f32", [12, 8])];
+        for (const run of [onJs, onWasm, rowsPerThread]) {
+          await runAndCompare(run, forward, xs);
+          await runAndCompare(run, gradient, [...xs, randomFloats(rng, "f32", [])]);
+        }
+      }
+  }, 120_000);
+
   it("64 experts (a workgroup per row on GPUs) keep the matmul and topK kernels there, not on js", () => {
     const p = trace(router, spec([100, 16]), spec([16, 64]));
     expect(names(p, "wgsl").some((k) => k.endsWith("_topKIndices"))).toBe(true);

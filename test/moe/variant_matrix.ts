@@ -86,9 +86,10 @@ const topK = (k: number, renormalize?: boolean) =>
   ({ type: "topK", k, ...(renormalize === undefined ? {} : { renormalize }) }) as const;
 
 /**
- * The variants. Router row kernel: passes/router_fusion.ts matches `topK(softmax(logits))`, which the
- * top-k gate computes only with `renormalize: false`; the renormalised gate ranks the logits themselves
- * (`topK(logits)`, then a softmax of the k kept ones) and keeps the logits GEMM and a topK kernel.
+ * The variants. Router row kernel (passes/router_fusion.ts): the logits GEMM, the softmax and the topK
+ * per token in one kernel. Not renormalised: `topK(softmax(logits))`; renormalised (k >= 2): the topK of
+ * the logits runs in the kernel's prologue and the softmax over the k kept logits reads it. Renormalised
+ * top-1 has no softmax left (its weight is 1), so the logits GEMM and the topK stay kernels of their own.
  */
 export const VARIANTS: readonly Variant[] = [
   {
@@ -115,7 +116,7 @@ export const VARIANTS: readonly Variant[] = [
     config: { numExperts: 6, gate: topK(4), experts: swigluExperts },
     D: 6,
     H: 5,
-    path: everywhere(FUSED, false),
+    path: everywhere(FUSED, true),
   },
   {
     // FFN biases: the bias gradient is scatterAdd(rows -> experts) through the expert ids, a generic
@@ -133,25 +134,21 @@ export const VARIANTS: readonly Variant[] = [
   {
     // Switch Transformer routing. passes/capacity_dispatch.ts puts the capacity buffer on the dispatch
     // sort and gather-sum combines (and the FFN bias gradient with it: the buffer's groups are uniform).
-    // The wasm forward at T = 1 keeps the router GEMM and topK kernels today: fusion puts the top-1
-    // weight's gather(probs, experts) into the softmax's reduce group, which then reads the topK's
-    // output, so the topK runs before the row kernel and passes/router_fusion.ts cannot merge it.
+    // In the wasm forward at T = 1, fusion puts the top-1 weight's gather(probs, experts) into the
+    // softmax's reduce group, which then reads the topK's output, so the plan runs the topK of the
+    // logits first: passes/router_fusion.ts moves it into the row kernel's prologue (after the logits).
     name: "top-1 FFN, not renormalised, capacity factor 1.25 (dropping)",
     config: { numExperts: 4, gate: topK(1, false), experts: ffnExperts, capacityFactor: 1.25 },
     D: 8,
     H: 6,
-    path: (T, target) => ({
-      forward: FUSED,
-      gradient: FUSED,
-      routerRowKernel: { forward: !(T === 1 && target === "wasm"), gradient: true },
-    }),
+    path: everywhere(FUSED, true),
   },
   {
     name: "top-2 FFN, renormalised, capacity factor 1.25 (dropping)",
     config: { numExperts: 4, gate: topK(2), experts: ffnExperts, capacityFactor: 1.25 },
     D: 8,
     H: 6,
-    path: everywhere(FUSED, false),
+    path: everywhere(FUSED, true),
   },
   {
     name: "top-2 SwiGLU + 1 shared SwiGLU expert, renormalised, dropless",
@@ -163,7 +160,7 @@ export const VARIANTS: readonly Variant[] = [
     },
     D: 8,
     H: 6,
-    path: everywhere(FUSED, false),
+    path: everywhere(FUSED, true),
   },
   {
     // Expert choice: each expert's top-c tokens are a topK along the token axis, the groups uniform,
@@ -197,7 +194,7 @@ export const BIG_CASES: readonly MatrixCase[] = [
       config: { numExperts: 4, gate: topK(2), experts: swigluExperts },
       D: 256,
       H: 2,
-      path: everywhere(FUSED, false),
+      path: everywhere(FUSED, true),
     },
     T: 2 ** 24 / (2 * 256) + 1,
     routing: "random",

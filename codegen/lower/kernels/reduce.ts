@@ -19,7 +19,7 @@ import type { KernelHandle } from "../op_context";
 import { globalId, gridFor, groupId, localId } from "./common";
 import { ge, isNan, notNan, sharedLoad } from "../ir_ops";
 import type { KernelBuilder } from "../builder";
-import { rowMatmul, rowOp } from "./router";
+import { rowPrologueOp, rowOp } from "./router";
 
 /** A reduction's running state: a value, and for argmax/argmin the index it came from. */
 interface State {
@@ -142,7 +142,7 @@ export function lowerReduceGroup(ctx: Lowering, g: FusionGroup): void {
   }
   const keptIdx = delinearize(row, keptShape).map((e) => kb.let(e, "o"));
   // The router's logits (passes/router_fusion.ts: thread-per-row kernels only).
-  for (const m of g.rowPrologue ?? []) rowMatmul(ctx, k, m, row);
+  for (const m of g.rowPrologue ?? []) rowPrologueOp(ctx, k, m, row);
   const domainIndex = (r: Expr): Expr[] => {
     const red = delinearize(r, rowShape).map((e) => kb.let(e, "r"));
     const idx = new Array<Expr>(D.length);

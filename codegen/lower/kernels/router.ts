@@ -4,8 +4,10 @@
  * - `rowMatmul` (before the reductions): the row's logits, out[row, n] =
  *   sum_d x[row, d] * w[d, n], written to the logits buffer, which the
  *   reductions and the epilogue then read back (this thread's own writes);
- * - `rowTopK` (after the epilogue): top-k indices of a row the thread just
- *   wrote (the softmax probabilities), by ranking: element i's place is the
+ * - `rowTopK` (after the epilogue, or in the prologue after the logits for
+ *   the renormalised gate, whose softmax over the top-k logits reads them):
+ *   top-k indices of a row the thread just wrote (the softmax probabilities
+ *   or the logits), by ranking: element i's place is the
  *   number of elements that sort before it (the order of the topK kernel:
  *   larger first, ties to the lower index, NaN largest);
  * - `rowGather` (after the topK): the row's top-k values, read back through
@@ -20,7 +22,7 @@ import { indexInRange } from "../../analysis/value_facts";
 import type { KernelHandle, OpContext } from "../op_context";
 import { before } from "../ops/sort";
 
-export function rowMatmul(ctx: OpContext, k: KernelHandle, e: Eqn, row: Expr): void {
+function rowMatmul(ctx: OpContext, k: KernelHandle, e: Eqn, row: Expr): void {
   const { kb, values } = k;
   const [x, w] = e.inputs as [Var, Var];
   const depth = x.shape[1]!;
@@ -93,6 +95,13 @@ function rowGather(ctx: OpContext, k: KernelHandle, e: Eqn<"gather">, row: Expr)
     },
     "j",
   );
+}
+
+/** A prologue op of the router kernel: the row's logits, then (renormalised gate) the topK of that row. */
+export function rowPrologueOp(ctx: OpContext, k: KernelHandle, e: Eqn, row: Expr): void {
+  if (e.prim === "matmul") rowMatmul(ctx, k, e, row);
+  else if (e.prim === "topKIndices") rowTopK(ctx, k, e as Eqn<"topKIndices">, row);
+  else throw new Error(`internal: ${e.prim} is not a prologue op of the router kernel`);
 }
 
 /** A row op of the router kernel (passes/router_fusion.ts): the topK of a row, or a gather of its picks. */
