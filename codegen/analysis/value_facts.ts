@@ -20,7 +20,9 @@
  * - `countingSorts`: argsorts of keys in a small static range, and the
  *   bincounts of the same keys that one kernel can also produce, with their
  *   inclusive prefix sums (`cumsum`) and the exclusive ones (`cumsum(c) - c`:
- *   each key's first sorted position), which the sort's counter table holds.
+ *   each key's first sorted position), which the sort's counter table holds,
+ *   and the scatterAdds through the sorted keys (`take(keys, perm)`: each
+ *   target's updates are one contiguous run, a segment sum over those bounds).
  * The analysis is one forward walk over the equations; a fact is recorded
  * only when the rule below proves it, so an unknown pattern is simply
  * lowered the generic way.
@@ -56,6 +58,11 @@ export interface CountingSortPlan {
   readonly scans: readonly Eqn<"cumsum">[];
   /** cumsum(c) - c of such a count: where each bin's keys start (written ahead when computed alone). */
   readonly starts: readonly Var[];
+  /**
+   * scatterAdd(x, take(keys, perm), u) along axis 0 with x at least `bins` long (ascending sorts): the
+   * index is the sorted keys, so target b's updates are bin b's contiguous run of rows (a segment sum).
+   */
+  readonly segmentSums: readonly Eqn<"scatterAdd">[];
 }
 
 export interface ValueFacts {
@@ -71,6 +78,8 @@ export interface ValueFacts {
   countingSortOfPerm(perm: Var): CountingSortPlan | undefined;
   /** The counting-sort plan whose `scans` include the cumsum writing `v`. */
   countingSortOfScan(v: Var): CountingSortPlan | undefined;
+  /** The counting-sort plan whose `segmentSums` include the scatterAdd writing `v`. */
+  countingSortOfSegmentSum(v: Var): CountingSortPlan | undefined;
 }
 
 /** Counting sorts keep one counter per key bin and thread in workgroup memory: small ranges only. */
@@ -259,6 +268,7 @@ export function analyzeValueFacts(program: Program): ValueFacts {
   const byKeys = new Map<Var, CountingSortPlan>();
   const byPerm = new Map<Var, CountingSortPlan>();
   const byScan = new Map<Var, CountingSortPlan>();
+  const bySegmentSum = new Map<Var, CountingSortPlan>();
   for (const e of program.eqns) {
     if (e.prim !== "argsort" || e.out.shape.length !== 1) continue;
     const keys = e.inputs[0]!;
@@ -287,10 +297,33 @@ export function analyzeValueFacts(program: Program): ValueFacts {
     const starts = program.eqns
       .filter((d) => d.prim === "sub" && scanOf.get(d.inputs[0]!) === d.inputs[1])
       .map((d) => d.out);
-    const plan: CountingSortPlan = { keys, bins, sort: e as Eqn<"argsort">, counts: sameKeys, gathers, scans, starts };
+    // The keys in sorted order (the expert id of each sorted row), and the scatters through them.
+    const sorted = new Set(
+      program.eqns
+        .filter((g) => ascending && g.prim === "take" && g.inputs[0] === keys && g.inputs[1] === e.out)
+        .map((g) => g.out),
+    );
+    const segmentSums = program.eqns.filter(
+      (s): s is Eqn<"scatterAdd"> =>
+        s.prim === "scatterAdd" &&
+        (s as Eqn<"scatterAdd">).params.axis === 0 &&
+        sorted.has(s.inputs[1]!) &&
+        provablyGe(s.inputs[0]!.shape[0]!, bins),
+    );
+    const plan: CountingSortPlan = {
+      keys,
+      bins,
+      sort: e as Eqn<"argsort">,
+      counts: sameKeys,
+      gathers,
+      scans,
+      starts,
+      segmentSums,
+    };
     byKeys.set(keys, plan);
     byPerm.set(e.out, plan);
     for (const s of scans) byScan.set(s.out, plan);
+    for (const s of segmentSums) bySegmentSum.set(s.out, plan);
   }
 
   return {
@@ -302,6 +335,7 @@ export function analyzeValueFacts(program: Program): ValueFacts {
     countingSortOfKeys: (k) => byKeys.get(k),
     countingSortOfPerm: (p) => byPerm.get(p),
     countingSortOfScan: (v) => byScan.get(v),
+    countingSortOfSegmentSum: (v) => bySegmentSum.get(v),
   };
 }
 

@@ -18,6 +18,7 @@ import {
   bincount,
   broadcastTo,
   reshape,
+  scatterAdd,
   spec,
   take,
   topK,
@@ -68,6 +69,31 @@ describe("value facts", () => {
       expect(plan.counts).toHaveLength(1);
       expect(f.countingSortOfKeys(keys)).toBe(plan);
       expect(preimage(slot, T)?.perTarget).toBe(2);
+    }
+  });
+
+  it("segment sums: scatterAdds along axis 0 through the sorted keys, onto at least the keys' range, ascending", () => {
+    for (const descending of [false, true]) {
+      const p = trace(
+        (logits: Tensor, bias: Tensor, short: Tensor, u: Tensor) => {
+          const keys = reshape(topK(logits, 2)[1], [-1]);
+          const sorted = take(keys, argsort(keys, 0, descending));
+          // The bias gradient's pattern; a target axis shorter than the keys' range; an index that is not sorted.
+          return [scatterAdd(bias, sorted, u), scatterAdd(short, sorted, u), scatterAdd(bias, keys, u)];
+        },
+        spec([5, 8]),
+        spec([8, 3]),
+        spec([7, 3]),
+        spec([10, 3]),
+      );
+      const f = analyzeValueFacts(p);
+      const [bias, short, unsorted] = p.outputs as Var[];
+      const plan = f.countingSortOfPerm(varOf(p, "argsort"));
+      expect(plan).toBeDefined();
+      expect(f.countingSortOfSegmentSum(bias!)).toBe(descending ? undefined : plan);
+      expect(plan!.segmentSums.map((e) => e.out)).toEqual(descending ? [] : [bias]);
+      expect(f.countingSortOfSegmentSum(short!)).toBeUndefined();
+      expect(f.countingSortOfSegmentSum(unsorted!)).toBeUndefined();
     }
   });
 

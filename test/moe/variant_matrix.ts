@@ -69,12 +69,6 @@ const GENERIC = ["argsort", "bincount", SCATTER, "check_group_sizes"] as const;
 /** The fused path: the counting-sort dispatch, grouped GEMMs, the gather-sum combine, nothing generic. */
 const FUSED: KernelSet = { present: ["dispatch_sort", "ragged_matmul", "combine"], absent: GENERIC };
 
-/** The fused path with a generic scatter left in. */
-const FUSED_BUT_SCATTER: KernelSet = {
-  present: [...FUSED.present, SCATTER],
-  absent: ["argsort", "bincount", "check_group_sizes"],
-};
-
 /** The same kernel set for the forward and the gradient, at every T. */
 const everywhere = (set: KernelSet, routerRowKernel: boolean) => (): ExpectedPath => ({
   forward: set,
@@ -119,15 +113,15 @@ export const VARIANTS: readonly Variant[] = [
     path: everywhere(FUSED, true),
   },
   {
-    // FFN biases: the bias gradient is scatterAdd(rows -> experts) through the expert ids, a generic
-    // scatter today (the ids are sorted, so a segment sum would do); the forward is fused.
+    // FFN biases: the bias gradient is scatterAdd(rows -> experts) through the sorted expert ids, a
+    // segment sum over each expert's run of rows, bounds from the dispatch sort (lower/ops/segment_sum.ts).
     name: "top-4 FFN, not renormalised, dropless",
     config: { numExperts: 6, gate: topK(4, false), experts: ffnExperts },
     D: 6,
     H: 5,
     path: () => ({
       forward: FUSED,
-      gradient: FUSED_BUT_SCATTER,
+      gradient: { present: [...FUSED.present, "segment_sum"], absent: GENERIC },
       routerRowKernel: true,
     }),
   },

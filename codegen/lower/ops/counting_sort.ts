@@ -5,7 +5,8 @@
  * inverse (each slot's place in expert order, for the combine's gather),
  * the per-key counts of every bincount of the same keys, and those counts'
  * prefix sums (inclusive: a `cumsum`; exclusive: `cumsum - counts`, when a
- * kernel of its own would compute it).
+ * kernel of its own would compute it), and each bin's start for the segment
+ * sums through the sorted keys (ops/segment_sum.ts).
  *
  * One workgroup of W threads; thread t owns the contiguous chunk t of the
  * keys and column t of a bins x W counter table in workgroup memory:
@@ -35,9 +36,12 @@ const TABLE_ENTRIES = 4096;
 /** Static key counts up to this run in one workgroup; larger ones are merge-sorted (many workgroups). */
 export const MAX_ONE_WORKGROUP = 2 ** 22;
 
-/** What the dispatch kernel leaves for later kernels: the inverse permutation (scratch buffer). */
+/** What the dispatch kernel leaves for later kernels (scratch buffers). */
 export interface CountingSortResult {
+  /** The inverse permutation: each key's place in sorted order. */
   readonly inverse: string;
+  /** i32 [bins + 1]: where bin b's keys start in sorted order (n at the end); only for a plan with `segmentSums`. */
+  readonly bounds?: string;
 }
 
 /** Whether `plan` is lowered as a counting sort on this schedule (else the generic argsort). */
@@ -132,7 +136,9 @@ function emitCountingSort(ctx: OpContext, plan: CountingSortPlan): CountingSortR
     }),
   ];
   for (const { buffer, end } of bounds) writeBounds(k, buffer, end, scanned);
-  if (parallel && (plan.counts.length || bounds.length)) kb.barrier(); // step 3 bumps the counters these read
+  const segments = plan.segmentSums.length > 0 ? ctx.temp("i32", bins + 1, "bounds") : undefined;
+  if (segments) writeBounds(k, ctx.bindTemp(k, segments, "readWrite"), false, scanned, bins + 1);
+  if (parallel && (plan.counts.length || bounds.length || segments)) kb.barrier(); // step 3 bumps the counters these read
   // 3. Place (and the token of each sorted slot, when a later kernel would gather it alone).
   const gathers = plan.gathers.flatMap((g) => {
     const buffer = ctx.writeAhead(k, g.out);
@@ -156,9 +162,10 @@ function emitCountingSort(ctx: OpContext, plan: CountingSortPlan): CountingSortR
     k,
     1,
     `${plan.counts.map((e) => ctx.describe(e) + "\n").join("")}${ctx.describe(sort)}\n` +
-      `(dispatch: a stable counting sort of keys in [0, ${bins}) in one workgroup; writes ${outputs} and the inverse permutation)`,
+      `(dispatch: a stable counting sort of keys in [0, ${bins}) in one workgroup; writes ${outputs}, the inverse permutation` +
+      `${segments ? " and each bin's start (for segment sums)" : ""})`,
   );
-  return { inverse };
+  return segments ? { inverse, bounds: segments } : { inverse };
 }
 
 /** table[segment + j] for j < len becomes the exclusive prefix sum, starting from `run`. */
@@ -225,11 +232,11 @@ function writeCounts(
   );
 }
 
-/** Where each bin's keys start (`end` false) or end (`end` true) in sorted order, for bins [0, bins). */
-function writeBounds(k: KernelHandle, buffer: string, end: boolean, table: ScannedTable): void {
+/** Where each bin's keys start (`end` false) or end (`end` true) in sorted order, for bins [0, count). */
+function writeBounds(k: KernelHandle, buffer: string, end: boolean, table: ScannedTable, count = table.bins): void {
   k.kb.for(
     table.t,
-    c(table.bins),
+    c(count),
     (b) => k.kb.store(buffer, b, binStart(table, end ? iadd(b, c(1)) : b)),
     "bin",
     c(table.W),

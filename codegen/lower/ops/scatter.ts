@@ -21,6 +21,7 @@ import type { KernelHandle, OpContext } from "../op_context";
 import { emitRowSort } from "./merge_sort";
 import { countingSort, usesCountingSort } from "./counting_sort";
 import { gatherSumPlan, lowerGatherSum } from "./gather_sum";
+import { lowerSegmentSum } from "./segment_sum";
 import { indexInRange } from "../../analysis/value_facts";
 import type { ExprLowering } from "../rule";
 
@@ -185,6 +186,12 @@ export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
   const gathered = gatherSumPlan(ctx, e);
   if (gathered) {
     lowerGatherSum(ctx, e, gathered);
+    return;
+  }
+  // An index that is the dispatch sort's keys in sorted order (the FFN experts' bias gradient): a segment sum.
+  const sorted = ctx.facts.countingSortOfSegmentSum(e.out);
+  if (sorted && usesCountingSort(ctx, sorted)) {
+    lowerSegmentSum(ctx, e, sorted);
     return;
   }
   const [x, ind, upd] = e.inputs as [Var, Var, Var];
