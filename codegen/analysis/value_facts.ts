@@ -17,6 +17,8 @@
  *   uniform group sizes: a size d broadcast to [G] (a capacity buffer's, with
  *   d a constant or the sum of d ones, `dimScalar` in moe/util.ts), or a
  *   constant of non-negative entries;
+ * - `topKRows(v)`: `v` holds topK indices (distinct within each row), or
+ *   those flattened to 1-D;
  * - `countingSorts`: argsorts of keys in a small static range, and the
  *   bincounts of the same keys that one kernel can also produce, with their
  *   inclusive prefix sums (`cumsum`) and the exclusive ones (`cumsum(c) - c`:
@@ -65,6 +67,16 @@ export interface CountingSortPlan {
   readonly segmentSums: readonly Eqn<"scatterAdd">[];
 }
 
+/** The indices of a topK along the last axis: each row's k picks of its n positions, all distinct. */
+export interface TopKRows {
+  /** The topKIndices output [...outer, k] (`v` itself, or what `v` flattens to 1-D). */
+  readonly indices: Var;
+  /** The number of rows (the product of the outer dims), the picks per row, the row length. */
+  readonly rows: Dim;
+  readonly k: Dim;
+  readonly n: Dim;
+}
+
 export interface ValueFacts {
   /** Exclusive upper bound of the (non-negative) values of `v`, when known. */
   range(v: Var): Dim | undefined;
@@ -80,6 +92,8 @@ export interface ValueFacts {
   countingSortOfScan(v: Var): CountingSortPlan | undefined;
   /** The counting-sort plan whose `segmentSums` include the scatterAdd writing `v`. */
   countingSortOfSegmentSum(v: Var): CountingSortPlan | undefined;
+  /** `v` is topK indices, or those flattened to 1-D (distinct within each row: expert choice's token picks). */
+  topKRows(v: Var): TopKRows | undefined;
 }
 
 /** Counting sorts keep one counter per key bin and thread in workgroup memory: small ranges only. */
@@ -163,6 +177,7 @@ export function analyzeValueFacts(program: Program): ValueFacts {
   const perms = new Set<Var>();
   const slots = new Map<Var, SlotFn>();
   const counts = new Map<Var, { total: Dim }>();
+  const topKs = new Map<Var, TopKRows>();
   /** Scalars (or uniform values) known to equal a size: constants, the sum of d ones. */
   const sizes = new Map<Var, Dim>();
 
@@ -200,11 +215,15 @@ export function analyzeValueFacts(program: Program): ValueFacts {
         const n = x!.shape[x!.shape.length - 1]!;
         ranges.set(v, n);
         if (e.prim === "argsort" && v.shape.length === 1) perms.add(v);
+        if (e.prim === "topKIndices")
+          topKs.set(v, { indices: v, rows: numel(v.shape.slice(0, -1)), k: v.shape[v.shape.length - 1]!, n });
         break;
       }
       case "reshape": {
         const fn = fns.get(x!);
         if (fn) fns.set(v, fn);
+        const picks = topKs.get(x!);
+        if (picks && picks.indices === x && v.shape.length === 1) topKs.set(v, picks);
         const r = rangeOf(x);
         if (r !== undefined) ranges.set(v, r);
         break;
@@ -336,6 +355,7 @@ export function analyzeValueFacts(program: Program): ValueFacts {
     countingSortOfPerm: (p) => byPerm.get(p),
     countingSortOfScan: (v) => byScan.get(v),
     countingSortOfSegmentSum: (v) => bySegmentSum.get(v),
+    topKRows: (v) => topKs.get(v),
   };
 }
 

@@ -97,6 +97,22 @@ describe("value facts", () => {
     }
   });
 
+  it("topK rows: the picks of a topK and their 1-D flattening, not other reshapes or takes", () => {
+    const p = trace(
+      (scores: Tensor) => {
+        const picks = topK(scores, 3)[1];
+        return [picks, reshape(picks, [-1]), reshape(picks, [6, 3]), take(reshape(picks, [-1]), arange(4))];
+      },
+      spec([2, 3, 7]),
+    );
+    const f = analyzeValueFacts(p);
+    const [picks, flat, regrouped, taken] = p.outputs as Var[];
+    expect(f.topKRows(picks!)).toEqual({ indices: picks, rows: 6, k: 3, n: 7 });
+    expect(f.topKRows(flat!)).toEqual(f.topKRows(picks!));
+    expect(f.topKRows(regrouped!)).toBeUndefined();
+    expect(f.topKRows(taken!)).toBeUndefined();
+  });
+
   it("choice-major slots: s mod T (iota broadcast along a leading axis)", () => {
     const p = trace(
       (x: Tensor) => reshape(broadcastTo(reshape(iota([x.shape[0]! as string], 0), [1, -1]), [3, x.shape[0]!]), [-1]),

@@ -157,14 +157,18 @@ export const VARIANTS: readonly Variant[] = [
     path: everywhere(FUSED, true),
   },
   {
-    // Expert choice: each expert's top-c tokens are a topK along the token axis, the groups uniform,
-    // and the combine scatters through token indices that are no permutation: the generic scatter.
+    // Expert choice: each expert's top-c tokens are a topK along the token axis, the groups uniform;
+    // the combine, its dX and the topK's backward scatter through the picks, which are distinct per
+    // expert: gathers through their slot table (lower/ops/slot_table.ts), no generic scatter.
     name: "expert choice FFN, capacity factor 2",
     config: { numExperts: 4, gate: { type: "expertChoice", capacityFactor: 2 }, experts: ffnExperts },
     D: 8,
     H: 6,
     path: everywhere(
-      { present: ["topKIndices", "ragged_matmul", SCATTER], absent: ["dispatch_sort", "check_group_sizes"] },
+      {
+        present: ["topKIndices", "ragged_matmul", "slot_table", "combine"],
+        absent: ["dispatch_sort", "check_group_sizes", SCATTER, "scatter_add_along"],
+      },
       true,
     ),
   },

@@ -21,7 +21,9 @@ import type { KernelHandle, OpContext } from "../op_context";
 import { emitRowSort } from "./merge_sort";
 import { countingSort, usesCountingSort } from "./counting_sort";
 import { gatherSumPlan, lowerGatherSum } from "./gather_sum";
+import { ownerComputes } from "./owner_computes";
 import { lowerSegmentSum } from "./segment_sum";
+import { lowerSlotTableScatter, slotTablePicks } from "./slot_table";
 import { indexInRange } from "../../analysis/value_facts";
 import type { ExprLowering } from "../rule";
 
@@ -40,32 +42,6 @@ function copyKernel(ctx: OpContext, e: Eqn, x: Var): void {
   const idx = delinearizeBound(flat, x.shape, (i) => k.kb.let(i, "i"));
   k.kb.store(ctx.output(k, e.out), flat, k.values.at(x, idx));
   ctx.launch(k, gridFor(numelSize(x.shape), wg), `${ctx.describe(e)} (copy of the operand)`);
-}
-
-/**
- * Owner computes: one thread per output element (o, p, i) starts from x[o, p, i]
- * and adds the updates aimed at it (`addUpdates`), in index order.
- */
-function ownerComputes(
-  ctx: OpContext,
-  e: Eqn,
-  x: Var,
-  axis: number,
-  hint: string,
-  comment: string,
-  addUpdates: (k: KernelHandle, acc: Expr, o: Expr[], p: Expr, i: Expr[]) => void,
-): void {
-  const t = scalarType(e.out.dtype);
-  const wg = ctx.schedule.knobs.elementwiseWorkgroup;
-  const k = ctx.kernel(hint, wg);
-  const { kb, values } = k;
-  const out = ctx.output(k, e.out);
-  const flat = perItem(kb, numelExpr(x.shape));
-  const idx = delinearizeBound(flat, x.shape, (q) => kb.let(q, "i"));
-  const acc = kb.mutable(values.at(x, idx), "acc", t);
-  addUpdates(k, acc, idx.slice(0, axis), idx[axis]!, idx.slice(axis + 1));
-  kb.store(out, flat, acc);
-  ctx.launch(k, gridFor(numelSize(x.shape), wg), comment);
 }
 
 /**
@@ -194,6 +170,12 @@ export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
     lowerSegmentSum(ctx, e, sorted);
     return;
   }
+  // An index of topK picks flattened (the expert-choice combine): a gather through their slot table.
+  const picks = slotTablePicks(ctx, e);
+  if (picks) {
+    lowerSlotTableScatter(ctx, e, picks);
+    return;
+  }
   const [x, ind, upd] = e.inputs as [Var, Var, Var];
   const { axis } = e.params;
   const { outer, len, inner } = around(x.shape, axis);
@@ -272,6 +254,12 @@ export function lowerScatterAddAlong(ctx: OpContext, e: Eqn<"scatterAddAlong">):
   const t = scalarType(e.out.dtype);
   const len = x.shape[axis]!;
   const kk = ind.shape[axis]!;
+  // topK's backward along a long axis: a gather through the picks' slot table.
+  const picks = slotTablePicks(ctx, e);
+  if (picks) {
+    lowerSlotTableScatter(ctx, e, picks);
+    return;
+  }
   const proven = indexInRange(ctx.facts, ind, len); // e.g. topK's backward: its indices are in range
   if (ctx.schedule.scatter === "serial") {
     serialLines(ctx, e, x, axis, "scatter_add_along", dimExpr(kk), (k, o, j, i) => ({
