@@ -195,10 +195,12 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
           } else f.get(t!).set(within);
           tileOrder(f, within, tilesM!, tilesN!, rt!, ct!);
           f.get(ct!).i32(TILE_COLS).op("i32.mul").set(col0!);
-          const colsLeft = () => {
-            f.get(cols).get(col0!).op("i32.sub").set(size!);
-            f.i32(TILE_COLS).get(size!).get(size!).i32(TILE_COLS).op("i32.gt_s").op("select");
+          /** Pushes min(tile, end - start): the extent of a tile cut off at `end` (locals `end`, `start`). */
+          const extentLeft = (end: number, start: number, tile: number) => () => {
+            f.get(end).get(start).op("i32.sub").set(size!);
+            f.i32(tile).get(size!).get(size!).i32(tile).op("i32.gt_s").op("select");
           };
+          const colsLeft = extentLeft(cols, col0!, TILE_COLS);
           /** Calls the micro-kernel with this function's params, then the tile's arguments (absent ones 0). */
           const call = (args: Partial<Record<TileParam, () => void>>) => {
             for (let i = 0; i < nParams; i++) f.get(i);
@@ -273,10 +275,7 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
                   }
                 : {}),
               cRow: () => f.get(cols).i32(2).op("i32.shl"),
-              rows: () => {
-                f.get(rowEnd).get(row0!).op("i32.sub").set(size!);
-                f.i32(TILE_ROWS).get(size!).get(size!).i32(TILE_ROWS).op("i32.gt_s").op("select");
-              },
+              rows: extentLeft(rowEnd, row0!, TILE_ROWS),
               cols: colsLeft,
               ...(c.aIndex ? { ix: () => addr(f, base(c.aIndex!.buffer), i32(row0!)), ixRows } : {}),
               ...(second ? { b2: bAt(second) } : {}),
@@ -328,10 +327,7 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
                   }
                 : {}),
               cRow: () => f.get(cols).i32(2).op("i32.shl"),
-              rows: () => {
-                f.get(depth).get(row0!).op("i32.sub").set(size!);
-                f.i32(TILE_ROWS).get(size!).get(size!).i32(TILE_ROWS).op("i32.gt_s").op("select");
-              },
+              rows: extentLeft(depth, row0!, TILE_ROWS),
               cols: colsLeft,
               ...(c.aIndex ? { ix: () => addr(f, base(c.aIndex!.buffer), i32(off!)), ixRows } : {}),
               ...(second ? { b2: bAt(second) } : {}),
