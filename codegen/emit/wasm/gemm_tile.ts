@@ -64,6 +64,8 @@ export interface TileConfig {
   readonly padded: boolean;
   /** A's row and step strides in bytes when static (rows then at constant offsets). */
   readonly staticA: { readonly row: number; readonly step: number } | null;
+  /** A's step stride in bytes when static (4 unless A is read transposed). */
+  readonly aStep: number | null;
   /** The first product's A gathered per row (grouped) or per step (weight gradient). */
   readonly gather: "rows" | "steps" | null;
 }
@@ -85,7 +87,6 @@ export function defineTile(
   const params: ValType[] = Array.from({ length: lead + TILE_PARAMS.length }, () => "i32");
   return m.func({ params, results: [] }, (f) => {
     const P = (n: TileParam) => lead + TILE_PARAMS.indexOf(n);
-    const s = f.local("i32");
     const pb = f.local("i32");
     const pix = f.local("i32");
     const pg = f.local("i32");
@@ -128,15 +129,24 @@ export function defineTile(
      * columns 4h..4h+3 of b and of b2 (the half's two sums: acc[r * 2] and acc[r * 2 + 1]).
      */
     let bVectors: readonly { readonly ptr: number; readonly offset: number }[] = [];
-    /** The contraction loop over B at `bParam`, A's row r loaded by `loadA(r)`, its pointers moved on by `stepA()`. */
+    const pend = f.local("i32");
+    const aStep = () => (cfg.aStep !== null ? f.i32(cfg.aStep) : f.get(P("aStep")));
+    /** Pushes B's step in bytes: one panel row (a constant) with B in panels, else the bStep argument. */
+    const bStep = () => (cfg.padded ? f.i32(TILE_COLS * 4) : f.get(P("bStep")));
+    /**
+     * The contraction loop over B at `bParam`, A's row r loaded by `loadA(r)`, its pointers moved on by `stepA()`:
+     * a do-while on B's pointer against its end (no step counter, strides constant where known), entered when
+     * there are steps (cheaper control than a counted loop tested at the top: gemm.ts's TSDoc).
+     */
     const steps = (bParam: number, loadA: (r: number) => void, stepA: () => void, beforeA = () => {}) => {
-      f.i32(0).set(s);
       f.get(bParam).set(pb);
       if (c.sibling) f.get(P("b2")).set(pb2);
-      loopWhile(
-        f,
-        () => f.get(s).get(P("steps")).op("i32.lt_s"),
-        () => {
+      f.get(P("steps"));
+      bStep();
+      f.op("i32.mul").get(pb).op("i32.add").set(pend);
+      f.get(P("steps")).i32(0).op("i32.gt_s");
+      f.if(() =>
+        f.loop((again) => {
           [b0, b1].forEach((bv, j) => f.get(bVectors[j]!.ptr).simdMem("v128.load", bVectors[j]!.offset).set(bv));
           beforeA();
           for (let r = 0; r < TILE_ROWS; r++) {
@@ -150,9 +160,16 @@ export function defineTile(
             });
           }
           stepA();
-          for (const ptr of new Set(bVectors.map((v) => v.ptr))) f.get(ptr).get(P("bStep")).op("i32.add").set(ptr);
-          f.get(s).i32(1).op("i32.add").set(s);
-        },
+          if (c.sibling) {
+            f.get(pb2);
+            bStep();
+            f.op("i32.add").set(pb2);
+          }
+          f.get(pb);
+          bStep();
+          // pend = pb + steps * bStep exactly (bStep > 0): `ne` ends it, even at the top of the address space.
+          f.op("i32.add").tee(pb).get(pend).op("i32.ne").brIf(again);
+        }),
       );
     };
     const fullHeight = (full: () => void, partial: () => void) => {
@@ -166,7 +183,12 @@ export function defineTile(
         steps(
           bParam,
           (r) => f.get(pa[r]!).simdMem("v128.load32_splat"),
-          () => pa.forEach((p) => f.get(p).get(P("aStep")).op("i32.add").set(p)),
+          () =>
+            pa.forEach((p) => {
+              f.get(p);
+              aStep();
+              f.op("i32.add").set(p);
+            }),
         );
       if (gather === "steps") {
         // The step's source row: a + index[s] * aStep; the tile's rows at offsets from it.
