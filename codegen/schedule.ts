@@ -61,6 +61,11 @@ export interface ScheduleKnobs {
    * threadsN-th column of the tile (true) or one contiguous block (false).
    */
   readonly stridedMicroTile: boolean;
+  /**
+   * Shared-memory schedules: static key counts of at least this many run the dispatch's counting sort over
+   * many workgroups (a block-count kernel, then the sort), smaller and symbolic ones in one workgroup.
+   */
+  readonly dispatchSortManyFrom: number;
 }
 
 export interface ReduceSchedule {
@@ -133,6 +138,8 @@ const GPU_KNOBS: ScheduleKnobs = {
   microM: 4,
   microN: 4,
   stridedMicroTile: true,
+  // One workgroup's serial passes (n / 256 keys per thread, twice) against one more launch: see counting_sort.ts.
+  dispatchSortManyFrom: 2 ** 16,
 };
 
 /**
@@ -171,6 +178,7 @@ const SERIAL_KNOBS: ScheduleKnobs = {
   microM: 4,
   microN: 4,
   stridedMicroTile: false,
+  dispatchSortManyFrom: Infinity,
 };
 
 function isPowerOfTwo(n: number): boolean {

@@ -60,6 +60,7 @@ const KNOB_TYPES: { readonly [K in keyof ScheduleKnobs]-?: "number" | "count" | 
   microM: "number",
   microN: "number",
   stridedMicroTile: "boolean",
+  dispatchSortManyFrom: "number",
 };
 
 /**

@@ -20,21 +20,28 @@
  *    chunk is walked in order, so equal keys keep their original order: the
  *    same permutation as the merge-sort argsort, deterministic, no atomics.
  * Serial targets run the same steps with W = 1 and the table in a scratch
- * buffer. Work is O(n + bins * W); one workgroup is plenty for MoE slot
- * counts, and static sizes past `MAX_ONE_WORKGROUP` take the merge sort.
+ * buffer. Work is O(n + bins * W). One workgroup's threads each walk n / W
+ * keys twice: on shared-memory schedules, static key counts from the
+ * `dispatchSortManyFrom` knob (2^16 by default) run over many workgroups
+ * instead, one per block of keys, after a block-count kernel
+ * (counting_sort_blocks.ts): one launch more, the same outputs. Symbolic key
+ * counts keep the one-workgroup form (no extra kernel in the bundle).
  */
 import type { Eqn, Var } from "../../../dsl/program";
 import { c, select, type Expr } from "../../kernel_ir";
 import type { CountingSortPlan, IndexFn } from "../../analysis/value_facts";
-import { delinearize, dimExpr, iadd, iceilDiv, idiv, imax, imin, imul, irem, isub, numelExpr } from "../index_math";
+import { delinearize, dimExpr, iadd, idiv, imax, imin, imul, irem, isub, numelExpr } from "../index_math";
 import { ge, lt, sharedLoad } from "../ir_ops";
-import { localId } from "../kernels/common";
 import type { KernelHandle, OpContext } from "../op_context";
-
-/** Workgroup memory the counter table may use (WebGPU guarantees 16 KiB per workgroup). */
-const TABLE_ENTRIES = 4096;
-/** Static key counts up to this run in one workgroup; larger ones are merge-sorted (many workgroups). */
-export const MAX_ONE_WORKGROUP = 2 ** 22;
+import {
+  blockBases,
+  countChunk,
+  emitBlockCounts,
+  firstWorkgroup,
+  rebaseOnBlock,
+  sortLayout,
+  threadChunk,
+} from "./counting_sort_blocks";
 
 /** What the dispatch kernel leaves for later kernels (scratch buffers). */
 export interface CountingSortResult {
@@ -44,14 +51,10 @@ export interface CountingSortResult {
   readonly bounds?: string;
 }
 
-/** Whether `plan` is lowered as a counting sort on this schedule (else the generic argsort). */
-export function usesCountingSort(ctx: OpContext, plan: CountingSortPlan): boolean {
-  const n = plan.keys.shape[0]!;
-  return !(ctx.schedule.sharedMemory && typeof n === "number" && n > MAX_ONE_WORKGROUP);
+/** Whether `plan` is lowered as a counting sort on this schedule (else the generic argsort): always, in one or many workgroups. */
+export function usesCountingSort(_ctx: OpContext, _plan: CountingSortPlan): boolean {
+  return true;
 }
-
-/** The largest power of two <= x. */
-const floorPow2 = (x: number): number => 2 ** Math.floor(Math.log2(x));
 
 /**
  * Emits the dispatch kernel once per key array (later callers get its result) and marks the
@@ -65,9 +68,15 @@ function emitCountingSort(ctx: OpContext, plan: CountingSortPlan): CountingSortR
   const { keys, bins, sort } = plan;
   const n = keys.shape[0]!;
   const parallel = ctx.schedule.sharedMemory;
-  const W = parallel
-    ? Math.max(1, Math.min(floorPow2(ctx.schedule.knobs.elementwiseWorkgroup), floorPow2(TABLE_ENTRIES / bins)))
-    : 1;
+  const layout = sortLayout(ctx, plan);
+  const { W, blocks } = layout;
+  const many = blocks > 1;
+  // The key's bin (descending sorts reverse the bins); clamped so a broken fact never indexes out of the table.
+  const binOf = (k: KernelHandle, i: Expr): Expr => {
+    const key = imin(imax(keyAt(k, keys, i), c(0)), c(bins - 1));
+    return k.kb.let(sort.params.descending ? isub(c(bins - 1), key) : key, "bin");
+  };
+  const blockCounts = many ? emitBlockCounts(ctx, plan, layout, n as number, binOf) : undefined;
   const inverse = ctx.temp("i32", n, "inverse");
   const k = ctx.kernel("dispatch_sort", W);
   const { kb } = k;
@@ -80,32 +89,42 @@ function emitCountingSort(ctx: OpContext, plan: CountingSortPlan): CountingSortR
     parallel ? sharedLoad(table, at, "i32") : { kind: "load", buffer: table, index: at, type: "i32" };
   const write = (at: Expr, value: Expr) => (parallel ? kb.sharedStore(table, at, value) : kb.store(table, at, value));
 
-  const t = parallel ? localId(kb) : c(0);
   const total = kb.let(numelExpr(keys.shape), "n");
-  const chunk = kb.let(iceilDiv(total, c(W)), "chunk");
-  const from = kb.let(imin(imul(t, chunk), total), "from");
-  const to = kb.let(imin(iadd(from, chunk), total), "to");
-  // The key's bin (descending sorts reverse the bins); clamped so a broken fact never indexes out of the table.
-  const binOf = (i: Expr): Expr => {
-    const key = imin(imax(keyAt(k, keys, i), c(0)), c(bins - 1));
-    return kb.let(sort.params.descending ? isub(c(bins - 1), key) : key, "bin");
-  };
+  const chunk = threadChunk(kb, layout, total);
+  const { t } = chunk;
   const cell = (bin: Expr): Expr => iadd(imul(bin, c(W)), t);
+  // Many workgroups: where this block's keys of each bin start, from the block-count table.
+  const base = blockCounts && blockBases(k, ctx.bindTemp(k, blockCounts, "read"), table, layout, t, bins);
+  // Where bin b starts: the scanned table's row b (one workgroup), base[b] in workgroup 0 (many).
+  const scanned: ScannedTable = {
+    start: base ? (b) => sharedLoad(base, b, "i32") : (b) => read(imul(b, c(W))),
+    total,
+    W,
+    t,
+    bins,
+  };
+  const writeOutputs = () => {
+    // Counts of each bincount of the keys, and where each bin's keys start or end (n after the last).
+    for (const e of plan.counts) writeCounts(ctx, k, e, plan, scanned);
+    const bounds = [
+      ...plan.scans.map((e) => ({ buffer: ctx.output(k, e.out), end: true })),
+      // Many workgroups bind the block counts too: the exclusive prefix sums (bins entries) are left to a kernel of
+      // their own, so the sort binds no more buffers than the one-workgroup form (WebGPU allows 8).
+      ...(many ? [] : plan.starts).flatMap((v) => {
+        const buffer = ctx.writeAhead(k, v);
+        return buffer ? [{ buffer, end: false }] : [];
+      }),
+    ];
+    for (const { buffer, end } of bounds) writeBounds(k, buffer, end, scanned);
+    if (segments) writeBounds(k, ctx.bindTemp(k, segments, "readWrite"), false, scanned, bins + 1);
+  };
+  const segments = plan.segmentSums.length > 0 ? ctx.temp("i32", bins + 1, "bounds") : undefined;
+  if (many) kb.if(firstWorkgroup(kb), writeOutputs); // before base is rebased on the block below
 
-  // 1. Count.
-  kb.for(c(0), c(bins), (b) => write(cell(b), c(0)), "b");
-  kb.for(
-    from,
-    to,
-    (i) => {
-      const at = kb.let(cell(binOf(i)), "at");
-      write(at, iadd(read(at), c(1)));
-    },
-    "i",
-  );
+  // 1. Count (this thread's chunk into its column).
+  countChunk(kb, layout, chunk, bins, (i) => binOf(k, i), read, write);
   // 2. Exclusive prefix sum over the table in (bin, thread) order.
   if (parallel) {
-    kb.barrier();
     const segment = kb.let(imul(t, c(bins)), "segment");
     const sum = kb.mutable(c(0), "sum", "i32");
     kb.for(c(0), c(bins), (j) => kb.assign(sum, iadd(sum, read(iadd(segment, j)))), "j");
@@ -124,33 +143,25 @@ function emitCountingSort(ctx: OpContext, plan: CountingSortPlan): CountingSortR
     exclusiveScan(kb, read, write, segment, bins, run);
     kb.barrier();
   } else exclusiveScan(kb, read, write, c(0), bins, kb.mutable(c(0), "run", "i32"));
-  // Counts of each bincount of the keys: bin b holds table[b*W] .. table[(b+1)*W] (n after the last).
-  const scanned: ScannedTable = { read, total, W, t, bins };
-  for (const e of plan.counts) writeCounts(ctx, k, e, plan, scanned);
-  // Bin b's keys start at table[b*W] and end where bin b + 1 starts (n after the last).
-  const bounds = [
-    ...plan.scans.map((e) => ({ buffer: ctx.output(k, e.out), end: true })),
-    ...plan.starts.flatMap((v) => {
-      const buffer = ctx.writeAhead(k, v);
-      return buffer ? [{ buffer, end: false }] : [];
-    }),
-  ];
-  for (const { buffer, end } of bounds) writeBounds(k, buffer, end, scanned);
-  const segments = plan.segmentSums.length > 0 ? ctx.temp("i32", bins + 1, "bounds") : undefined;
-  if (segments) writeBounds(k, ctx.bindTemp(k, segments, "readWrite"), false, scanned, bins + 1);
-  if (parallel && (plan.counts.length || bounds.length || segments)) kb.barrier(); // step 3 bumps the counters these read
+  if (base) rebaseOnBlock(kb, base, table, W, t, bins);
+  else {
+    writeOutputs();
+    const writes = plan.counts.length || plan.scans.length || plan.starts.length || segments;
+    if (parallel && writes) kb.barrier(); // step 3 bumps the counters these read
+  }
   // 3. Place (and the token of each sorted slot, when a later kernel would gather it alone).
   const gathers = plan.gathers.flatMap((g) => {
     const buffer = ctx.writeAhead(k, g.out);
     return buffer ? [{ buffer, fn: g.fn }] : [];
   });
   kb.for(
-    from,
-    to,
+    chunk.from,
+    chunk.to,
     (i) => {
-      const at = kb.let(cell(binOf(i)), "at");
-      const pos = kb.let(read(at), "pos");
-      write(at, iadd(pos, c(1)));
+      const at = kb.let(cell(binOf(k, i)), "at");
+      const local = kb.let(read(at), "local");
+      write(at, iadd(local, c(1)));
+      const pos = base ? kb.let(iadd(local, sharedLoad(base, sharedBin(at, W), "i32")), "pos") : local;
       kb.store(perm, pos, i);
       kb.store(inv, i, pos);
       for (const g of gathers) kb.store(g.buffer, pos, indexFnAt(g.fn, i));
@@ -158,15 +169,19 @@ function emitCountingSort(ctx: OpContext, plan: CountingSortPlan): CountingSortR
     "i",
   );
   const outputs = [sort, ...plan.counts, ...plan.scans].map((e) => `${e.out}`).join(", ");
+  const where = many ? `over ${blocks} workgroups (one per block of keys)` : "in one workgroup";
   ctx.launch(
     k,
-    1,
+    blocks,
     `${plan.counts.map((e) => ctx.describe(e) + "\n").join("")}${ctx.describe(sort)}\n` +
-      `(dispatch: a stable counting sort of keys in [0, ${bins}) in one workgroup; writes ${outputs}, the inverse permutation` +
+      `(dispatch: a stable counting sort of keys in [0, ${bins}) ${where}; writes ${outputs}, the inverse permutation` +
       `${segments ? " and each bin's start (for segment sums)" : ""})`,
   );
   return segments ? { inverse, bounds: segments } : { inverse };
 }
+
+/** The bin of counter-table cell `at` = bin * W + t. */
+const sharedBin = (at: Expr, W: number): Expr => idiv(at, c(W));
 
 /** table[segment + j] for j < len becomes the exclusive prefix sum, starting from `run`. */
 function exclusiveScan(
@@ -192,7 +207,8 @@ function exclusiveScan(
 
 /** The counter table after the prefix sum, as the output writers read it. */
 interface ScannedTable {
-  readonly read: (at: Expr) => Expr;
+  /** Where bin b (in [0, bins)) starts in sorted order. */
+  readonly start: (b: Expr) => Expr;
   readonly total: Expr;
   readonly W: number;
   /** This thread (writers stride over their entries by W). */
@@ -200,10 +216,10 @@ interface ScannedTable {
   readonly bins: number;
 }
 
-/** Where bin `b`'s keys start in sorted order: table[b*W] (the key count n for b = bins). */
+/** Where bin `b`'s keys start in sorted order (the key count n for b = bins). */
 function binStart(table: ScannedTable, b: Expr): Expr {
-  const { read, total, W, bins } = table;
-  return select(ge(b, c(bins)), total, read(imul(imin(b, c(bins - 1)), c(W))), "i32");
+  const { start, total, bins } = table;
+  return select(ge(b, c(bins)), total, start(imin(b, c(bins - 1))), "i32");
 }
 
 function writeCounts(
