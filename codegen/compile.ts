@@ -26,7 +26,7 @@ import { scheduleFor, type Schedule, type ScheduleOptions } from "./schedule";
 import { deviceProfile, type DeviceSpec } from "./device";
 import { targetCapabilities } from "./targets";
 import { CompileError, checkTargetTypes } from "./types";
-import { contractionNeedsPlainOperands } from "./lower/kernels/contraction";
+import { microKernelTarget } from "./lower/kernels/contraction";
 
 export interface CompileOptions extends ScheduleOptions {
   readonly target: Target;
@@ -131,7 +131,7 @@ function lowerWithinBindings(
 ): LoweredProgram {
   const limit = storageBufferLimit(options.target, options.device);
   const bindsCheckFlag = checkFlagBinder(prepared, checks);
-  const groupedGemms = options.groupedGemmFusion ?? !contractionNeedsPlainOperands(options.target, schedule);
+  const groupedGemms = options.groupedGemmFusion ?? !microKernelTarget(options.target, schedule);
   for (let maxBuffers = Math.min(limit ?? FUSION_BUFFER_BUDGET, FUSION_BUFFER_BUDGET); ;) {
     const fuseOn = (options.fuse ?? true) && maxBuffers > 1;
     const fused = fuse(prepared, LOWERINGS, { fuse: fuseOn, groupedGemms, maxBuffers, bindsCheckFlag });

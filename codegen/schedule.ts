@@ -66,6 +66,14 @@ export interface ScheduleKnobs {
    * many workgroups (a block-count kernel, then the sort), smaller and symbolic ones in one workgroup.
    */
   readonly dispatchSortManyFrom: number;
+  /**
+   * GEMM kernels (dense 2-D matmuls, grouped GEMMs and their weight gradient) as warp-level
+   * tensor-core tiles where the target has them and the device's compute capability is enough
+   * (CUDA: TF32 `mma.sync.m16n8k8` on sm_80+, `Schedule.tensorCores`). TF32 rounds the inputs to
+   * 10 mantissa bits (relative error ~1e-3, sums in f32), so it is off by default; not yet
+   * verified on hardware (docs/ARCHITECTURE.md, "Tensor-core GEMMs").
+   */
+  readonly tensorCoreMatmul: boolean;
 }
 
 export interface ReduceSchedule {
@@ -92,6 +100,13 @@ export interface Schedule {
   /** Whether kernels may use workgroup shared memory and barriers. */
   readonly sharedMemory: boolean;
   readonly knobs: ScheduleKnobs;
+  /**
+   * GEMM kernels carry a `Contraction` that the renderer emits as tensor-core tiles (the
+   * `tensorCoreMatmul` knob on a target and device that have them); their operands are plain
+   * buffers (materialised when computed in place, B packed in column panels), and the kernel
+   * body is the FMA tile computing the same outputs on the same launch (`TENSOR_CORE_TILE`).
+   */
+  readonly tensorCores: boolean;
   /** How rows of `rowLength` are reduced (`rows`: how many, when known). */
   reduce(rowLength: Dim, rows?: Dim): ReduceSchedule;
   /** Prefix scans: a workgroup block scan per line, or one thread per line. */
@@ -140,7 +155,15 @@ const GPU_KNOBS: ScheduleKnobs = {
   stridedMicroTile: true,
   // One workgroup's serial passes (n / 256 keys per thread, twice) against one more launch: see counting_sort.ts.
   dispatchSortManyFrom: 2 ** 16,
+  tensorCoreMatmul: false,
 };
+
+/**
+ * The GEMM tile of the tensor-core schedule: a 64 x 64 block of outputs per workgroup of 128
+ * threads (4 warps of 32 x 32), K staged 16 deep. The kernel body (the FMA definition on the same
+ * launch) uses it as its shared tile with 8 x 4 outputs per thread; the CUDA renderer checks it.
+ */
+export const TENSOR_CORE_TILE = { tileM: 64, tileN: 64, tileK: 16, microM: 8, microN: 4, workgroupSize: 128 } as const;
 
 /**
  * Slow workgroup memory (a GPU API on CPU cores): barrier-free 8x8 register
@@ -179,6 +202,7 @@ const SERIAL_KNOBS: ScheduleKnobs = {
   microN: 4,
   stridedMicroTile: false,
   dispatchSortManyFrom: Infinity,
+  tensorCoreMatmul: false,
 };
 
 function isPowerOfTwo(n: number): boolean {
@@ -229,6 +253,12 @@ export const SCHEDULE_CANDIDATES: { readonly [C in DeviceClass]: readonly Schedu
     kind: "skinnyMatmul",
     knobs: { skinnyN: 16, skinnyRows: rows },
   });
+  // Tensor cores where the target and device have them (CUDA sm_80+; elsewhere the FMA tiles).
+  const tensorCores: ScheduleCandidate = {
+    id: "matmul.tensorCoresTf32",
+    kind: "matmul",
+    knobs: { tensorCoreMatmul: true },
+  };
   const noSkinny: ScheduleCandidate = { id: "skinnyMatmul.off", kind: "skinnyMatmul", knobs: { skinnyN: 0 } };
   const reduce = (minLength: number, maxRows: number): ScheduleCandidate => ({
     id: `reduce.workgroupFrom${minLength >= ANY ? "never" : minLength}.upTo${maxRows >= ANY ? "Any" : maxRows}Rows`,
@@ -240,6 +270,7 @@ export const SCHEDULE_CANDIDATES: { readonly [C in DeviceClass]: readonly Schedu
     shared(32, 32, 16, 4, 4),
     shared(64, 64, 8, 4, 4),
     registers(8, 8, 64),
+    tensorCores,
     noSkinny,
     skinny(1),
     skinny(4),
@@ -265,6 +296,22 @@ export const SCHEDULE_CANDIDATES: { readonly [C in DeviceClass]: readonly Schedu
     integrated: gpu,
   };
 })();
+
+/**
+ * Whether tensor-core GEMMs apply: the target has them (`caps`) and the device's compute capability
+ * is known and enough. Asked for where the device is unknown or too old, it fails naming what is
+ * needed (a silent fallback would time the FMA path under the tensor-core name).
+ */
+function tensorCoresOn(caps: { readonly minComputeCapability: number } | null, device: DeviceProfile | undefined) {
+  if (!caps) return false;
+  const cc = device?.computeCapability;
+  if (cc === undefined || cc < caps.minComputeCapability)
+    throw new Error(
+      `schedule: tensorCoreMatmul needs a device of compute capability >= ${caps.minComputeCapability / 10} ` +
+        `(got ${cc === undefined ? "no compute capability" : cc / 10}); pass device: cudaDeviceProfile(8, 0) or the GPU's own`,
+    );
+  return true;
+}
 
 /**
  * The schedule for a target.
@@ -293,6 +340,7 @@ export function scheduleFor(target: Target, options: ScheduleOptions = {}): Sche
   if (gpu && limit !== undefined && knobs.matmulWorkgroup > limit)
     throw new Error(`schedule: matmulWorkgroup ${knobs.matmulWorkgroup} exceeds the device's ${limit} invocations`);
   const sharedMatmul = gpu && caps.sharedMemory && knobs.sharedMatmul;
+  const tensorCores = gpu && knobs.tensorCoreMatmul && tensorCoresOn(caps.tensorCores, device);
   const known = (d: Dim | undefined): d is number => typeof d === "number";
   // A workgroup per row for long (or symbolic) rows, unless there are many of them.
   const wide = (len: Dim, rows: Dim | undefined) =>
@@ -315,11 +363,13 @@ export function scheduleFor(target: Target, options: ScheduleOptions = {}): Sche
     target,
     sharedMemory: caps.sharedMemory,
     knobs,
+    tensorCores,
     reduce: rowSchedule,
     scan: rowSchedule,
     matmul: (shape) => {
       const N = shape?.N;
       if (gpu && known(N) && N <= knobs.skinnyN) return registerMatmul(knobs.skinnyRows, N);
+      if (tensorCores) return { shared: true, strided: true, ...TENSOR_CORE_TILE };
       if (!sharedMatmul) return registerMatmul(knobs.microM, knobs.microN);
       return {
         shared: true,

@@ -45,6 +45,12 @@ export interface TargetCapabilities {
    * `FUSION_BUFFER_BUDGET`, codegen/passes/fusion.ts).
    */
   readonly maxStorageBuffers: number | null;
+  /**
+   * Warp-level tensor-core GEMMs the renderer can emit (CUDA: TF32 `mma.sync` from sm_80) and the
+   * least compute capability (major * 10 + minor) they need; null: none. Used only when a schedule
+   * asks for them (`ScheduleKnobs.tensorCoreMatmul`) on a device that has them.
+   */
+  readonly tensorCores: { readonly minComputeCapability: number } | null;
   /** The sizes it computes exactly (buffer elements, index values, threads, named dims). */
   readonly sizeLimits: TargetSizeLimits;
 }
@@ -84,6 +90,7 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     hoistInvariants: false,
     contractionTile: null,
     maxStorageBuffers: 8,
+    tensorCores: null,
     sizeLimits: {
       elements: I32_MAX,
       elementsWhy: "WGSL index math is i32",
@@ -105,6 +112,7 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     hoistInvariants: false,
     contractionTile: null,
     maxStorageBuffers: null,
+    tensorCores: { minComputeCapability: 80 },
     sizeLimits: {
       elements: Number.MAX_SAFE_INTEGER,
       elementsWhy: "buffer sizes are computed exactly up to 2^53",
@@ -124,6 +132,7 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     hoistInvariants: true,
     contractionTile: null,
     maxStorageBuffers: null,
+    tensorCores: null,
     sizeLimits: {
       elements: I32_MAX,
       elementsWhy: "the cpu backend addresses typed arrays with 32-bit indices",
@@ -145,6 +154,7 @@ export const TARGETS: { readonly [T in Target]: TargetCapabilities & { readonly 
     // SIMD128: 4 rows x two f32x4 columns (8 accumulators), the tile that measured best (larger ones spill).
     contractionTile: { rows: 4, cols: 8 },
     maxStorageBuffers: null,
+    tensorCores: null,
     sizeLimits: {
       elements: I32_MAX,
       elementsWhy: "wasm kernels address linear memory with 32-bit indices",

@@ -61,6 +61,7 @@ const KNOB_TYPES: { readonly [K in keyof ScheduleKnobs]-?: "number" | "count" | 
   microN: "number",
   stridedMicroTile: "boolean",
   dispatchSortManyFrom: "number",
+  tensorCoreMatmul: "boolean",
 };
 
 /**

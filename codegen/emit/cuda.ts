@@ -10,7 +10,15 @@
  * argument; blocks past that count (padding of the fold) return at once.
  */
 import { analyzeRanges, type KernelRanges } from "../analysis/ranges";
-import { walkBodyExprs, type Expr, type Kernel, type ScalarType } from "../kernel_ir";
+import {
+  walkBodyExprs,
+  walkExpr,
+  type ContractionEpilogue,
+  type Expr,
+  type Kernel,
+  type ScalarType,
+  type Stmt,
+} from "../kernel_ir";
 import { commentLines, CStyleWriter, usesType, wordSet, type StmtOf } from "./c_style";
 import { convert, renderExpr, type ExprScope, type Rendered } from "./cuda_expr";
 import { CUDA_REWRITES } from "./cuda_rewrites";
@@ -18,6 +26,7 @@ import { CUDA_PRELUDE } from "./cuda_prelude";
 import { cudaStorageType, cudaType, type CudaStorageType, type CudaType } from "./cuda_types";
 import { registerEmitter, type Emitter } from "./emitter";
 import { prepareKernel } from "./prepare";
+import { emitTensorCoreKernel, TENSOR_CORE_PRELUDE, tensorCoreSupport } from "./cuda_tensor_core";
 
 /** CUDA's per-block thread limit. */
 const MAX_THREADS_PER_BLOCK = 1024;
@@ -60,6 +69,16 @@ export function emitCudaKernel(kernel: Kernel, options: CudaKernelOptions = {}):
     ...kernel.sizes.map((s) => `int ${w.ident(s)}`),
     "long long mf_num_groups",
   ];
+  // Under the tensor-core schedule a GEMM kernel's Contraction renders as mma tiles; the body is its FMA definition.
+  if (kernel.contraction && tensorCoreSupport(kernel) === true) {
+    const epilogue = kernel.contraction.epilogue;
+    const ctx = {
+      ident: (n: string) => w.ident(n),
+      params,
+      epilogue: (bindings: readonly string[], indent: number) => epilogueLines(kernel, epilogue!, bindings, indent),
+    };
+    return TENSOR_CORE_PRELUDE + emitTensorCoreKernel(kernel, ctx, kernelComment(kernel));
+  }
   const lines = [
     ...kernelComment(kernel),
     `extern "C" __global__ void __launch_bounds__(${kernel.workgroupSize}) ${w.ident(kernel.name)}(${params.join(", ")}) {`,
@@ -141,6 +160,59 @@ function prologue(kernel: Kernel): string[] {
   return lines;
 }
 
+/**
+ * A Contraction epilogue's statements for the tensor-core renderer: `bindings` (C++ declarations of its row,
+ * col, group and sums) then its body, rendered in a kernel of their own (CUDA rewrites and the verifier run
+ * on it, the epilogue's variables declared by placeholders that are not printed). Integer values computed
+ * from the output's position are `long long`: range analysis does not see the tile's row and column.
+ */
+function epilogueLines(kernel: Kernel, ep: ContractionEpilogue, bindings: readonly string[], indent: number): string[] {
+  const bound: [string, ScalarType][] = [
+    [ep.row, "i32"],
+    [ep.col, "i32"],
+    ...(ep.group ? [[ep.group, "i32"] as [string, ScalarType]] : []),
+    ...ep.sums.map((s): [string, ScalarType] => [s, "f32"]),
+  ];
+  const placeholders: Stmt[] = bound.map(([name, type]) => ({
+    kind: "let",
+    name,
+    type,
+    init: { kind: "const", type, value: 0 },
+  }));
+  const { contraction: _, ...rest } = kernel;
+  const prepared = prepareKernel({ ...rest, body: [...placeholders, ...ep.body] }, CUDA_REWRITES);
+  const wide = new Set<string>(bound.map(([n]) => n));
+  declaredNames(ep.body, wide);
+  const base = analyzeRanges(prepared);
+  const touches = (e: Expr) => {
+    let hit = false;
+    walkExpr(e, (x) => (hit ||= x.kind === "var" && wide.has(x.name)));
+    return hit;
+  };
+  const ranges: KernelRanges = {
+    ...base,
+    mayExceedI32: (e) => touches(e) || base.mayExceedI32(e),
+    varMayExceedI32: (n) => wide.has(n) || base.varMayExceedI32(n),
+  };
+  const w = new CudaWriter(prepared, ranges);
+  const pad = "  ".repeat(indent);
+  return [...bindings.map((b) => pad + b), ...w.lines(prepared.body.slice(placeholders.length), indent)];
+}
+
+/** Adds the names `body` declares (lets and loop variables, nested blocks included) to `into`. */
+function declaredNames(body: readonly Stmt[], into: Set<string>): void {
+  for (const s of body) {
+    if (s.kind === "let") into.add(s.name);
+    else if (s.kind === "for") {
+      into.add(s.var);
+      declaredNames(s.body, into);
+    } else if (s.kind === "if") {
+      declaredNames(s.then, into);
+      if (s.else) declaredNames(s.else, into);
+    }
+  }
+}
+
 /** C++ and CUDA names an IR identifier must not shadow. */
 const CUDA_RESERVED = wordSet(`
   alignas alignof and asm auto bool break case catch char class const constexpr continue default delete do double
@@ -160,11 +232,14 @@ class CudaWriter extends CStyleWriter implements ExprScope {
   readonly ranges: KernelRanges;
   private readonly read = new Set<string>();
 
-  constructor(private readonly kernel: Kernel) {
+  constructor(
+    private readonly kernel: Kernel,
+    ranges?: KernelRanges,
+  ) {
     super(CUDA_RESERVED);
     this.kernelName = kernel.name;
     this.storage = new Map([...kernel.params, ...kernel.shared].map((x) => [x.name, cudaStorageType(x.type)]));
-    this.ranges = analyzeRanges(kernel);
+    this.ranges = ranges ?? analyzeRanges(kernel);
     walkBodyExprs(kernel.body, (e) => e.kind === "var" && this.read.add(e.name));
   }
 

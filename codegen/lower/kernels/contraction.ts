@@ -319,8 +319,17 @@ export function contractionOperand(ctx: OpContext, k: KernelHandle, v: Var): Con
   return { buffer: name, at: (idx) => load(name, linearize(idx, v.shape), "f32") };
 }
 
-/** Whether GEMM kernels on `target` read plain buffers (its micro-kernels render them; the schedule has no shared tiles). */
+/**
+ * Whether GEMM kernels on `target` read plain buffers, because a renderer of its own computes them from their
+ * `Contraction`: the target's micro-kernels (wasm; the schedule has no shared tiles), or tensor-core tiles
+ * (`schedule.tensorCores`).
+ */
 export function contractionNeedsPlainOperands(target: Target, schedule: Schedule): boolean {
+  return microKernelTarget(target, schedule) || schedule.tensorCores;
+}
+
+/** Whether `target` renders GEMMs with serial micro-kernels of its own (wasm). */
+export function microKernelTarget(target: Target, schedule: Schedule): boolean {
   return targetCapabilities(target).contractionTile !== null && !schedule.sharedMemory;
 }
 

@@ -55,14 +55,16 @@ export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   // A 2-D product with A in a buffer is a Contraction (targets' own micro-kernels). On a micro-kernel
   // target an f32 one always is: A is materialised when computed in place, B packed in panels, and an
   // epilogue (bias, activation) runs as a kernel of its own over the product.
-  const micro = targetCapabilities(ctx.target).contractionTile !== null && !s.shared;
+  // Tensor-core tiles (schedule.tensorCores) read the same plain operands, on the shared tile's launch.
+  const tc = ctx.schedule.tensorCores;
+  const micro = (targetCapabilities(ctx.target).contractionTile !== null && !s.shared) || tc;
   const simd = micro && rank === 2 && out.dtype === "f32" && a.dtype === "f32";
   const opA = simd
     ? contractionOperand(ctx, k, a)
     : { buffer: bufferParam(values, a), at: (idx: readonly Expr[]) => values.at(a, idx) };
   const epilogue = !(g.roots.length === 1 && g.roots[0] === out);
   const contracts = rank === 2 && opA.buffer !== null && (!epilogue || simd);
-  const panelsB = contracts && !s.shared ? panelOperand(ctx, k, b, s.tileN) : null;
+  const panelsB = contracts && (!s.shared || tc) ? panelOperand(ctx, k, b, s.tileN) : null;
   const product = contracts && epilogue ? ctx.temp("f32", mulSizes(M, N), "product") : null;
   const productParam = product ? ctx.bindTemp(k, product, "readWrite") : null;
   const tile = s.shared ? groupId(kb) : perItem(kb, mulTiles(batchShape, M, N, s.tileM, s.tileN));
@@ -94,7 +96,7 @@ export function lowerMatmulGroup(ctx: Lowering, g: FusionGroup): void {
   else registerTile(kb, s, spec, spec.rowStart, spec.colStart);
   const bBuf = panelsB ?? bufferParam(values, b);
   // Serial register tiles only (one thread per tile): a GPU-shaped register tile is not a micro-kernel's tile.
-  if (contracts && opA.buffer && bBuf && !s.shared && s.workgroupSize === 1)
+  if (contracts && opA.buffer && bBuf && ((!s.shared && s.workgroupSize === 1) || (tc && panelsB)))
     kb.contraction = {
       kind: "dense",
       a: opA.buffer,

@@ -295,8 +295,9 @@ function microContraction(
   g: FusionGroup,
   terms: GroupTerms,
 ): boolean {
-  if (s.workgroupSize !== 1 || !contractionNeedsPlainOperands(ctx.target, ctx.schedule) || g.mains.length > 2)
-    return false;
+  if (!contractionNeedsPlainOperands(ctx.target, ctx.schedule) || g.mains.length > 2) return false;
+  // A micro-kernel's tile is one serial thread's; tensor-core tiles run on the schedule's workgroups.
+  if (s.workgroupSize !== 1 && !ctx.schedule.tensorCores) return false;
   if (terms.kind === "parallel") return true;
   const [first, second] = terms.mains;
   const depth = (m: Eqn) => m.inputs[0]!.shape[m.prim === "raggedMatmul" ? 1 : 0]!;
@@ -331,20 +332,32 @@ function lowerWeightGradGroup(ctx: Lowering, g: FusionGroup): void {
   const G = gs.shape[0]!;
   const terms = groupTerms(ctx, g);
   const base = ctx.schedule.matmul();
-  // Register tiles only: the contraction length is data dependent (no barriers around it).
+  const tc = ctx.schedule.tensorCores;
+  // Register tiles only: the contraction length is data dependent (no barriers around it). Under tensor cores
+  // the body keeps them, on the tensor-core tile's workgroup size (its Contraction's renderer strides over its tiles).
   const s = {
     ...base,
     shared: false,
     tileM: base.microM,
     tileN: base.microN,
-    workgroupSize: base.shared ? ctx.schedule.knobs.elementwiseWorkgroup : base.workgroupSize,
+    workgroupSize: base.shared && !tc ? ctx.schedule.knobs.elementwiseWorkgroup : base.workgroupSize,
   };
+  const recordTile = tc ? base : s;
   const outType = scalarType(e.out.dtype);
   const accType = ctx.schedule.accumulator(outType);
   const tiles = mulSizes(G, ceilDivSize(K, s.tileM), ceilDivSize(N, s.tileN));
   const k = ctx.kernel("ragged_matmul_wgrad", s.workgroupSize);
   const { kb, values } = k;
-  const { operand, opA, opB, contraction } = groupOperands(ctx, k, g, terms, s, x, dy, gs);
+  const { operand, opA, opB, contraction } = groupOperands(
+    ctx,
+    k,
+    g,
+    terms,
+    { ...s, tileN: recordTile.tileN },
+    x,
+    dy,
+    gs,
+  );
   const tilesN = iceilDiv(dimExpr(N), c(s.tileN));
   const tilesK = iceilDiv(dimExpr(K), c(s.tileM));
   const tile = perItem(kb, imul(imul(dimExpr(G), tilesK), tilesN));
@@ -375,6 +388,6 @@ function lowerWeightGradGroup(ctx: Lowering, g: FusionGroup): void {
   };
   registerTile(kb, s, spec, spec.rowStart, spec.colStart);
   const parts = contraction(spec.store, accType, () => ctx.output(k, e.out), grp);
-  setContraction(k, s, parts, { kind: "groupedWeightGrad", rows: M, cols: N, depth: K, groups: G });
+  setContraction(k, recordTile, parts, { kind: "groupedWeightGrad", rows: M, cols: N, depth: K, groups: G });
   ctx.launch(k, gridFor(tiles, s.workgroupSize), ctx.describeGroup(g));
 }
