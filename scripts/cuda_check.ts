@@ -15,13 +15,17 @@
  * runner, run nothing: works without a GPU), --bench (also the benchmark
  * sizes: the MoE layer at T=1024 D=256 H=512 E=8 k=2 and a 1024³ matmul,
  * reported with GFLOP/s), --archs sm_80,sm_90 (default:
- * native, or sm_80 with --build-only).
+ * native, or sm_80 with --build-only), --tensor-cores (every GEMM under the TF32 tensor-core schedule,
+ * `tensorCoreMatmul`, for the GPU's compute capability or sm_80 with --build-only; default rtol 5e-3, as TF32
+ * inputs keep 10 mantissa bits; `npm run cuda:tc` also times it against the FMA path and cuBLAS).
  *
  * Usage on a GPU machine: `npm ci && npm run cuda:check`.
  */
 import { parseArgs } from "node:util";
 import { cpus } from "node:os";
-import { compile } from "../codegen/compile";
+import { compile, type CompileOptions } from "../codegen/compile";
+import { cudaDeviceProfile } from "../codegen/device";
+import { RTOL, schedules } from "./cuda_tc_plan";
 import type { KernelBundle } from "../codegen/kernel_ir";
 import { isFloat } from "../dsl/dtype";
 import { numel } from "../dsl/shape";
@@ -38,7 +42,7 @@ import {
   type RandomCase,
 } from "../testing/random_programs";
 import fc from "fast-check";
-import { nvidiaGpus } from "../backends/cuda/device";
+import { cudaMachineProfile, nvidiaGpus } from "../backends/cuda/device";
 import { findNvcc } from "../backends/cuda/nvcc";
 import { buildCudaRunnersAsync, runCudaRunner, type CudaRunner } from "../backends/cuda/runner";
 
@@ -48,10 +52,12 @@ interface Options {
   rtol: number;
   buildOnly: boolean;
   bench: boolean;
+  tensorCores: boolean;
   archs?: string[];
 }
 
-const USAGE = "known options: --random N, --repeats N, --rtol X, --build-only, --bench, --archs sm_80,sm_90";
+const USAGE =
+  "known options: --random N, --repeats N, --rtol X, --build-only, --bench, --tensor-cores, --archs sm_80,sm_90";
 
 function parseOptions(argv: readonly string[]): Options {
   let values;
@@ -65,6 +71,7 @@ function parseOptions(argv: readonly string[]): Options {
         "build-only": { type: "boolean" },
         archs: { type: "string" },
         bench: { type: "boolean" },
+        "tensor-cores": { type: "boolean" },
       },
     }));
   } catch (e) {
@@ -79,9 +86,10 @@ function parseOptions(argv: readonly string[]): Options {
   return {
     randomPrograms: num(values.random, "random", 24),
     repeats: num(values.repeats, "repeats", 10),
-    rtol: num(values.rtol, "rtol", 1e-4),
+    rtol: num(values.rtol, "rtol", values["tensor-cores"] ? RTOL.tf32 : RTOL.fma),
     buildOnly: values["build-only"] ?? false,
     bench: values.bench ?? false,
+    tensorCores: values["tensor-cores"] ?? false,
     ...(values.archs !== undefined ? { archs: values.archs.split(",") } : {}),
   };
 }
@@ -190,13 +198,17 @@ type Built = { bundle: KernelBundle; runner: CudaRunner } | { error: string };
  * (one nvcc invocation per group, the groups in parallel). A group that fails
  * to build is rebuilt one bundle at a time, so the error lands on its program.
  */
-async function buildAll(cases: readonly CheckCase[], archs: readonly string[]): Promise<Built[]> {
+async function buildAll(
+  cases: readonly CheckCase[],
+  archs: readonly string[],
+  options: CompileOptions,
+): Promise<Built[]> {
   const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
   const out: Built[] = cases.map(() => ({ error: "not built" }));
   const bundles = new Map<number, KernelBundle>();
   cases.forEach((c, i) => {
     try {
-      bundles.set(i, compile(c.program, { target: "cuda" }));
+      bundles.set(i, compile(c.program, options));
     } catch (e) {
       out[i] = { error: `compile: ${message(e)}` };
     }
@@ -332,7 +344,8 @@ async function main(): Promise<number> {
   }
   const archs = opts.archs ?? (opts.buildOnly ? ["sm_80"] : ["native"]);
   console.log(
-    `cuda:check: ${gpus.length ? gpus.join("; ") : "no GPU (build only)"}; nvcc ${findNvcc()}; archs ${archs.join(",")}; rtol ${opts.rtol}`,
+    `cuda:check: ${gpus.length ? gpus.join("; ") : "no GPU (build only)"}; nvcc ${findNvcc()}; archs ${archs.join(",")}; ` +
+      `rtol ${opts.rtol}${opts.tensorCores ? "; TF32 tensor-core GEMMs" : ""}`,
   );
 
   const cases = withGradients([
@@ -343,7 +356,14 @@ async function main(): Promise<number> {
   ]);
   console.log(`cuda:check: ${cases.length} programs (forward and gradient); building with nvcc...`);
   const started = Date.now();
-  const built = await buildAll(cases, archs);
+  const device = opts.buildOnly ? cudaDeviceProfile(8, 0) : cudaMachineProfile();
+  if (opts.tensorCores && (device?.computeCapability ?? 0) < 80) {
+    console.error(
+      `cuda:check: --tensor-cores needs an sm_80+ GPU (this one: ${device?.computeCapability ?? "unknown"})`,
+    );
+    return 1;
+  }
+  const built = await buildAll(cases, archs, opts.tensorCores ? schedules(device)["tf32"] : { target: "cuda" });
   console.log(`cuda:check: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
   const rows: Row[] = cases.map((c, i) => {

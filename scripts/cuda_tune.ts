@@ -3,7 +3,9 @@
  * programs (matmul 1024³, the MoE layer at T=1024 D=256 H=512 E=8 k=2 forward
  * and forward+backward) under several matmul schedules (tile sizes, micro-tile
  * shapes and layouts), checking each against the interpreter, and prints one
- * row per schedule. The CUDA defaults in codegen/schedule.ts come from this.
+ * row per schedule. The CUDA defaults in codegen/schedule.ts come from this. On sm_80+ the TF32
+ * tensor-core schedule (`tensorCoreMatmul`, codegen/emit/cuda_tensor_core.ts) is a candidate too; its
+ * error is TF32's (~1e-3), and `npm run cuda:tc` checks and times it in more detail.
  *
  * Options: --repeats N (timed runs per program, default 50).
  */
@@ -15,7 +17,7 @@ import { evalProgram, bindDims } from "../dsl/trace";
 import { matmul, trace, type Program, type Tensor } from "../index";
 import { BENCH_MOE, moeInputs, moePrograms } from "../bench/moe_layer";
 import { mulberry32, randomFloats, relativeError } from "../testing/random_programs";
-import { nvidiaGpus } from "../backends/cuda/device";
+import { cudaMachineProfile, nvidiaGpus } from "../backends/cuda/device";
 import { buildCudaRunnersAsync, runCudaRunner } from "../backends/cuda/runner";
 
 type MatmulKnobs = Pick<ScheduleKnobs, "tileM" | "tileN" | "tileK" | "microM" | "microN" | "stridedMicroTile">;
@@ -55,6 +57,12 @@ function benches(): Bench[] {
   ];
 }
 
+/** A schedule to time: its knobs over the CUDA defaults (and the device, which tensor cores need). */
+interface Candidate {
+  readonly label: string;
+  readonly knobs: Partial<ScheduleKnobs>;
+}
+
 const label = (k: MatmulKnobs) =>
   `${k.tileM}x${k.tileN}x${k.tileK} micro ${k.microM}x${k.microN} ${k.stridedMicroTile ? "strided" : "blocked"}`;
 
@@ -71,14 +79,22 @@ async function main(): Promise<number> {
   const want = bs.map((b) => evalProgram(b.program, b.inputs).map((t) => t.dataSync()));
   // One executable per candidate (its three bundles), built in parallel.
   const limit = Math.max(1, cpus().length);
+  const device = cudaMachineProfile();
+  const tensorCores = (device?.computeCapability ?? 0) >= 80;
+  const candidates: Candidate[] = [
+    ...(tensorCores ? [{ label: "TF32 tensor cores (mma m16n8k8)", knobs: { tensorCoreMatmul: true } }] : []),
+    ...CANDIDATES.map((k) => ({ label: label(k), knobs: k })),
+  ];
   const built = await Promise.all(
-    CANDIDATES.slice(0, limit).map(async (knobs) => ({
-      knobs,
-      runners: await buildCudaRunnersAsync(bs.map((b) => compile(b.program, { target: "cuda", knobs }))),
+    candidates.slice(0, limit).map(async ({ label, knobs }) => ({
+      label,
+      runners: await buildCudaRunnersAsync(
+        bs.map((b) => compile(b.program, { target: "cuda", knobs, ...(device ? { device } : {}) })),
+      ),
     })),
   );
   console.log(["schedule".padEnd(40), ...bs.map((b) => b.name.padStart(16)), "max rel err".padStart(12)].join("  "));
-  for (const { knobs, runners } of built) {
+  for (const { label, runners } of built) {
     let worst = 0;
     const cells = bs.map((b, i) => {
       const { outputs, forwardMs } = runCudaRunner(
@@ -91,7 +107,7 @@ async function main(): Promise<number> {
       const extra = i === 0 && forwardMs ? ` ${((2 * 1024 ** 3) / (forwardMs * 1e6) / 1000).toFixed(1)}T` : "";
       return `${forwardMs?.toFixed(3)} ms${extra}`.padStart(16);
     });
-    console.log([label(knobs).padEnd(40), ...cells, worst.toExponential(2).padStart(12)].join("  "));
+    console.log([label.padEnd(40), ...cells, worst.toExponential(2).padStart(12)].join("  "));
   }
   return 0;
 }
