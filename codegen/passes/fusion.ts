@@ -46,6 +46,11 @@ export interface FusionGroup {
   readonly rowPrologue?: readonly Eqn[];
   /** reduce, thread-per-row: ops over the finished rows (the router's topK; passes/router_fusion.ts). */
   readonly rowOps?: readonly Eqn[];
+  /**
+   * reduce, thread-per-row: other row kernels over the same rows that the same thread computes after this
+   * one (the renormalised gate's softmax over the top-k logits next to the probabilities; passes/router_fusion.ts).
+   */
+  readonly rowSiblings?: readonly FusionGroup[];
 }
 
 export interface FusionPlan {

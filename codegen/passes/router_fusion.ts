@@ -95,24 +95,6 @@ function buffersOf(ix: PlanIndex, parts: readonly FusionGroup[]): number {
 }
 
 /**
- * The index maps under which elementwise group `g` reads each variable it does
- * not compute (its roots read at their own element, propagated through its
- * members by the lowering rules' index maps).
- */
-function externalReads(ix: PlanIndex, g: FusionGroup): Map<Var, IndexMap[]> {
-  const maps = new Map<Var, IndexMap[]>();
-  const add = (v: Var, m: IndexMap) => maps.set(v, [...(maps.get(v) ?? []), m]);
-  for (const r of g.roots) add(r, [...g.domain.keys()]);
-  const members = [...g.members].sort((a, b) => ix.order.get(b)! - ix.order.get(a)!);
-  for (const m of members) {
-    const e = ix.eqnOf.get(m)!;
-    for (const out of maps.get(m) ?? []) e.inputs.forEach((v, pos) => add(v, inputMap(e, pos, out, ix.table)));
-  }
-  for (const m of members) maps.delete(m);
-  return maps;
-}
-
-/**
  * Whether elementwise group `g` can be computed in row kernel `row`'s epilogue:
  * it iterates over the row domain, reads what the row kernel computes only at its
  * own element (or, for the row's reductions, at its own row), and everything else
@@ -122,7 +104,7 @@ function isEpilogue(ix: PlanIndex, row: FusionGroup, computed: ReadonlySet<Var>,
   if (g.kind !== "elementwise" || g.mains.length || g.seed < row.seed || !sameShape(g.domain, row.domain)) return false;
   const all = [...row.domain.keys()];
   const kept = keptAxes(row.domain, row.axes);
-  for (const [v, maps] of externalReads(ix, g)) {
+  for (const [v, maps] of rowReads(ix, g)) {
     if (ix.plan.program.consts.has(v)) continue;
     if (row.mains.some((e) => e.out === v)) {
       if (!maps.every((m) => sameMap(m, kept, row.domain))) return false;
@@ -183,6 +165,78 @@ function isRowGather(ix: PlanIndex, g: FusionGroup, probs: ReadonlySet<Var>, ind
 }
 
 /**
+ * `g` as a row kernel over the rows of its 2-D domain [rows, n] (n static and at most ROUTER_MAX_EXPERTS):
+ * a reduce group over axis 1, or an elementwise group writing only values of its domain's shape (k = 1's
+ * renormalised gate: the softmax over one logit simplifies to elementwise), which then computes its
+ * elements one row per thread; undefined for anything else.
+ */
+function asRow(g: FusionGroup): FusionGroup | undefined {
+  const n = g.domain[1];
+  if (g.domain.length !== 2 || typeof n !== "number" || n > ROUTER_MAX_EXPERTS) return undefined;
+  if (g.kind === "reduce") return g.axes.join() === "1" ? g : undefined;
+  if (g.kind !== "elementwise" || g.mains.length || !g.roots.every((r) => sameShape(r.shape, g.domain)))
+    return undefined;
+  return { ...g, kind: "reduce", axes: [1] };
+}
+
+/**
+ * The index maps under which row kernel (or elementwise group) `g` reads each variable it does not compute: its
+ * reductions read their inputs at the domain index, its roots are written per element or per row, and
+ * members propagate maps by the lowering rules; a gather along axis 1 of a 2-D value reads its operand
+ * in the output's row (the column is data-dependent) and its indices at the output's index.
+ */
+function rowReads(ix: PlanIndex, g: FusionGroup): Map<Var, IndexMap[]> {
+  const maps = new Map<Var, IndexMap[]>();
+  const add = (v: Var, m: IndexMap) => maps.set(v, [...(maps.get(v) ?? []), m]);
+  const all = [...g.domain.keys()];
+  for (const r of g.roots) add(r, sameShape(r.shape, g.domain) ? all : keptAxes(g.domain, g.axes));
+  for (const e of g.mains) add(e.inputs[0]!, all);
+  const members = [...g.members].sort((a, b) => ix.order.get(b)! - ix.order.get(a)!);
+  for (const m of members) {
+    const e = ix.eqnOf.get(m)!;
+    for (const out of maps.get(m) ?? [])
+      e.inputs.forEach((v, pos) => {
+        const rowGather =
+          e.prim === "gather" && (e as Eqn<"gather">).params.axis === 1 && e.out.shape.length === 2 && out.length === 2;
+        if (rowGather && pos === 0) add(v, [out[0]!, null]);
+        else if (rowGather && sameShape(v.shape, e.out.shape)) add(v, out);
+        else add(v, inputMap(e, pos, out, ix.table));
+      });
+  }
+  for (const v of [...members, ...g.mains.map((e) => e.out)]) maps.delete(v);
+  return maps;
+}
+
+/**
+ * Whether row kernel `s` can run in the thread of row kernel `row` after everything `row`'s kernel (the
+ * groups `own`) writes (`written`): it runs after `row` in the plan, over the same rows, nobody reads its outputs
+ * before `row` runs, it reads what the kernel writes only in its own row (all of which the thread has
+ * written by then) and everything else it reads is ready before `row` runs.
+ */
+function isSibling(
+  ix: PlanIndex,
+  row: FusionGroup,
+  own: readonly FusionGroup[],
+  written: ReadonlySet<Var>,
+  s: FusionGroup,
+): boolean {
+  if (s.seed <= row.seed || !dimEq(s.domain[0]!, row.domain[0]!)) return false;
+  // Its outputs' readers run after the merged kernel (not in it: its epilogue and row ops come first).
+  const after = (g: FusionGroup) => g.id === s.id || (g.seed > row.seed && !own.some((o) => o.id === g.id));
+  if (!s.roots.every((r) => (ix.readers.get(r) ?? []).every(after))) return false;
+  for (const [v, maps] of rowReads(ix, s)) {
+    if (ix.plan.program.consts.has(v)) continue;
+    if (written.has(v)) {
+      if (!maps.every((m) => m[0] === 0)) return false;
+    } else {
+      const w = ix.writer.get(v);
+      if (w && w.seed >= row.seed) return false; // written after the row kernel runs
+    }
+  }
+  return true;
+}
+
+/**
  * Merges each router's groups into its softmax row kernel where the schedule runs the rows one per
  * thread and the merged kernel binds at most `maxBuffers` buffers (fusion's budget; compile plans
  * again with less when a lowered kernel binds more, e.g. a run-time check flag).
@@ -200,10 +254,9 @@ export function fuseRouters(
   const dropped = new Set<FusionGroup>();
   const free = (g: FusionGroup) => !dropped.has(g) && !merged.has(g);
 
-  for (const row of plan.groups) {
-    if (row.kind !== "reduce" || row.domain.length !== 2 || row.axes.join() !== "1" || !free(row)) continue;
-    const n = row.domain[1]!;
-    if (typeof n !== "number" || n > ROUTER_MAX_EXPERTS || schedule.reduce(n).mode !== "thread") continue;
+  for (const planned of plan.groups) {
+    const row = asRow(planned);
+    if (!row || !free(planned) || schedule.reduce(row.domain[1] as number).mode !== "thread") continue;
     const readsAfter = (v: Var, exclude: readonly FusionGroup[]) =>
       (ix.readers.get(v) ?? []).every((g) => exclude.includes(g) || g.seed > row.seed);
     // Prologue: a plain 2-D matmul (nothing fused into it) whose output only this row kernel reads first,
@@ -216,19 +269,19 @@ export function fuseRouters(
     });
     const mm = logits && groupOfMain.get(logits);
     const earlyTops = plan.groups.filter(
-      (g) => isTopKOf(g, logits) && free(g) && g.seed < row.seed && readsAfter(g.mains[0]!.out, [row]),
+      (g) => isTopKOf(g, logits) && free(g) && g.seed < row.seed && readsAfter(g.mains[0]!.out, [planned]),
     );
     const prologue =
       mm &&
       free(mm) &&
       mm.mains[0]!.inputs.length === 2 &&
-      readsAfter(logits!, [row, mm, ...earlyTops]) &&
+      readsAfter(logits!, [planned, mm, ...earlyTops]) &&
       readsOwnRows(rowEqns, logits!, row, new Set(earlyTops.map((t) => t.mains[0]!.out)))
         ? mm
         : undefined;
     // Epilogue groups: per-element values of the row (the softmax probabilities in a gradient).
     const computed = new Set<Var>([...row.members, ...row.roots, ...(prologue ? [logits!] : [])]);
-    const epilogues = plan.groups.filter((g) => g !== row && free(g) && isEpilogue(ix, row, computed, g));
+    const epilogues = plan.groups.filter((g) => g !== planned && free(g) && isEpilogue(ix, row, computed, g));
     const perElement = new Set<Var>(
       [...row.roots, ...epilogues.flatMap((g) => g.roots), ...(prologue ? [logits!] : [])].filter((v) =>
         sameShape(v.shape, row.domain),
@@ -240,22 +293,41 @@ export function fuseRouters(
     const indices = new Set(tops.map((t) => t.mains[0]!.out));
     const gathers = plan.groups.filter((g) => free(g) && isRowGather(ix, g, perElement, indices));
     if (!prologue && tops.length === 0) continue;
-    const parts = [row, ...(prologue ? [prologue] : []), ...firstTops, ...epilogues, ...tops, ...gathers];
+    // An elementwise group becomes a row kernel only to take the logits and their topK (k = 1, renormalised).
+    if (planned.kind !== "reduce" && !(prologue && firstTops.length)) continue;
+    const own = [row, ...(prologue ? [prologue] : []), ...firstTops, ...epilogues, ...tops, ...gathers];
+    // Sibling rows: other row kernels over the same rows reading what this one writes within their row.
+    const written = new Set<Var>([
+      ...own.flatMap((g) => g.roots),
+      ...own.flatMap((g) => (g.kind === "reduce" ? [] : g.mains.map((e) => e.out))), // the logits and indices
+    ]);
+    const siblings: FusionGroup[] = [];
+    for (const other of plan.groups) {
+      const s = other === planned || !free(other) || own.includes(other) ? undefined : asRow(other);
+      if (!s || schedule.reduce(s.domain[1] as number).mode !== "thread" || !isSibling(ix, row, own, written, s))
+        continue;
+      if (buffersOf(ix, [...own, ...siblings, other]) > maxBuffers) continue;
+      siblings.push(s);
+      for (const r of s.roots) written.add(r);
+    }
+    const siblingGroups = siblings.map((s) => plan.groups.find((g) => g.id === s.id)!);
+    const parts = [...own, ...siblingGroups];
     if (buffersOf(ix, parts) > maxBuffers) continue;
     const roots = [...row.roots, ...epilogues.flatMap((g) => g.roots)];
     const g: FusionGroup = {
       ...row,
       roots: roots.sort((a, b) => ix.order.get(a)! - ix.order.get(b)!),
       mains: [...row.mains],
-      members: new Set([...row.members, ...epilogues.flatMap((e) => [...e.members])]),
+      members: new Set([...row.members, ...[...epilogues, ...siblings].flatMap((e) => [...e.members])]),
       ...(prologue ? { rowPrologue: [prologue.mains[0]!, ...firstTops.map((t) => t.mains[0]!)] } : {}),
       // The logits, indices and top-k values are written by the prologue and the row ops (lower/kernels/router.ts).
       ...(tops.length
         ? { rowOps: [...tops.map((t) => t.mains[0]!), ...gathers.map((t) => ix.eqnOf.get(t.roots[0]!)!)] }
         : {}),
+      ...(siblings.length ? { rowSiblings: siblings } : {}),
     };
-    merged.set(row, g);
-    for (const p of parts) if (p !== row) dropped.add(p);
+    merged.set(planned, g);
+    for (const p of parts) if (p !== planned) dropped.add(p);
   }
   if (merged.size === 0) return plan;
   return { program: plan.program, groups: plan.groups.filter((g) => !dropped.has(g)).map((g) => merged.get(g) ?? g) };

@@ -9,9 +9,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { compile } from "../../codegen/compile";
-import { matmul, mul, softmax, spec, square, sum, topK, trace, type Tensor } from "../../index";
+import { add, matmul, mul, softmax, spec, square, sum, topK, trace, type Tensor } from "../../index";
 import { vjpProgram } from "../../autodiff/vjp";
 import { topKGate } from "../../moe/gates/topk";
+import { switchLoss } from "../../moe/losses";
 import { mulberry32, randomFloats, runAndCompare } from "../../testing/random_programs";
 import { compiledRunner, onJs, onWasm, SMALL_GPU_KNOBS } from "./runners";
 
@@ -114,6 +115,62 @@ describe("router fusion", () => {
         const forward = trace(renormalised(k), spec([T, 12]), spec([12, 8]));
         const gradient = vjpProgram(trace(renormalisedLoss(k), spec([T, 12]), spec([12, 8])));
         // Random logits (ties have probability zero), fresh per case.
+        const xs = [randomFloats(rng, "f32", [T, 12]), randomFloats(rng, "f32", [12, 8])];
+        for (const run of [onJs, onWasm, rowsPerThread]) {
+          await runAndCompare(run, forward, xs);
+          await runAndCompare(run, gradient, [...xs, randomFloats(rng, "f32", [])]);
+        }
+      }
+  }, 120_000);
+
+  // With the Switch aux loss the probabilities are read too: the [T, E] softmax is the router's row kernel and
+  // the renormalised weights' [T, k] softmax is a sibling row in the same thread (it reads the logits and
+  // indices only within its row). k = 1: the softmax over one logit simplifies to an elementwise [T, 1] group.
+  const withAux = (k: number) => (x: Tensor, w: Tensor) => {
+    const r = topKGate({ w }, x, { k });
+    return [r.weights, r.experts, switchLoss(r.probs!, r.experts)];
+  };
+  const auxLoss = (k: number) => (x: Tensor, w: Tensor) => {
+    const [weights, , aux] = withAux(k)(x, w);
+    return add(mul(sum(square(weights!)), 0.5), aux!);
+  };
+
+  it("the renormalised gate with the Switch aux loss: the top-k softmax is in the router kernel (k = 1, 2, 4)", () => {
+    for (const k of [1, 2, 4])
+      for (const target of ["wgsl", "cuda", "js"] as const) {
+        const forward = compile(trace(withAux(k), spec([33, 12]), spec([12, 8])), { target }).kernels;
+        const gradient = compile(vjpProgram(trace(auxLoss(k), spec([33, 12]), spec([12, 8]))), { target }).kernels;
+        const ns = (ks: typeof forward) => ks.map((kn) => kn.name.replace(/^k\d+_/, "")).join(" ");
+        // Before: the router row kernel, the [T, k] softmax (k = 1: an elementwise kernel), the aux loss's three
+        // column sums (the expert counts, the mean probabilities, the dot) = 5 forward; the gradient had 12 (k >= 2).
+        expect(forward.length, `k = ${k} ${target} forward: ${ns(forward)}`).toBe(4);
+        expect(ns(forward), `k = ${k} ${target}`).toBe("reduce reduce reduce reduce");
+        const router = forward.filter((kn) => kn.source.includes("this row's logits"));
+        expect(router, `k = ${k} ${target}`).toHaveLength(1);
+        // The router kernel writes the weights (the first program output) itself.
+        expect(router[0]!.comment, `k = ${k} ${target}`).toMatch(/gather/);
+        expect(gradient.length, `k = ${k} ${target} gradient: ${ns(gradient)}`).toBe(k === 1 ? 10 : 11);
+      }
+  });
+
+  it("the k = 1 renormalised gate alone is one kernel: logits, topK and the weight in one row kernel", () => {
+    for (const target of ["wgsl", "cuda", "js"] as const) {
+      const ks = compile(trace(renormalised(1), spec([33, 12]), spec([12, 8])), { target }).kernels;
+      // Before: matmul, topKIndices, elementwise.
+      expect(
+        ks.map((kn) => kn.name.replace(/^k\d+_/, "")),
+        target,
+      ).toEqual(["reduce"]);
+      expect(ks[0]!.source).toContain("ranks within the row");
+    }
+  });
+
+  it("the renormalised gate with the aux loss equals the interpreter: k = 1, 2, 4, T = 1 and 33, js, wasm, GPU-shaped", async () => {
+    const rng = mulberry32(29);
+    for (const k of [1, 2, 4])
+      for (const T of [1, 33]) {
+        const forward = trace(withAux(k), spec([T, 12]), spec([12, 8]));
+        const gradient = vjpProgram(trace(auxLoss(k), spec([T, 12]), spec([12, 8])));
         const xs = [randomFloats(rng, "f32", [T, 12]), randomFloats(rng, "f32", [12, 8])];
         for (const run of [onJs, onWasm, rowsPerThread]) {
           await runAndCompare(run, forward, xs);

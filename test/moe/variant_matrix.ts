@@ -83,7 +83,9 @@ const topK = (k: number, renormalize?: boolean) =>
  * The variants. Router row kernel (passes/router_fusion.ts): the logits GEMM, the softmax and the topK
  * per token in one kernel. Not renormalised: `topK(softmax(logits))`; renormalised (k >= 2): the topK of
  * the logits runs in the kernel's prologue and the softmax over the k kept logits reads it. Renormalised
- * top-1 has no softmax left (its weight is 1), so the logits GEMM and the topK stay kernels of their own.
+ * top-1 has no softmax left (its weight is 1): in the gradient its elementwise [T, 1] weight kernel becomes
+ * the row kernel that takes the logits GEMM and the topK; in the forward the weight is computed inside the
+ * dispatch's kernels, so the logits GEMM and the topK stay kernels of their own.
  */
 export const VARIANTS: readonly Variant[] = [
   {
@@ -91,7 +93,7 @@ export const VARIANTS: readonly Variant[] = [
     config: { numExperts: 4, gate: topK(1), experts: swigluExperts },
     D: 8,
     H: 6,
-    path: everywhere(FUSED, false),
+    path: () => ({ forward: FUSED, gradient: FUSED, routerRowKernel: { forward: false, gradient: true } }),
   },
   {
     name: "top-2 SwiGLU, not renormalised, dropless, switch + z losses",

@@ -123,15 +123,12 @@ function fold(kb: KernelBuilder, r: Reducer, acc: State, b: State): void {
 
 export function lowerReduceGroup(ctx: Lowering, g: FusionGroup): void {
   const D = g.domain;
-  const kept = keptAxes(D, g.axes);
-  const keptShape: Dim[] = kept.map((i) => D[i]!);
+  const keptShape: Dim[] = keptAxes(D, g.axes).map((i) => D[i]!);
   const rowShape: Dim[] = g.axes.map((i) => D[i]!);
-  const rowLength = numelSize(rowShape);
-  const sched = ctx.schedule.reduce(rowLength, numelSize(keptShape));
+  const sched = ctx.schedule.reduce(numelSize(rowShape), numelSize(keptShape));
   const k = ctx.kernel("reduce", sched.workgroupSize);
-  const { kb, values } = k;
+  const { kb } = k;
   const workgroup = sched.mode === "workgroup";
-  const rowExpr = numelExpr(rowShape);
 
   // This thread's (or workgroup's) row, and the domain index of element r of it.
   let row: Expr;
@@ -140,28 +137,54 @@ export function lowerReduceGroup(ctx: Lowering, g: FusionGroup): void {
     row = globalId(kb);
     kb.if(ge(row, numelExpr(keptShape)), () => kb.ret());
   }
-  const keptIdx = delinearize(row, keptShape).map((e) => kb.let(e, "o"));
+  const at: RowAt = { row, keptIdx: delinearize(row, keptShape).map((e) => kb.let(e, "o")), shared: new Map() };
   // The router's logits (passes/router_fusion.ts: thread-per-row kernels only).
   for (const m of g.rowPrologue ?? []) rowPrologueOp(ctx, k, m, row);
+  lowerRows(ctx, k, g, at, workgroup ? sched.workgroupSize : undefined);
+  for (const e of g.rowOps ?? []) rowOp(ctx, k, e, row); // the router's topK and top-k values
+  // Other row kernels over the same rows (thread-per-row only): their rows are complete in this thread.
+  for (const s of g.rowSiblings ?? []) lowerRows(ctx, k, s, at, undefined);
+  const rows = numelSize(keptShape);
+  const siblings = g.rowSiblings ?? [];
+  const described = siblings.length ? { ...g, mains: [...g.mains, ...siblings.flatMap((s) => s.mains)] } : g;
+  ctx.launch(k, workgroup ? rows : gridFor(rows, sched.workgroupSize), ctx.describeGroup(described));
+}
+
+/** Where a row kernel is: its row, the row's index in the kept dims, and its shared arrays (workgroup rows). */
+interface RowAt {
+  readonly row: Expr;
+  readonly keptIdx: readonly Expr[];
+  readonly shared: Map<string, string>;
+}
+
+/**
+ * The reductions of `g` over the current row, then its epilogue: per-element outputs over the row and
+ * per-row outputs. `workgroupSize`: the row's threads (a shared-memory tree reduce), else one thread.
+ */
+function lowerRows(ctx: Lowering, k: KernelHandle, g: FusionGroup, at: RowAt, workgroupSize?: number): void {
+  const { kb, values } = k;
+  const D = g.domain;
+  const kept = keptAxes(D, g.axes);
+  const rowShape: Dim[] = g.axes.map((i) => D[i]!);
+  const rowExpr = numelExpr(rowShape);
+  const workgroup = workgroupSize !== undefined;
   const domainIndex = (r: Expr): Expr[] => {
     const red = delinearize(r, rowShape).map((e) => kb.let(e, "r"));
     const idx = new Array<Expr>(D.length);
-    kept.forEach((a, j) => (idx[a] = keptIdx[j]!));
+    kept.forEach((a, j) => (idx[a] = at.keptIdx[j]!));
     g.axes.forEach((a, j) => (idx[a] = red[j]!));
     return idx;
   };
   /** Loops over this thread's elements of the row: all of it, or a workgroup-strided share. */
   const overRow = (body: (r: Expr) => void) => {
-    if (workgroup) kb.for(localId(kb), rowExpr, body, "r", c(sched.workgroupSize));
+    if (workgroup) kb.for(localId(kb), rowExpr, body, "r", c(workgroupSize));
     else kb.for(c(0), rowExpr, body, "r");
   };
-
-  const shared = new Map<ScalarType, string>();
-  const sharedOf = (t: ScalarType) => {
-    if (!shared.has(t)) shared.set(t, kb.sharedArray("red", t, sched.workgroupSize));
-    return shared.get(t)!;
+  const sharedOf = (t: ScalarType | "index") => {
+    if (!at.shared.has(t))
+      at.shared.set(t, kb.sharedArray(t === "index" ? "redi" : "red", t === "index" ? "i32" : t, workgroupSize!));
+    return at.shared.get(t)!;
   };
-  let sharedIndex: string | undefined;
 
   for (const e of g.mains) {
     const r = reducerOf(e, ctx.schedule.accumulator);
@@ -182,24 +205,24 @@ export function lowerReduceGroup(ctx: Lowering, g: FusionGroup): void {
     if (workgroup) {
       const lid = localId(kb);
       const vals = sharedOf(r.type);
-      if (r.withIndex) sharedIndex ??= kb.sharedArray("redi", "i32", sched.workgroupSize);
+      const sharedIndex = r.withIndex ? sharedOf("index") : undefined;
       kb.sharedStore(vals, lid, acc.value);
-      if (r.withIndex) kb.sharedStore(sharedIndex!, lid, acc.index!);
+      if (sharedIndex) kb.sharedStore(sharedIndex, lid, acc.index!);
       kb.barrier();
-      for (let s = sched.workgroupSize >> 1; s > 0; s >>= 1) {
+      for (let s = workgroupSize >> 1; s > 0; s >>= 1) {
         kb.if(bin("lt", lid, c(s), "bool"), () => {
           const other = iadd(lid, c(s));
           const a: State = {
             value: sharedLoad(vals, lid, r.type),
-            ...(r.withIndex ? { index: sharedLoad(sharedIndex!, lid, "i32") } : {}),
+            ...(sharedIndex ? { index: sharedLoad(sharedIndex, lid, "i32") } : {}),
           };
           const b: State = {
             value: sharedLoad(vals, other, r.type),
-            ...(r.withIndex ? { index: sharedLoad(sharedIndex!, other, "i32") } : {}),
+            ...(sharedIndex ? { index: sharedLoad(sharedIndex, other, "i32") } : {}),
           };
           const next = r.combine(a, b);
           const nv = kb.let(next.value, "m", r.type);
-          const ni = r.withIndex ? kb.let(next.index!, "mi", "i32") : undefined;
+          const ni = sharedIndex ? kb.let(next.index!, "mi", "i32") : undefined;
           kb.sharedStore(vals, lid, nv);
           if (ni) kb.sharedStore(sharedIndex!, lid, ni);
         });
@@ -207,7 +230,7 @@ export function lowerReduceGroup(ctx: Lowering, g: FusionGroup): void {
       }
       final = {
         value: kb.let(sharedLoad(vals, c(0), r.type), "total", r.type),
-        ...(r.withIndex ? { index: kb.let(sharedLoad(sharedIndex!, c(0), "i32"), "totali", "i32") } : {}),
+        ...(sharedIndex ? { index: kb.let(sharedLoad(sharedIndex, c(0), "i32"), "totali", "i32") } : {}),
       };
       kb.barrier(); // everyone has read the total before the arrays are reused
     }
@@ -225,15 +248,12 @@ export function lowerReduceGroup(ctx: Lowering, g: FusionGroup): void {
     });
   }
   const storeRow = () => {
-    for (const v of perRow) storePerRow(ctx, k, g, v, keptIdx);
+    for (const v of perRow) storePerRow(ctx, k, g, v, at.keptIdx);
   };
   if (perRow.length) {
     if (workgroup) kb.if(bin("eq", localId(kb), c(0), "bool"), storeRow);
     else storeRow();
   }
-  for (const e of g.rowOps ?? []) rowOp(ctx, k, e, row); // the router's topK and top-k values
-  const rows = numelSize(keptShape);
-  ctx.launch(k, workgroup ? rows : gridFor(rows, sched.workgroupSize), ctx.describeGroup(g));
 }
 
 /** Stores a per-row output (kept shape or keepdims shape) of the current row. */
