@@ -7,6 +7,7 @@ import { dimNames } from "../../dsl/dims";
 import type { Eqn, Program, Var } from "../../dsl/program";
 import { shapeToString } from "../../dsl/shape";
 import {
+  builtin,
   c,
   type BufferDecl,
   type Expr,
@@ -179,14 +180,48 @@ export class Lowering implements OpContext, ValueSource {
     });
   }
 
-  /** Prepends a launch that clears the check flag. */
+  /**
+   * Clears the check flag before any kernel can set it: in the first launch (thread 0 of workgroup 0,
+   * before its own work), when that kernel sets no check itself, runs once, cannot be skipped (not
+   * reusable), is no micro-kernel contraction and has a binding to spare; else in a launch of its own.
+   */
   private zeroChecksFirst(): void {
+    const clear = (kb: KernelBuilder) => {
+      const flag = kb.param(CHECK_SLOT, "i32", "readWrite");
+      for (let i = 0; i < 3; i++) kb.store(flag, c(i), c(0));
+    };
+    const first = this.launches[0];
+    const kernel = first && this.kernels.find((k) => k.name === first.kernel);
+    const limit = targetCapabilities(this.target).maxStorageBuffers;
+    if (
+      first &&
+      kernel &&
+      !first.reusable &&
+      !kernel.contraction &&
+      this.launches.filter((l) => l.kernel === kernel.name).length === 1 &&
+      !kernel.params.some((p) => p.name === CHECK_SLOT) &&
+      (limit === null || kernel.params.length < limit)
+    ) {
+      const kb = new KernelBuilder(kernel.name, kernel.workgroupSize);
+      const origin = and(eq(builtin("groupLinear"), c(0, "u32")), eq(builtin("localLinear"), c(0, "u32")));
+      kb.if(origin, () => clear(kb));
+      const prologue = kb.build();
+      const folded = {
+        ...kernel,
+        params: [...kernel.params, prologue.params[0]!],
+        body: [...prologue.body, ...kernel.body],
+        comment: `${kernel.comment ?? ""}\n(first launch: also clears the index-check flag)`,
+      };
+      verifyKernel(folded);
+      this.kernels[this.kernels.indexOf(kernel)] = folded;
+      this.launches[0] = { ...first, bindings: { ...first.bindings, [CHECK_SLOT]: CHECK_SLOT } };
+      return;
+    }
     const kb = new KernelBuilder("k_clear_checks", 1);
-    const flag = kb.param(CHECK_SLOT, "i32", "readWrite");
-    for (let i = 0; i < 3; i++) kb.store(flag, c(i), c(0));
-    const kernel = { ...kb.build("clears the index-check flag"), grid: 1 };
-    this.kernels.unshift(kernel);
-    this.launches.unshift({ kernel: kernel.name, grid: 1, bindings: { [CHECK_SLOT]: CHECK_SLOT } });
+    clear(kb);
+    const own = { ...kb.build("clears the index-check flag"), grid: 1 };
+    this.kernels.unshift(own);
+    this.launches.unshift({ kernel: own.name, grid: 1, bindings: { [CHECK_SLOT]: CHECK_SLOT } });
   }
 
   private declare(v: Var, role: Slot["role"]): string {

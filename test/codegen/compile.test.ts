@@ -194,6 +194,24 @@ describe("run-time index checks (cpu backend)", () => {
     ]);
   });
 
+  it("the first launch clears the flag when it checks nothing itself; else a clearing launch of its own", () => {
+    // A row sum, then a take through i: the reduce kernel (first) clears the flag the take kernel sets.
+    const p = trace((a: Tensor, i: Tensor) => ops.take(ops.sum(a, 1), i), spec([2, 3]), spec([2], "i32"));
+    for (const target of ["wgsl", "cuda", "js", "wasm"] as const) {
+      const b = compile(p, { target });
+      expect(b.kernels.map((k) => k.name)).not.toContain("k_clear_checks");
+      expect(Object.values(b.schedule[0]!.bindings), target).toContain(b.checks!.buffer);
+      expect(b.kernels[0]!.comment).toContain("also clears the index-check flag");
+      // The take alone checks in the first kernel: a clearing launch first.
+      const q = trace((a: Tensor, i: Tensor) => ops.take(a, i), spec([2, 3]), spec([1], "i32"));
+      expect(compile(q, { target }).kernels[0]!.name).toBe("k_clear_checks");
+    }
+    const run = (i: number[]) =>
+      runCompiled(compile(p, { target: "js" }), p, [x, tensor(i, [2], "i32")])[0]!.dataSync();
+    expect(() => run([0, 2])).toThrow("take: index 2 is out of range for axis 0 of size 2");
+    expect(Array.from(run([1, 0]))).toEqual([15, 6]);
+  });
+
   it("every target checks by default; checks: false drops the flag buffer (kernels clamp instead)", () => {
     const p = trace((a: Tensor, i: Tensor) => ops.take(a, i), spec([2, 3]), spec([1], "i32"));
     for (const target of ["wgsl", "cuda", "js"] as const) {

@@ -201,6 +201,18 @@ describe.runIf(ctx)("webgpu backend", () => {
     await expect(runWgslBundle(ctx!, bundle, [x, { type: "i32", data: [0, 7] }])).rejects.toThrow(interpError);
   });
 
+  it("a bundle whose first kernel clears the check flag: a failed run does not fail the next", async () => {
+    const p = trace((x: Tensor, i: Tensor) => ops.take(ops.sum(x, 1), i), spec([2, 3]), spec([2], "i32"));
+    const bundle = compile(p, { target: "wgsl" });
+    expect(bundle.kernels.map((k) => k.name)).not.toContain("k_clear_checks");
+    const x = { type: "f32" as const, data: [1, 2, 3, 4, 5, 6] };
+    for (let round = 0; round < 2; round++) {
+      await expect(runWgslBundle(ctx!, bundle, [x, { type: "i32", data: [0, 2] }])).rejects.toThrow(/index 2/);
+      const [ok] = await runWgslBundle(ctx!, bundle, [x, { type: "i32", data: [1, 0] }]);
+      expect(Array.from(ok!)).toEqual([15, 6]);
+    }
+  });
+
   it("a shader the device rejects is reported when the result is read", async () => {
     const p = trace((x: Tensor) => ops.exp(x), spec([4]));
     const bundle = compile(p, { target: "wgsl" });
