@@ -40,23 +40,15 @@ import {
 } from "./gemm_tile";
 import { importHost, type WasmMemoryKind } from "./kernel";
 import { ModuleBuilder } from "./module";
+import { relaxedSimd } from "./relaxed_simd";
 
 /** Row tiles per group of the tile order. */
 const GROUP_ROWS = 16;
 
-/** Whether this engine validates relaxed SIMD (f32x4.relaxed_madd), checked once. */
-export function relaxedSimdAvailable(): boolean {
-  if (relaxed === undefined) {
-    const m = new ModuleBuilder();
-    m.func({ params: ["v128"], results: ["v128"] }, (f) => f.get(0).get(0).get(0).simd("f32x4.relaxed_madd"));
-    relaxed = typeof WebAssembly === "object" && WebAssembly.validate(m.encode());
-  }
-  return relaxed;
-}
-let relaxed: boolean | undefined;
+export { relaxedSimdAvailable } from "./relaxed_simd";
 
 export interface GemmOptions extends WasmMemoryKind {
-  /** Use f32x4.relaxed_madd (default: when the engine validates it). */
+  /** Use f32x4.relaxed_madd (default: `relaxedSimd().enabled`, relaxed_simd.ts). */
   readonly relaxedMadd?: boolean;
 }
 
@@ -137,7 +129,7 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
         : { row: depthBytes, step: 4 };
   const imports = importHost(m, options);
   const gather = c.aIndex ? (c.kind === "groupedWeightGrad" ? "steps" : "rows") : null;
-  const relaxedMadd = options.relaxedMadd ?? relaxedSimdAvailable();
+  const relaxedMadd = options.relaxedMadd ?? relaxedSimd().enabled;
   const tile = defineTile(m, kernel, c, imports, {
     relaxedMadd,
     padded: panels,
