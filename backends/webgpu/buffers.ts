@@ -253,6 +253,31 @@ function padTo(bytes: ArrayBuffer, start: number, size: number): ArrayBuffer {
   return out.buffer;
 }
 
+/** Readback buffers kept per device for the next read of the same size (creating buffers is slow). */
+const stagingFree = new WeakMap<GPUDevice, Map<number, GPUBuffer[]>>();
+/** Readback buffers kept per size: a call reads a handful of outputs; more waiting reads create their own. */
+const STAGING_KEPT_PER_SIZE = 8;
+/** Larger readback buffers are not kept (they would hold memory no budget accounts for). */
+const STAGING_KEPT_MAX_BYTES = 16 * 2 ** 20;
+
+/** A mappable buffer of `size` bytes for a readback: a kept one when there is one. */
+export function acquireStaging(device: GPUDevice, size: number): GPUBuffer {
+  return (
+    stagingFree.get(device)?.get(size)?.pop() ??
+    device.createBuffer({ size, usage: USAGE.MAP_READ | USAGE.COPY_DST, label: "moeforge readback" })
+  );
+}
+
+/** Gives back a readback buffer that is no longer mapped, kept for the next read of its size. */
+export function releaseStaging(device: GPUDevice, buffer: GPUBuffer): void {
+  let bySize = stagingFree.get(device);
+  if (!bySize) stagingFree.set(device, (bySize = new Map()));
+  const list = bySize.get(buffer.size) ?? [];
+  if (buffer.size > STAGING_KEPT_MAX_BYTES || list.length >= STAGING_KEPT_PER_SIZE) return buffer.destroy();
+  list.push(buffer);
+  bySize.set(buffer.size, list);
+}
+
 /** Copies a device array to the host (after every submission so far). */
 export async function downloadArray(
   ctx: WebGPUContext,
@@ -261,7 +286,7 @@ export async function downloadArray(
   const eb = elementBytes(a.type);
   const total = Math.ceil((a.length * eb) / 4) * 4;
   if (total === 0) return decodeElements(a.type, new ArrayBuffer(0), 0);
-  const staging = ctx.device.createBuffer({ size: total, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+  const staging = acquireStaging(ctx.device, total);
   const enc = ctx.device.createCommandEncoder({ label: "moeforge readback" });
   a.chunks.forEach((buf, c) => {
     const start = c * a.chunkElements * eb;
@@ -269,11 +294,15 @@ export async function downloadArray(
     if (size > 0) enc.copyBufferToBuffer(buf, 0, staging, start, size);
   });
   ctx.device.queue.submit([enc.finish()]);
+  let mapped = false;
   try {
     await staging.mapAsync(MAP_MODE_READ);
+    mapped = true;
     const bytes = staging.getMappedRange().slice(0);
+    staging.unmap();
     return decodeElements(a.type, bytes, a.length);
   } finally {
-    staging.destroy();
+    if (mapped && staging.mapState === "unmapped") releaseStaging(ctx.device, staging);
+    else staging.destroy(); // a failed map (device lost, an error): never reused
   }
 }

@@ -11,7 +11,16 @@
 import { MAX_I32_ELEMENTS, bindBufferSizes } from "../../codegen/bind_sizes";
 import { evalSize, type BufferDecl, type Kernel, type KernelBundle } from "../../codegen/kernel_ir";
 import { emitWgsl, wgslLayout, type WgslEmitOptions, type WgslLayout, type WgslSplit } from "../../codegen/emit/wgsl";
-import { USAGE, allocArray, releaseArray, uploadArray, type BufferPool, type DeviceArray } from "./buffers";
+import {
+  USAGE,
+  acquireStaging,
+  allocArray,
+  releaseArray,
+  releaseStaging,
+  uploadArray,
+  type BufferPool,
+  type DeviceArray,
+} from "./buffers";
 import type { WebGPUContext } from "./device";
 import { checkIndexRange, foldGrid } from "./launch";
 import { RunTimeEstimate, SubmissionPace } from "./pacing";
@@ -294,7 +303,7 @@ export class WebGPUExecutable {
         ...(o ? [`out of memory: ${o.message}`] : []),
       ];
       if (problems.length) throw new Error(`webgpu backend: the device rejected the program:\n${problems.join("\n")}`);
-      if (checkFlag) return pace.poll(() => throwOnFailedCheck(checkFlag, bundle.checks!.messages));
+      if (checkFlag) return pace.poll(() => throwOnFailedCheck(device, checkFlag, bundle.checks!.messages));
     });
     done.catch(() => undefined); // reported to whoever reads an output; never an unhandled rejection
     const launchTimes = timer?.read(planned.map((p) => (p.groups === 0 ? undefined : p.kernel)));
@@ -376,20 +385,22 @@ export class WebGPUExecutable {
 
 /** Copies the index-check flag (i32[3], see `IndexChecks`) into a readable buffer, in the schedule's submission. */
 function copyCheckFlag(device: GPUDevice, encoder: GPUCommandEncoder, flag: DeviceArray): GPUBuffer {
-  const staging = device.createBuffer({
-    size: 16,
-    usage: USAGE.MAP_READ | USAGE.COPY_DST,
-    label: "moeforge index checks",
-  });
+  const staging = acquireStaging(device, 16);
   encoder.copyBufferToBuffer(flag.chunks[0]!, 0, staging, 0, 12);
   return staging;
 }
 
 /** Fails like the interpreter when a kernel reported an out-of-range index. */
-async function throwOnFailedCheck(staging: GPUBuffer, messages: readonly string[]): Promise<void> {
-  await staging.mapAsync(1 /* GPUMapMode.READ */);
+async function throwOnFailedCheck(device: GPUDevice, staging: GPUBuffer, messages: readonly string[]): Promise<void> {
+  try {
+    await staging.mapAsync(1 /* GPUMapMode.READ */);
+  } catch (e) {
+    staging.destroy();
+    throw e;
+  }
   const [n, index, size] = new Int32Array(staging.getMappedRange().slice(0, 12));
-  staging.destroy();
+  staging.unmap();
+  releaseStaging(device, staging);
   if (!n) return;
   const message = messages[n - 1] ?? "an index is out of range";
   throw new RangeError(message.replaceAll("{index}", String(index)).replaceAll("{size}", String(size)));

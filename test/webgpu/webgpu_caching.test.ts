@@ -44,7 +44,11 @@ describe.runIf(ctx)("webgpu executor caching", () => {
     const ref = jit(gradient, { backend: "interp" });
     const host = inputs(7, 1);
     const args = onDevice(host);
-    (f(...args) as Tensor[]).forEach((t) => t.dispose()); // first call: pipelines, bind groups, intermediates
+    // First call: pipelines, bind groups, intermediates, readback buffers.
+    for (const t of f(...args) as Tensor[]) {
+      await t.data();
+      t.dispose();
+    }
     for (let call = 0; call < 3; call++) {
       const before = { ...counts };
       const [dw, db] = f(...args) as Tensor[];
@@ -53,8 +57,41 @@ describe.runIf(ctx)("webgpu executor caching", () => {
       expect(relativeError(await db!.data(), await want[1]!.data())).toBeLessThan(1e-4);
       dw!.dispose();
       db!.dispose();
-      expect(since(before)).toMatchObject({ pipelines: 0, bindGroups: 0, encoders: 1 + 2 /* two readbacks */ });
+      // Readbacks reuse their mappable buffers, and the pool hands the disposed outputs back: no buffers.
+      expect(since(before)).toMatchObject({
+        pipelines: 0,
+        bindGroups: 0,
+        buffers: 0,
+        encoders: 1 + 2 /* two readbacks */,
+      });
     }
+  });
+
+  it("cached bind groups and buffers see each call's inputs: new device inputs, and host inputs changed in place", async () => {
+    const ref = jit(gradient, { backend: "interp" });
+    const check = async (got: Tensor[], host: Args) => {
+      const want = ref(...host) as Tensor[];
+      for (let i = 0; i < 2; i++) expect(relativeError(await got[i]!.data(), await want[i]!.data())).toBeLessThan(1e-4);
+      got.forEach((t) => t.dispose());
+    };
+    let previous: Float32Array | undefined;
+    for (const seed of [8, 9, 10]) {
+      // Device inputs of each call disposed afterwards: the next call's inputs get the same buffers back.
+      const host = inputs(7, seed);
+      const args = onDevice(host);
+      const got = f(...args) as Tensor[];
+      const dw = (await got[0]!.data()) as Float32Array;
+      await check(got, host);
+      if (previous) expect(relativeError(dw, previous)).toBeGreaterThan(1e-2); // a stale result would equal it
+      previous = dw;
+      args.forEach((t) => t.dispose());
+    }
+    // A host input whose data changes between calls is uploaded again each call.
+    const host = inputs(7, 11);
+    await check(f(...host) as Tensor[], host);
+    const x = host[0]._value().data as Float32Array;
+    for (let i = 0; i < x.length; i++) x[i] = -2 * x[i]! + 0.5;
+    await check(f(...host) as Tensor[], host);
   });
 
   it("without dispose, only launches that write a fresh output get a new bind group", async () => {
