@@ -65,6 +65,8 @@ export interface CountingSortPlan {
    * index is the sorted keys, so target b's updates are bin b's contiguous run of rows (a segment sum).
    */
   readonly segmentSums: readonly Eqn<"scatterAdd">[];
+  /** scatterAdd(0, perm, iota) along axis 0: the permutation's inverse (the sort kernel writes it). */
+  readonly inverses: readonly Eqn<"scatterAdd">[];
 }
 
 /** The indices of a topK along the last axis: each row's k picks of its n positions, all distinct. */
@@ -92,6 +94,8 @@ export interface ValueFacts {
   countingSortOfScan(v: Var): CountingSortPlan | undefined;
   /** The counting-sort plan whose `segmentSums` include the scatterAdd writing `v`. */
   countingSortOfSegmentSum(v: Var): CountingSortPlan | undefined;
+  /** The counting-sort plan whose `inverses` include the scatterAdd writing `v`. */
+  countingSortOfInverse(v: Var): CountingSortPlan | undefined;
   /** `v` is topK indices, or those flattened to 1-D (distinct within each row: expert choice's token picks). */
   topKRows(v: Var): TopKRows | undefined;
 }
@@ -288,6 +292,12 @@ export function analyzeValueFacts(program: Program): ValueFacts {
   const byPerm = new Map<Var, CountingSortPlan>();
   const byScan = new Map<Var, CountingSortPlan>();
   const bySegmentSum = new Map<Var, CountingSortPlan>();
+  const byInverse = new Map<Var, CountingSortPlan>();
+  // All zeros: a folded constant, or a scalar zero broadcast.
+  const zero = (v: Var): boolean => {
+    const data = program.consts.get(v);
+    return data ? Array.from(data.data).every((x) => x === 0) : sizes.get(v) === 0;
+  };
   for (const e of program.eqns) {
     if (e.prim !== "argsort" || e.out.shape.length !== 1) continue;
     const keys = e.inputs[0]!;
@@ -329,6 +339,20 @@ export function analyzeValueFacts(program: Program): ValueFacts {
         sorted.has(s.inputs[1]!) &&
         provablyGe(s.inputs[0]!.shape[0]!, bins),
     );
+    // Each slot's sorted position: the identity scattered through the permutation onto zeros.
+    const inverses = program.eqns.filter((s): s is Eqn<"scatterAdd"> => {
+      const fn = s.prim === "scatterAdd" && s.inputs[1] === e.out ? fns.get(s.inputs[2]!) : undefined;
+      return (
+        !!fn &&
+        (s as Eqn<"scatterAdd">).params.axis === 0 &&
+        fn.mod === undefined &&
+        dimEq(fn.div, 1) &&
+        s.out.dtype === "i32" &&
+        s.out.shape.length === 1 &&
+        dimEq(s.out.shape[0]!, e.out.shape[0]!) &&
+        zero(s.inputs[0]!)
+      );
+    });
     const plan: CountingSortPlan = {
       keys,
       bins,
@@ -338,11 +362,13 @@ export function analyzeValueFacts(program: Program): ValueFacts {
       scans,
       starts,
       segmentSums,
+      inverses,
     };
     byKeys.set(keys, plan);
     byPerm.set(e.out, plan);
     for (const s of scans) byScan.set(s.out, plan);
     for (const s of segmentSums) bySegmentSum.set(s.out, plan);
+    for (const s of inverses) byInverse.set(s.out, plan);
   }
 
   return {
@@ -355,6 +381,7 @@ export function analyzeValueFacts(program: Program): ValueFacts {
     countingSortOfPerm: (p) => byPerm.get(p),
     countingSortOfScan: (v) => byScan.get(v),
     countingSortOfSegmentSum: (v) => bySegmentSum.get(v),
+    countingSortOfInverse: (v) => byInverse.get(v),
     topKRows: (v) => topKs.get(v),
   };
 }

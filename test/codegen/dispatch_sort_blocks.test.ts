@@ -16,7 +16,7 @@ import { BENCH_MOE, moePrograms } from "../../bench/moe_layer";
 import { topK } from "../../index";
 import { runAndCompare, type ProgramRunner } from "../../testing/random_programs";
 import { compiledRunner } from "./runners";
-import { MANY_KNOBS, sortInputs, sortProgram, type Routing } from "./dispatch_sort_cases";
+import { inverseProgram, MANY_KNOBS, sortInputs, sortProgram, type Routing } from "./dispatch_sort_cases";
 
 const RUNNERS: [string, ProgramRunner][] = [
   ["js, GPU-shaped, many workgroups", compiledRunner({ like: "wgsl", knobs: MANY_KNOBS })],
@@ -92,6 +92,22 @@ describe("the many-workgroup dispatch sort", () => {
       }
     }
   }, 120_000);
+
+  it("the inverse permutation the sort kernel writes (capacity dispatch) equals the interpreter, many workgroups", async () => {
+    for (const [T, E, K, routing] of [
+      [1501, 6, 2, "skewed"],
+      [777, 8, 1, "empty"],
+    ] as const) {
+      const p = inverseProgram(T, E, K);
+      const kernels = names(compile(p, { target: "js", like: "wgsl", knobs: MANY_KNOBS }));
+      // No kernel of its own for the inverse: the sort writes it.
+      expect(kernels, kernels.join(" ")).toEqual(["topKIndices", "dispatch_counts", "dispatch_sort"]);
+      for (const [name, run] of RUNNERS)
+        await runAndCompare(run, p, sortInputs(T, E, K, routing, T).slice(0, 1), 0).catch((e: Error) => {
+          throw new Error(`T = ${T}, ${routing}, ${name}: ${e.message}`);
+        });
+    }
+  });
 });
 
 describe.skipIf(!findNvcc())("nvcc: the many-workgroup dispatch sort", () => {

@@ -3,7 +3,21 @@
  * WebGPU twin): every output the dispatch kernel writes, on keys with random, skewed or empty-bin routing.
  */
 import type { Program } from "../../dsl/program";
-import { argsort, bincount, cumsum, reshape, scatterAdd, spec, sub, take, topK, trace, type Tensor } from "../../index";
+import {
+  arange,
+  argsort,
+  bincount,
+  cumsum,
+  reshape,
+  scatterAdd,
+  spec,
+  sub,
+  take,
+  topK,
+  trace,
+  zeros,
+  type Tensor,
+} from "../../index";
 import { mulberry32, randomFloats } from "../../testing/random_programs";
 import { SMALL_GPU_KNOBS } from "./runners";
 
@@ -33,6 +47,18 @@ export function sortProgram(T: number | "T", E: number, K: number, descending = 
     spec([T, E]),
     spec([E, D]),
     spec([T, K * D]),
+  );
+}
+
+/** The sort's permutation and its inverse as the capacity dispatch writes it: scatterAdd(0, perm, iota). */
+export function inverseProgram(T: number, E: number, K: number): Program {
+  return trace(
+    (v: Tensor) => {
+      const keys = reshape(topK(v, K)[1], [-1]);
+      const perm = argsort(keys);
+      return [perm, scatterAdd(zeros([T * K], "i32"), perm, arange(T * K))];
+    },
+    spec([T, E]),
   );
 }
 

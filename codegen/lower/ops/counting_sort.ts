@@ -154,6 +154,7 @@ function emitCountingSort(ctx: OpContext, plan: CountingSortPlan): CountingSortR
     const buffer = ctx.writeAhead(k, g.out);
     return buffer ? [{ buffer, fn: g.fn }] : [];
   });
+  const inverses = plan.inverses.map((e) => ctx.output(k, e.out));
   kb.for(
     chunk.from,
     chunk.to,
@@ -164,11 +165,12 @@ function emitCountingSort(ctx: OpContext, plan: CountingSortPlan): CountingSortR
       const pos = base ? kb.let(iadd(local, sharedLoad(base, sharedBin(at, W), "i32")), "pos") : local;
       kb.store(perm, pos, i);
       kb.store(inv, i, pos);
+      for (const out of inverses) kb.store(out, i, pos);
       for (const g of gathers) kb.store(g.buffer, pos, indexFnAt(g.fn, i));
     },
     "i",
   );
-  const outputs = [sort, ...plan.counts, ...plan.scans].map((e) => `${e.out}`).join(", ");
+  const outputs = [sort, ...plan.counts, ...plan.scans, ...plan.inverses].map((e) => `${e.out}`).join(", ");
   const where = many ? `over ${blocks} workgroups (one per block of keys)` : "in one workgroup";
   ctx.launch(
     k,

@@ -158,6 +158,13 @@ function scatterSegments(
 }
 
 export function lowerScatterAdd(ctx: OpContext, e: Eqn<"scatterAdd">): void {
+  // The inverse of the dispatch sort's permutation (the capacity dispatch's ranks) comes out of its kernel.
+  const inverseOf = ctx.facts.countingSortOfInverse(e.out);
+  if (inverseOf && usesCountingSort(ctx, inverseOf)) {
+    countingSort(ctx, inverseOf);
+    ctx.writtenEarlier(e.out);
+    return;
+  }
   // An index with a known structure (the MoE combine and its transposes): a gather-sum, one kernel.
   const gathered = gatherSumPlan(ctx, e);
   if (gathered) {
