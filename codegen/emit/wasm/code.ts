@@ -38,6 +38,8 @@ const ALIGN: Partial<Record<Op | SimdOp | AtomicOp, number>> = {
   "v128.load": 4,
   "v128.store": 4,
   "v128.load32_splat": 2,
+  "v128.load32_zero": 2,
+  "v128.store32_lane": 0,
   "i32.atomic.rmw.add": 2,
 };
 
@@ -86,6 +88,29 @@ export class FunctionBody {
   /** A SIMD lane op (extract_lane / replace_lane) with its lane index. */
   simdLane(name: SimdOp, lane: number): this {
     this.bytes.push(PREFIX.simd, ...uleb(SIMD_OP[name]), lane);
+    return this;
+  }
+
+  /** A SIMD lane load or store (v128.store32_lane) at a constant byte offset, with its lane index. */
+  simdMemLane(name: SimdOp, lane: number, offset = 0): this {
+    this.bytes.push(PREFIX.simd, ...uleb(SIMD_OP[name]), ...uleb(ALIGN[name]!), ...uleb(offset), lane);
+    return this;
+  }
+
+  /** `v128.const` of four i32 lanes. */
+  i32x4(lanes: readonly [number, number, number, number]): this {
+    const b = new Uint8Array(16);
+    const view = new DataView(b.buffer);
+    lanes.forEach((x, i) => view.setInt32(4 * i, x, true));
+    this.bytes.push(PREFIX.simd, ...uleb(SIMD_OP["v128.const"]), ...b);
+    return this;
+  }
+
+  /** `i8x16.shuffle` of the two vectors on the stack: byte i of the result is byte `lanes[i]` of their 32 bytes. */
+  shuffle(lanes: readonly number[]): this {
+    if (lanes.length !== 16 || lanes.some((l) => l < 0 || l > 31))
+      throw new Error("wasm: a shuffle takes 16 lanes < 32");
+    this.bytes.push(PREFIX.simd, ...uleb(SIMD_OP["i8x16.shuffle"]), ...lanes);
     return this;
   }
 

@@ -17,6 +17,16 @@ import { analyzeRanges } from "../../analysis/ranges";
 import { ModuleBuilder } from "./module";
 import { renderGemmKernel, simdContraction } from "./gemm";
 import { renderWasmKernel, wasmRenderable, type WasmMemoryKind } from "./kernel";
+import { vectorisable } from "./vectorise";
+import { renderVectorKernel } from "./vector_kernel";
+
+/** Elementwise kernels get vector loops unless MOEFORGE_WASM_VECTOR=0 (read per kernel: A/B in one process). */
+function vectorLoops(): boolean {
+  const v = typeof process === "object" ? process.env?.MOEFORGE_WASM_VECTOR : undefined;
+  if (v === undefined || v === "1") return true;
+  if (v === "0") return false;
+  throw new Error(`MOEFORGE_WASM_VECTOR must be 0 or 1, not ${JSON.stringify(v)}`);
+}
 
 const PREFIX = "wasm:";
 
@@ -60,7 +70,11 @@ export function decodeWasmSource(source: string): Uint8Array<ArrayBuffer> | null
  */
 export function renderWasmTarget(kernel: Kernel, memory: WasmMemoryKind = wasmMemoryKind()): string {
   if (wasmRenderable(kernel) !== true || staticIndexPastI32(analyzeRanges(kernel))) return renderJs(kernel);
-  const bytes = simdContraction(kernel) ? renderGemmKernel(kernel, memory) : renderWasmKernel(kernel, memory);
+  const bytes = simdContraction(kernel)
+    ? renderGemmKernel(kernel, memory)
+    : vectorLoops() && vectorisable(kernel) === true
+      ? renderVectorKernel(kernel, memory)
+      : renderWasmKernel(kernel, memory);
   if (!WebAssembly.validate(bytes))
     throw new Error(`wasm emitter: the module of kernel ${kernel.name} does not validate (an encoder bug)`);
   return PREFIX + toBase64(bytes);

@@ -12,6 +12,8 @@
  * which runs workgroups [first, last) (threads one after another, like the JS
  * target), so a worker pool over one shared memory splits launches by workgroups.
  * Kernels with shared arrays or barriers are not rendered here (`wasmRenderable`).
+ * Elementwise kernels that `vectorisable` (vectorise.ts) accepts run this
+ * writer's thread loop only for the items around vector_kernel.ts's four-lane loop.
  */
 import { walkExpr, type Expr, type Kernel, type ScalarType, type Stmt, type UnaryOp } from "../../kernel_ir";
 import type { FunctionBody, Label } from "./code";
@@ -32,13 +34,14 @@ export const MAX_PAGES = 65536;
 
 /** Bytes per element of a buffer of each type (f16 is held as f32, bool as u8, like the JS target). */
 export const ELEMENT_BYTES: Record<ScalarType, number> = { f32: 4, f16: 4, f64: 8, i32: 4, u32: 4, bool: 1 };
-const SHIFT: Record<ScalarType, number> = { f32: 2, f16: 2, f64: 3, i32: 2, u32: 2, bool: 0 };
+/** log2 of ELEMENT_BYTES. */
+export const SHIFT: Record<ScalarType, number> = { f32: 2, f16: 2, f64: 3, i32: 2, u32: 2, bool: 0 };
 
 const isFloat = (t: ScalarType) => t === "f32" || t === "f16" || t === "f64";
-const isF32 = (t: ScalarType) => t === "f32" || t === "f16";
+export const isF32 = (t: ScalarType) => t === "f32" || t === "f16";
 /** The wasm type a value of `t` is held in: floats in f64, the rest in i32. */
 const stackType = (t: ScalarType): ValType => (isFloat(t) ? "f64" : "i32");
-const exprType = (e: Expr): ScalarType => (e.kind === "size" ? "i32" : e.kind === "builtin" ? "u32" : e.type);
+export const exprType = (e: Expr): ScalarType => (e.kind === "size" ? "i32" : e.kind === "builtin" ? "u32" : e.type);
 
 function stmtsHave(ss: readonly Stmt[], pred: (s: Stmt) => boolean): boolean {
   return ss.some(
@@ -67,7 +70,8 @@ interface Local {
   readonly type: ScalarType;
 }
 
-function hasLoad(e: Expr): boolean {
+/** Whether `e` loads or calls (a select then evaluates only the branch it takes). */
+export function hasLoad(e: Expr): boolean {
   let found = false;
   walkExpr(e, (x) => (found ||= x.kind === "load" || x.kind === "call"));
   return found;
@@ -102,16 +106,34 @@ export class KernelWriter implements WasmOpContext {
 
   /** The thread loop over workgroups [first, last), each thread's body in a block that `return` exits. */
   run(): void {
+    const end = this.startThreads();
+    this.threads(() => this.fb.get(this.gid).get(end).op("i32.ge_u"));
+  }
+
+  /** The global thread index's local (the vector loop of vector_kernel.ts steps it by 4). */
+  get item(): number {
+    return this.gid;
+  }
+
+  /** Sets the first thread of workgroups [first, last) and returns a local holding the end of that range. */
+  startThreads(): number {
     const fb = this.fb;
     const wg = this.kernel.workgroupSize;
-    const first = this.numGroups + 1;
-    const last = this.numGroups + 2;
+    const [first, last] = [this.numGroups + 1, this.numGroups + 2];
     const end = fb.local("i32");
     fb.get(last).i32(wg).op("i32.mul").set(end);
     fb.get(first).i32(wg).op("i32.mul").set(this.gid);
+    return end;
+  }
+
+  /** Runs threads one after another from the current one until `stop` (an i32 condition) holds. */
+  threads(stop: () => void): void {
+    const fb = this.fb;
+    const wg = this.kernel.workgroupSize;
     fb.block((done) =>
       fb.loop((thread) => {
-        fb.get(this.gid).get(end).op("i32.ge_u").brIf(done);
+        stop();
+        fb.brIf(done);
         if (wg === 1) fb.get(this.gid).set(this.group).i32(0).set(this.lid);
         else {
           fb.get(this.gid).i32(wg).op("i32.div_u").set(this.group);
@@ -139,6 +161,23 @@ export class KernelWriter implements WasmOpContext {
     for (const b of bound) this.vars.set(b.name, { index: b.index, type: b.type });
     if (stmtsHave(body, (s) => s.kind === "return")) throw new Error("wasm emitter: an epilogue cannot return");
     this.stmts(body);
+  }
+
+  /** One statement of the body as scalar code (the vector loop's item-independent and index statements). */
+  scalarStmt(s: Stmt): void {
+    this.stmt(s);
+  }
+
+  /** Pushes `e` as a scalar of type `t` (f32 in an f64, unrounded unless a cast or bind rounds it). */
+  scalarExpr(e: Expr, t: ScalarType): void {
+    this.exprAs(e, t);
+  }
+
+  /** The local of a parameter's base address, and its element type. */
+  buffer(name: string): { readonly index: number; readonly type: ScalarType } {
+    const b = this.bases.get(name);
+    if (!b) throw new Error(`wasm emitter: unknown buffer ${name}`);
+    return b;
   }
 
   private local(name: string, type: ScalarType): Local {
@@ -475,7 +514,12 @@ export function importHost(m: ModuleBuilder, memory: WasmMemoryKind): Imports {
  * The wasm module of a kernel (see the file comment for its interface).
  * @example const bytes = renderWasmKernel(kernel, { shared: true }); WebAssembly.validate(bytes) // true
  */
-export function renderWasmKernel(kernel: Kernel, memory: WasmMemoryKind): Uint8Array<ArrayBuffer> {
+export function renderWasmKernel(
+  kernel: Kernel,
+  memory: WasmMemoryKind,
+  /** Writes the function body (default: the scalar thread loop; vector_kernel.ts passes its vector loop). */
+  write: (w: KernelWriter) => void = (w) => w.run(),
+): Uint8Array<ArrayBuffer> {
   const ok = wasmRenderable(kernel);
   if (ok !== true) throw new Error(`wasm emitter: kernel ${kernel.name} cannot be rendered: ${ok}`);
   const m = new ModuleBuilder();
@@ -484,7 +528,7 @@ export function renderWasmKernel(kernel: Kernel, memory: WasmMemoryKind): Uint8A
   const params: ValType[] = [...kernel.params.map(() => "i32" as const), ...kernel.sizes.map(() => "i32" as const)];
   params.push("i32", "i32", "i32"); // numGroups, first, last
   const { index, body } = m.func({ params, results: [] });
-  new KernelWriter(kernel, body, imports, helpers).run();
+  write(new KernelWriter(kernel, body, imports, helpers));
   m.export("kernel", index);
   return m.encode();
 }
