@@ -181,6 +181,47 @@ function cases(n: Expr, wg: number): Kernel[] {
       ],
       n,
     ),
+    // the top-k combine: an f32 accumulator over a loop with uniform bounds, rows picked by a uniform index load
+    kernel(
+      "combine",
+      wg,
+      [F, F2, IX, ["y", "f32"], ["ycnt", "i32"]],
+      [
+        let_("r", "i32", bin("div", i, c(8), "i32")),
+        let_("col", "i32", bin("rem", i, c(8), "i32")),
+        { kind: "let", name: "acc", type: "f32", init: c(0, "f32"), mutable: true },
+        { kind: "let", name: "cnt", type: "i32", init: c(0), mutable: true },
+        {
+          kind: "for",
+          var: "q",
+          start: c(0),
+          end: c(3),
+          body: [
+            let_(
+              "j",
+              "i32",
+              bin("min", bin("max", load("ix", bin("add", v("r"), v("q"), "i32"), "i32"), c(0), "i32"), c(3), "i32"),
+            ),
+            let_("t", "f32", xf(bin("add", v("col"), bin("mul", v("j"), c(8), "i32"), "i32"))),
+            let_("p", "f32", bin("mul", v("t", "f32"), x2f(v("j")), "f32")),
+            { kind: "assign", name: "acc", value: bin("add", v("acc", "f32"), v("p", "f32"), "f32") },
+            {
+              kind: "assign",
+              name: "cnt",
+              value: bin(
+                "add",
+                v("cnt"),
+                select(bin("gt", v("t", "f32"), c(0, "f32"), "bool"), c(1), c(0), "i32"),
+                "i32",
+              ),
+            },
+          ],
+        },
+        store("y", i, v("acc", "f32")),
+        store("ycnt", i, v("cnt")),
+      ],
+      n,
+    ),
   ];
 }
 
@@ -204,11 +245,13 @@ function runModule(
   let at = 0;
   for (const p of k.params) {
     bases.push(at);
-    const bytesOf = ELEMENT_BYTES[p.type] * (len + 4);
+    // At least 64 elements: the loop kernels read x[col + 8 j] for j < 4 at any item count.
+    const elements = Math.max(len, 64) + 4;
+    const bytesOf = ELEMENT_BYTES[p.type] * elements;
     const view = new DataView(memory.buffer, at, bytesOf);
     // About a third of the elements edges, drawn independently per buffer (so x and x2 pair them all ways).
     const edge = (edges: readonly number[], r: number) => edges[Math.floor(r * 3 * edges.length)];
-    for (let j = 0; j < len + 4; j++) {
+    for (let j = 0; j < elements; j++) {
       const r = rng();
       if (p.type === "f32") view.setFloat32(4 * j, edge(F32_EDGES, r) ?? (rng() - 0.5) * 9, true);
       else if (p.type === "bool") view.setUint8(j, r < 0.5 ? 1 : 0);
@@ -355,9 +398,17 @@ describe("which kernels vectorise", () => {
     const bundle = compile(moeforgePrograms(PEER_LAYER).gradient, { target: "wasm" });
     const verdict = new Map(bundle.kernels.map((k) => [k.name, vectorisable(k)]));
     // relu forward (bool mask + select), its backward, the row gather `take`, and the scaled gradients.
-    for (const name of ["k2_elementwise", "k5_elementwise", "k14_elementwise", "k21_elementwise"])
-      expect(verdict.get(name), name).toBe(true);
-    expect(verdict.get("k0_reduce")).toMatch(/for statement/);
+    // relu forward (bool mask + select), its backward, the row gather `take`, the scaled gradients, the top-k combines.
+    const names = [
+      "k2_elementwise",
+      "k5_elementwise",
+      "k14_elementwise",
+      "k21_elementwise",
+      "k9_combine",
+      "k26_combine",
+    ];
+    for (const name of names) expect(verdict.get(name), name).toBe(true);
+    expect(verdict.get("k0_reduce")).toMatch(/binds f64 values/); // its sums are f64: kept scalar
     expect(verdict.get("k3_pack_panels")).toMatch(/packs weight panels/);
     expect(verdict.get("k3_ragged_matmul")).toMatch(/contraction/);
     expect(verdict.get("k8_elementwise")).toMatch(/integer div of item-dependent values/);
@@ -374,6 +425,12 @@ describe("which kernels vectorise", () => {
     );
     expect(k([store("y", bin("mul", i, c(2), "i32"), xf())])).toMatch(/scatter/);
     expect(k([store("y", i, xf()), store("y", i, load("y", i, "f32"))], [F, ["y", "f32"]])).toMatch(/reads buffer y/);
+    // item i + 1's first store would land where item i's second did: the lanes would reorder them
+    expect(k([store("y", i, xf()), store("y", bin("add", i, c(1), "i32"), xf())])).toMatch(/two different indices/);
+    expect(k([{ kind: "for", var: "q", start: c(0), end: c(2), body: [store("y", i, xf())] }])).toMatch(
+      /inside a loop/,
+    );
+    expect(k([{ kind: "for", var: "q", start: c(0), end: i, body: [] }])).toMatch(/bounds depend on the item/);
     expect(k([store("yi", i, cast(xf(), "i32"))], [F, ["yi", "i32"]])).toMatch(/ToInt32/);
     expect(
       k(

@@ -10,7 +10,7 @@
  * loaded byte or 0 / 1; comparisons give masks, turned into 0 / 1). Uniform
  * and affine values are the scalar writer's own locals, computed for lane 0.
  */
-import type { Expr, Kernel, ScalarType, Stmt } from "../../kernel_ir";
+import { bin, c, v, type Expr, type Kernel, type ScalarType, type Stmt } from "../../kernel_ir";
 import { BINARY_OPS } from "../../kernel_ops_binary";
 import { exprType, isF32, renderWasmKernel, SHIFT, type KernelWriter, type WasmMemoryKind } from "./kernel";
 import type { SimdOp } from "./opcodes";
@@ -108,8 +108,9 @@ class VectorLoop {
     const fb = this.w.fb;
     if (s.kind === "comment") return;
     if (s.kind === "let") {
-      const l = converted(this.lanes(s.init), exprType(s.init), s.type);
-      if (typeof l === "string") throw new Error(`wasm vector loop: kernel ${this.kernel.name}: ${l}`);
+      const c = converted(this.lanes(s.init), exprType(s.init), s.type);
+      if (typeof c === "string") throw new Error(`wasm vector loop: kernel ${this.kernel.name}: ${c}`);
+      const l: Lanes = s.mutable ? { kind: "varying", exact: true } : c;
       if (l.kind === "varying") {
         this.vec(s.init, s.type);
         let local = this.vectors.get(s.name);
@@ -119,6 +120,13 @@ class VectorLoop {
       this.env.bind(s.name, s.type, l);
       return;
     }
+    if (s.kind === "assign") {
+      // f32 lanes are rounded already (the scalar emitter rounds on assignment too).
+      this.vec(s.value, this.env.typeOf(s.name));
+      fb.set(this.vectors.get(s.name)!);
+      return;
+    }
+    if (s.kind === "for") return this.loop(s);
     if (s.kind !== "store") throw new Error(`wasm vector loop: kernel ${this.kernel.name}: ${s.kind} statement`);
     const b = this.w.buffer(s.buffer);
     this.address(b.index, b.type, s.index);
@@ -131,6 +139,24 @@ class VectorLoop {
         .shuffle([0, 4, 8, 12, ...Array<number>(12).fill(0)]);
       fb.simdMemLane("v128.store32_lane", 0);
     } else fb.simdMem("v128.store");
+  }
+
+  /** A loop with item-independent bounds: its variable is the scalar writer's, as in the scalar emitter's `for`. */
+  private loop(s: Stmt & { kind: "for" }): void {
+    const { w } = this;
+    const fb = w.fb;
+    const index = v(s.var, "i32");
+    w.scalarStmt({ kind: "let", name: s.var, type: "i32", init: s.start });
+    this.env.bind(s.var, "i32", { kind: "uniform", exact: true });
+    fb.block((exit) =>
+      fb.loop((again) => {
+        w.scalarExpr(bin("ge", index, s.end, "bool"), "bool");
+        fb.brIf(exit);
+        for (const b of s.body) this.stmt(b);
+        w.scalarStmt({ kind: "assign", name: s.var, value: bin("add", index, s.step ?? c(1), "i32") });
+        fb.br(again);
+      }),
+    );
   }
 
   /** Pushes the byte address of lane 0 of an index (affine, stride 1). */

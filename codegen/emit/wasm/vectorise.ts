@@ -4,8 +4,12 @@
  * over the four lanes (vector_kernel.ts renders the plan).
  *
  * A kernel vectorises when its body is `let i = i32(globalLinear); if (i >= count) return;`
- * then straight-line `let`s and `store`s whose item-dependent values use only
- * ops whose lanes give the scalar emitter's bits (kernel.ts):
+ * then `let`s, `store`s (outside loops, one index per buffer, so no item
+ * writes where another does and the lanes keep the scalar order), and loops
+ * with item-independent bounds over mutable accumulators (a top-k combine's
+ * f32 sum: each lane adds its item's terms in the scalar order, rounded at
+ * each assignment as the scalar emitter rounds), whose item-dependent values
+ * use only ops whose lanes give the scalar emitter's bits (kernel.ts):
  * - f32 `+ - * /` and `sqrt` on f32 values. The scalar emitter computes them in
  *   f64 and rounds on bind or store; since f64 has more than 2 * 24 + 2
  *   significand bits, rounding the f64 result of one such op on f32 inputs to
@@ -28,7 +32,7 @@
  * rules), float-to-int casts (JS ToInt32), intrinsic calls, selects whose
  * branches load (the scalar emitter evaluates only the taken one), scatters,
  * kernels that read a buffer they write, contractions and weight packs (their
- * own SIMD paths), control flow other than the item guard.
+ * own SIMD paths), `if`s other than the item guard, reductions with f64 sums.
  *
  * Item-independent values (`uniform`) are computed once per four items by the
  * scalar writer and splatted where a vector needs them. Integer values affine
@@ -41,6 +45,7 @@
  */
 import { BINARY_OPS, type BinaryOp } from "../../kernel_ops_binary";
 import { walkExpr, type Expr, type Kernel, type ScalarType, type Stmt, type UnaryOp } from "../../kernel_ir";
+import { exprToText } from "../../kernel_text";
 import { exprType, hasLoad, isF32, wasmRenderable } from "./kernel";
 
 /** How a value varies over the four lanes of one vector step. */
@@ -108,12 +113,21 @@ const UNARY_VECTOR: Readonly<Partial<Record<UnaryOp, "float" | "any" | "int">>> 
 /** The lane classification of the values a kernel body binds, built statement by statement. */
 export class LaneEnv {
   private readonly vars = new Map<string, Lanes>();
+  private readonly types = new Map<string, ScalarType>();
 
   constructor(private readonly kernel: Kernel) {}
 
   /** Binds `name` (a `let`): bound f32 values are rounded by the scalar emitter, so they are exact. */
   bind(name: string, type: ScalarType, l: Lanes): void {
     this.vars.set(name, l.kind === "affine" || !isF32(type) ? l : { ...l, exact: true });
+    this.types.set(name, type);
+  }
+
+  /** The type a variable was declared with. */
+  typeOf(name: string): ScalarType {
+    const t = this.types.get(name);
+    if (!t) throw new Error(`vectorise: ${name} is not declared`);
+    return t;
   }
 
   /** How `e` varies over the lanes, or why it cannot be vectorised. */
@@ -285,35 +299,87 @@ export function itemSkeleton(body: readonly Stmt[]): { readonly item: string; re
 export function planBody(kernel: Kernel, item: string, body: readonly Stmt[]): LaneEnv | string {
   const env = new LaneEnv(kernel);
   env.bind(item, "i32", { kind: "affine", stride: 1, aligned: true, nonneg: true });
-  const stored = new Set<string>();
-  const loaded = new Set<string>();
-  for (const s of body) {
-    if (s.kind === "comment") continue;
-    if (s.kind !== "let" && s.kind !== "store") return `it has a ${s.kind} statement after the item guard`;
-    if (s.kind === "let" && s.mutable) return "it has mutable variables";
-    walkExpr(s.kind === "let" ? s.init : s.value, (x) => x.kind === "load" && loaded.add(x.buffer));
-    const value = env.lanes(s.kind === "let" ? s.init : s.value);
-    if (typeof value === "string") return value;
-    if (s.kind === "let") {
-      if (s.type === "f64") return "it binds f64 values";
-      const l = converted(value, exprType(s.init), s.type);
-      if (typeof l === "string") return l;
-      env.bind(s.name, s.type, l);
-      continue;
-    }
-    stored.add(s.buffer);
-    const p = kernel.params.find((q) => q.name === s.buffer);
-    if (!p) return `it stores to unknown buffer ${s.buffer}`;
-    if (p.type === "f64") return "it writes an f64 buffer";
-    walkExpr(s.index, (x) => x.kind === "load" && loaded.add(x.buffer));
-    const index = env.lanes(s.index);
-    if (typeof index === "string") return index;
-    if (index.kind !== "affine" || index.stride !== 1) return "it stores other than to consecutive items (a scatter)";
-    const v = converted(value, exprType(s.value), p.type);
-    if (typeof v === "string") return v;
-  }
-  for (const b of stored) if (loaded.has(b)) return `it reads buffer ${b}, which it writes`;
+  const plan = new BodyPlan(kernel, env);
+  const why = plan.stmts(body, false);
+  if (why) return why;
+  for (const b of plan.stored.keys()) if (plan.loaded.has(b)) return `it reads buffer ${b}, which it writes`;
   return env;
+}
+
+class BodyPlan {
+  /** Each stored buffer's one index (as text): items then never write one another's elements. */
+  readonly stored = new Map<string, string>();
+  readonly loaded = new Set<string>();
+  private readonly mutables = new Set<string>();
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly env: LaneEnv,
+  ) {}
+
+  /** Why `body` cannot be vectorised, or null. */
+  stmts(body: readonly Stmt[], inLoop: boolean): string | null {
+    for (const s of body) {
+      const why = this.stmt(s, inLoop);
+      if (why) return why;
+    }
+    return null;
+  }
+
+  /** The lanes of `e` converted to `t`, noting the buffers it loads. */
+  private value(e: Expr, t: ScalarType): Lanes | string {
+    walkExpr(e, (x) => x.kind === "load" && this.loaded.add(x.buffer));
+    const l = this.env.lanes(e);
+    return typeof l === "string" ? l : converted(l, exprType(e), t);
+  }
+
+  private stmt(s: Stmt, inLoop: boolean): string | null {
+    const env = this.env;
+    switch (s.kind) {
+      case "comment":
+        return null;
+      case "let": {
+        if (s.type === "f64") return "it binds f64 values";
+        const l = this.value(s.init, s.type);
+        if (typeof l === "string") return l;
+        // A mutable variable is a vector (its assignments may vary over the lanes).
+        if (s.mutable) this.mutables.add(s.name);
+        env.bind(s.name, s.type, s.mutable ? { kind: "varying", exact: true } : l);
+        return null;
+      }
+      case "assign": {
+        if (!this.mutables.has(s.name)) return `it assigns ${s.name}, which is not a mutable variable`;
+        const l = this.value(s.value, env.typeOf(s.name));
+        return typeof l === "string" ? l : null;
+      }
+      case "for": {
+        for (const e of [s.start, s.end, ...(s.step ? [s.step] : [])]) {
+          const l = this.value(e, "i32");
+          if (typeof l === "string") return l;
+          if (l.kind !== "uniform") return "a loop's bounds depend on the item";
+        }
+        env.bind(s.var, "i32", { kind: "uniform", exact: true });
+        return this.stmts(s.body, true);
+      }
+      case "store": {
+        if (inLoop) return "it stores inside a loop";
+        const p = this.kernel.params.find((q) => q.name === s.buffer);
+        if (!p) return `it stores to unknown buffer ${s.buffer}`;
+        if (p.type === "f64") return "it writes an f64 buffer";
+        const index = this.value(s.index, "i32");
+        if (typeof index === "string") return index;
+        if (index.kind !== "affine" || index.stride !== 1)
+          return "it stores other than to consecutive items (a scatter)";
+        const text = exprToText(s.index);
+        if ((this.stored.get(s.buffer) ?? text) !== text) return `it stores to ${s.buffer} at two different indices`;
+        this.stored.set(s.buffer, text);
+        const v = this.value(s.value, p.type);
+        return typeof v === "string" ? v : null;
+      }
+      default:
+        return `it has a${s.kind === "if" ? "n" : ""} ${s.kind} statement after the item guard`;
+    }
+  }
 }
 
 /**
