@@ -289,7 +289,7 @@ export class KernelWriter implements WasmOpContext {
   }
 
   /** Converts the value on the stack from `from` to `to` (the JS target's cast). */
-  private convert(from: ScalarType, to: ScalarType): void {
+  convert(from: ScalarType, to: ScalarType): void {
     const fb = this.fb;
     if (from === to || (isF32(from) && isF32(to))) return;
     if (to === "bool") {
@@ -383,7 +383,7 @@ export class KernelWriter implements WasmOpContext {
   }
 
   /** The table's wasm cell (kernel_ops.ts). Like the JS target, results stay unrounded until bound (`bind`). */
-  private unary(op: UnaryOp, t: ScalarType): void {
+  unary(op: UnaryOp, t: ScalarType): void {
     const cell = UNARY_OPS[op].wasm;
     if (this.inline && (op === "exp" || op === "sigmoid")) this.fb.call(this.inline[op]);
     else if (typeof cell === "function") cell(this, t);
@@ -415,6 +415,11 @@ export class KernelWriter implements WasmOpContext {
     const operand = opType === "bool" && !["and", "or", "eq", "ne"].includes(e.op) ? "i32" : opType;
     this.exprAs(e.lhs, operand);
     this.exprAs(e.rhs, operand);
+    this.applyBinary(e, operand);
+  }
+
+  /** `e`'s op on its two operands on the stack, converted to `operand` (also one lane of the vector loop's). */
+  applyBinary(e: Expr & { kind: "binary" }, operand: ScalarType): void {
     const cells = BINARY_OPS[e.op].wasm;
     const step = isFloat(operand) ? cells.float : operand === "u32" ? cells.uint : cells.int;
     if (step === undefined) throw new Error(`wasm emitter: ${e.op} on ${operand} values`);

@@ -14,7 +14,7 @@ import { bin, c, v, type Expr, type Kernel, type ScalarType, type Stmt } from ".
 import { BINARY_OPS } from "../../kernel_ops_binary";
 import { exprType, isF32, renderWasmKernel, SHIFT, type KernelWriter, type WasmMemoryKind } from "./kernel";
 import type { SimdOp } from "./opcodes";
-import { converted, itemSkeleton, LaneEnv, operandType, type Lanes } from "./vectorise";
+import { converted, itemSkeleton, LaneEnv, operandType, unaryInLanes, type Lanes } from "./vectorise";
 
 const ZERO = [0, 0, 0, 0] as const;
 
@@ -203,6 +203,7 @@ class VectorLoop {
       fb.simd(from === "i32" ? "f32x4.convert_i32x4_s" : "f32x4.convert_i32x4_u");
       return;
     }
+    if (isF32(from) && to !== "f64") return this.laneByLane(1, from, to, () => this.w.convert(from, to)); // ToInt32
     if (isF32(from) || from === "f64" || to === "f64")
       throw new Error(`wasm vector loop: kernel ${this.kernel.name}: no vector cast from ${from} to ${to}`);
   }
@@ -221,6 +222,7 @@ class VectorLoop {
       case "unary": {
         const t = e.type;
         this.vec(e.arg, t);
+        if (!unaryInLanes(e.op, t)) return this.laneByLane(1, t, t, () => this.w.unary(e.op, t));
         if (e.op === "not") fb.i32x4(ZERO).simd("i32x4.eq").simd("i32x4.neg");
         else if (e.op === "bitNot") fb.simd("v128.not");
         else if (e.op === "sqrt") fb.simd("f32x4.sqrt");
@@ -233,10 +235,12 @@ class VectorLoop {
         const op = operandType(e);
         const shift = e.op === "shl" || e.op === "shr";
         this.vec(e.lhs, op);
-        if (shift) this.w.scalarExpr(e.rhs, op);
+        if (shift && this.lanes(e.rhs).kind === "uniform") this.w.scalarExpr(e.rhs, op);
         else this.vec(e.rhs, op);
         const code = isF32(op) ? F32_OPS[e.op] : I32_OPS[e.op]?.[op === "u32" ? 1 : 0];
-        if (!code) throw new Error(`wasm vector loop: ${e.op} on ${op}`);
+        if (!code || (shift && this.lanes(e.rhs).kind !== "uniform")) {
+          return this.laneByLane(2, op, e.type, () => this.w.applyBinary(e, op));
+        }
         fb.simd(code);
         if (BINARY_OPS[e.op].kind === "compare") fb.simd("i32x4.neg"); // mask -> 0 / 1
         return;
@@ -251,6 +255,27 @@ class VectorLoop {
         return this.vec(e.arg, e.type);
       default:
         throw new Error(`wasm vector loop: no vector form for ${e.kind}`);
+    }
+  }
+
+  /**
+   * Runs a scalar op lane by lane on the `count` vectors on the stack (of `operand` lanes): each
+   * lane's operands as the scalar emitter holds them (f32 promoted to f64), the result rounded
+   * into an f32 lane as a bind would round it, or an i32 lane.
+   */
+  private laneByLane(count: 1 | 2, operand: ScalarType, result: ScalarType, apply: () => void): void {
+    const fb = this.w.fb;
+    const args = Array.from({ length: count }, () => fb.local("v128"));
+    for (let a = count - 1; a >= 0; a--) fb.set(args[a]!);
+    fb.i32x4(ZERO);
+    for (let l = 0; l < 4; l++) {
+      for (const a of args) {
+        if (isF32(operand)) fb.get(a).simdLane("f32x4.extract_lane", l).op("f64.promote_f32");
+        else fb.get(a).simdLane("i32x4.extract_lane", l);
+      }
+      apply();
+      if (isF32(result)) fb.op("f32.demote_f64").simdLane("f32x4.replace_lane", l);
+      else fb.simdLane("i32x4.replace_lane", l);
     }
   }
 

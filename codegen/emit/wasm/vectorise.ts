@@ -27,12 +27,17 @@
  *   bools held like the scalar emitter's (the loaded byte, or 0 / 1).
  * - exact casts: integers and bools to f32 (one rounding either way), f32 /
  *   integers to bool.
- * Not vectorised (the reason is returned): f64 values, transcendentals (host
- * imports), integer `/` and `%` of item-dependent values (division by zero
- * rules), float-to-int casts (JS ToInt32), intrinsic calls, selects whose
- * branches load (the scalar emitter evaluates only the taken one), scatters,
- * kernels that read a buffer they write, contractions and weight packs (their
- * own SIMD paths), `if`s other than the item guard, reductions with f64 sums.
+ * - lane by lane, with the scalar emitter's own cell on each lane's scalar (f32
+ *   promoted to f64, the result rounded into the lane as a bind rounds it): ops
+ *   with no v128 form of the same bits: transcendentals (host imports), pow and
+ *   float `%`, integer `/` and `%` (x / 0 = 0), shifts by item-dependent counts,
+ *   float-to-int casts (JS ToInt32). Their float results are unrounded, like
+ *   `+ - * /`, and their float operands must be rounded f32 values.
+ * Not vectorised (the reason is returned): f64 values, intrinsic calls per item,
+ * selects whose branches load (the scalar emitter evaluates only the taken
+ * one), scatters, kernels that read a buffer they write, contractions and
+ * weight packs (their own SIMD paths), `if`s other than the item guard,
+ * reductions with f64 sums.
  *
  * Item-independent values (`uniform`) are computed once per four items by the
  * scalar writer and splatted where a vector needs them. Integer values affine
@@ -89,8 +94,8 @@ export function converted(l: Lanes, from: ScalarType, to: ScalarType): Lanes | s
   if (l.kind === "uniform") return UNIFORM;
   if (isF32(to)) return { kind: "varying", exact: true }; // from an integer or bool: one rounding
   if (isF32(from)) {
-    if (to !== "bool") return "it casts item-dependent floats to integers (JS ToInt32)";
-    if (l.kind === "varying" && !l.exact) return "it tests an unrounded f32 value for truth";
+    // To bool: abs(x) > 0 in lanes; to an integer: JS ToInt32 lane by lane.
+    if (l.kind === "varying" && !l.exact) return "it converts an unrounded f32 value";
     return { kind: "varying", exact: true };
   }
   return l.kind === "affine" && to !== "bool" ? l : { kind: "varying", exact: true };
@@ -98,10 +103,6 @@ export function converted(l: Lanes, from: ScalarType, to: ScalarType): Lanes | s
 
 const FLOAT_ARITH: ReadonlySet<BinaryOp> = new Set(["add", "sub", "mul", "div"]);
 const FLOAT_EXACT: ReadonlySet<BinaryOp> = new Set(["min", "max", "eq", "ne", "lt", "le", "gt", "ge"]);
-const INT_OPS: ReadonlySet<BinaryOp> = new Set([
-  ...["add", "sub", "mul", "min", "max", "eq", "ne", "lt", "le", "gt", "ge"],
-  ...["and", "or", "bitAnd", "bitOr", "bitXor", "shl", "shr"],
-] as BinaryOp[]);
 const UNARY_VECTOR: Readonly<Partial<Record<UnaryOp, "float" | "any" | "int">>> = {
   neg: "any",
   abs: "any",
@@ -109,6 +110,12 @@ const UNARY_VECTOR: Readonly<Partial<Record<UnaryOp, "float" | "any" | "int">>> 
   not: "int",
   bitNot: "int",
 };
+
+/** Whether unary `op` on `t` values has a v128 form (else it runs lane by lane with the scalar cell). */
+export function unaryInLanes(op: UnaryOp, t: ScalarType): boolean {
+  const allowed = UNARY_VECTOR[op];
+  return !!allowed && !(allowed === "float" && !isF32(t)) && !(allowed === "int" && isF32(t));
+}
 
 /** The lane classification of the values a kernel body binds, built statement by statement. */
 export class LaneEnv {
@@ -188,11 +195,13 @@ export class LaneEnv {
     const a = this.lanes(e.arg);
     if (typeof a === "string") return a;
     if (a.kind === "uniform") return uniform(e);
-    const allowed = UNARY_VECTOR[e.op];
     const t = e.type;
     if (t === "f64") return "it computes f64 values";
-    if (!allowed || (allowed === "float" && !isF32(t)) || (allowed === "int" && isF32(t)))
-      return `unary ${e.op} on item-dependent ${t} values has no vector form here`;
+    if (!unaryInLanes(e.op, t)) {
+      // Lane by lane with the scalar cell (transcendentals: the host's Math): unrounded, as in the scalar emitter.
+      if (isF32(t) && a.kind === "varying" && !a.exact) return `${e.op} of an unrounded f32 value`;
+      return { kind: "varying", exact: !isF32(t) };
+    }
     if (e.op === "sqrt" && a.kind === "varying" && !a.exact) return "sqrt of an unrounded f32 value";
     if (isF32(t)) return { kind: "varying", exact: e.op === "sqrt" ? false : a.kind === "varying" && a.exact };
     if (e.op === "neg" && a.kind === "affine")
@@ -215,14 +224,13 @@ export class LaneEnv {
       if (!exact(a) || !exact(b)) return `${e.op} of an unrounded f32 value (the scalar emitter holds it in f64)`;
       if (FLOAT_ARITH.has(e.op)) return { kind: "varying", exact: false };
       if (FLOAT_EXACT.has(e.op)) return { kind: "varying", exact: true };
-      return `f32 ${e.op} has no vector form here`;
+      return { kind: "varying", exact: false }; // pow, rem: lane by lane through the host
     }
     if (op === "i32") {
       const affine = this.affine(e.op, a, b, e.lhs, e.rhs);
       if (affine) return affine;
     }
-    if ((e.op === "shl" || e.op === "shr") && b.kind !== "uniform") return "it shifts by an item-dependent count";
-    if (!INT_OPS.has(e.op)) return `integer ${e.op} of item-dependent values has no vector form here`;
+    // Ops without an i32x4 form (division: x / 0 = 0; shifts by item-dependent counts) go lane by lane.
     return { kind: "varying", exact: true };
   }
 
