@@ -442,6 +442,21 @@ describe("which kernels vectorise", () => {
     expect(verdict.get("k3_ragged_matmul")).toMatch(/contraction/);
   });
 
+  it("MOEFORGE_WASM_VECTOR=0 keeps every kernel scalar; other values are rejected", () => {
+    const program = moeforgePrograms({ ...PEER_LAYER, T: 8 }).loss;
+    const sources = (flag: string) => {
+      process.env.MOEFORGE_WASM_VECTOR = flag;
+      try {
+        return compile(program, { target: "wasm" }).kernels.map((k) => k.source);
+      } finally {
+        delete process.env.MOEFORGE_WASM_VECTOR;
+      }
+    };
+    const [on, off] = [sources("1"), sources("0")];
+    expect(on.filter((x, j) => x !== off[j]).length).toBeGreaterThan(0);
+    expect(() => sources("yes")).toThrow(/MOEFORGE_WASM_VECTOR must be 0 or 1/);
+  });
+
   it("declines what it cannot match bit for bit, with the reason", () => {
     const n = c(16);
     const k = (body: Stmt[], params: [string, ScalarType][] = [F, ["y", "f32"]]) =>
