@@ -173,6 +173,22 @@ export interface ContractionEpilogue {
   readonly body: readonly Stmt[];
 }
 
+/**
+ * A kernel that only copies a plain row-major f32 buffer `source` ([groups, depth, cols])
+ * into column panels `panels` ([groups, ceil(cols / tileCols), depth, tileCols], zero past
+ * the last column): what `panelOperand` writes, described for targets that render the copy
+ * with vector loads and stores (wasm). The kernel's body computes the same values (one
+ * item, a panel row, per thread; `workgroupSize` items per workgroup), for other targets.
+ */
+export interface PanelPack {
+  readonly source: string;
+  readonly panels: string;
+  readonly groups: SizeExpr;
+  readonly depth: SizeExpr;
+  readonly cols: SizeExpr;
+  readonly tileCols: number;
+}
+
 /** One kernel, independent of any target. */
 export interface Kernel {
   readonly name: string;
@@ -188,6 +204,8 @@ export interface Kernel {
   readonly comment?: string;
   /** Set on GEMM-shaped kernels (see Contraction); targets without micro-kernels ignore it. */
   readonly contraction?: Contraction;
+  /** Set on panel-packing copies (see PanelPack); targets without a vector copy run the body. */
+  readonly pack?: PanelPack;
   /**
    * The workgroup count of its launch, when known (set by lowering). Range
    * analysis (`codegen/analysis/ranges.ts`) bounds the thread builtins with it.

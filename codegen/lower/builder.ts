@@ -9,6 +9,7 @@ import {
   type Expr,
   type Kernel,
   type KernelParam,
+  type PanelPack,
   type ScalarType,
   type SharedArray,
   type Stmt,
@@ -28,6 +29,8 @@ export class KernelBuilder {
   private readonly sharedList: SharedArray[] = [];
   /** The GEMM this kernel computes, for targets with their own micro-kernels (Kernel.contraction). */
   contraction?: Contraction;
+  /** The panel copy this kernel is, for targets with a vector copy of their own (Kernel.pack). */
+  pack?: PanelPack;
 
   constructor(
     readonly name: string,
@@ -167,6 +170,7 @@ export class KernelBuilder {
       body,
       ...(comment ? { comment } : {}),
       ...(this.contraction ? { contraction: this.contraction } : {}),
+      ...(this.pack ? { pack: this.pack } : {}),
     };
   }
 }

@@ -183,7 +183,7 @@ export class Lowering implements OpContext, ValueSource {
   /**
    * Clears the check flag before any kernel can set it: in the first launch (thread 0 of workgroup 0,
    * before its own work), when that kernel sets no check itself, runs once, cannot be skipped (not
-   * reusable), is no micro-kernel contraction and has a binding to spare; else in a launch of its own.
+   * reusable), is no micro-kernel contraction or panel copy and has a binding to spare; else in a launch of its own.
    */
   private zeroChecksFirst(): void {
     const clear = (kb: KernelBuilder) => {
@@ -198,6 +198,7 @@ export class Lowering implements OpContext, ValueSource {
       kernel &&
       !first.reusable &&
       !kernel.contraction &&
+      !kernel.pack &&
       this.launches.filter((l) => l.kernel === kernel.name).length === 1 &&
       !kernel.params.some((p) => p.name === CHECK_SLOT) &&
       (limit === null || kernel.params.length < limit)

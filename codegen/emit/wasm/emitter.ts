@@ -17,6 +17,7 @@ import { analyzeRanges } from "../../analysis/ranges";
 import { ModuleBuilder } from "./module";
 import { renderGemmKernel, simdContraction } from "./gemm";
 import { renderWasmKernel, wasmRenderable, type WasmMemoryKind } from "./kernel";
+import { renderPackKernel, simdPack } from "./pack";
 import { vectorisable } from "./vectorise";
 import { renderVectorKernel } from "./vector_kernel";
 
@@ -72,9 +73,11 @@ export function renderWasmTarget(kernel: Kernel, memory: WasmMemoryKind = wasmMe
   if (wasmRenderable(kernel) !== true || staticIndexPastI32(analyzeRanges(kernel))) return renderJs(kernel);
   const bytes = simdContraction(kernel)
     ? renderGemmKernel(kernel, memory)
-    : vectorLoops() && vectorisable(kernel) === true
-      ? renderVectorKernel(kernel, memory)
-      : renderWasmKernel(kernel, memory);
+    : simdPack(kernel)
+      ? renderPackKernel(kernel, memory)
+      : vectorLoops() && vectorisable(kernel) === true
+        ? renderVectorKernel(kernel, memory)
+        : renderWasmKernel(kernel, memory);
   if (!WebAssembly.validate(bytes))
     throw new Error(`wasm emitter: the module of kernel ${kernel.name} does not validate (an encoder bug)`);
   return PREFIX + toBase64(bytes);

@@ -32,6 +32,7 @@ import {
   defineTile,
   forRange,
   kernelArity,
+  paramPositions,
   loopWhile,
   TILE_COLS,
   TILE_PARAMS,
@@ -64,7 +65,7 @@ export function simdContraction(kernel: Kernel): Contraction | null {
 }
 
 /** Pushes a SizeExpr's value (i32) from the kernel's size params. */
-function sizeValue(f: FunctionBody, e: SizeExpr, sizeParam: (name: string) => number): void {
+export function sizeValue(f: FunctionBody, e: SizeExpr, sizeParam: (name: string) => number): void {
   if (typeof e === "number") return void f.i32(e);
   if (typeof e === "string") return void f.get(sizeParam(e));
   const [x, y] = e.args;
@@ -139,16 +140,7 @@ export function renderGemmKernel(kernel: Kernel, options: GemmOptions): Uint8Arr
   });
   const nParams = kernelArity(kernel);
   const { index } = m.func({ params: Array.from({ length: nParams }, () => "i32" as const), results: [] }, (f) => {
-    const base = (name: string) => {
-      const i = kernel.params.findIndex((p) => p.name === name);
-      if (i < 0) throw new Error(`wasm emitter: contraction buffer ${name} is not a param of ${kernel.name}`);
-      return i;
-    };
-    const sizeParam = (name: string) => {
-      const i = kernel.sizes.indexOf(name);
-      if (i < 0) throw new Error(`wasm emitter: contraction size ${name} is not among ${kernel.name}'s sizes`);
-      return kernel.params.length + i;
-    };
+    const { base, size: sizeParam } = paramPositions(kernel, "contraction");
     const first = nParams - 2;
     const last = nParams - 1;
     const local = (e: SizeExpr) => {

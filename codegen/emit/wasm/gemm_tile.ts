@@ -58,6 +58,25 @@ export type TileParam = (typeof TILE_PARAMS)[number];
 /** Params of the kernel function before the tile's: buffers, sizes, numGroups, first, last. */
 export const kernelArity = (kernel: Kernel): number => kernel.params.length + kernel.sizes.length + 3;
 
+/**
+ * The function param positions of `kernel`'s buffer bases and size values by name (`what` names the
+ * descriptor in errors: a contraction's or a panel copy's buffer that is not among the kernel's).
+ */
+export function paramPositions(kernel: Kernel, what: string) {
+  return {
+    base(name: string): number {
+      const i = kernel.params.findIndex((p) => p.name === name);
+      if (i < 0) throw new Error(`wasm emitter: ${what} buffer ${name} is not a param of ${kernel.name}`);
+      return i;
+    },
+    size(name: string): number {
+      const i = kernel.sizes.indexOf(name);
+      if (i < 0) throw new Error(`wasm emitter: ${what} size ${name} is not among ${kernel.name}'s sizes`);
+      return kernel.params.length + i;
+    },
+  };
+}
+
 export interface TileConfig {
   readonly relaxedMadd: boolean;
   /** B in panels (zero past the last column): every tile takes the vector path. */

@@ -368,6 +368,9 @@ export function panelOperand(ctx: OpContext, k: KernelHandle, v: Var, tileCols: 
     const padded: Expr = { kind: "select", cond: inside, onTrue: value, onFalse: c(0, "f32"), type: "f32" };
     m.kb.store(dst, iadd(imul(i, c(tileCols)), c(j)), padded);
   }
+  // A plain row-major source: described for a target's vector copy (the body above stays its semantics).
+  const source = bufferParam(m.values, v);
+  if (source) m.kb.pack = { source, panels: dst, groups, depth, cols, tileCols };
   const comment = `${v} packed into ${tileCols}-column panels for a SIMD contraction`;
   ctx.launch(m, gridFor(numelSize(shape), wg), comment, { reusable: true });
   return ctx.bindTemp(k, temp, "read");
